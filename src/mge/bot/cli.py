@@ -3,6 +3,12 @@ file-only commands (``mge graph build``) start fast."""
 
 from __future__ import annotations
 
+import asyncio
+import getpass
+import json
+import sys
+from enum import StrEnum
+
 import typer
 
 app = typer.Typer(
@@ -10,7 +16,153 @@ app = typer.Typer(
     help="Moral Graph Bot: values interviews, transition-story polls and a moral graph for your community.",
     no_args_is_help=True,
     add_completion=False,
+    pretty_exceptions_enable=False,
 )
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+cards_app = typer.Typer(help="Values cards members confirmed.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(cards_app, name="cards")
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def _settings():
+    from mge.bot.settings import SettingsError, load_settings
+
+    try:
+        return load_settings()
+    except SettingsError as error:
+        raise fail(str(error)) from None
+
+
+@app.command()
+def chat(
+    scenario: str | None = typer.Option(None, "--scenario", help="Start on this scenario (added if new)."),
+    yes: bool = typer.Option(False, "--yes", help="Accept the consent notice without being asked."),
+    user: str | None = typer.Option(None, "--user", help="Participant name; the same name resumes the same interview. Default: your OS user."),
+    community: str = typer.Option("local", "--community", help="Console community to use."),
+) -> None:
+    """Be interviewed in the terminal until you have a values card.
+
+    Piped input works too: each line is one message, and the session ends at end of input with the
+    interview saved (run again with the same --user to continue).
+    """
+    from mge.adapters.console import ConsoleChat
+    from mge.bot.scenarios import ScenarioError, prepare_scenarios
+    from mge.bot.settings import SettingsError
+    from mge.bot.wiring import build_app
+    from mge.core.messages import CommunityRef, Person
+    from mge.storage.database import DatabaseURLError
+    from mge.storage.migrate import SchemaOutOfDate
+
+    settings = _settings()
+    try:
+        bot = build_app(settings)
+    except (SettingsError, SchemaOutOfDate, DatabaseURLError) as error:
+        raise fail(str(error)) from None
+    name = user or getpass.getuser()
+    community_ref = CommunityRef("console", community, community)
+    person = Person(name, name)
+
+    async def session() -> None:
+        from mge.bot.interviews import utcnow
+
+        try:
+            scenario_id = await prepare_scenarios(bot.database, community_ref, text=scenario, now=utcnow())
+            await ConsoleChat(bot.interviews, community_ref, person).run(scenario_id=scenario_id, consent=yes)
+        finally:
+            await bot.close()
+
+    try:
+        asyncio.run(session())
+    except ScenarioError as error:
+        raise fail(str(error)) from None
+    except KeyboardInterrupt:
+        typer.echo("\nSaved. Run `mge chat` again to continue.", err=True)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Migrate the database to this version's schema (back it up first)."""
+    from mge.storage.migrate import current_revision, head_revision, upgrade
+
+    url = _settings().resolved_database_url
+    before = current_revision(url)
+    upgrade(url)
+    typer.echo(f"database at {head_revision(url)} (was {before or 'empty'})")
+
+
+@db_app.command("status")
+def db_status() -> None:
+    """Show the database URL (without password) and its schema revision."""
+    from sqlalchemy.engine import make_url
+
+    from mge.storage.migrate import current_revision, head_revision
+
+    url = _settings().resolved_database_url
+    current, head = current_revision(url), head_revision(url)
+    typer.echo(f"url: {make_url(url).render_as_string(hide_password=True)}")
+    typer.echo(f"revision: {current or 'none'} (this version needs {head})")
+    if current != head:
+        raise typer.Exit(1)
+
+
+class OutputFormat(StrEnum):
+    json = "json"
+    table = "table"
+
+
+class CardStatus(StrEnum):
+    confirmed = "confirmed"
+    proposed = "proposed"
+    all = "all"
+
+
+@cards_app.command("list")
+def cards_list(
+    format: OutputFormat = typer.Option(OutputFormat.table, "--format", help="json or table."),
+    community: str | None = typer.Option(None, "--community", help="Only this community (its name or platform id)."),
+    status: CardStatus = typer.Option(CardStatus.confirmed, "--status", help="confirmed, proposed or all."),
+) -> None:
+    """List saved values cards (id, title, description, policies, author, scenario, created)."""
+    from mge.bot.cards import card_rows
+
+    settings = _settings()
+    statuses = ("confirmed", "proposed", "superseded") if status is CardStatus.all else (status.value,)
+    try:
+        rows = asyncio.run(card_rows(settings, community=community, statuses=statuses))
+    except LookupError as error:
+        raise fail(str(error)) from None
+    if format is OutputFormat.json:
+        json.dump(rows, sys.stdout, indent=2, ensure_ascii=False)
+        sys.stdout.write("\n")
+        return
+    _print_card_table(rows)
+
+
+def _print_card_table(rows: list[dict]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(show_lines=True)
+    for column in ("id", "title", "description", "policies", "author", "scenario", "created"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(
+            str(row["id"]),
+            row["title"],
+            row["description"],
+            "\n".join(row["policies"]),
+            row["author"] or "",
+            row["scenario"] or "",
+            row["created"][:16],
+        )
+    Console(markup=False, highlight=False).print(table)
+    if not rows:
+        typer.echo("no cards yet")
 
 
 def main() -> None:

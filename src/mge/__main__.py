@@ -1,0 +1,3 @@
+from mge.bot.cli import main
+
+main()

@@ -1,0 +1,96 @@
+"""The terminal as a chat platform: ``mge chat``.
+
+Interactive (a TTY): a prompt, cards drawn with rich. Piped: each input line is one member message,
+bot messages go to stdout as plain text, end of input ends the session (the interview is saved).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import uuid
+from typing import TextIO
+
+from rich.console import Console
+from rich.panel import Panel
+from rich.text import Text
+
+from mge.bot.interviews import InterviewService
+from mge.core.cards import ValuesCard, card_as_text
+from mge.core.interview import Choice
+from mge.core.messages import CardProposal, ChoicePrompt, CommunityRef, InboundMessage, Outbound, Person, Reply
+
+
+class ConsoleChat:
+    def __init__(
+        self,
+        service: InterviewService,
+        community: CommunityRef,
+        person: Person,
+        *,
+        stdin: TextIO | None = None,
+        stdout: TextIO | None = None,
+        interactive: bool | None = None,
+    ):
+        self._service = service
+        self._community = community
+        self._person = person
+        self._stdin = stdin or sys.stdin
+        out = stdout or sys.stdout
+        self._interactive = self._stdin.isatty() if interactive is None else interactive
+        # markup=False everywhere: member words must never be read as rich markup.
+        self._console = Console(file=out, highlight=False, markup=False, force_terminal=self._interactive or None)
+
+    async def run(self, *, scenario_id: int | None = None, consent: bool = False) -> None:
+        self.render(await self._service.resume(self._community, self._person, scenario_id=scenario_id, consent=consent))
+        while (line := await self._read()) is not None:
+            if not line.strip() and not self._interactive:
+                continue  # blank lines in piped input are spacing, not messages
+            message = InboundMessage(
+                community=self._community, author=self._person, text=line, event_id=f"console-{uuid.uuid4()}"
+            )
+            self.render(await self._service.handle(message))
+
+    async def _read(self) -> str | None:
+        if self._interactive:
+            try:
+                return await asyncio.to_thread(self._console.input, "you> ")
+            except EOFError:
+                return None
+        line = await asyncio.to_thread(self._stdin.readline)
+        return line.rstrip("\n") if line else None
+
+    def render(self, outbound: list[Outbound]) -> None:
+        for item in outbound:
+            match item:
+                case Reply(text=text):
+                    self._say(text)
+                case ChoicePrompt(text=text, choices=choices):
+                    self._say(text)
+                    self._choices(choices)
+                case CardProposal(card=card, heading=heading, choices=choices):
+                    self._say(heading)
+                    self._card(card)
+                    self._choices(choices)
+
+    def _say(self, text: str) -> None:
+        if self._interactive:
+            self._console.print(Text("bot> ", style="bold cyan") + Text(text))
+        else:
+            self._console.print(text, soft_wrap=True)
+        self._console.print()
+
+    def _choices(self, choices: tuple[Choice, ...]) -> None:
+        for number, choice in enumerate(choices, start=1):
+            self._console.print(f"  {number}. {choice.detail or choice.label}", soft_wrap=True)
+        self._console.print()
+
+    def _card(self, card: ValuesCard) -> None:
+        if not self._interactive:
+            self._console.print(card_as_text(card), soft_wrap=True)
+            self._console.print()
+            return
+        body = Text(card.description + "\n\n", style="italic")
+        for policy in card.policies:
+            body.append("• " + policy + "\n")
+        self._console.print(Panel(body, title=Text(card.title, style="bold"), expand=False))

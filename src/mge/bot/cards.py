@@ -1,0 +1,42 @@
+"""Reading confirmed values cards (the `mge cards` commands)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from mge.bot.settings import Settings
+from mge.bot.wiring import open_database
+from mge.storage import repositories as repo
+
+
+async def card_rows(settings: Settings, *, community: str | None, statuses: Sequence[str]) -> list[dict]:
+    """Cards as plain dicts. ``community`` narrows to one community by name or platform id."""
+    database = open_database(settings)
+    try:
+        async with database.session() as session:
+            community_ids = None
+            if community is not None:
+                matches = [c for c in await repo.list_communities(session) if community in (c.name, c.external_id)]
+                if not matches:
+                    raise LookupError(f"no community named {community!r}")
+                community_ids = [c.id for c in matches]
+            rows = await repo.list_cards(session, community_ids=community_ids, statuses=statuses)
+            return [
+                {
+                    "id": card.id,
+                    "title": card.title,
+                    "description": card.description,
+                    "policies": list(card.policies),
+                    "author": member.display_name or member.platform_user_id if member else None,
+                    "scenario": scenario.text if scenario else None,
+                    "community": f"{row_community.platform}:{row_community.external_id}",
+                    "status": card.status,
+                    "created": card.created_at.isoformat(),
+                    "confirmed": card.confirmed_at.isoformat() if card.confirmed_at else None,
+                    "prompt_sha": card.prompt_sha,
+                    "model": card.model,
+                }
+                for card, member, scenario, row_community in rows
+            ]
+    finally:
+        await database.dispose()

@@ -1,0 +1,520 @@
+"""The interview use case: load state, run the state machine, call the LLM, save, then reply.
+
+Every path commits before it returns what to send, so a crash between saving and sending loses at most
+the sending; the member's words are stored before the LLM is asked, and a failed LLM step leaves a
+*pending* member turn that ``retry`` (or the next start of the console) answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import weakref
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from mge.core import interview as machine
+from mge.core.cards import ValuesCard
+from mge.core.interview import (
+    CARD_CHOICES,
+    CONSENT_CHOICES,
+    TIMED_OUT_CHOICES,
+    Choice,
+    Effect,
+    InterviewState,
+    Trigger,
+)
+from mge.core.interviewer import (
+    InterviewerTurn,
+    TranscriptLine,
+    articulation_messages,
+    interviewer_messages,
+    opening_question,
+)
+from mge.core.llm import LLM, LLMError, LLMErrorKind, Usage
+from mge.core.messages import CardProposal, ChoicePrompt, CommunityRef, InboundMessage, Outbound, Person, Reply
+from mge.core.prompts import combined_sha
+from mge.core.text import clean_member_text
+from mge.storage import repositories as repo
+from mge.storage.database import Database
+from mge.storage.models import Interview, LLMCall, Member, ValuesCardRecord
+
+log = logging.getLogger("mge.interviews")
+
+#: Turn kinds: "conversation" and "revision" are what the LLM sees; "control" and "notice" are not.
+LLM_KINDS = ("conversation", "revision")
+MAX_CHOICE_LABEL = 80
+
+CONSENT_NOTICE = (
+    "Hi! I'm the Moral Graph Bot. I'd like to interview you about what you value when facing a hard "
+    "question, so your community can find out which values it considers wisest.\n\n"
+    "What is stored: this conversation, the values card you confirm, and (later) your votes, linked to "
+    "your account in this community. Your words are sent to the language model service this bot is "
+    "configured with. Moderators can read cards and statistics; other members see values cards and "
+    "stories without your name. Type 'cancel' at any time to stop, and ask the bot's operator to "
+    "erase your data if you want it gone.\n\nDo you agree to take part?"
+)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class InterviewConfig:
+    chat_model: str
+    articulation_model: str
+    max_turns: int = 12
+    min_turns: int = 3
+    idle_timeout: timedelta = timedelta(hours=72)
+
+
+@dataclass(slots=True)
+class _Context:
+    """What one handled message works with: the open session and the member's rows."""
+
+    session: AsyncSession
+    member: Member
+    interview: Interview
+    now: datetime
+
+
+class InterviewService:
+    def __init__(
+        self, *, database: Database, llm: LLM, config: InterviewConfig, clock: Callable[[], datetime] = utcnow
+    ):
+        self._db = database
+        self._llm = llm
+        self._config = config
+        self._clock = clock
+        # One lock per member: their messages are handled in order, never two LLM calls racing on one interview.
+        self._locks: weakref.WeakValueDictionary[tuple[str, str, str], asyncio.Lock] = weakref.WeakValueDictionary()
+
+    def _lock(self, community: CommunityRef, person: Person) -> asyncio.Lock:
+        key = (community.platform, community.external_id, person.platform_user_id)
+        lock = self._locks.get(key)
+        if lock is None:
+            lock = self._locks[key] = asyncio.Lock()
+        return lock
+
+    # --- entry points ------------------------------------------------------------------------------
+
+    async def handle(self, message: InboundMessage) -> list[Outbound]:
+        """Handle one member message. A repeated ``event_id`` is ignored (returns nothing)."""
+        async with self._lock(message.community, message.author):
+            async with self._db.session() as session:
+                return await self._handle(session, message)
+
+    async def resume(
+        self,
+        community: CommunityRef,
+        person: Person,
+        *,
+        scenario_id: int | None = None,
+        consent: bool = False,
+    ) -> list[Outbound]:
+        """Where the member stands: start an interview if none is active, answer a pending turn, or
+        repeat the current question. ``scenario_id`` preselects the scenario of a new interview;
+        ``consent`` records that the member accepted the notice elsewhere (``mge chat --yes``)."""
+        async with self._lock(community, person):
+            async with self._db.session() as session:
+                now = self._clock()
+                member = await self._member(session, community, person, now)
+                if consent and member.consented_at is None:
+                    member.consented_at = now
+                interview = await repo.active_interview(session, community_id=member.community_id, member_id=member.id)
+                if interview is None:
+                    return await self._begin(session, member, now, scenario_id=scenario_id)
+                ctx = _Context(session, member, interview, now)
+                if self._idle(interview, now) and interview.state != InterviewState.TIMED_OUT:
+                    self._time_out(ctx)
+                    await session.commit()
+                    return [ChoicePrompt(self._welcome_back(), TIMED_OUT_CHOICES)]
+                if await self._pending(ctx):
+                    return await self._retry_pending(ctx)
+                await session.commit()
+                return await self._current_prompt(ctx)
+
+    # --- the message path --------------------------------------------------------------------------
+
+    async def _handle(self, session: AsyncSession, message: InboundMessage) -> list[Outbound]:
+        now = message.received_at or self._clock()
+        member = await self._member(session, message.community, message.author, now)
+        if not await repo.claim_event(session, community_id=member.community_id, event_id=message.event_id, now=now):
+            log.info("ignoring redelivered event %s", message.event_id)
+            return []
+        cleaned = clean_member_text(message.text)
+        if cleaned.problem:
+            await session.commit()
+            return [Reply(cleaned.problem)]
+        interview = await repo.active_interview(session, community_id=member.community_id, member_id=member.id)
+        if interview is None:
+            return await self._begin(session, member, now)
+        ctx = _Context(session, member, interview, now)
+        notices: list[Outbound] = []
+        if self._idle(interview, now) and interview.state != InterviewState.TIMED_OUT:
+            self._time_out(ctx)
+            notices.append(Reply(self._welcome_back(ask=False)))
+        return notices + await self._react(ctx, cleaned.text)
+
+    async def _react(self, ctx: _Context, text: str) -> list[Outbound]:
+        state = InterviewState(ctx.interview.state)
+        choices = await self._scenario_choices(ctx) if state is InterviewState.CHOOSING_SCENARIO else ()
+        pending = await self._pending(ctx)
+        trigger, choice = machine.interpret(state, text, choices=choices, pending=pending)
+        if trigger is Trigger.RESUME and choice is None:
+            # Free text after a timeout: go back to where we were and read it as a normal message.
+            self._resume_state(ctx)
+            return await self._react(ctx, text)
+        kind = self._turn_kind(trigger)
+        await repo.add_turn(ctx.session, interview_id=ctx.interview.id, role="member", kind=kind, content=text, now=ctx.now)
+        ctx.interview.last_activity_at = ctx.now
+        await ctx.session.commit()  # the member's words are safe before anything else happens
+        return await self._apply(ctx, trigger, choice)
+
+    async def _apply(self, ctx: _Context, trigger: Trigger, choice: Choice | None = None) -> list[Outbound]:
+        state = InterviewState(ctx.interview.state)
+        previous = InterviewState(ctx.interview.previous_state) if ctx.interview.previous_state else None
+        try:
+            step = machine.transition(state, trigger, previous=previous)
+        except machine.InvalidTransition:
+            log.warning("interview %s: %s in %s", ctx.interview.id, trigger, state)
+            return await self._current_prompt(ctx, hint=True)
+        try:
+            outbound = await self._perform(ctx, step, choice)
+        except LLMError as error:
+            await ctx.session.commit()  # keeps the member's turn and the failed call's record
+            return [Reply(self._failure_text(error, step.effect))]
+        return outbound
+
+    async def _perform(self, ctx: _Context, step: machine.Step, choice: Choice | None) -> list[Outbound]:
+        interview = ctx.interview
+        match step.effect:
+            case Effect.OFFER_SCENARIOS:
+                ctx.member.consented_at = ctx.member.consented_at or ctx.now
+                return await self._enter_state(ctx, step.new_state, self._offer_scenarios)
+            case Effect.OPEN_CONVERSATION:
+                interview.scenario_id = int(choice.key) if choice else interview.scenario_id
+                return await self._enter_state(ctx, step.new_state, self._open_conversation)
+            case Effect.CONTINUE_CONVERSATION:
+                return await self._continue_conversation(ctx)
+            case Effect.PROPOSE_CARD:
+                return await self._enter_state(ctx, step.new_state, self._propose_card)
+            case Effect.REVISE_CARD:
+                return await self._enter_state(ctx, step.new_state, self._revise_card)
+            case Effect.ASK_WHAT_TO_CHANGE:
+                return await self._enter_state(ctx, step.new_state, self._ask_what_to_change)
+            case Effect.CONFIRM_CARD:
+                return await self._enter_state(ctx, step.new_state, self._confirm_card)
+            case Effect.RESUME:
+                interview.previous_state = None
+                interview.state = step.new_state
+                if await self._pending(ctx):
+                    return await self._retry_pending(ctx)
+                await ctx.session.commit()
+                return await self._current_prompt(ctx)
+            case Effect.SAY_CANCELLED:
+                return await self._end(ctx, step.new_state, "Interview cancelled. Send me any message to start a new one.")
+            case Effect.SAY_NO_CONSENT:
+                return await self._end(
+                    ctx, step.new_state, "No problem, nothing more will be asked. Send me a message if you change your mind."
+                )
+            case Effect.START_OVER:
+                await self._end(ctx, step.new_state, "")
+                return [Reply("Starting over.")] + await self._begin(ctx.session, ctx.member, ctx.now)
+            case Effect.REPEAT_PROMPT:
+                await ctx.session.commit()
+                return await self._current_prompt(ctx, hint=True)
+            case Effect.NOTE_TIMEOUT:
+                self._time_out(ctx)
+                await ctx.session.commit()
+                return [ChoicePrompt(self._welcome_back(), TIMED_OUT_CHOICES)]
+        raise AssertionError(f"unhandled effect {step.effect}")
+
+    async def _enter_state(
+        self,
+        ctx: _Context,
+        state: InterviewState,
+        effect: Callable[[_Context], Awaitable[list[Outbound]]],
+    ) -> list[Outbound]:
+        """Run ``effect``; only if it succeeds does the interview move to ``state`` (then commit).
+
+        An effect may move the interview on by itself (a preselected scenario opens the conversation at
+        once, confirming ends it); then its state stands."""
+        before = ctx.interview.state
+        outbound = await effect(ctx)
+        if ctx.interview.state == before:
+            ctx.interview.state = state
+        await ctx.session.commit()
+        return outbound
+
+    # --- effects -----------------------------------------------------------------------------------
+
+    async def _begin(
+        self, session: AsyncSession, member: Member, now: datetime, *, scenario_id: int | None = None
+    ) -> list[Outbound]:
+        state = InterviewState.CHOOSING_SCENARIO if member.consented_at else InterviewState.AWAITING_CONSENT
+        interview = await repo.add_interview(
+            session, community_id=member.community_id, member_id=member.id, state=state, scenario_id=scenario_id, now=now
+        )
+        ctx = _Context(session, member, interview, now)
+        if state is InterviewState.AWAITING_CONSENT:
+            await session.commit()
+            return [ChoicePrompt(CONSENT_NOTICE, CONSENT_CHOICES)]
+        return await self._offer_scenarios(ctx)
+
+    async def _offer_scenarios(self, ctx: _Context) -> list[Outbound]:
+        ctx.interview.state = InterviewState.CHOOSING_SCENARIO
+        choices = await self._scenario_choices(ctx)
+        preset = ctx.interview.scenario_id
+        if preset is not None or len(choices) == 1:
+            chosen = Choice(str(preset), "") if preset is not None else choices[0]
+            return await self._apply(ctx, Trigger.SCENARIO_CHOSEN, chosen)
+        await ctx.session.commit()
+        if not choices:
+            return [Reply("There is no open question to discuss right now. A moderator can open one; try again later.")]
+        return [ChoicePrompt("Which question would you like to think about?", tuple(choices))]
+
+    async def _open_conversation(self, ctx: _Context) -> list[Outbound]:
+        scenario = await self._scenario_text(ctx)
+        text = opening_question(scenario)
+        await self._bot_turn(ctx, text, kind="conversation")
+        return [Reply(text)]
+
+    async def _continue_conversation(self, ctx: _Context) -> list[Outbound]:
+        answered = await repo.count_turns(ctx.session, interview_id=ctx.interview.id, role="member", kind="conversation")
+        if answered >= self._config.max_turns:
+            return await self._apply(ctx, Trigger.READY)
+        messages, prompt = interviewer_messages(await self._scenario_text(ctx), await self._transcript(ctx))
+        result = await self._call(
+            ctx,
+            "interview",
+            prompt.sha,
+            self._config.chat_model,
+            self._llm.structured(messages, InterviewerTurn, model=self._config.chat_model, temperature=0.7),
+        )
+        turn: InterviewerTurn = result.value
+        # The model may say it is ready early (or be talked into it); a card needs a few real answers.
+        if turn.ready_to_articulate and answered >= self._config.min_turns:
+            await ctx.session.commit()
+            return await self._apply(ctx, Trigger.READY)
+        await self._bot_turn(ctx, turn.message, kind="conversation", prompt_sha=prompt.sha, result=result)
+        await ctx.session.commit()
+        return [Reply(turn.message)]
+
+    async def _propose_card(self, ctx: _Context) -> list[Outbound]:
+        messages, prompts = articulation_messages(await self._scenario_text(ctx), await self._transcript(ctx))
+        record = await self._articulate(ctx, messages, combined_sha(*prompts))
+        heading = "Thank you. Here is what I heard you care about. Does this card capture it?"
+        await self._bot_turn(ctx, heading, kind="notice")
+        return [CardProposal(_card(record), heading, CARD_CHOICES)]
+
+    async def _revise_card(self, ctx: _Context) -> list[Outbound]:
+        current = await repo.proposed_card(ctx.session, interview_id=ctx.interview.id)
+        feedback = await repo.last_turn(ctx.session, interview_id=ctx.interview.id, kinds=("revision",))
+        if current is None or feedback is None:
+            return await self._propose_card(ctx)
+        messages, prompts = articulation_messages(
+            await self._scenario_text(ctx),
+            await self._transcript(ctx, kinds=("conversation",)),
+            previous_card=_card(current),
+            feedback=feedback.content,
+        )
+        record = await self._articulate(ctx, messages, combined_sha(*prompts))
+        heading = "Here is the revised card. Does it capture what you care about now?"
+        await self._bot_turn(ctx, heading, kind="notice")
+        return [CardProposal(_card(record), heading, CARD_CHOICES)]
+
+    async def _articulate(self, ctx: _Context, messages, prompt_sha: str) -> ValuesCardRecord:
+        model = self._config.articulation_model
+        result = await self._call(
+            ctx, "articulate", prompt_sha, model, self._llm.structured(messages, ValuesCard, model=model, temperature=0.2)
+        )
+        return await repo.add_card(
+            ctx.session, interview=ctx.interview, card=result.value, prompt_sha=prompt_sha, model=result.model, now=ctx.now
+        )
+
+    async def _ask_what_to_change(self, ctx: _Context) -> list[Outbound]:
+        text = self._revision_question()
+        await self._bot_turn(ctx, text, kind="notice")
+        return [Reply(text)]
+
+    async def _confirm_card(self, ctx: _Context) -> list[Outbound]:
+        record = await repo.proposed_card(ctx.session, interview_id=ctx.interview.id)
+        if record is None:  # cannot happen through the machine; keep the member in a sane place
+            return await self._current_prompt(ctx, hint=True)
+        record.status = "confirmed"
+        record.confirmed_at = ctx.now
+        return await self._end(
+            ctx,
+            InterviewState.CONFIRMED,
+            f"Your values card \u201c{record.title}\u201d is saved. Thank you for taking part! "
+            "Other members will later vote on how values relate; send me a message any time to start another interview.",
+        )
+
+    async def _end(self, ctx: _Context, state: InterviewState, text: str) -> list[Outbound]:
+        ctx.interview.state = state
+        ctx.interview.ended_at = ctx.now
+        if text:
+            await self._bot_turn(ctx, text, kind="notice")
+        await ctx.session.commit()
+        return [Reply(text)] if text else []
+
+    # --- helpers -----------------------------------------------------------------------------------
+
+    async def _member(self, session: AsyncSession, community: CommunityRef, person: Person, now: datetime) -> Member:
+        row = await repo.get_or_create_community(
+            session, platform=community.platform, external_id=community.external_id, name=community.name, now=now
+        )
+        return await repo.get_or_create_member(
+            session,
+            community_id=row.id,
+            platform_user_id=person.platform_user_id,
+            display_name=person.display_name,
+            now=now,
+        )
+
+    async def _call(self, ctx: _Context, purpose: str, prompt_sha: str, model: str, request: Awaitable):
+        """Await an LLM request and record it (tokens, outcome) against the interview, even on failure."""
+        started = time.perf_counter()
+        try:
+            result = await request
+        except LLMError as error:
+            self._count(ctx, purpose, prompt_sha, error.model or model, error.usage, started, error=str(error))
+            raise
+        self._count(ctx, purpose, prompt_sha, result.model, result.usage, started)
+        return result
+
+    def _count(self, ctx, purpose, prompt_sha, model, usage: Usage, started: float, error: str | None = None) -> None:
+        ctx.interview.input_tokens += usage.input_tokens
+        ctx.interview.output_tokens += usage.output_tokens
+        ctx.interview.llm_calls += 1
+        ctx.session.add(
+            LLMCall(
+                community_id=ctx.interview.community_id,
+                interview_id=ctx.interview.id,
+                purpose=purpose,
+                model=model,
+                prompt_sha=prompt_sha,
+                input_tokens=usage.input_tokens,
+                output_tokens=usage.output_tokens,
+                ok=error is None,
+                error=error[:500] if error else None,
+                duration_ms=int((time.perf_counter() - started) * 1000),
+                created_at=ctx.now,
+            )
+        )
+
+    async def _bot_turn(self, ctx: _Context, text: str, *, kind: str, prompt_sha: str | None = None, result=None) -> None:
+        await repo.add_turn(
+            ctx.session,
+            interview_id=ctx.interview.id,
+            role="bot",
+            kind=kind,
+            content=text,
+            now=ctx.now,
+            prompt_sha=prompt_sha,
+            model=result.model if result else None,
+            input_tokens=result.usage.input_tokens if result else 0,
+            output_tokens=result.usage.output_tokens if result else 0,
+        )
+
+    async def _transcript(self, ctx: _Context, kinds: tuple[str, ...] = LLM_KINDS) -> list[TranscriptLine]:
+        rows = await repo.turns(ctx.session, interview_id=ctx.interview.id, kinds=kinds)
+        return [TranscriptLine(row.role, row.content) for row in rows]
+
+    async def _pending(self, ctx: _Context) -> bool:
+        """True when the member's last words got no answer (the LLM step failed or the bot stopped)."""
+        last = await repo.last_turn(ctx.session, interview_id=ctx.interview.id, kinds=(*LLM_KINDS, "notice"))
+        return last is not None and last.role == "member"
+
+    async def _retry_pending(self, ctx: _Context) -> list[Outbound]:
+        return await self._apply(ctx, Trigger.RETRY)
+
+    async def _scenario_choices(self, ctx: _Context) -> list[Choice]:
+        scenarios = await repo.open_scenarios(ctx.session, community_id=ctx.interview.community_id)
+        return [Choice(str(s.id), _shorten(s.text, MAX_CHOICE_LABEL), detail=s.text) for s in scenarios]
+
+    async def _scenario_text(self, ctx: _Context) -> str:
+        scenario = None
+        if ctx.interview.scenario_id is not None:
+            scenario = await repo.get_scenario(
+                ctx.session, community_id=ctx.interview.community_id, scenario_id=ctx.interview.scenario_id
+            )
+        if scenario is None:
+            raise LLMError(LLMErrorKind.CONFIGURATION, f"interview {ctx.interview.id} has no scenario")
+        return scenario.text
+
+    async def _current_prompt(self, ctx: _Context, *, hint: bool = False) -> list[Outbound]:
+        """Say again what the member is being asked, e.g. after an unclear answer or on resuming."""
+        state = InterviewState(ctx.interview.state)
+        prefix = "Please pick one of the options, by number or by name.\n\n" if hint else ""
+        match state:
+            case InterviewState.AWAITING_CONSENT:
+                return [ChoicePrompt(prefix + CONSENT_NOTICE, CONSENT_CHOICES)]
+            case InterviewState.CHOOSING_SCENARIO:
+                choices = await self._scenario_choices(ctx)
+                return [ChoicePrompt(prefix + "Which question would you like to think about?", tuple(choices))]
+            case InterviewState.CONVERSING:
+                last = await repo.last_turn(ctx.session, interview_id=ctx.interview.id, kinds=("conversation",))
+                return [Reply(last.content if last else "Please go on.")]
+            case InterviewState.CARD_PROPOSED | InterviewState.REVISING:
+                record = await repo.proposed_card(ctx.session, interview_id=ctx.interview.id)
+                if state is InterviewState.REVISING:
+                    return [Reply(self._revision_question())]
+                if record is not None:
+                    return [CardProposal(_card(record), prefix + "Does this card capture what you care about?", CARD_CHOICES)]
+                return [Reply("Please go on.")]
+            case InterviewState.TIMED_OUT:
+                return [ChoicePrompt(self._welcome_back(), TIMED_OUT_CHOICES)]
+        return []
+
+    def _failure_text(self, error: LLMError, effect: Effect) -> str:
+        log.warning("LLM step %s failed: %s", effect, error)
+        what = error.member_text
+        if error.kind is LLMErrorKind.INVALID_OUTPUT and effect in (Effect.PROPOSE_CARD, Effect.REVISE_CARD):
+            what = "I couldn't turn our conversation into a valid values card this time."
+        elif error.kind is LLMErrorKind.CONFIGURATION:
+            return f"{what} Please tell the bot's operator. Your message is saved."
+        return f"{what} Your message is saved, nothing is lost. Send 'retry' to try again."
+
+    def _idle(self, interview: Interview, now: datetime) -> bool:
+        return now - interview.last_activity_at > self._config.idle_timeout
+
+    def _time_out(self, ctx: _Context) -> None:
+        ctx.interview.previous_state = ctx.interview.state
+        ctx.interview.state = InterviewState.TIMED_OUT
+
+    def _resume_state(self, ctx: _Context) -> None:
+        ctx.interview.state = ctx.interview.previous_state or InterviewState.CONVERSING
+        ctx.interview.previous_state = None
+
+    @staticmethod
+    def _turn_kind(trigger: Trigger) -> str:
+        if trigger is Trigger.ANSWERED:
+            return "conversation"
+        if trigger is Trigger.REVISION_TEXT:
+            return "revision"
+        return "control"
+
+    @staticmethod
+    def _welcome_back(*, ask: bool = True) -> str:
+        text = "Welcome back! It has been a while since we last talked."
+        return text + (" Shall we continue where we left off, or start over?" if ask else "")
+
+    @staticmethod
+    def _revision_question() -> str:
+        return "What would you like to change about the card? Tell me in your own words, or type 'confirm' to keep it as it is."
+
+
+def _card(record: ValuesCardRecord) -> ValuesCard:
+    return ValuesCard.model_construct(title=record.title, description=record.description, policies=list(record.policies))
+
+
+def _shorten(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"

@@ -1,0 +1,139 @@
+"""All configuration, from the environment and an optional ``.env`` file. ``.env.example`` documents each key."""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlparse
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from mge.storage.database import DatabaseURLError, database_backend
+
+
+def default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "moral-graph-bot"
+
+
+class SettingsError(Exception):
+    """Configuration that can't work, explained for the operator."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="MGE_", env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
+    )
+
+    data_dir: Path = Field(default_factory=default_data_dir, description="Where the SQLite database lives.")
+    database_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("DATABASE_URL", "MGE_DATABASE_URL"),
+        description="sqlite:///path or postgresql://user:pass@host/db; default: SQLite in data_dir.",
+    )
+
+    openai_base_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("OPENAI_BASE_URL", "MGE_OPENAI_BASE_URL")
+    )
+    openai_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("OPENAI_API_KEY", "MGE_OPENAI_API_KEY")
+    )
+    chat_model: str = "gpt-4o"
+    articulation_model: str = "gpt-4o"
+    embedding_model: str = "text-embedding-3-small"
+    llm_timeout_seconds: float = 60.0
+    llm_max_retries: int = 2
+    structured_output: Literal["auto", "json_schema", "json_object"] = "auto"
+
+    interview_max_turns: int = 12
+    interview_min_turns: int = 3
+    interview_idle_timeout_hours: float = 72.0
+
+    @field_validator("openai_base_url")
+    @classmethod
+    def _base_url(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        parsed = urlparse(value)
+        if parsed.scheme not in {"http", "https"} or not parsed.netloc:
+            raise ValueError(
+                f"OPENAI_BASE_URL must be an http(s) URL such as https://api.openai.com/v1 or "
+                f"http://localhost:11434/v1, got {value!r}"
+            )
+        return value.rstrip("/")
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        try:
+            database_backend(value)
+        except DatabaseURLError as error:
+            raise ValueError(str(error)) from None
+        return value
+
+    @field_validator("chat_model", "articulation_model", "embedding_model")
+    @classmethod
+    def _model_name(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("model names must not be empty")
+        return value.strip()
+
+    @field_validator("llm_timeout_seconds")
+    @classmethod
+    def _timeout(cls, value: float) -> float:
+        if not 1 <= value <= 600:
+            raise ValueError(f"MGE_LLM_TIMEOUT_SECONDS must be between 1 and 600 seconds, got {value}")
+        return value
+
+    @field_validator("llm_max_retries")
+    @classmethod
+    def _retries(cls, value: int) -> int:
+        if not 0 <= value <= 10:
+            raise ValueError(f"MGE_LLM_MAX_RETRIES must be between 0 and 10, got {value}")
+        return value
+
+    @field_validator("interview_idle_timeout_hours")
+    @classmethod
+    def _idle(cls, value: float) -> float:
+        if value <= 0:
+            raise ValueError("MGE_INTERVIEW_IDLE_TIMEOUT_HOURS must be positive")
+        return value
+
+    @model_validator(mode="after")
+    def _turns(self) -> Settings:
+        if not 1 <= self.interview_min_turns <= self.interview_max_turns <= 50:
+            raise ValueError(
+                "need 1 ≤ MGE_INTERVIEW_MIN_TURNS ≤ MGE_INTERVIEW_MAX_TURNS ≤ 50, got "
+                f"{self.interview_min_turns} and {self.interview_max_turns}"
+            )
+        return self
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'mge.sqlite3').expanduser()}"
+
+    def require_llm(self) -> None:
+        """Raise a helpful error unless an LLM endpoint is configured."""
+        if self.openai_base_url is None and self.openai_api_key is None:
+            raise SettingsError(
+                "No language model is configured. Set OPENAI_API_KEY (for OpenAI), or OPENAI_BASE_URL "
+                "for any OpenAI-compatible server (for example http://localhost:11434/v1 for Ollama), "
+                "in the environment or in a .env file. See .env.example."
+            )
+
+
+def load_settings(**overrides) -> Settings:
+    """Settings from the environment and .env, with readable errors instead of a pydantic traceback."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as error:
+        lines = []
+        for problem in error.errors():
+            field = ".".join(str(part) for part in problem["loc"]) or "settings"
+            lines.append(f"  {field.upper()}: {problem['msg'].removeprefix('Value error, ')}")
+        raise SettingsError("Invalid configuration:\n" + "\n".join(lines)) from None

@@ -1,0 +1,60 @@
+"""The composition root: settings in, ready-to-use services out. The only place adapters are chosen."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from mge.bot.interviews import InterviewConfig, InterviewService
+from mge.bot.settings import Settings
+from mge.core.llm import LLM
+from mge.storage.database import Database
+from mge.storage.migrate import ensure_schema
+
+
+def build_llm(settings: Settings) -> LLM:
+    from mge.adapters.llm_openai import OpenAILLM
+
+    settings.require_llm()
+    return OpenAILLM(
+        base_url=settings.openai_base_url,
+        api_key=settings.openai_api_key.get_secret_value() if settings.openai_api_key else None,
+        timeout_seconds=settings.llm_timeout_seconds,
+        max_retries=settings.llm_max_retries,
+        structured_output=settings.structured_output,
+    )
+
+
+def open_database(settings: Settings) -> Database:
+    """The database, migrated if it is fresh (an out-of-date one raises SchemaOutOfDate)."""
+    ensure_schema(settings.resolved_database_url)
+    return Database(settings.resolved_database_url)
+
+
+def interview_config(settings: Settings) -> InterviewConfig:
+    return InterviewConfig(
+        chat_model=settings.chat_model,
+        articulation_model=settings.articulation_model,
+        max_turns=settings.interview_max_turns,
+        min_turns=settings.interview_min_turns,
+        idle_timeout=timedelta(hours=settings.interview_idle_timeout_hours),
+    )
+
+
+@dataclass
+class App:
+    settings: Settings
+    database: Database
+    llm: LLM
+    interviews: InterviewService
+
+    async def close(self) -> None:
+        await self.llm.aclose()
+        await self.database.dispose()
+
+
+def build_app(settings: Settings) -> App:
+    llm = build_llm(settings)
+    database = open_database(settings)
+    interviews = InterviewService(database=database, llm=llm, config=interview_config(settings))
+    return App(settings, database, llm, interviews)

@@ -1,0 +1,57 @@
+"""Cleaning what members type before anything else sees it.
+
+Platform events carry arbitrary text: control characters, zero-width characters, binary garbage,
+whole pasted documents. ``clean_member_text`` turns it into text fit for a transcript, or says why not.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+#: A long DM answer is a few paragraphs; a pasted document is not an interview answer.
+MAX_MESSAGE_CHARS = 4000
+
+# Zero-width and bidirectional-control characters hide text from the reader but not from the model.
+_INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\u00ad]")
+_BLANK_LINES = re.compile(r"\n{3,}")
+_SPACES = re.compile(r"[ \t]+")
+
+
+@dataclass(frozen=True, slots=True)
+class CleanText:
+    text: str
+    #: Why the text can't be used (empty or too long), in words for the member; None when usable.
+    problem: str | None = None
+
+
+def clean_member_text(raw: str | None) -> CleanText:
+    if raw is None:
+        raw = ""
+    text = unicodedata.normalize("NFC", raw)
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    # Drop control characters (Cc), unassigned/private/surrogate code points, keep newlines and tabs.
+    text = "".join(
+        ch for ch in text if ch in "\n\t" or unicodedata.category(ch) not in {"Cc", "Cs", "Co", "Cn"}
+    )
+    text = _INVISIBLE.sub("", text).replace("\ufffd", "")
+    text = _SPACES.sub(" ", text)
+    text = "\n".join(line.strip() for line in text.split("\n"))
+    text = _BLANK_LINES.sub("\n\n", text).strip()
+    if not text:
+        return CleanText("", "I didn't receive any text in that message. Please answer in words.")
+    if len(text) > MAX_MESSAGE_CHARS:
+        return CleanText(
+            "",
+            f"That message is {len(text):,} characters long; please keep answers under "
+            f"{MAX_MESSAGE_CHARS:,} characters (about a page). Nothing from it was saved, so send a "
+            "shorter version in your own words.",
+        )
+    return CleanText(text)
+
+
+def matches_word(text: str, *words: str) -> bool:
+    """True when the whole message is one of ``words`` (case and surrounding punctuation ignored)."""
+    normalised = text.strip().strip("!.?/").casefold()
+    return normalised in {w.casefold() for w in words}

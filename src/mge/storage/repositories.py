@@ -1,0 +1,275 @@
+"""Small keyword-only functions over the tables. Callers own the session and decide when to commit."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlmodel import col, func, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from mge.core.cards import ValuesCard
+from mge.storage.models import (
+    Community,
+    InboundEvent,
+    Interview,
+    InterviewTurn,
+    LLMCall,
+    Member,
+    Scenario,
+    ValuesCardRecord,
+)
+
+ACTIVE_STATES = ("awaiting_consent", "choosing_scenario", "conversing", "card_proposed", "revising", "timed_out")
+
+
+# --- communities and members ---------------------------------------------------------------------
+
+
+async def get_or_create_community(
+    session: AsyncSession, *, platform: str, external_id: str, name: str, now: datetime
+) -> Community:
+    found = (
+        await session.exec(
+            select(Community).where(Community.platform == platform, Community.external_id == external_id)
+        )
+    ).first()
+    if found:
+        if name and found.name != name:
+            found.name = name
+        return found
+    community = Community(platform=platform, external_id=external_id, name=name, created_at=now)
+    return await _insert_or_get(session, community, select(Community).where(
+        Community.platform == platform, Community.external_id == external_id))
+
+
+async def get_or_create_member(
+    session: AsyncSession, *, community_id: int, platform_user_id: str, display_name: str, now: datetime
+) -> Member:
+    query = select(Member).where(Member.community_id == community_id, Member.platform_user_id == platform_user_id)
+    found = (await session.exec(query)).first()
+    if found:
+        if display_name and found.display_name != display_name:
+            found.display_name = display_name
+        return found
+    member = Member(
+        community_id=community_id, platform_user_id=platform_user_id, display_name=display_name, created_at=now
+    )
+    return await _insert_or_get(session, member, query)
+
+
+async def _insert_or_get(session: AsyncSession, row, query):
+    """Insert ``row`` unless another process inserted the same unique key first; return the stored row."""
+    table = type(row).__table__
+    values = {c.name: getattr(row, c.name) for c in table.columns if c.name != "id"}
+    await insert_ignoring_conflict(session, table, values)
+    return (await session.exec(query)).one()
+
+
+async def insert_ignoring_conflict(session: AsyncSession, table: sa.Table, values: dict) -> bool:
+    """INSERT … ON CONFLICT DO NOTHING on SQLite and PostgreSQL; True when the row was inserted."""
+    dialect = session.bind.dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    result = await session.exec(insert(table).values(**values).on_conflict_do_nothing())
+    return result.rowcount == 1
+
+
+async def list_communities(session: AsyncSession) -> Sequence[Community]:
+    return (await session.exec(select(Community).order_by(Community.id))).all()
+
+
+# --- inbound events ------------------------------------------------------------------------------
+
+
+async def claim_event(session: AsyncSession, *, community_id: int, event_id: str, now: datetime) -> bool:
+    """Record that ``event_id`` is being handled; False when it was handled before (a redelivery)."""
+    values = {"community_id": community_id, "event_id": event_id[:128], "received_at": now}
+    return await insert_ignoring_conflict(session, InboundEvent.__table__, values)
+
+
+# --- scenarios -----------------------------------------------------------------------------------
+
+
+async def open_scenarios(session: AsyncSession, *, community_id: int) -> Sequence[Scenario]:
+    query = select(Scenario).where(Scenario.community_id == community_id, Scenario.is_open).order_by(Scenario.id)
+    return (await session.exec(query)).all()
+
+
+async def count_scenarios(session: AsyncSession, *, community_id: int) -> int:
+    query = select(func.count()).select_from(Scenario).where(Scenario.community_id == community_id)
+    return (await session.exec(query)).one()
+
+
+async def get_scenario(session: AsyncSession, *, community_id: int, scenario_id: int) -> Scenario | None:
+    scenario = await session.get(Scenario, scenario_id)
+    return scenario if scenario and scenario.community_id == community_id else None
+
+
+async def find_or_add_scenario(session: AsyncSession, *, community_id: int, text: str, now: datetime) -> Scenario:
+    query = select(Scenario).where(Scenario.community_id == community_id, Scenario.text == text)
+    found = (await session.exec(query)).first()
+    if found:
+        found.is_open = True
+        return found
+    scenario = Scenario(community_id=community_id, text=text, is_open=True, created_at=now)
+    session.add(scenario)
+    await session.flush()
+    return scenario
+
+
+# --- interviews and transcripts ------------------------------------------------------------------
+
+
+async def active_interview(session: AsyncSession, *, community_id: int, member_id: int) -> Interview | None:
+    query = (
+        select(Interview)
+        .where(
+            Interview.community_id == community_id,
+            Interview.member_id == member_id,
+            col(Interview.state).in_(ACTIVE_STATES),
+        )
+        .order_by(col(Interview.id).desc())
+    )
+    return (await session.exec(query)).first()
+
+
+async def add_interview(
+    session: AsyncSession, *, community_id: int, member_id: int, state: str, scenario_id: int | None, now: datetime
+) -> Interview:
+    interview = Interview(
+        community_id=community_id,
+        member_id=member_id,
+        scenario_id=scenario_id,
+        state=state,
+        created_at=now,
+        last_activity_at=now,
+    )
+    session.add(interview)
+    await session.flush()
+    return interview
+
+
+async def add_turn(
+    session: AsyncSession,
+    *,
+    interview_id: int,
+    role: str,
+    kind: str,
+    content: str,
+    now: datetime,
+    prompt_sha: str | None = None,
+    model: str | None = None,
+    input_tokens: int = 0,
+    output_tokens: int = 0,
+) -> InterviewTurn:
+    last = (
+        await session.exec(select(func.max(InterviewTurn.seq)).where(InterviewTurn.interview_id == interview_id))
+    ).one()
+    turn = InterviewTurn(
+        interview_id=interview_id,
+        seq=(last or 0) + 1,
+        role=role,
+        kind=kind,
+        content=content,
+        prompt_sha=prompt_sha,
+        model=model,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        created_at=now,
+    )
+    session.add(turn)
+    await session.flush()
+    return turn
+
+
+async def turns(session: AsyncSession, *, interview_id: int, kinds: Sequence[str] | None = None) -> Sequence[InterviewTurn]:
+    query = select(InterviewTurn).where(InterviewTurn.interview_id == interview_id)
+    if kinds is not None:
+        query = query.where(col(InterviewTurn.kind).in_(kinds))
+    return (await session.exec(query.order_by(InterviewTurn.seq))).all()
+
+
+async def last_turn(session: AsyncSession, *, interview_id: int, kinds: Sequence[str]) -> InterviewTurn | None:
+    query = (
+        select(InterviewTurn)
+        .where(InterviewTurn.interview_id == interview_id, col(InterviewTurn.kind).in_(kinds))
+        .order_by(col(InterviewTurn.seq).desc())
+    )
+    return (await session.exec(query)).first()
+
+
+async def count_turns(session: AsyncSession, *, interview_id: int, role: str, kind: str) -> int:
+    query = (
+        select(func.count())
+        .select_from(InterviewTurn)
+        .where(InterviewTurn.interview_id == interview_id, InterviewTurn.role == role, InterviewTurn.kind == kind)
+    )
+    return (await session.exec(query)).one()
+
+
+# --- cards ---------------------------------------------------------------------------------------
+
+
+async def add_card(
+    session: AsyncSession,
+    *,
+    interview: Interview,
+    card: ValuesCard,
+    prompt_sha: str,
+    model: str,
+    now: datetime,
+) -> ValuesCardRecord:
+    """Store a newly proposed card; the interview's earlier proposal, if any, is superseded."""
+    previous = await proposed_card(session, interview_id=interview.id)
+    if previous is not None:
+        previous.status = "superseded"
+    record = ValuesCardRecord(
+        community_id=interview.community_id,
+        interview_id=interview.id,
+        author_member_id=interview.member_id,
+        scenario_id=interview.scenario_id,
+        title=card.title,
+        description=card.description,
+        policies=list(card.policies),
+        status="proposed",
+        prompt_sha=prompt_sha,
+        model=model,
+        created_at=now,
+    )
+    session.add(record)
+    await session.flush()
+    return record
+
+
+async def proposed_card(session: AsyncSession, *, interview_id: int) -> ValuesCardRecord | None:
+    query = select(ValuesCardRecord).where(
+        ValuesCardRecord.interview_id == interview_id, ValuesCardRecord.status == "proposed"
+    )
+    return (await session.exec(query)).first()
+
+
+async def list_cards(
+    session: AsyncSession, *, community_ids: Sequence[int] | None = None, statuses: Sequence[str] = ("confirmed",)
+) -> Sequence[tuple[ValuesCardRecord, Member | None, Scenario | None, Community]]:
+    query = (
+        select(ValuesCardRecord, Member, Scenario, Community)
+        .join(Community, col(Community.id) == ValuesCardRecord.community_id)
+        .outerjoin(Member, col(Member.id) == ValuesCardRecord.author_member_id)
+        .outerjoin(Scenario, col(Scenario.id) == ValuesCardRecord.scenario_id)
+        .where(col(ValuesCardRecord.status).in_(statuses))
+        .order_by(ValuesCardRecord.id)
+    )
+    if community_ids is not None:
+        query = query.where(col(ValuesCardRecord.community_id).in_(community_ids))
+    return (await session.exec(query)).all()
+
+
+# --- LLM usage -----------------------------------------------------------------------------------
+
+
+async def record_llm_call(session: AsyncSession, call: LLMCall) -> None:
+    session.add(call)

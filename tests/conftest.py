@@ -1,0 +1,76 @@
+"""Shared fixtures: a fake OpenAI server on loopback, a migrated SQLite database, the interview service."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from mge.adapters.llm_openai import OpenAILLM
+from mge.bot.interviews import InterviewConfig, InterviewService
+from mge.storage.database import Database
+from mge.storage.migrate import upgrade
+from tests.fakes.openai_server import FakeOpenAI
+
+# Keep a developer's own .env and environment out of the tests.
+for _key in list(os.environ):
+    if _key.startswith("MGE_") or _key in {"DATABASE_URL", "OPENAI_BASE_URL", "OPENAI_API_KEY"}:
+        del os.environ[_key]
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self, start: datetime | None = None):
+        self.now = start or datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path / 'mge.sqlite3'}"
+    upgrade(url)
+    return url
+
+
+@pytest.fixture
+async def database(database_url: str):
+    db = Database(database_url)
+    yield db
+    await db.dispose()
+
+
+@pytest.fixture
+async def fake_openai():
+    async with FakeOpenAI() as fake:
+        yield fake
+
+
+def make_llm(fake: FakeOpenAI, **overrides) -> OpenAILLM:
+    options = dict(base_url=fake.base_url, api_key="test", timeout_seconds=5, max_retries=0, structured_output="auto")
+    options.update(overrides)
+    return OpenAILLM(**options)
+
+
+@pytest.fixture
+def interview_config() -> InterviewConfig:
+    return InterviewConfig(chat_model="chat-model", articulation_model="card-model", max_turns=12, min_turns=3)
+
+
+@pytest.fixture
+async def service(database: Database, fake_openai: FakeOpenAI, interview_config: InterviewConfig, clock: Clock):
+    llm = make_llm(fake_openai)
+    yield InterviewService(database=database, llm=llm, config=interview_config, clock=clock)
+    await llm.aclose()

@@ -1,0 +1,240 @@
+"""`mge chat` and `mge cards list` as a user runs them: real subprocesses, piped stdin, the fake LLM server."""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.fakes.openai_server import FakeOpenAI
+
+SCENARIO = "A neighbour asks whether to lend money to a struggling relative. What should the assistant say?"
+CARD = {
+    "title": "Generosity With Clear Eyes",
+    "description": "The assistant helps the person give in ways that keep both people whole.",
+    "policies": [
+        "SIGNS that the relative is ready to use help well",
+        "LIMITS the person can hold without resentment",
+        "CONVERSATIONS where both people say what they expect",
+        "MOMENTS when giving strengthens the relationship",
+    ],
+}
+
+
+def turn(message: str, ready: bool = False) -> dict:
+    return {"message": message, "ready_to_articulate": ready}
+
+
+@pytest.fixture
+def fake():
+    with FakeOpenAI.in_thread() as server:
+        yield server
+
+
+@pytest.fixture
+def env(tmp_path: Path, fake: FakeOpenAI) -> dict[str, str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("MGE_", "OPENAI_", "DATABASE_URL"))}
+    environment.update(
+        OPENAI_BASE_URL=fake.base_url,
+        OPENAI_API_KEY="test",
+        MGE_DATA_DIR=str(tmp_path / "data"),
+        MGE_LLM_MAX_RETRIES="0",
+        MGE_LLM_TIMEOUT_SECONDS="5",
+        HOME=str(tmp_path),
+    )
+    return environment
+
+
+def mge(*args: str, env: dict, input: str | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "mge", *args], input=input, env=env, capture_output=True, text=True, timeout=60, cwd=cwd
+    )
+
+
+def test_scripted_interview_through_piped_stdin_produces_a_valid_card(fake, env, tmp_path):
+    fake.script(turn("What do you notice first?"), turn("Tell me about a time."), turn("ok", ready=True), CARD)
+    lines = [
+        "She should think about whether the money will really help.",
+        "I notice whether my cousin has a plan.",
+        "When I lent my brother money I watched whether we could still talk openly.",
+        "confirm",
+    ]
+    result = mge("chat", "--scenario", SCENARIO, "--yes", "--user", "ana", env=env, input="\n".join(lines) + "\n", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert SCENARIO in out and "What do you notice first?" in out and "Tell me about a time." in out
+    assert "Generosity With Clear Eyes" in out and "1. Confirm" in out and "is saved" in out
+    assert "agree" not in out.lower().split("is saved")[0].split("good response")[0]  # --yes skipped the notice
+
+    listed = mge("cards", "list", "--format", "json", env=env, cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    [card] = json.loads(listed.stdout)
+    assert card["title"] == CARD["title"] and card["policies"] == CARD["policies"]
+    assert card["author"] == "ana" and card["scenario"] == SCENARIO and card["created"]
+    assert {"id", "title", "description", "policies", "author", "scenario", "created"} <= card.keys()
+
+    table = mge("cards", "list", "--format", "table", env=env, cwd=tmp_path)
+    assert table.returncode == 0 and "Generosity" in table.stdout
+
+
+def test_end_of_input_saves_and_the_same_user_resumes(fake, env, tmp_path):
+    fake.script(turn("What matters most to you here?"))
+    first = mge("chat", "--scenario", SCENARIO, "--yes", "--user", "ben", env=env, input="Trust matters.\n", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    again = mge("chat", "--user", "ben", env=env, input="", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.strip() == "What matters most to you here?"  # no consent or scenario asked again
+    other = mge("chat", "--user", "cleo", env=env, input="", cwd=tmp_path)
+    assert "Do you agree to take part?" in other.stdout and "1. I agree" in other.stdout
+
+
+def test_choices_accept_numbers_and_labels(fake, env, tmp_path):
+    result = mge("chat", "--user", "dev", env=env, input="I AGREE\n2\n", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "Which question would you like to think about?" in result.stdout
+    assert "how to make a bomb" in result.stdout.split("Here is the situation")[1]
+
+
+def _read_until(process: subprocess.Popen, needle: str, timeout: float = 30) -> str:
+    seen = ""
+    deadline = time.monotonic() + timeout
+    while needle not in seen:
+        remaining = deadline - time.monotonic()
+        assert remaining > 0, f"timed out waiting for {needle!r}; saw {seen!r}"
+        ready, _, _ = select.select([process.stdout], [], [], remaining)
+        if ready:
+            chunk = os.read(process.stdout.fileno(), 65536).decode()
+            assert chunk, f"process ended before {needle!r}; saw {seen!r}"
+            seen += chunk
+    return seen
+
+
+def test_killed_between_turns_resumes_with_no_lost_turn(fake, env, tmp_path):
+    fake.script(turn("First question?"), turn("Second question?"))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mge", "chat", "--scenario", SCENARIO, "--yes", "--user", "eve"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=tmp_path,
+    )
+    try:
+        _read_until(process, "good response should consider")
+        process.stdin.write(b"My first answer.\n")
+        process.stdin.flush()
+        _read_until(process, "First question?")
+        process.stdin.write(b"My second answer.\n")
+        process.stdin.flush()
+        _read_until(process, "Second question?")
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+        process.stdout.close(); process.stderr.close(); process.stdin.close()
+
+    fake.script(turn("Third question?"))
+    resumed = mge("chat", "--user", "eve", env=env, input="My third answer.\n", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert resumed.stdout.startswith("Second question?") and "Third question?" in resumed.stdout
+    members = [m["content"] for m in fake.chat_requests[-1]["messages"] if m["role"] == "user"]
+    assert members == ["My first answer.", "My second answer.", "My third answer."]
+
+
+def test_killed_while_waiting_for_the_llm_answers_the_pending_turn_on_restart(env, tmp_path):
+    from tests.fakes.openai_server import Delay
+
+    with FakeOpenAI.in_thread() as slow:
+        env = {**env, "OPENAI_BASE_URL": slow.base_url}
+        slow.script(Delay(30, then=turn("never delivered")))
+        process = subprocess.Popen(
+            [sys.executable, "-m", "mge", "chat", "--scenario", SCENARIO, "--yes", "--user", "fay"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=tmp_path,
+        )
+        try:
+            _read_until(process, "good response should consider")
+            process.stdin.write(b"An answer in flight.\n")
+            process.stdin.flush()
+            deadline = time.monotonic() + 20
+            while not slow.chat_requests:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+        finally:
+            process.send_signal(signal.SIGKILL)
+            process.wait(timeout=10)
+            process.stdout.close(); process.stderr.close(); process.stdin.close()
+        slow.script(turn("Sorry for the wait. What happened then?"))
+        resumed = mge("chat", "--user", "fay", env=env, input="", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert resumed.stdout.strip() == "Sorry for the wait. What happened then?"
+
+
+def test_llm_errors_reach_the_member_as_words_and_exit_cleanly(fake, env, tmp_path):
+    from tests.fakes.openai_server import Error
+
+    fake.script(Error(500), turn("Recovered question?"))
+    result = mge("chat", "--scenario", SCENARIO, "--yes", "--user", "gus", env=env, input="An answer.\nretry\n", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "couldn't reach the language model" in result.stdout and "Recovered question?" in result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def test_no_llm_configured_is_a_clear_error(env, tmp_path):
+    env = {k: v for k, v in env.items() if not k.startswith("OPENAI_")}
+    result = mge("chat", "--user", "hal", env=env, input="", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "No language model is configured" in result.stderr and "OPENAI_BASE_URL" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "words"),
+    [
+        ("OPENAI_BASE_URL", "localhost:11434", "must be an http(s) URL"),
+        ("DATABASE_URL", "mysql://x/y", "sqlite:///… or postgresql://…"),
+        ("MGE_LLM_TIMEOUT_SECONDS", "0", "between 1 and 600"),
+        ("MGE_INTERVIEW_MAX_TURNS", "2", "MGE_INTERVIEW_MIN_TURNS"),
+        ("MGE_LLM_MAX_RETRIES", "lots", "valid integer"),
+    ],
+)
+def test_malformed_settings_are_explained(env, tmp_path, key, value, words):
+    result = mge("chat", env={**env, key: value}, input="", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "Invalid configuration" in result.stderr and words in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_settings_come_from_a_dotenv_file(fake, env, tmp_path):
+    env = {k: v for k, v in env.items() if k != "OPENAI_BASE_URL"}
+    (tmp_path / ".env").write_text(f"OPENAI_BASE_URL={fake.base_url}\nMGE_CHAT_MODEL=dotenv-model\n")
+    fake.script(turn("From dotenv?"))
+    result = mge("chat", "--scenario", SCENARIO, "--yes", "--user", "ivy", env=env, input="answer\n", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "From dotenv?" in result.stdout and fake.chat_requests[-1]["model"] == "dotenv-model"
+
+
+def test_every_command_has_help(env, tmp_path):
+    for args in [(), ("chat",), ("cards",), ("cards", "list"), ("db",), ("db", "upgrade"), ("db", "status")]:
+        result = mge(*args, "--help", env=env, cwd=tmp_path)
+        assert result.returncode == 0 and "Usage" in result.stdout, args
+
+
+def test_db_upgrade_and_status(env, tmp_path):
+    status = mge("db", "status", env=env, cwd=tmp_path)
+    assert status.returncode == 1 and "revision: none" in status.stdout
+    upgraded = mge("db", "upgrade", env=env, cwd=tmp_path)
+    assert upgraded.returncode == 0 and "was empty" in upgraded.stdout
+    status = mge("db", "status", env=env, cwd=tmp_path)
+    assert status.returncode == 0 and str(tmp_path / "data" / "mge.sqlite3") in status.stdout
+
+
+def test_cards_list_filters_by_community(fake, env, tmp_path):
+    fake.script(turn("Q1"), turn("Q2"), turn("ok", ready=True), CARD)
+    answers = "a1\na2\na3\nconfirm\n"
+    assert mge("chat", "--scenario", SCENARIO, "--yes", "--user", "jo", "--community", "club", env=env, input=answers, cwd=tmp_path).returncode == 0
+    assert len(json.loads(mge("cards", "list", "--format", "json", env=env, cwd=tmp_path).stdout)) == 1
+    assert len(json.loads(mge("cards", "list", "--format", "json", "--community", "club", env=env, cwd=tmp_path).stdout)) == 1
+    missing = mge("cards", "list", "--community", "nowhere", env=env, cwd=tmp_path)
+    assert missing.returncode == 2 and "no community named 'nowhere'" in missing.stderr
