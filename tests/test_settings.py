@@ -1,0 +1,64 @@
+"""Settings: defaults, validation messages, and .env.example documenting every key."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from mge.bot.settings import Settings, SettingsError, load_settings
+
+ROOT = Path(__file__).parents[1]
+
+
+def test_defaults_need_nothing_but_give_sqlite_in_the_data_dir(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings(data_dir=tmp_path / "d")
+    assert settings.resolved_database_url == f"sqlite:///{tmp_path / 'd' / 'mge.sqlite3'}"
+    assert settings.chat_model and settings.llm_timeout_seconds == 60
+
+
+def test_an_llm_endpoint_is_required_for_the_interview(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SettingsError, match="No language model is configured"):
+        load_settings().require_llm()
+    load_settings(openai_base_url="http://127.0.0.1:11434/v1").require_llm()  # a local server needs no key
+
+
+def test_environment_names(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u:p@127.0.0.1/db")
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:8000/v1/")
+    monkeypatch.setenv("MGE_CHAT_MODEL", "llama3")
+    settings = load_settings()
+    assert settings.resolved_database_url == "postgresql://u:p@127.0.0.1/db"
+    assert settings.openai_base_url == "http://127.0.0.1:8000/v1" and settings.chat_model == "llama3"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "words"),
+    [
+        ({"openai_base_url": "ftp://x"}, "http(s) URL"),
+        ({"database_url": "oracle://x"}, "sqlite:///"),
+        ({"llm_timeout_seconds": 0}, "between 1 and 600"),
+        ({"llm_max_retries": 11}, "between 0 and 10"),
+        ({"interview_min_turns": 5, "interview_max_turns": 4}, "MGE_INTERVIEW_MIN_TURNS"),
+        ({"chat_model": "  "}, "must not be empty"),
+        ({"structured_output": "xml"}, "json_schema"),
+        ({"interview_idle_timeout_hours": -1}, "positive"),
+    ],
+)
+def test_bad_values_are_rejected_with_a_helpful_message(overrides, words, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SettingsError, match=re.escape(words)):
+        load_settings(**overrides)
+
+
+def test_env_example_documents_every_setting():
+    documented = set(re.findall(r"^([A-Z_]+)=", (ROOT / ".env.example").read_text(), flags=re.MULTILINE))
+    expected = set()
+    for name, field in Settings.model_fields.items():
+        alias = field.validation_alias
+        expected.add(alias.choices[0] if alias is not None else f"MGE_{name.upper()}")
+    assert documented == expected
