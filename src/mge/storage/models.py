@@ -151,3 +151,14 @@ class InboundEvent(SQLModel, table=True):
     community_id: int = Field(foreign_key="community.id")
     event_id: str = Field(max_length=128)
     received_at: datetime = _when()
+
+
+class DmRoute(SQLModel, table=True):
+    """Which community a member's direct messages belong to (Discord DMs carry no guild)."""
+
+    __tablename__ = "dm_route"
+
+    platform: str = Field(primary_key=True, max_length=16)
+    platform_user_id: str = Field(primary_key=True, max_length=64)
+    community_id: int = Field(foreign_key="community.id")
+    updated_at: datetime = _when()

@@ -273,3 +273,22 @@ async def list_cards(
 
 async def record_llm_call(session: AsyncSession, call: LLMCall) -> None:
     session.add(call)
+
+
+async def cards_of_member(
+    session: AsyncSession, *, platform: str, external_id: str, platform_user_id: str, statuses: Sequence[str]
+) -> Sequence[tuple[ValuesCardRecord, Scenario | None]]:
+    query = (
+        select(ValuesCardRecord, Scenario)
+        .join(Member, col(Member.id) == ValuesCardRecord.author_member_id)
+        .join(Community, col(Community.id) == Member.community_id)
+        .outerjoin(Scenario, col(Scenario.id) == ValuesCardRecord.scenario_id)
+        .where(
+            Community.platform == platform,
+            Community.external_id == external_id,
+            Member.platform_user_id == platform_user_id,
+            col(ValuesCardRecord.status).in_(statuses),
+        )
+        .order_by(ValuesCardRecord.id)
+    )
+    return (await session.exec(query)).all()

@@ -1,8 +1,8 @@
-"""initial schema: communities, members, scenarios, interviews, cards
+"""initial schema
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 18:58:27.318046
+Create Date: 2026-11-22
 """
 from typing import Sequence, Union
 
@@ -29,6 +29,14 @@ def upgrade() -> None:
     sa.Column('created_at', mge.storage.models.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('platform', 'external_id')
+    )
+    op.create_table('dm_route',
+    sa.Column('platform', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('platform_user_id', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('community_id', sa.Integer(), nullable=False),
+    sa.Column('updated_at', mge.storage.models.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['community_id'], ['community.id'], ),
+    sa.PrimaryKeyConstraint('platform', 'platform_user_id')
     )
     op.create_table('inbound_event',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -188,5 +196,6 @@ def downgrade() -> None:
 
     op.drop_table('member')
     op.drop_table('inbound_event')
+    op.drop_table('dm_route')
     op.drop_table('community')
     # ### end Alembic commands ###

@@ -1,0 +1,85 @@
+"""Storage: migrations match the models, fresh databases migrate themselves, SQLite pragmas, routing."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlmodel import SQLModel
+
+from mge.bot.members import member_cards
+from mge.bot.routing import DmRouter
+from mge.core.cards import ValuesCard
+from mge.core.messages import CommunityRef, Person
+from mge.storage import models  # noqa: F401
+from mge.storage import repositories as repo
+from mge.storage.database import Database, DatabaseURLError, async_url, sync_url
+from mge.storage.migrate import SchemaOutOfDate, current_revision, ensure_schema, head_revision, upgrade
+
+
+def test_migrations_create_exactly_the_models(database_url):
+    engine = sa.create_engine(sync_url(database_url))
+    with engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        assert compare_metadata(context, SQLModel.metadata) == []
+    engine.dispose()
+
+
+def test_fresh_database_is_migrated_automatically_and_old_one_is_refused(tmp_path):
+    url = f"sqlite:///{tmp_path / 'nested' / 'dir' / 'db.sqlite3'}"
+    assert current_revision(url) is None and not (tmp_path / "nested").exists()
+    ensure_schema(url)
+    assert current_revision(url) == head_revision(url)
+    ensure_schema(url)  # idempotent
+    engine = sa.create_engine(sync_url(url))
+    with engine.begin() as connection:
+        connection.execute(sa.text("UPDATE alembic_version SET version_num = 'older'"))
+    engine.dispose()
+    with pytest.raises(SchemaOutOfDate, match="mge db upgrade"):
+        ensure_schema(url)
+
+
+async def test_sqlite_runs_with_wal_foreign_keys_and_busy_timeout(database):
+    async with database.session() as session:
+        pragmas = {name: (await session.exec(sa.text(f"PRAGMA {name}"))).scalar() for name in
+                   ("journal_mode", "foreign_keys", "busy_timeout", "synchronous")}
+    assert pragmas == {"journal_mode": "wal", "foreign_keys": 1, "busy_timeout": 5000, "synchronous": 1}
+
+
+def test_database_urls_pick_the_drivers():
+    assert async_url("sqlite:///x.db").drivername == "sqlite+aiosqlite"
+    assert async_url("postgresql://u:p@h/db").drivername == "postgresql+psycopg"
+    assert sync_url("postgres://u:p@h/db").drivername == "postgresql+psycopg"
+    with pytest.raises(DatabaseURLError):
+        Database("mysql://h/db")
+
+
+async def test_dm_routes_remember_the_last_community(database, clock):
+    router = DmRouter(database)
+    assert await router.community_for(platform="discord", user_id="42") is None
+    first, second = CommunityRef("discord", "g1", "One"), CommunityRef("discord", "g2", "Two")
+    await router.remember(user_id="42", community=first, now=clock())
+    assert await router.community_for(platform="discord", user_id="42") == first
+    await router.remember(user_id="42", community=second, now=clock())
+    assert await router.community_for(platform="discord", user_id="42") == second
+    assert await router.community_for(platform="slack", user_id="42") is None
+
+
+async def test_member_cards_are_scoped_to_the_member_and_community(database, clock):
+    card = ValuesCard(
+        title="Steady Honest Presence",
+        description="The assistant stays honest and calm with the person.",
+        policies=["MOMENTS when the truth is hard to hear", "SIGNS that the person feels safe", "WORDS that are plain"],
+    )
+    here, there = CommunityRef("slack", "T1", "Here"), CommunityRef("slack", "T2", "There")
+    async with database.session() as session:
+        for community in (here, there):
+            row = await repo.get_or_create_community(session, platform="slack", external_id=community.external_id, name="", now=clock())
+            member = await repo.get_or_create_member(session, community_id=row.id, platform_user_id="U1", display_name="", now=clock())
+            interview = await repo.add_interview(session, community_id=row.id, member_id=member.id, state="card_proposed", scenario_id=None, now=clock())
+            await repo.add_card(session, interview=interview, card=card, prompt_sha="abc", model="m", now=clock())
+        await session.commit()
+    mine = await member_cards(database, here, Person("U1"))
+    assert [(c.card.title, c.status) for c in mine] == [("Steady Honest Presence", "proposed")]
+    assert await member_cards(database, here, Person("U2")) == []
