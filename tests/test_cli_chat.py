@@ -238,3 +238,36 @@ def test_cards_list_filters_by_community(fake, env, tmp_path):
     assert len(json.loads(mge("cards", "list", "--format", "json", "--community", "club", env=env, cwd=tmp_path).stdout)) == 1
     missing = mge("cards", "list", "--community", "nowhere", env=env, cwd=tmp_path)
     assert missing.returncode == 2 and "no community named 'nowhere'" in missing.stderr
+
+
+def test_interactive_terminal_shows_a_prompt_and_draws_the_card(fake, env, tmp_path):
+    import pty
+
+    fake.script(turn("Q1"), turn("Q2"), turn("ok", ready=True), CARD)
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mge", "chat", "--scenario", SCENARIO, "--yes", "--user", "kim"],
+        stdin=terminal, stdout=terminal, stderr=subprocess.PIPE, env={**env, "COLUMNS": "120", "TERM": "xterm"},
+        cwd=tmp_path,
+    )
+    os.close(terminal)
+
+    class Terminal:  # _read_until reads .stdout.fileno()
+        stdout = os.fdopen(controller, "rb", buffering=0)
+
+    try:
+        _read_until(Terminal, "you> ")
+        for answer in ["a1", "a2", "a3"]:
+            os.write(controller, answer.encode() + b"\n")
+        screen = _read_until(Terminal, "Start over")
+        assert "Generosity With Clear Eyes" in screen and "╭" in screen  # a rich panel, not plain lines
+        os.write(controller, b"confirm\n")
+        assert "is saved" in _read_until(Terminal, "is saved")
+        os.write(controller, b"\x04")  # Ctrl-D ends the session
+        assert process.wait(timeout=20) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+        Terminal.stdout.close()
+        process.stderr.close()
