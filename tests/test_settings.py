@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mge.bot.settings import Settings, SettingsError, load_settings
+from mge.bot.settings import Settings, SettingsError, env_name, load_settings
 
 ROOT = Path(__file__).parents[1]
 
@@ -57,8 +57,28 @@ def test_bad_values_are_rejected_with_a_helpful_message(overrides, words, tmp_pa
 
 def test_env_example_documents_every_setting():
     documented = set(re.findall(r"^([A-Z_]+)=", (ROOT / ".env.example").read_text(), flags=re.MULTILINE))
-    expected = set()
-    for name, field in Settings.model_fields.items():
-        alias = field.validation_alias
-        expected.add(alias.choices[0] if alias is not None else f"MGE_{name.upper()}")
-    assert documented == expected
+    assert documented == {env_name(name) for name in Settings.model_fields}
+
+
+def test_errors_name_the_environment_variable(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MGE_DISCORD_COMMAND_GUILD_IDS", "general")
+    monkeypatch.setenv("OPENAI_BASE_URL", "nope")
+    with pytest.raises(SettingsError) as raised:
+        load_settings()
+    assert "MGE_DISCORD_COMMAND_GUILD_IDS: " in str(raised.value) and "OPENAI_BASE_URL: " in str(raised.value)
+
+
+def test_lists_and_platforms(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MGE_DISCORD_COMMAND_GUILD_IDS", "12, 34")
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-1")
+    monkeypatch.setenv("SLACK_API_URL", "https://slack-gov.com/api")
+    settings = load_settings()
+    assert settings.discord_command_guild_ids == (12, 34)
+    assert settings.slack_api_url == "https://slack-gov.com/api/"
+    assert settings.platforms() == ["slack"]
+    with pytest.raises(SettingsError, match="SLACK_APP_TOKEN"):
+        settings.require_slack(http=False)
+    with pytest.raises(SettingsError, match="SLACK_SIGNING_SECRET"):
+        settings.require_slack(http=True)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import urlparse
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from mge.storage.database import DatabaseURLError, database_backend
 
@@ -48,6 +48,22 @@ class Settings(BaseSettings):
     llm_max_retries: int = 2
     structured_output: Literal["auto", "json_schema", "json_object"] = "auto"
 
+    discord_token: SecretStr | None = Field(default=None, validation_alias=AliasChoices("DISCORD_TOKEN", "MGE_DISCORD_TOKEN"))
+    #: Guilds whose slash commands are synced at start (instant); empty: global commands.
+    discord_command_guild_ids: Annotated[tuple[int, ...], NoDecode] = ()
+    slack_bot_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("SLACK_BOT_TOKEN", "MGE_SLACK_BOT_TOKEN")
+    )
+    slack_app_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("SLACK_APP_TOKEN", "MGE_SLACK_APP_TOKEN")
+    )
+    slack_signing_secret: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("SLACK_SIGNING_SECRET", "MGE_SLACK_SIGNING_SECRET")
+    )
+    slack_api_url: str = Field(
+        default="https://slack.com/api/", validation_alias=AliasChoices("SLACK_API_URL", "MGE_SLACK_API_URL")
+    )
+
     interview_max_turns: int = 12
     interview_min_turns: int = 3
     interview_idle_timeout_hours: float = 72.0
@@ -64,6 +80,24 @@ class Settings(BaseSettings):
                 f"http://localhost:11434/v1, got {value!r}"
             )
         return value.rstrip("/")
+
+    @field_validator("discord_command_guild_ids", mode="before")
+    @classmethod
+    def _guild_ids(cls, value):
+        if isinstance(value, str):
+            parts = [part.strip() for part in value.replace(";", ",").split(",") if part.strip()]
+            if not all(part.isdigit() for part in parts):
+                raise ValueError(f"MGE_DISCORD_COMMAND_GUILD_IDS must be comma-separated numeric guild ids, got {value!r}")
+            return tuple(int(part) for part in parts)
+        return value
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _slack_api_url(cls, value: str) -> str:
+        parsed = urlparse(value)
+        if parsed.scheme not in {"http", "https"} or not parsed.netloc:
+            raise ValueError(f"SLACK_API_URL must be an http(s) URL such as https://slack.com/api/, got {value!r}")
+        return value if value.endswith("/") else value + "/"
 
     @field_validator("database_url")
     @classmethod
@@ -127,6 +161,30 @@ class Settings(BaseSettings):
             )
 
 
+    def platforms(self) -> list[str]:
+        """The chat platforms with credentials configured."""
+        return [name for name, token in (("discord", self.discord_token), ("slack", self.slack_bot_token)) if token]
+
+    def require_slack(self, *, http: bool) -> None:
+        missing = [name for name, value in (("SLACK_BOT_TOKEN", self.slack_bot_token),) if not value]
+        if http and not self.slack_signing_secret:
+            missing.append("SLACK_SIGNING_SECRET (HTTP mode verifies every request with it)")
+        if not http and not self.slack_app_token:
+            missing.append("SLACK_APP_TOKEN (an xapp- token with connections:write, for Socket Mode; or use --http-port)")
+        if missing:
+            raise SettingsError("Slack is not fully configured. Missing: " + "; ".join(missing))
+
+
+def env_name(field: str) -> str:
+    """The environment variable an operator sets for ``field`` (e.g. OPENAI_BASE_URL, MGE_CHAT_MODEL)."""
+    info = Settings.model_fields.get(field)
+    if info is None:
+        return field.upper()
+    if info.validation_alias is not None:
+        return info.validation_alias.choices[0]
+    return f"MGE_{field.upper()}"
+
+
 def load_settings(**overrides) -> Settings:
     """Settings from the environment and .env, with readable errors instead of a pydantic traceback."""
     try:
@@ -135,5 +193,5 @@ def load_settings(**overrides) -> Settings:
         lines = []
         for problem in error.errors():
             field = ".".join(str(part) for part in problem["loc"]) or "settings"
-            lines.append(f"  {field.upper()}: {problem['msg'].removeprefix('Value error, ')}")
+            lines.append(f"  {env_name(field)}: {problem['msg'].removeprefix('Value error, ')}")
         raise SettingsError("Invalid configuration:\n" + "\n".join(lines)) from None

@@ -1,0 +1,89 @@
+"""Choice buttons: ``mge:choice:<key>`` under a prompt, and what a press does.
+
+A press is a member message whose text is the choice's key, so the interview state machine decides
+what it means, exactly as if the member had typed it. The event id is the interaction id: a redelivered
+press is ignored by the use case, and a stale press (a button under an old prompt) is read by the state
+machine like any other answer in the current state.
+
+Buttons are a ``DynamicItem``: discord.py routes a press by matching the custom_id against the template,
+with no per-message state, so buttons keep working after a restart.
+
+On a press the bot acknowledges at once by editing the pressed message: all its buttons are disabled and
+the pressed one is highlighted (the member sees what they chose and can't press twice). Buttons under
+*other* old messages stay enabled; pressing one later is the stale case above.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+import discord
+
+log = logging.getLogger("mge.discord.buttons")
+
+CUSTOM_ID_PREFIX = "mge:choice:"
+MAX_CUSTOM_ID = 100  # Discord's limit
+
+
+def custom_id_for(key: str) -> str:
+    custom_id = CUSTOM_ID_PREFIX + key
+    if len(custom_id) > MAX_CUSTOM_ID:
+        raise ValueError(f"choice key too long for a button: {key[:20]!r}…")
+    return custom_id
+
+
+class ChoiceButton(discord.ui.DynamicItem[discord.ui.Button], template=re.escape(CUSTOM_ID_PREFIX) + r"(?P<key>.+)"):
+    def __init__(
+        self,
+        key: str,
+        label: str,
+        *,
+        style: discord.ButtonStyle = discord.ButtonStyle.secondary,
+        disabled: bool = False,
+        row: int | None = None,
+    ) -> None:
+        super().__init__(
+            discord.ui.Button(label=label, custom_id=custom_id_for(key), style=style, disabled=disabled), row=row
+        )
+        self.key = key
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str], /
+    ) -> ChoiceButton:
+        return cls(match["key"], item.label or "", style=item.style, disabled=item.disabled)
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        await acknowledge_press(interaction)
+        # Imported here: replying renders messages, and rendering builds these buttons.
+        from mge.adapters.discord.conversation import reply_to_member
+
+        await reply_to_member(interaction.client, interaction.user, self.key, event_id=f"interaction-{interaction.id}")
+
+
+async def acknowledge_press(interaction: discord.Interaction) -> None:
+    """Answer the interaction within Discord's 3 seconds, before any slow work (the LLM)."""
+    custom_id = (interaction.data or {}).get("custom_id", "")
+    try:
+        if interaction.message is not None:
+            await interaction.response.edit_message(view=disabled_view(interaction.message, pressed=custom_id))
+        else:
+            await interaction.response.defer()
+    except discord.HTTPException as error:  # e.g. the interaction already expired: the press still counts
+        log.warning("could not acknowledge button press %s: %s", interaction.id, error)
+
+
+def disabled_view(message: discord.Message, *, pressed: str) -> discord.ui.View:
+    """The message's choice buttons, all disabled, the pressed one highlighted."""
+    view = discord.ui.View(timeout=None)
+    for row, component in enumerate(message.components):
+        children = component.children if isinstance(component, discord.ActionRow) else [component]
+        for child in children:
+            if not isinstance(child, discord.Button) or not (child.custom_id or "").startswith(CUSTOM_ID_PREFIX):
+                continue
+            style = discord.ButtonStyle.success if child.custom_id == pressed else discord.ButtonStyle.secondary
+            key = child.custom_id.removeprefix(CUSTOM_ID_PREFIX)
+            view.add_item(ChoiceButton(key, child.label or key, style=style, disabled=True, row=min(row, 4)))
+    return view
