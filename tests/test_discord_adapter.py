@@ -234,7 +234,23 @@ async def test_full_interview_confirmed_with_a_button(fake_discord, fake_openai,
     await fake_discord.wait_for_responses(interaction, 1)
     [again] = await member.said()
     assert len(await rows(database, ValuesCardRecord)) == 1
-    assert again["content"]  # a fresh interview's answer, not an error
+    assert "belongs to an earlier message" in again["content"]
+    assert len(await rows(database, Interview)) == 1  # an old button starts nothing
+
+
+async def test_a_stale_consent_button_mid_interview_is_not_an_answer(
+    fake_discord, fake_openai, bot, guild, alice, database, scenario_id
+):
+    await join(fake_discord, alice, guild)
+    member = DmThread(fake_discord, alice)
+    [consent] = await member.said()
+    [opening] = await member.press(consent, "accept")
+    assert SCENARIO in opening["content"]
+    requests = len(fake_openai.chat_requests)
+    [notice, repeated] = await member.press(consent, "accept", replies=2)
+    assert "belongs to an earlier message" in notice["content"] and SCENARIO in repeated["content"]
+    assert len(fake_openai.chat_requests) == requests
+    assert await rows(database, InterviewTurn, InterviewTurn.kind == "conversation", InterviewTurn.role == "member") == []
 
 
 async def test_full_interview_confirmed_by_typing_with_a_hostile_card(

@@ -438,3 +438,45 @@ async def test_communities_are_separate(service, fake_openai, database, scenario
     assert isinstance(elsewhere[0], ChoicePrompt) and "agree" in elsewhere[0].text  # consent is per community
     opened = await service.handle(say("yes", community=other))
     assert "A different question?" in texts(opened) and SCENARIO not in texts(opened)
+
+
+# --- buttons --------------------------------------------------------------------------------------
+
+
+def press(key: str, **kwargs) -> InboundMessage:
+    message = say(key, **kwargs)
+    return InboundMessage(message.community, message.author, key, message.event_id, is_choice=True)
+
+
+async def test_a_current_button_press_acts_like_typing_its_key(service, fake_openai, database, scenario_id):
+    await service.resume(COMMUNITY, ALICE, scenario_id=scenario_id)
+    opening = await service.handle(press("accept"))
+    assert SCENARIO in texts(opening)
+    await reach_card_after_consent(service, fake_openai)
+    await service.handle(press("confirm"))
+    assert [c.status for c in await rows(database, ValuesCardRecord)] == ["confirmed"]
+
+
+async def reach_card_after_consent(service, fake):
+    fake.script(turn("Q1"), turn("Q2"), turn("ok", ready=True), CARD)
+    for answer in ["a1", "a2", "a3"]:
+        result = await service.handle(say(answer))
+    assert isinstance(result[0], CardProposal)
+
+
+async def test_a_stale_button_is_not_read_as_an_answer(service, fake_openai, database, scenario_id):
+    await start_conversation(service, scenario_id)
+    requests = len(fake_openai.chat_requests)
+    reply = await service.handle(press("accept"))  # the consent button, pressed again mid-conversation
+    assert "belongs to an earlier message" in texts(reply) and "good response should consider" in texts(reply)
+    assert len(fake_openai.chat_requests) == requests
+    assert await rows(database, InterviewTurn, InterviewTurn.role == "member", InterviewTurn.kind == "conversation") == []
+
+
+async def test_an_old_confirm_after_the_interview_ended_starts_nothing(service, fake_openai, database, scenario_id):
+    await start_conversation(service, scenario_id)
+    await reach_card_after_consent(service, fake_openai)
+    await service.handle(press("confirm"))
+    again = await service.handle(press("confirm"))
+    assert "belongs to an earlier message" in texts(again)
+    assert len(await rows(database, Interview)) == 1

@@ -45,6 +45,8 @@ from mge.storage.models import Interview, LLMCall, Member, ValuesCardRecord
 
 log = logging.getLogger("mge.interviews")
 
+STALE_BUTTON = "That button belongs to an earlier message, so I didn't act on it."
+
 #: Turn kinds: "conversation" and "revision" are what the LLM sees; "control" and "notice" are not.
 LLM_KINDS = ("conversation", "revision")
 MAX_CHOICE_LABEL = 80
@@ -152,6 +154,10 @@ class InterviewService:
             await session.commit()
             return [Reply(cleaned.problem)]
         interview = await repo.active_interview(session, community_id=member.community_id, member_id=member.id)
+        if message.is_choice:
+            stale = await self._stale_press(session, member, interview, cleaned.text, now)
+            if stale is not None:
+                return stale
         if interview is None:
             return await self._begin(session, member, now)
         ctx = _Context(session, member, interview, now)
@@ -160,6 +166,33 @@ class InterviewService:
             self._time_out(ctx)
             notices.append(Reply(self._welcome_back(ask=False)))
         return notices + await self._react(ctx, cleaned.text)
+
+    async def _stale_press(
+        self, session: AsyncSession, member: Member, interview: Interview | None, key: str, now: datetime
+    ) -> list[Outbound] | None:
+        """The answer to a button that is no longer on offer, or None when the press is current."""
+        if interview is None:
+            await session.commit()
+            return [Reply(STALE_BUTTON + " Send me a message to start a new interview.")]
+        ctx = _Context(session, member, interview, now)
+        if key in {choice.key for choice in await self._offered_choices(ctx)}:
+            return None
+        await session.commit()
+        return [Reply(STALE_BUTTON + " Here is where we are:")] + await self._current_prompt(ctx)
+
+    async def _offered_choices(self, ctx: _Context) -> tuple[Choice, ...]:
+        match InterviewState(ctx.interview.state):
+            case InterviewState.AWAITING_CONSENT:
+                return CONSENT_CHOICES
+            case InterviewState.CHOOSING_SCENARIO:
+                return tuple(await self._scenario_choices(ctx))
+            case InterviewState.CARD_PROPOSED:
+                return CARD_CHOICES
+            case InterviewState.REVISING:
+                return CARD_CHOICES[:1]  # confirming the card as it is stays possible
+            case InterviewState.TIMED_OUT:
+                return TIMED_OUT_CHOICES
+        return ()
 
     async def _react(self, ctx: _Context, text: str) -> list[Outbound]:
         state = InterviewState(ctx.interview.state)

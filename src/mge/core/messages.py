@@ -39,6 +39,9 @@ class InboundMessage:
     #: The platform's id for this delivery (message id, event id); a repeated id is ignored.
     event_id: str
     received_at: datetime | None = None
+    #: True when ``text`` is the key of a button the member pressed rather than words they typed: a
+    #: button from an earlier message must not be read as an answer to the current question.
+    is_choice: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -60,7 +60,9 @@ class ChoiceButton(discord.ui.DynamicItem[discord.ui.Button], template=re.escape
         # Imported here: replying renders messages, and rendering builds these buttons.
         from mge.adapters.discord.conversation import reply_to_member
 
-        await reply_to_member(interaction.client, interaction.user, self.key, event_id=f"interaction-{interaction.id}")
+        await reply_to_member(
+            interaction.client, interaction.user, self.key, event_id=f"interaction-{interaction.id}", is_choice=True
+        )
 
 
 async def acknowledge_press(interaction: discord.Interaction) -> None:

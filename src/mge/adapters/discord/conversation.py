@@ -25,6 +25,7 @@ async def reply_to_member(
     *,
     event_id: str,
     channel: discord.abc.Messageable | None = None,
+    is_choice: bool = False,
 ) -> None:
     """Hand ``text`` to the interview and send what it answers to the member's DM channel."""
     context = context_of(client)
@@ -36,7 +37,9 @@ async def reply_to_member(
         if isinstance(community, str):
             outbound = [Reply(community)]
         else:
-            inbound = InboundMessage(community=community, author=person_of(user), text=text, event_id=event_id)
+            inbound = InboundMessage(
+                community=community, author=person_of(user), text=text, event_id=event_id, is_choice=is_choice
+            )
             try:
                 async with _typing(target):  # the LLM may take a few seconds
                     outbound = await context.interviews.handle(inbound)
