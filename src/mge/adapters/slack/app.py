@@ -1,0 +1,149 @@
+"""The Bolt app and its two ways to run: Socket Mode (no public URL) and HTTP (Events API).
+
+    app = build_slack_app(config, interviews=..., database=...)
+    await run_slack_socket_mode(config, interviews=..., database=...)   # a community install
+    await run_slack_http(config, interviews=..., database=..., port=3000)  # behind a public URL
+
+The app is a single-workspace app (one bot token). Bolt's ``AsyncApp`` calls ``auth.test`` on the
+first request to learn the bot's own user and bot ids, which its built-in middleware needs to drop
+the bot's own messages; we keep that (no ``token_verification`` switch exists on ``AsyncApp``), so
+the token is checked against ``api_url`` too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+from aiohttp import web
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from mge.adapters.slack import buttons, commands, dm
+from mge.adapters.slack.context import SlackDeps
+from mge.bot.interviews import InterviewService
+from mge.storage.database import Database
+
+log = logging.getLogger("mge.slack")
+
+EVENTS_PATH = "/slack/events"
+#: How long shutdown waits for replies still being worked on (an LLM call in flight).
+SHUTDOWN_GRACE_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class SlackConfig:
+    """How to reach Slack. Secrets are kept out of ``repr`` so a logged config leaks nothing."""
+
+    bot_token: str = field(repr=False)  # xoxb-…
+    #: Verifies HTTP-mode requests; unused in Socket Mode (the websocket itself is authenticated).
+    signing_secret: str = field(default="", repr=False)
+    #: App-level token (xapp-…, scope connections:write), needed for Socket Mode only.
+    app_token: str | None = field(default=None, repr=False)
+    #: Web API base URL: GovSlack and test fakes use another host.
+    api_url: str = "https://slack.com/api/"
+    http_host: str = "0.0.0.0"
+    http_port: int = 3000
+
+    def web_client(self) -> AsyncWebClient:
+        base_url = self.api_url if self.api_url.endswith("/") else self.api_url + "/"
+        return AsyncWebClient(token=self.bot_token, base_url=base_url)
+
+
+def build_slack_app(
+    config: SlackConfig,
+    *,
+    interviews: InterviewService,
+    database: Database,
+    deps: SlackDeps | None = None,
+    command_registry: commands.CommandRegistry | None = None,
+) -> tuple[AsyncApp, SlackDeps]:
+    """The Bolt app with every handler registered, and the shared state the handlers use.
+
+    ``command_registry`` defaults to the member subcommands; pass ``commands.member_commands()`` with
+    more ``Subcommand``s added (e.g. moderator ones) to extend ``/mge``."""
+    deps = deps or SlackDeps(interviews=interviews, database=database)
+    app = AsyncApp(
+        client=config.web_client(),
+        signing_secret=config.signing_secret,
+        # A long-running server: ack first, work after. True is for FaaS hosts (see dm.py).
+        process_before_response=False,
+        name="mge",
+        logger=logging.getLogger("mge.slack.bolt"),
+    )
+    dm.register(app, deps)
+    buttons.register(app, deps)
+    commands.register(app, deps, command_registry)
+    # Later: polls.register(app, deps) for reaction_added / reaction_removed.
+    return app, deps
+
+
+# --- HTTP mode -------------------------------------------------------------------------------------
+
+
+async def start_http(app: AsyncApp, *, host: str, port: int) -> tuple[web.AppRunner, int]:
+    """Serve ``app`` on ``host:port`` (port 0: any free port); returns the runner and the bound port."""
+    runner = web.AppRunner(app.web_app(path=EVENTS_PATH))
+    await runner.setup()
+    site = web.TCPSite(runner, host=host, port=port)
+    await site.start()
+    bound = runner.addresses[0][1] if runner.addresses else port
+    return runner, bound
+
+
+async def run_slack_http(
+    config: SlackConfig,
+    *,
+    interviews: InterviewService,
+    database: Database,
+    host: str | None = None,
+    port: int | None = None,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """Serve the Events API, interactivity and slash commands at ``POST /slack/events`` until ``stop``."""
+    if not config.signing_secret:
+        raise ValueError("HTTP mode needs the Slack signing secret")
+    app, deps = build_slack_app(config, interviews=interviews, database=database)
+    runner, bound = await start_http(app, host=host or config.http_host, port=config.http_port if port is None else port)
+    log.info("Slack HTTP mode listening on %s:%s%s", host or config.http_host, bound, EVENTS_PATH)
+    try:
+        await (stop or asyncio.Event()).wait()
+    finally:
+        await runner.cleanup()
+        await _drain(deps)
+
+
+# --- Socket Mode -----------------------------------------------------------------------------------
+
+
+async def run_slack_socket_mode(
+    config: SlackConfig,
+    *,
+    interviews: InterviewService,
+    database: Database,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """Connect to Slack over a websocket (``apps.connections.open`` at ``api_url``) until ``stop``."""
+    from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+    if not config.app_token:
+        raise ValueError("Socket Mode needs an app-level token (xapp-…)")
+    app, deps = build_slack_app(config, interviews=interviews, database=database)
+    # The handler's web client is the app's, so apps.connections.open honours api_url as well.
+    handler = AsyncSocketModeHandler(app, config.app_token, web_client=app.client)
+    await handler.connect_async()
+    log.info("Slack Socket Mode connected")
+    try:
+        await (stop or asyncio.Event()).wait()
+    finally:
+        await handler.close_async()
+        await _drain(deps)
+
+
+async def _drain(deps: SlackDeps) -> None:
+    """Let replies already being worked on finish (their member turns are saved either way)."""
+    try:
+        await deps.background.wait_idle(SHUTDOWN_GRACE_SECONDS)
+    except TimeoutError:
+        log.warning("shutting down with %d Slack replies unfinished", deps.background.active)

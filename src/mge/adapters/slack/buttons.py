@@ -1,0 +1,78 @@
+"""Button presses (``block_actions``) on our choice buttons → the choice's key as a member message.
+
+After a press the pressed message keeps its text but loses its buttons, and a small note says what
+was chosen: the member sees their answer was taken, and the same message cannot be pressed again.
+A press on a message whose buttons are no longer current is ignored (see tracking.py).
+
+Slack hands the pressed message back with ``&``, ``<``, ``>`` escaped inside ``plain_text`` fields too
+(slackapi/bolt-python#513), so those are unescaped before the blocks are sent back in ``chat.update``;
+otherwise a button label "A & B" would come back as "A &amp; B".
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from mge.adapters.slack.context import SlackDeps, community_of, deliver, member_key, retire, run_member_work
+from mge.adapters.slack.render import CHOICE_ACTION_PREFIX, escape
+from mge.adapters.slack.tracking import ButtonMessage
+from mge.core.messages import InboundMessage, Person
+
+CHOICE_ACTION = re.compile(rf"^{CHOICE_ACTION_PREFIX}\d+$")
+MOVED_ON = "_This question has moved on._"
+
+
+def unescape(text: str) -> str:
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def plain_text_unescaped(node: Any) -> Any:
+    """The payload's blocks with ``plain_text`` texts as we sent them (mrkdwn stays escaped, as sent)."""
+    if isinstance(node, list):
+        return [plain_text_unescaped(item) for item in node]
+    if isinstance(node, dict):
+        if node.get("type") == "plain_text" and isinstance(node.get("text"), str):
+            return {**node, "text": unescape(node["text"])}
+        return {key: plain_text_unescaped(value) for key, value in node.items()}
+    return node
+
+
+def register(app: AsyncApp, deps: SlackDeps) -> None:
+    @app.action(CHOICE_ACTION)
+    async def on_choice(ack, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        channel = str((body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id") or "")
+        original = body.get("message") or {}
+        ts = str((body.get("container") or {}).get("message_ts") or original.get("ts") or "")
+        user = body.get("user") or {}
+        community = community_of(body)
+        person = Person(str(user.get("id", "")), str(user.get("username") or user.get("name") or ""))
+        pressed = ButtonMessage(
+            channel, ts, str(original.get("text", "")), plain_text_unescaped(list(original.get("blocks") or []))
+        )
+        if not channel or not person.platform_user_id:
+            return
+        # Decide now, before any await, so a double click cannot slip through twice.
+        accepted = deps.buttons.claim(member_key(community, person), ts)
+
+        async def work() -> None:
+            if not accepted:
+                await retire(client, pressed, MOVED_ON)
+                return
+            label = unescape(str((action.get("text") or {}).get("text") or action.get("value") or ""))
+            await retire(client, pressed, f"You chose: *{escape(label)}*")
+            event_id = f"action-{action.get('action_ts') or body.get('trigger_id')}"
+            # is_choice: the service also refuses a key its current question does not offer, which
+            # covers what the in-memory tracking cannot (a press after a restart).
+            message = InboundMessage(
+                community=community, author=person, text=str(action.get("value") or ""), event_id=event_id,
+                is_choice=True,
+            )
+            outbound = await deps.interviews.handle(message)
+            await deliver(client, deps, community, person, channel, outbound)
+
+        await run_member_work(client, deps, channel, work)

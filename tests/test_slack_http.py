@@ -1,0 +1,417 @@
+"""The Slack adapter in HTTP mode: the real Bolt app on 127.0.0.1, a fake Slack Web API, FakeOpenAI, SQLite."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import pytest
+from sqlmodel import select
+
+from mge.adapters.slack.app import SlackConfig, build_slack_app, start_http
+from mge.adapters.slack.context import SlackDeps
+from mge.adapters.slack.dm import FILES_ONLY
+from mge.adapters.slack.tracking import LiveButtons
+from mge.bot.scenarios import prepare_scenarios
+from mge.core.messages import CommunityRef, Person
+from mge.storage.models import InterviewTurn, Member, ValuesCardRecord
+from tests.fakes.openai_server import Delay, Error
+from tests.fakes.slack_api import (
+    BOT_ID,
+    BOT_USER_ID,
+    SIGNING_SECRET,
+    TEAM_DOMAIN,
+    TEAM_ID,
+    Call,
+    FakeSlack,
+    block_actions_body,
+    block_actions_payload,
+    message_im_event,
+    signed_request,
+    slash_command_body,
+    url_verification_body,
+)
+
+COMMUNITY = CommunityRef("slack", TEAM_ID, TEAM_DOMAIN)
+MEMBER = Person("U1")
+SCENARIO = "My friend asks whether to report a colleague who cut corners. What should I tell her?"
+CARD = {
+    "title": "Courage Grounded In Care",
+    "description": "The assistant helps the person act on what they see while caring for everyone involved.",
+    "policies": [
+        "MOMENTS when the person senses something is wrong but hesitates",
+        "CONSEQUENCES for the people who would be hurt by silence",
+        "WAYS to speak up that keep the relationship intact",
+    ],
+}
+
+
+def turn(message: str, ready: bool = False) -> dict:
+    return {"message": message, "ready_to_articulate": ready}
+
+
+@dataclass
+class Response:
+    status: int
+    text: str
+    seconds: float
+
+    def json(self) -> Any:
+        return json.loads(self.text)
+
+
+@dataclass
+class Harness:
+    slack: FakeSlack
+    url: str
+    http: aiohttp.ClientSession
+    deps: SlackDeps
+
+    async def post(self, body: str, headers: dict[str, str] | None = None, **sign: Any) -> Response:
+        started = time.perf_counter()
+        async with self.http.post(self.url, data=body.encode(), headers=headers or signed_request(body, **sign)) as r:
+            return Response(r.status, await r.text(), time.perf_counter() - started)
+
+    async def event(self, payload: dict[str, Any], *, retry: int | None = None) -> Response:
+        body = json.dumps(payload)
+        headers = signed_request(body)
+        if retry is not None:
+            headers |= {"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"}
+        response = await self.post(body, headers)
+        assert response.status == 200, response.text
+        return response
+
+    async def dm(self, text: str | None, **extra: Any) -> Response:
+        return await self.event(message_im_event(text, **extra))
+
+    async def command(self, text: str, **extra: Any) -> Response:
+        response = await self.post(slash_command_body(text, **extra))
+        assert response.status == 200, response.text
+        return response
+
+    async def press(self, posted: Call, label: str) -> Response:
+        message = posted.message()
+        action_id = next(
+            e["action_id"] for b in message["blocks"] if b["type"] == "actions" for e in b["elements"]
+            if e["text"]["text"] == label
+        )
+        response = await self.post(block_actions_body(block_actions_payload(message, action_id=action_id)))
+        assert response.status == 200, response.text
+        return response
+
+    def posted(self) -> list[Call]:
+        return self.slack.calls_to("chat.postMessage")
+
+    async def next_posts(self, count: int = 1, timeout: float = 5.0) -> list[Call]:
+        """Wait for ``count`` more chat.postMessage calls than were seen before the last ``mark``."""
+        calls = await self.slack.wait_for("chat.postMessage", self._mark + count, timeout)
+        new = calls[self._mark :]
+        self._mark = len(calls)
+        return new
+
+    _mark: int = 0
+
+    async def settle(self) -> None:
+        """Let every handler that was dispatched finish (they run after the ack, as separate tasks)."""
+        for _ in range(3):
+            await asyncio.sleep(0.05)
+            await self.deps.background.wait_idle(10)
+
+
+@pytest.fixture
+async def slack(service, database):
+    async with FakeSlack() as fake:
+        config = SlackConfig(bot_token="xoxb-test", signing_secret=SIGNING_SECRET, api_url=fake.api_url)
+        app, deps = build_slack_app(config, interviews=service, database=database)
+        runner, port = await start_http(app, host="127.0.0.1", port=0)
+        try:
+            async with aiohttp.ClientSession() as http:
+                harness = Harness(fake, f"http://127.0.0.1:{port}/slack/events", http, deps)
+                yield harness
+                await harness.settle()
+        finally:
+            await runner.cleanup()
+
+
+@pytest.fixture
+async def scenario_id(database, clock):
+    return await prepare_scenarios(database, COMMUNITY, text=SCENARIO, now=clock())
+
+
+async def rows(database, model, *where):
+    async with database.session() as session:
+        return (await session.exec(select(model).where(*where))).all()
+
+
+def actions(call: Call) -> list[str]:
+    return [e["text"]["text"] for b in call.blocks() if b["type"] == "actions" for e in b["elements"]]
+
+
+async def conversing(service, scenario_id) -> None:
+    """Put the member straight into the conversation (consent given elsewhere)."""
+    await service.resume(COMMUNITY, MEMBER, scenario_id=scenario_id, consent=True)
+
+
+# --- request verification -------------------------------------------------------------------------
+
+
+async def test_url_verification_echoes_the_challenge(slack):
+    response = await slack.post(url_verification_body("abc123"))
+    assert response.status == 200 and "abc123" in response.text
+
+
+async def test_bad_signature_and_stale_timestamp_are_rejected(slack):
+    body = slash_command_body("help")
+    bad = await slack.post(body, signed_request(body, secret="not-the-secret"))
+    stale = await slack.post(body, signed_request(body, timestamp=int(time.time()) - 10 * 60))
+    assert (bad.status, stale.status) == (401, 401)
+    assert slack.slack.calls == []
+
+
+# --- slash commands --------------------------------------------------------------------------------
+
+
+async def test_help_is_ephemeral(slack):
+    for text in ("help", "", "frobnicate"):
+        answer = (await slack.command(text)).json()
+        assert answer["response_type"] == "ephemeral"
+        assert "/mge join" in answer["text"] and "/mge mycard" in answer["text"]
+    assert "I don't know" in (await slack.command("frobnicate")).json()["text"]
+
+
+async def test_join_opens_a_dm_and_posts_the_consent_prompt_with_buttons(slack, scenario_id):
+    answer = (await slack.command("join")).json()
+    assert answer["response_type"] == "ephemeral" and "Check your DMs" in answer["text"]
+    [opened] = await slack.slack.wait_for("conversations.open")
+    assert opened.params["users"] == "U1"
+    [prompt] = await slack.next_posts()
+    assert prompt.params["channel"] == "D1"
+    assert actions(prompt) == ["I agree", "No thanks"]
+    assert [e["action_id"] for b in prompt.blocks() if b["type"] == "actions" for e in b["elements"]] == [
+        "mge_choice_1", "mge_choice_2"
+    ]
+    assert prompt.params["unfurl_links"] is False and prompt.params["unfurl_media"] is False
+
+
+async def test_command_is_acked_fast_while_the_llm_is_slow(slack, service, fake_openai, scenario_id):
+    await conversing(service, scenario_id)
+    fake_openai.script(Error(500))  # leaves the member's answer pending
+    await slack.dm("I think she should speak to her colleague first.")
+    [failure] = await slack.next_posts()
+    assert "nothing is lost" in failure.params["text"]
+
+    fake_openai.script(Delay(2, then=turn("What would speaking up cost her?")))
+    join = await slack.command("join")  # resumes: answers the pending turn with a 2 s LLM call
+    assert join.seconds < 1.5 and "Check your DMs" in join.json()["text"]
+    [question] = await slack.next_posts()
+    assert "What would speaking up cost her?" in question.params["text"]
+
+    fake_openai.script(Delay(2, then=turn("And what would silence cost?")))
+    answered = await slack.dm("Her job, maybe.")
+    assert answered.seconds < 1.5  # the event is acked before the LLM answers
+    [question] = await slack.next_posts()
+    assert "silence" in question.params["text"]
+
+
+# --- the whole interview ---------------------------------------------------------------------------
+
+
+async def reach_card(slack: Harness, fake_openai) -> Call:
+    await slack.command("join")
+    [consent] = await slack.next_posts()
+    await slack.press(consent, "I agree")
+    [opening] = await slack.next_posts()
+    assert SCENARIO in opening.params["text"]
+    [pressed] = await slack.slack.wait_for("chat.update")
+    assert pressed.params["ts"] == consent.result["ts"]
+    assert not any(b["type"] == "actions" for b in pressed.blocks())
+    assert "You chose: *I agree*" in json.dumps(pressed.blocks())
+
+    fake_openai.script(turn("What do you notice?"), turn("Tell me about a time."), turn("ok", ready=True), CARD)
+    for answer, expected in [
+        ("She should think about who gets hurt.", "What do you notice?"),
+        ("I notice when people hesitate.", "Tell me about a time."),
+    ]:
+        await slack.dm(answer)
+        [reply] = await slack.next_posts()
+        assert reply.params["text"] == expected
+    await slack.dm("Once I spoke up about a safety issue and it mattered.")
+    [card] = await slack.next_posts()
+    return card
+
+
+def assert_card_blocks(card: Call) -> None:
+    blocks = card.blocks()
+    header = next(b for b in blocks if b["type"] == "header")
+    assert header["text"] == {"type": "plain_text", "text": CARD["title"], "emoji": True}
+    dumped = json.dumps(blocks, ensure_ascii=False)
+    assert CARD["description"] in dumped
+    assert all(f"• {policy}" in dumped for policy in CARD["policies"])
+    assert actions(card) == ["Confirm", "Revise", "Start over"]
+
+
+async def test_full_interview_by_buttons(slack, fake_openai, database, scenario_id):
+    card = await reach_card(slack, fake_openai)
+    assert_card_blocks(card)
+    await slack.press(card, "Confirm")
+    [done] = await slack.next_posts()
+    assert "is saved" in done.params["text"]
+    [row] = await rows(database, ValuesCardRecord)
+    assert row.status == "confirmed" and row.title == CARD["title"] and row.scenario_id == scenario_id
+
+    # Pressing the same Confirm again (a double click, a stale client) changes nothing.
+    await slack.press(card, "Confirm")
+    await slack.settle()
+    assert len(slack.posted()) == slack._mark
+    assert (await rows(database, ValuesCardRecord))[0].status == "confirmed"
+    assert "moved on" in json.dumps(slack.slack.calls_to("chat.update")[-1].blocks())
+
+
+async def test_full_interview_confirming_by_typing(slack, fake_openai, database, scenario_id):
+    card = await reach_card(slack, fake_openai)
+    updates = len(slack.slack.calls_to("chat.update"))
+    await slack.dm("confirm")
+    [done] = await slack.next_posts()
+    assert "is saved" in done.params["text"]
+    [row] = await rows(database, ValuesCardRecord)
+    assert row.status == "confirmed"
+    # The card's buttons are gone, so it cannot be confirmed a second time by a press.
+    retired = slack.slack.calls_to("chat.update")[updates:]
+    assert [u.params["ts"] for u in retired] == [card.result["ts"]]
+    assert not any(b["type"] == "actions" for b in retired[0].blocks())
+
+    answer = (await slack.command("mycard")).json()
+    assert answer["response_type"] == "ephemeral"
+    shown = json.dumps(answer["blocks"])
+    assert CARD["title"] in shown and "confirmed" in shown and CARD["policies"][0] in shown
+
+
+async def test_old_consent_button_is_ignored_after_the_interview_moved_on(slack, fake_openai, database, scenario_id):
+    await slack.command("join")
+    [consent] = await slack.next_posts()
+    await slack.dm("yes")  # typed instead of pressed
+    [opening] = await slack.next_posts()
+    assert SCENARIO in opening.params["text"]
+    await slack.press(consent, "I agree")
+    await slack.settle()
+    assert len(slack.posted()) == slack._mark  # nothing new was said
+    member_turns = await rows(database, InterviewTurn, InterviewTurn.role == "member")
+    assert [t.content for t in member_turns] == ["yes"]
+
+
+async def test_old_button_after_a_restart_is_refused_by_the_service(slack, database, scenario_id):
+    await slack.command("join")
+    [consent] = await slack.next_posts()
+    await slack.dm("yes")
+    await slack.next_posts()
+    slack.deps.buttons = LiveButtons()  # what a restarted process knows about live buttons: nothing
+    await slack.press(consent, "I agree")
+    [refused, *where_we_are] = await slack.next_posts()
+    assert "earlier message" in refused.params["text"]
+    member_turns = await rows(database, InterviewTurn, InterviewTurn.role == "member")
+    assert [t.content for t in member_turns] == ["yes"]
+
+
+async def test_mycard_without_a_card(slack):
+    answer = (await slack.command("mycard")).json()
+    assert answer["response_type"] == "ephemeral" and "no values card yet" in answer["text"]
+
+
+# --- delivery and input edge cases -----------------------------------------------------------------
+
+
+async def test_retried_event_is_handled_once(slack, scenario_id):
+    payload = message_im_event("hello")
+    await slack.event(payload)
+    await slack.event(payload, retry=1)
+    await slack.next_posts()
+    await slack.settle()
+    assert len(slack.posted()) == 1
+
+
+async def test_bot_messages_and_edits_are_ignored(slack, database):
+    await slack.dm("my own echo", user=BOT_USER_ID, bot_id=BOT_ID)  # Bolt drops the bot's own messages
+    await slack.dm("another bot", user="U9", bot_id="BOTHER", subtype="bot_message")
+    await slack.dm(None, user="U1", subtype="message_changed", message={"text": "edited"})
+    await slack.dm(None, user="U1", subtype="message_deleted")
+    await slack.settle()
+    assert slack.posted() == [] and await rows(database, Member) == []
+
+
+async def test_file_without_text_gets_a_clear_reply(slack, database):
+    await slack.dm("", subtype="file_share", files=[{"id": "F1", "name": "cat.png", "mimetype": "image/png"}])
+    [reply] = await slack.next_posts()
+    assert reply.params["text"] == FILES_ONLY
+    assert await rows(database, Member) == []  # the interview service was not involved
+
+
+HOSTILE = "<!channel> <!here> <!everyone> <@U123> <!subteam^S1>"
+INJECTIONS = [
+    HOSTILE,
+    '[{"type": "section", "text": {"type": "mrkdwn", "text": "<!channel> fake"}}]',
+    "*bold* " * 50,
+    "<https://evil.example|click here> & <mailto:x@example.com|mail>",
+]
+
+
+async def test_hostile_text_is_echoed_inert(slack, service, fake_openai, scenario_id):
+    await conversing(service, scenario_id)
+
+    def echo(request: dict) -> dict:
+        return turn("You said: " + request["messages"][-1]["content"])
+
+    for text in INJECTIONS:
+        fake_openai.script(echo)
+        await slack.dm(text)
+        [reply] = await slack.next_posts()
+        dumped = reply.dump()
+        assert "<!" not in dumped and "<@" not in dumped and "<http" not in dumped and "<mailto" not in dumped
+        assert "&lt;" in dumped or "*bold*" in dumped
+        blocks = reply.blocks()
+        assert all(b["type"] == "section" and b["text"]["verbatim"] is True for b in blocks)
+        assert reply.params["parse"] == "none" and reply.params["unfurl_links"] is False
+
+
+async def test_oversized_message_gets_a_clear_reply_and_nothing_is_stored(slack, service, database, scenario_id):
+    await conversing(service, scenario_id)
+    before = await rows(database, InterviewTurn)
+    await slack.dm("x" * 40_000)
+    [reply] = await slack.next_posts()
+    assert "40,000 characters" in reply.params["text"]
+    assert len(await rows(database, InterviewTurn)) == len(before)
+
+
+async def test_run_slack_http_serves_until_stopped(service, database):
+    import socket
+
+    from mge.adapters.slack.app import run_slack_http
+
+    with socket.socket() as probe:  # a free port for the entry point, which takes a fixed one
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    async with FakeSlack() as fake:
+        config = SlackConfig(bot_token="xoxb-test", signing_secret=SIGNING_SECRET, api_url=fake.api_url)
+        stop = asyncio.Event()
+        running = asyncio.create_task(
+            run_slack_http(config, interviews=service, database=database, host="127.0.0.1", port=port, stop=stop)
+        )
+        try:
+            body = url_verification_body("ping")
+            async with aiohttp.ClientSession() as http:
+                for _ in range(100):  # until the server is up
+                    try:
+                        async with http.post(f"http://127.0.0.1:{port}/slack/events", data=body,
+                                             headers=signed_request(body)) as response:
+                            assert response.status == 200 and "ping" in await response.text()
+                            break
+                    except aiohttp.ClientConnectorError:
+                        await asyncio.sleep(0.02)
+                else:
+                    raise AssertionError("run_slack_http never started listening")
+        finally:
+            stop.set()
+            await asyncio.wait_for(running, 10)
