@@ -1,8 +1,9 @@
 """Button presses (``block_actions``) on our choice buttons → the choice's key as a member message.
 
 After a press the pressed message keeps its text but loses its buttons, and a small note says what
-was chosen: the member sees their answer was taken, and the same message cannot be pressed again.
-A press on a message whose buttons are no longer current is ignored (see tracking.py).
+was chosen: the member sees their answer was taken. Older messages keep their buttons; a press on one
+of those is sent with ``is_choice`` and the interview service answers that the button is out of date
+rather than reading it as an answer (the same rule on every platform, and it survives restarts).
 
 Slack hands the pressed message back with ``&``, ``<``, ``>`` escaped inside ``plain_text`` fields too
 (slackapi/bolt-python#513), so those are unescaped before the blocks are sent back in ``chat.update``;
@@ -17,13 +18,11 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from mge.adapters.slack.context import SlackDeps, community_of, deliver, member_key, retire, run_member_work
+from mge.adapters.slack.context import ButtonMessage, SlackDeps, community_of, deliver, retire, run_member_work
 from mge.adapters.slack.render import CHOICE_ACTION_PREFIX, escape
-from mge.adapters.slack.tracking import ButtonMessage
 from mge.core.messages import InboundMessage, Person
 
 CHOICE_ACTION = re.compile(rf"^{CHOICE_ACTION_PREFIX}\d+$")
-MOVED_ON = "_This question has moved on._"
 
 
 def unescape(text: str) -> str:
@@ -56,23 +55,17 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
         )
         if not channel or not person.platform_user_id:
             return
-        # Decide now, before any await, so a double click cannot slip through twice.
-        accepted = deps.buttons.claim(member_key(community, person), ts)
 
         async def work() -> None:
-            if not accepted:
-                await retire(client, pressed, MOVED_ON)
-                return
             label = unescape(str((action.get("text") or {}).get("text") or action.get("value") or ""))
             await retire(client, pressed, f"You chose: *{escape(label)}*")
             event_id = f"action-{action.get('action_ts') or body.get('trigger_id')}"
-            # is_choice: the service also refuses a key its current question does not offer, which
-            # covers what the in-memory tracking cannot (a press after a restart).
+            # is_choice: the service refuses a key its current question does not offer.
             message = InboundMessage(
                 community=community, author=person, text=str(action.get("value") or ""), event_id=event_id,
                 is_choice=True,
             )
             outbound = await deps.interviews.handle(message)
-            await deliver(client, deps, community, person, channel, outbound)
+            await deliver(client, channel, outbound)
 
         await run_member_work(client, deps, channel, work)

@@ -89,7 +89,7 @@ async def join(call: CommandCall) -> CommandReply:
 
         async def work() -> None:
             outbound = await call.deps.interviews.resume(call.community, call.person)
-            await deliver(call.client, call.deps, call.community, call.person, channel, outbound)
+            await deliver(call.client, channel, outbound)
 
         await run_member_work(call.client, call.deps, channel, work)
 

@@ -12,8 +12,7 @@ from typing import Any, AsyncIterator
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from mge.adapters.slack.render import has_buttons, render, without_buttons
-from mge.adapters.slack.tracking import ButtonMessage, LiveButtons, MemberKey
+from mge.adapters.slack.render import render, without_buttons
 from mge.bot.interviews import InterviewService
 from mge.core.messages import CommunityRef, Outbound, Person, Reply
 from mge.storage.database import Database
@@ -54,7 +53,6 @@ class Background:
 class SlackDeps:
     interviews: InterviewService
     database: Database
-    buttons: LiveButtons = field(default_factory=LiveButtons)
     background: Background = field(default_factory=Background)
 
 
@@ -70,37 +68,28 @@ def community_of(body: dict[str, Any]) -> CommunityRef:
     return CommunityRef("slack", str(team_id), str(name))
 
 
-def member_key(community: CommunityRef, person: Person) -> MemberKey:
-    return (community.external_id, person.platform_user_id)
-
-
 # --- delivering replies ----------------------------------------------------------------------------
 
 
-async def deliver(
-    client: AsyncWebClient,
-    deps: SlackDeps,
-    community: CommunityRef,
-    person: Person,
-    channel: str,
-    outbound: list[Outbound],
-) -> None:
-    """Post ``outbound`` to the member's DM ``channel``, keeping track of which message has live buttons."""
-    if not outbound:
-        return
-    key = member_key(community, person)
-    await retire(client, deps.buttons.replace(key, None))
+async def deliver(client: AsyncWebClient, channel: str, outbound: list[Outbound]) -> None:
+    """Post ``outbound`` to the member's DM ``channel``, in order."""
     for item in outbound:
-        message = render(item)
-        response = await client.chat_postMessage(channel=channel, **message)
-        if has_buttons(message["blocks"]):
-            posted = ButtonMessage(str(response.get("channel") or channel), str(response["ts"]), message["text"], message["blocks"])
-            await retire(client, deps.buttons.replace(key, posted))
+        await client.chat_postMessage(channel=channel, **render(item))
 
 
-async def retire(client: AsyncWebClient, message: ButtonMessage | None, note: str | None = None) -> None:
-    """Remove the buttons from a message the member can no longer usefully press."""
-    if message is None or not message.blocks:
+@dataclass(frozen=True, slots=True)
+class ButtonMessage:
+    """A message of ours with buttons, as Slack handed it back with a press."""
+
+    channel: str
+    ts: str
+    text: str
+    blocks: list[dict[str, Any]]
+
+
+async def retire(client: AsyncWebClient, message: ButtonMessage, note: str) -> None:
+    """Replace a pressed message's buttons with a note of what was chosen, so it reads as answered."""
+    if not message.blocks:
         return
     try:
         await client.chat_update(

@@ -61,6 +61,6 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
                 return
             message = InboundMessage(community=community, author=person, text=text, event_id=event_id_of(body, event))
             outbound = await deps.interviews.handle(message)
-            await deliver(client, deps, community, person, channel, outbound)
+            await deliver(client, channel, outbound)
 
         await run_member_work(client, deps, channel, work)

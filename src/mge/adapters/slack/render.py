@@ -163,10 +163,6 @@ def render(item: Outbound) -> dict[str, Any]:
     raise TypeError(f"cannot render {type(item).__name__}")
 
 
-def has_buttons(blocks: Blocks) -> bool:
-    return any(block.get("type") == "actions" for block in blocks)
-
-
 def without_buttons(blocks: Blocks, note: str | None = None) -> Blocks:
     """The same message with our buttons removed and, optionally, a small note (already escaped) instead."""
     kept = [b for b in blocks if not str(b.get("block_id", "")).startswith(CHOICES_BLOCK_PREFIX)]
