@@ -11,6 +11,8 @@ from enum import StrEnum
 
 import typer
 
+from mge.bot.cli_graph import graph_app  # light: numpy and scipy load only when a graph is built
+
 app = typer.Typer(
     name="mge",
     help="Moral Graph Bot: values interviews, transition-story polls and a moral graph for your community.",
@@ -22,6 +24,7 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 cards_app = typer.Typer(help="Values cards members confirmed.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(cards_app, name="cards")
+app.add_typer(graph_app, name="graph")
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
@@ -82,6 +85,40 @@ def chat(
         raise fail(str(error)) from None
     except KeyboardInterrupt:
         typer.echo("\nSaved. Run `mge chat` again to continue.", err=True)
+
+
+class Platform(StrEnum):
+    all = "all"
+    discord = "discord"
+    slack = "slack"
+
+
+@app.command()
+def run(
+    platform: Platform = typer.Option(Platform.all, "--platform", help="all (every configured platform), discord or slack."),
+    http_port: int | None = typer.Option(None, "--http-port", help="Serve Slack in HTTP mode on this port instead of Socket Mode."),
+    http_host: str = typer.Option("0.0.0.0", "--http-host", help="Address for Slack's HTTP mode."),
+    log_level: str = typer.Option("INFO", "--log-level", help="DEBUG, INFO, WARNING or ERROR."),
+) -> None:
+    """Run the bot on Discord and/or Slack (whichever have tokens configured) until Ctrl-C."""
+    import logging
+
+    from mge.bot.runner import choose_platforms, serve
+    from mge.bot.settings import SettingsError
+    from mge.bot.wiring import build_app
+    from mge.storage.database import DatabaseURLError
+    from mge.storage.migrate import SchemaOutOfDate
+
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = _settings()
+    try:
+        platforms = choose_platforms(settings, platform.value)
+        if "slack" in platforms:
+            settings.require_slack(http=http_port is not None)
+        bot = build_app(settings)
+    except (SettingsError, SchemaOutOfDate, DatabaseURLError) as error:
+        raise fail(str(error)) from None
+    asyncio.run(serve(bot, platforms, http_port=http_port, http_host=http_host))
 
 
 @db_app.command("upgrade")
