@@ -1,0 +1,68 @@
+"""`mge run` as an operator starts it: a real process, Slack in Socket Mode against the fake Slack
+(reached through the SLACK_API_URL setting), the fake OpenAI server, SQLite; stopped with SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.fakes.slack_api import FakeSlack, message_im_event
+
+
+def base_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MGE_", "OPENAI_", "DATABASE_URL", "SLACK_", "DISCORD_"))}
+    env.update(MGE_DATA_DIR=str(tmp_path / "data"), HOME=str(tmp_path), **extra)
+    return env
+
+
+async def run_mge(*args: str, env: dict, cwd: Path) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "mge", *args, env=env, cwd=cwd,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+
+
+async def test_run_serves_slack_socket_mode_and_stops_on_sigterm(fake_openai, tmp_path):
+    async with FakeSlack() as slack:
+        env = base_env(
+            tmp_path, OPENAI_BASE_URL=fake_openai.base_url, SLACK_BOT_TOKEN="xoxb-test", SLACK_APP_TOKEN="xapp-test",
+            SLACK_API_URL=slack.api_url,
+        )
+        process = await run_mge("run", env=env, cwd=tmp_path)
+        try:
+            await slack.wait_connected(timeout=30)
+            envelope = await slack.push_envelope(message_im_event("hello"))
+            assert await slack.wait_for_ack(envelope) == {"envelope_id": envelope}
+            [prompt] = await slack.wait_for("chat.postMessage", timeout=30)
+            assert "Do you agree to take part?" in prompt.params["text"]
+        finally:
+            process.send_signal(signal.SIGTERM)
+            _, stderr = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 0, stderr.decode()
+    assert "serving slack" in stderr.decode() and "Traceback" not in stderr.decode()
+
+
+@pytest.mark.parametrize(
+    ("args", "extra", "words"),
+    [
+        ((), {}, "No chat platform is configured"),
+        (("--platform", "discord"), {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_APP_TOKEN": "xapp-1"}, "DISCORD_TOKEN is not set"),
+        ((), {"SLACK_BOT_TOKEN": "xoxb-1"}, "SLACK_APP_TOKEN"),
+        (("--http-port", "3999"), {"SLACK_BOT_TOKEN": "xoxb-1"}, "SLACK_SIGNING_SECRET"),
+        ((), {"DISCORD_TOKEN": "abc"}, "No language model is configured"),
+    ],
+    ids=["nothing", "discord-missing", "socket-mode-without-app-token", "http-without-secret", "no-llm"],
+)
+async def test_run_explains_what_is_missing(tmp_path, args, extra, words):
+    env = base_env(tmp_path, **extra)
+    if "No language model" not in words:
+        env["OPENAI_BASE_URL"] = "http://127.0.0.1:9/v1"
+    process = await run_mge("run", *args, env=env, cwd=tmp_path)
+    _, stderr = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 2
+    assert words in stderr.decode() and "Traceback" not in stderr.decode()
