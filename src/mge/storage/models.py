@@ -162,3 +162,168 @@ class DmRoute(SQLModel, table=True):
     platform_user_id: str = Field(primary_key=True, max_length=64)
     community_id: int = Field(foreign_key="community.id")
     updated_at: datetime = _when()
+
+
+# --- reconciliation: canonical values, contexts, stories (MGE.md §4–§6) ------------------------------
+
+
+class CanonicalValue(SQLModel, table=True):
+    """One value that one or more members' cards express. Its text is the best-written member card's."""
+
+    __tablename__ = "canonical_value"
+
+    id: int | None = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="community.id", index=True)
+    title: str = Field(max_length=200)
+    description: str = Field(max_length=1000)
+    policies: list[str] = Field(sa_column=sa.Column(sa.JSON, nullable=False))
+    #: The member card whose text this value shows (changes when a better-written card joins).
+    source_card_id: int | None = Field(default=None, foreign_key="values_card.id")
+    status: str = Field(default="active", max_length=16, index=True)  # active | hidden | merged
+    #: When two values were merged, the one this value now lives on as.
+    merged_into_id: int | None = Field(default=None, foreign_key="canonical_value.id")
+    created_at: datetime = _when()
+    updated_at: datetime = _when()
+
+
+class ValueAssignment(SQLModel, table=True):
+    """A versioned decision that a member card belongs to a canonical value.
+
+    A card's current value is its assignment with ``superseded_at`` empty; undoing a decision sets
+    ``superseded_at`` and adds the new one, so the history of every card stays readable.
+    """
+
+    __tablename__ = "value_assignment"
+    __table_args__ = (sa.Index("ix_value_assignment_card_current", "card_id", "superseded_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="community.id", index=True)
+    card_id: int = Field(foreign_key="values_card.id")
+    canonical_value_id: int = Field(foreign_key="canonical_value.id", index=True)
+    #: new_value | judged_same | cluster | manual_merge | manual_split | member_declined
+    decision: str = Field(max_length=24)
+    reason: str = Field(default="", sa_column=sa.Column(sa.Text, nullable=False, server_default=""))
+    prompt_sha: str | None = Field(default=None, max_length=64)
+    model: str | None = Field(default=None, max_length=200)
+    #: The member's answer to "does this value represent what you care about?": None until asked.
+    member_agrees: bool | None = None
+    actor: str = Field(default="bot", max_length=100)  # bot, or the moderator who decided
+    created_at: datetime = _when()
+    superseded_at: datetime | None = _when(nullable=True)
+
+
+class EmbeddingCache(SQLModel, table=True):
+    """Vectors by model and text hash, so a text is embedded once per model."""
+
+    __tablename__ = "embedding_cache"
+    __table_args__ = (sa.UniqueConstraint("model", "text_sha"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    model: str = Field(max_length=200)
+    text_sha: str = Field(max_length=64)
+    #: float32 little-endian bytes
+    vector: bytes = Field(sa_column=sa.Column(sa.LargeBinary, nullable=False))
+    dimensions: int
+    created_at: datetime = _when()
+
+
+class MoralContext(SQLModel, table=True):
+    """A "When …" situation with moral weight (MGE.md §5)."""
+
+    __tablename__ = "moral_context"
+    __table_args__ = (sa.UniqueConstraint("community_id", "text"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="community.id", index=True)
+    text: str = Field(max_length=120)
+    source: str = Field(default="llm", max_length=16)  # llm | moderator
+    prompt_sha: str | None = Field(default=None, max_length=64)
+    model: str | None = Field(default=None, max_length=200)
+    created_at: datetime = _when()
+
+
+class ScenarioContext(SQLModel, table=True):
+    __tablename__ = "scenario_context"
+
+    scenario_id: int = Field(foreign_key="scenario.id", primary_key=True)
+    context_id: int = Field(foreign_key="moral_context.id", primary_key=True)
+
+
+class TransitionStory(SQLModel, table=True):
+    """An edge hypothesis: someone moving from one value to a wiser one, in one context (MGE.md §6)."""
+
+    __tablename__ = "transition_story"
+    __table_args__ = (sa.UniqueConstraint("context_id", "from_value_id", "to_value_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="community.id", index=True)
+    context_id: int = Field(foreign_key="moral_context.id", index=True)
+    from_value_id: int = Field(foreign_key="canonical_value.id")
+    to_value_id: int = Field(foreign_key="canonical_value.id")
+    story: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    #: The generation steps: shared meaning, clarification, per-policy changes (MGE.md §6).
+    steps: dict = Field(sa_column=sa.Column(sa.JSON, nullable=False))
+    status: str = Field(default="active", max_length=16)  # active | withdrawn
+    prompt_sha: str = Field(max_length=64)
+    model: str = Field(max_length=200)
+    run_id: int | None = Field(default=None, foreign_key="job_run.id")
+    created_at: datetime = _when()
+
+
+class JobRun(SQLModel, table=True):
+    """One run of a batch job (dedup, story generation, a poll round, a digest), claimed per period so a
+    restart or a second process never does the same period twice."""
+
+    __tablename__ = "job_run"
+    __table_args__ = (sa.UniqueConstraint("job", "community_id", "period"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    job: str = Field(max_length=40)
+    community_id: int | None = Field(default=None, foreign_key="community.id")
+    period: str = Field(max_length=40)
+    status: str = Field(default="running", max_length=16)  # running | done | failed
+    input_tokens: int = 0
+    output_tokens: int = 0
+    detail: str = Field(default="", sa_column=sa.Column(sa.Text, nullable=False, server_default=""))
+    started_at: datetime = _when()
+    finished_at: datetime | None = _when(nullable=True)
+
+
+# --- polls and votes (MGE.md §7) ---------------------------------------------------------------------
+
+
+class Poll(SQLModel, table=True):
+    """A transition story posted as a reaction poll in a channel."""
+
+    __table_args__ = (sa.UniqueConstraint("platform", "channel_id", "message_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="community.id", index=True)
+    story_id: int = Field(foreign_key="transition_story.id", index=True)
+    platform: str = Field(max_length=16)
+    channel_id: str = Field(max_length=64)
+    message_id: str = Field(max_length=64)
+    state: str = Field(default="open", max_length=16, index=True)  # open | closed
+    opened_at: datetime = _when()
+    closes_at: datetime | None = _when(nullable=True)
+    closed_at: datetime | None = _when(nullable=True)
+    #: Final counts by choice, stored when the poll closes.
+    tallies: dict | None = Field(default=None, sa_column=sa.Column(sa.JSON, nullable=True))
+
+
+class Vote(SQLModel, table=True):
+    """One member's current answer on one poll: upgrade | no_upgrade | not_sure. A new reaction replaces
+    it; removing the reaction deletes it. ``member_id`` is emptied when a member erases their data, so
+    published totals stay true (``voter_key`` keeps votes of one former member apart)."""
+
+    __table_args__ = (sa.UniqueConstraint("poll_id", "voter_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="community.id", index=True)
+    poll_id: int = Field(foreign_key="poll.id", index=True)
+    member_id: int | None = Field(default=None, foreign_key="member.id", index=True)
+    voter_key: str = Field(max_length=64)
+    choice: str = Field(max_length=16)
+    why: str | None = Field(default=None, max_length=1000)
+    cast_at: datetime = _when()
+    updated_at: datetime = _when()
