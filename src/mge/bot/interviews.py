@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from mge.bot.jobs import LLMRecorder
 from mge.core import interview as machine
 from mge.core.cards import ValuesCard
 from mge.core.interview import (
@@ -35,13 +35,13 @@ from mge.core.interviewer import (
     interviewer_messages,
     opening_question,
 )
-from mge.core.llm import LLM, LLMError, LLMErrorKind, Usage
+from mge.core.llm import LLM, LLMError, LLMErrorKind
 from mge.core.messages import CardProposal, ChoicePrompt, CommunityRef, InboundMessage, Outbound, Person, Reply
 from mge.core.prompts import combined_sha
 from mge.core.text import clean_member_text
 from mge.storage import repositories as repo
 from mge.storage.database import Database
-from mge.storage.models import Interview, LLMCall, Member, ValuesCardRecord
+from mge.storage.models import Interview, Member, ValuesCardRecord
 
 log = logging.getLogger("mge.interviews")
 
@@ -413,34 +413,8 @@ class InterviewService:
 
     async def _call(self, ctx: _Context, purpose: str, prompt_sha: str, model: str, request: Awaitable):
         """Await an LLM request and record it (tokens, outcome) against the interview, even on failure."""
-        started = time.perf_counter()
-        try:
-            result = await request
-        except LLMError as error:
-            self._count(ctx, purpose, prompt_sha, error.model or model, error.usage, started, error=str(error))
-            raise
-        self._count(ctx, purpose, prompt_sha, result.model, result.usage, started)
-        return result
-
-    def _count(self, ctx, purpose, prompt_sha, model, usage: Usage, started: float, error: str | None = None) -> None:
-        ctx.interview.input_tokens += usage.input_tokens
-        ctx.interview.output_tokens += usage.output_tokens
-        ctx.interview.llm_calls += 1
-        ctx.session.add(
-            LLMCall(
-                community_id=ctx.interview.community_id,
-                interview_id=ctx.interview.id,
-                purpose=purpose,
-                model=model,
-                prompt_sha=prompt_sha,
-                input_tokens=usage.input_tokens,
-                output_tokens=usage.output_tokens,
-                ok=error is None,
-                error=error[:500] if error else None,
-                duration_ms=int((time.perf_counter() - started) * 1000),
-                created_at=ctx.now,
-            )
-        )
+        recorder = LLMRecorder(ctx.session, ctx.interview.community_id, ctx.now, interview=ctx.interview)
+        return await recorder.call(purpose, prompt_sha, model, request)
 
     async def _bot_turn(self, ctx: _Context, text: str, *, kind: str, prompt_sha: str | None = None, result=None) -> None:
         await repo.add_turn(

@@ -1,0 +1,95 @@
+"""Batch jobs (dedup, story generation, poll rounds, digests): claimed once per period, with their
+LLM calls and token usage recorded.
+
+``claim_job`` inserts a ``job_run`` row for (job, community, period) unless one exists, so running a
+job twice for the same period, after a crash or from a second process, does nothing the second time.
+A job that failed may be claimed again (its row is taken over); one that is still running or done may not.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TypeVar
+
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from mge.core.llm import LLMError
+from mge.storage import repositories as repo
+from mge.storage.models import Interview, JobRun, LLMCall
+
+R = TypeVar("R")
+
+
+async def claim_job(
+    session: AsyncSession, *, job: str, community_id: int | None, period: str, now: datetime
+) -> JobRun | None:
+    """The new run for (job, community, period), or None when that period was already run or is running."""
+    values = {"job": job, "community_id": community_id, "period": period, "status": "running", "input_tokens": 0,
+              "output_tokens": 0, "detail": "", "started_at": now}
+    inserted = await repo.insert_ignoring_conflict(session, JobRun.__table__, values)
+    query = select(JobRun).where(JobRun.job == job, JobRun.period == period)
+    query = query.where(JobRun.community_id == community_id) if community_id is not None else query.where(
+        JobRun.community_id.is_(None)  # type: ignore[union-attr]
+    )
+    run = (await session.exec(query)).one()
+    if inserted:
+        return run
+    if run.status == "failed":  # a failed run may be retried: take its row over
+        run.status, run.started_at, run.finished_at, run.detail = "running", now, None, ""
+        return run
+    return None
+
+
+def finish_job(run: JobRun, *, now: datetime, ok: bool = True, detail: str = "") -> None:
+    run.status = "done" if ok else "failed"
+    run.finished_at = now
+    run.detail = detail[:4000]
+
+
+@dataclass
+class LLMRecorder:
+    """Awaits LLM requests for one job or interview and records each in ``llm_call``, tokens summed
+    onto the job run or interview — failures included, so cost is never under-reported."""
+
+    session: AsyncSession
+    community_id: int | None
+    now: datetime
+    run: JobRun | None = None
+    interview: Interview | None = None
+
+    async def call(self, purpose: str, prompt_sha: str, model: str, request: Awaitable[R]) -> R:
+        started = time.perf_counter()
+        try:
+            result = await request
+        except LLMError as error:
+            self._record(purpose, prompt_sha, error.model or model, error.usage, started, error=str(error))
+            raise
+        self._record(purpose, prompt_sha, result.model, result.usage, started)
+        return result
+
+    def _record(self, purpose, prompt_sha, model, usage, started, error: str | None = None) -> None:
+        for total in (self.run, self.interview):
+            if total is not None:
+                total.input_tokens += usage.input_tokens
+                total.output_tokens += usage.output_tokens
+        if self.interview is not None:
+            self.interview.llm_calls += 1
+        self.session.add(
+            LLMCall(
+                community_id=self.community_id,
+                interview_id=self.interview.id if self.interview is not None else None,
+                purpose=purpose,
+                model=model,
+                prompt_sha=prompt_sha,
+                input_tokens=usage.input_tokens,
+                output_tokens=usage.output_tokens,
+                ok=error is None,
+                error=error[:500] if error else None,
+                duration_ms=int((time.perf_counter() - started) * 1000),
+                created_at=self.now,
+            )
+        )
