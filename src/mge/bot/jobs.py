@@ -28,13 +28,11 @@ async def claim_job(
     session: AsyncSession, *, job: str, community_id: int | None, period: str, now: datetime
 ) -> JobRun | None:
     """The new run for (job, community, period), or None when that period was already run or is running."""
-    values = {"job": job, "community_id": community_id, "period": period, "status": "running", "input_tokens": 0,
-              "output_tokens": 0, "detail": "", "started_at": now}
+    scope = "all" if community_id is None else f"community:{community_id}"
+    values = {"job": job, "community_id": community_id, "scope": scope, "period": period, "status": "running",
+              "input_tokens": 0, "output_tokens": 0, "detail": "", "started_at": now}
     inserted = await repo.insert_ignoring_conflict(session, JobRun.__table__, values)
-    query = select(JobRun).where(JobRun.job == job, JobRun.period == period)
-    query = query.where(JobRun.community_id == community_id) if community_id is not None else query.where(
-        JobRun.community_id.is_(None)  # type: ignore[union-attr]
-    )
+    query = select(JobRun).where(JobRun.job == job, JobRun.scope == scope, JobRun.period == period)
     run = (await session.exec(query)).one()
     if inserted:
         return run

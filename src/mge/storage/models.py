@@ -275,11 +275,13 @@ class JobRun(SQLModel, table=True):
     restart or a second process never does the same period twice."""
 
     __tablename__ = "job_run"
-    __table_args__ = (sa.UniqueConstraint("job", "community_id", "period"),)
+    __table_args__ = (sa.UniqueConstraint("job", "scope", "period"),)
 
     id: int | None = Field(default=None, primary_key=True)
     job: str = Field(max_length=40)
     community_id: int | None = Field(default=None, foreign_key="community.id")
+    #: "community:<id>" or "all": the unique key needs a non-null value (NULLs never collide in SQL).
+    scope: str = Field(max_length=40)
     period: str = Field(max_length=40)
     status: str = Field(default="running", max_length=16)  # running | done | failed
     input_tokens: int = 0

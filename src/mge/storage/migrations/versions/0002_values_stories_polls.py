@@ -35,6 +35,7 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('job', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
     sa.Column('community_id', sa.Integer(), nullable=True),
+    sa.Column('scope', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
     sa.Column('period', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
     sa.Column('input_tokens', sa.Integer(), nullable=False),
@@ -44,7 +45,7 @@ def upgrade() -> None:
     sa.Column('finished_at', mge.storage.models.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['community_id'], ['community.id'], ),
     sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('job', 'community_id', 'period')
+    sa.UniqueConstraint('job', 'scope', 'period')
     )
     op.create_table('moral_context',
     sa.Column('id', sa.Integer(), nullable=False),
