@@ -87,17 +87,7 @@ def pagerank_mge2023(
     n: int, source: np.ndarray, target: np.ndarray, weight: np.ndarray, *, damping: float = 0.85, iterations: int = 100
 ) -> np.ndarray:
     """The reference code's PageRank of one graph of ``n`` nodes (every node counted in N)."""
-    ranks = rank_graphs(
-        np.zeros(n, dtype=np.int64),
-        np.zeros(1, dtype=np.int64),
-        np.asarray(source, dtype=np.int64),
-        np.asarray(target, dtype=np.int64),
-        np.asarray(weight, dtype=np.float64),
-        paper_compatible=True,
-        damping=damping,
-        iterations=iterations,
-    )
-    return ranks.node
+    return _rank_one_graph(n, source, target, weight, paper_compatible=True, damping=damping, iterations=iterations).node
 
 
 def pagerank_default(
@@ -111,15 +101,19 @@ def pagerank_default(
     tolerance: float = 1e-6,
 ) -> tuple[np.ndarray, bool]:
     """networkx's ``pagerank`` of one graph of ``n`` nodes; also says whether it converged."""
-    ranks = rank_graphs(
+    ranks = _rank_one_graph(
+        n, source, target, weight, paper_compatible=False, damping=damping, iterations=iterations, tolerance=tolerance
+    )
+    return ranks.node, bool(ranks.converged[0])
+
+
+def _rank_one_graph(n: int, source, target, weight, **options):
+    """``rank_graphs`` for a single graph: every node in graph 0."""
+    return rank_graphs(
         np.zeros(n, dtype=np.int64),
         np.zeros(1, dtype=np.int64),
         np.asarray(source, dtype=np.int64),
         np.asarray(target, dtype=np.int64),
         np.asarray(weight, dtype=np.float64),
-        paper_compatible=False,
-        damping=damping,
-        iterations=iterations,
-        tolerance=tolerance,
+        **options,
     )
-    return ranks.node, bool(ranks.converged[0])
