@@ -13,6 +13,7 @@ from mge.bot.interviews import InterviewConfig, InterviewService
 from mge.storage.database import Database
 from mge.storage.migrate import upgrade
 from tests.fakes.openai_server import FakeOpenAI
+from tests.postgres import ThrowawayPostgres, find_bin_dir
 
 # Keep a developer's own .env and environment out of the tests.
 for _key in list(os.environ):
@@ -38,8 +39,36 @@ def clock() -> Clock:
     return Clock()
 
 
+@pytest.fixture(scope="session")
+def postgres_server():
+    """One throwaway PostgreSQL cluster for the session, started on first use."""
+    bin_dir = find_bin_dir()
+    if bin_dir is None:
+        message = "PostgreSQL is not installed (apt-get install postgresql): skipping the PostgreSQL leg"
+        if os.environ.get("CI"):
+            pytest.fail(message.replace("skipping", "CI must run"))
+        pytest.skip(message)
+    server = ThrowawayPostgres(bin_dir)
+    server.start()
+    try:
+        server.create_template()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path: Path) -> str:
+    """A migrated, empty database: every test that uses it runs on SQLite and on PostgreSQL."""
+    if request.param == "postgresql":
+        return request.getfixturevalue("postgres_server").fresh_database()
+    url = f"sqlite:///{tmp_path / 'mge.sqlite3'}"
+    upgrade(url)
+    return url
+
+
 @pytest.fixture
-def database_url(tmp_path: Path) -> str:
+def sqlite_url(tmp_path: Path) -> str:
     url = f"sqlite:///{tmp_path / 'mge.sqlite3'}"
     upgrade(url)
     return url

@@ -40,10 +40,12 @@ def test_fresh_database_is_migrated_automatically_and_old_one_is_refused(tmp_pat
         ensure_schema(url)
 
 
-async def test_sqlite_runs_with_wal_foreign_keys_and_busy_timeout(database):
+async def test_sqlite_runs_with_wal_foreign_keys_and_busy_timeout(sqlite_url):
+    database = Database(sqlite_url)
     async with database.session() as session:
         pragmas = {name: (await session.exec(sa.text(f"PRAGMA {name}"))).scalar() for name in
                    ("journal_mode", "foreign_keys", "busy_timeout", "synchronous")}
+    await database.dispose()
     assert pragmas == {"journal_mode": "wal", "foreign_keys": 1, "busy_timeout": 5000, "synchronous": 1}
 
 

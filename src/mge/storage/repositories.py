@@ -74,8 +74,10 @@ async def insert_ignoring_conflict(session: AsyncSession, table: sa.Table, value
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    result = await session.exec(insert(table).values(**values).on_conflict_do_nothing())
-    return result.rowcount == 1
+    # RETURNING tells reliably whether a row went in (psycopg's async rowcount here is -1).
+    statement = insert(table).values(**values).on_conflict_do_nothing().returning(*table.primary_key.columns)
+    result = await session.exec(statement)
+    return result.first() is not None
 
 
 async def list_communities(session: AsyncSession) -> Sequence[Community]:
