@@ -44,6 +44,11 @@ class Settings(BaseSettings):
     chat_model: str = "gpt-4o"
     articulation_model: str = "gpt-4o"
     embedding_model: str = "text-embedding-3-small"
+    #: Model that judges whether two cards are the same value; empty: the articulation model.
+    dedup_model: str | None = None
+    dedup_match_distance: float = 0.10
+    dedup_cluster_eps: float = 0.11
+    dedup_cluster_min_points: int = 3
     llm_timeout_seconds: float = 60.0
     llm_max_retries: int = 2
     structured_output: Literal["auto", "json_schema", "json_object"] = "auto"
@@ -117,6 +122,20 @@ class Settings(BaseSettings):
             raise ValueError("model names must not be empty")
         return value.strip()
 
+    @field_validator("dedup_match_distance", "dedup_cluster_eps")
+    @classmethod
+    def _distance(cls, value: float) -> float:
+        if not 0 < value < 2:
+            raise ValueError(f"cosine distances lie between 0 and 2, got {value}")
+        return value
+
+    @field_validator("dedup_cluster_min_points")
+    @classmethod
+    def _min_points(cls, value: int) -> int:
+        if value < 2:
+            raise ValueError(f"a cluster needs at least 2 cards, got {value}")
+        return value
+
     @field_validator("llm_timeout_seconds")
     @classmethod
     def _timeout(cls, value: float) -> float:
@@ -160,6 +179,10 @@ class Settings(BaseSettings):
                 "in the environment or in a .env file. See .env.example."
             )
 
+
+    @property
+    def judge_model(self) -> str:
+        return self.dedup_model or self.articulation_model
 
     def platforms(self) -> list[str]:
         """The chat platforms with credentials configured."""

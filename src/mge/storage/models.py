@@ -179,7 +179,8 @@ class CanonicalValue(SQLModel, table=True):
     policies: list[str] = Field(sa_column=sa.Column(sa.JSON, nullable=False))
     #: The member card whose text this value shows (changes when a better-written card joins).
     source_card_id: int | None = Field(default=None, foreign_key="values_card.id")
-    status: str = Field(default="active", max_length=16, index=True)  # active | hidden | merged
+    #: active | hidden (by a moderator) | merged (into merged_into_id) | empty (its last card left)
+    status: str = Field(default="active", max_length=16, index=True)
     #: When two values were merged, the one this value now lives on as.
     merged_into_id: int | None = Field(default=None, foreign_key="canonical_value.id")
     created_at: datetime = _when()
@@ -194,7 +195,16 @@ class ValueAssignment(SQLModel, table=True):
     """
 
     __tablename__ = "value_assignment"
-    __table_args__ = (sa.Index("ix_value_assignment_card_current", "card_id", "superseded_at"),)
+    __table_args__ = (
+        # At most one current decision per card, even when two processes reconcile the same card.
+        sa.Index(
+            "uq_value_assignment_current_card",
+            "card_id",
+            unique=True,
+            sqlite_where=sa.text("superseded_at IS NULL"),
+            postgresql_where=sa.text("superseded_at IS NULL"),
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     community_id: int = Field(foreign_key="community.id", index=True)

@@ -134,8 +134,8 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('value_assignment', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_value_assignment_canonical_value_id'), ['canonical_value_id'], unique=False)
-        batch_op.create_index('ix_value_assignment_card_current', ['card_id', 'superseded_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_value_assignment_community_id'), ['community_id'], unique=False)
+        batch_op.create_index('uq_value_assignment_current_card', ['card_id'], unique=True, sqlite_where=sa.text('superseded_at IS NULL'), postgresql_where=sa.text('superseded_at IS NULL'))
 
     op.create_table('poll',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -198,8 +198,8 @@ def downgrade() -> None:
 
     op.drop_table('poll')
     with op.batch_alter_table('value_assignment', schema=None) as batch_op:
+        batch_op.drop_index('uq_value_assignment_current_card', sqlite_where=sa.text('superseded_at IS NULL'), postgresql_where=sa.text('superseded_at IS NULL'))
         batch_op.drop_index(batch_op.f('ix_value_assignment_community_id'))
-        batch_op.drop_index('ix_value_assignment_card_current')
         batch_op.drop_index(batch_op.f('ix_value_assignment_canonical_value_id'))
 
     op.drop_table('value_assignment')
