@@ -12,6 +12,8 @@ from enum import StrEnum
 import typer
 
 from mge.bot.cli_graph import graph_app  # light: numpy and scipy load only when a graph is built
+from mge.bot.cli_stories import contexts_app, scenario_app, stories_app
+from mge.bot.cli_values import dedup_command, values_app
 
 app = typer.Typer(
     name="mge",
@@ -25,6 +27,11 @@ cards_app = typer.Typer(help="Values cards members confirmed.", no_args_is_help=
 app.add_typer(db_app, name="db")
 app.add_typer(cards_app, name="cards")
 app.add_typer(graph_app, name="graph")
+app.add_typer(scenario_app, name="scenario")
+app.add_typer(contexts_app, name="contexts")
+app.add_typer(values_app, name="values")
+app.add_typer(stories_app, name="stories")
+app.command("dedup")(dedup_command)
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:

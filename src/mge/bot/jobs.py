@@ -3,7 +3,8 @@ LLM calls and token usage recorded.
 
 ``claim_job`` inserts a ``job_run`` row for (job, community, period) unless one exists, so running a
 job twice for the same period, after a crash or from a second process, does nothing the second time.
-A job that failed may be claimed again (its row is taken over); one that is still running or done may not.
+A job that failed may be claimed again (its row is taken over), and so may one still marked running
+after ``STALE_RUN`` (its process died mid-run); one that is done may not.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 from sqlmodel import select
@@ -23,9 +24,18 @@ from mge.storage.models import Interview, JobRun, LLMCall
 
 R = TypeVar("R")
 
+#: A run still "running" after this long is presumed dead (killed process) and may be taken over.
+STALE_RUN = timedelta(hours=1)
+
 
 async def claim_job(
-    session: AsyncSession, *, job: str, community_id: int | None, period: str, now: datetime
+    session: AsyncSession,
+    *,
+    job: str,
+    community_id: int | None,
+    period: str,
+    now: datetime,
+    stale_after: timedelta = STALE_RUN,
 ) -> JobRun | None:
     """The new run for (job, community, period), or None when that period was already run or is running."""
     scope = "all" if community_id is None else f"community:{community_id}"
@@ -38,6 +48,10 @@ async def claim_job(
         return run
     if run.status == "failed":  # a failed run may be retried: take its row over
         run.status, run.started_at, run.finished_at, run.detail = "running", now, None, ""
+        return run
+    if run.status == "running" and now - run.started_at >= stale_after:
+        # Keep ``detail``: a resumable job records its progress there.
+        run.started_at = now
         return run
     return None
 
