@@ -14,7 +14,8 @@ Responses carry ``Content-Type: application/json`` exactly — discord.py compar
 
 Gateway: HELLO, IDENTIFY (recorded: ``fake.identify``), READY (guilds unavailable, then one
 GUILD_CREATE each), heartbeat ACKs, and helpers that dispatch events. Like real Discord, every message
-the bot posts to a channel is echoed back as MESSAGE_CREATE.
+the bot posts to a channel is echoed back as MESSAGE_CREATE, and every reaction it adds or removes as
+MESSAGE_REACTION_ADD / MESSAGE_REACTION_REMOVE (``add_reaction`` / ``remove_reaction`` send members' ones).
 
 Redirection relies on two discord.py 2.7 internals: ``discord.http.Route.BASE`` and
 ``discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY``.
@@ -32,6 +33,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import unquote
 
 import discord
 import yarl
@@ -168,6 +170,8 @@ class FakeDiscord:
         self.commands: dict[str | None, list[dict[str, Any]]] = {}  # guild id (None: global) → commands
         self.interactions: dict[int, FakeInteraction] = {}
         self._messages: dict[int, list[dict[str, Any]]] = {}  # channel id → bot messages, in order
+        #: (channel id, message id) → the reactions on it now, as (user id, emoji), in the order added.
+        self.reactions: dict[tuple[int, int], list[tuple[int, str]]] = {}
         self._dm_channels: dict[int, int] = {}  # user id → DM channel id
         self._dm_recipients: dict[int, FakeUser] = {}  # DM channel id → user
         self._changed = asyncio.Condition()
@@ -386,6 +390,39 @@ class FakeDiscord:
         guild = self.guilds.get(int(current["guild_id"])) if current.get("guild_id") else None
         return await self._interaction(3, user, guild, data, message=current)
 
+    async def add_reaction(self, user: FakeUser, message: dict[str, Any], emoji: str) -> None:
+        """``user`` reacts with the unicode ``emoji`` under ``message`` (MESSAGE_REACTION_ADD)."""
+        key = (int(message["channel_id"]), int(message["id"]))
+        if (user.id, emoji) not in self.reactions.setdefault(key, []):
+            self.reactions[key].append((user.id, emoji))
+        await self.dispatch("MESSAGE_REACTION_ADD", self._reaction(user, message, emoji, added=True))
+
+    async def remove_reaction(self, user: FakeUser, message: dict[str, Any], emoji: str) -> None:
+        """``user`` takes their ``emoji`` reaction back (MESSAGE_REACTION_REMOVE: no member object)."""
+        key = (int(message["channel_id"]), int(message["id"]))
+        if (user.id, emoji) in self.reactions.get(key, []):
+            self.reactions[key].remove((user.id, emoji))
+        await self.dispatch("MESSAGE_REACTION_REMOVE", self._reaction(user, message, emoji, added=False))
+
+    def _reaction(self, user: FakeUser, message: dict[str, Any], emoji: str, *, added: bool) -> dict[str, Any]:
+        # "type" and "burst" are required by discord.py 2.7's RawReactionActionEvent.
+        data: dict[str, Any] = {
+            "type": 0,
+            "burst": False,
+            "user_id": str(user.id),
+            "channel_id": str(message["channel_id"]),
+            "message_id": str(message["id"]),
+            "emoji": {"id": None, "name": emoji},
+        }
+        if message.get("guild_id"):
+            data["guild_id"] = str(message["guild_id"])
+            if added:
+                data["member"] = self._member(user, 0)
+        if added:
+            data["message_author_id"] = str(message["author"]["id"])
+            data["burst_colors"] = []
+        return data
+
     # --- payload builders -------------------------------------------------------------------------------
 
     def _message(
@@ -522,6 +559,8 @@ class FakeDiscord:
             ("POST", r"/channels/(?P<channel>\d+)/typing", self._typing),
             ("POST", r"/channels/(?P<channel>\d+)/messages", self._post_message),
             ("PATCH", r"/channels/(?P<channel>\d+)/messages/(?P<message>\d+)", self._patch_message),
+            ("PUT", r"/channels/(?P<channel>\d+)/messages/(?P<message>\d+)/reactions/(?P<emoji>[^/]+)/@me", self._put_reaction),
+            ("DELETE", r"/channels/(?P<channel>\d+)/messages/(?P<message>\d+)/reactions/(?P<emoji>[^/]+)/@me", self._delete_reaction),
             ("POST", r"/interactions/(?P<interaction>\d+)/(?P<token>[^/]+)/callback", self._callback),
             ("POST", r"/webhooks/(?P<app>\d+)/(?P<token>[^/]+)", self._followup),
             ("PATCH", r"/webhooks/(?P<app>\d+)/(?P<token>[^/]+)/messages/(?P<message>[^/]+)", self._edit_followup),
@@ -593,6 +632,20 @@ class FakeDiscord:
             return _json({"message": "Unknown Message", "code": 10008}, status=404)
         self._apply_edit(found, body)
         return _json(found)
+
+    async def _put_reaction(self, body: Any, channel: str, message: str, emoji: str) -> web.Response:
+        found = self._find_message(int(channel), int(message))
+        if found is None:
+            return _json({"message": "Unknown Message", "code": 10008}, status=404)
+        await self.add_reaction(self.bot, found, unquote(emoji))  # real Discord echoes the bot's own reaction
+        return web.Response(status=204)
+
+    async def _delete_reaction(self, body: Any, channel: str, message: str, emoji: str) -> web.Response:
+        found = self._find_message(int(channel), int(message))
+        if found is None:
+            return _json({"message": "Unknown Message", "code": 10008}, status=404)
+        await self.remove_reaction(self.bot, found, unquote(emoji))
+        return web.Response(status=204)
 
     async def _callback(self, body: Any, interaction: str, token: str) -> web.Response:
         record = self.interactions.get(int(interaction))

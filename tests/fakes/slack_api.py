@@ -61,6 +61,8 @@ class FakeSlack:
         self.calls: list[Call] = []
         self.acks: list[dict[str, Any]] = []
         self.hellos_sent = 0
+        #: (channel, ts) → reaction names the bot has added there, in order (``reactions.add``).
+        self.bot_reactions: dict[tuple[str, str], list[str]] = {}
         self._ts = itertools.count(1)
         self._changed = asyncio.Condition()
         self._sockets: list[web.WebSocketResponse] = []
@@ -171,6 +173,22 @@ class FakeSlack:
     def api_team_info(self, params, request) -> dict[str, Any]:
         return {"ok": True, "team": {"id": TEAM_ID, "name": "Test Team", "domain": TEAM_DOMAIN}}
 
+    def api_reactions_add(self, params, request) -> dict[str, Any]:
+        names = self.bot_reactions.setdefault((str(params.get("channel")), str(params.get("timestamp"))), [])
+        name = str(params.get("name", ""))
+        if name in names:
+            return {"ok": False, "error": "already_reacted"}
+        names.append(name)
+        return {"ok": True}
+
+    def api_reactions_remove(self, params, request) -> dict[str, Any]:
+        names = self.bot_reactions.get((str(params.get("channel")), str(params.get("timestamp"))), [])
+        name = str(params.get("name", ""))
+        if name not in names:
+            return {"ok": False, "error": "no_reaction"}
+        names.remove(name)
+        return {"ok": True}
+
     def api_apps_connections_open(self, params, request) -> dict[str, Any]:
         return {"ok": True, "url": f"ws://127.0.0.1:{self.port}/socket-mode?ticket={uuid.uuid4()}"}
 
@@ -278,6 +296,40 @@ def message_im_event(
         "type": "event_callback",
         "event_id": event_id or new_event_id(),
         "event_time": int(float(ts)),
+        "authorizations": [{"team_id": team, "user_id": BOT_USER_ID, "is_bot": True, "is_enterprise_install": False}],
+        "is_ext_shared_channel": False,
+    }
+
+
+def reaction_event(
+    reaction: str,
+    *,
+    added: bool = True,
+    user: str = "U1",
+    channel: str = "C1",
+    ts: str,
+    item_user: str = BOT_USER_ID,
+    team: str = TEAM_ID,
+    event_id: str | None = None,
+) -> dict[str, Any]:
+    """An Events API body for ``reaction_added`` / ``reaction_removed`` on the message ``channel``/``ts``."""
+    event_ts = f"{time.time():.6f}"
+    return {
+        "token": "legacy-verification-token",
+        "team_id": team,
+        "context_team_id": team,
+        "api_app_id": APP_ID,
+        "event": {
+            "type": "reaction_added" if added else "reaction_removed",
+            "user": user,
+            "reaction": reaction,
+            "item_user": item_user,
+            "item": {"type": "message", "channel": channel, "ts": ts},
+            "event_ts": event_ts,
+        },
+        "type": "event_callback",
+        "event_id": event_id or new_event_id(),
+        "event_time": int(float(event_ts)),
         "authorizations": [{"team_id": team, "user_id": BOT_USER_ID, "is_bot": True, "is_enterprise_install": False}],
         "is_ext_shared_channel": False,
     }

@@ -18,6 +18,7 @@ from mge.adapters.discord.commands import SubcommandInstaller, build_mge_group, 
 from mge.adapters.discord.config import BotContext, DiscordConfig
 from mge.adapters.discord.dm import on_direct_message
 from mge.adapters.discord.member_commands import install_member_commands
+from mge.adapters.discord.polls import on_raw_reaction
 from mge.bot.interviews import InterviewService, utcnow
 from mge.bot.routing import DmRouter
 from mge.storage.database import Database
@@ -33,7 +34,7 @@ def bot_intents() -> discord.Intents:
     intents = discord.Intents.none()
     intents.guilds = True  # guild list (DM routing), slash commands' guild context
     intents.dm_messages = True  # the interview
-    intents.reactions = True  # guild + DM reactions: voting (a later round)
+    intents.reactions = True  # guild + DM reactions: story poll votes (polls.py)
     intents.polls = True  # guild + DM poll votes: voting (a later round)
     return intents
 
@@ -82,6 +83,13 @@ class MgeDiscordClient(discord.Client):
 
     async def on_message(self, message: discord.Message) -> None:
         await on_direct_message(self, message)
+
+    # Story poll votes: raw events, so reactions on uncached messages (and after a restart) count.
+    async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
+        await on_raw_reaction(self, payload, added=True)
+
+    async def on_raw_reaction_remove(self, payload: discord.RawReactionActionEvent) -> None:
+        await on_raw_reaction(self, payload, added=False)
 
 
 def build_client(

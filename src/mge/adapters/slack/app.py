@@ -20,7 +20,7 @@ from aiohttp import web
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from mge.adapters.slack import buttons, commands, dm
+from mge.adapters.slack import buttons, commands, dm, polls
 from mge.adapters.slack.context import SlackDeps
 from mge.bot.interviews import InterviewService
 from mge.storage.database import Database
@@ -75,7 +75,7 @@ def build_slack_app(
     dm.register(app, deps)
     buttons.register(app, deps)
     commands.register(app, deps, command_registry)
-    # Later: polls.register(app, deps) for reaction_added / reaction_removed.
+    polls.register(app, deps)  # reaction_added / reaction_removed → story poll votes
     return app, deps
 
 

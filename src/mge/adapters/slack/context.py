@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 import logging
 from collections.abc import Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -13,8 +14,8 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from mge.adapters.slack.render import render, without_buttons
-from mge.bot.interviews import InterviewService
-from mge.core.messages import CommunityRef, Outbound, Person, Reply
+from mge.bot.interviews import InterviewService, utcnow
+from mge.core.messages import CommunityRef, Outbound, Reply
 from mge.storage.database import Database
 
 log = logging.getLogger("mge.slack")
@@ -54,6 +55,8 @@ class SlackDeps:
     interviews: InterviewService
     database: Database
     background: Background = field(default_factory=Background)
+    #: What "now" is for poll deadlines; tests move it by hand.
+    clock: Callable[[], datetime] = utcnow
 
 
 # --- who is talking --------------------------------------------------------------------------------
