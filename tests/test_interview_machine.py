@@ -30,14 +30,18 @@ EXPECTED = [
     (S.CONVERSING, T.ANSWERED, S.CONVERSING, Effect.CONTINUE_CONVERSATION),
     (S.CONVERSING, T.RETRY, S.CONVERSING, Effect.CONTINUE_CONVERSATION),
     (S.CONVERSING, T.READY, S.CARD_PROPOSED, Effect.PROPOSE_CARD),
-    (S.CARD_PROPOSED, T.CONFIRM, S.CONFIRMED, Effect.CONFIRM_CARD),
+    (S.CARD_PROPOSED, T.CONFIRM, S.VALUE_CHECK, Effect.CONFIRM_CARD),
     (S.CARD_PROPOSED, T.ASK_REVISION, S.REVISING, Effect.ASK_WHAT_TO_CHANGE),
     (S.CARD_PROPOSED, T.REVISION_TEXT, S.CARD_PROPOSED, Effect.REVISE_CARD),
     (S.CARD_PROPOSED, T.RETRY, S.CARD_PROPOSED, Effect.REVISE_CARD),
     (S.REVISING, T.REVISION_TEXT, S.CARD_PROPOSED, Effect.REVISE_CARD),
     (S.REVISING, T.RETRY, S.CARD_PROPOSED, Effect.REVISE_CARD),
-    (S.REVISING, T.CONFIRM, S.CONFIRMED, Effect.CONFIRM_CARD),
+    (S.REVISING, T.CONFIRM, S.VALUE_CHECK, Effect.CONFIRM_CARD),
+    (S.VALUE_CHECK, T.NOTHING_TO_CHECK, S.CONFIRMED, Effect.THANK),
+    (S.VALUE_CHECK, T.VALUE_AGREED, S.CONFIRMED, Effect.RECORD_VERDICT),
+    (S.VALUE_CHECK, T.VALUE_DECLINED, S.CONFIRMED, Effect.RECORD_VERDICT),
 ]
+CHECKING = S.VALUE_CHECK
 
 
 @pytest.mark.parametrize(("state", "trigger", "target", "effect"), EXPECTED)
@@ -45,12 +49,18 @@ def test_main_path_transitions(state, trigger, target, effect):
     assert transition(state, trigger) == type(transition(state, trigger))(target, effect)
 
 
-@pytest.mark.parametrize("state", ACTIVE)
+@pytest.mark.parametrize("state", [s for s in ACTIVE if s is not CHECKING])
 def test_cancel_and_restart_from_every_active_state(state):
     assert transition(state, T.CANCEL).new_state is S.CANCELLED
     assert transition(state, T.CANCEL).effect is Effect.SAY_CANCELLED
     assert transition(state, T.RESTART).new_state is S.CANCELLED
     assert transition(state, T.RESTART).effect is Effect.START_OVER
+
+
+def test_leaving_the_value_check_keeps_the_confirmed_card():
+    assert transition(CHECKING, T.CANCEL) == transition(CHECKING, T.NOTHING_TO_CHECK)
+    assert transition(CHECKING, T.RESTART).new_state is S.CONFIRMED
+    assert transition(CHECKING, T.RESTART).effect is Effect.START_OVER
 
 
 @pytest.mark.parametrize("state", [s for s in ACTIVE if s is not S.TIMED_OUT])
@@ -86,7 +96,7 @@ def test_impossible_pairs_are_rejected():
 
 def test_table_covers_exactly_the_expected_pairs():
     expected = {(s, t) for s, t, _, _ in EXPECTED}
-    expected |= {(s, T.CANCEL) for s in ACTIVE} | {(s, T.RESTART) for s in ACTIVE}
+    expected |= {(s, T.CANCEL) for s in ACTIVE} | {(s, T.RESTART) for s in ACTIVE}  # VALUE_CHECK's end elsewhere
     expected |= {(s, T.UNCLEAR) for s in ACTIVE}
     expected |= {(s, T.TIMEOUT) for s in ACTIVE if s is not S.TIMED_OUT} | {(S.TIMED_OUT, T.RESUME)}
     assert set(TRANSITIONS) == expected
@@ -140,6 +150,14 @@ def test_retry_only_when_something_is_pending():
     assert interpret(S.CONVERSING, "retry", pending=True)[0] is T.RETRY
     assert interpret(S.CONVERSING, "retry", pending=False)[0] is T.ANSWERED
     assert interpret(S.CARD_PROPOSED, "try again", pending=True)[0] is T.RETRY
+
+
+def test_value_check_answers():
+    assert interpret(CHECKING, "1")[0] is T.VALUE_AGREED
+    assert interpret(CHECKING, "yes")[0] is T.VALUE_AGREED
+    assert interpret(CHECKING, "No, keep mine separate")[0] is T.VALUE_DECLINED
+    assert interpret(CHECKING, "2")[0] is T.VALUE_DECLINED
+    assert interpret(CHECKING, "hmm, partly")[0] is T.UNCLEAR
 
 
 def test_timed_out_answers():

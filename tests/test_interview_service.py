@@ -480,3 +480,74 @@ async def test_an_old_confirm_after_the_interview_ended_starts_nothing(service, 
     again = await service.handle(press("confirm"))
     assert "belongs to an earlier message" in texts(again)
     assert len(await rows(database, Interview)) == 1
+
+
+# --- placing the confirmed card among the community's values (MGE.md §4) -----------------------
+
+
+@pytest.fixture
+def reconciling_service(database, fake_openai, interview_config, clock):
+    from mge.adapters.embeddings import LLMEmbedder
+    from mge.bot.dedup import Reconciler
+
+    llm = make_llm(fake_openai)
+    reconciler = Reconciler(database, llm, LLMEmbedder(llm, "embed-model"), "judge-model")
+    return InterviewService(database=database, llm=llm, config=interview_config, clock=clock, reconciler=reconciler)
+
+
+SAME = {
+    "reasons": {
+        "same_attention": "Both notice the same hesitation and harm.",
+        "fully_captured": "Each author would feel fully represented.",
+        "same_granularity": "Same level of detail.",
+        "differences_are_oversights": "Only wording differs.",
+    },
+    "same_value": True,
+    "candidate_id": 1,
+    "better_written": "existing",
+}
+
+
+async def confirm_as(service, fake, person: Person, scenario_id, *judge) -> list:
+    """An interview to a confirmed card; ``judge`` answers the dedup judge after the card is written."""
+    await service.resume(COMMUNITY, person, scenario_id=scenario_id)
+    await service.handle(say("I agree", person=person))
+    fake.script(turn("Q1"), turn("Q2"), turn("ok", ready=True), CARD, *judge)
+    for answer in ["a1", "a2", "a3"]:
+        await service.handle(say(answer, person=person))
+    return await service.handle(say("confirm", person=person))
+
+
+@pytest.mark.parametrize(("answer", "agrees", "values"), [("1", True, 1), ("No, keep mine separate", False, 2)])
+async def test_a_card_matching_another_members_value_is_checked_with_its_author(
+    reconciling_service, fake_openai, database, scenario_id, answer, agrees, values
+):
+    from mge.storage.models import CanonicalValue, ValueAssignment
+
+    first = await confirm_as(reconciling_service, fake_openai, ALICE, scenario_id)
+    assert "is saved" in texts(first) and "Thank you for taking part" in texts(first)  # its own new value
+
+    bob = Person("bob", "Bob")
+    # The judge: the same value as candidate 1 (identical policies embed identically, so it is asked).
+    second = await confirm_as(reconciling_service, fake_openai, bob, scenario_id, SAME)
+    assert "is saved" in texts(second)
+    check = second[-1]
+    assert isinstance(check, CardProposal) and check.card.title == CARD["title"]
+    assert [c.key for c in check.choices] == ["same", "mine"]
+    assert (await the_interview(database)).state == InterviewState.VALUE_CHECK
+
+    done = await reconciling_service.handle(say(answer, person=bob))
+    assert "Thank you for taking part" in texts(done)
+    assert (await the_interview(database)).state == InterviewState.CONFIRMED
+    current = await rows(database, ValueAssignment, ValueAssignment.superseded_at.is_(None))
+    assert len({a.canonical_value_id for a in current}) == values
+    judged = [a for a in await rows(database, ValueAssignment) if a.decision == "judged_same"]
+    assert [a.member_agrees for a in judged] == [agrees]
+    assert len(await rows(database, CanonicalValue, CanonicalValue.status == "active")) == values
+
+
+async def test_a_failing_judge_never_blocks_confirming(reconciling_service, fake_openai, database, scenario_id):
+    await confirm_as(reconciling_service, fake_openai, ALICE, scenario_id)
+    done = await confirm_as(reconciling_service, fake_openai, Person("bob", "Bob"), scenario_id, Error(500))
+    assert "is saved" in texts(done) and "Thank you for taking part" in texts(done)
+    assert [c.status for c in await rows(database, ValuesCardRecord)] == ["confirmed", "confirmed"]

@@ -202,9 +202,9 @@ def dedup_command(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from mge.adapters.embeddings import LEXICAL_MATCH_DISTANCE, LexicalEmbedder, LLMEmbedder
-    from mge.bot.dedup import DedupParams, run_dedup
+    from mge.bot.dedup import run_dedup
     from mge.bot.settings import SettingsError
-    from mge.bot.wiring import build_llm
+    from mge.bot.wiring import build_llm, dedup_params
     from mge.core.llm import LLMError
     from mge.storage import repositories as repo
 
@@ -214,11 +214,7 @@ def dedup_command(
     except SettingsError as error:
         raise _fail(str(error)) from None
     embedder = LexicalEmbedder() if lexical else LLMEmbedder(llm, settings.embedding_model)
-    params = DedupParams(
-        match_distance=settings.dedup_match_distance,
-        cluster_eps=settings.dedup_cluster_eps,
-        cluster_min_points=settings.dedup_cluster_min_points,
-    )
+    params = dedup_params(settings)
     if lexical:
         params = replace(params, match_distance=LEXICAL_MATCH_DISTANCE, cluster_eps=LEXICAL_MATCH_DISTANCE)
     judge_model = settings.judge_model

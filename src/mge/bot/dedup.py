@@ -695,3 +695,24 @@ async def _place_cluster(
             )
             report.clustered_cards += 1
     return singles, created
+
+
+@dataclass(frozen=True)
+class Reconciler:
+    """``reconcile_card`` and ``record_member_verdict`` with their collaborators bound, for the
+    interview to place a card the moment it is confirmed (``mge.bot.interviews.CardReconciler``)."""
+
+    database: Database
+    llm: LLM
+    embedder: Embedder
+    judge_model: str
+    params: DedupParams = DedupParams()
+
+    async def __call__(self, *, card_id: int, now: datetime) -> Reconciliation:
+        return await reconcile_card(
+            self.database, llm=self.llm, embedder=self.embedder, judge_model=self.judge_model, card_id=card_id,
+            now=now, params=self.params,
+        )
+
+    async def record_verdict(self, *, card_id: int, agrees: bool, now: datetime) -> Reconciliation:
+        return await record_member_verdict(self.database, card_id=card_id, agrees=agrees, now=now)

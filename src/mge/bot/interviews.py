@@ -13,6 +13,7 @@ import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Protocol
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -23,6 +24,7 @@ from mge.core.interview import (
     CARD_CHOICES,
     CONSENT_CHOICES,
     TIMED_OUT_CHOICES,
+    VALUE_CHECK_CHOICES,
     Choice,
     Effect,
     InterviewState,
@@ -43,8 +45,18 @@ from mge.storage import repositories as repo
 from mge.storage.database import Database
 from mge.storage.models import Interview, Member, ValuesCardRecord
 
+if TYPE_CHECKING:
+    from mge.bot.dedup import Reconciliation
+
 log = logging.getLogger("mge.interviews")
 
+THANKS = (
+    "Thank you for taking part! Other members will later vote on how values relate; send me a message "
+    "any time to start another interview."
+)
+VALUE_CHECK_QUESTION = (
+    "Another member described what looks like the same value. Does this card also capture what you care about?"
+)
 STALE_BUTTON = "That button belongs to an earlier message, so I didn't act on it."
 
 #: Turn kinds: "conversation" and "revision" are what the LLM sees; "control" and "notice" are not.
@@ -75,6 +87,15 @@ class InterviewConfig:
     idle_timeout: timedelta = timedelta(hours=72)
 
 
+class CardReconciler(Protocol):
+    """Places a just-confirmed card among the community's values (``mge.bot.dedup.reconcile_card``
+    with its LLM, embedder and parameters bound). Without one, cards wait for the `mge dedup` job."""
+
+    async def __call__(self, *, card_id: int, now: datetime) -> Reconciliation: ...
+
+    async def record_verdict(self, *, card_id: int, agrees: bool, now: datetime) -> Reconciliation: ...
+
+
 @dataclass(slots=True)
 class _Context:
     """What one handled message works with: the open session and the member's rows."""
@@ -87,12 +108,19 @@ class _Context:
 
 class InterviewService:
     def __init__(
-        self, *, database: Database, llm: LLM, config: InterviewConfig, clock: Callable[[], datetime] = utcnow
+        self,
+        *,
+        database: Database,
+        llm: LLM,
+        config: InterviewConfig,
+        clock: Callable[[], datetime] = utcnow,
+        reconciler: CardReconciler | None = None,
     ):
         self._db = database
         self._llm = llm
         self._config = config
         self._clock = clock
+        self._reconciler = reconciler
         # One lock per member: their messages are handled in order, never two LLM calls racing on one interview.
         self._locks: weakref.WeakValueDictionary[tuple[str, str, str], asyncio.Lock] = weakref.WeakValueDictionary()
 
@@ -192,6 +220,8 @@ class InterviewService:
                 return CARD_CHOICES[:1]  # confirming the card as it is stays possible
             case InterviewState.TIMED_OUT:
                 return TIMED_OUT_CHOICES
+            case InterviewState.VALUE_CHECK:
+                return VALUE_CHECK_CHOICES
         return ()
 
     async def _react(self, ctx: _Context, text: str) -> list[Outbound]:
@@ -243,6 +273,11 @@ class InterviewService:
                 return await self._enter_state(ctx, step.new_state, self._ask_what_to_change)
             case Effect.CONFIRM_CARD:
                 return await self._enter_state(ctx, step.new_state, self._confirm_card)
+            case Effect.THANK:
+                card = await repo.confirmed_card(ctx.session, interview_id=ctx.interview.id)
+                return await self._end(ctx, step.new_state, f"{_saved(card)} {THANKS}")
+            case Effect.RECORD_VERDICT:
+                return await self._record_verdict(ctx, step.new_state, agrees=choice is not None and choice.key == "same")
             case Effect.RESUME:
                 interview.previous_state = None
                 interview.state = step.new_state
@@ -382,12 +417,34 @@ class InterviewService:
             return await self._current_prompt(ctx, hint=True)
         record.status = "confirmed"
         record.confirmed_at = ctx.now
-        return await self._end(
-            ctx,
-            InterviewState.CONFIRMED,
-            f"Your values card \u201c{record.title}\u201d is saved. Thank you for taking part! "
-            "Other members will later vote on how values relate; send me a message any time to start another interview.",
+        ctx.interview.state = InterviewState.VALUE_CHECK
+        await ctx.session.commit()  # the card is the member's, whatever happens next
+        placed = await self._place(ctx, record.id)
+        if placed is None or not placed.ask_member:
+            return await self._apply(ctx, Trigger.NOTHING_TO_CHECK)
+        await self._bot_turn(ctx, VALUE_CHECK_QUESTION, kind="notice")
+        return [Reply(_saved(record)), CardProposal(placed.value_card, VALUE_CHECK_QUESTION, VALUE_CHECK_CHOICES)]
+
+    async def _place(self, ctx: _Context, card_id: int) -> Reconciliation | None:
+        """Find the card's value now; on failure leave it to the `mge dedup` job (never block confirming)."""
+        if self._reconciler is None:
+            return None
+        try:
+            return await self._reconciler(card_id=card_id, now=ctx.now)
+        except LLMError as error:
+            log.warning("placing card %s among values failed, left for mge dedup: %s", card_id, error)
+            return None
+
+    async def _record_verdict(self, ctx: _Context, state: InterviewState, *, agrees: bool) -> list[Outbound]:
+        card = await repo.confirmed_card(ctx.session, interview_id=ctx.interview.id)
+        if card is not None and self._reconciler is not None:
+            await self._reconciler.record_verdict(card_id=card.id, agrees=agrees, now=ctx.now)
+        text = (
+            "Thank you. Your card now counts toward that shared value."
+            if agrees
+            else "Understood: your card stays a value of its own."
         )
+        return await self._end(ctx, state, f"{text} {THANKS}")
 
     async def _end(self, ctx: _Context, state: InterviewState, text: str) -> list[Outbound]:
         ctx.interview.state = state
@@ -478,6 +535,12 @@ class InterviewService:
                 return [Reply("Please go on.")]
             case InterviewState.TIMED_OUT:
                 return [ChoicePrompt(self._welcome_back(), TIMED_OUT_CHOICES)]
+            case InterviewState.VALUE_CHECK:
+                card = await repo.confirmed_card(ctx.session, interview_id=ctx.interview.id)
+                placed = await self._place(ctx, card.id) if card is not None else None
+                if placed is not None:
+                    return [CardProposal(placed.value_card, prefix + VALUE_CHECK_QUESTION, VALUE_CHECK_CHOICES)]
+                return [ChoicePrompt(prefix + VALUE_CHECK_QUESTION, VALUE_CHECK_CHOICES)]
         return []
 
     def _failure_text(self, error: LLMError, effect: Effect) -> str:
@@ -520,6 +583,10 @@ class InterviewService:
 
 def _card(record: ValuesCardRecord) -> ValuesCard:
     return ValuesCard.model_construct(title=record.title, description=record.description, policies=list(record.policies))
+
+
+def _saved(card: ValuesCardRecord | None) -> str:
+    return f"Your values card \u201c{card.title}\u201d is saved." if card else "Your values card is saved."
 
 
 def _shorten(text: str, limit: int) -> str:

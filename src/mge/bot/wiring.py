@@ -31,6 +31,25 @@ def open_database(settings: Settings) -> Database:
     return Database(settings.resolved_database_url)
 
 
+def dedup_params(settings: Settings):
+    from mge.bot.dedup import DedupParams
+
+    return DedupParams(
+        match_distance=settings.dedup_match_distance,
+        cluster_eps=settings.dedup_cluster_eps,
+        cluster_min_points=settings.dedup_cluster_min_points,
+    )
+
+
+def build_reconciler(settings: Settings, *, database: Database, llm: LLM):
+    """Places each confirmed card among the community's values (embeddings from the LLM endpoint)."""
+    from mge.adapters.embeddings import LLMEmbedder
+    from mge.bot.dedup import Reconciler
+
+    embedder = LLMEmbedder(llm, settings.embedding_model)
+    return Reconciler(database, llm, embedder, settings.judge_model, dedup_params(settings))
+
+
 def interview_config(settings: Settings) -> InterviewConfig:
     return InterviewConfig(
         chat_model=settings.chat_model,
@@ -56,5 +75,10 @@ class App:
 def build_app(settings: Settings) -> App:
     llm = build_llm(settings)
     database = open_database(settings)
-    interviews = InterviewService(database=database, llm=llm, config=interview_config(settings))
+    interviews = InterviewService(
+        database=database,
+        llm=llm,
+        config=interview_config(settings),
+        reconciler=build_reconciler(settings, database=database, llm=llm),
+    )
     return App(settings, database, llm, interviews)

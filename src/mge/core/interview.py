@@ -21,6 +21,8 @@ class InterviewState(enum.StrEnum):
     CONVERSING = "conversing"
     CARD_PROPOSED = "card_proposed"
     REVISING = "revising"
+    #: The card is confirmed and matched another member's value: does that value represent the member?
+    VALUE_CHECK = "value_check"
     TIMED_OUT = "timed_out"
     CONFIRMED = "confirmed"
     CANCELLED = "cancelled"
@@ -40,6 +42,9 @@ class Trigger(enum.StrEnum):
     ASK_REVISION = "ask_revision"  # "revise" without saying what to change
     REVISION_TEXT = "revision_text"  # what to change about the proposed card
     RETRY = "retry"  # repeat the LLM step that failed last time
+    NOTHING_TO_CHECK = "nothing_to_check"  # the confirmed card is its own value (or placing it waits)
+    VALUE_AGREED = "value_agreed"
+    VALUE_DECLINED = "value_declined"
     TIMEOUT = "timeout"
     RESUME = "resume"
     CANCEL = "cancel"
@@ -55,6 +60,8 @@ class Effect(enum.StrEnum):
     ASK_WHAT_TO_CHANGE = "ask_what_to_change"
     REVISE_CARD = "revise_card"
     CONFIRM_CARD = "confirm_card"
+    THANK = "thank"
+    RECORD_VERDICT = "record_verdict"
     NOTE_TIMEOUT = "note_timeout"
     RESUME = "resume"
     SAY_CANCELLED = "say_cancelled"
@@ -76,17 +83,23 @@ TRANSITIONS: dict[tuple[InterviewState, Trigger], tuple[InterviewState | str, Ef
     (S.CONVERSING, T.ANSWERED): (S.CONVERSING, E.CONTINUE_CONVERSATION),
     (S.CONVERSING, T.RETRY): (S.CONVERSING, E.CONTINUE_CONVERSATION),
     (S.CONVERSING, T.READY): (S.CARD_PROPOSED, E.PROPOSE_CARD),
-    (S.CARD_PROPOSED, T.CONFIRM): (S.CONFIRMED, E.CONFIRM_CARD),
+    (S.CARD_PROPOSED, T.CONFIRM): (S.VALUE_CHECK, E.CONFIRM_CARD),
     (S.CARD_PROPOSED, T.ASK_REVISION): (S.REVISING, E.ASK_WHAT_TO_CHANGE),
     (S.CARD_PROPOSED, T.REVISION_TEXT): (S.CARD_PROPOSED, E.REVISE_CARD),
     (S.CARD_PROPOSED, T.RETRY): (S.CARD_PROPOSED, E.REVISE_CARD),
     (S.REVISING, T.REVISION_TEXT): (S.CARD_PROPOSED, E.REVISE_CARD),
     (S.REVISING, T.RETRY): (S.CARD_PROPOSED, E.REVISE_CARD),
-    (S.REVISING, T.CONFIRM): (S.CONFIRMED, E.CONFIRM_CARD),
+    (S.REVISING, T.CONFIRM): (S.VALUE_CHECK, E.CONFIRM_CARD),
+    (S.VALUE_CHECK, T.NOTHING_TO_CHECK): (S.CONFIRMED, E.THANK),
+    (S.VALUE_CHECK, T.VALUE_AGREED): (S.CONFIRMED, E.RECORD_VERDICT),
+    (S.VALUE_CHECK, T.VALUE_DECLINED): (S.CONFIRMED, E.RECORD_VERDICT),
+    # The card is already confirmed: leaving the check keeps it, with no answer recorded.
+    (S.VALUE_CHECK, T.CANCEL): (S.CONFIRMED, E.THANK),
+    (S.VALUE_CHECK, T.RESTART): (S.CONFIRMED, E.START_OVER),
     (S.TIMED_OUT, T.RESUME): (PREVIOUS, E.RESUME),
     **{(s, T.TIMEOUT): (S.TIMED_OUT, E.NOTE_TIMEOUT) for s in _ACTIVE if s is not S.TIMED_OUT},
-    **{(s, T.CANCEL): (S.CANCELLED, E.SAY_CANCELLED) for s in _ACTIVE},
-    **{(s, T.RESTART): (S.CANCELLED, E.START_OVER) for s in _ACTIVE},
+    **{(s, T.CANCEL): (S.CANCELLED, E.SAY_CANCELLED) for s in _ACTIVE if s is not S.VALUE_CHECK},
+    **{(s, T.RESTART): (S.CANCELLED, E.START_OVER) for s in _ACTIVE if s is not S.VALUE_CHECK},
     **{(s, T.UNCLEAR): (s, E.REPEAT_PROMPT) for s in _ACTIVE},
 }
 
@@ -133,6 +146,7 @@ CARD_CHOICES = (
     Choice("restart", "Start over"),
 )
 TIMED_OUT_CHOICES = (Choice("continue", "Continue"), Choice("restart", "Start over"))
+VALUE_CHECK_CHOICES = (Choice("same", "Yes, that's my value"), Choice("mine", "No, keep mine separate"))
 
 _CANCEL_WORDS = ("cancel", "quit", "stop")
 _RESTART_WORDS = ("restart", "start over")
@@ -189,6 +203,11 @@ def interpret(
             if choice.key == "revise":
                 return (T.ASK_REVISION if state is S.CARD_PROPOSED else T.UNCLEAR), choice
             return T.CONFIRM, choice
+        case S.VALUE_CHECK:
+            choice = match_choice(text, VALUE_CHECK_CHOICES) or _yes_no(text, VALUE_CHECK_CHOICES)
+            if choice is None:
+                return T.UNCLEAR, None
+            return (T.VALUE_AGREED if choice.key == "same" else T.VALUE_DECLINED), choice
         case S.TIMED_OUT:
             choice = match_choice(text, TIMED_OUT_CHOICES)
             if choice and choice.key == "restart":

@@ -10,6 +10,7 @@ from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from mge.core.cards import ValuesCard
+from mge.core.interview import InterviewState
 from mge.storage.models import (
     Community,
     InboundEvent,
@@ -21,7 +22,7 @@ from mge.storage.models import (
     ValuesCardRecord,
 )
 
-ACTIVE_STATES = ("awaiting_consent", "choosing_scenario", "conversing", "card_proposed", "revising", "timed_out")
+ACTIVE_STATES = tuple(state.value for state in InterviewState if state.is_active)
 
 
 # --- communities and members ---------------------------------------------------------------------
@@ -250,6 +251,13 @@ async def add_card(
 async def proposed_card(session: AsyncSession, *, interview_id: int) -> ValuesCardRecord | None:
     query = select(ValuesCardRecord).where(
         ValuesCardRecord.interview_id == interview_id, ValuesCardRecord.status == "proposed"
+    )
+    return (await session.exec(query)).first()
+
+
+async def confirmed_card(session: AsyncSession, *, interview_id: int) -> ValuesCardRecord | None:
+    query = select(ValuesCardRecord).where(
+        ValuesCardRecord.interview_id == interview_id, ValuesCardRecord.status == "confirmed"
     )
     return (await session.exec(query)).first()
 
