@@ -231,3 +231,24 @@ async def test_contexts_are_scoped_to_their_community(database, fake_openai, clo
     assert "When in distress" in [c.text for c in contexts] and theirs not in [c.id for c in contexts]
     assert all(c.community_id == two for c in contexts)
     assert "(none yet)" in fake_openai.chat_requests[1]["messages"][0]["content"]
+
+
+async def test_scenarios_with_cards_but_no_contexts_get_them_before_stories(database, fake_openai, clock):
+    from mge.bot.contexts import ensure_contexts
+    from tests.test_stories import POLICIES, seed_value
+
+    async with database.session() as session:
+        cid = await seed_community(session, clock())
+        with_cards = await seed_scenario(session, cid, clock(), "Started from mge chat --scenario.")
+        await seed_value(session, cid, with_cards, clock(), "Honesty", POLICIES["honesty"])
+        await seed_scenario(session, cid, clock(), "Nobody has answered this one yet.")
+        await session.commit()
+    llm = make_llm(fake_openai)
+    five = ["When in distress", "When making decisions", "When being religious", "When facing loss", "When unsure"]
+    fake_openai.script({"contexts": five}, {"groups": []})
+    assert await ensure_contexts(database, llm=llm, model=MODEL, community_id=cid, now=clock()) == 1
+    assert await ensure_contexts(database, llm=llm, model=MODEL, community_id=cid, now=clock()) == 0  # nothing left
+    await llm.aclose()
+    async with database.session() as session:
+        linked = await stories_repo.contexts_of_scenario(session, scenario_id=with_cards)
+    assert sorted(c.text for c in linked) == sorted(five)

@@ -231,6 +231,7 @@ def stories_generate(
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from mge.bot.contexts import ensure_contexts
     from mge.bot.interviews import utcnow
     from mge.bot.stories import generate_stories
 
@@ -239,6 +240,9 @@ def stories_generate(
 
     async def work(database, llm):
         community_id = await _community_id(database, community)
+        added = await ensure_contexts(database, llm=llm, model=model, community_id=community_id, now=utcnow())
+        if added:
+            _print(f"generated contexts for {added} scenario(s) that had cards but no contexts")
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         with Progress(*columns, console=console, transient=True) as bar:
             task = bar.add_task("contexts", total=None)

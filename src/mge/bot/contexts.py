@@ -235,3 +235,14 @@ async def _unlink(session: AsyncSession, context: MoralContext, *, scenario_id: 
         return await stories_repo.withdraw_stories(session, context_id=context_id), False
     await stories_repo.delete_context(session, context_id=context_id)
     return 0, True
+
+
+async def ensure_contexts(database: Database, *, llm: LLM, model: str, community_id: int, now: datetime) -> int:
+    """Give contexts to every scenario that has confirmed cards but none yet (scenarios started from
+    `mge chat --scenario` or the defaults never went through `mge scenario add`). Returns how many
+    scenarios got contexts."""
+    async with database.session() as session:
+        waiting = await stories_repo.scenarios_without_contexts(session, community_id=community_id)
+    for scenario_id in waiting:
+        await generate_contexts(database, llm=llm, model=model, scenario_id=scenario_id, now=now)
+    return len(waiting)

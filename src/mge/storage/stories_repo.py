@@ -234,3 +234,21 @@ async def add_story(
     )
     session.add(row)
     return row
+
+
+async def scenarios_without_contexts(session: AsyncSession, *, community_id: int) -> list[int]:
+    """Ids of the community's scenarios that have confirmed cards but no linked context."""
+    has_cards = select(ValuesCardRecord.scenario_id).where(
+        ValuesCardRecord.community_id == community_id, ValuesCardRecord.status == "confirmed"
+    )
+    has_contexts = select(ScenarioContext.scenario_id)
+    query = (
+        select(Scenario.id)
+        .where(
+            Scenario.community_id == community_id,
+            col(Scenario.id).in_(has_cards),
+            col(Scenario.id).not_in(has_contexts),
+        )
+        .order_by(Scenario.id)
+    )
+    return list((await session.exec(query)).all())
