@@ -11,6 +11,7 @@ from enum import StrEnum
 
 import typer
 
+from mge.bot.cli_support import OutputFormat, fail, settings_or_exit
 from mge.bot.cli_graph import graph_app  # light: numpy and scipy load only when a graph is built
 from mge.bot.cli_stories import contexts_app, scenario_app, stories_app
 from mge.bot.cli_values import dedup_command, values_app
@@ -34,20 +35,6 @@ app.add_typer(stories_app, name="stories")
 app.command("dedup")(dedup_command)
 
 
-def fail(message: str, code: int = 2) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code)
-
-
-def _settings():
-    from mge.bot.settings import SettingsError, load_settings
-
-    try:
-        return load_settings()
-    except SettingsError as error:
-        raise fail(str(error)) from None
-
-
 @app.command()
 def chat(
     scenario: str | None = typer.Option(None, "--scenario", help="Start on this scenario (added if new)."),
@@ -68,7 +55,7 @@ def chat(
     from mge.storage.database import DatabaseURLError
     from mge.storage.migrate import SchemaOutOfDate
 
-    settings = _settings()
+    settings = settings_or_exit()
     try:
         bot = build_app(settings)
     except (SettingsError, SchemaOutOfDate, DatabaseURLError) as error:
@@ -117,7 +104,7 @@ def run(
     from mge.storage.migrate import SchemaOutOfDate
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings = _settings()
+    settings = settings_or_exit()
     try:
         platforms = choose_platforms(settings, platform.value)
         if "slack" in platforms:
@@ -133,7 +120,7 @@ def db_upgrade() -> None:
     """Migrate the database to this version's schema (back it up first)."""
     from mge.storage.migrate import current_revision, head_revision, upgrade
 
-    url = _settings().resolved_database_url
+    url = settings_or_exit().resolved_database_url
     before = current_revision(url)
     upgrade(url)
     typer.echo(f"database at {head_revision(url)} (was {before or 'empty'})")
@@ -146,17 +133,12 @@ def db_status() -> None:
 
     from mge.storage.migrate import current_revision, head_revision
 
-    url = _settings().resolved_database_url
+    url = settings_or_exit().resolved_database_url
     current, head = current_revision(url), head_revision(url)
     typer.echo(f"url: {make_url(url).render_as_string(hide_password=True)}")
     typer.echo(f"revision: {current or 'none'} (this version needs {head})")
     if current != head:
         raise typer.Exit(1)
-
-
-class OutputFormat(StrEnum):
-    json = "json"
-    table = "table"
 
 
 class CardStatus(StrEnum):
@@ -174,7 +156,7 @@ def cards_list(
     """List saved values cards (id, title, description, policies, author, scenario, created)."""
     from mge.bot.cards import card_rows
 
-    settings = _settings()
+    settings = settings_or_exit()
     statuses = ("confirmed", "proposed", "superseded") if status is CardStatus.all else (status.value,)
     try:
         rows = asyncio.run(card_rows(settings, community=community, statuses=statuses))

@@ -10,10 +10,11 @@ import asyncio
 import json
 import sys
 from collections.abc import Awaitable, Callable
-from enum import StrEnum
 from typing import Any, TypeVar
 
 import typer
+
+from mge.bot.cli_support import OutputFormat, fail, settings_or_exit
 
 R = TypeVar("R")
 
@@ -22,16 +23,6 @@ contexts_app = typer.Typer(help="Moral contexts ('When …') of each scenario.",
 stories_app = typer.Typer(help="Transition stories between values, per moral context.", no_args_is_help=True)
 
 COMMUNITY_HELP = "Console community (as in `mge chat --community`)."
-
-
-class OutputFormat(StrEnum):
-    json = "json"
-    table = "table"
-
-
-def fail(message: str, code: int = 2) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code)
 
 
 def _run(work: Callable[[Any, Any], Awaitable[R]], *, needs_llm: bool = False) -> R:
@@ -61,15 +52,6 @@ def _run(work: Callable[[Any, Any], Awaitable[R]], *, needs_llm: bool = False) -
         raise fail(str(error)) from None
     except LLMError as error:
         raise fail(f"{error.member_text} ({error.detail})", code=1) from None
-
-
-def _settings():
-    from mge.bot.settings import SettingsError, load_settings
-
-    try:
-        return load_settings()
-    except SettingsError as error:
-        raise fail(str(error)) from None
 
 
 async def _community_id(database, name: str, *, create: bool = False) -> int:
@@ -105,7 +87,7 @@ def scenario_add(
     from mge.bot.interviews import utcnow
     from mge.core.messages import CommunityRef
 
-    model = _settings().articulation_model
+    model = settings_or_exit().articulation_model
 
     async def work(database, llm):
         ref = CommunityRef("console", community, community)
@@ -235,7 +217,7 @@ def stories_generate(
     from mge.bot.interviews import utcnow
     from mge.bot.stories import generate_stories
 
-    model = _settings().articulation_model
+    model = settings_or_exit().articulation_model
     console = Console(stderr=True, markup=False, highlight=False)
 
     async def work(database, llm):

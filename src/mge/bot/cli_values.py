@@ -6,47 +6,20 @@ Database, LLM and numpy-heavy modules are imported inside the commands so ``mge 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
 import getpass
 import json
 import sys
-from enum import StrEnum
+from dataclasses import replace
 
 import typer
+
+from mge.bot.cli_support import OutputFormat, database_or_exit, fail, settings_or_exit
 
 values_app = typer.Typer(
     help="Canonical values: the deduplicated values members' cards were merged into.", no_args_is_help=True
 )
 
 
-class Format(StrEnum):
-    json = "json"
-    table = "table"
-
-
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code)
-
-
-def _settings():
-    from mge.bot.settings import SettingsError, load_settings
-
-    try:
-        return load_settings()
-    except SettingsError as error:
-        raise _fail(str(error)) from None
-
-
-def _database(settings):
-    from mge.bot.wiring import open_database
-    from mge.storage.database import DatabaseURLError
-    from mge.storage.migrate import SchemaOutOfDate
-
-    try:
-        return open_database(settings)
-    except (SchemaOutOfDate, DatabaseURLError) as error:
-        raise _fail(str(error)) from None
 
 
 def _actor() -> str:
@@ -68,8 +41,8 @@ async def _community_ids(database, community: str | None) -> list[int] | None:
 
 def _run(coroutine_factory):
     """Run ``coroutine_factory(database)`` and dispose the database; domain errors become exit status 2."""
-    settings = _settings()
-    database = _database(settings)
+    settings = settings_or_exit()
+    database = database_or_exit(settings)
 
     async def main():
         try:
@@ -80,7 +53,7 @@ def _run(coroutine_factory):
     try:
         return asyncio.run(main())
     except (LookupError, ValueError) as error:
-        raise _fail(str(error).strip("'\"")) from None
+        raise fail(str(error).strip("'\"")) from None
 
 
 def _now():
@@ -97,7 +70,7 @@ def _print_json(data) -> None:
 @values_app.command("list")
 def values_list(
     community: str | None = typer.Option(None, "--community", help="Only this community (its name or platform id)."),
-    format: Format = typer.Option(Format.table, "--format", help="json or table."),
+    format: OutputFormat = typer.Option(OutputFormat.table, "--format", help="json or table."),
     all_statuses: bool = typer.Option(False, "--all", help="Also merged, hidden and empty values."),
 ) -> None:
     """List canonical values with how many member cards each holds."""
@@ -108,7 +81,7 @@ def values_list(
         return await value_rows(database, community_ids=ids, statuses=None if all_statuses else ("active",))
 
     found = _run(rows)
-    if format is Format.json:
+    if format is OutputFormat.json:
         _print_json(found)
         return
     from rich.console import Console
@@ -129,13 +102,13 @@ def values_list(
 @values_app.command("show")
 def values_show(
     value_id: int = typer.Argument(..., help="The canonical value's id."),
-    format: Format = typer.Option(Format.table, "--format", help="json or table."),
+    format: OutputFormat = typer.Option(OutputFormat.table, "--format", help="json or table."),
 ) -> None:
     """Show a value, every member card in it, and each card's decision history."""
     from mge.bot.dedup import value_provenance
 
     provenance = _run(lambda database: value_provenance(database, value_id))
-    if format is Format.json:
+    if format is OutputFormat.json:
         _print_json(provenance.as_dict())
         return
     from rich.console import Console
@@ -208,11 +181,11 @@ def dedup_command(
     from mge.core.llm import LLMError
     from mge.storage import repositories as repo
 
-    settings = _settings()
+    settings = settings_or_exit()
     try:
         llm = build_llm(settings)
     except SettingsError as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
     embedder = LexicalEmbedder() if lexical else LLMEmbedder(llm, settings.embedding_model)
     params = dedup_params(settings)
     if lexical:
@@ -246,7 +219,7 @@ def dedup_command(
     try:
         reports = _run(dedup_all)
     except LLMError as error:
-        raise _fail(f"dedup stopped: {error}. What was placed is kept; run `mge dedup` again to continue.", 1) from None
+        raise fail(f"dedup stopped: {error}. What was placed is kept; run `mge dedup` again to continue.", 1) from None
     for report in reports:
         if report.skipped:
             typer.echo(f"community {report.community_id}: {report.skipped}")
