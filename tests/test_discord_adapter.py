@@ -142,7 +142,7 @@ async def test_run_discord_connects_with_minimal_intents_and_syncs_the_commands(
     [sync] = fake_discord.requests_to("PUT", rf"/applications/{fake_discord.application_id}/commands")
     [group] = sync.json
     assert group["name"] == "mge"
-    assert sorted(option["name"] for option in group["options"]) == ["help", "join", "mycard"]
+    assert sorted(option["name"] for option in group["options"]) == ["help", "join", "mycard", "poll"]
     task.cancel()  # run_discord closes the client on cancellation (unclosed sessions would fail the suite)
     with pytest.raises(asyncio.CancelledError):
         await task

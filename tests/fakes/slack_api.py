@@ -63,6 +63,8 @@ class FakeSlack:
         self.hellos_sent = 0
         #: (channel, ts) → reaction names the bot has added there, in order (``reactions.add``).
         self.bot_reactions: dict[tuple[str, str], list[str]] = {}
+        #: User-group id (S…) → its members' user ids, for ``usergroups.users.list``.
+        self.usergroups: dict[str, list[str]] = {}
         self._ts = itertools.count(1)
         self._changed = asyncio.Condition()
         self._sockets: list[web.WebSocketResponse] = []
@@ -75,6 +77,7 @@ class FakeSlack:
     async def __aenter__(self) -> FakeSlack:
         app = web.Application()
         app.router.add_post("/api/{method}", self._api)
+        app.router.add_get("/api/{method}", self._api)  # the SDK sends a few methods as GET (usergroups.users.list)
         app.router.add_get("/socket-mode", self._socket)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
@@ -188,6 +191,12 @@ class FakeSlack:
             return {"ok": False, "error": "no_reaction"}
         names.remove(name)
         return {"ok": True}
+
+    def api_usergroups_users_list(self, params, request) -> dict[str, Any]:
+        members = self.usergroups.get(str(params.get("usergroup", "")))
+        if members is None:
+            return {"ok": False, "error": "no_such_subteam"}
+        return {"ok": True, "users": list(members)}
 
     def api_apps_connections_open(self, params, request) -> dict[str, Any]:
         return {"ok": True, "url": f"ws://127.0.0.1:{self.port}/socket-mode?ticket={uuid.uuid4()}"}

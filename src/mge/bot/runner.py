@@ -6,6 +6,7 @@ import asyncio
 import logging
 import signal
 from collections.abc import Coroutine
+from datetime import timedelta
 
 from mge.bot.routing import DmRouter
 from mge.bot.settings import Settings, SettingsError
@@ -46,6 +47,8 @@ def platform_jobs(
             signing_secret=settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else "",
             app_token=settings.slack_app_token.get_secret_value() if settings.slack_app_token else None,
             api_url=settings.slack_api_url,
+            moderator_ids=settings.slack_moderator_ids,
+            poll_duration=timedelta(hours=settings.poll_duration_hours),
         )
         if http_port is not None:
             jobs.append(
@@ -57,7 +60,10 @@ def platform_jobs(
         from mge.adapters.discord import DiscordConfig, run_discord
 
         config = DiscordConfig(
-            token=settings.discord_token.get_secret_value(), command_guild_ids=settings.discord_command_guild_ids
+            token=settings.discord_token.get_secret_value(),
+            command_guild_ids=settings.discord_command_guild_ids,
+            moderator_role_ids=settings.discord_moderator_role_ids,
+            poll_duration=timedelta(hours=settings.poll_duration_hours),
         )
         jobs.append(_until(stop, run_discord(config, interviews=app.interviews, router=DmRouter(app.database), database=app.database)))
     return jobs

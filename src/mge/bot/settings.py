@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
@@ -56,6 +57,8 @@ class Settings(BaseSettings):
     discord_token: SecretStr | None = Field(default=None, validation_alias=AliasChoices("DISCORD_TOKEN", "MGE_DISCORD_TOKEN"))
     #: Guilds whose slash commands are synced at start (instant); empty: global commands.
     discord_command_guild_ids: Annotated[tuple[int, ...], NoDecode] = ()
+    #: Roles whose members may run moderator commands (besides Manage Server / Administrator).
+    discord_moderator_role_ids: Annotated[tuple[int, ...], NoDecode] = ()
     slack_bot_token: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("SLACK_BOT_TOKEN", "MGE_SLACK_BOT_TOKEN")
     )
@@ -68,6 +71,10 @@ class Settings(BaseSettings):
     slack_api_url: str = Field(
         default="https://slack.com/api/", validation_alias=AliasChoices("SLACK_API_URL", "MGE_SLACK_API_URL")
     )
+    #: Slack users (U…/W…) and user groups (S…) who may run moderator commands.
+    slack_moderator_ids: Annotated[tuple[str, ...], NoDecode] = ()
+    #: How long a story poll stays open.
+    poll_duration_hours: float = 72.0
 
     interview_max_turns: int = 12
     interview_min_turns: int = 3
@@ -86,14 +93,34 @@ class Settings(BaseSettings):
             )
         return value.rstrip("/")
 
-    @field_validator("discord_command_guild_ids", mode="before")
+    @field_validator("discord_command_guild_ids", "discord_moderator_role_ids", mode="before")
     @classmethod
-    def _guild_ids(cls, value):
+    def _discord_ids(cls, value, info):
         if isinstance(value, str):
-            parts = [part.strip() for part in value.replace(";", ",").split(",") if part.strip()]
+            parts = _split_ids(value)
             if not all(part.isdigit() for part in parts):
-                raise ValueError(f"MGE_DISCORD_COMMAND_GUILD_IDS must be comma-separated numeric guild ids, got {value!r}")
+                raise ValueError(f"{env_name(info.field_name)} must be comma-separated numeric Discord ids, got {value!r}")
             return tuple(int(part) for part in parts)
+        return value
+
+    @field_validator("slack_moderator_ids", mode="before")
+    @classmethod
+    def _slack_ids(cls, value):
+        if isinstance(value, str):
+            parts = _split_ids(value)
+            if not all(re.fullmatch(r"[UWS][A-Z0-9]+", part) for part in parts):
+                raise ValueError(
+                    f"MGE_SLACK_MODERATOR_IDS must be comma-separated Slack user ids (U…, W…) or user-group ids "
+                    f"(S…), got {value!r}"
+                )
+            return tuple(parts)
+        return value
+
+    @field_validator("poll_duration_hours")
+    @classmethod
+    def _poll_duration(cls, value: float) -> float:
+        if not 1 <= value <= 768:
+            raise ValueError(f"MGE_POLL_DURATION_HOURS must be between 1 and 768 hours, got {value}")
         return value
 
     @field_validator("slack_api_url")
@@ -196,6 +223,10 @@ class Settings(BaseSettings):
             missing.append("SLACK_APP_TOKEN (an xapp- token with connections:write, for Socket Mode; or use --http-port)")
         if missing:
             raise SettingsError("Slack is not fully configured. Missing: " + "; ".join(missing))
+
+
+def _split_ids(value: str) -> list[str]:
+    return [part.strip() for part in value.replace(";", ",").split(",") if part.strip()]
 
 
 def env_name(field: str) -> str:

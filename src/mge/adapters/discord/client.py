@@ -18,6 +18,7 @@ from mge.adapters.discord.commands import SubcommandInstaller, build_mge_group, 
 from mge.adapters.discord.config import BotContext, DiscordConfig
 from mge.adapters.discord.dm import on_direct_message
 from mge.adapters.discord.member_commands import install_member_commands
+from mge.adapters.discord.moderator_commands import install_moderator_commands
 from mge.adapters.discord.polls import on_raw_reaction
 from mge.bot.interviews import InterviewService, utcnow
 from mge.bot.routing import DmRouter
@@ -25,7 +26,7 @@ from mge.storage.database import Database
 
 log = logging.getLogger("mge.discord")
 
-DEFAULT_INSTALLERS: tuple[SubcommandInstaller, ...] = (install_member_commands,)
+DEFAULT_INSTALLERS: tuple[SubcommandInstaller, ...] = (install_member_commands, install_moderator_commands)
 
 
 def bot_intents() -> discord.Intents:
@@ -101,7 +102,10 @@ def build_client(
     installers: Sequence[SubcommandInstaller] = DEFAULT_INSTALLERS,
     clock: Callable[[], datetime] = utcnow,
 ) -> MgeDiscordClient:
-    context = BotContext(interviews=interviews, router=router, database=database, clock=clock)
+    context = BotContext(
+        interviews=interviews, router=router, database=database, clock=clock,
+        moderator_role_ids=config.moderator_role_ids, poll_duration=config.poll_duration,
+    )
     return MgeDiscordClient(config, context, installers=installers)
 
 

@@ -6,7 +6,7 @@ import asyncio
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import discord
 
@@ -28,6 +28,10 @@ class DiscordConfig:
     sync_commands: bool = True
     #: Seconds discord.py waits for GUILD_CREATE events after READY before firing ``on_ready``.
     guild_ready_timeout: float = 2.0
+    #: Roles whose members may run moderator commands, besides members with Manage Server.
+    moderator_role_ids: tuple[int, ...] = ()
+    #: How long a story poll posted by `/mge poll` takes votes.
+    poll_duration: timedelta = timedelta(hours=72)
 
 
 @dataclass(slots=True)
@@ -38,6 +42,9 @@ class BotContext:
     router: DmRouter
     database: Database
     clock: Callable[[], datetime] = utcnow
+    #: From ``DiscordConfig``: who counts as a moderator, and how long a poll stays open.
+    moderator_role_ids: tuple[int, ...] = ()
+    poll_duration: timedelta = timedelta(hours=72)
     # One lock per user: a member's messages are handled *and their replies sent* in order, even when
     # discord.py runs two of their events concurrently (it dispatches each event in its own task).
     _locks: weakref.WeakValueDictionary[int, asyncio.Lock] = field(default_factory=weakref.WeakValueDictionary)

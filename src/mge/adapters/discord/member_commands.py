@@ -32,6 +32,8 @@ HELP_TEXT = (
     "`/mge join` — start (or continue) your interview in DMs\n"
     "`/mge mycard` — see your values cards\n"
     "`/mge help` — this message\n\n"
+    "**Moderator commands** (Manage Server permission or a moderator role)\n"
+    "`/mge poll` — post the next transition story as a poll in this channel\n\n"
     "In the interview you can type `cancel` to stop, `start over` to begin again, or `retry` if I had a problem."
 )
 STATUS_TEXT = {"confirmed": "Confirmed", "proposed": "Waiting for your confirmation"}

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from aiohttp import web
 from slack_bolt.async_app import AsyncApp
@@ -22,6 +23,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from mge.adapters.slack import buttons, commands, dm, polls
 from mge.adapters.slack.context import SlackDeps
+from mge.adapters.slack.moderator_commands import add_moderator_commands
 from mge.bot.interviews import InterviewService
 from mge.storage.database import Database
 
@@ -45,6 +47,10 @@ class SlackConfig:
     api_url: str = "https://slack.com/api/"
     http_host: str = "0.0.0.0"
     http_port: int = 3000
+    #: Who may run moderator subcommands: user ids (U…/W…) and user-group ids (S…; needs usergroups:read).
+    moderator_ids: tuple[str, ...] = ()
+    #: How long a story poll posted by ``/mge poll`` takes votes.
+    poll_duration: timedelta = timedelta(hours=72)
 
     def web_client(self) -> AsyncWebClient:
         base_url = self.api_url if self.api_url.endswith("/") else self.api_url + "/"
@@ -61,9 +67,13 @@ def build_slack_app(
 ) -> tuple[AsyncApp, SlackDeps]:
     """The Bolt app with every handler registered, and the shared state the handlers use.
 
-    ``command_registry`` defaults to the member subcommands; pass ``commands.member_commands()`` with
-    more ``Subcommand``s added (e.g. moderator ones) to extend ``/mge``."""
+    ``command_registry`` defaults to the member subcommands plus the moderator ones (gated by
+    ``config.moderator_ids``); pass another ``commands.CommandRegistry`` to change ``/mge``."""
     deps = deps or SlackDeps(interviews=interviews, database=database)
+    if command_registry is None:
+        command_registry = add_moderator_commands(
+            commands.member_commands(), moderator_ids=config.moderator_ids, poll_duration=config.poll_duration
+        )
     app = AsyncApp(
         client=config.web_client(),
         signing_secret=config.signing_secret,

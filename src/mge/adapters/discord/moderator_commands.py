@@ -1,0 +1,114 @@
+"""Moderator subcommands: `/mge poll` for now, and the gate every later moderator command reuses.
+
+Discord cannot restrict one subcommand of a group to some members (``default_member_permissions``
+applies to the whole `/mge`, which members need), so each moderator subcommand checks the caller
+itself with :func:`require_moderator` first. The facts come from the INTERACTION_CREATE payload, not
+the cache: ``interaction.permissions`` is the member's resolved permissions in the channel, and the
+member's role ids arrive with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime
+
+import discord
+from discord import app_commands
+
+from mge.adapters.discord.commands import answer
+from mge.adapters.discord.community import community_of_guild
+from mge.adapters.discord.config import PLATFORM, BotContext
+from mge.adapters.discord.polls import DiscordPollPublisher
+from mge.bot.permissions import ModeratorFacts, denial_text, is_moderator
+from mge.bot.poll_selection import next_story_for
+from mge.bot.polls import post_story_poll, story_poll_view
+from mge.core.polls import StoryPoll
+
+log = logging.getLogger("mge.discord.moderation")
+
+IN_A_SERVER_TEXT = "Moderator commands work in a server channel: run `/mge {name}` there."
+NOTHING_TO_POLL_TEXT = "No story needs votes right now — run `mge stories generate`."
+CANNOT_POST_TEXT = (
+    "I couldn't post the poll here: I need the View Channel, Send Messages, Embed Links and Add Reactions "
+    "permissions in this channel."
+)
+
+
+def moderator_facts(interaction: discord.Interaction) -> ModeratorFacts:
+    """What the interaction says about the caller (only a guild interaction carries permissions)."""
+    permissions = interaction.permissions
+    user = interaction.user
+    return ModeratorFacts(
+        platform=PLATFORM,
+        user_id=str(user.id),
+        is_admin_by_platform=bool(interaction.guild_id) and (permissions.manage_guild or permissions.administrator),
+        role_ids=tuple(str(role_id) for role_id in _role_ids(user)),
+    )
+
+
+def _role_ids(user: discord.abc.User) -> list[int]:
+    # ``Member.roles`` keeps only roles found in the guild cache; the gate wants the ids Discord sent with
+    # the interaction, cache or not. discord.py 2.7 keeps them in ``Member._roles`` (pinned <2.8).
+    raw = getattr(user, "_roles", None)
+    if raw is not None:
+        return [int(role_id) for role_id in raw]
+    return [role.id for role in getattr(user, "roles", ())]
+
+
+async def require_moderator(interaction: discord.Interaction, context: BotContext, *, name: str, action: str) -> bool:
+    """True when the caller may run a moderator command; otherwise answers why (ephemeral) and returns False."""
+    if interaction.guild_id is None:
+        await answer(interaction, IN_A_SERVER_TEXT.format(name=name))
+        return False
+    if is_moderator(moderator_facts(interaction), moderator_role_ids=context.moderator_role_ids):
+        return True
+    log.info("refused /mge %s to %s in guild %s: not a moderator", name, interaction.user.id, interaction.guild_id)
+    await answer(interaction, denial_text(PLATFORM, action=action, moderator_role_ids=context.moderator_role_ids))
+    return False
+
+
+def posted_text(view: StoryPoll, *, closes_at: datetime, jump_url: str) -> str:
+    """The moderator's confirmation. Echoed texts are markdown-escaped (``answer`` defuses mentions)."""
+    def clean(text: str) -> str:
+        return discord.utils.escape_markdown(" ".join(text.split()))
+
+    closes = f"{discord.utils.format_dt(closes_at, 'f')} ({discord.utils.format_dt(closes_at, 'R')})"
+    return (
+        f"Posted a poll on “{clean(view.context)}”: {clean(view.from_value.title)} → {clean(view.to_value.title)}. "
+        f"It closes {closes}. {jump_url}"
+    )
+
+
+def install_moderator_commands(group: app_commands.Group, context: BotContext) -> None:
+    # One lock per guild: two moderators running `/mge poll` at once get two different stories instead
+    # of both picking the one that most needs votes before either is recorded.
+    guild_locks: dict[int, asyncio.Lock] = {}
+
+    @group.command(name="poll", description="Moderators: post the next transition story as a poll in this channel")
+    async def poll(interaction: discord.Interaction) -> None:
+        if not await require_moderator(interaction, context, name="poll", action="post polls"):
+            return
+        assert interaction.guild_id is not None and interaction.channel_id is not None  # checked by the gate
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        community = community_of_guild(interaction.guild, interaction.guild_id)
+        async with guild_locks.setdefault(interaction.guild_id, asyncio.Lock()):
+            now = context.clock()
+            story_id = await next_story_for(context.database, community, now=now)
+            if story_id is None:
+                await answer(interaction, NOTHING_TO_POLL_TEXT)
+                return
+            closes_at = now + context.poll_duration
+            try:
+                recorded = await post_story_poll(
+                    context.database, DiscordPollPublisher(interaction.client), story_id=story_id, platform=PLATFORM,
+                    channel_id=str(interaction.channel_id), closes_at=closes_at, now=now,
+                )
+            except discord.Forbidden:
+                log.warning("no permission to post a poll in channel %s", interaction.channel_id)
+                await answer(interaction, CANNOT_POST_TEXT)
+                return
+        log.info("poll %s on story %s posted by %s", recorded.id, story_id, interaction.user.id)
+        jump_url = f"https://discord.com/channels/{interaction.guild_id}/{recorded.channel_id}/{recorded.message_id}"
+        view = await story_poll_view(context.database, story_id)
+        await answer(interaction, posted_text(view, closes_at=closes_at, jump_url=jump_url))

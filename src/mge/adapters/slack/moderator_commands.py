@@ -1,0 +1,166 @@
+"""Moderator subcommands of ``/mge`` on Slack: ``poll`` for now, and the gate later ones reuse.
+
+Slack has no permission model for slash commands: anyone who sees ``/mge`` can run every subcommand.
+So the operator lists moderators in ``MGE_SLACK_MODERATOR_IDS``: user ids (``U…``/``W…``) and user-group
+ids (``S…``). A user-group's members are looked up with ``usergroups.users.list`` (scope
+``usergroups:read``) only when such an id is configured, and cached for a minute: the method is
+rate-limited (Tier 2, ~20 calls a minute) and the lookup happens before the 3-second ack.
+
+``/mge poll`` picks the story before acking, so the ack itself says what is being posted (or that
+nothing needs votes), then posts it in the command's channel after the ack.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from mge.adapters.slack.commands import COMMAND, CommandCall, CommandRegistry, CommandReply, Subcommand
+from mge.adapters.slack.polls import PLATFORM, SlackPollPublisher
+from mge.adapters.slack.render import escape
+from mge.bot.permissions import ModeratorFacts, denial_text, is_moderator, slack_group_ids
+from mge.bot.poll_selection import next_story_for
+from mge.bot.polls import post_story_poll, story_poll_view
+
+log = logging.getLogger("mge.slack.moderation")
+
+#: How long a user-group's member list is trusted.
+GROUP_CACHE_SECONDS = 60.0
+#: A user-group lookup happens before the ack (due within 3 s): give up early rather than miss it.
+GROUP_LOOKUP_TIMEOUT = 1.5
+
+NOTHING_TO_POLL_TEXT = "No story needs votes right now — run `mge stories generate`."
+IN_A_CHANNEL_TEXT = f"Run `{COMMAND} poll` in the channel where the poll should appear (not in a direct message)."
+GROUPS_UNCHECKED_TEXT = " (I couldn't check the moderator user-groups just now: try again in a moment.)"
+CANNOT_POST_TEXT = (
+    "I couldn't post the poll in <#{channel}>. Invite me to that channel (`/invite @Moral Graph Bot`) and run "
+    f"`{COMMAND} poll` there again."
+)
+
+
+@dataclass
+class UsergroupMembers:
+    """Members of Slack user-groups, cached per group for ``ttl`` seconds."""
+
+    ttl: float = GROUP_CACHE_SECONDS
+    monotonic: Callable[[], float] = time.monotonic
+    _cache: dict[str, tuple[float, frozenset[str]]] = field(default_factory=dict)
+
+    async def groups_of(
+        self, client: AsyncWebClient, user_id: str, group_ids: Iterable[str]
+    ) -> tuple[tuple[str, ...], bool]:
+        """The groups among ``group_ids`` that ``user_id`` belongs to, and whether every lookup worked."""
+        found: list[str] = []
+        complete = True
+        for group_id in group_ids:
+            members = await self._members(client, group_id)
+            if members is None:
+                complete = False
+            elif user_id in members:
+                found.append(group_id)
+        return tuple(found), complete
+
+    async def _members(self, client: AsyncWebClient, group_id: str) -> frozenset[str] | None:
+        cached = self._cache.get(group_id)
+        if cached is not None and self.monotonic() - cached[0] < self.ttl:
+            return cached[1]
+        try:
+            response = await asyncio.wait_for(client.usergroups_users_list(usergroup=group_id), GROUP_LOOKUP_TIMEOUT)
+        except SlackApiError as error:
+            # missing_scope (no usergroups:read), no_such_subteam (a typo), plan_upgrade_required (free plan)
+            log.warning("could not list user-group %s: %s", group_id, error.response.get("error"))
+            return None
+        except TimeoutError:
+            log.warning("listing user-group %s took too long", group_id)
+            return None
+        members = frozenset(str(user) for user in response.get("users") or ())
+        self._cache[group_id] = (self.monotonic(), members)
+        return members
+
+
+@dataclass
+class ModeratorGate:
+    """Decides whether a ``/mge`` caller is a moderator; every moderator subcommand asks it first."""
+
+    moderator_ids: tuple[str, ...]
+    groups: UsergroupMembers = field(default_factory=UsergroupMembers)
+
+    async def refusal(self, call: CommandCall, *, action: str) -> str | None:
+        """None when the caller may go on; otherwise the text telling them why not."""
+        user_id = call.person.platform_user_id
+        facts = ModeratorFacts(platform=PLATFORM, user_id=user_id)
+        complete = True
+        if not is_moderator(facts, moderator_ids=self.moderator_ids):  # user ids first: no API call needed
+            group_ids, complete = await self.groups.groups_of(call.client, user_id, slack_group_ids(self.moderator_ids))
+            facts = ModeratorFacts(platform=PLATFORM, user_id=user_id, group_ids=group_ids)
+        if is_moderator(facts, moderator_ids=self.moderator_ids):
+            return None
+        log.info("refused a moderator command (%s) to %s in %s", action, user_id, call.community.external_id)
+        text = denial_text(PLATFORM, action=action, moderator_ids=self.moderator_ids)
+        return text if complete else text + GROUPS_UNCHECKED_TEXT
+
+
+def slack_date(when: datetime) -> str:
+    """A date Slack shows in the reader's own time zone, with a UTC fallback for old clients."""
+    fallback = when.strftime("%Y-%m-%d %H:%M UTC")
+    return f"<!date^{int(when.timestamp())}^{{date_short_pretty}} at {{time}}|{fallback}>"
+
+
+def add_moderator_commands(
+    registry: CommandRegistry, *, moderator_ids: Iterable[str], poll_duration: timedelta
+) -> CommandRegistry:
+    """Add the moderator subcommands to ``registry`` (and return it)."""
+    gate = ModeratorGate(tuple(moderator_ids))
+    # Stories picked but not yet recorded as polls, per workspace: a second `/mge poll` arriving while
+    # the first still posts must pick another story (and not the first one's reverse).
+    posting: dict[str, set[int]] = {}
+
+    async def poll(call: CommandCall) -> CommandReply:
+        refusal = await gate.refusal(call, action="post polls")
+        if refusal is not None:
+            return CommandReply(refusal)
+        if not call.channel_id or call.channel_id.startswith("D"):
+            return CommandReply(IN_A_CHANNEL_TEXT)
+        busy = posting.setdefault(call.community.external_id, set())
+        now = call.deps.clock()
+        story_id = await next_story_for(call.deps.database, call.community, now=now, exclude=busy)
+        if story_id is None:
+            return CommandReply(NOTHING_TO_POLL_TEXT)
+        busy.add(story_id)
+        closes_at = now + poll_duration
+        view = await story_poll_view(call.deps.database, story_id)
+
+        async def post() -> None:
+            try:
+                recorded = await post_story_poll(
+                    call.deps.database, SlackPollPublisher(call.client), story_id=story_id, platform=PLATFORM,
+                    channel_id=call.channel_id, closes_at=closes_at, now=now,
+                )
+                log.info("poll %s on story %s posted by %s", recorded.id, story_id, call.person.platform_user_id)
+            except SlackApiError as error:
+                log.warning("could not post a poll in %s: %s", call.channel_id, error.response.get("error"))
+                await _tell_in_dm(call, CANNOT_POST_TEXT.format(channel=escape(call.channel_id)))
+            finally:
+                busy.discard(story_id)
+
+        text = (
+            f"Posting a poll on “{escape(view.context)}”: {escape(view.from_value.title)} → "
+            f"{escape(view.to_value.title)}, in this channel. It closes {slack_date(closes_at)}."
+        )
+        return CommandReply(text, then=post)
+
+    registry.add(Subcommand("poll", "(moderators) post the next transition story as a poll in this channel", poll))
+    return registry
+
+
+async def _tell_in_dm(call: CommandCall, text: str) -> None:
+    """A note to the moderator that reaches them even where the bot can't post (a DM always works)."""
+    opened = await call.client.conversations_open(users=call.person.platform_user_id)
+    await call.client.chat_postMessage(channel=str(opened["channel"]["id"]), text=text)

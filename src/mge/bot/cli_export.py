@@ -1,0 +1,148 @@
+"""``mge export``: the community's moral graph from the database, as JSON, GraphML or a CSV folder.
+
+The database, numpy and networkx are imported inside the command so ``mge --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, NoReturn
+
+import typer
+
+from mge.bot.cli_support import database_or_exit, fail, settings_or_exit
+
+#: Exit status for unusable input, the same as for a command-line usage error.
+EXIT_BAD_INPUT = 2
+
+
+class ExportFormat(StrEnum):
+    json = "json"
+    graphml = "graphml"
+    csv = "csv"
+
+
+class ExportAlgorithm(StrEnum):
+    default = "default"
+    mge_2023 = "mge-2023"
+
+
+def export_command(
+    output_format: ExportFormat = typer.Option(..., "--format", help="json, graphml, or csv (a folder of files)."),
+    out: str = typer.Option(
+        ..., "--out", help="Output file (json, graphml; - for standard output) or folder (csv)."
+    ),
+    community: str | None = typer.Option(
+        None, "--community", help="The community's name or platform id; needed when there is more than one."
+    ),
+    algorithm: ExportAlgorithm = typer.Option(
+        ExportAlgorithm.default, "--algorithm", help="default, or mge-2023 to reproduce the paper's graphs."
+    ),
+) -> None:
+    """Build the moral graph from the community's votes and export it.
+
+    csv writes OUT/votes.csv and OUT/values.json (the input of `mge graph build`, to rebuild and check
+    the graph), OUT/edges.csv and OUT/rankings.csv. Voters appear only as anonymous keys.
+    """
+    started = time.perf_counter()
+    if output_format is ExportFormat.csv and out == "-":
+        _fail("--format csv writes a folder of files; give a folder with --out, not -")
+    out_path = None if out == "-" else Path(out)
+    if out_path is not None:
+        if output_format is ExportFormat.csv and out_path.exists() and not out_path.is_dir():
+            _fail(f"{out} is a file; --format csv needs a folder")
+        if output_format is not ExportFormat.csv and out_path.is_dir():
+            _fail(f"{out} is a folder; --format {output_format.value} writes a file")
+
+    from mge.bot import exporting
+    from mge.bot.graph import load_community_graph_input
+    from mge.core.graph import GraphParams, build_moral_graph
+
+    params = GraphParams(algorithm=algorithm.value)
+
+    async def load(database: Any):
+        community_id = await _choose_community(database, community)
+        return await load_community_graph_input(database, community_id=community_id)
+
+    data = _run(load)
+    graph = build_moral_graph(data.values, data.votes, params)
+
+    try:
+        if output_format is ExportFormat.csv:
+            assert out_path is not None
+            exporting.write_csv_folder(out_path, exporting.export_csv_files(graph, data.votes))
+        else:
+            if output_format is ExportFormat.json:
+                document = exporting.export_json(graph, community=data.community, stories=data.stories)
+            else:
+                document = exporting.export_graphml(graph, community=data.community)
+            if out_path is None:
+                sys.stdout.buffer.write(document)
+                sys.stdout.buffer.flush()
+            else:
+                exporting.write_atomically(out_path, document)
+    except OSError as error:
+        _fail(f"cannot write {out}: {error.strerror or error}")
+
+    seconds = time.perf_counter() - started
+    target = "standard output" if out_path is None else str(out_path)
+    typer.echo(
+        f"{data.community.name or data.community.id} ({algorithm.value}): {len(graph.values)} values, "
+        f"{len(graph.edges)} edges, {len(graph.contexts)} contexts, {len(data.votes)} votes "
+        f"({data.dropped_votes} left out: hidden values or merged into one) → {target}; {seconds:.2f} s",
+        err=True,
+    )
+    if not graph.converged:
+        typer.echo(f"warning: PageRank did not converge within {params.max_iterations} iterations", err=True)
+
+
+async def _choose_community(database: Any, wanted: str | None) -> int:
+    """The community named ``wanted`` (name or platform id), or the only one. Raises LookupError."""
+    from mge.storage import repositories as repo
+
+    async with database.session() as session:
+        communities = list(await repo.list_communities(session))
+
+    def label(c: Any) -> str:
+        return f"{c.name or c.external_id} ({c.platform} {c.external_id})"
+
+    if not communities:
+        raise LookupError("there are no communities yet")
+    if wanted is None:
+        if len(communities) == 1:
+            return communities[0].id
+        names = ", ".join(label(c) for c in communities)
+        raise LookupError(f"there are {len(communities)} communities; choose one with --community: {names}")
+    found = [c for c in communities if wanted in (c.name, c.external_id)]
+    if not found:
+        names = ", ".join(label(c) for c in communities)
+        raise LookupError(f"no community named {wanted!r}; there are: {names}")
+    if len(found) > 1:
+        names = ", ".join(label(c) for c in found)
+        raise LookupError(f"{len(found)} communities are named {wanted!r}; use the platform id: {names}")
+    return found[0].id
+
+
+def _run(coroutine_factory: Any) -> Any:
+    """Run ``coroutine_factory(database)`` and dispose the database; lookups that fail exit 2."""
+    database = database_or_exit(settings_or_exit())
+
+    async def main() -> Any:
+        try:
+            return await coroutine_factory(database)
+        finally:
+            await database.dispose()
+
+    try:
+        return asyncio.run(main())
+    except LookupError as error:
+        # args[0], not str(): str() of a KeyError would add quotes around the message.
+        _fail(str(error.args[0]) if error.args else str(error))
+
+
+def _fail(message: str) -> NoReturn:
+    raise fail(message, EXIT_BAD_INPUT)
