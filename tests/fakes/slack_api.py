@@ -65,6 +65,8 @@ class FakeSlack:
         self.bot_reactions: dict[tuple[str, str], list[str]] = {}
         #: User-group id (S…) → its members' user ids, for ``usergroups.users.list``.
         self.usergroups: dict[str, list[str]] = {}
+        #: file id → bytes uploaded to the URL ``files.getUploadURLExternal`` handed out (files_upload_v2).
+        self.uploads: dict[str, bytes] = {}
         self._ts = itertools.count(1)
         self._changed = asyncio.Condition()
         self._sockets: list[web.WebSocketResponse] = []
@@ -79,6 +81,7 @@ class FakeSlack:
         app.router.add_post("/api/{method}", self._api)
         app.router.add_get("/api/{method}", self._api)  # the SDK sends a few methods as GET (usergroups.users.list)
         app.router.add_get("/socket-mode", self._socket)
+        app.router.add_post("/upload/{file_id}", self._upload)  # files_upload_v2 step 2
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -134,6 +137,10 @@ class FakeSlack:
         body = answer(params, request) if answer else {"ok": False, "error": "unknown_method"}
         await self._record(Call(method, params, dict(request.headers), body))
         return web.json_response(body)
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        self.uploads[request.match_info["file_id"]] = await request.read()
+        return web.Response(text="OK - uploaded")
 
     def _next_ts(self) -> str:
         return f"{int(time.time())}.{next(self._ts):06d}"
@@ -197,6 +204,16 @@ class FakeSlack:
         if members is None:
             return {"ok": False, "error": "no_such_subteam"}
         return {"ok": True, "users": list(members)}
+
+    def api_files_getUploadURLExternal(self, params, request) -> dict[str, Any]:
+        file_id = f"F{next(self._ts):08d}"
+        return {"ok": True, "file_id": file_id, "upload_url": f"http://127.0.0.1:{self.port}/upload/{file_id}"}
+
+    def api_files_completeUploadExternal(self, params, request) -> dict[str, Any]:
+        files = params.get("files") or "[]"
+        files = json.loads(files) if isinstance(files, str) else files
+        return {"ok": True, "files": [{"id": f["id"], "title": f.get("title", ""),
+                                       "size": len(self.uploads.get(f["id"], b""))} for f in files]}
 
     def api_apps_connections_open(self, params, request) -> dict[str, Any]:
         return {"ok": True, "url": f"ws://127.0.0.1:{self.port}/socket-mode?ticket={uuid.uuid4()}"}

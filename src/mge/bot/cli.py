@@ -12,6 +12,7 @@ from enum import StrEnum
 import typer
 
 from mge.bot.cli_support import OutputFormat, fail, settings_or_exit
+from mge.bot.cli_digest import digest_app
 from mge.bot.cli_export import export_command
 from mge.bot.cli_graph import graph_app  # light: numpy and scipy load only when a graph is built
 from mge.bot.cli_stories import contexts_app, scenario_app, stories_app
@@ -35,6 +36,7 @@ app.add_typer(values_app, name="values")
 app.add_typer(stories_app, name="stories")
 app.command("dedup")(dedup_command)
 app.command("export")(export_command)
+app.add_typer(digest_app, name="digest")
 
 
 @app.command()

@@ -14,7 +14,7 @@ from typing import Any, NoReturn
 
 import typer
 
-from mge.bot.cli_support import database_or_exit, fail, settings_or_exit
+from mge.bot.cli_support import choose_community, database_or_exit, fail, settings_or_exit
 
 #: Exit status for unusable input, the same as for a command-line usage error.
 EXIT_BAD_INPUT = 2
@@ -65,7 +65,7 @@ def export_command(
     params = GraphParams(algorithm=algorithm.value)
 
     async def load(database: Any):
-        community_id = await _choose_community(database, community)
+        community_id = await choose_community(database, community)
         return await load_community_graph_input(database, community_id=community_id)
 
     data = _run(load)
@@ -98,33 +98,6 @@ def export_command(
     )
     if not graph.converged:
         typer.echo(f"warning: PageRank did not converge within {params.max_iterations} iterations", err=True)
-
-
-async def _choose_community(database: Any, wanted: str | None) -> int:
-    """The community named ``wanted`` (name or platform id), or the only one. Raises LookupError."""
-    from mge.storage import repositories as repo
-
-    async with database.session() as session:
-        communities = list(await repo.list_communities(session))
-
-    def label(c: Any) -> str:
-        return f"{c.name or c.external_id} ({c.platform} {c.external_id})"
-
-    if not communities:
-        raise LookupError("there are no communities yet")
-    if wanted is None:
-        if len(communities) == 1:
-            return communities[0].id
-        names = ", ".join(label(c) for c in communities)
-        raise LookupError(f"there are {len(communities)} communities; choose one with --community: {names}")
-    found = [c for c in communities if wanted in (c.name, c.external_id)]
-    if not found:
-        names = ", ".join(label(c) for c in communities)
-        raise LookupError(f"no community named {wanted!r}; there are: {names}")
-    if len(found) > 1:
-        names = ", ".join(label(c) for c in found)
-        raise LookupError(f"{len(found)} communities are named {wanted!r}; use the platform id: {names}")
-    return found[0].id
 
 
 def _run(coroutine_factory: Any) -> Any:

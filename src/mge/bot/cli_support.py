@@ -6,6 +6,7 @@ Kept light (typer only at import) so `mge --help` stays fast; the rest is import
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 import typer
 
@@ -41,3 +42,30 @@ def database_or_exit(settings):
         return open_database(settings)
     except (SchemaOutOfDate, DatabaseURLError) as error:
         raise fail(str(error)) from None
+
+
+async def choose_community(database: Any, wanted: str | None) -> int:
+    """The community named ``wanted`` (name or platform id), or the only one. Raises LookupError."""
+    from mge.storage import repositories as repo
+
+    async with database.session() as session:
+        communities = list(await repo.list_communities(session))
+
+    def label(c: Any) -> str:
+        return f"{c.name or c.external_id} ({c.platform} {c.external_id})"
+
+    if not communities:
+        raise LookupError("there are no communities yet")
+    if wanted is None:
+        if len(communities) == 1:
+            return communities[0].id
+        names = ", ".join(label(c) for c in communities)
+        raise LookupError(f"there are {len(communities)} communities; choose one with --community: {names}")
+    found = [c for c in communities if wanted in (c.name, c.external_id)]
+    if not found:
+        names = ", ".join(label(c) for c in communities)
+        raise LookupError(f"no community named {wanted!r}; there are: {names}")
+    if len(found) > 1:
+        names = ", ".join(label(c) for c in found)
+        raise LookupError(f"{len(found)} communities are named {wanted!r}; use the platform id: {names}")
+    return found[0].id

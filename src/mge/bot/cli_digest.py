@@ -1,0 +1,67 @@
+"""``mge digest``: the weekly graph digest, previewed into files without posting anything.
+
+The graph code and matplotlib are imported inside the command, so ``mge --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from mge.bot.cli_support import database_or_exit, fail, settings_or_exit
+
+digest_app = typer.Typer(help="The weekly graph digest.", no_args_is_help=True, add_completion=False)
+
+
+@digest_app.callback()
+def _digest() -> None:
+    """The weekly graph digest."""
+
+
+@digest_app.command("preview")
+def preview(
+    out: Path = typer.Option(..., "--out", help="Folder to write digest.md and graph.png into (created if missing)."),
+    community: str | None = typer.Option(
+        None, "--community", help="The community's name or platform id; needed when there is more than one."
+    ),
+) -> None:
+    """Write the digest the community would get now (OUT/digest.md) and its picture (OUT/graph.png).
+
+    Nothing is posted and nothing is stored: the next real digest still compares with the last one posted."""
+    if out.exists() and not out.is_dir():
+        raise fail(f"{out} is a file; --out needs a folder")
+
+    import asyncio
+    from datetime import UTC, datetime
+
+    from mge.bot.cli_support import choose_community
+    from mge.bot.digest import prepare_digest
+    from mge.core.digest import digest_markdown
+
+    database = database_or_exit(settings_or_exit())
+
+    async def main() -> Any:
+        try:
+            community_id = await choose_community(database, community)
+            return await prepare_digest(database, community_id=community_id, now=datetime.now(UTC))
+        finally:
+            await database.dispose()
+
+    try:
+        digest, _, png = asyncio.run(main())
+    except LookupError as error:
+        raise fail(str(error).strip("'\"")) from None
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "digest.md").write_text(digest_markdown(digest), encoding="utf-8")
+        (out / "graph.png").write_bytes(png)
+    except OSError as error:
+        raise fail(f"cannot write {out}: {error.strerror or error}") from None
+    contexts = len(digest.contexts())
+    typer.echo(
+        f"{digest.community} {digest.period}: {digest.values} values, {digest.edges} edges, {contexts} ranked contexts "
+        f"→ {out / 'digest.md'}, {out / 'graph.png'}",
+        err=True,
+    )
