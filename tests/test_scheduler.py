@@ -1,0 +1,375 @@
+"""The scheduler: poll rounds once per window (restarts and second processes included), closing due
+polls, the APScheduler job store in our database, and the PostgreSQL leader lock."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlmodel import SQLModel, select
+
+from mge.adapters.discord.polls import DiscordPollPublisher
+from mge.bot import scheduler as sched
+from mge.bot.polls import close_poll
+from mge.bot.scheduler import (
+    CLOSE_POLLS_JOB_ID,
+    DIGEST_JOB_ID,
+    JOBS_TABLE,
+    DigestSchedule,
+    PollSchedule,
+    SchedulerContext,
+    build_scheduler,
+    close_due_polls,
+    period_key,
+    run_poll_round,
+    run_scheduler,
+    run_weekly_digest,
+    try_become_leader,
+)
+from mge.core.messages import CommunityRef
+from mge.storage.database import Database, sync_url
+from mge.storage.migrate import alembic_config
+from mge.storage.models import JobRun, Poll
+from tests.fakes.story_rows import add_story
+from tests.test_poll_selection import add_reverse, add_votes, open_poll
+
+HERE = CommunityRef("discord", "1001", "Here")
+DAY = timedelta(days=1)
+_message_ids = itertools.count(50_000)  # shared by every fake publisher: a "restarted" one never reuses ids
+
+
+class FakePublisher:
+    """A ``PollPublisher`` that records what it posted; ``fail_on``: the call numbers (1-based) that raise."""
+
+    def __init__(self, fail_on: tuple[int, ...] = ()) -> None:
+        self.calls: list[tuple[str, int, str]] = []
+        self.fail_on = fail_on
+        self._count = 0
+
+    async def publish(self, *, channel_id, poll, on_posted=None) -> str:
+        self._count += 1
+        if self._count in self.fail_on:
+            raise ConnectionError("platform down")
+        message_id = str(next(_message_ids))
+        self.calls.append((channel_id, poll.story_id, message_id))
+        if on_posted is not None:
+            await on_posted(message_id)
+        return message_id
+
+    @property
+    def story_ids(self) -> list[int]:
+        return [story_id for _, story_id, _ in self.calls]
+
+
+def schedule(**overrides) -> PollSchedule:
+    values = dict(platform="discord", external_id=HERE.external_id, channel_id="777", interval=DAY, per_interval=2,
+                  duration=timedelta(hours=72))
+    values.update(overrides)
+    return PollSchedule(**values)
+
+
+async def polls(database: Database) -> list[Poll]:
+    async with database.session() as session:
+        return list((await session.exec(select(Poll).order_by(Poll.id))).all())
+
+
+async def runs(database: Database) -> list[JobRun]:
+    async with database.session() as session:
+        return list((await session.exec(select(JobRun).where(JobRun.job == "poll_round").order_by(JobRun.id))).all())
+
+
+# --- periods ------------------------------------------------------------------------------------------
+
+
+def test_period_key_is_the_utc_window():
+    six = timedelta(hours=6)
+    assert period_key(datetime(2026, 11, 2, 9, 0, tzinfo=UTC), six) == "2026-11-02T06:00Z/21600s"
+    assert period_key(datetime(2026, 11, 2, 11, 59, 59, tzinfo=UTC), six) == "2026-11-02T06:00Z/21600s"
+    assert period_key(datetime(2026, 11, 2, 12, 0, tzinfo=UTC), six) == "2026-11-02T12:00Z/21600s"
+    # The same instant in another time zone is the same window.
+    from zoneinfo import ZoneInfo
+
+    local = datetime(2026, 11, 2, 10, 30, tzinfo=ZoneInfo("Europe/Berlin"))
+    assert period_key(local, six) == "2026-11-02T06:00Z/21600s"
+    assert len(period_key(local, timedelta(days=7))) <= 40
+    with pytest.raises(ValueError):
+        period_key(datetime(2026, 11, 2), six)
+
+
+# --- poll rounds --------------------------------------------------------------------------------------
+
+
+async def test_a_round_posts_n_polls_fewest_votes_first_never_open_ones_or_their_reverse(database, clock):
+    now = clock()
+    busy = await add_story(database, HERE, now=now)
+    busy_reverse = await add_reverse(database, busy, now=now)
+    voted = await add_story(database, HERE, now=now)
+    fresh = await add_story(database, HERE, now=now)
+    fresh_reverse = await add_reverse(database, fresh, now=now)
+    newer = await add_story(database, HERE, now=now)
+    await open_poll(database, busy, now=now, closes_at=now + DAY)  # being voted on: neither it nor its reverse
+    old = await open_poll(database, voted, now=now, closes_at=now + DAY)
+    await add_votes(database, old, 2, now=now)
+    await close_poll(database, poll_id=old.id, now=now)
+
+    publisher = FakePublisher()
+    posted = await run_poll_round(database, publisher, schedule(per_interval=3), now=now)
+
+    # Zero votes first (oldest first), never the reverse of the one just posted; then the voted story.
+    assert publisher.story_ids == [fresh, newer, voted]
+    assert busy not in publisher.story_ids and busy_reverse not in publisher.story_ids
+    assert fresh_reverse not in publisher.story_ids
+    by_id = {p.id: p for p in await polls(database)}
+    assert [by_id[i].story_id for i in posted] == [fresh, newer, voted]
+    for poll_id in posted:
+        poll = by_id[poll_id]
+        assert poll.channel_id == "777" and poll.platform == "discord" and poll.state == "open"
+        assert poll.closes_at.replace(tzinfo=UTC) == now + timedelta(hours=72)
+    [run] = await runs(database)
+    assert run.status == "done" and json.loads(run.detail) == {"polls": posted}
+
+
+async def test_a_window_posts_once_even_from_a_second_process_and_the_next_window_posts_again(database, clock):
+    for _ in range(5):
+        await add_story(database, HERE, now=clock())
+    plan = schedule(per_interval=2)
+    first = await run_poll_round(database, FakePublisher(), plan, now=clock())
+    assert len(first) == 2
+
+    clock.advance(hours=3)
+    assert await run_poll_round(database, FakePublisher(), plan, now=clock()) == []
+    other_process = Database(database.url)  # another process: its own engine on the same database
+    try:
+        assert await run_poll_round(other_process, FakePublisher(), plan, now=clock()) == []
+    finally:
+        await other_process.dispose()
+    assert len(await polls(database)) == 2
+
+    clock.advance(days=1)
+    second = await run_poll_round(database, FakePublisher(), plan, now=clock())
+    assert len(second) == 2 and not set(second) & set(first)
+    assert [r.status for r in await runs(database)] == ["done", "done"]
+
+
+async def test_concurrent_rounds_in_one_window_post_once(database, clock):
+    for _ in range(4):
+        await add_story(database, HERE, now=clock())
+    plan = schedule(per_interval=2)
+    other = Database(database.url)
+    try:
+        results = await asyncio.gather(
+            run_poll_round(database, FakePublisher(), plan, now=clock()),
+            run_poll_round(other, FakePublisher(), plan, now=clock()),
+        )
+    finally:
+        await other.dispose()
+    assert sorted(len(r) for r in results) == [0, 2]
+    assert len(await polls(database)) == 2
+
+
+async def test_a_restart_mid_week_posts_nothing_twice(database, clock):
+    for _ in range(4):
+        await add_story(database, HERE, now=clock())
+    weekly = schedule(interval=timedelta(days=7), per_interval=1)
+    posted = await run_poll_round(database, FakePublisher(), weekly, now=clock())
+    assert len(posted) == 1
+
+    # Restart: new database object, new publisher, three days later in the same window.
+    await database.dispose()
+    restarted = Database(database.url)
+    try:
+        clock.advance(days=3)
+        publisher = FakePublisher()
+        assert await run_poll_round(restarted, publisher, weekly, now=clock()) == []
+        assert publisher.calls == [] and len(await polls(restarted)) == 1
+        clock.advance(days=7)
+        assert len(await run_poll_round(restarted, publisher, weekly, now=clock())) == 1
+    finally:
+        await restarted.dispose()
+
+
+async def test_paused_unknown_or_empty_communities_do_nothing(database, clock):
+    await add_story(database, HERE, now=clock())
+    publisher = FakePublisher()
+    assert await run_poll_round(database, publisher, schedule(paused=True), now=clock()) == []
+    assert await run_poll_round(database, publisher, schedule(external_id="nowhere"), now=clock()) == []
+    assert publisher.calls == [] and await runs(database) == []
+    # Fewer eligible stories than slots: post what there is.
+    assert len(await run_poll_round(database, publisher, schedule(per_interval=3), now=clock())) == 1
+
+
+async def test_a_failed_round_is_retried_but_a_partial_one_never_reposts(database, clock):
+    for _ in range(4):
+        await add_story(database, HERE, now=clock())
+    plan = schedule(per_interval=2)
+    with pytest.raises(ConnectionError):
+        await run_poll_round(database, FakePublisher(fail_on=(1,)), plan, now=clock())
+    assert [r.status for r in await runs(database)] == ["failed"]
+    assert len(await run_poll_round(database, FakePublisher(), plan, now=clock())) == 2  # retried, same window
+
+    clock.advance(days=1)
+    with pytest.raises(ConnectionError):
+        await run_poll_round(database, FakePublisher(fail_on=(2,)), plan, now=clock())
+    last = (await runs(database))[-1]
+    assert last.status == "done" and len(json.loads(last.detail)["polls"]) == 1 and "error" in json.loads(last.detail)
+    assert await run_poll_round(database, FakePublisher(), plan, now=clock()) == []  # never twice
+    assert len(await polls(database)) == 3
+
+
+# --- closing ------------------------------------------------------------------------------------------
+
+
+async def test_close_due_polls_closes_exactly_the_due_ones_with_tallies_idempotently(database, clock):
+    now = clock()
+    stories = [await add_story(database, HERE, now=now) for _ in range(4)]
+    past = await open_poll(database, stories[0], now=now - DAY, closes_at=now - timedelta(hours=1))
+    exactly = await open_poll(database, stories[1], now=now - DAY, closes_at=now)
+    later = await open_poll(database, stories[2], now=now, closes_at=now + timedelta(hours=1))
+    forever = await open_poll(database, stories[3], now=now, closes_at=None)
+    await add_votes(database, past, 2, now=now)
+
+    assert await close_due_polls(database, now=now) == [past.id, exactly.id]
+    assert await close_due_polls(database, now=now) == []
+    state = {p.id: p for p in await polls(database)}
+    assert state[past.id].state == "closed" and state[past.id].tallies == {"upgrade": 2, "no_upgrade": 0, "not_sure": 0}
+    assert state[exactly.id].state == "closed" and state[exactly.id].tallies == {"upgrade": 0, "no_upgrade": 0, "not_sure": 0}
+    assert state[later.id].state == "open" and state[forever.id].state == "open"
+
+    clock.advance(hours=2)
+    assert await close_due_polls(database, now=clock()) == [later.id]
+
+
+async def test_the_pickled_job_entry_points_use_the_installed_context(database, clock):
+    await add_story(database, HERE, now=clock())
+    publisher = FakePublisher()
+    plan = schedule(per_interval=1, duration=timedelta(hours=1))
+    sched.install_context(SchedulerContext(database=database, publishers={"discord": publisher}, schedules=[plan], clock=clock))
+    try:
+        [poll_id] = await sched.poll_round_job(plan.key)
+        assert await sched.poll_round_job("discord:unknown") == []
+        clock.advance(hours=2)
+        assert await sched.close_polls_job() == [poll_id]
+        assert await sched.maintenance_job() == {}  # not configured
+        assert await sched.digest_job() == "not configured"
+    finally:
+        sched.install_context(None)
+    assert await sched.close_polls_job() == []  # no context: logs and does nothing
+    assert await run_weekly_digest(SchedulerContext(database=database, publishers={}), now=clock()) == "not configured"
+
+
+# --- with the real Discord client against the fake Discord ---------------------------------------------
+
+
+async def test_a_scheduled_round_posts_a_discord_poll_with_three_reactions(service, database, clock):
+    from tests.fakes.discord_server import FakeDiscord
+    from tests.test_discord_polls import Handled, running_bot
+
+    async with FakeDiscord() as fake:
+        guild = fake.add_guild("Test Guild")
+        async with running_bot(fake, service, database, clock) as bot:
+            bot.handled = Handled()
+            bot.on_mge_reaction_handled = bot.handled
+            community = CommunityRef("discord", str(guild.id), guild.name)
+            story_id = await add_story(database, community, now=clock())
+            plan = PollSchedule(platform="discord", external_id=str(guild.id), channel_id=str(guild.channel_id),
+                                interval=DAY, per_interval=1, duration=timedelta(hours=72))
+            [poll_id] = await run_poll_round(database, DiscordPollPublisher(bot), plan, now=clock())
+            await bot.handled.wait(3)  # the bot's own three reactions echoed back (and ignored)
+            [message] = fake.bot_messages(guild.channel_id)
+            puts = fake.requests_to("PUT", rf"/channels/{guild.channel_id}/messages/{message['id']}/reactions/.+/@me")
+            assert len(puts) == 3
+            [poll] = await polls(database)
+            assert poll.id == poll_id and poll.story_id == story_id and poll.message_id == message["id"]
+            assert await run_poll_round(database, DiscordPollPublisher(bot), plan, now=clock()) == []
+            assert len(fake.bot_messages(guild.channel_id)) == 1
+
+
+# --- APScheduler job store and leadership ---------------------------------------------------------------
+
+
+async def test_build_scheduler_stores_jobs_in_our_database_once_and_migrations_ignore_the_table(database_url):
+    plans = [schedule(), schedule(external_id="2002", channel_id="888")]
+    for _ in range(2):  # a restart: the same jobs added again replace the stored ones
+        scheduler = build_scheduler(database_url=database_url, schedules=plans, maintenance_every=timedelta(hours=6),
+                                    digest=DigestSchedule(day_of_week="mon", hour=9, timezone="Europe/Berlin"))
+        scheduler.start(paused=True)
+        jobs = {job.id: job for job in scheduler.get_jobs()}
+        scheduler.shutdown(wait=False)
+        await asyncio.sleep(0.05)
+    assert set(jobs) == {plans[0].job_id, plans[1].job_id, CLOSE_POLLS_JOB_ID, sched.MAINTENANCE_JOB_ID, DIGEST_JOB_ID}
+    assert jobs[plans[0].job_id].func is sched.poll_round_job and jobs[plans[0].job_id].args == (plans[0].key,)
+    assert jobs[DIGEST_JOB_ID].func is sched.digest_job
+    assert jobs[DIGEST_JOB_ID].next_run_time.weekday() == 0 and jobs[DIGEST_JOB_ID].next_run_time.hour == 9
+
+    engine = sa.create_engine(sync_url(database_url))
+    try:
+        with engine.connect() as connection:
+            assert JOBS_TABLE in sa.inspect(connection).get_table_names()
+            assert connection.execute(sa.text(f"SELECT count(*) FROM {JOBS_TABLE}")).scalar() == 5
+            # Without the filter, autogenerate would want to drop the table ...
+            diffs = compare_metadata(MigrationContext.configure(connection), SQLModel.metadata)
+            assert ("remove_table", JOBS_TABLE) in [(d[0], d[1].name) for d in diffs]
+            assert all(d[1].name == JOBS_TABLE or d[1].table.name == JOBS_TABLE for d in diffs)  # and its index
+    finally:
+        engine.dispose()
+    # ... and with env.py's include_object it wants nothing (`alembic check` raises on any difference).
+    command.check(alembic_config(database_url))
+
+
+async def test_run_scheduler_starts_prunes_stale_jobs_and_stops(database, clock):
+    url = database.url
+    stale = build_scheduler(database_url=url, schedules=[schedule(external_id="gone")])
+    stale.start(paused=True)
+    stale.shutdown(wait=False)
+    await asyncio.sleep(0.05)
+
+    stop = asyncio.Event()
+    context = SchedulerContext(database=database, publishers={"discord": FakePublisher()}, schedules=[schedule()], clock=clock)
+    task = asyncio.create_task(run_scheduler(context, database_url=url, stop=stop, retry_leadership=timedelta(seconds=0.1)))
+    engine = sa.create_engine(sync_url(url))
+    try:
+        for _ in range(100):
+            await asyncio.sleep(0.05)
+            with engine.connect() as connection:
+                ids = set(connection.execute(sa.text(f"SELECT id FROM {JOBS_TABLE}")).scalars())
+            if ids == {schedule().job_id, CLOSE_POLLS_JOB_ID}:
+                break
+        assert ids == {schedule().job_id, CLOSE_POLLS_JOB_ID}
+        assert sched.current_context() is context
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 5)
+        engine.dispose()
+    assert sched.current_context() is None
+
+
+def test_sqlite_is_always_leader(sqlite_url):
+    first, second = try_become_leader(sqlite_url), try_become_leader(sqlite_url)
+    assert first is not None and second is not None  # one process per SQLite database is assumed
+    first.release()
+    second.release()
+
+
+def test_only_one_postgres_process_becomes_leader(postgres_server):
+    url = postgres_server.fresh_database()
+    first, second = try_become_leader(url), try_become_leader(url)
+    try:
+        assert [first is not None, second is not None].count(True) == 1
+        leader = first or second
+        assert leader.alive()
+        assert try_become_leader(url) is None
+        leader.release()
+        successor = try_become_leader(url)
+        assert successor is not None
+        successor.release()
+    finally:
+        for held in (first, second):
+            if held is not None:
+                held.release()
