@@ -4,8 +4,6 @@ the real OpenAI client ↔ a fake OpenAI server."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 
 import discord
 import pytest
@@ -20,6 +18,7 @@ from mge.bot.routing import DmRouter
 from mge.bot.scenarios import prepare_scenarios
 from mge.core.messages import CommunityRef
 from mge.storage.models import Interview, InterviewTurn, Member, ValuesCardRecord
+from tests.discord_support import fake_discord, guild, running_bot  # noqa: F401 (fixtures)
 from tests.fakes.discord_server import EPHEMERAL, FakeDiscord, FakeGuild, FakeUser
 
 SCENARIO = "My friend asks whether to report a colleague who cut corners. What should I tell her?"
@@ -51,30 +50,6 @@ def buttons(message: dict) -> list[str]:
 async def rows(database, model, *where):
     async with database.session() as session:
         return (await session.exec(select(model).where(*where))).all()
-
-
-@contextlib.asynccontextmanager
-async def running_bot(fake: FakeDiscord, service, database, clock) -> AsyncIterator[discord.Client]:
-    config = DiscordConfig(token=fake.token, guild_ready_timeout=0.05)
-    client = build_client(config, interviews=service, router=DmRouter(database), database=database, clock=clock)
-    task = asyncio.create_task(client.start(fake.token))
-    try:
-        await asyncio.wait_for(client.wait_until_ready(), 5)
-        yield client
-    finally:
-        await client.close()
-        await task
-
-
-@pytest.fixture
-async def fake_discord():
-    async with FakeDiscord() as fake:
-        yield fake
-
-
-@pytest.fixture
-def guild(fake_discord) -> FakeGuild:
-    return fake_discord.add_guild("Test Guild")
 
 
 @pytest.fixture

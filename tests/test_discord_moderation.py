@@ -5,24 +5,19 @@ The moderator gate reads the caller's permissions and role ids from the INTERACT
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from urllib.parse import unquote
 
-import discord
 import pytest
 from sqlmodel import select
 
-from mge.adapters.discord import DiscordConfig, build_client
 from mge.adapters.discord.member_commands import HELP_TEXT
 from mge.adapters.discord.moderator_commands import IN_A_SERVER_TEXT, NOTHING_TO_POLL_TEXT
 from mge.bot.permissions import denial_text
-from mge.bot.routing import DmRouter
 from mge.core.messages import CommunityRef
 from mge.core.polls import QUESTION
 from mge.storage.models import Poll
+from tests.discord_support import fake_discord, guild, running_bot  # noqa: F401 (fixtures)
 from tests.fakes.discord_server import EPHEMERAL, FakeDiscord, FakeGuild, FakeUser
 from tests.fakes.story_rows import add_story
 from tests.test_poll_selection import add_reverse
@@ -35,33 +30,6 @@ POLL_DURATION = timedelta(hours=48)
 DENIED = denial_text("discord", action="post polls", moderator_role_ids=(MODERATOR_ROLE,))
 
 
-@contextlib.asynccontextmanager
-async def running_bot(fake: FakeDiscord, service, database, clock) -> AsyncIterator[discord.Client]:
-    config = DiscordConfig(
-        token=fake.token, guild_ready_timeout=0.05, sync_commands=False,
-        moderator_role_ids=(MODERATOR_ROLE,), poll_duration=POLL_DURATION,
-    )
-    client = build_client(config, interviews=service, router=DmRouter(database), database=database, clock=clock)
-    task = asyncio.create_task(client.start(fake.token))
-    try:
-        await asyncio.wait_for(client.wait_until_ready(), 5)
-        yield client
-    finally:
-        await client.close()
-        await task
-
-
-@pytest.fixture
-async def fake_discord():
-    async with FakeDiscord() as fake:
-        yield fake
-
-
-@pytest.fixture
-def guild(fake_discord) -> FakeGuild:
-    return fake_discord.add_guild("Test Guild")
-
-
 @pytest.fixture
 def alice(fake_discord) -> FakeUser:
     return fake_discord.add_user("alice")
@@ -69,7 +37,10 @@ def alice(fake_discord) -> FakeUser:
 
 @pytest.fixture
 async def bot(fake_discord, guild, service, database, clock):
-    async with running_bot(fake_discord, service, database, clock) as client:
+    async with running_bot(
+        fake_discord, service, database, clock,
+        sync_commands=False, moderator_role_ids=(MODERATOR_ROLE,), poll_duration=POLL_DURATION,
+    ) as client:
         yield client
 
 

@@ -7,9 +7,7 @@ Votes arrive as raw gateway events (MESSAGE_REACTION_ADD / REMOVE); each handled
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from urllib.parse import unquote
 
@@ -17,15 +15,13 @@ import discord
 import pytest
 from sqlmodel import select
 
-from mge.adapters.discord import DiscordConfig, build_client
 from mge.adapters.discord.polls import DiscordPollPublisher
 from mge.adapters.discord.render import ZWSP
 from mge.bot.polls import VoteOutcome, close_poll, post_story_poll
-from mge.bot.routing import DmRouter
 from mge.core.messages import CommunityRef
 from mge.core.polls import QUESTION
 from mge.storage.models import Member, Poll, Vote
-from tests.fakes.discord_server import FakeDiscord, FakeGuild
+from tests.discord_support import fake_discord, guild, running_bot  # noqa: F401 (fixtures)
 from tests.fakes.story_rows import FROM_VALUE, TO_VALUE, add_story
 
 YES, NO, UNSURE = "\u2705", "\u274c", "\U0001f914"
@@ -50,33 +46,9 @@ class Handled:
         return self.seen[:count]
 
 
-@contextlib.asynccontextmanager
-async def running_bot(fake: FakeDiscord, service, database, clock) -> AsyncIterator[discord.Client]:
-    config = DiscordConfig(token=fake.token, guild_ready_timeout=0.05, sync_commands=False)
-    client = build_client(config, interviews=service, router=DmRouter(database), database=database, clock=clock)
-    task = asyncio.create_task(client.start(fake.token))
-    try:
-        await asyncio.wait_for(client.wait_until_ready(), 5)
-        yield client
-    finally:
-        await client.close()
-        await task
-
-
-@pytest.fixture
-async def fake_discord():
-    async with FakeDiscord() as fake:
-        yield fake
-
-
-@pytest.fixture
-def guild(fake_discord) -> FakeGuild:
-    return fake_discord.add_guild("Test Guild")
-
-
 @pytest.fixture
 async def bot(fake_discord, guild, service, database, clock):
-    async with running_bot(fake_discord, service, database, clock) as client:
+    async with running_bot(fake_discord, service, database, clock, sync_commands=False) as client:
         client.handled = Handled()
         # discord.py calls on_<event> for custom events too (Client.dispatch).
         client.on_mge_reaction_handled = client.handled

@@ -269,7 +269,8 @@ async def test_the_pickled_job_entry_points_use_the_installed_context(database, 
 
 async def test_a_scheduled_round_posts_a_discord_poll_with_three_reactions(service, database, clock):
     from tests.fakes.discord_server import FakeDiscord
-    from tests.test_discord_polls import Handled, running_bot
+    from tests.discord_support import running_bot
+    from tests.test_discord_polls import Handled
 
     async with FakeDiscord() as fake:
         guild = fake.add_guild("Test Guild")
