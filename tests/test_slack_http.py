@@ -5,15 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from dataclasses import dataclass
-from typing import Any
 
 import aiohttp
 import pytest
 from sqlmodel import select
 
-from mge.adapters.slack.app import SlackConfig, build_slack_app, start_http
-from mge.adapters.slack.context import SlackDeps
+from mge.adapters.slack.app import SlackConfig
+
 from mge.adapters.slack.dm import FILES_ONLY
 from mge.bot.scenarios import prepare_scenarios
 from mge.core.messages import CommunityRef, Person
@@ -27,13 +25,12 @@ from tests.fakes.slack_api import (
     TEAM_ID,
     Call,
     FakeSlack,
-    block_actions_body,
-    block_actions_payload,
     message_im_event,
     signed_request,
     slash_command_body,
     url_verification_body,
 )
+from tests.slack_support import Harness, serving_slack
 
 COMMUNITY = CommunityRef("slack", TEAM_ID, TEAM_DOMAIN)
 MEMBER = Person("U1")
@@ -53,87 +50,10 @@ def turn(message: str, ready: bool = False) -> dict:
     return {"message": message, "ready_to_articulate": ready}
 
 
-@dataclass
-class Response:
-    status: int
-    text: str
-    seconds: float
-
-    def json(self) -> Any:
-        return json.loads(self.text)
-
-
-@dataclass
-class Harness:
-    slack: FakeSlack
-    url: str
-    http: aiohttp.ClientSession
-    deps: SlackDeps
-
-    async def post(self, body: str, headers: dict[str, str] | None = None, **sign: Any) -> Response:
-        started = time.perf_counter()
-        async with self.http.post(self.url, data=body.encode(), headers=headers or signed_request(body, **sign)) as r:
-            return Response(r.status, await r.text(), time.perf_counter() - started)
-
-    async def event(self, payload: dict[str, Any], *, retry: int | None = None) -> Response:
-        body = json.dumps(payload)
-        headers = signed_request(body)
-        if retry is not None:
-            headers |= {"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"}
-        response = await self.post(body, headers)
-        assert response.status == 200, response.text
-        return response
-
-    async def dm(self, text: str | None, **extra: Any) -> Response:
-        return await self.event(message_im_event(text, **extra))
-
-    async def command(self, text: str, **extra: Any) -> Response:
-        response = await self.post(slash_command_body(text, **extra))
-        assert response.status == 200, response.text
-        return response
-
-    async def press(self, posted: Call, label: str) -> Response:
-        message = posted.message()
-        action_id = next(
-            e["action_id"] for b in message["blocks"] if b["type"] == "actions" for e in b["elements"]
-            if e["text"]["text"] == label
-        )
-        response = await self.post(block_actions_body(block_actions_payload(message, action_id=action_id)))
-        assert response.status == 200, response.text
-        return response
-
-    def posted(self) -> list[Call]:
-        return self.slack.calls_to("chat.postMessage")
-
-    async def next_posts(self, count: int = 1, timeout: float = 5.0) -> list[Call]:
-        """Wait for ``count`` more chat.postMessage calls than were seen before the last ``mark``."""
-        calls = await self.slack.wait_for("chat.postMessage", self._mark + count, timeout)
-        new = calls[self._mark :]
-        self._mark = len(calls)
-        return new
-
-    _mark: int = 0
-
-    async def settle(self) -> None:
-        """Let every handler that was dispatched finish (they run after the ack, as separate tasks)."""
-        for _ in range(3):
-            await asyncio.sleep(0.05)
-            await self.deps.background.wait_idle(10)
-
-
 @pytest.fixture
 async def slack(service, database):
-    async with FakeSlack() as fake:
-        config = SlackConfig(bot_token="xoxb-test", signing_secret=SIGNING_SECRET, api_url=fake.api_url)
-        app, deps = build_slack_app(config, interviews=service, database=database)
-        runner, port = await start_http(app, host="127.0.0.1", port=0)
-        try:
-            async with aiohttp.ClientSession() as http:
-                harness = Harness(fake, f"http://127.0.0.1:{port}/slack/events", http, deps)
-                yield harness
-                await harness.settle()
-        finally:
-            await runner.cleanup()
+    async with serving_slack(service, database) as harness:
+        yield harness
 
 
 @pytest.fixture
@@ -271,7 +191,7 @@ async def test_full_interview_by_buttons(slack, fake_openai, database, scenario_
 
 
 async def test_full_interview_confirming_by_typing(slack, fake_openai, database, scenario_id):
-    card = await reach_card(slack, fake_openai)
+    await reach_card(slack, fake_openai)
     updates = len(slack.slack.calls_to("chat.update"))
     await slack.dm("confirm")
     [done] = await slack.next_posts()

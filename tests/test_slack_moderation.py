@@ -3,25 +3,22 @@
 
 from __future__ import annotations
 
-import asyncio
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-import aiohttp
 import pytest
 from sqlmodel import select
 
-from mge.adapters.slack.app import SlackConfig, build_slack_app, start_http
-from mge.adapters.slack.context import SlackDeps
+
 from mge.adapters.slack.moderator_commands import GROUPS_UNCHECKED_TEXT, NOTHING_TO_POLL_TEXT
 from mge.bot.permissions import ModeratorFacts, denial_text, is_moderator, slack_group_ids
 from mge.core.messages import CommunityRef
 from mge.core.polls import QUESTION
 from mge.storage.models import Poll
-from tests.fakes.slack_api import SIGNING_SECRET, TEAM_DOMAIN, TEAM_ID, FakeSlack, signed_request, slash_command_body
+from tests.fakes.slack_api import TEAM_DOMAIN, TEAM_ID
 from tests.fakes.story_rows import add_story
 from tests.test_poll_selection import add_reverse
+from tests.slack_support import Harness, serving_slack
 
 CHANNEL = "C1"
 COMMUNITY = CommunityRef("slack", TEAM_ID, TEAM_DOMAIN)
@@ -31,27 +28,12 @@ POLL_DURATION = timedelta(hours=48)
 REACTIONS = ["white_check_mark", "x", "thinking_face"]
 
 
-@dataclass
-class Harness:
-    slack: FakeSlack
-    url: str
-    http: aiohttp.ClientSession
-    deps: SlackDeps
-
-    async def command(self, text: str, **extra: Any) -> dict[str, Any]:
-        """Run ``/mge text``; returns the ack (the ephemeral answer) after the work it started is done."""
-        body = slash_command_body(text, **extra)
-        async with self.http.post(self.url, data=body.encode(), headers=signed_request(body)) as response:
-            assert response.status == 200, await response.text()
-            answer = await response.json(content_type=None)
-        for _ in range(3):
-            await asyncio.sleep(0.05)
-            await self.deps.background.wait_idle(10)
-        assert answer["response_type"] == "ephemeral"
-        return answer
-
-    def posts_to(self, channel: str) -> list:
-        return [c for c in self.slack.calls_to("chat.postMessage") if c.params.get("channel") == channel]
+async def ask(slack: Harness, text: str, **extra: Any) -> dict[str, Any]:
+    """Run ``/mge text``; returns the ack (the ephemeral answer) after the work it started is done."""
+    answer = (await slack.command(text, **extra)).json()
+    await slack.settle()
+    assert answer["response_type"] == "ephemeral"
+    return answer
 
 
 @pytest.fixture
@@ -61,20 +43,13 @@ def moderator_ids() -> tuple[str, ...]:
 
 @pytest.fixture
 async def slack(service, database, clock, moderator_ids):
-    async with FakeSlack() as fake:
+    def with_groups(fake) -> None:
         fake.usergroups[GROUP] = [GROUP_MEMBER, "USOMEONE"]
-        config = SlackConfig(
-            bot_token="xoxb-test", signing_secret=SIGNING_SECRET, api_url=fake.api_url,
-            moderator_ids=moderator_ids, poll_duration=POLL_DURATION,
-        )
-        deps = SlackDeps(interviews=service, database=database, clock=clock)
-        app, deps = build_slack_app(config, interviews=service, database=database, deps=deps)
-        runner, port = await start_http(app, host="127.0.0.1", port=0)
-        try:
-            async with aiohttp.ClientSession() as http:
-                yield Harness(fake, f"http://127.0.0.1:{port}/slack/events", http, deps)
-        finally:
-            await runner.cleanup()
+
+    async with serving_slack(
+        service, database, clock=clock, prepare=with_groups, moderator_ids=moderator_ids, poll_duration=POLL_DURATION
+    ) as harness:
+        yield harness
 
 
 async def polls(database) -> list[Poll]:
@@ -87,7 +62,7 @@ async def polls(database) -> list[Poll]:
 
 async def test_a_non_moderator_is_told_why_and_nothing_is_posted(slack, database, clock):
     await add_story(database, COMMUNITY, now=clock())
-    answer = await slack.command("poll", user=MEMBER)
+    answer = await ask(slack, "poll", user=MEMBER)
     assert answer["text"] == denial_text("slack", action="post polls", moderator_ids=(MODERATOR, GROUP))
     assert "MGE_SLACK_MODERATOR_IDS" in answer["text"]
     assert slack.slack.calls_to("chat.postMessage") == [] and slack.slack.calls_to("reactions.add") == []
@@ -99,7 +74,7 @@ async def test_a_non_moderator_is_told_why_and_nothing_is_posted(slack, database
 
 async def test_a_listed_user_posts_the_next_story_with_three_reactions(slack, database, clock):
     story_id = await add_story(database, COMMUNITY, now=clock())
-    answer = await slack.command("poll", user=MODERATOR)
+    answer = await ask(slack, "poll", user=MODERATOR)
     assert answer["text"].startswith("Posting a poll on") and "<!date^" in answer["text"]
 
     [post] = slack.posts_to(CHANNEL)
@@ -122,18 +97,18 @@ async def test_a_user_group_member_is_allowed_and_the_group_is_looked_up_once_a_
     other = await add_story(database, COMMUNITY, now=clock())
 
     for _ in range(2):
-        answer = await slack.command("poll", user=GROUP_MEMBER)
+        answer = await ask(slack, "poll", user=GROUP_MEMBER)
         assert answer["text"].startswith("Posting a poll on")
     # The second poll is another story: neither the open one nor its reverse.
     assert [poll.story_id for poll in await polls(database)] == [first, other]
     assert len(slack.posts_to(CHANNEL)) == 2 and len(slack.slack.calls_to("reactions.add")) == 6
     assert len(slack.slack.calls_to("usergroups.users.list")) == 1  # cached
 
-    assert (await slack.command("poll", user=GROUP_MEMBER))["text"] == NOTHING_TO_POLL_TEXT
+    assert (await ask(slack, "poll", user=GROUP_MEMBER))["text"] == NOTHING_TO_POLL_TEXT
 
 
 async def test_nothing_to_post_gets_a_clear_answer(slack, database):
-    answer = await slack.command("poll", user=MODERATOR)
+    answer = await ask(slack, "poll", user=MODERATOR)
     assert answer["text"] == NOTHING_TO_POLL_TEXT
     assert slack.slack.calls_to("chat.postMessage") == [] and await polls(database) == []
 
@@ -148,26 +123,26 @@ async def test_a_channel_the_bot_is_not_in_gets_a_dm_explaining_and_the_story_st
         return {"ok": False, "error": "not_in_channel"} if params.get("channel") == "C2" else post(params, request)
 
     monkeypatch.setattr(slack.slack, "api_chat_postMessage", refuse_c2)
-    answer = await slack.command("poll", user=MODERATOR, channel="C2")
+    answer = await ask(slack, "poll", user=MODERATOR, channel="C2")
     assert answer["text"].startswith("Posting a poll on")
     [note] = slack.posts_to("DMOD")  # the fake's DM channel with UMOD
     assert "/invite" in note.params["text"] and "<#C2>" in note.params["text"]
     assert await polls(database) == []
 
-    assert (await slack.command("poll", user=MODERATOR))["text"].startswith("Posting a poll on")
+    assert (await ask(slack, "poll", user=MODERATOR))["text"].startswith("Posting a poll on")
     assert [poll.story_id for poll in await polls(database)] == [story_id]
 
 
 @pytest.mark.parametrize("moderator_ids", [(MODERATOR, MISSING_GROUP)])
 async def test_a_group_that_cannot_be_listed_denies_and_says_so(slack, database, clock):
     await add_story(database, COMMUNITY, now=clock())
-    answer = await slack.command("poll", user=GROUP_MEMBER)
+    answer = await ask(slack, "poll", user=GROUP_MEMBER)
     assert answer["text"].endswith(GROUPS_UNCHECKED_TEXT)
     assert slack.slack.calls_to("chat.postMessage") == [] and await polls(database) == []
 
 
 async def test_help_lists_poll(slack):
-    answer = await slack.command("help")
+    answer = await ask(slack, "help")
     assert "/mge poll" in answer["text"] and "moderators" in answer["text"]
 
 

@@ -1,0 +1,128 @@
+"""Serving the real Bolt app over HTTP on loopback against the fake Slack, shared by the Slack test
+modules: signed requests in, recorded Web API calls out."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+from slack_bolt.async_app import AsyncApp
+
+from mge.adapters.slack.app import SlackConfig, build_slack_app, start_http
+from mge.adapters.slack.context import SlackDeps
+from tests.fakes.slack_api import (
+    SIGNING_SECRET,
+    Call,
+    FakeSlack,
+    block_actions_body,
+    block_actions_payload,
+    message_im_event,
+    reaction_event,
+    signed_request,
+    slash_command_body,
+)
+
+
+@dataclass
+class Response:
+    status: int
+    text: str
+    seconds: float
+
+    def json(self) -> Any:
+        return json.loads(self.text)
+
+
+@dataclass
+class Harness:
+    slack: FakeSlack
+    url: str
+    http: aiohttp.ClientSession
+    deps: SlackDeps
+    app: AsyncApp
+    _mark: int = field(default=0)
+
+    async def post(self, body: str, headers: dict[str, str] | None = None, **sign: Any) -> Response:
+        started = time.perf_counter()
+        async with self.http.post(self.url, data=body.encode(), headers=headers or signed_request(body, **sign)) as r:
+            return Response(r.status, await r.text(), time.perf_counter() - started)
+
+    async def event(self, payload: dict[str, Any], *, retry: int | None = None) -> Response:
+        body = json.dumps(payload)
+        headers = signed_request(body)
+        if retry is not None:
+            headers |= {"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"}
+        response = await self.post(body, headers)
+        assert response.status == 200, response.text
+        return response
+
+    async def dm(self, text: str | None, **extra: Any) -> Response:
+        return await self.event(message_im_event(text, **extra))
+
+    async def command(self, text: str, **extra: Any) -> Response:
+        response = await self.post(slash_command_body(text, **extra))
+        assert response.status == 200, response.text
+        return response
+
+    async def press(self, posted: Call, label: str) -> Response:
+        message = posted.message()
+        action_id = next(
+            e["action_id"] for b in message["blocks"] if b["type"] == "actions" for e in b["elements"]
+            if e["text"]["text"] == label
+        )
+        response = await self.post(block_actions_body(block_actions_payload(message, action_id=action_id)))
+        assert response.status == 200, response.text
+        return response
+
+    async def react(self, channel: str, ts: str, reaction: str, *, added: bool = True, user: str = "U1", **extra) -> dict:
+        body = reaction_event(reaction, added=added, user=user, channel=channel, ts=ts, **extra)
+        await self.event(body)
+        await self.settle()
+        return body
+
+    def posted(self) -> list[Call]:
+        return self.slack.calls_to("chat.postMessage")
+
+    def posts_to(self, channel: str) -> list[Call]:
+        return [c for c in self.posted() if c.params.get("channel") == channel]
+
+    async def next_posts(self, count: int = 1, timeout: float = 5.0) -> list[Call]:
+        """Wait for ``count`` more chat.postMessage calls than were seen before the last ``mark``."""
+        calls = await self.slack.wait_for("chat.postMessage", self._mark + count, timeout)
+        new = calls[self._mark :]
+        self._mark = len(calls)
+        return new
+
+    async def settle(self) -> None:
+        """Let every handler that was dispatched finish (they run after the ack, as separate tasks)."""
+        for _ in range(3):
+            await asyncio.sleep(0.05)
+            await self.deps.background.wait_idle(10)
+
+
+@contextlib.asynccontextmanager
+async def serving_slack(
+    service, database, *, clock=None, prepare=None, **config: Any
+) -> AsyncIterator[Harness]:
+    """The Bolt app on a free loopback port, talking to a fresh fake Slack; ``config`` overrides
+    SlackConfig fields, ``clock`` the handlers' clock, ``prepare(fake)`` sets the fake up first."""
+    async with FakeSlack() as fake:
+        if prepare is not None:
+            prepare(fake)
+        settings = SlackConfig(bot_token="xoxb-test", signing_secret=SIGNING_SECRET, api_url=fake.api_url, **config)
+        deps = SlackDeps(interviews=service, database=database, **({"clock": clock} if clock else {}))
+        app, deps = build_slack_app(settings, interviews=service, database=database, deps=deps)
+        runner, port = await start_http(app, host="127.0.0.1", port=0)
+        try:
+            async with aiohttp.ClientSession() as http:
+                harness = Harness(fake, f"http://127.0.0.1:{port}/slack/events", http, deps, app)
+                yield harness
+                await harness.settle()
+        finally:
+            await runner.cleanup()
