@@ -10,7 +10,7 @@ from typing import Any
 
 import typer
 
-from mge.bot.cli_support import database_or_exit, fail, settings_or_exit
+from mge.bot.cli_support import fail
 
 digest_app = typer.Typer(help="The weekly graph digest.", no_args_is_help=True, add_completion=False)
 
@@ -33,26 +33,17 @@ def preview(
     if out.exists() and not out.is_dir():
         raise fail(f"{out} is a file; --out needs a folder")
 
-    import asyncio
     from datetime import UTC, datetime
 
-    from mge.bot.cli_support import choose_community
+    from mge.bot.cli_support import choose_community, run_with_database
     from mge.bot.digest import prepare_digest
     from mge.core.digest import digest_markdown
 
-    database = database_or_exit(settings_or_exit())
+    async def preview(database) -> Any:
+        community_id = await choose_community(database, community)
+        return await prepare_digest(database, community_id=community_id, now=datetime.now(UTC))
 
-    async def main() -> Any:
-        try:
-            community_id = await choose_community(database, community)
-            return await prepare_digest(database, community_id=community_id, now=datetime.now(UTC))
-        finally:
-            await database.dispose()
-
-    try:
-        digest, _, png = asyncio.run(main())
-    except LookupError as error:
-        raise fail(str(error).strip("'\"")) from None
+    digest, _, png = run_with_database(preview)
     try:
         out.mkdir(parents=True, exist_ok=True)
         (out / "digest.md").write_text(digest_markdown(digest), encoding="utf-8")

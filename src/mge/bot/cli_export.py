@@ -5,7 +5,6 @@ The database, numpy and networkx are imported inside the command so ``mge --help
 
 from __future__ import annotations
 
-import asyncio
 import sys
 import time
 from enum import StrEnum
@@ -14,7 +13,7 @@ from typing import Any, NoReturn
 
 import typer
 
-from mge.bot.cli_support import choose_community, database_or_exit, fail, settings_or_exit
+from mge.bot.cli_support import choose_community, fail, run_with_database
 
 #: Exit status for unusable input, the same as for a command-line usage error.
 EXIT_BAD_INPUT = 2
@@ -68,7 +67,7 @@ def export_command(
         community_id = await choose_community(database, community)
         return await load_community_graph_input(database, community_id=community_id)
 
-    data = _run(load)
+    data = run_with_database(load)
     graph = build_moral_graph(data.values, data.votes, params)
 
     try:
@@ -98,23 +97,6 @@ def export_command(
     )
     if not graph.converged:
         typer.echo(f"warning: PageRank did not converge within {params.max_iterations} iterations", err=True)
-
-
-def _run(coroutine_factory: Any) -> Any:
-    """Run ``coroutine_factory(database)`` and dispose the database; lookups that fail exit 2."""
-    database = database_or_exit(settings_or_exit())
-
-    async def main() -> Any:
-        try:
-            return await coroutine_factory(database)
-        finally:
-            await database.dispose()
-
-    try:
-        return asyncio.run(main())
-    except LookupError as error:
-        # args[0], not str(): str() of a KeyError would add quotes around the message.
-        _fail(str(error.args[0]) if error.args else str(error))
 
 
 def _fail(message: str) -> NoReturn:

@@ -69,3 +69,23 @@ async def choose_community(database: Any, wanted: str | None) -> int:
         names = ", ".join(label(c) for c in found)
         raise LookupError(f"{len(found)} communities are named {wanted!r}; use the platform id: {names}")
     return found[0].id
+
+
+def run_with_database(work, *, errors: tuple[type[Exception], ...] = (LookupError,)):
+    """Open the database, run ``await work(database)``, dispose it; ``errors`` (things the operator
+    named wrong) become ``error: …`` and exit 2."""
+    import asyncio
+
+    database = database_or_exit(settings_or_exit())
+
+    async def main():
+        try:
+            return await work(database)
+        finally:
+            await database.dispose()
+
+    try:
+        return asyncio.run(main())
+    except errors as error:
+        # args[0], not str(): str() of a KeyError adds quotes around the message.
+        raise fail(str(error.args[0]) if error.args else str(error)) from None

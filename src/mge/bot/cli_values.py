@@ -5,7 +5,6 @@ Database, LLM and numpy-heavy modules are imported inside the commands so ``mge 
 
 from __future__ import annotations
 
-import asyncio
 import getpass
 import json
 import sys
@@ -13,13 +12,17 @@ from dataclasses import replace
 
 import typer
 
-from mge.bot.cli_support import OutputFormat, database_or_exit, fail, settings_or_exit
+from mge.bot.cli_support import OutputFormat, fail, run_with_database, settings_or_exit
 
 values_app = typer.Typer(
     help="Canonical values: the deduplicated values members' cards were merged into.", no_args_is_help=True
 )
 
 
+
+
+def _run_values(work):
+    return run_with_database(work, errors=(LookupError, ValueError))
 
 
 def _actor() -> str:
@@ -37,23 +40,6 @@ async def _community_ids(database, community: str | None) -> list[int] | None:
     if not found:
         raise LookupError(f"no community named {community!r}")
     return found
-
-
-def _run(coroutine_factory):
-    """Run ``coroutine_factory(database)`` and dispose the database; domain errors become exit status 2."""
-    settings = settings_or_exit()
-    database = database_or_exit(settings)
-
-    async def main():
-        try:
-            return await coroutine_factory(database)
-        finally:
-            await database.dispose()
-
-    try:
-        return asyncio.run(main())
-    except (LookupError, ValueError) as error:
-        raise fail(str(error).strip("'\"")) from None
 
 
 def _now():
@@ -80,7 +66,7 @@ def values_list(
         ids = await _community_ids(database, community)
         return await value_rows(database, community_ids=ids, statuses=None if all_statuses else ("active",))
 
-    found = _run(rows)
+    found = _run_values(rows)
     if format is OutputFormat.json:
         _print_json(found)
         return
@@ -107,7 +93,7 @@ def values_show(
     """Show a value, every member card in it, and each card's decision history."""
     from mge.bot.dedup import value_provenance
 
-    provenance = _run(lambda database: value_provenance(database, value_id))
+    provenance = _run_values(lambda database: value_provenance(database, value_id))
     if format is OutputFormat.json:
         _print_json(provenance.as_dict())
         return
@@ -142,7 +128,7 @@ def values_merge(
     """Merge value MERGE into value KEEP (reversible per card with `mge values undo CARD_ID`)."""
     from mge.bot.dedup import merge_values
 
-    moved = _run(lambda database: merge_values(database, keep_id=keep, merge_id=merge, actor=_actor(), now=_now()))
+    moved = _run_values(lambda database: merge_values(database, keep_id=keep, merge_id=merge, actor=_actor(), now=_now()))
     typer.echo(f"merged value {merge} into {keep}: {moved} card(s) moved")
 
 
@@ -151,7 +137,7 @@ def values_split(card_id: int = typer.Argument(..., help="The member card to tak
     """Take a card out of its value into a new value of its own."""
     from mge.bot.dedup import split_card
 
-    result = _run(lambda database: split_card(database, card_id=card_id, actor=_actor(), now=_now()))
+    result = _run_values(lambda database: split_card(database, card_id=card_id, actor=_actor(), now=_now()))
     typer.echo(f"card {card_id} is now value {result.value_id}: {result.value_card.title}")
 
 
@@ -160,7 +146,7 @@ def values_undo(card_id: int = typer.Argument(..., help="The member card whose l
     """Revert a card's latest dedup decision (restoring the one before it)."""
     from mge.bot.dedup import undo_last
 
-    result = _run(lambda database: undo_last(database, card_id=card_id, actor=_actor(), now=_now()))
+    result = _run_values(lambda database: undo_last(database, card_id=card_id, actor=_actor(), now=_now()))
     typer.echo(f"card {card_id} is back in value {result.value_id} ({result.decision}): {result.value_card.title}")
 
 
@@ -217,7 +203,7 @@ def dedup_command(
             await llm.aclose()
 
     try:
-        reports = _run(dedup_all)
+        reports = _run_values(dedup_all)
     except LLMError as error:
         raise fail(f"dedup stopped: {error}. What was placed is kept; run `mge dedup` again to continue.", 1) from None
     for report in reports:
