@@ -10,29 +10,13 @@ import pytest
 
 from mge.core.graph import GraphParams, UnknownValueError, Value, Vote, VoteTable, build_moral_graph
 from mge.core.graph.pagerank import pagerank_default
+from tests.graph_cases import VALUES, VOTES, vote
 
 DEFAULT = GraphParams()
-VALUES = [Value(v, f"Value {v}") for v in "ABCDE"]
-
-
-def vote(voter: str, a: str, b: str, context: str, choice: str) -> Vote:
-    return Vote(voter, a, b, context, choice)  # type: ignore[arg-type]
 
 
 def upgrades(a: str, b: str, context: str = "c", voters: tuple[str, ...] = ("u1", "u2")) -> list[Vote]:
     return [vote(voter, a, b, context, "upgrade") for voter in voters]
-
-
-VOTES = [
-    vote("u1", "A", "B", "c1", "upgrade"),
-    vote("u2", "A", "B", "c1", "upgrade"),
-    vote("u3", "A", "B", "c2", "not_sure"),
-    vote("u4", "B", "A", "c2", "no_upgrade"),
-    vote("u1", "B", "C", "c1", "upgrade"),
-    vote("u2", "B", "C", "c1", "upgrade"),
-    vote("u3", "B", "C", "c1", "upgrade"),
-    vote("u4", "B", "C", "c1", "no_upgrade"),
-]
 
 
 def nx_pagerank(values: list[Value], edges, params: GraphParams = DEFAULT) -> dict[str, float]:

@@ -6,28 +6,11 @@ import math
 
 import pytest
 
-from mge.core.graph import GraphParams, Value, Vote, build_moral_graph, rank_by_context
+from mge.core.graph import GraphParams, Vote, build_moral_graph, rank_by_context
 from mge.core.graph.pagerank import pagerank_mge2023
+from tests.graph_cases import VALUES, VOTES, vote
 
 PAPER = GraphParams(algorithm="mge-2023")
-VALUES = [Value(v, f"Value {v}") for v in "ABCDE"]  # E never appears in a vote
-
-
-def vote(voter: str, a: str, b: str, context: str, choice: str) -> Vote:
-    return Vote(voter, a, b, context, choice)  # type: ignore[arg-type]
-
-
-# Eight votes used by several tests below.
-VOTES = [
-    vote("u1", "A", "B", "c1", "upgrade"),
-    vote("u2", "A", "B", "c1", "upgrade"),
-    vote("u3", "A", "B", "c2", "not_sure"),
-    vote("u4", "B", "A", "c2", "no_upgrade"),
-    vote("u1", "B", "C", "c1", "upgrade"),
-    vote("u2", "B", "C", "c1", "upgrade"),
-    vote("u3", "B", "C", "c1", "upgrade"),
-    vote("u4", "B", "C", "c1", "no_upgrade"),
-]
 
 
 def edges_by_pair(graph):
