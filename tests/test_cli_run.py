@@ -51,12 +51,13 @@ async def test_run_serves_slack_socket_mode_and_stops_on_sigterm(fake_openai, tm
     ("args", "extra", "words"),
     [
         ((), {}, "No chat platform is configured"),
-        (("--platform", "discord"), {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_APP_TOKEN": "xapp-1"}, "DISCORD_TOKEN is not set"),
+        (("--role", "discord"), {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_APP_TOKEN": "xapp-1"}, "DISCORD_TOKEN is not set"),
+        (("--role", "worker"), {}, "No chat platform is configured"),
         ((), {"SLACK_BOT_TOKEN": "xoxb-1"}, "SLACK_APP_TOKEN"),
         (("--http-port", "3999"), {"SLACK_BOT_TOKEN": "xoxb-1"}, "SLACK_SIGNING_SECRET"),
         ((), {"DISCORD_TOKEN": "abc"}, "No language model is configured"),
     ],
-    ids=["nothing", "discord-missing", "socket-mode-without-app-token", "http-without-secret", "no-llm"],
+    ids=["nothing", "discord-missing", "worker-without-platform", "socket-mode-without-app-token", "http-without-secret", "no-llm"],
 )
 async def test_run_explains_what_is_missing(tmp_path, args, extra, words):
     env = base_env(tmp_path, **extra)
@@ -66,3 +67,43 @@ async def test_run_explains_what_is_missing(tmp_path, args, extra, words):
     _, stderr = await asyncio.wait_for(process.communicate(), 30)
     assert process.returncode == 2
     assert words in stderr.decode() and "Traceback" not in stderr.decode()
+
+
+async def test_a_worker_posts_scheduled_polls_through_the_web_api_and_stops_on_sigterm(fake_openai, tmp_path):
+    """`mge run --role worker` serves no events: it leads the scheduler and posts through Slack's Web API."""
+    from datetime import UTC, datetime
+
+    from mge.bot.schedules import update_schedule
+    from mge.core.messages import CommunityRef
+    from mge.storage.database import Database
+    from mge.storage.migrate import upgrade
+    from tests.fakes.story_rows import add_story
+    from tests.test_scheduler import community_id
+
+    url = f"sqlite:///{tmp_path / 'data' / 'mge.sqlite3'}"
+    (tmp_path / "data").mkdir()
+    upgrade(url)
+    database = Database(url)
+    try:
+        now = datetime.now(UTC)
+        community = CommunityRef("slack", "T0TEST", "Test Team")
+        await add_story(database, community, now=now)
+        await update_schedule(database, community_id=await community_id(database, community), actor="test", now=now,
+                              changes={"poll_channel_id": "CPOLLS"})
+    finally:
+        await database.dispose()
+    async with FakeSlack() as slack:
+        env = base_env(tmp_path, OPENAI_BASE_URL=fake_openai.base_url, SLACK_BOT_TOKEN="xoxb-test",
+                       SLACK_API_URL=slack.api_url, MGE_SCHEDULER_TICK_SECONDS="1")
+        process = await run_mge("run", "--role", "worker", env=env, cwd=tmp_path)
+        try:
+            [poll] = await slack.wait_for("chat.postMessage", timeout=30)
+            assert poll.params["channel"] == "CPOLLS"
+            await slack.wait_for("reactions.add", 3, timeout=30)
+        finally:
+            process.send_signal(signal.SIGTERM)
+            _, stderr = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 0, stderr.decode()
+    log = stderr.decode()
+    assert "serving the scheduler" in log and "Traceback" not in log
+    assert not slack.calls_to("apps.connections.open")  # a worker opens no Socket Mode connection

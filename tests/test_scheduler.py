@@ -18,22 +18,21 @@ from sqlmodel import SQLModel, select
 from mge.adapters.discord.polls import DiscordPollPublisher
 from mge.bot import scheduler as sched
 from mge.bot.polls import close_poll
+from mge.bot.rounds import close_due_polls, run_poll_round
 from mge.bot.scheduler import (
     CLOSE_POLLS_JOB_ID,
-    DIGEST_JOB_ID,
+    DIGEST_TICK_JOB_ID,
     JOBS_TABLE,
-    DigestSchedule,
-    PollSchedule,
+    POLL_TICK_JOB_ID,
     SchedulerContext,
     build_scheduler,
-    close_due_polls,
-    period_key,
-    run_poll_round,
     run_scheduler,
-    run_weekly_digest,
     try_become_leader,
 )
+from mge.bot.schedules import update_schedule
 from mge.core.messages import CommunityRef
+from mge.core.schedule import PollSchedule, period_key
+from mge.storage import repositories as repo
 from mge.storage.database import Database, sync_url
 from mge.storage.migrate import alembic_config
 from mge.storage.models import JobRun, Poll
@@ -68,8 +67,16 @@ class FakePublisher:
         return [story_id for _, story_id, _ in self.calls]
 
 
-def schedule(**overrides) -> PollSchedule:
-    values = dict(platform="discord", external_id=HERE.external_id, channel_id="777", interval=DAY, per_interval=2,
+async def community_id(database: Database, community: CommunityRef = HERE) -> int:
+    async with database.session() as session:
+        row = await repo.get_or_create_community(session, platform=community.platform, external_id=community.external_id,
+                                                 name=community.name, now=datetime(2026, 1, 1, tzinfo=UTC))
+        await session.commit()
+        return row.id
+
+
+def schedule(cid: int, **overrides) -> PollSchedule:
+    values = dict(community_id=cid, platform="discord", channel_id="777", interval=DAY, per_round=2,
                   duration=timedelta(hours=72))
     values.update(overrides)
     return PollSchedule(**values)
@@ -107,6 +114,7 @@ def test_period_key_is_the_utc_window():
 
 
 async def test_a_round_posts_n_polls_fewest_votes_first_never_open_ones_or_their_reverse(database, clock):
+    cid = await community_id(database)
     now = clock()
     busy = await add_story(database, HERE, now=now)
     busy_reverse = await add_reverse(database, busy, now=now)
@@ -120,7 +128,7 @@ async def test_a_round_posts_n_polls_fewest_votes_first_never_open_ones_or_their
     await close_poll(database, poll_id=old.id, now=now)
 
     publisher = FakePublisher()
-    posted = await run_poll_round(database, publisher, schedule(per_interval=3), now=now)
+    posted = await run_poll_round(database, publisher, schedule(cid, per_round=3), now=now)
 
     # Zero votes first (oldest first), never the reverse of the one just posted; then the voted story.
     assert publisher.story_ids == [fresh, newer, voted]
@@ -137,9 +145,10 @@ async def test_a_round_posts_n_polls_fewest_votes_first_never_open_ones_or_their
 
 
 async def test_a_window_posts_once_even_from_a_second_process_and_the_next_window_posts_again(database, clock):
+    cid = await community_id(database)
     for _ in range(5):
         await add_story(database, HERE, now=clock())
-    plan = schedule(per_interval=2)
+    plan = schedule(cid, per_round=2)
     first = await run_poll_round(database, FakePublisher(), plan, now=clock())
     assert len(first) == 2
 
@@ -159,9 +168,10 @@ async def test_a_window_posts_once_even_from_a_second_process_and_the_next_windo
 
 
 async def test_concurrent_rounds_in_one_window_post_once(database, clock):
+    cid = await community_id(database)
     for _ in range(4):
         await add_story(database, HERE, now=clock())
-    plan = schedule(per_interval=2)
+    plan = schedule(cid, per_round=2)
     other = Database(database.url)
     try:
         results = await asyncio.gather(
@@ -175,9 +185,10 @@ async def test_concurrent_rounds_in_one_window_post_once(database, clock):
 
 
 async def test_a_restart_mid_week_posts_nothing_twice(database, clock):
+    cid = await community_id(database)
     for _ in range(4):
         await add_story(database, HERE, now=clock())
-    weekly = schedule(interval=timedelta(days=7), per_interval=1)
+    weekly = schedule(cid, interval=timedelta(days=7), per_round=1)
     posted = await run_poll_round(database, FakePublisher(), weekly, now=clock())
     assert len(posted) == 1
 
@@ -195,20 +206,22 @@ async def test_a_restart_mid_week_posts_nothing_twice(database, clock):
         await restarted.dispose()
 
 
-async def test_paused_unknown_or_empty_communities_do_nothing(database, clock):
+async def test_paused_or_empty_rounds_do_nothing(database, clock):
+    cid = await community_id(database)
     await add_story(database, HERE, now=clock())
     publisher = FakePublisher()
-    assert await run_poll_round(database, publisher, schedule(paused=True), now=clock()) == []
-    assert await run_poll_round(database, publisher, schedule(external_id="nowhere"), now=clock()) == []
+    assert await run_poll_round(database, publisher, schedule(cid, paused=True), now=clock()) == []
+    assert await run_poll_round(database, publisher, schedule(cid, per_round=0), now=clock()) == []
     assert publisher.calls == [] and await runs(database) == []
     # Fewer eligible stories than slots: post what there is.
-    assert len(await run_poll_round(database, publisher, schedule(per_interval=3), now=clock())) == 1
+    assert len(await run_poll_round(database, publisher, schedule(cid, per_round=3), now=clock())) == 1
 
 
 async def test_a_failed_round_is_retried_but_a_partial_one_never_reposts(database, clock):
+    cid = await community_id(database)
     for _ in range(4):
         await add_story(database, HERE, now=clock())
-    plan = schedule(per_interval=2)
+    plan = schedule(cid, per_round=2)
     with pytest.raises(ConnectionError):
         await run_poll_round(database, FakePublisher(fail_on=(1,)), plan, now=clock())
     assert [r.status for r in await runs(database)] == ["failed"]
@@ -246,22 +259,26 @@ async def test_close_due_polls_closes_exactly_the_due_ones_with_tallies_idempote
     assert await close_due_polls(database, now=clock()) == [later.id]
 
 
-async def test_the_pickled_job_entry_points_use_the_installed_context(database, clock):
+async def test_the_pickled_job_entry_points_use_the_installed_context_and_the_stored_schedules(database, clock):
+    cid = await community_id(database)
     await add_story(database, HERE, now=clock())
     publisher = FakePublisher()
-    plan = schedule(per_interval=1, duration=timedelta(hours=1))
-    sched.install_context(SchedulerContext(database=database, publishers={"discord": publisher}, schedules=[plan], clock=clock))
+    assert await sched.poll_rounds_job() == {}  # no context: logs and does nothing
+    sched.install_context(SchedulerContext(database=database, poll_publishers={"discord": publisher}, clock=clock))
     try:
-        [poll_id] = await sched.poll_round_job(plan.key)
-        assert await sched.poll_round_job("discord:unknown") == []
+        assert await sched.poll_rounds_job() == {}  # no schedule stored: nothing is posted
+        await update_schedule(database, community_id=cid, actor="operator", now=clock(), changes={
+            "poll_channel_id": "777", "polls_per_round": 1, "poll_duration_hours": 1})
+        [[poll_id]] = (await sched.poll_rounds_job()).values()
+        assert publisher.calls[0][0] == "777"
+        assert await sched.poll_rounds_job() == {}  # same window
         clock.advance(hours=2)
         assert await sched.close_polls_job() == [poll_id]
         assert await sched.maintenance_job() == {}  # not configured
-        assert await sched.digest_job() == "not configured"
+        assert await sched.digests_job() == {}  # no digest channel
     finally:
         sched.install_context(None)
-    assert await sched.close_polls_job() == []  # no context: logs and does nothing
-    assert await run_weekly_digest(SchedulerContext(database=database, publishers={}), now=clock()) == "not configured"
+    assert await sched.close_polls_job() == []
 
 
 # --- with the real Discord client against the fake Discord ---------------------------------------------
@@ -279,8 +296,8 @@ async def test_a_scheduled_round_posts_a_discord_poll_with_three_reactions(servi
             bot.on_mge_reaction_handled = bot.handled
             community = CommunityRef("discord", str(guild.id), guild.name)
             story_id = await add_story(database, community, now=clock())
-            plan = PollSchedule(platform="discord", external_id=str(guild.id), channel_id=str(guild.channel_id),
-                                interval=DAY, per_interval=1, duration=timedelta(hours=72))
+            plan = PollSchedule(community_id=await community_id(database, community), platform="discord",
+                                channel_id=str(guild.channel_id), interval=DAY, per_round=1, duration=timedelta(hours=72))
             [poll_id] = await run_poll_round(database, DiscordPollPublisher(bot), plan, now=clock())
             await bot.handled.wait(3)  # the bot's own three reactions echoed back (and ignored)
             [message] = fake.bot_messages(guild.channel_id)
@@ -296,24 +313,23 @@ async def test_a_scheduled_round_posts_a_discord_poll_with_three_reactions(servi
 
 
 async def test_build_scheduler_stores_jobs_in_our_database_once_and_migrations_ignore_the_table(database_url):
-    plans = [schedule(), schedule(external_id="2002", channel_id="888")]
     for _ in range(2):  # a restart: the same jobs added again replace the stored ones
-        scheduler = build_scheduler(database_url=database_url, schedules=plans, maintenance_every=timedelta(hours=6),
-                                    digest=DigestSchedule(day_of_week="mon", hour=9, timezone="Europe/Berlin"))
+        scheduler = build_scheduler(database_url=database_url, maintenance_every=timedelta(hours=6))
         scheduler.start(paused=True)
         jobs = {job.id: job for job in scheduler.get_jobs()}
         scheduler.shutdown(wait=False)
         await asyncio.sleep(0.05)
-    assert set(jobs) == {plans[0].job_id, plans[1].job_id, CLOSE_POLLS_JOB_ID, sched.MAINTENANCE_JOB_ID, DIGEST_JOB_ID}
-    assert jobs[plans[0].job_id].func is sched.poll_round_job and jobs[plans[0].job_id].args == (plans[0].key,)
-    assert jobs[DIGEST_JOB_ID].func is sched.digest_job
-    assert jobs[DIGEST_JOB_ID].next_run_time.weekday() == 0 and jobs[DIGEST_JOB_ID].next_run_time.hour == 9
+    assert set(jobs) == {POLL_TICK_JOB_ID, CLOSE_POLLS_JOB_ID, DIGEST_TICK_JOB_ID, sched.MAINTENANCE_JOB_ID}
+    assert jobs[POLL_TICK_JOB_ID].func is sched.poll_rounds_job and jobs[POLL_TICK_JOB_ID].args == ()
+    assert jobs[DIGEST_TICK_JOB_ID].func is sched.digests_job
+    # Ticks fire on minute boundaries, whenever the process started.
+    assert jobs[CLOSE_POLLS_JOB_ID].next_run_time.second == 0
 
     engine = sa.create_engine(sync_url(database_url))
     try:
         with engine.connect() as connection:
             assert JOBS_TABLE in sa.inspect(connection).get_table_names()
-            assert connection.execute(sa.text(f"SELECT count(*) FROM {JOBS_TABLE}")).scalar() == 5
+            assert connection.execute(sa.text(f"SELECT count(*) FROM {JOBS_TABLE}")).scalar() == 4
             # Without the filter, autogenerate would want to drop the table ...
             diffs = compare_metadata(MigrationContext.configure(connection), SQLModel.metadata)
             assert ("remove_table", JOBS_TABLE) in [(d[0], d[1].name) for d in diffs]
@@ -326,23 +342,24 @@ async def test_build_scheduler_stores_jobs_in_our_database_once_and_migrations_i
 
 async def test_run_scheduler_starts_prunes_stale_jobs_and_stops(database, clock):
     url = database.url
-    stale = build_scheduler(database_url=url, schedules=[schedule(external_id="gone")])
+    stale = build_scheduler(database_url=url, maintenance_every=timedelta(hours=1))
     stale.start(paused=True)
     stale.shutdown(wait=False)
     await asyncio.sleep(0.05)
 
     stop = asyncio.Event()
-    context = SchedulerContext(database=database, publishers={"discord": FakePublisher()}, schedules=[schedule()], clock=clock)
+    context = SchedulerContext(database=database, poll_publishers={"discord": FakePublisher()}, clock=clock)
     task = asyncio.create_task(run_scheduler(context, database_url=url, stop=stop, retry_leadership=timedelta(seconds=0.1)))
+    wanted = {POLL_TICK_JOB_ID, CLOSE_POLLS_JOB_ID, DIGEST_TICK_JOB_ID}
     engine = sa.create_engine(sync_url(url))
     try:
         for _ in range(100):
             await asyncio.sleep(0.05)
             with engine.connect() as connection:
                 ids = set(connection.execute(sa.text(f"SELECT id FROM {JOBS_TABLE}")).scalars())
-            if ids == {schedule().job_id, CLOSE_POLLS_JOB_ID}:
+            if ids == wanted:
                 break
-        assert ids == {schedule().job_id, CLOSE_POLLS_JOB_ID}
+        assert ids == wanted  # maintenance is not configured any more: pruned
         assert sched.current_context() is context
     finally:
         stop.set()

@@ -166,6 +166,8 @@ class FakeDiscord:
         #: Users whose DMs are closed to the bot: posting to their DM channel gets 403 / code 50007.
         self.closed_dms: set[int] = set()
         self.requests: list[Recorded] = []
+        #: attachment id → bytes of every file the bot sent with a message.
+        self.files: dict[str, bytes] = {}
         self.identify: dict[str, Any] | None = None
         self.commands: dict[str | None, list[dict[str, Any]]] = {}  # guild id (None: global) → commands
         self.interactions: dict[int, FakeInteraction] = {}
@@ -532,7 +534,9 @@ class FakeDiscord:
     async def _rest(self, request: web.Request) -> web.StreamResponse:
         path = "/" + request.match_info["tail"]
         body: Any = None
-        if request.can_read_body:
+        if request.content_type == "multipart/form-data":
+            body = await self._multipart(request)
+        elif request.can_read_body:
             raw = await request.read()
             try:
                 body = json.loads(raw) if raw else None
@@ -547,6 +551,21 @@ class FakeDiscord:
                 return response
         await self._notify()
         return _json({"message": "404: Not Found", "code": 0}, status=404)
+
+    @staticmethod
+    async def _multipart(request: web.Request) -> dict[str, Any]:
+        """A message with files, as discord.py sends it: ``payload_json`` plus ``files[n]`` parts. The
+        files come back under ``"_files"`` as (filename, bytes)."""
+        body: dict[str, Any] = {}
+        files: list[tuple[str, bytes]] = []
+        reader = await request.multipart()
+        async for part in reader:
+            if part.name == "payload_json":
+                body.update(json.loads(await part.read()))
+            elif part.name and part.name.startswith("files["):
+                files.append((part.filename or "file", bytes(await part.read())))
+        body["_files"] = files
+        return body
 
     def _routes(self) -> list[tuple[str, str, Callable[..., Awaitable[web.Response]]]]:
         return [
@@ -613,15 +632,19 @@ class FakeDiscord:
         if recipient is not None and recipient.id in self.closed_dms:
             return _json({"message": "Cannot send messages to this user", "code": 50007}, status=403)
         guild_id = next((g.id for g in self.guilds.values() if g.channel_id == channel_id), None)
+        files = body.get("_files") or []
         message = self._message(
             channel_id,
             self.bot,
             body.get("content") or "",
             guild_id=guild_id,
+            attachments=[self.attachment(name, len(data)) for name, data in files],
             embeds=body.get("embeds"),
             components=body.get("components"),
             flags=body.get("flags") or 0,
         )
+        for attachment, (_, data) in zip(message["attachments"], files, strict=True):
+            self.files[attachment["id"]] = data
         self._messages.setdefault(channel_id, []).append(message)
         await self.dispatch("MESSAGE_CREATE", message)  # real Discord echoes the bot's own messages
         return _json(message)

@@ -15,6 +15,7 @@ from mge.bot.cli_support import OutputFormat, fail, settings_or_exit
 from mge.bot.cli_digest import digest_app
 from mge.bot.cli_export import export_command
 from mge.bot.cli_graph import graph_app  # light: numpy and scipy load only when a graph is built
+from mge.bot.cli_schedule import audit_command, schedule_app
 from mge.bot.cli_stories import contexts_app, scenario_app, stories_app
 from mge.bot.cli_values import dedup_command, values_app
 
@@ -37,6 +38,8 @@ app.add_typer(stories_app, name="stories")
 app.command("dedup")(dedup_command)
 app.command("export")(export_command)
 app.add_typer(digest_app, name="digest")
+app.add_typer(schedule_app, name="schedule")
+app.command("audit")(audit_command)
 
 
 @app.command()
@@ -85,15 +88,20 @@ def chat(
         typer.echo("\nSaved. Run `mge chat` again to continue.", err=True)
 
 
-class Platform(StrEnum):
+class Role(StrEnum):
     all = "all"
     discord = "discord"
     slack = "slack"
+    worker = "worker"
 
 
 @app.command()
 def run(
-    platform: Platform = typer.Option(Platform.all, "--platform", help="all (every configured platform), discord or slack."),
+    role: Role = typer.Option(
+        Role.all, "--role",
+        help="all: every configured platform and the scheduler. discord or slack: that platform's events only. "
+        "worker: only the scheduler (posts polls and digests). Split roles need PostgreSQL.",
+    ),
     http_port: int | None = typer.Option(None, "--http-port", help="Serve Slack in HTTP mode on this port instead of Socket Mode."),
     http_host: str = typer.Option("0.0.0.0", "--http-host", help="Address for Slack's HTTP mode."),
     log_level: str = typer.Option("INFO", "--log-level", help="DEBUG, INFO, WARNING or ERROR."),
@@ -101,22 +109,26 @@ def run(
     """Run the bot on Discord and/or Slack (whichever have tokens configured) until Ctrl-C."""
     import logging
 
-    from mge.bot.runner import choose_platforms, serve
+    from mge.bot.runner import plan_role, serve
     from mge.bot.settings import SettingsError
     from mge.bot.wiring import build_app
-    from mge.storage.database import DatabaseURLError
+    from mge.storage.database import DatabaseURLError, database_backend
     from mge.storage.migrate import SchemaOutOfDate
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = settings_or_exit()
     try:
-        platforms = choose_platforms(settings, platform.value)
-        if "slack" in platforms:
+        plan = plan_role(settings, role.value)
+        if "slack" in plan.platforms:
             settings.require_slack(http=http_port is not None)
+        if role is not Role.all and database_backend(settings.resolved_database_url) == "sqlite":
+            logging.getLogger("mge.run").warning(
+                "--role %s on SQLite: run the other roles on the same machine only; several machines need "
+                "PostgreSQL (DATABASE_URL)", role.value)
         bot = build_app(settings)
     except (SettingsError, SchemaOutOfDate, DatabaseURLError) as error:
         raise fail(str(error)) from None
-    asyncio.run(serve(bot, platforms, http_port=http_port, http_host=http_host))
+    asyncio.run(serve(bot, plan, http_port=http_port, http_host=http_host))
 
 
 @db_app.command("upgrade")

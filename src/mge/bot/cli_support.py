@@ -16,6 +16,13 @@ class OutputFormat(StrEnum):
     table = "table"
 
 
+def operator_actor() -> str:
+    """Who acts from the terminal, for provenance and the audit log: ``cli:<login name>``."""
+    import getpass
+
+    return f"cli:{getpass.getuser()}"
+
+
 def fail(message: str, code: int = 2) -> typer.Exit:
     """Print ``error: message`` to stderr and return the Exit to raise (exit 2: the input was wrong)."""
     typer.echo(f"error: {message}", err=True)

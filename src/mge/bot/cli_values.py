@@ -5,14 +5,13 @@ Database, LLM and numpy-heavy modules are imported inside the commands so ``mge 
 
 from __future__ import annotations
 
-import getpass
 import json
 import sys
 from dataclasses import replace
 
 import typer
 
-from mge.bot.cli_support import OutputFormat, fail, run_with_database, settings_or_exit
+from mge.bot.cli_support import OutputFormat, fail, operator_actor, run_with_database, settings_or_exit
 
 values_app = typer.Typer(
     help="Canonical values: the deduplicated values members' cards were merged into.", no_args_is_help=True
@@ -23,10 +22,6 @@ values_app = typer.Typer(
 
 def _run_values(work):
     return run_with_database(work, errors=(LookupError, ValueError))
-
-
-def _actor() -> str:
-    return f"cli:{getpass.getuser()}"
 
 
 async def _community_ids(database, community: str | None) -> list[int] | None:
@@ -128,7 +123,7 @@ def values_merge(
     """Merge value MERGE into value KEEP (reversible per card with `mge values undo CARD_ID`)."""
     from mge.bot.dedup import merge_values
 
-    moved = _run_values(lambda database: merge_values(database, keep_id=keep, merge_id=merge, actor=_actor(), now=_now()))
+    moved = _run_values(lambda database: merge_values(database, keep_id=keep, merge_id=merge, actor=operator_actor(), now=_now()))
     typer.echo(f"merged value {merge} into {keep}: {moved} card(s) moved")
 
 
@@ -137,7 +132,7 @@ def values_split(card_id: int = typer.Argument(..., help="The member card to tak
     """Take a card out of its value into a new value of its own."""
     from mge.bot.dedup import split_card
 
-    result = _run_values(lambda database: split_card(database, card_id=card_id, actor=_actor(), now=_now()))
+    result = _run_values(lambda database: split_card(database, card_id=card_id, actor=operator_actor(), now=_now()))
     typer.echo(f"card {card_id} is now value {result.value_id}: {result.value_card.title}")
 
 
@@ -146,7 +141,7 @@ def values_undo(card_id: int = typer.Argument(..., help="The member card whose l
     """Revert a card's latest dedup decision (restoring the one before it)."""
     from mge.bot.dedup import undo_last
 
-    result = _run_values(lambda database: undo_last(database, card_id=card_id, actor=_actor(), now=_now()))
+    result = _run_values(lambda database: undo_last(database, card_id=card_id, actor=operator_actor(), now=_now()))
     typer.echo(f"card {card_id} is back in value {result.value_id} ({result.decision}): {result.value_card.title}")
 
 

@@ -1,13 +1,8 @@
 """The weekly graph digest of a community: built from the database, compared with the last one, drawn.
 
-For the scheduler (one call builds everything a post needs)::
-
-    run = await claim_job(session, job=DIGEST_JOB, community_id=cid, period=digest_period(now), now=now)
-    if run is not None:
-        digest, snapshot, png = await prepare_digest(database, community_id=cid, now=now)
-        ... post (adapters/discord/digest.py ``digest_message``, adapters/slack/digest.py ``post_digest``) ...
-        finish_digest_job(run, snapshot, now=now)   # the next digest compares with this snapshot
-        await session.commit()
+``prepare_digest`` builds everything a post needs (the digest, the snapshot the next digest compares
+with, the PNG); ``mge.bot.digest_posting`` claims the week, posts it and stores the snapshot with
+``finish_digest_job``; ``mge digest preview`` writes it to files.
 """
 
 from __future__ import annotations
@@ -33,6 +28,8 @@ from mge.storage.models import Vote as VoteRow
 DIGEST_JOB = "digest"
 #: "This period" of a digest: the days before it is built.
 PERIOD = timedelta(days=7)
+#: How many recent digest runs are searched for the last snapshot.
+SNAPSHOT_LOOKBACK = 10
 
 
 async def build_digest(
@@ -56,15 +53,18 @@ async def prepare_digest(
     community_id: int,
     now: datetime,
     params: GraphParams = GraphParams(),
+    period: str | None = None,
 ) -> tuple[Digest, dict, bytes]:
     """What a digest post needs: the digest, its snapshot (store it with :func:`finish_digest_job`)
-    and the PNG picture of the graph."""
-    digest, snapshot, graph = await _build(database, community_id=community_id, now=now, params=params, previous=None)
+    and the PNG picture of the graph. ``period`` names the digest (default: the ISO week of ``now``)."""
+    digest, snapshot, graph = await _build(database, community_id=community_id, now=now, params=params,
+                                           previous=None, period=period)
     return digest, snapshot, graph_png(graph, title=f"{digest.community} — {digest.period}")
 
 
 async def _build(
-    database: Database, *, community_id: int, now: datetime, params: GraphParams, previous: dict | None
+    database: Database, *, community_id: int, now: datetime, params: GraphParams, previous: dict | None,
+    period: str | None = None,
 ) -> tuple[Digest, dict, MoralGraph]:
     data = await load_community_graph_input(database, community_id=community_id)
     graph = build_moral_graph(data.values, data.votes, params)
@@ -76,7 +76,7 @@ async def _build(
     digest, snapshot = build_digest_from_graph(
         graph,
         community=data.community.name or str(data.community.id),
-        period=digest_period(now),
+        period=period or digest_period(now),
         since=since,
         until=now,
         scenarios=scenarios,
@@ -134,21 +134,23 @@ async def participation_counts(
 async def previous_snapshot(database: Database, *, community_id: int) -> dict | None:
     """The snapshot of the community's last digest that was done, or None (none yet, or unreadable)."""
     async with database.session() as session:
-        run = (
+        runs = (
             await session.exec(
                 select(JobRun)
                 .where(JobRun.job == DIGEST_JOB, JobRun.community_id == community_id, JobRun.status == "done")
                 .order_by(col(JobRun.finished_at).desc(), col(JobRun.id).desc())
-                .limit(1)
+                .limit(SNAPSHOT_LOOKBACK)
             )
-        ).first()
-    if run is None or not run.detail:
-        return None
-    try:
-        snapshot = json.loads(run.detail)
-    except ValueError:
-        return None
-    return snapshot if isinstance(snapshot, dict) else None
+        ).all()
+    # A done run without a snapshot (one interrupted while posting, see digest_posting) is skipped.
+    for run in runs:
+        try:
+            snapshot = json.loads(run.detail or "null")
+        except ValueError:
+            continue
+        if isinstance(snapshot, dict) and "version" in snapshot:
+            return snapshot
+    return None
 
 
 def finish_digest_job(run: JobRun, snapshot: dict, *, now: datetime) -> None:

@@ -36,8 +36,12 @@ async def claim_job(
     period: str,
     now: datetime,
     stale_after: timedelta = STALE_RUN,
+    retry_after: timedelta | None = None,
 ) -> JobRun | None:
-    """The new run for (job, community, period), or None when that period was already run or is running."""
+    """The new run for (job, community, period), or None when that period was already run or is running.
+    A failed run is taken over at once, or only ``retry_after`` after it failed when that is given (a
+    job that fails for a lasting reason, such as a channel the bot may not post in, then does not
+    retry on every tick)."""
     scope = "all" if community_id is None else f"community:{community_id}"
     values = {"job": job, "community_id": community_id, "scope": scope, "period": period, "status": "running",
               "input_tokens": 0, "output_tokens": 0, "detail": "", "started_at": now}
@@ -47,6 +51,8 @@ async def claim_job(
     if inserted:
         return run
     if run.status == "failed":  # a failed run may be retried: take its row over
+        if retry_after is not None and run.finished_at is not None and now - run.finished_at < retry_after:
+            return None
         run.status, run.started_at, run.finished_at, run.detail = "running", now, None, ""
         return run
     if run.status == "running" and now - run.started_at >= stale_after:

@@ -1,11 +1,13 @@
-"""`mge run`: serve the configured chat platforms from one process until stopped."""
+"""`mge run`: serve the configured chat platforms, and run the scheduler, until stopped."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
-from collections.abc import Coroutine
+from collections.abc import AsyncIterator, Coroutine
+from dataclasses import dataclass
 from datetime import timedelta
 
 from mge.bot.routing import DmRouter
@@ -15,23 +17,60 @@ from mge.bot.wiring import App
 log = logging.getLogger("mge.run")
 
 PLATFORMS = ("discord", "slack")
+#: What one process does: ``all`` serves every configured platform and runs the scheduler; the others
+#: split that work between processes sharing one PostgreSQL database (README: "Several processes").
+ROLES = ("all", "discord", "slack", "worker")
 
 
-def choose_platforms(settings: Settings, requested: str) -> list[str]:
-    """The platforms to start: the requested one, or every configured one for ``all``."""
+@dataclass(frozen=True)
+class RolePlan:
+    platforms: list[str]
+    scheduler: bool
+
+
+def plan_role(settings: Settings, role: str) -> RolePlan:
+    """The platforms to serve and whether to run the scheduler, for ``role``."""
     configured = settings.platforms()
-    if requested == "all":
-        if not configured:
-            raise SettingsError(
-                "No chat platform is configured. Set DISCORD_TOKEN for Discord and/or SLACK_BOT_TOKEN "
-                "(plus SLACK_APP_TOKEN for Socket Mode) for Slack; see the README. To try the bot without "
-                "a platform, run `mge chat`."
-            )
-        return configured
-    if requested not in configured:
-        token = "DISCORD_TOKEN" if requested == "discord" else "SLACK_BOT_TOKEN"
-        raise SettingsError(f"{requested} was requested but {token} is not set.")
-    return [requested]
+    if role in ("all", "worker") and not configured:
+        raise SettingsError(
+            "No chat platform is configured. Set DISCORD_TOKEN for Discord and/or SLACK_BOT_TOKEN "
+            "(plus SLACK_APP_TOKEN for Socket Mode) for Slack; see the README. To try the bot without "
+            "a platform, run `mge chat`."
+        )
+    if role == "all":
+        return RolePlan(configured, scheduler=True)
+    if role == "worker":  # posts polls and digests through the platforms' web APIs; serves no events
+        return RolePlan([], scheduler=True)
+    if role not in configured:
+        token = "DISCORD_TOKEN" if role == "discord" else "SLACK_BOT_TOKEN"
+        raise SettingsError(f"{role} was requested but {token} is not set.")
+    return RolePlan([role], scheduler=False)
+
+
+def slack_config(settings: Settings):
+    from mge.adapters.slack import SlackConfig
+
+    assert settings.slack_bot_token is not None
+    return SlackConfig(
+        bot_token=settings.slack_bot_token.get_secret_value(),
+        signing_secret=settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else "",
+        app_token=settings.slack_app_token.get_secret_value() if settings.slack_app_token else None,
+        api_url=settings.slack_api_url,
+        moderator_ids=settings.slack_moderator_ids,
+        poll_duration=timedelta(hours=settings.poll_duration_hours),
+    )
+
+
+def discord_config(settings: Settings):
+    from mge.adapters.discord import DiscordConfig
+
+    assert settings.discord_token is not None
+    return DiscordConfig(
+        token=settings.discord_token.get_secret_value(),
+        command_guild_ids=settings.discord_command_guild_ids,
+        moderator_role_ids=settings.discord_moderator_role_ids,
+        poll_duration=timedelta(hours=settings.poll_duration_hours),
+    )
 
 
 def platform_jobs(
@@ -40,16 +79,9 @@ def platform_jobs(
     settings = app.settings
     jobs: list[Coroutine] = []
     if "slack" in platforms:
-        from mge.adapters.slack import SlackConfig, run_slack_http, run_slack_socket_mode
+        from mge.adapters.slack import run_slack_http, run_slack_socket_mode
 
-        config = SlackConfig(
-            bot_token=settings.slack_bot_token.get_secret_value(),
-            signing_secret=settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else "",
-            app_token=settings.slack_app_token.get_secret_value() if settings.slack_app_token else None,
-            api_url=settings.slack_api_url,
-            moderator_ids=settings.slack_moderator_ids,
-            poll_duration=timedelta(hours=settings.poll_duration_hours),
-        )
+        config = slack_config(settings)
         if http_port is not None:
             jobs.append(
                 run_slack_http(config, interviews=app.interviews, database=app.database, host=http_host, port=http_port, stop=stop)
@@ -57,16 +89,56 @@ def platform_jobs(
         else:
             jobs.append(run_slack_socket_mode(config, interviews=app.interviews, database=app.database, stop=stop))
     if "discord" in platforms:
-        from mge.adapters.discord import DiscordConfig, run_discord
+        from mge.adapters.discord import run_discord
 
-        config = DiscordConfig(
-            token=settings.discord_token.get_secret_value(),
-            command_guild_ids=settings.discord_command_guild_ids,
-            moderator_role_ids=settings.discord_moderator_role_ids,
-            poll_duration=timedelta(hours=settings.poll_duration_hours),
-        )
-        jobs.append(_until(stop, run_discord(config, interviews=app.interviews, router=DmRouter(app.database), database=app.database)))
+        jobs.append(_until(stop, run_discord(discord_config(settings), interviews=app.interviews,
+                                             router=DmRouter(app.database), database=app.database)))
     return jobs
+
+
+@contextlib.asynccontextmanager
+async def platform_publishers(settings: Settings) -> AsyncIterator[tuple[dict, dict]]:
+    """Poll and digest publishers for every configured platform, by platform, on web-API clients of
+    their own (Discord: a REST-only client, logged in but not connected to the gateway), so a worker
+    process posts without serving events."""
+    polls: dict = {}
+    digests: dict = {}
+    async with contextlib.AsyncExitStack() as stack:
+        if settings.slack_bot_token is not None:
+            from mge.adapters.slack.digest import SlackDigestPublisher
+            from mge.adapters.slack.polls import SlackPollPublisher
+
+            web = slack_config(settings).web_client()
+            polls["slack"], digests["slack"] = SlackPollPublisher(web), SlackDigestPublisher(web)
+        if settings.discord_token is not None:
+            import discord
+
+            from mge.adapters.discord.digest import DiscordDigestPublisher
+            from mge.adapters.discord.polls import DiscordPollPublisher
+
+            rest = discord.Client(intents=discord.Intents.none())
+            stack.push_async_callback(rest.close)
+            await rest.login(settings.discord_token.get_secret_value())
+            polls["discord"], digests["discord"] = DiscordPollPublisher(rest), DiscordDigestPublisher(rest)
+        yield polls, digests
+
+
+async def scheduler_job(app: App, *, stop: asyncio.Event) -> None:
+    """Run the scheduler (once this process leads) until ``stop``."""
+    from mge.bot.scheduler import SchedulerContext, run_scheduler
+    from mge.bot.wiring import build_maintenance
+
+    settings = app.settings
+    every = settings.maintenance_interval_minutes
+    async with platform_publishers(settings) as (polls, digests):
+        context = SchedulerContext(
+            database=app.database, poll_publishers=polls, digest_publishers=digests,
+            default_poll_duration=timedelta(hours=settings.poll_duration_hours),
+            maintenance=build_maintenance(settings, llm=app.llm) if every else None,
+        )
+        await run_scheduler(context, database_url=settings.resolved_database_url, stop=stop,
+                            tick=timedelta(seconds=settings.scheduler_tick_seconds),
+                            maintenance_every=timedelta(minutes=every) if every else None)
 
 
 async def _until(stop: asyncio.Event, job: Coroutine) -> None:
@@ -83,14 +155,18 @@ async def _until(stop: asyncio.Event, job: Coroutine) -> None:
         pass
 
 
-async def serve(app: App, platforms: list[str], *, http_port: int | None, http_host: str) -> None:
-    """Run every platform until SIGINT/SIGTERM, or until one of them fails (then stop the others)."""
+async def serve(app: App, plan: RolePlan, *, http_port: int | None, http_host: str) -> None:
+    """Run every platform (and the scheduler) until SIGINT/SIGTERM, or until one of them fails (then
+    stop the others)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    jobs = [asyncio.ensure_future(job) for job in platform_jobs(app, platforms, stop=stop, http_port=http_port, http_host=http_host)]
-    log.info("serving %s", ", ".join(platforms))
+    work = platform_jobs(app, plan.platforms, stop=stop, http_port=http_port, http_host=http_host)
+    if plan.scheduler:
+        work.append(scheduler_job(app, stop=stop))
+    jobs = [asyncio.ensure_future(job) for job in work]
+    log.info("serving %s", ", ".join(plan.platforms + (["the scheduler"] if plan.scheduler else [])))
     try:
         for finished in asyncio.as_completed(jobs):
             try:

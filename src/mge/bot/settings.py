@@ -75,6 +75,10 @@ class Settings(BaseSettings):
     slack_moderator_ids: Annotated[tuple[str, ...], NoDecode] = ()
     #: How long a story poll stays open.
     poll_duration_hours: float = 72.0
+    #: How often the scheduler runs dedup and story generation (minutes; 0: never, run them by hand).
+    maintenance_interval_minutes: int = 180
+    #: How often the scheduler looks for due poll rounds, polls to close and digests (seconds).
+    scheduler_tick_seconds: int = 60
 
     interview_max_turns: int = 12
     interview_min_turns: int = 3
@@ -121,6 +125,22 @@ class Settings(BaseSettings):
     def _poll_duration(cls, value: float) -> float:
         if not 1 <= value <= 768:
             raise ValueError(f"MGE_POLL_DURATION_HOURS must be between 1 and 768 hours, got {value}")
+        return value
+
+    @field_validator("maintenance_interval_minutes")
+    @classmethod
+    def _maintenance(cls, value: int) -> int:
+        if value != 0 and not 10 <= value <= 10080:
+            raise ValueError(
+                f"MGE_MAINTENANCE_INTERVAL_MINUTES must be 0 (off) or between 10 and 10080 (a week), got {value}"
+            )
+        return value
+
+    @field_validator("scheduler_tick_seconds")
+    @classmethod
+    def _tick(cls, value: int) -> int:
+        if not 1 <= value <= 900:
+            raise ValueError(f"MGE_SCHEDULER_TICK_SECONDS must be between 1 and 900, got {value}")
         return value
 
     @field_validator("slack_api_url")

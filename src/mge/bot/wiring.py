@@ -50,6 +50,15 @@ def build_reconciler(settings: Settings, *, database: Database, llm: LLM):
     return Reconciler(database, llm, embedder, settings.judge_model, dedup_params(settings))
 
 
+def build_maintenance(settings: Settings, *, llm: LLM):
+    """What the scheduler's maintenance job (dedup, then story generation) runs with."""
+    from mge.adapters.embeddings import LLMEmbedder
+    from mge.bot.maintenance import Maintenance
+
+    return Maintenance(llm=llm, embedder=LLMEmbedder(llm, settings.embedding_model), judge_model=settings.judge_model,
+                       story_model=settings.articulation_model, dedup_params=dedup_params(settings))
+
+
 def interview_config(settings: Settings) -> InterviewConfig:
     return InterviewConfig(
         chat_model=settings.chat_model,

@@ -339,3 +339,48 @@ class Vote(SQLModel, table=True):
     why: str | None = Field(default=None, max_length=1000)
     cast_at: datetime = _when()
     updated_at: datetime = _when()
+
+
+# --- governance: schedules and the audit log ---------------------------------------------------------
+
+
+class CommunitySchedule(SQLModel, table=True):
+    """Where and how often a community's story polls and weekly digest are posted. Set by moderators
+    (slash commands) or the operator (``mge schedule``); read by the scheduler on every tick, so a
+    change takes effect without a restart. No row, or no channel: nothing is posted."""
+
+    __tablename__ = "community_schedule"
+
+    community_id: int = Field(primary_key=True, foreign_key="community.id")
+    poll_channel_id: str | None = Field(default=None, max_length=64)
+    poll_interval_minutes: int = 1440
+    polls_per_round: int = 1
+    #: None: the operator's default (MGE_POLL_DURATION_HOURS).
+    poll_duration_hours: int | None = None
+    polls_paused: bool = False
+    digest_channel_id: str | None = Field(default=None, max_length=64)
+    digest_day: str = Field(default="mon", max_length=3)
+    digest_hour: int = 9
+    digest_minute: int = 0
+    digest_timezone: str = Field(default="UTC", max_length=64)
+    digest_paused: bool = False
+    #: When the digest's channel or time was last set: slots before it are not due (no instant digest
+    #: for a Monday that passed before anyone asked for one).
+    digest_since: datetime | None = _when(nullable=True)
+    updated_at: datetime = _when()
+
+
+class ModerationAction(SQLModel, table=True):
+    """The audit log: every moderator (or operator) action, with who, when, what, before and after."""
+
+    __tablename__ = "moderation_action"
+
+    id: int | None = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="community.id", index=True)
+    #: "discord:<user id>", "slack:<user id>" or "cli:<login name>" (the terminal).
+    actor: str = Field(max_length=80)
+    action: str = Field(max_length=60)
+    target: str = Field(default="", max_length=200)
+    before: dict | None = Field(default=None, sa_column=sa.Column(sa.JSON, nullable=True))
+    after: dict | None = Field(default=None, sa_column=sa.Column(sa.JSON, nullable=True))
+    at: datetime = _when(index=True)

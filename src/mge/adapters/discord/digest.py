@@ -99,3 +99,15 @@ def digest_message(digest: Digest, png: bytes | None = None) -> dict[str, Any]:
 async def post_digest(channel: discord.abc.Messageable, digest: Digest, png: bytes | None) -> discord.Message:
     """Send the digest (with its picture) to ``channel``."""
     return await channel.send(**digest_message(digest, png))
+
+
+class DiscordDigestPublisher:
+    """``DigestPublisher`` for Discord: the embed and picture in one message, by channel id (a partial
+    messageable needs no channel cache, so a REST-only client will do)."""
+
+    def __init__(self, client: discord.Client) -> None:
+        self._client = client
+
+    async def publish_digest(self, *, channel_id: str, digest: Digest, png: bytes) -> str:
+        message = await post_digest(self._client.get_partial_messageable(int(channel_id)), digest, png)
+        return str(message.id)

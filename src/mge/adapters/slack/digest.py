@@ -88,3 +88,13 @@ async def post_digest(client: Any, channel: str, digest: Digest, png_bytes: byte
         )
         file_id = (uploaded.get("file") or {}).get("id")
     return {"ts": posted.get("ts"), "file_id": file_id}
+
+
+class SlackDigestPublisher:
+    """``DigestPublisher`` for Slack, with an ``AsyncWebClient``."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    async def publish_digest(self, *, channel_id: str, digest: Digest, png: bytes) -> str:
+        return str((await post_digest(self._client, channel_id, digest, png))["ts"])
