@@ -145,6 +145,9 @@ class FakeInteraction:
     callbacks: list[dict[str, Any]] = field(default_factory=list)
     #: Follow-up message bodies in order.
     followups: list[dict[str, Any]] = field(default_factory=list)
+    #: The messages its responses and follow-ups created, as Discord would show them (e.g. to press a
+    #: button under an ephemeral reply, or to find its attachments in ``FakeDiscord.files``).
+    messages: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def responses(self) -> list[dict[str, Any]]:
@@ -372,17 +375,17 @@ class FakeDiscord:
         *,
         options: Sequence[dict[str, Any]] = (),
         member_permissions: int = 0,
+        group: str | None = None,
     ) -> int:
-        """`/command subcommand` from ``user`` in ``guild`` (None: in the bot's DMs). Returns the interaction id."""
+        """`/command subcommand` (or `/command group subcommand`) from ``user`` in ``guild`` (None: in the
+        bot's DMs). Returns the interaction id."""
         command_id = next(
             (c["id"] for cmds in self.commands.values() for c in cmds if c["name"] == command), str(self.snowflake())
         )
-        data = {
-            "id": command_id,
-            "name": command,
-            "type": 1,
-            "options": [{"name": subcommand, "type": 1, "options": list(options)}],
-        }
+        chosen = [{"name": subcommand, "type": 1, "options": list(options)}]
+        if group is not None:
+            chosen = [{"name": group, "type": 2, "options": chosen}]
+        data = {"id": command_id, "name": command, "type": 1, "options": chosen}
         return await self._interaction(2, user, guild, data, member_permissions=member_permissions)
 
     async def press_button(self, user: FakeUser, message: dict[str, Any], custom_id: str) -> int:
@@ -687,10 +690,12 @@ class FakeDiscord:
             self._apply_edit(message, data)
         elif kind in (4, 5):
             channel_id = int(record.payload["channel_id"])
+            files = body.pop("_files", None) or []
             message = self._message(
                 channel_id, self.bot, data.get("content") or "", embeds=data.get("embeds"),
-                components=data.get("components"), flags=flags,
+                components=data.get("components"), flags=flags, attachments=self._keep_files(files),
             )
+            record.messages.append(message)
         result: dict[str, Any] = {
             "interaction": {
                 "id": str(record.id),
@@ -707,13 +712,22 @@ class FakeDiscord:
         record = next((i for i in self.interactions.values() if i.token == token), None)
         if record is None:
             return _json({"message": "Unknown Webhook", "code": 10015}, status=404)
+        files = body.pop("_files", None) or []
         record.followups.append(body)
         message = self._message(
             int(record.payload["channel_id"]), self.bot, body.get("content") or "", embeds=body.get("embeds"),
-            components=body.get("components"), flags=body.get("flags") or 0,
+            components=body.get("components"), flags=body.get("flags") or 0, attachments=self._keep_files(files),
         )
         message["webhook_id"] = app
+        record.messages.append(message)
         return _json(message)
+
+    def _keep_files(self, files: list[tuple[str, bytes]]) -> list[dict[str, Any]]:
+        """Attachments for files sent with an interaction response or follow-up (bytes in ``files``)."""
+        attachments = [self.attachment(name, len(data)) for name, data in files]
+        for attachment, (_, data) in zip(attachments, files, strict=True):
+            self.files[attachment["id"]] = data
+        return attachments
 
     async def _edit_followup(self, body: Any, app: str, token: str, message: str) -> web.Response:
         record = next((i for i in self.interactions.values() if i.token == token), None)

@@ -18,6 +18,7 @@ from mge.adapters.discord.commands import SubcommandInstaller, build_mge_group, 
 from mge.adapters.discord.config import BotContext, DiscordConfig
 from mge.adapters.discord.dm import on_direct_message
 from mge.adapters.discord.member_commands import install_member_commands
+from mge.adapters.discord.moderator_actions import install_moderator_actions
 from mge.adapters.discord.moderator_commands import install_moderator_commands
 from mge.adapters.discord.polls import on_raw_reaction
 from mge.bot.interviews import InterviewService, utcnow
@@ -26,7 +27,9 @@ from mge.storage.database import Database
 
 log = logging.getLogger("mge.discord")
 
-DEFAULT_INSTALLERS: tuple[SubcommandInstaller, ...] = (install_member_commands, install_moderator_commands)
+DEFAULT_INSTALLERS: tuple[SubcommandInstaller, ...] = (
+    install_member_commands, install_moderator_commands, install_moderator_actions,
+)
 
 
 def bot_intents() -> discord.Intents:

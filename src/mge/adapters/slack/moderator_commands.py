@@ -23,6 +23,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from mge.adapters.slack.commands import COMMAND, CommandCall, CommandRegistry, CommandReply, Subcommand
+from mge.adapters.slack.moderator_actions import install_actions
 from mge.adapters.slack.polls import PLATFORM, SlackPollPublisher
 from mge.adapters.slack.render import escape
 from mge.bot.permissions import ModeratorFacts, denial_text, is_moderator, slack_group_ids
@@ -157,6 +158,7 @@ def add_moderator_commands(
         return CommandReply(text, then=post)
 
     registry.add(Subcommand("poll", "(moderators) post the next transition story as a poll in this channel", poll))
+    install_actions(registry, gate, poll_duration=poll_duration)
     return registry
 
 

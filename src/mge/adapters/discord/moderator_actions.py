@@ -1,0 +1,100 @@
+"""The moderator actions (``mge.bot.actions``) as ``/mge`` subcommands on Discord: ``/mge polls every``,
+``/mge digest channel``, ``/mge values hide`` … built from the one table of actions, so Slack and
+Discord offer the same commands with the same words.
+
+Each subcommand's parameters come from the action's :class:`~mge.bot.actions.Param` list (discord.py
+reads them from the callback's signature, which is set here). Channels are typed as ``#channel``
+mentions (``<#id>``), which Discord completes as you type. Every command checks the caller with
+``require_moderator``, defers (the answer may take a moment), and answers privately, files attached.
+"""
+
+from __future__ import annotations
+
+import inspect
+import io
+from typing import Optional
+
+import discord
+from discord import app_commands
+
+from mge.adapters.discord.commands import answer
+from mge.adapters.discord.community import community_of_guild
+from mge.adapters.discord.config import PLATFORM, BotContext
+from mge.adapters.discord.digest import DiscordDigestPublisher
+from mge.adapters.discord.moderator_commands import require_moderator
+from mge.adapters.discord.polls import DiscordPollPublisher
+from mge.adapters.discord.render import neutralise
+from mge.bot.actions import ActionReply, ModeratorAction, ModeratorCall, ModeratorServices, groups, run_action
+from mge.bot.actions.base import channel_id_of, community_id_for
+
+#: A message's content may hold 2000 characters; longer answers come as a file as well.
+MAX_CONTENT = 1900
+_TYPES = {"text": str, "int": int, "channel": str}
+
+
+def install_moderator_actions(group: app_commands.Group, context: BotContext) -> None:
+    """Add ``/mge <group> <action>`` (or ``/mge <group>`` for a single action) for every action."""
+    for name, actions in groups().items():
+        if len(actions) == 1 and not actions[0].name:
+            group.add_command(_command(actions[0], context, name=name))
+            continue
+        sub = app_commands.Group(name=name, description=f"Moderators: {name}")
+        for action in actions:
+            sub.add_command(_command(action, context, name=action.name))
+        group.add_command(sub)
+
+
+def _command(action: ModeratorAction, context: BotContext, *, name: str) -> app_commands.Command:
+    async def callback(interaction: discord.Interaction, **values) -> None:
+        if not await require_moderator(interaction, context, name=action.path, action=f"use /mge {action.group}"):
+            return
+        assert interaction.guild_id is not None  # checked by the gate
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        now = context.clock()
+        community = community_of_guild(interaction.guild, interaction.guild_id)
+        args = {p.name: _text(p.kind, values.get(p.name)) for p in action.params if values.get(p.name) is not None}
+        call = ModeratorCall(
+            database=context.database,
+            community_id=await community_id_for(context.database, community, now=now),
+            community=community,
+            actor=f"{PLATFORM}:{interaction.user.id}",
+            channel_id=str(interaction.channel_id) if interaction.channel_id else None,
+            args=args,
+            now=now,
+            services=ModeratorServices(DiscordPollPublisher(interaction.client),
+                                       DiscordDigestPublisher(interaction.client), context.poll_duration),
+        )
+        await _reply(interaction, await run_action(action, call))
+
+    parameters = [inspect.Parameter("interaction", inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                                    annotation=discord.Interaction)]
+    for param in action.params:
+        kind = _TYPES[param.kind]
+        parameters.append(inspect.Parameter(
+            param.name, inspect.Parameter.KEYWORD_ONLY,
+            annotation=kind if param.required else Optional[kind],  # noqa: UP045 (discord.py reads typing.Optional)
+            default=inspect.Parameter.empty if param.required else None,
+        ))
+    callback.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    callback.__discord_app_commands_param_description__ = {p.name: p.help[:100] for p in action.params}  # type: ignore[attr-defined]
+    return app_commands.Command(name=name, description=f"Moderators: {action.help}"[:100], callback=callback)
+
+
+def _text(kind: str, value: object) -> str:
+    text = str(value)
+    return channel_id_of(text) if kind == "channel" else text
+
+
+async def _reply(interaction: discord.Interaction, reply: ActionReply) -> None:
+    text = discord.utils.escape_markdown(reply.text)
+    files = []
+    if reply.file is not None:
+        files.append(discord.File(io.BytesIO(reply.file[1]), filename=reply.file[0]))
+    if len(text) > MAX_CONTENT:
+        files.append(discord.File(io.BytesIO(reply.text.encode()), filename="answer.txt"))
+        text = text[:MAX_CONTENT].rstrip("\\") + "… (the whole answer is in answer.txt)"
+    if not files:
+        await answer(interaction, text)
+        return
+    await interaction.followup.send(neutralise(text), files=files, ephemeral=True,
+                                    allowed_mentions=discord.AllowedMentions.none())

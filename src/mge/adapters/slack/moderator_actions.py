@@ -1,0 +1,84 @@
+"""The moderator actions (``mge.bot.actions``) as ``/mge`` subcommands on Slack: ``/mge polls every 1d``,
+``/mge digest channel #general``, ``/mge values hide 12``, ``/mge export html`` …
+
+Every one asks the :class:`ModeratorGate` first. Quick actions answer in the ack itself (only the
+moderator sees it); slow ones (a picture, a file, a post in a channel) ack at once and answer in a DM
+with the moderator, where files can be attached too.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from mge.adapters.slack.commands import CommandCall, CommandRegistry, CommandReply, Subcommand
+from mge.adapters.slack.digest import SlackDigestPublisher
+from mge.adapters.slack.polls import PLATFORM, SlackPollPublisher
+from mge.adapters.slack.render import escape
+from mge.bot.actions import ActionReply, ModeratorAction, ModeratorCall, ModeratorServices, groups, run_action, split_words
+from mge.bot.actions.base import community_id_for
+
+log = logging.getLogger("mge.slack.moderation")
+
+WORKING_TEXT = "Working on it: I'll send you the result in a direct message."
+
+
+def _usage(actions: list[ModeratorAction]) -> str:
+    return "\n".join(f"`/mge {a.usage()}` — {a.help}" for a in actions)
+
+
+def install_actions(registry: CommandRegistry, gate, *, poll_duration: timedelta) -> None:
+    """Add one subcommand per action group (``polls``, ``digest``, ``values`` …) to ``registry``."""
+    for group, actions in groups().items():
+        registry.add(Subcommand(group, f"(moderators) {_summary(group, actions)}", _handler(group, actions, gate, poll_duration)))
+
+
+def _summary(group: str, actions: list[ModeratorAction]) -> str:
+    if len(actions) == 1 and not actions[0].name:
+        return actions[0].help
+    return f"{group}: " + ", ".join(a.name for a in actions)
+
+
+def _handler(group: str, actions: list[ModeratorAction], gate, poll_duration: timedelta):
+    async def handle(call: CommandCall) -> CommandReply:
+        refusal = await gate.refusal(call, action=f"use /mge {group}")
+        if refusal is not None:
+            return CommandReply(refusal)
+        words = call.args.split(maxsplit=1)
+        named = {a.name: a for a in actions}
+        if "" in named:
+            action, rest = named[""], call.args
+        elif words and words[0].casefold() in named:
+            action, rest = named[words[0].casefold()], words[1] if len(words) > 1 else ""
+        else:
+            return CommandReply(escape(_usage(actions)))
+        now = call.deps.clock()
+        moderator_call = ModeratorCall(
+            database=call.deps.database,
+            community_id=await community_id_for(call.deps.database, call.community, now=now),
+            community=call.community,
+            actor=f"{PLATFORM}:{call.person.platform_user_id}",
+            channel_id=None if not call.channel_id or call.channel_id.startswith("D") else call.channel_id,
+            args=split_words(rest, action.params),
+            now=now,
+            services=ModeratorServices(SlackPollPublisher(call.client), SlackDigestPublisher(call.client), poll_duration),
+        )
+        if not action.slow:
+            reply = await run_action(action, moderator_call)
+            return CommandReply(escape(reply.text))
+
+        async def then() -> None:
+            await _send_to_moderator(call, await run_action(action, moderator_call))
+
+        return CommandReply(WORKING_TEXT, then=then)
+
+    return handle
+
+
+async def _send_to_moderator(call: CommandCall, reply: ActionReply) -> None:
+    opened = await call.client.conversations_open(users=call.person.platform_user_id)
+    channel = str(opened["channel"]["id"])
+    await call.client.chat_postMessage(channel=channel, text=escape(reply.text), mrkdwn=False)
+    if reply.file is not None:
+        name, content = reply.file
+        await call.client.files_upload_v2(channel=channel, file=content, filename=name, title=name)

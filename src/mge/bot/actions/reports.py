@@ -1,0 +1,116 @@
+"""Moderator actions that report: the audit log, participation stats, and the graph as a file."""
+
+from __future__ import annotations
+
+import io
+import json
+import statistics
+import zipfile
+
+from sqlalchemy import distinct, func
+from sqlmodel import col, select
+
+from mge.bot.actions.base import ActionError, ActionReply, ModeratorAction, ModeratorCall, Param
+from mge.storage.governance_repo import list_actions, record_action
+from mge.storage.models import Interview, InterviewTurn, LLMCall, Vote
+
+EXPORT_FORMATS = ("json", "graphml", "csv", "html")
+
+
+async def audit(call: ModeratorCall) -> ActionReply:
+    limit = call.int_arg("count") if call.arg("count") else 15
+    if not 1 <= limit <= 50:
+        raise ActionError("Show between 1 and 50 entries.")
+    async with call.database.session() as session:
+        entries = await list_actions(session, community_id=call.community_id, limit=limit)
+    if not entries:
+        return ActionReply("The audit log is empty: no moderator has changed anything yet.")
+    lines = []
+    for entry in entries:
+        change = ""
+        if entry.before is not None or entry.after is not None:
+            change = f": {json.dumps(entry.before, ensure_ascii=False)} → {json.dumps(entry.after, ensure_ascii=False)}"
+        lines.append(f"{entry.at:%Y-%m-%d %H:%M} UTC · {entry.actor} · {entry.action} {entry.target}{change}")
+    return ActionReply("\n".join(lines))
+
+
+async def stats(call: ModeratorCall) -> ActionReply:
+    cid = call.community_id
+    async with call.database.session() as session:
+        async def scalar(query) -> int:
+            return int((await session.exec(query)).one() or 0)
+
+        started = await scalar(select(func.count()).select_from(Interview).where(Interview.community_id == cid))
+        members = await scalar(select(func.count(distinct(Interview.member_id))).where(Interview.community_id == cid))
+        completed = (await session.exec(
+            select(Interview.id, Interview.input_tokens, Interview.output_tokens)
+            .where(Interview.community_id == cid, Interview.state == "confirmed")
+        )).all()
+        turns = {}
+        if completed:
+            rows = (await session.exec(
+                select(InterviewTurn.interview_id, func.count())
+                .where(col(InterviewTurn.interview_id).in_([c[0] for c in completed]), InterviewTurn.role == "member")
+                .group_by(InterviewTurn.interview_id)
+            )).all()
+            turns = dict(rows)
+        votes = await scalar(select(func.count()).select_from(Vote).where(Vote.community_id == cid))
+        voters = await scalar(select(func.count(distinct(Vote.voter_key))).where(Vote.community_id == cid))
+        tokens = (await session.exec(
+            select(func.coalesce(func.sum(LLMCall.input_tokens), 0), func.coalesce(func.sum(LLMCall.output_tokens), 0))
+            .where(LLMCall.community_id == cid)
+        )).one()
+    rate = f"{len(completed) / started:.0%}" if started else "—"
+    median_turns = statistics.median([turns.get(c[0], 0) for c in completed]) if completed else None
+    median_tokens = statistics.median([c[1] + c[2] for c in completed]) if completed else None
+    lines = [
+        f"Participants: {members} member(s) started {started} interview(s); {len(completed)} confirmed a card "
+        f"(completion {rate}).",
+        f"Per confirmed interview (median): {median_turns if median_turns is not None else '—'} member messages, "
+        f"{int(median_tokens) if median_tokens is not None else '—'} tokens.",
+        f"Votes: {votes} from {voters} voter(s).",
+        f"LLM tokens used in all: {tokens[0]:,} in, {tokens[1]:,} out (interviews, dedup, contexts, stories).",
+    ]
+    return ActionReply("\n".join(lines))
+
+
+async def export(call: ModeratorCall) -> ActionReply:
+    """The community's graph as a file: the same bytes as ``mge export`` (CSV as a zip of its folder)."""
+    from mge.bot import exporting
+    from mge.bot.graph import load_community_graph_input
+    from mge.core.graph import GraphParams, build_moral_graph
+
+    fmt = (call.arg("format") or "json").casefold()
+    if fmt not in EXPORT_FORMATS:
+        raise ActionError(f"Export as {', '.join(EXPORT_FORMATS)}, not {fmt!r}.")
+    data = await load_community_graph_input(call.database, community_id=call.community_id)
+    graph = build_moral_graph(data.values, data.votes, GraphParams())
+    if fmt == "json":
+        name, content = "moral-graph.json", exporting.export_json(graph, community=data.community, stories=data.stories)
+    elif fmt == "graphml":
+        name, content = "moral-graph.graphml", exporting.export_graphml(graph, community=data.community)
+    elif fmt == "html":
+        from mge.bot.explorer_html import render_explorer
+
+        name, content = "moral-graph.html", render_explorer(graph, data)
+    else:
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for file_name, file_bytes in exporting.export_csv_files(graph, data.votes).items():
+                archive.writestr(zipfile.ZipInfo(f"moral-graph/{file_name}", date_time=(2020, 1, 1, 0, 0, 0)), file_bytes)
+        name, content = "moral-graph-csv.zip", buffer.getvalue()
+    async with call.database.session() as session:
+        await record_action(session, community_id=call.community_id, actor=call.actor, action="export", now=call.now,
+                            target=fmt)
+        await session.commit()
+    return ActionReply(f"The moral graph: {len(graph.values)} values, {len(graph.edges)} edges, "
+                       f"{len(data.votes)} votes. Voters appear only as anonymous numbers.", file=(name, content))
+
+
+ACTIONS = (
+    ModeratorAction("audit", "", "the latest moderator actions: who, when, what, before and after", audit,
+                    (Param("count", "how many (1-50, default 15)", kind="int", required=False),)),
+    ModeratorAction("stats", "", "participation, completion, interview length and tokens, votes", stats),
+    ModeratorAction("export", "", "the moral graph as a file: json, graphml, csv (zip) or html", export,
+                    (Param("format", "json, graphml, csv or html", required=False),), slow=True),
+)

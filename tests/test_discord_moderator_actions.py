@@ -1,0 +1,102 @@
+"""The moderator actions as `/mge` subcommands on Discord, end to end: the real discord.Client against the
+fake Discord, real databases. Each is denied to a member and allowed to a moderator; changes land in
+the audit log; files come attached to the private answer."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlmodel import select
+
+from mge.bot.actions import ACTIONS
+from mge.bot.permissions import denial_text
+from mge.bot.schedules import community_schedule
+from mge.core.messages import CommunityRef
+from mge.storage.models import CanonicalValue, ModerationAction
+from tests.discord_support import fake_discord, guild, running_bot  # noqa: F401 (fixtures)
+from tests.fakes.discord_server import EPHEMERAL
+from tests.fakes.story_rows import add_story
+from tests.test_discord_moderation import MANAGE_GUILD
+from tests.test_scheduler import community_id
+
+EXAMPLES = {"interval": "1d", "count": 2, "hours": 24, "day": "sun", "time": "18:00", "timezone": "Europe/Berlin",
+            "value": 1, "keep": 1, "merge": 2, "card": 1}
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture
+async def bot(fake_discord, guild, service, database, clock):
+    async with running_bot(fake_discord, service, database, clock, sync_commands=False,
+                           poll_duration=timedelta(hours=48)) as client:
+        yield client
+
+
+@pytest.fixture
+def mod(fake_discord):
+    return fake_discord.add_user("mod")
+
+
+async def run(fake, user, guild, action_path: str, permissions: int = MANAGE_GUILD, responses: int = 2, **options):
+    group, _, name = action_path.partition(" ")
+    interaction = await fake.send_slash_command(
+        user, guild, "mge", name or group, group=group if name else None, member_permissions=permissions,
+        options=[{"name": k, "type": 4 if isinstance(v, int) else 3, "value": v} for k, v in options.items()],
+    )
+    return await fake.wait_for_responses(interaction, responses)
+
+
+async def audit(database) -> list[ModerationAction]:
+    async with database.session() as session:
+        return list((await session.exec(select(ModerationAction).order_by(ModerationAction.id))).all())
+
+
+@pytest.mark.parametrize("action", ACTIONS, ids=lambda a: a.path)
+async def test_every_moderator_action_is_denied_to_a_member_with_the_reason(fake_discord, bot, guild, database, action):
+    member = fake_discord.add_user("member")
+    options = {p.name: EXAMPLES[p.name] for p in action.params if p.required}
+    [response] = await run(fake_discord, member, guild, action.path, permissions=0, responses=1, **options)
+    assert response["flags"] == EPHEMERAL
+    assert response["content"] == denial_text("discord", action=f"use /mge {action.group}")
+    assert await audit(database) == []
+
+
+async def test_a_moderator_sets_the_schedule_from_chat_and_it_is_audited(fake_discord, bot, guild, mod, database):
+    deferred, saved = await run(fake_discord, mod, guild, "polls channel", channel="<#555>")
+    assert deferred["type"] == 5 and saved["flags"] == EPHEMERAL and "in channel 555" in saved["content"]
+    await run(fake_discord, mod, guild, "polls every", interval="12h")
+    await run(fake_discord, mod, guild, "digest channel")  # this channel
+    await run(fake_discord, mod, guild, "digest schedule", day="sun", time="18:30")
+    _, bad = await run(fake_discord, mod, guild, "polls per-round", count=11)
+    assert "between 0 and 10" in bad["content"]
+    _, shown = await run(fake_discord, mod, guild, "schedule")
+    assert "Story polls: 1 every 12h in channel 555, each open 48 h" in shown["content"]
+    assert f"Weekly digest: Sun 18:30 UTC in channel {guild.channel_id}" in shown["content"]
+
+    community = CommunityRef("discord", str(guild.id), guild.name)
+    row = await community_schedule(database, community_id=await community_id(database, community))
+    assert (row.poll_channel_id, row.poll_interval_minutes, row.digest_channel_id) == ("555", 720, str(guild.channel_id))
+    entries = await audit(database)
+    assert [e.action for e in entries] == ["polls.channel", "polls.every", "digest.channel", "digest.schedule"]
+    assert all(e.actor == f"discord:{mod.id}" for e in entries)
+    _, log = await run(fake_discord, mod, guild, "audit", count=1)
+    assert "digest.schedule" in log["content"] and "polls.every" not in log["content"]
+
+
+async def test_values_hide_and_export_attach_files(fake_discord, bot, guild, mod, database, clock):
+    community = CommunityRef("discord", str(guild.id), guild.name)
+    await add_story(database, community, now=clock())
+    async with database.session() as session:
+        first = (await session.exec(select(CanonicalValue).order_by(CanonicalValue.id))).first()
+    _, hidden = await run(fake_discord, mod, guild, "values hide", value=first.id)
+    assert hidden["content"] == f"Hidden: {first.id}. Fixing The Problem."
+    _, exported = await run(fake_discord, mod, guild, "export", format="graphml")
+    assert exported["content"].startswith("The moral graph: 1 values")  # the hidden one is left out
+    interaction = list(fake_discord.interactions.values())[-1]
+    [attachment] = interaction.messages[-1]["attachments"]
+    assert attachment["filename"] == "moral-graph.graphml"
+    assert fake_discord.files[attachment["id"]].startswith(b"<?xml")
+    _, preview = await run(fake_discord, mod, guild, "digest preview")
+    files = list(fake_discord.interactions.values())[-1].messages[-1]["attachments"]
+    assert files[0]["filename"] == "moral-graph.png" and fake_discord.files[files[0]["id"]].startswith(PNG_MAGIC)
+    assert [e.action for e in await audit(database)] == ["values.hide", "export"]

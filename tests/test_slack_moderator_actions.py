@@ -1,0 +1,128 @@
+"""The moderator actions as `/mge` subcommands on Slack, end to end: the real Bolt app against the fake
+Slack, signed slash commands, real databases. Each is denied to a member and allowed to a moderator;
+changes land in the audit log; slow ones answer in a DM, with their file."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from datetime import timedelta
+from io import BytesIO
+
+import pytest
+from sqlmodel import select
+
+from mge.bot.actions import ACTIONS
+from mge.bot.permissions import denial_text
+from mge.bot.schedules import community_schedule
+from mge.core.messages import CommunityRef
+from mge.storage.models import CanonicalValue, ModerationAction, Poll
+from tests.fakes.slack_api import TEAM_DOMAIN, TEAM_ID
+from tests.fakes.story_rows import add_story
+from tests.slack_support import serving_slack
+from tests.test_scheduler import community_id
+from tests.test_slack_moderation import ask
+
+COMMUNITY = CommunityRef("slack", TEAM_ID, TEAM_DOMAIN)
+OTHER = CommunityRef("slack", "T0OTHER", "other")
+MODERATOR, MEMBER = "UMOD", "U1"
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture
+async def slack(service, database, clock):
+    async with serving_slack(service, database, clock=clock, moderator_ids=(MODERATOR,),
+                             poll_duration=timedelta(hours=48)) as harness:
+        yield harness
+
+
+async def audit(database) -> list[ModerationAction]:
+    async with database.session() as session:
+        return list((await session.exec(select(ModerationAction).order_by(ModerationAction.id))).all())
+
+
+def example_text(action) -> str:
+    words = {"interval": "1d", "count": "2", "hours": "24", "day": "sun", "time": "18:00", "timezone": "Europe/Berlin",
+             "value": "1", "keep": "1", "merge": "2", "card": "1", "format": "json", "channel": "C9"}
+    return " ".join([action.path] + [words[p.name] for p in action.params if p.required])
+
+
+@pytest.mark.parametrize("action", ACTIONS, ids=lambda a: a.path)
+async def test_every_moderator_action_is_denied_to_a_member_with_the_reason(slack, database, action):
+    answer = await ask(slack, example_text(action), user=MEMBER)
+    assert answer["text"].startswith("Only moderators can use /mge " + action.group)
+    assert "MGE_SLACK_MODERATOR_IDS" not in answer["text"] or "none are configured" not in answer["text"]
+    assert await audit(database) == []
+    assert slack.slack.calls_to("chat.postMessage") == []
+
+
+async def test_a_moderator_sets_the_schedule_from_chat_and_it_is_audited(slack, database):
+    answer = await ask(slack, "polls channel <#C0POLLS|polls>", user=MODERATOR)
+    assert "Saved." in answer["text"] and "in channel C0POLLS" in answer["text"]
+    await ask(slack, "polls every 12h", user=MODERATOR)
+    await ask(slack, "digest schedule sun 18:30", user=MODERATOR, channel="C0DIGEST")
+    await ask(slack, "digest channel", user=MODERATOR, channel="C0DIGEST")  # this channel
+    bad = await ask(slack, "digest timezone Berlin", user=MODERATOR)
+    assert "Did you mean Europe/Berlin" in bad["text"]
+    await ask(slack, "digest timezone Europe/Berlin", user=MODERATOR)
+    shown = await ask(slack, "schedule", user=MODERATOR)
+    assert "Story polls: 1 every 12h in channel C0POLLS, each open 48 h" in shown["text"]
+    assert "Weekly digest: Sun 18:30 Europe/Berlin in channel C0DIGEST" in shown["text"]
+    usage = await ask(slack, "polls", user=MODERATOR)
+    assert "/mge polls every &lt;interval&gt;" in usage["text"]
+
+    row = await community_schedule(database, community_id=await community_id(database, COMMUNITY))
+    assert (row.poll_channel_id, row.poll_interval_minutes, row.digest_timezone) == ("C0POLLS", 720, "Europe/Berlin")
+    entries = await audit(database)
+    assert [e.action for e in entries] == ["polls.channel", "polls.every", "digest.schedule", "digest.channel",
+                                           "digest.timezone"]
+    assert all(e.actor == f"slack:{MODERATOR}" for e in entries)
+    assert entries[1].before == {"poll_interval_minutes": 1440} and entries[1].after == {"poll_interval_minutes": 720}
+    log = await ask(slack, "audit 2", user=MODERATOR)
+    assert "digest.timezone" in log["text"] and "polls.channel" not in log["text"]
+
+
+async def test_values_are_hidden_restored_and_scoped_to_the_community(slack, database, clock):
+    await add_story(database, COMMUNITY, now=clock())
+    await add_story(database, OTHER, now=clock(), from_value={"title": "Elsewhere", "description": "d",
+                                                               "policies": ["MOMENTS elsewhere"]})
+    async with database.session() as session:
+        ours, theirs = [], []
+        for value in (await session.exec(select(CanonicalValue).order_by(CanonicalValue.id))).all():
+            (ours if value.title != "Elsewhere" and len(ours) < 2 else theirs).append(value.id)
+    listed = await ask(slack, "values list", user=MODERATOR)
+    assert f"{ours[0]}. Fixing The Problem" in listed["text"] and "Elsewhere" not in listed["text"]
+    hidden = await ask(slack, f"values hide {ours[0]}", user=MODERATOR)
+    assert hidden["text"] == f"Hidden: {ours[0]}. Fixing The Problem."
+    assert "(hidden)" in (await ask(slack, "values list", user=MODERATOR))["text"]
+    restored = await ask(slack, f"values restore {ours[0]}", user=MODERATOR)
+    assert restored["text"].startswith("Restored")
+    # Another community's value cannot be touched from here.
+    refused = await ask(slack, f"values hide {theirs[0]}", user=MODERATOR)
+    assert refused["text"] == f"No value {theirs[0]} in this community."
+    bad = await ask(slack, "values hide twelve", user=MODERATOR)
+    assert "whole number" in bad["text"]
+    assert [e.action for e in await audit(database)] == ["values.hide", "values.restore"]
+
+
+async def test_slow_actions_answer_in_a_dm_with_their_files(slack, database, clock):
+    await add_story(database, COMMUNITY, now=clock())
+    assert (await ask(slack, "export csv", user=MODERATOR))["text"].startswith("Working on it")
+    assert (await ask(slack, "digest preview", user=MODERATOR))["text"].startswith("Working on it")
+    posted = await ask(slack, "polls post-now", user=MODERATOR, channel="C0HERE")
+    assert posted["text"].startswith("Working on it")
+    dms = [c for c in slack.slack.calls_to("chat.postMessage") if c.params["channel"].startswith("D")]
+    assert len(dms) == 3
+    assert "The moral graph: 2 values" in dms[0].params["text"]
+    assert "Moral graph digest" in dms[1].params["text"]
+    assert "Posted a poll on" in dms[2].params["text"]
+    uploads = list(slack.slack.uploads.values())
+    with zipfile.ZipFile(BytesIO(uploads[0])) as archive:
+        assert sorted(archive.namelist()) == ["moral-graph/edges.csv", "moral-graph/rankings.csv",
+                                              "moral-graph/values.json", "moral-graph/votes.csv"]
+        assert json.loads(archive.read("moral-graph/values.json"))
+    assert uploads[1].startswith(PNG_MAGIC)
+    async with database.session() as session:
+        [poll] = (await session.exec(select(Poll))).all()
+    assert poll.channel_id == "C0HERE" and poll.closes_at.replace(tzinfo=clock().tzinfo) == clock() + timedelta(hours=48)
+    assert [e.action for e in await audit(database)] == ["export"]
