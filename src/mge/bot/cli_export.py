@@ -1,4 +1,5 @@
-"""``mge export``: the community's moral graph from the database, as JSON, GraphML or a CSV folder.
+"""``mge export``: the community's moral graph from the database, as JSON, GraphML, a CSV folder, or
+one self-contained HTML page to explore it.
 
 The database, numpy and networkx are imported inside the command so ``mge --help`` stays fast.
 """
@@ -23,6 +24,7 @@ class ExportFormat(StrEnum):
     json = "json"
     graphml = "graphml"
     csv = "csv"
+    html = "html"
 
 
 class ExportAlgorithm(StrEnum):
@@ -31,9 +33,11 @@ class ExportAlgorithm(StrEnum):
 
 
 def export_command(
-    output_format: ExportFormat = typer.Option(..., "--format", help="json, graphml, or csv (a folder of files)."),
+    output_format: ExportFormat = typer.Option(
+        ..., "--format", help="json, graphml, csv (a folder of files), or html (one page to explore the graph)."
+    ),
     out: str = typer.Option(
-        ..., "--out", help="Output file (json, graphml; - for standard output) or folder (csv)."
+        ..., "--out", help="Output file (json, graphml, html; - for standard output) or folder (csv)."
     ),
     community: str | None = typer.Option(
         None, "--community", help="The community's name or platform id; needed when there is more than one."
@@ -45,7 +49,9 @@ def export_command(
     """Build the moral graph from the community's votes and export it.
 
     csv writes OUT/votes.csv and OUT/values.json (the input of `mge graph build`, to rebuild and check
-    the graph), OUT/edges.csv and OUT/rankings.csv. Voters appear only as anonymous keys.
+    the graph), OUT/edges.csv and OUT/rankings.csv. html writes one file that opens in any browser
+    without a network: pick a context, see its values ranked, click one for its card, edges and
+    stories; it carries the same content hash as the json export. Voters appear only as anonymous keys.
     """
     started = time.perf_counter()
     if output_format is ExportFormat.csv and out == "-":
@@ -77,6 +83,10 @@ def export_command(
         else:
             if output_format is ExportFormat.json:
                 document = exporting.export_json(graph, community=data.community, stories=data.stories)
+            elif output_format is ExportFormat.html:
+                from mge.bot.explorer_html import render_explorer
+
+                document = render_explorer(graph, data)
             else:
                 document = exporting.export_graphml(graph, community=data.community)
             if out_path is None:
