@@ -21,7 +21,7 @@ from tests.test_discord_moderation import MANAGE_GUILD
 from tests.test_scheduler import community_id
 
 EXAMPLES = {"interval": "1d", "count": 2, "hours": 24, "day": "sun", "time": "18:00", "timezone": "Europe/Berlin",
-            "value": 1, "keep": 1, "merge": 2, "card": 1}
+            "value": 1, "keep": 1, "merge": 2, "card": 1, "text": "When in doubt", "scenario": 1, "context": 1}
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 

@@ -43,7 +43,8 @@ async def audit(database) -> list[ModerationAction]:
 
 def example_text(action) -> str:
     words = {"interval": "1d", "count": "2", "hours": "24", "day": "sun", "time": "18:00", "timezone": "Europe/Berlin",
-             "value": "1", "keep": "1", "merge": "2", "card": "1", "format": "json", "channel": "C9"}
+             "value": "1", "keep": "1", "merge": "2", "card": "1", "format": "json", "channel": "C9",
+             "text": "When in doubt", "scenario": "1", "context": "1"}
     return " ".join([action.path] + [words[p.name] for p in action.params if p.required])
 
 
@@ -126,3 +127,41 @@ async def test_slow_actions_answer_in_a_dm_with_their_files(slack, database, clo
         [poll] = (await session.exec(select(Poll))).all()
     assert poll.channel_id == "C0HERE" and poll.closes_at.replace(tzinfo=clock().tzinfo) == clock() + timedelta(hours=48)
     assert [e.action for e in await audit(database)] == ["export"]
+
+
+async def test_a_moderator_runs_a_deliberation_round_from_chat(service, database, clock, fake_openai):
+    from tests.conftest import make_llm
+    from tests.test_contexts import SIX
+
+    llm = make_llm(fake_openai)
+    fake_openai.script({"contexts": SIX}, {"groups": [{"contexts": ["When grieving", "When mourning a loss"]}]})
+    try:
+        async with serving_slack(service, database, clock=clock, moderator_ids=(MODERATOR,), llm=llm,
+                                 llm_model="context-model") as slack:
+            working = await ask(slack, "scenario add My friend is grieving. How can I help?", user=MODERATOR)
+            assert working["text"].startswith("Working on it")
+            [dm] = [c for c in slack.slack.calls_to("chat.postMessage") if c.params["channel"].startswith("D")]
+            assert "is open for interviews: My friend is grieving. How can I help?" in dm.params["text"]
+            assert "When grieving" in dm.params["text"] and "When mourning a loss" not in dm.params["text"]
+            listed = (await ask(slack, "scenario list", user=MODERATOR))["text"]
+            scenario_id = int(listed.split(".", 1)[0])
+            assert "— open" in listed
+            closed = await ask(slack, f"round close {scenario_id}", user=MODERATOR)
+            assert "is closed" in closed["text"]
+            assert "— closed" in (await ask(slack, "contexts list", user=MODERATOR))["text"]
+            added = await ask(slack, f"contexts add {scenario_id} When someone asks for advice", user=MODERATOR)
+            context_id = int(added["text"].split()[1])
+            assert "“When someone asks for advice” is linked" in added["text"]
+            bad = await ask(slack, f"contexts edit {context_id} Asking for advice", user=MODERATOR)
+            assert "start with 'When'" in bad["text"]
+            await ask(slack, f"contexts edit {context_id} When asked for advice", user=MODERATOR)
+            removed = await ask(slack, f"contexts remove {context_id}", user=MODERATOR)
+            assert removed["text"] == f"Removed context {context_id} “When asked for advice”."
+            reopened = await ask(slack, f"round open {scenario_id}", user=MODERATOR)
+            assert "is open" in reopened["text"]
+    finally:
+        await llm.aclose()
+    entries = await audit(database)
+    assert [e.action for e in entries] == ["scenario.add", "round.close", "contexts.add", "contexts.edit",
+                                           "contexts.remove", "round.open"]
+    assert entries[3].before == {"text": "When someone asks for advice"} and entries[3].after == {"text": "When asked for advice"}

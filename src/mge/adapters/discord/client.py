@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import Any
 
 import discord
 from discord import app_commands
@@ -104,10 +105,12 @@ def build_client(
     database: Database,
     installers: Sequence[SubcommandInstaller] = DEFAULT_INSTALLERS,
     clock: Callable[[], datetime] = utcnow,
+    llm: Any = None,
+    llm_model: str = "",
 ) -> MgeDiscordClient:
     context = BotContext(
         interviews=interviews, router=router, database=database, clock=clock,
-        moderator_role_ids=config.moderator_role_ids, poll_duration=config.poll_duration,
+        moderator_role_ids=config.moderator_role_ids, poll_duration=config.poll_duration, llm=llm, llm_model=llm_model,
     )
     return MgeDiscordClient(config, context, installers=installers)
 
@@ -119,9 +122,12 @@ async def run_discord(
     router: DmRouter,
     database: Database,
     installers: Sequence[SubcommandInstaller] = DEFAULT_INSTALLERS,
+    llm: Any = None,
+    llm_model: str = "",
 ) -> None:
     """Connect and serve until cancelled (or the connection fails for good). Closes the client —
     its HTTP session and websocket — on the way out, cancellation included."""
-    client = build_client(config, interviews=interviews, router=router, database=database, installers=installers)
+    client = build_client(config, interviews=interviews, router=router, database=database, installers=installers,
+                          llm=llm, llm_model=llm_model)
     async with client:
         await client.start(config.token)

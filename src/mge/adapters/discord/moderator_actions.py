@@ -62,7 +62,8 @@ def _command(action: ModeratorAction, context: BotContext, *, name: str) -> app_
             args=args,
             now=now,
             services=ModeratorServices(DiscordPollPublisher(interaction.client),
-                                       DiscordDigestPublisher(interaction.client), context.poll_duration),
+                                       DiscordDigestPublisher(interaction.client), context.poll_duration,
+                                       llm=context.llm, model=context.llm_model),
         )
         await _reply(interaction, await run_action(action, call))
 

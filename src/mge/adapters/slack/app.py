@@ -16,6 +16,7 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from aiohttp import web
 from slack_bolt.async_app import AsyncApp
@@ -64,12 +65,14 @@ def build_slack_app(
     database: Database,
     deps: SlackDeps | None = None,
     command_registry: commands.CommandRegistry | None = None,
+    llm: Any = None,
+    llm_model: str = "",
 ) -> tuple[AsyncApp, SlackDeps]:
     """The Bolt app with every handler registered, and the shared state the handlers use.
 
     ``command_registry`` defaults to the member subcommands plus the moderator ones (gated by
     ``config.moderator_ids``); pass another ``commands.CommandRegistry`` to change ``/mge``."""
-    deps = deps or SlackDeps(interviews=interviews, database=database)
+    deps = deps or SlackDeps(interviews=interviews, database=database, llm=llm, llm_model=llm_model)
     if command_registry is None:
         command_registry = add_moderator_commands(
             commands.member_commands(), moderator_ids=config.moderator_ids, poll_duration=config.poll_duration
@@ -110,11 +113,13 @@ async def run_slack_http(
     host: str | None = None,
     port: int | None = None,
     stop: asyncio.Event | None = None,
+    llm: Any = None,
+    llm_model: str = "",
 ) -> None:
     """Serve the Events API, interactivity and slash commands at ``POST /slack/events`` until ``stop``."""
     if not config.signing_secret:
         raise ValueError("HTTP mode needs the Slack signing secret")
-    app, deps = build_slack_app(config, interviews=interviews, database=database)
+    app, deps = build_slack_app(config, interviews=interviews, database=database, llm=llm, llm_model=llm_model)
     runner, bound = await start_http(app, host=host or config.http_host, port=config.http_port if port is None else port)
     log.info("Slack HTTP mode listening on %s:%s%s", host or config.http_host, bound, EVENTS_PATH)
     try:
@@ -133,13 +138,15 @@ async def run_slack_socket_mode(
     interviews: InterviewService,
     database: Database,
     stop: asyncio.Event | None = None,
+    llm: Any = None,
+    llm_model: str = "",
 ) -> None:
     """Connect to Slack over a websocket (``apps.connections.open`` at ``api_url``) until ``stop``."""
     from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
     if not config.app_token:
         raise ValueError("Socket Mode needs an app-level token (xapp-…)")
-    app, deps = build_slack_app(config, interviews=interviews, database=database)
+    app, deps = build_slack_app(config, interviews=interviews, database=database, llm=llm, llm_model=llm_model)
     # The handler's web client is the app's, so apps.connections.open honours api_url as well.
     handler = AsyncSocketModeHandler(app, config.app_token, web_client=app.client)
     await handler.connect_async()

@@ -61,7 +61,8 @@ def _handler(group: str, actions: list[ModeratorAction], gate, poll_duration: ti
             channel_id=None if not call.channel_id or call.channel_id.startswith("D") else call.channel_id,
             args=split_words(rest, action.params),
             now=now,
-            services=ModeratorServices(SlackPollPublisher(call.client), SlackDigestPublisher(call.client), poll_duration),
+            services=ModeratorServices(SlackPollPublisher(call.client), SlackDigestPublisher(call.client), poll_duration,
+                                       llm=call.deps.llm, model=call.deps.llm_model),
         )
         if not action.slow:
             reply = await run_action(action, moderator_call)

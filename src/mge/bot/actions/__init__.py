@@ -1,6 +1,6 @@
 """Every moderator action, in the order help lists them (see ``base`` for how adapters run them)."""
 
-from mge.bot.actions import reports, schedule, values
+from mge.bot.actions import deliberation, reports, schedule, values
 from mge.bot.actions.base import (
     ActionError,
     ActionReply,
@@ -12,7 +12,9 @@ from mge.bot.actions.base import (
     split_words,
 )
 
-ACTIONS: tuple[ModeratorAction, ...] = (*schedule.ACTIONS, *values.ACTIONS, *reports.ACTIONS)
+ACTIONS: tuple[ModeratorAction, ...] = (
+    *deliberation.ACTIONS, *schedule.ACTIONS, *values.ACTIONS, *reports.ACTIONS,
+)
 
 
 def groups() -> dict[str, list[ModeratorAction]]:

@@ -50,6 +50,8 @@ class ModeratorServices:
     poll_publisher: Any = None  # PollPublisher
     digest_publisher: Any = None  # DigestPublisher
     default_poll_duration: timedelta = timedelta(hours=72)
+    llm: Any = None  # LLM, for actions that write with it (a scenario's contexts)
+    model: str = ""
 
 
 @dataclass(frozen=True)
