@@ -108,17 +108,15 @@ class Harness:
 
 @contextlib.asynccontextmanager
 async def serving_slack(
-    service, database, *, clock=None, prepare=None, llm=None, llm_model="", **config: Any
+    service, database, *, clock=None, prepare=None, **config: Any
 ) -> AsyncIterator[Harness]:
     """The Bolt app on a free loopback port, talking to a fresh fake Slack; ``config`` overrides
-    SlackConfig fields, ``clock`` the handlers' clock, ``prepare(fake)`` sets the fake up first,
-    ``llm`` / ``llm_model`` what moderator actions write with."""
+    SlackConfig fields, ``clock`` the handlers' clock, ``prepare(fake)`` sets the fake up first."""
     async with FakeSlack() as fake:
         if prepare is not None:
             prepare(fake)
         settings = SlackConfig(bot_token="xoxb-test", signing_secret=SIGNING_SECRET, api_url=fake.api_url, **config)
-        deps = SlackDeps(interviews=service, database=database, llm=llm, llm_model=llm_model,
-                         **({"clock": clock} if clock else {}))
+        deps = SlackDeps(interviews=service, database=database, **({"clock": clock} if clock else {}))
         app, deps = build_slack_app(settings, interviews=service, database=database, deps=deps)
         runner, port = await start_http(app, host="127.0.0.1", port=0)
         try:

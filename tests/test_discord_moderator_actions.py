@@ -4,6 +4,7 @@ the audit log; files come attached to the private answer."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
@@ -21,7 +22,8 @@ from tests.test_discord_moderation import MANAGE_GUILD
 from tests.test_scheduler import community_id
 
 EXAMPLES = {"interval": "1d", "count": 2, "hours": 24, "day": "sun", "time": "18:00", "timezone": "Europe/Berlin",
-            "value": 1, "keep": 1, "merge": 2, "card": 1, "text": "When in doubt", "scenario": 1, "context": 1}
+            "value": 1, "keep": 1, "merge": 2, "card": 1, "text": "When in doubt", "scenario": 1, "context": 1,
+            "member": "<@123>", "days": 30}
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
@@ -100,3 +102,42 @@ async def test_values_hide_and_export_attach_files(fake_discord, bot, guild, mod
     files = list(fake_discord.interactions.values())[-1].messages[-1]["attachments"]
     assert files[0]["filename"] == "moral-graph.png" and fake_discord.files[files[0]["id"]].startswith(PNG_MAGIC)
     assert [e.action for e in await audit(database)] == ["values.hide", "export"]
+
+
+async def test_eligibility_rules_use_what_discord_says_and_leave_votes_out(fake_discord, bot, guild, mod, database, clock):
+    from mge.adapters.discord.polls import DiscordPollPublisher
+    from mge.bot.graph import load_community_graph_input
+    from mge.bot.polls import post_story_poll
+
+    community = CommunityRef("discord", str(guild.id), guild.name)
+    story = await add_story(database, community, now=clock())
+    await post_story_poll(database, DiscordPollPublisher(bot), story_id=story, platform="discord",
+                          channel_id=str(guild.channel_id), closes_at=None, now=clock())
+    [message] = fake_discord.bot_messages(guild.channel_id)
+    voters = [fake_discord.add_user(f"v{n}") for n in range(3)]
+    for voter in voters:
+        await fake_discord.add_reaction(voter, message, "\u2705")
+    cid = await community_id(database, community)
+    for _ in range(100):
+        data = await load_community_graph_input(database, community_id=cid)
+        if len(data.votes) == 3:
+            break
+        await asyncio.sleep(0.05)
+    assert len(data.votes) == 3
+
+    # The fake's members joined "now" (real time), after the test clock's votes: a membership rule
+    # leaves all three out; an account-age rule of a year keeps them (the fake's ids date from 2024).
+    _, shown = await run(fake_discord, mod, guild, "eligibility membership", days=30)
+    assert shown["content"] == "Votes count from members with a member for at least 30 day(s). Blocked members: 0."
+    assert (await load_community_graph_input(database, community_id=cid)).excluded_votes == {"joined too recently": 3}
+    await run(fake_discord, mod, guild, "eligibility membership", days=0)
+    await run(fake_discord, mod, guild, "eligibility account-age", days=365)
+    assert (await load_community_graph_input(database, community_id=cid)).excluded_votes == {}
+    _, blocked = await run(fake_discord, mod, guild, "member block", member=f"<@!{voters[0].id}>")
+    assert blocked["content"].startswith("Blocked")
+    data = await load_community_graph_input(database, community_id=cid)
+    assert len(data.votes) == 2 and data.excluded_votes == {"blocked": 1}
+    _, stats = await run(fake_discord, mod, guild, "stats")
+    assert "Votes left out of the graph: 1 (1 blocked)." in stats["content"]
+    assert [e.action for e in await audit(database)] == [
+        "eligibility.membership", "eligibility.membership", "eligibility.account-age", "member.block"]

@@ -13,6 +13,8 @@ import pytest
 from sqlmodel import select
 
 from mge.bot.actions import ACTIONS
+from mge.bot.actions.members import SLACK_CANNOT
+from mge.bot.graph import load_community_graph_input
 from mge.bot.permissions import denial_text
 from mge.bot.schedules import community_schedule
 from mge.core.messages import CommunityRef
@@ -20,6 +22,7 @@ from mge.storage.models import CanonicalValue, ModerationAction, Poll
 from tests.fakes.slack_api import TEAM_DOMAIN, TEAM_ID
 from tests.fakes.story_rows import add_story
 from tests.slack_support import serving_slack
+from tests.test_poll_selection import open_poll
 from tests.test_scheduler import community_id
 from tests.test_slack_moderation import ask
 
@@ -44,7 +47,7 @@ async def audit(database) -> list[ModerationAction]:
 def example_text(action) -> str:
     words = {"interval": "1d", "count": "2", "hours": "24", "day": "sun", "time": "18:00", "timezone": "Europe/Berlin",
              "value": "1", "keep": "1", "merge": "2", "card": "1", "format": "json", "channel": "C9",
-             "text": "When in doubt", "scenario": "1", "context": "1"}
+             "text": "When in doubt", "scenario": "1", "context": "1", "member": "<@U2|bob>", "days": "30"}
     return " ".join([action.path] + [words[p.name] for p in action.params if p.required])
 
 
@@ -130,38 +133,58 @@ async def test_slow_actions_answer_in_a_dm_with_their_files(slack, database, clo
 
 
 async def test_a_moderator_runs_a_deliberation_round_from_chat(service, database, clock, fake_openai):
-    from tests.conftest import make_llm
     from tests.test_contexts import SIX
 
-    llm = make_llm(fake_openai)
+    # The interview service's LLM (on the fake OpenAI server) writes the new scenario's contexts.
     fake_openai.script({"contexts": SIX}, {"groups": [{"contexts": ["When grieving", "When mourning a loss"]}]})
-    try:
-        async with serving_slack(service, database, clock=clock, moderator_ids=(MODERATOR,), llm=llm,
-                                 llm_model="context-model") as slack:
-            working = await ask(slack, "scenario add My friend is grieving. How can I help?", user=MODERATOR)
-            assert working["text"].startswith("Working on it")
-            [dm] = [c for c in slack.slack.calls_to("chat.postMessage") if c.params["channel"].startswith("D")]
-            assert "is open for interviews: My friend is grieving. How can I help?" in dm.params["text"]
-            assert "When grieving" in dm.params["text"] and "When mourning a loss" not in dm.params["text"]
-            listed = (await ask(slack, "scenario list", user=MODERATOR))["text"]
-            scenario_id = int(listed.split(".", 1)[0])
-            assert "— open" in listed
-            closed = await ask(slack, f"round close {scenario_id}", user=MODERATOR)
-            assert "is closed" in closed["text"]
-            assert "— closed" in (await ask(slack, "contexts list", user=MODERATOR))["text"]
-            added = await ask(slack, f"contexts add {scenario_id} When someone asks for advice", user=MODERATOR)
-            context_id = int(added["text"].split()[1])
-            assert "“When someone asks for advice” is linked" in added["text"]
-            bad = await ask(slack, f"contexts edit {context_id} Asking for advice", user=MODERATOR)
-            assert "start with 'When'" in bad["text"]
-            await ask(slack, f"contexts edit {context_id} When asked for advice", user=MODERATOR)
-            removed = await ask(slack, f"contexts remove {context_id}", user=MODERATOR)
-            assert removed["text"] == f"Removed context {context_id} “When asked for advice”."
-            reopened = await ask(slack, f"round open {scenario_id}", user=MODERATOR)
-            assert "is open" in reopened["text"]
-    finally:
-        await llm.aclose()
+    async with serving_slack(service, database, clock=clock, moderator_ids=(MODERATOR,)) as slack:
+        working = await ask(slack, "scenario add My friend is grieving. How can I help?", user=MODERATOR)
+        assert working["text"].startswith("Working on it")
+        [dm] = [c for c in slack.slack.calls_to("chat.postMessage") if c.params["channel"].startswith("D")]
+        assert "is open for interviews: My friend is grieving. How can I help?" in dm.params["text"]
+        assert "When grieving" in dm.params["text"] and "When mourning a loss" not in dm.params["text"]
+        listed = (await ask(slack, "scenario list", user=MODERATOR))["text"]
+        scenario_id = int(listed.split(".", 1)[0])
+        assert "— open" in listed
+        closed = await ask(slack, f"round close {scenario_id}", user=MODERATOR)
+        assert "is closed" in closed["text"]
+        assert "— closed" in (await ask(slack, "contexts list", user=MODERATOR))["text"]
+        added = await ask(slack, f"contexts add {scenario_id} When someone asks for advice", user=MODERATOR)
+        context_id = int(added["text"].split()[1])
+        assert "“When someone asks for advice” is linked" in added["text"]
+        bad = await ask(slack, f"contexts edit {context_id} Asking for advice", user=MODERATOR)
+        assert "start with 'When'" in bad["text"]
+        await ask(slack, f"contexts edit {context_id} When asked for advice", user=MODERATOR)
+        removed = await ask(slack, f"contexts remove {context_id}", user=MODERATOR)
+        assert removed["text"] == f"Removed context {context_id} “When asked for advice”."
+        reopened = await ask(slack, f"round open {scenario_id}", user=MODERATOR)
+        assert "is open" in reopened["text"]
     entries = await audit(database)
     assert [e.action for e in entries] == ["scenario.add", "round.close", "contexts.add", "contexts.edit",
                                            "contexts.remove", "round.open"]
     assert entries[3].before == {"text": "When someone asks for advice"} and entries[3].after == {"text": "When asked for advice"}
+
+
+async def test_blocking_on_slack_and_why_account_rules_cannot_apply_there(slack, database, clock):
+    story = await add_story(database, COMMUNITY, now=clock())
+    poll = await open_poll(database, story, now=clock(), closes_at=None)
+    async with database.session() as session:
+        row = await session.get(Poll, poll.id)
+        row.platform, row.channel_id, row.message_id = "slack", "CPOLL", "1700000000.000100"
+        session.add(row)
+        await session.commit()
+    await slack.react("CPOLL", "1700000000.000100", "white_check_mark", user="U2")
+    refused = await ask(slack, "eligibility account-age 30", user=MODERATOR)
+    assert refused["text"] == SLACK_CANNOT
+    blocked = await ask(slack, "member block <@U2|bob>", user=MODERATOR)
+    assert blocked["text"].startswith("Blocked.")
+    again = await ask(slack, "member block <@U2>", user=MODERATOR)
+    assert again["text"] == "That member is already blocked."
+    data = await load_community_graph_input(database, community_id=await community_id(database, COMMUNITY))
+    assert data.votes == [] and data.excluded_votes == {"blocked": 1}
+    stats = await ask(slack, "stats", user=MODERATOR)
+    assert "Votes left out of the graph: 1 (1 blocked)." in stats["text"]
+    assert (await ask(slack, "eligibility show", user=MODERATOR))["text"] == \
+        "Every member's vote counts. Blocked members: 1."
+    assert (await ask(slack, "member block @bob", user=MODERATOR))["text"] == "Name the member with a @mention."
+    assert [e.action for e in await audit(database)] == ["member.block"]

@@ -12,6 +12,7 @@ from enum import StrEnum
 import typer
 
 from mge.bot.cli_support import OutputFormat, fail, settings_or_exit
+from mge.bot.cli_ask import ask_command
 from mge.bot.cli_digest import digest_app
 from mge.bot.cli_export import export_command
 from mge.bot.cli_graph import graph_app  # light: numpy and scipy load only when a graph is built
@@ -40,6 +41,7 @@ app.command("export")(export_command)
 app.add_typer(digest_app, name="digest")
 app.add_typer(schedule_app, name="schedule")
 app.command("audit")(audit_command)
+app.command("ask")(ask_command)
 
 
 @app.command()

@@ -10,20 +10,26 @@ What counts, decided here once so the export, the digest and the audit agree:
 * a vote is dropped when either end is not an active value (hidden by a moderator, or empty), and
   when both ends have become the same value by a merge (a value is never wiser than itself);
 * the voter is the vote's ``voter_key`` (``member:<row id>``), never a platform user id or a name, so
-  exports can be published; it stays the same after a member erases their data.
+  exports can be published; when a member erases their data it is replaced by one random key for all
+  their votes, so totals and voter counts stay the same;
+* a vote is left out when its member is blocked, or did not meet the community's eligibility rules
+  when they cast it (``mge.core.eligibility``); such votes are kept, and counted by reason.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from datetime import datetime
+from dataclasses import dataclass, field
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from mge.core.eligibility import exclusion_reason
 from mge.core.graph import GraphParams, MoralGraph, Value, Vote, build_moral_graph
 from mge.core.graph.model import COUNT_FIELDS, Edge
+from mge.storage import eligibility_repo
 from mge.storage.database import Database
 from mge.storage.models import (
     CanonicalValue,
@@ -80,6 +86,8 @@ class CommunityGraphInput:
     stories: list[StoryRecord]
     #: Votes left out: an end hidden or empty, or both ends merged into one value.
     dropped_votes: int
+    #: Votes left out because of who cast them: reason (``mge.core.eligibility``) → count.
+    excluded_votes: dict[str, int] = field(default_factory=dict)
 
 
 # --- reading ---------------------------------------------------------------------------------------
@@ -97,6 +105,8 @@ async def load_community_graph_input(database: Database, *, community_id: int) -
             (await session.exec(select(CanonicalValue).where(CanonicalValue.community_id == community_id))).all()
         )
         vote_rows = await _vote_rows(session, community_id=community_id)
+        rules = await eligibility_repo.get_rules(session, community_id=community_id)
+        facts = await eligibility_repo.facts_by_member(session, community_id=community_id)
 
     resolve = resolve_values(value_rows)
     # Ordered by id: a stable order, so the same database gives the same export bytes.
@@ -107,7 +117,12 @@ async def load_community_graph_input(database: Database, *, community_id: int) -
     story_votes: Counter[int] = Counter()
     stories: dict[int, StoryRecord] = {}
     dropped = 0
-    for voter_key, choice, story, context in vote_rows:
+    excluded: Counter[str] = Counter()
+    for voter_key, member_id, cast_at, choice, story, context in vote_rows:
+        reason = exclusion_reason(facts.get(member_id) if member_id is not None else None, rules, at=cast_at)
+        if reason is not None:
+            excluded[reason] += 1
+            continue
         source, wiser = resolve.get(story.from_value_id), resolve.get(story.to_value_id)
         if source is None or wiser is None or source == wiser:
             dropped += 1
@@ -130,16 +145,17 @@ async def load_community_graph_input(database: Database, *, community_id: int) -
         vote_story_ids=vote_story_ids,
         stories=story_list,
         dropped_votes=dropped,
+        excluded_votes=dict(excluded),
     )
 
 
 async def _vote_rows(
     session: AsyncSession, *, community_id: int
-) -> list[tuple[str, str, TransitionStory, MoralContext]]:
+) -> list[tuple[str, int | None, datetime, str, TransitionStory, MoralContext]]:
     # Every table is filtered by the community, not only the vote: a poll or story of another
     # community must never lend its votes, whatever a bad row says.
     query = (
-        select(VoteRow.voter_key, VoteRow.choice, TransitionStory, MoralContext)
+        select(VoteRow.voter_key, VoteRow.member_id, VoteRow.cast_at, VoteRow.choice, TransitionStory, MoralContext)
         .join(Poll, col(Poll.id) == col(VoteRow.poll_id))
         .join(TransitionStory, col(TransitionStory.id) == col(Poll.story_id))
         .join(MoralContext, col(MoralContext.id) == col(TransitionStory.context_id))

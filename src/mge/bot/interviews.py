@@ -8,9 +8,10 @@ the sending; the member's words are stored before the LLM is asked, and a failed
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Protocol
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from mge.bot.jobs import LLMRecorder
+from mge.bot.leases import MemberLeases
 from mge.core import interview as machine
 from mge.core.cards import ValuesCard
 from mge.core.interview import (
@@ -66,11 +68,16 @@ MAX_CHOICE_LABEL = 80
 CONSENT_NOTICE = (
     "Hi! I'm the Moral Graph Bot. I'd like to interview you about what you value when facing a hard "
     "question, so your community can find out which values it considers wisest.\n\n"
-    "What is stored: this conversation, the values card you confirm, and (later) your votes, linked to "
-    "your account in this community. Your words are sent to the language model service this bot is "
-    "configured with. Moderators can read cards and statistics; other members see values cards and "
-    "stories without your name. Type 'cancel' at any time to stop, and ask the bot's operator to "
-    "erase your data if you want it gone.\n\nDo you agree to take part?"
+    "What is stored: this conversation word for word, the values card you confirm, your answer if I ask "
+    "whether a shared value represents you, and (later) your votes on story polls, all linked to your "
+    "account in this community only. Your words are sent to the language model service this bot is "
+    "configured with.\n\n"
+    "Who sees what: other members see values cards and stories without your name, and vote totals "
+    "without names; moderators can also read cards and statistics; the bot's operator can access "
+    "everything stored.\n\n"
+    "Your data stays yours: `/mge mydata` sends you a file with all of it, and `/mge forget` erases it "
+    "(your votes then stay counted, anonymously). Type 'cancel' at any time to stop.\n\n"
+    "Do you agree to take part?"
 )
 
 
@@ -115,14 +122,27 @@ class InterviewService:
         config: InterviewConfig,
         clock: Callable[[], datetime] = utcnow,
         reconciler: CardReconciler | None = None,
+        leases: MemberLeases | None = None,
     ):
         self._db = database
+        #: Several processes on one database (PostgreSQL): a member's messages are handled by one at a time.
+        self._leases = leases
         self._llm = llm
         self._config = config
         self._clock = clock
         self._reconciler = reconciler
         # One lock per member: their messages are handled in order, never two LLM calls racing on one interview.
         self._locks: weakref.WeakValueDictionary[tuple[str, str, str], asyncio.Lock] = weakref.WeakValueDictionary()
+
+    @property
+    def llm(self) -> LLM:
+        """The language model the interviews use (read-only; `/mge ask` answers with it too)."""
+        return self._llm
+
+    @property
+    def articulation_model(self) -> str:
+        """The model for low-temperature structured calls (cards; `/mge ask`)."""
+        return self._config.articulation_model
 
     def _lock(self, community: CommunityRef, person: Person) -> asyncio.Lock:
         key = (community.platform, community.external_id, person.platform_user_id)
@@ -131,11 +151,21 @@ class InterviewService:
             lock = self._locks[key] = asyncio.Lock()
         return lock
 
+    @contextlib.asynccontextmanager
+    async def _one_at_a_time(self, community: CommunityRef, person: Person) -> AsyncIterator[None]:
+        """The member's turn: in order within this process, and (with leases) across processes."""
+        async with self._lock(community, person):
+            if self._leases is None:
+                yield
+                return
+            async with self._leases.hold(f"{community.platform}:{community.external_id}:{person.platform_user_id}"):
+                yield
+
     # --- entry points ------------------------------------------------------------------------------
 
     async def handle(self, message: InboundMessage) -> list[Outbound]:
         """Handle one member message. A repeated ``event_id`` is ignored (returns nothing)."""
-        async with self._lock(message.community, message.author):
+        async with self._one_at_a_time(message.community, message.author):
             async with self._db.session() as session:
                 return await self._handle(session, message)
 
@@ -150,7 +180,7 @@ class InterviewService:
         """Where the member stands: start an interview if none is active, answer a pending turn, or
         repeat the current question. ``scenario_id`` preselects the scenario of a new interview;
         ``consent`` records that the member accepted the notice elsewhere (``mge chat --yes``)."""
-        async with self._lock(community, person):
+        async with self._one_at_a_time(community, person):
             async with self._db.session() as session:
                 now = self._clock()
                 member = await self._member(session, community, person, now)

@@ -22,9 +22,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
+from mge.core.eligibility import Facts
 from mge.core.messages import CommunityRef, Person
 from mge.core.polls import StoryPoll, ValueSummary, choice_for_reaction
-from mge.storage import polls_repo
+from mge.storage import eligibility_repo, polls_repo
 from mge.storage import repositories as repo
 from mge.storage.database import Database
 from mge.storage.models import Poll
@@ -165,8 +166,10 @@ async def apply_reaction(
     added: bool,
     event_id: str | None,
     now: datetime,
+    facts: Facts | None = None,
 ) -> VoteOutcome:
-    """Apply one reaction event to the votes (rules in the module docstring)."""
+    """Apply one reaction event to the votes (rules in the module docstring). ``facts``: what the
+    platform said about the member with the event (kept for the community's eligibility rules)."""
     choice = choice_for_reaction(platform, emoji)
     if choice is None:
         return VoteOutcome.IGNORED_EMOJI
@@ -193,6 +196,11 @@ async def apply_reaction(
             display_name=person.display_name, now=now,
         )
         assert member.id is not None
+        if facts is not None:
+            await eligibility_repo.record_facts(
+                session, member_id=member.id, now=now, account_created_at=facts.account_created_at,
+                joined_at=facts.joined_at, role_ids=facts.role_ids,
+            )
         if added:
             change = await polls_repo.upsert_vote(
                 session, community_id=community_id, poll_id=poll_id, member_id=member.id, choice=choice, now=now

@@ -82,19 +82,16 @@ def platform_jobs(
         from mge.adapters.slack import run_slack_http, run_slack_socket_mode
 
         config = slack_config(settings)
-        writer = {"llm": app.llm, "llm_model": settings.articulation_model}
         if http_port is not None:
             jobs.append(run_slack_http(config, interviews=app.interviews, database=app.database, host=http_host,
-                                       port=http_port, stop=stop, **writer))
+                                       port=http_port, stop=stop))
         else:
-            jobs.append(run_slack_socket_mode(config, interviews=app.interviews, database=app.database, stop=stop,
-                                              **writer))
+            jobs.append(run_slack_socket_mode(config, interviews=app.interviews, database=app.database, stop=stop))
     if "discord" in platforms:
         from mge.adapters.discord import run_discord
 
         jobs.append(_until(stop, run_discord(discord_config(settings), interviews=app.interviews,
-                                             router=DmRouter(app.database), database=app.database, llm=app.llm,
-                                             llm_model=settings.articulation_model)))
+                                             router=DmRouter(app.database), database=app.database)))
     return jobs
 
 

@@ -81,6 +81,15 @@ class App:
         await self.database.dispose()
 
 
+def member_leases(settings: Settings, *, database: Database):
+    """Cross-process turns for members, on PostgreSQL (where several processes may share the database;
+    SQLite is the one-process setup, and its in-process locks are enough)."""
+    from mge.bot.leases import MemberLeases
+    from mge.storage.database import database_backend
+
+    return MemberLeases(database) if database_backend(settings.resolved_database_url) == "postgresql" else None
+
+
 def build_app(settings: Settings) -> App:
     llm = build_llm(settings)
     database = open_database(settings)
@@ -89,5 +98,6 @@ def build_app(settings: Settings) -> App:
         llm=llm,
         config=interview_config(settings),
         reconciler=build_reconciler(settings, database=database, llm=llm),
+        leases=member_leases(settings, database=database),
     )
     return App(settings, database, llm, interviews)

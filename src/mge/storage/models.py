@@ -54,6 +54,9 @@ class Member(SQLModel, table=True):
     display_name: str = Field(default="", max_length=200)
     consented_at: datetime | None = _when(nullable=True)
     created_at: datetime = _when()
+    #: Set when the member erased their data (`/mge forget`): the row then names no one (its platform
+    #: user id is a random ``forgotten:…`` key) and is kept only so rows that must point somewhere can.
+    forgotten_at: datetime | None = _when(nullable=True)
 
 
 class Scenario(SQLModel, table=True):
@@ -384,3 +387,45 @@ class ModerationAction(SQLModel, table=True):
     before: dict | None = Field(default=None, sa_column=sa.Column(sa.JSON, nullable=True))
     after: dict | None = Field(default=None, sa_column=sa.Column(sa.JSON, nullable=True))
     at: datetime = _when(index=True)
+
+
+# --- who may vote ------------------------------------------------------------------------------------
+
+
+class MemberFacts(SQLModel, table=True):
+    """What the platform told us about a member that eligibility rules look at, and whether a moderator
+    blocked them. Facts are refreshed whenever the platform sends them (a Discord reaction or command
+    carries the member's join date and roles; the account's creation time is in its id)."""
+
+    __tablename__ = "member_facts"
+
+    member_id: int = Field(primary_key=True, foreign_key="member.id")
+    account_created_at: datetime | None = _when(nullable=True)
+    joined_at: datetime | None = _when(nullable=True)
+    role_ids: list | None = Field(default=None, sa_column=sa.Column(sa.JSON, nullable=True))
+    blocked_at: datetime | None = _when(nullable=True)
+    updated_at: datetime = _when()
+
+
+class EligibilityRule(SQLModel, table=True):
+    """Who may vote in a community. Votes of members who don't qualify are kept but left out of the
+    graph (and counted in stats), so changing a rule re-decides every vote, past ones included."""
+
+    __tablename__ = "eligibility_rule"
+
+    community_id: int = Field(primary_key=True, foreign_key="community.id")
+    min_account_age_days: int = 0
+    min_membership_days: int = 0
+    required_role_id: str | None = Field(default=None, max_length=64)
+    updated_at: datetime = _when()
+
+
+class MemberLease(SQLModel, table=True):
+    """Which process is handling a member's message right now (PostgreSQL, several processes): a lease
+    renewed while held, so a process that dies lets go within ``bot.leases.LEASE_TTL``."""
+
+    __tablename__ = "member_lease"
+
+    key: str = Field(primary_key=True, max_length=200)
+    holder: str = Field(max_length=64)
+    expires_at: datetime = _when()

@@ -3,7 +3,8 @@
 A press is a member message whose text is the choice's key, so the interview state machine decides
 what it means, exactly as if the member had typed it. The event id is the interaction id: a redelivered
 press is ignored by the use case, and a stale press (a button under an old prompt) is read by the state
-machine like any other answer in the current state.
+machine like any other answer in the current state. (One exception: keys starting ``forget:`` are the
+confirmation buttons of `/mge forget`, answered by ``member_commands``, never by the interview.)
 
 Buttons are a ``DynamicItem``: discord.py routes a press by matching the custom_id against the template,
 with no per-message state, so buttons keep working after a restart.
@@ -25,6 +26,9 @@ log = logging.getLogger("mge.discord.buttons")
 
 CUSTOM_ID_PREFIX = "mge:choice:"
 MAX_CUSTOM_ID = 100  # Discord's limit
+#: Keys of the buttons under `/mge forget` (``forget:<guild id>:<unix time asked>``, ``forget:cancel``): a
+#: press is handled by the privacy command, never read as an answer by the interview.
+FORGET_KEY_PREFIX = "forget:"
 
 
 def custom_id_for(key: str) -> str:
@@ -57,6 +61,12 @@ class ChoiceButton(discord.ui.DynamicItem[discord.ui.Button], template=re.escape
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         await acknowledge_press(interaction)
+        if self.key.startswith(FORGET_KEY_PREFIX):
+            # Not an interview answer: the confirmation under `/mge forget` (member_commands.py).
+            from mge.adapters.discord.member_commands import answer_forget_button
+
+            await answer_forget_button(interaction, self.key.removeprefix(FORGET_KEY_PREFIX))
+            return
         # Imported here: replying renders messages, and rendering builds these buttons.
         from mge.adapters.discord.conversation import reply_to_member
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
 
 import discord
 from discord import app_commands
 
+from mge.adapters.discord.ask_command import install_ask_command
 from mge.adapters.discord.buttons import ChoiceButton
 from mge.adapters.discord.commands import SubcommandInstaller, build_mge_group, on_command_error
 from mge.adapters.discord.config import BotContext, DiscordConfig
@@ -29,7 +29,7 @@ from mge.storage.database import Database
 log = logging.getLogger("mge.discord")
 
 DEFAULT_INSTALLERS: tuple[SubcommandInstaller, ...] = (
-    install_member_commands, install_moderator_commands, install_moderator_actions,
+    install_member_commands, install_ask_command, install_moderator_commands, install_moderator_actions,
 )
 
 
@@ -105,12 +105,10 @@ def build_client(
     database: Database,
     installers: Sequence[SubcommandInstaller] = DEFAULT_INSTALLERS,
     clock: Callable[[], datetime] = utcnow,
-    llm: Any = None,
-    llm_model: str = "",
 ) -> MgeDiscordClient:
     context = BotContext(
         interviews=interviews, router=router, database=database, clock=clock,
-        moderator_role_ids=config.moderator_role_ids, poll_duration=config.poll_duration, llm=llm, llm_model=llm_model,
+        moderator_role_ids=config.moderator_role_ids, poll_duration=config.poll_duration,
     )
     return MgeDiscordClient(config, context, installers=installers)
 
@@ -122,12 +120,9 @@ async def run_discord(
     router: DmRouter,
     database: Database,
     installers: Sequence[SubcommandInstaller] = DEFAULT_INSTALLERS,
-    llm: Any = None,
-    llm_model: str = "",
 ) -> None:
     """Connect and serve until cancelled (or the connection fails for good). Closes the client —
     its HTTP session and websocket — on the way out, cancellation included."""
-    client = build_client(config, interviews=interviews, router=router, database=database, installers=installers,
-                          llm=llm, llm_model=llm_model)
+    client = build_client(config, interviews=interviews, router=router, database=database, installers=installers)
     async with client:
         await client.start(config.token)

@@ -7,7 +7,6 @@ import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 import discord
 
@@ -46,9 +45,6 @@ class BotContext:
     #: From ``DiscordConfig``: who counts as a moderator, and how long a poll stays open.
     moderator_role_ids: tuple[int, ...] = ()
     poll_duration: timedelta = timedelta(hours=72)
-    #: The language model and model name moderator actions write with (a scenario's contexts).
-    llm: Any = None
-    llm_model: str = ""
     # One lock per user: a member's messages are handled *and their replies sent* in order, even when
     # discord.py runs two of their events concurrently (it dispatches each event in its own task).
     _locks: weakref.WeakValueDictionary[int, asyncio.Lock] = field(default_factory=weakref.WeakValueDictionary)

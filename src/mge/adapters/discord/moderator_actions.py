@@ -29,7 +29,7 @@ from mge.bot.actions.base import channel_id_of, community_id_for
 
 #: A message's content may hold 2000 characters; longer answers come as a file as well.
 MAX_CONTENT = 1900
-_TYPES = {"text": str, "int": int, "channel": str}
+_TYPES = {"text": str, "int": int, "channel": str, "member": str}
 
 
 def install_moderator_actions(group: app_commands.Group, context: BotContext) -> None:
@@ -63,7 +63,7 @@ def _command(action: ModeratorAction, context: BotContext, *, name: str) -> app_
             now=now,
             services=ModeratorServices(DiscordPollPublisher(interaction.client),
                                        DiscordDigestPublisher(interaction.client), context.poll_duration,
-                                       llm=context.llm, model=context.llm_model),
+                                       llm=context.interviews.llm, model=context.interviews.articulation_model),
         )
         await _reply(interaction, await run_action(action, call))
 

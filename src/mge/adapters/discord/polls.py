@@ -22,6 +22,7 @@ from mge.adapters.discord.community import community_of_guild
 from mge.adapters.discord.config import PLATFORM, context_of
 from mge.adapters.discord.render import MAX_EMBED_DESCRIPTION, _shorten, neutralise
 from mge.bot.polls import VoteOutcome, apply_reaction
+from mge.core.eligibility import Facts
 from mge.core.messages import Person
 from mge.core.polls import QUESTION, StoryPoll, ValueSummary, how_to_vote, poll_reactions
 
@@ -121,6 +122,7 @@ async def _apply(client: discord.Client, payload: discord.RawReactionActionEvent
     context = context_of(client)
     member = payload.member
     person = Person(str(payload.user_id), member.display_name if member is not None else "")
+    facts = member_facts(payload.user_id, member)
     async with _user_lock(client, payload.user_id):
         return await apply_reaction(
             context.database,
@@ -133,4 +135,17 @@ async def _apply(client: discord.Client, payload: discord.RawReactionActionEvent
             added=added,
             event_id=None,  # the gateway gives reactions no id; replays are idempotent anyway
             now=context.clock(),
+            facts=facts,
         )
+
+
+def member_facts(user_id: int, member: discord.Member | None) -> Facts:
+    """What a gateway event says about the member, for eligibility: the account's creation time (in its
+    id), and, when the event carries the member (a reaction added in a server), when they joined and
+    their role ids (as sent, cache or not; discord.py keeps them in ``Member._roles``, pinned <2.8)."""
+    roles = getattr(member, "_roles", None) if member is not None else None
+    return Facts(
+        account_created_at=discord.utils.snowflake_time(user_id),
+        joined_at=member.joined_at if member is not None else None,
+        role_ids=[str(r) for r in roles] if roles is not None else None,
+    )

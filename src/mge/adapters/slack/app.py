@@ -16,13 +16,13 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
 
 from aiohttp import web
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from mge.adapters.slack import buttons, commands, dm, polls
+from mge.adapters.slack.ask_command import ask_subcommand
 from mge.adapters.slack.context import SlackDeps
 from mge.adapters.slack.moderator_commands import add_moderator_commands
 from mge.bot.interviews import InterviewService
@@ -65,17 +65,17 @@ def build_slack_app(
     database: Database,
     deps: SlackDeps | None = None,
     command_registry: commands.CommandRegistry | None = None,
-    llm: Any = None,
-    llm_model: str = "",
 ) -> tuple[AsyncApp, SlackDeps]:
     """The Bolt app with every handler registered, and the shared state the handlers use.
 
     ``command_registry`` defaults to the member subcommands plus the moderator ones (gated by
     ``config.moderator_ids``); pass another ``commands.CommandRegistry`` to change ``/mge``."""
-    deps = deps or SlackDeps(interviews=interviews, database=database, llm=llm, llm_model=llm_model)
+    deps = deps or SlackDeps(interviews=interviews, database=database)
     if command_registry is None:
+        command_registry = commands.member_commands()
+        command_registry.add(ask_subcommand())  # `/mge ask <question>`: a member command
         command_registry = add_moderator_commands(
-            commands.member_commands(), moderator_ids=config.moderator_ids, poll_duration=config.poll_duration
+            command_registry, moderator_ids=config.moderator_ids, poll_duration=config.poll_duration
         )
     app = AsyncApp(
         client=config.web_client(),
@@ -113,13 +113,11 @@ async def run_slack_http(
     host: str | None = None,
     port: int | None = None,
     stop: asyncio.Event | None = None,
-    llm: Any = None,
-    llm_model: str = "",
 ) -> None:
     """Serve the Events API, interactivity and slash commands at ``POST /slack/events`` until ``stop``."""
     if not config.signing_secret:
         raise ValueError("HTTP mode needs the Slack signing secret")
-    app, deps = build_slack_app(config, interviews=interviews, database=database, llm=llm, llm_model=llm_model)
+    app, deps = build_slack_app(config, interviews=interviews, database=database)
     runner, bound = await start_http(app, host=host or config.http_host, port=config.http_port if port is None else port)
     log.info("Slack HTTP mode listening on %s:%s%s", host or config.http_host, bound, EVENTS_PATH)
     try:
@@ -138,15 +136,13 @@ async def run_slack_socket_mode(
     interviews: InterviewService,
     database: Database,
     stop: asyncio.Event | None = None,
-    llm: Any = None,
-    llm_model: str = "",
 ) -> None:
     """Connect to Slack over a websocket (``apps.connections.open`` at ``api_url``) until ``stop``."""
     from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
     if not config.app_token:
         raise ValueError("Socket Mode needs an app-level token (xapp-…)")
-    app, deps = build_slack_app(config, interviews=interviews, database=database, llm=llm, llm_model=llm_model)
+    app, deps = build_slack_app(config, interviews=interviews, database=database)
     # The handler's web client is the app's, so apps.connections.open honours api_url as well.
     handler = AsyncSocketModeHandler(app, config.app_token, web_client=app.client)
     await handler.connect_async()

@@ -57,9 +57,6 @@ class SlackDeps:
     background: Background = field(default_factory=Background)
     #: What "now" is for poll deadlines; tests move it by hand.
     clock: Callable[[], datetime] = utcnow
-    #: The language model and model name moderator actions write with (a scenario's contexts).
-    llm: Any = None
-    llm_model: str = ""
 
 
 # --- who is talking --------------------------------------------------------------------------------

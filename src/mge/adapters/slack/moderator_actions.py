@@ -62,7 +62,7 @@ def _handler(group: str, actions: list[ModeratorAction], gate, poll_duration: ti
             args=split_words(rest, action.params),
             now=now,
             services=ModeratorServices(SlackPollPublisher(call.client), SlackDigestPublisher(call.client), poll_duration,
-                                       llm=call.deps.llm, model=call.deps.llm_model),
+                                       llm=call.deps.interviews.llm, model=call.deps.interviews.articulation_model),
         )
         if not action.slow:
             reply = await run_action(action, moderator_call)

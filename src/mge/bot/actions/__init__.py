@@ -1,6 +1,6 @@
 """Every moderator action, in the order help lists them (see ``base`` for how adapters run them)."""
 
-from mge.bot.actions import deliberation, reports, schedule, values
+from mge.bot.actions import deliberation, members, reports, schedule, values
 from mge.bot.actions.base import (
     ActionError,
     ActionReply,
@@ -13,7 +13,7 @@ from mge.bot.actions.base import (
 )
 
 ACTIONS: tuple[ModeratorAction, ...] = (
-    *deliberation.ACTIONS, *schedule.ACTIONS, *values.ACTIONS, *reports.ACTIONS,
+    *deliberation.ACTIONS, *schedule.ACTIONS, *values.ACTIONS, *members.ACTIONS, *reports.ACTIONS,
 )
 
 

@@ -30,7 +30,7 @@ class ActionError(ValueError):
 class Param:
     name: str
     help: str
-    #: "text", "int" or "channel" (a channel id; Slack's ``<#C…|name>`` and Discord's channel picker).
+    #: "text", "int", "channel" (Slack's ``<#C…|name>``, Discord's ``<#…>``) or "member" (a @mention).
     kind: str = "text"
     required: bool = True
 

@@ -6,6 +6,7 @@ import io
 import json
 import statistics
 import zipfile
+from datetime import timedelta
 
 from sqlalchemy import distinct, func
 from sqlmodel import col, select
@@ -60,6 +61,7 @@ async def stats(call: ModeratorCall) -> ActionReply:
             select(func.coalesce(func.sum(LLMCall.input_tokens), 0), func.coalesce(func.sum(LLMCall.output_tokens), 0))
             .where(LLMCall.community_id == cid)
         )).one()
+    lines_votes = await _vote_health(call)
     rate = f"{len(completed) / started:.0%}" if started else "—"
     median_turns = statistics.median([turns.get(c[0], 0) for c in completed]) if completed else None
     median_tokens = statistics.median([c[1] + c[2] for c in completed]) if completed else None
@@ -69,9 +71,58 @@ async def stats(call: ModeratorCall) -> ActionReply:
         f"Per confirmed interview (median): {median_turns if median_turns is not None else '—'} member messages, "
         f"{int(median_tokens) if median_tokens is not None else '—'} tokens.",
         f"Votes: {votes} from {voters} voter(s).",
+        *lines_votes,
         f"LLM tokens used in all: {tokens[0]:,} in, {tokens[1]:,} out (interviews, dedup, contexts, stories).",
     ]
     return ActionReply("\n".join(lines))
+
+
+#: A vote this soon after the account was made, or after joining, is worth a moderator's look.
+NEW_ACCOUNT = timedelta(days=7)
+NEW_MEMBER = timedelta(days=2)
+#: Voters whose every vote matches another voter's, over at least this many polls, are reported.
+SAME_SEQUENCE_MIN = 3
+
+
+async def _vote_health(call: ModeratorCall) -> list[str]:
+    """Votes left out (by reason) and patterns a moderator may want to look at."""
+    from mge.bot.graph import load_community_graph_input
+    from mge.storage import eligibility_repo
+
+    data = await load_community_graph_input(call.database, community_id=call.community_id)
+    async with call.database.session() as session:
+        facts = await eligibility_repo.facts_by_member(session, community_id=call.community_id)
+        rows = (await session.exec(
+            select(Vote.member_id, Vote.voter_key, Vote.poll_id, Vote.choice, Vote.cast_at)
+            .where(Vote.community_id == call.community_id)
+        )).all()
+    lines = []
+    if data.excluded_votes:
+        reasons = ", ".join(f"{n} {reason}" for reason, n in sorted(data.excluded_votes.items()))
+        lines.append(f"Votes left out of the graph: {sum(data.excluded_votes.values())} ({reasons}).")
+    fresh = 0
+    sequences: dict[str, set[tuple[int, str]]] = {}
+    for member_id, voter_key, poll_id, choice, cast_at in rows:
+        sequences.setdefault(voter_key, set()).add((poll_id, choice))
+        known = facts.get(member_id) if member_id is not None else None
+        if known is None:
+            continue
+        if (known.account_created_at and cast_at - known.account_created_at < NEW_ACCOUNT) or (
+                known.joined_at and cast_at - known.joined_at < NEW_MEMBER):
+            fresh += 1
+    if fresh:
+        lines.append(f"Look at: {fresh} vote(s) cast within {NEW_ACCOUNT.days} days of the account's creation or "
+                     f"{NEW_MEMBER.days} days of joining.")
+    by_sequence: dict[frozenset, int] = {}
+    for votes in sequences.values():
+        if len(votes) >= SAME_SEQUENCE_MIN:
+            key = frozenset(votes)
+            by_sequence[key] = by_sequence.get(key, 0) + 1
+    twins = [n for n in by_sequence.values() if n > 1]
+    if twins:
+        lines.append(f"Look at: {sum(twins)} voters in {len(twins)} group(s) voted identically on every poll they "
+                     f"voted on (at least {SAME_SEQUENCE_MIN} polls).")
+    return lines
 
 
 async def export(call: ModeratorCall) -> ActionReply:
