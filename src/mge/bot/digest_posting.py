@@ -19,6 +19,7 @@ from typing import Protocol
 
 from mge.bot.digest import DIGEST_JOB, finish_digest_job, prepare_digest
 from mge.bot.jobs import claim_job, finish_job
+from mge.bot.legitimacy import DirectMessenger, after_digest
 from mge.bot.schedules import digest_schedules
 from mge.core.digest import Digest
 from mge.core.graph import GraphParams
@@ -57,10 +58,11 @@ def _phase(detail: str) -> str | None:
 
 async def post_scheduled_digest(
     database: Database, publisher: DigestPublisher, schedule: DigestSchedule, *, slot: datetime, now: datetime,
-    params: GraphParams = GraphParams(),
+    params: GraphParams = GraphParams(), messenger: DirectMessenger | None = None,
 ) -> str | None:
     """Post the digest of ``slot``'s week unless it was posted (or is being posted). Returns the posted
-    message's id, or None when nothing was posted by this call."""
+    message's id, or None when nothing was posted by this call. With a ``messenger``, a posted digest is
+    followed by the legitimacy DMs (``mge.bot.legitimacy.after_digest``; their failures are only logged)."""
     period = schedule.period(slot)
     async with database.session() as session:
         run = await claim_job(session, job=DIGEST_JOB, community_id=schedule.community_id, period=period, now=now,
@@ -100,11 +102,15 @@ async def post_scheduled_digest(
         session.add(done)
         await session.commit()
     log.info("digest %s of community %s posted as message %s", period, schedule.community_id, message_id)
+    if messenger is not None:
+        await after_digest(database, messenger, community_id=schedule.community_id, period=period, now=now,
+                           params=params)
     return message_id
 
 
 async def run_due_digests(
-    database: Database, publishers: Mapping[str, DigestPublisher], *, now: datetime, params: GraphParams = GraphParams()
+    database: Database, publishers: Mapping[str, DigestPublisher], *, now: datetime, params: GraphParams = GraphParams(),
+    messengers: Mapping[str, DirectMessenger] | None = None,
 ) -> dict[int, str]:
     """Every community's digest whose weekly slot has come and that was not posted yet: community id →
     message id. After downtime only the latest slot is due (missed weeks are coalesced into one post)."""
@@ -115,7 +121,8 @@ async def run_due_digests(
         if slot is None or publisher is None:
             continue
         try:
-            message_id = await post_scheduled_digest(database, publisher, schedule, slot=slot, now=now, params=params)
+            message_id = await post_scheduled_digest(database, publisher, schedule, slot=slot, now=now, params=params,
+                                                     messenger=(messengers or {}).get(schedule.platform))
         except Exception:
             continue  # logged above; retried after RETRY_AFTER
         if message_id is not None:

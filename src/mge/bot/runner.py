@@ -96,12 +96,13 @@ def platform_jobs(
 
 
 @contextlib.asynccontextmanager
-async def platform_publishers(settings: Settings) -> AsyncIterator[tuple[dict, dict]]:
-    """Poll and digest publishers for every configured platform, by platform, on web-API clients of
-    their own (Discord: a REST-only client, logged in but not connected to the gateway), so a worker
-    process posts without serving events."""
+async def platform_publishers(settings: Settings) -> AsyncIterator[tuple[dict, dict, dict]]:
+    """Poll and digest publishers and DM messengers (``mge.bot.legitimacy``) for every configured platform,
+    by platform, on web-API clients of their own (Discord: a REST-only client, logged in but not connected
+    to the gateway), so a worker process posts without serving events."""
     polls: dict = {}
     digests: dict = {}
+    messengers: dict = {}
     async with contextlib.AsyncExitStack() as stack:
         if settings.slack_bot_token is not None:
             from mge.adapters.slack.digest import SlackDigestPublisher
@@ -109,6 +110,9 @@ async def platform_publishers(settings: Settings) -> AsyncIterator[tuple[dict, d
 
             web = slack_config(settings).web_client()
             polls["slack"], digests["slack"] = SlackPollPublisher(web), SlackDigestPublisher(web)
+            from mge.adapters.slack.legitimacy import SlackDirectMessenger
+
+            messengers["slack"] = SlackDirectMessenger(web)
         if settings.discord_token is not None:
             import discord
 
@@ -119,7 +123,10 @@ async def platform_publishers(settings: Settings) -> AsyncIterator[tuple[dict, d
             stack.push_async_callback(rest.close)
             await rest.login(settings.discord_token.get_secret_value())
             polls["discord"], digests["discord"] = DiscordPollPublisher(rest), DiscordDigestPublisher(rest)
-        yield polls, digests
+            from mge.adapters.discord.legitimacy import DiscordDirectMessenger
+
+            messengers["discord"] = DiscordDirectMessenger(rest)
+        yield polls, digests, messengers
 
 
 async def scheduler_job(app: App, *, stop: asyncio.Event) -> None:
@@ -129,9 +136,9 @@ async def scheduler_job(app: App, *, stop: asyncio.Event) -> None:
 
     settings = app.settings
     every = settings.maintenance_interval_minutes
-    async with platform_publishers(settings) as (polls, digests):
+    async with platform_publishers(settings) as (polls, digests, messengers):
         context = SchedulerContext(
-            database=app.database, poll_publishers=polls, digest_publishers=digests,
+            database=app.database, poll_publishers=polls, digest_publishers=digests, messengers=messengers,
             default_poll_duration=timedelta(hours=settings.poll_duration_hours),
             maintenance=build_maintenance(settings, llm=app.llm) if every else None,
         )

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from mge.bot.digest_posting import DigestPublisher, run_due_digests
+from mge.bot.legitimacy import DirectMessenger
 from mge.bot.maintenance import Maintenance, run_maintenance
 from mge.bot.polls import PollPublisher
 from mge.bot.rounds import close_due_polls, run_due_poll_rounds
@@ -69,6 +70,8 @@ class SchedulerContext:
     database: Database
     poll_publishers: Mapping[str, PollPublisher] = field(default_factory=dict)  # by platform
     digest_publishers: Mapping[str, DigestPublisher] = field(default_factory=dict)
+    #: DMs after a posted digest (the legitimacy questions of MGE.md §8), by platform.
+    messengers: Mapping[str, DirectMessenger] = field(default_factory=dict)
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     default_poll_duration: timedelta = timedelta(hours=72)
     graph_params: GraphParams = field(default_factory=GraphParams)
@@ -125,7 +128,7 @@ async def digests_job() -> dict[int, str]:
     if context is None:
         return {}
     return await run_due_digests(context.database, context.digest_publishers, now=context.clock(),
-                                 params=context.graph_params)
+                                 params=context.graph_params, messengers=context.messengers)
 
 
 async def maintenance_job() -> dict[int, dict[str, str]]:

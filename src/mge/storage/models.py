@@ -429,3 +429,63 @@ class MemberLease(SQLModel, table=True):
     key: str = Field(primary_key=True, max_length=200)
     holder: str = Field(max_length=64)
     expires_at: datetime = _when()
+
+
+# --- legitimacy (MGE.md §8): the fair-position question and the follow-up survey ---------------------
+
+
+class FairPositionAsk(SQLModel, table=True):
+    """One member asked, after one digest, whether their value ended up in a fair position: at most one
+    row per member and digest period. ``answer`` stays empty until they press Yes or No."""
+
+    __tablename__ = "fair_position_ask"
+    __table_args__ = (sa.UniqueConstraint("member_id", "period"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="community.id", index=True)
+    member_id: int = Field(foreign_key="member.id", index=True)
+    #: The digest's period (its ISO week, as in ``job_run``).
+    period: str = Field(max_length=40)
+    value_id: int = Field(foreign_key="canonical_value.id")
+    context: str = Field(max_length=120)
+    less_wise_value_id: int | None = Field(default=None, foreign_key="canonical_value.id")
+    wiser_value_id: int | None = Field(default=None, foreign_key="canonical_value.id")
+    answer: str | None = Field(default=None, max_length=8)  # yes | no
+    asked_at: datetime = _when()
+    answered_at: datetime | None = _when(nullable=True)
+
+
+class LegitimacyOptOut(SQLModel, table=True):
+    """A member who pressed "Don't ask me again": no more fair-position questions or survey offers."""
+
+    __tablename__ = "legitimacy_opt_out"
+
+    member_id: int = Field(primary_key=True, foreign_key="member.id")
+    community_id: int = Field(foreign_key="community.id", index=True)
+    opted_out_at: datetime = _when()
+
+
+class SurveyOffer(SQLModel, table=True):
+    """The follow-up survey, offered once per member (the row is the "once")."""
+
+    __tablename__ = "survey_offer"
+
+    member_id: int = Field(primary_key=True, foreign_key="member.id")
+    community_id: int = Field(foreign_key="community.id", index=True)
+    offered_at: datetime = _when()
+    #: Set when the member pressed "Stop the survey", or answered or skipped the last question.
+    ended_at: datetime | None = _when(nullable=True)
+
+
+class SurveyAnswer(SQLModel, table=True):
+    """A member's answer to one survey question (1–5), or a skip (``score`` empty): one per question."""
+
+    __tablename__ = "survey_answer"
+    __table_args__ = (sa.UniqueConstraint("member_id", "question"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="community.id", index=True)
+    member_id: int = Field(foreign_key="member.id", index=True)
+    question: int
+    score: int | None = None
+    answered_at: datetime = _when()

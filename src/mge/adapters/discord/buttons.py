@@ -4,7 +4,8 @@ A press is a member message whose text is the choice's key, so the interview sta
 what it means, exactly as if the member had typed it. The event id is the interaction id: a redelivered
 press is ignored by the use case, and a stale press (a button under an old prompt) is read by the state
 machine like any other answer in the current state. (One exception: keys starting ``forget:`` are the
-confirmation buttons of `/mge forget`, answered by ``member_commands``, never by the interview.)
+confirmation buttons of `/mge forget`, answered by ``member_commands``, never by the interview; keys
+starting ``fair:`` or ``survey:`` are the legitimacy questions, answered by ``legitimacy``.)
 
 Buttons are a ``DynamicItem``: discord.py routes a press by matching the custom_id against the template,
 with no per-message state, so buttons keep working after a restart.
@@ -21,6 +22,8 @@ import re
 from typing import Any
 
 import discord
+
+from mge.core.legitimacy import is_legitimacy_key
 
 log = logging.getLogger("mge.discord.buttons")
 
@@ -66,6 +69,12 @@ class ChoiceButton(discord.ui.DynamicItem[discord.ui.Button], template=re.escape
             from mge.adapters.discord.member_commands import answer_forget_button
 
             await answer_forget_button(interaction, self.key.removeprefix(FORGET_KEY_PREFIX))
+            return
+        if is_legitimacy_key(self.key):
+            # Not an interview answer: the fair-position question or the survey (MGE.md §8).
+            from mge.adapters.discord.legitimacy import answer_legitimacy_button
+
+            await answer_legitimacy_button(interaction, self.key)
             return
         # Imported here: replying renders messages, and rendering builds these buttons.
         from mge.adapters.discord.conversation import reply_to_member

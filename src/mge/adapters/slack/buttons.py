@@ -20,6 +20,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from mge.adapters.slack.context import ButtonMessage, SlackDeps, community_of, deliver, retire, run_member_work
 from mge.adapters.slack.render import CHOICE_ACTION_PREFIX, escape
+from mge.core.legitimacy import is_legitimacy_key
 from mge.core.messages import InboundMessage, Person
 
 CHOICE_ACTION = re.compile(rf"^{CHOICE_ACTION_PREFIX}\d+$")
@@ -59,6 +60,14 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
         async def work() -> None:
             label = unescape(str((action.get("text") or {}).get("text") or action.get("value") or ""))
             await retire(client, pressed, f"You chose: *{escape(label)}*")
+            key = str(action.get("value") or "")
+            if is_legitimacy_key(key):
+                # Not an interview answer: the fair-position question or the survey (MGE.md §8).
+                from mge.adapters.slack.legitimacy import answer_legitimacy_press
+
+                await answer_legitimacy_press(client, deps.database, channel=channel, key=key,
+                                              platform_user_id=person.platform_user_id, now=deps.clock())
+                return
             event_id = f"action-{action.get('action_ts') or body.get('trigger_id')}"
             # is_choice: the service refuses a key its current question does not offer.
             message = InboundMessage(

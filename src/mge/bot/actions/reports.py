@@ -62,6 +62,9 @@ async def stats(call: ModeratorCall) -> ActionReply:
             .where(LLMCall.community_id == cid)
         )).one()
     lines_votes = await _vote_health(call)
+    from mge.bot.legitimacy import stats_lines as legitimacy_lines
+
+    lines_legitimacy = await legitimacy_lines(call.database, community_id=cid)
     rate = f"{len(completed) / started:.0%}" if started else "—"
     median_turns = statistics.median([turns.get(c[0], 0) for c in completed]) if completed else None
     median_tokens = statistics.median([c[1] + c[2] for c in completed]) if completed else None
@@ -72,6 +75,7 @@ async def stats(call: ModeratorCall) -> ActionReply:
         f"{int(median_tokens) if median_tokens is not None else '—'} tokens.",
         f"Votes: {votes} from {voters} voter(s).",
         *lines_votes,
+        *lines_legitimacy,
         f"LLM tokens used in all: {tokens[0]:,} in, {tokens[1]:,} out (interviews, dedup, contexts, stories).",
     ]
     return ActionReply("\n".join(lines))
