@@ -17,6 +17,7 @@ from sqlmodel import SQLModel, select
 
 from mge.adapters.discord.polls import DiscordPollPublisher
 from mge.bot import scheduler as sched
+from mge.bot.jobs import claim_job
 from mge.bot.polls import close_poll
 from mge.bot.rounds import close_due_polls, run_poll_round
 from mge.bot.scheduler import (
@@ -391,3 +392,26 @@ def test_only_one_postgres_process_becomes_leader(postgres_server):
         for held in (first, second):
             if held is not None:
                 held.release()
+
+
+async def test_a_new_leader_takes_over_a_round_its_dead_predecessor_left_running(database, clock):
+    cid = await community_id(database)
+    for _ in range(3):
+        await add_story(database, HERE, now=clock())
+    await update_schedule(database, community_id=cid, actor="operator", now=clock(), changes={
+        "poll_channel_id": "777", "polls_per_round": 2})
+    # The old leader claimed this window's round and died before posting.
+    async with database.session() as session:
+        await claim_job(session, job="poll_round", community_id=cid, period=period_key(clock(), DAY), now=clock())
+        await session.commit()
+    clock.advance(minutes=5)
+    publisher = FakePublisher()
+    sched.install_context(SchedulerContext(database=database, poll_publishers={"discord": publisher}, clock=clock))
+    try:
+        assert await sched.poll_rounds_job() == {}  # no leader yet: the claim is only 5 minutes old
+        sched.current_context().leader_since = clock()  # this process became the leader just now
+        clock.advance(seconds=1)
+        [[first, second]] = (await sched.poll_rounds_job()).values()
+        assert len(publisher.calls) == 2
+    finally:
+        sched.install_context(None)

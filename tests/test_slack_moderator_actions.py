@@ -159,9 +159,16 @@ async def test_a_moderator_runs_a_deliberation_round_from_chat(service, database
         assert removed["text"] == f"Removed context {context_id} “When asked for advice”."
         reopened = await ask(slack, f"round open {scenario_id}", user=MODERATOR)
         assert "is open" in reopened["text"]
+        archived = await ask(slack, f"scenario archive {scenario_id}", user=MODERATOR)
+        assert "is archived" in archived["text"]
+        assert "— archived" in (await ask(slack, "scenario list", user=MODERATOR))["text"]
+        refused = await ask(slack, f"round open {scenario_id}", user=MODERATOR)
+        assert "restore it first" in refused["text"]
+        await ask(slack, f"scenario restore {scenario_id}", user=MODERATOR)
+        assert "— closed" in (await ask(slack, "scenario list", user=MODERATOR))["text"]
     entries = await audit(database)
     assert [e.action for e in entries] == ["scenario.add", "round.close", "contexts.add", "contexts.edit",
-                                           "contexts.remove", "round.open"]
+                                           "contexts.remove", "round.open", "scenario.archive", "scenario.restore"]
     assert entries[3].before == {"text": "When someone asks for advice"} and entries[3].after == {"text": "When asked for advice"}
 
 
@@ -188,3 +195,19 @@ async def test_blocking_on_slack_and_why_account_rules_cannot_apply_there(slack,
         "Every member's vote counts. Blocked members: 1."
     assert (await ask(slack, "member block @bob", user=MODERATOR))["text"] == "Name the member with a @mention."
     assert [e.action for e in await audit(database)] == ["member.block"]
+
+
+async def test_stats_estimate_the_cost_at_the_operators_prices(service, database, clock):
+    from mge.storage.models import LLMCall
+
+    cid = await community_id(database, COMMUNITY)
+    async with database.session() as session:
+        session.add(LLMCall(community_id=cid, purpose="interview", model="m", prompt_sha="0" * 12,
+                            input_tokens=300_000, output_tokens=50_000, ok=True, duration_ms=1, created_at=clock()))
+        await session.commit()
+    async with serving_slack(service, database, clock=clock, moderator_ids=(MODERATOR,),
+                             token_prices=(2.5, 10.0)) as priced:
+        stats = (await ask(priced, "stats", user=MODERATOR))["text"]
+    assert "LLM tokens used in all: 300,000 in, 50,000 out (interviews, dedup, contexts, stories), about $1.25 at the configured prices." in stats
+    async with serving_slack(service, database, clock=clock, moderator_ids=(MODERATOR,)) as unpriced:
+        assert "configured prices" not in (await ask(unpriced, "stats", user=MODERATOR))["text"]

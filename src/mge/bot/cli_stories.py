@@ -114,7 +114,7 @@ def scenario_list(community: str = typer.Option("local", "--community", help=COM
 
     rows = _run(work)
     for scenario, contexts in rows:
-        state = "" if scenario.is_open else " (closed)"
+        state = " (archived)" if scenario.archived_at else "" if scenario.is_open else " (closed)"
         _print(f"{scenario.id}. {scenario.text}{state}")
         _print(*(f"     [{c.id}] {c.text}" for c in contexts))
     if not rows:

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from mge.bot.digest import DIGEST_JOB, finish_digest_job, prepare_digest
-from mge.bot.jobs import claim_job, finish_job
+from mge.bot.jobs import STALE_RUN, claim_job, finish_job
 from mge.bot.legitimacy import DirectMessenger, after_digest
 from mge.bot.schedules import digest_schedules
 from mge.core.digest import Digest
@@ -58,7 +58,7 @@ def _phase(detail: str) -> str | None:
 
 async def post_scheduled_digest(
     database: Database, publisher: DigestPublisher, schedule: DigestSchedule, *, slot: datetime, now: datetime,
-    params: GraphParams = GraphParams(), messenger: DirectMessenger | None = None,
+    params: GraphParams = GraphParams(), messenger: DirectMessenger | None = None, stale_after: timedelta = STALE_RUN,
 ) -> str | None:
     """Post the digest of ``slot``'s week unless it was posted (or is being posted). Returns the posted
     message's id, or None when nothing was posted by this call. With a ``messenger``, a posted digest is
@@ -66,7 +66,7 @@ async def post_scheduled_digest(
     period = schedule.period(slot)
     async with database.session() as session:
         run = await claim_job(session, job=DIGEST_JOB, community_id=schedule.community_id, period=period, now=now,
-                              retry_after=RETRY_AFTER)
+                              retry_after=RETRY_AFTER, stale_after=stale_after)
         if run is None:
             return None
         if _phase(run.detail) == "posting":
@@ -110,7 +110,7 @@ async def post_scheduled_digest(
 
 async def run_due_digests(
     database: Database, publishers: Mapping[str, DigestPublisher], *, now: datetime, params: GraphParams = GraphParams(),
-    messengers: Mapping[str, DirectMessenger] | None = None,
+    messengers: Mapping[str, DirectMessenger] | None = None, stale_after: timedelta = STALE_RUN,
 ) -> dict[int, str]:
     """Every community's digest whose weekly slot has come and that was not posted yet: community id →
     message id. After downtime only the latest slot is due (missed weeks are coalesced into one post)."""
@@ -122,7 +122,8 @@ async def run_due_digests(
             continue
         try:
             message_id = await post_scheduled_digest(database, publisher, schedule, slot=slot, now=now, params=params,
-                                                     messenger=(messengers or {}).get(schedule.platform))
+                                                     messenger=(messengers or {}).get(schedule.platform),
+                                                     stale_after=stale_after)
         except Exception:
             continue  # logged above; retried after RETRY_AFTER
         if message_id is not None:

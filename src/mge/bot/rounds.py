@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel import col, select
 
-from mge.bot.jobs import claim_job, finish_job
+from mge.bot.jobs import STALE_RUN, claim_job, finish_job
 from mge.bot.poll_selection import next_story
 from mge.bot.polls import PollPublisher, close_poll, post_story_poll
 from mge.bot.schedules import poll_schedules
@@ -54,7 +54,8 @@ async def _save_run(database: Database, run_id: int, *, polls: list[int], now: d
 
 
 async def run_poll_round(
-    database: Database, publisher: PollPublisher, schedule: PollSchedule, *, now: datetime
+    database: Database, publisher: PollPublisher, schedule: PollSchedule, *, now: datetime,
+    stale_after: timedelta = STALE_RUN,
 ) -> list[int]:
     """Post this window's round for one community: up to ``per_round`` stories that most need votes,
     each open until ``now + duration``. Returns the ids of the polls posted by this call — empty when the
@@ -62,14 +63,16 @@ async def run_poll_round(
 
     A round that fails before posting anything is marked failed and retried by the next call in the same
     window; one that fails after posting some polls is marked done with the error (never post twice; the
-    rest come next window). A round whose process died mid-way is resumed (after ``jobs.STALE_RUN``)
+    rest come next window). A round whose process died mid-way is resumed (after ``stale_after``; the
+    scheduler passes the time since it became leader, as no other scheduler can have been running it)
     from the poll ids it recorded."""
     if schedule.paused or schedule.per_round == 0:
         return []
     community_id = schedule.community_id
     period = schedule.period(now)
     async with database.session() as session:
-        run = await claim_job(session, job=POLL_ROUND_JOB, community_id=community_id, period=period, now=now)
+        run = await claim_job(session, job=POLL_ROUND_JOB, community_id=community_id, period=period, now=now,
+                              stale_after=stale_after)
         if run is None:
             return []
         await session.commit()
@@ -103,7 +106,8 @@ async def run_poll_round(
 
 
 async def run_due_poll_rounds(
-    database: Database, publishers: Mapping[str, PollPublisher], *, now: datetime, default_duration: timedelta
+    database: Database, publishers: Mapping[str, PollPublisher], *, now: datetime, default_duration: timedelta,
+    stale_after: timedelta = STALE_RUN,
 ) -> dict[int, list[int]]:
     """Every community's round for the current window, if not run yet: community id → polls posted.
     One community's failure (a channel the bot may not post in) does not stop the others."""
@@ -113,7 +117,7 @@ async def run_due_poll_rounds(
         if publisher is None:
             continue  # this process does not serve that platform
         try:
-            polls = await run_poll_round(database, publisher, schedule, now=now)
+            polls = await run_poll_round(database, publisher, schedule, now=now, stale_after=stale_after)
         except Exception:
             continue  # logged by run_poll_round; retried next tick
         if polls:

@@ -47,6 +47,10 @@ def plan_role(settings: Settings, role: str) -> RolePlan:
     return RolePlan([role], scheduler=False)
 
 
+def token_prices(settings: Settings) -> tuple[float, float]:
+    return settings.llm_input_price_per_million, settings.llm_output_price_per_million
+
+
 def slack_config(settings: Settings):
     from mge.adapters.slack import SlackConfig
 
@@ -58,6 +62,7 @@ def slack_config(settings: Settings):
         api_url=settings.slack_api_url,
         moderator_ids=settings.slack_moderator_ids,
         poll_duration=timedelta(hours=settings.poll_duration_hours),
+        token_prices=token_prices(settings),
     )
 
 
@@ -70,6 +75,7 @@ def discord_config(settings: Settings):
         command_guild_ids=settings.discord_command_guild_ids,
         moderator_role_ids=settings.discord_moderator_role_ids,
         poll_duration=timedelta(hours=settings.poll_duration_hours),
+        token_prices=token_prices(settings),
     )
 
 

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from mge.bot.digest_posting import DigestPublisher, run_due_digests
+from mge.bot.jobs import STALE_RUN
 from mge.bot.legitimacy import DirectMessenger
 from mge.bot.maintenance import Maintenance, run_maintenance
 from mge.bot.polls import PollPublisher
@@ -76,6 +77,14 @@ class SchedulerContext:
     default_poll_duration: timedelta = timedelta(hours=72)
     graph_params: GraphParams = field(default_factory=GraphParams)
     maintenance: Maintenance | None = None
+    #: When this process became the scheduler's leader: a run claimed before then and still "running"
+    #: belonged to a scheduler that is gone (only one runs at a time), so it may be taken over at once.
+    leader_since: datetime | None = None
+
+    def stale_after(self, now: datetime) -> timedelta:
+        if self.leader_since is None:
+            return STALE_RUN
+        return max(timedelta(0), min(STALE_RUN, now - self.leader_since))
 
 
 _context: SchedulerContext | None = None
@@ -114,8 +123,10 @@ async def poll_rounds_job() -> dict[int, list[int]]:
     context = _require_context()
     if context is None:
         return {}
-    return await run_due_poll_rounds(context.database, context.poll_publishers, now=context.clock(),
-                                     default_duration=context.default_poll_duration)
+    now = context.clock()
+    return await run_due_poll_rounds(context.database, context.poll_publishers, now=now,
+                                     default_duration=context.default_poll_duration,
+                                     stale_after=context.stale_after(now))
 
 
 async def close_polls_job() -> list[int]:
@@ -127,8 +138,10 @@ async def digests_job() -> dict[int, str]:
     context = _require_context()
     if context is None:
         return {}
-    return await run_due_digests(context.database, context.digest_publishers, now=context.clock(),
-                                 params=context.graph_params, messengers=context.messengers)
+    now = context.clock()
+    return await run_due_digests(context.database, context.digest_publishers, now=now,
+                                 params=context.graph_params, messengers=context.messengers,
+                                 stale_after=context.stale_after(now))
 
 
 async def maintenance_job() -> dict[int, dict[str, str]]:
@@ -258,7 +271,7 @@ async def run_scheduler(
     stop: asyncio.Event,
     tick: timedelta = TICK,
     maintenance_every: timedelta | None = None,
-    retry_leadership: timedelta = timedelta(seconds=30),
+    retry_leadership: timedelta = timedelta(seconds=5),
 ) -> None:
     """Run the scheduler until ``stop`` is set. Waits to become leader (PostgreSQL), then starts the
     jobs; if leadership is lost (the lock's connection dropped), stops them and waits again."""
@@ -270,6 +283,7 @@ async def run_scheduler(
                 log.info("another process runs the scheduler; retrying in %s", retry_leadership)
                 await _wait(stop, retry_leadership)
                 continue
+            context.leader_since = context.clock()
             try:
                 await _lead(leadership, database_url=database_url, stop=stop, tick=tick,
                             maintenance_every=maintenance_every, check_every=retry_leadership)

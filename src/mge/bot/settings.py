@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     slack_moderator_ids: Annotated[tuple[str, ...], NoDecode] = ()
     #: How long a story poll stays open.
     poll_duration_hours: float = 72.0
+    #: Price per million input / output tokens of the configured models, for `/mge stats` (0: unknown).
+    llm_input_price_per_million: float = 0.0
+    llm_output_price_per_million: float = 0.0
     #: How often the scheduler runs dedup and story generation (minutes; 0: never, run them by hand).
     maintenance_interval_minutes: int = 180
     #: How often the scheduler looks for due poll rounds, polls to close and digests (seconds).
@@ -134,6 +137,13 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"MGE_MAINTENANCE_INTERVAL_MINUTES must be 0 (off) or between 10 and 10080 (a week), got {value}"
             )
+        return value
+
+    @field_validator("llm_input_price_per_million", "llm_output_price_per_million")
+    @classmethod
+    def _price(cls, value: float, info) -> float:
+        if not 0 <= value <= 10_000:
+            raise ValueError(f"{env_name(info.field_name)} must be between 0 and 10000 (dollars per million tokens), got {value}")
         return value
 
     @field_validator("scheduler_tick_seconds")

@@ -65,6 +65,9 @@ class Scenario(SQLModel, table=True):
     text: str = Field(max_length=1000)
     is_open: bool = True
     created_at: datetime = _when()
+    #: Set when a moderator archived it: closed for interviews and listed apart; its values, stories
+    #: and votes stay in the graph.
+    archived_at: datetime | None = _when(nullable=True)
 
 
 class Interview(SQLModel, table=True):

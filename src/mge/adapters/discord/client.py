@@ -109,6 +109,7 @@ def build_client(
     context = BotContext(
         interviews=interviews, router=router, database=database, clock=clock,
         moderator_role_ids=config.moderator_role_ids, poll_duration=config.poll_duration,
+        token_prices=config.token_prices,
     )
     return MgeDiscordClient(config, context, installers=installers)
 

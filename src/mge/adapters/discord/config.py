@@ -32,6 +32,8 @@ class DiscordConfig:
     moderator_role_ids: tuple[int, ...] = ()
     #: How long a story poll posted by `/mge poll` takes votes.
     poll_duration: timedelta = timedelta(hours=72)
+    #: Price per million input and output tokens, for the cost estimate in `/mge stats` (0: none shown).
+    token_prices: tuple[float, float] = (0.0, 0.0)
 
 
 @dataclass(slots=True)
@@ -45,6 +47,7 @@ class BotContext:
     #: From ``DiscordConfig``: who counts as a moderator, and how long a poll stays open.
     moderator_role_ids: tuple[int, ...] = ()
     poll_duration: timedelta = timedelta(hours=72)
+    token_prices: tuple[float, float] = (0.0, 0.0)
     # One lock per user: a member's messages are handled *and their replies sent* in order, even when
     # discord.py runs two of their events concurrently (it dispatches each event in its own task).
     _locks: weakref.WeakValueDictionary[int, asyncio.Lock] = field(default_factory=weakref.WeakValueDictionary)

@@ -125,7 +125,8 @@ def install_member_commands(group: app_commands.Group, context: BotContext) -> N
         embeds = [
             card_embed(
                 item.card,
-                footer=" · ".join(filter(None, [STATUS_TEXT.get(item.status, item.status), _clip(item.scenario, 200)])),
+                footer=" · ".join(filter(None, [STATUS_TEXT.get(item.status, item.status), _clip(item.scenario, 200),
+                                                item.placement.line() if item.placement else None])),
             )
             for item in cards
         ]

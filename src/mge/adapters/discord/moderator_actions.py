@@ -63,7 +63,8 @@ def _command(action: ModeratorAction, context: BotContext, *, name: str) -> app_
             now=now,
             services=ModeratorServices(DiscordPollPublisher(interaction.client),
                                        DiscordDigestPublisher(interaction.client), context.poll_duration,
-                                       llm=context.interviews.llm, model=context.interviews.articulation_model),
+                                       llm=context.interviews.llm, model=context.interviews.articulation_model,
+                                       token_prices=context.token_prices),
         )
         await _reply(interaction, await run_action(action, call))
 

@@ -52,6 +52,8 @@ class SlackConfig:
     moderator_ids: tuple[str, ...] = ()
     #: How long a story poll posted by ``/mge poll`` takes votes.
     poll_duration: timedelta = timedelta(hours=72)
+    #: Price per million input and output tokens, for the cost estimate in ``/mge stats`` (0: none shown).
+    token_prices: tuple[float, float] = (0.0, 0.0)
 
     def web_client(self) -> AsyncWebClient:
         base_url = self.api_url if self.api_url.endswith("/") else self.api_url + "/"
@@ -75,7 +77,8 @@ def build_slack_app(
         command_registry = commands.member_commands()
         command_registry.add(ask_subcommand())  # `/mge ask <question>`: a member command
         command_registry = add_moderator_commands(
-            command_registry, moderator_ids=config.moderator_ids, poll_duration=config.poll_duration
+            command_registry, moderator_ids=config.moderator_ids, poll_duration=config.poll_duration,
+            token_prices=config.token_prices,
         )
     app = AsyncApp(
         client=config.web_client(),

@@ -116,7 +116,8 @@ def _card_text(item: MemberCard) -> str:
     status = "confirmed" if item.status == "confirmed" else "waiting for your confirmation in our DM"
     policies = "\n".join(f"• {escape(p)}" for p in item.card.policies)
     scenario = f"\n_Question:_ {escape(item.scenario)}" if item.scenario else ""
-    return f"*{escape(item.card.title)}* ({status})\n{escape(item.card.description)}{scenario}\n{policies}"
+    placed = f"\n_{escape(item.placement.line())}_" if item.placement else ""
+    return f"*{escape(item.card.title)}* ({status})\n{escape(item.card.description)}{scenario}\n{policies}{placed}"
 
 
 async def mycard(call: CommandCall) -> CommandReply:

@@ -27,10 +27,11 @@ def _usage(actions: list[ModeratorAction]) -> str:
     return "\n".join(f"`/mge {a.usage()}` — {a.help}" for a in actions)
 
 
-def install_actions(registry: CommandRegistry, gate, *, poll_duration: timedelta) -> None:
+def install_actions(registry: CommandRegistry, gate, *, poll_duration: timedelta,
+                    token_prices: tuple[float, float] = (0.0, 0.0)) -> None:
     """Add one subcommand per action group (``polls``, ``digest``, ``values`` …) to ``registry``."""
     for group, actions in groups().items():
-        registry.add(Subcommand(group, f"(moderators) {_summary(group, actions)}", _handler(group, actions, gate, poll_duration)))
+        registry.add(Subcommand(group, f"(moderators) {_summary(group, actions)}", _handler(group, actions, gate, poll_duration, token_prices)))
 
 
 def _summary(group: str, actions: list[ModeratorAction]) -> str:
@@ -39,7 +40,8 @@ def _summary(group: str, actions: list[ModeratorAction]) -> str:
     return f"{group}: " + ", ".join(a.name for a in actions)
 
 
-def _handler(group: str, actions: list[ModeratorAction], gate, poll_duration: timedelta):
+def _handler(group: str, actions: list[ModeratorAction], gate, poll_duration: timedelta,
+             token_prices: tuple[float, float]):
     async def handle(call: CommandCall) -> CommandReply:
         refusal = await gate.refusal(call, action=f"use /mge {group}")
         if refusal is not None:
@@ -62,7 +64,8 @@ def _handler(group: str, actions: list[ModeratorAction], gate, poll_duration: ti
             args=split_words(rest, action.params),
             now=now,
             services=ModeratorServices(SlackPollPublisher(call.client), SlackDigestPublisher(call.client), poll_duration,
-                                       llm=call.deps.interviews.llm, model=call.deps.interviews.articulation_model),
+                                       llm=call.deps.interviews.llm, model=call.deps.interviews.articulation_model,
+                                       token_prices=token_prices),
         )
         if not action.slow:
             reply = await run_action(action, moderator_call)

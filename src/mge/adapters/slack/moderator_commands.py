@@ -115,7 +115,8 @@ def slack_date(when: datetime) -> str:
 
 
 def add_moderator_commands(
-    registry: CommandRegistry, *, moderator_ids: Iterable[str], poll_duration: timedelta
+    registry: CommandRegistry, *, moderator_ids: Iterable[str], poll_duration: timedelta,
+    token_prices: tuple[float, float] = (0.0, 0.0),
 ) -> CommandRegistry:
     """Add the moderator subcommands to ``registry`` (and return it)."""
     gate = ModeratorGate(tuple(moderator_ids))
@@ -158,7 +159,7 @@ def add_moderator_commands(
         return CommandReply(text, then=post)
 
     registry.add(Subcommand("poll", "(moderators) post the next transition story as a poll in this channel", poll))
-    install_actions(registry, gate, poll_duration=poll_duration)
+    install_actions(registry, gate, poll_duration=poll_duration, token_prices=token_prices)
     return registry
 
 

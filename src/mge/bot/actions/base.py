@@ -52,6 +52,8 @@ class ModeratorServices:
     default_poll_duration: timedelta = timedelta(hours=72)
     llm: Any = None  # LLM, for actions that write with it (a scenario's contexts)
     model: str = ""
+    #: Price per million input and output tokens (the operator's settings), for the cost estimate.
+    token_prices: tuple[float, float] = (0.0, 0.0)
 
 
 @dataclass(frozen=True)

@@ -42,9 +42,11 @@ async def scenario_list(call: ModeratorCall) -> ActionReply:
     if not rows:
         return ActionReply("No scenarios yet: add one with /mge scenario add <the question>.")
     lines = []
-    for scenario, contexts in rows:
-        lines.append(f"{scenario.id}. {scenario.text} — {'open' if scenario.is_open else 'closed'}")
-        lines += [f"     [{c.id}] {c.text}" for c in contexts]
+    for scenario, contexts in sorted(rows, key=lambda row: row[0].archived_at is not None):
+        state = "archived" if scenario.archived_at else "open" if scenario.is_open else "closed"
+        lines.append(f"{scenario.id}. {scenario.text} — {state}")
+        if scenario.archived_at is None:
+            lines += [f"     [{c.id}] {c.text}" for c in contexts]
     return ActionReply("\n".join(lines))
 
 
@@ -54,6 +56,8 @@ async def _set_round(call: ModeratorCall, *, is_open: bool) -> ActionReply:
         scenario = await repo.get_scenario(session, community_id=call.community_id, scenario_id=scenario_id)
         if scenario is None:
             raise LookupError(f"No scenario {scenario_id} in this community.")
+        if scenario.archived_at is not None:
+            raise ActionError(f"Scenario {scenario_id} is archived: restore it first with /mge scenario restore.")
         if scenario.is_open == is_open:
             return ActionReply(f"Scenario {scenario_id} is already {'open' if is_open else 'closed'}.")
         scenario.is_open = is_open
@@ -75,6 +79,38 @@ async def round_open(call: ModeratorCall) -> ActionReply:
 
 async def round_close(call: ModeratorCall) -> ActionReply:
     return await _set_round(call, is_open=False)
+
+
+async def _set_archived(call: ModeratorCall, *, archived: bool) -> ActionReply:
+    scenario_id = call.int_arg("scenario")
+    async with call.database.session() as session:
+        scenario = await repo.get_scenario(session, community_id=call.community_id, scenario_id=scenario_id)
+        if scenario is None:
+            raise LookupError(f"No scenario {scenario_id} in this community.")
+        if (scenario.archived_at is not None) == archived:
+            return ActionReply(f"Scenario {scenario_id} is already {'archived' if archived else 'not archived'}.")
+        before = {"archived": not archived, "open": scenario.is_open}
+        scenario.archived_at = call.now if archived else None
+        if archived:
+            scenario.is_open = False
+        session.add(scenario)
+        await record_action(session, community_id=call.community_id, actor=call.actor, now=call.now,
+                            action="scenario.archive" if archived else "scenario.restore",
+                            target=f"scenario {scenario_id}", before=before,
+                            after={"archived": archived, "open": scenario.is_open})
+        await session.commit()
+    if archived:
+        return ActionReply(f"Scenario {scenario_id} is archived: closed for interviews and listed apart. Its "
+                           "values, stories and votes stay in the graph.")
+    return ActionReply(f"Scenario {scenario_id} is restored (still closed: open it with /mge round open).")
+
+
+async def scenario_archive(call: ModeratorCall) -> ActionReply:
+    return await _set_archived(call, archived=True)
+
+
+async def scenario_restore(call: ModeratorCall) -> ActionReply:
+    return await _set_archived(call, archived=False)
 
 
 async def contexts_list(call: ModeratorCall) -> ActionReply:
@@ -115,6 +151,9 @@ ACTIONS = (
     ModeratorAction("scenario", "add", "add a scenario to deliberate; its moral contexts are written at once",
                     scenario_add, (Param("text", "the question members will be interviewed about"),), slow=True),
     ModeratorAction("scenario", "list", "the scenarios, open or closed, with their contexts", scenario_list),
+    ModeratorAction("scenario", "archive", "close a finished scenario and list it apart", scenario_archive,
+                    (SCENARIO,)),
+    ModeratorAction("scenario", "restore", "bring an archived scenario back (closed)", scenario_restore, (SCENARIO,)),
     ModeratorAction("round", "open", "open interviews on a scenario", round_open, (SCENARIO,)),
     ModeratorAction("round", "close", "close interviews on a scenario", round_close, (SCENARIO,)),
     ModeratorAction("contexts", "list", "every scenario's moral contexts", contexts_list),

@@ -76,9 +76,18 @@ async def stats(call: ModeratorCall) -> ActionReply:
         f"Votes: {votes} from {voters} voter(s).",
         *lines_votes,
         *lines_legitimacy,
-        f"LLM tokens used in all: {tokens[0]:,} in, {tokens[1]:,} out (interviews, dedup, contexts, stories).",
+        f"LLM tokens used in all: {tokens[0]:,} in, {tokens[1]:,} out (interviews, dedup, contexts, stories)"
+        + _cost(tokens, call.services.token_prices) + ".",
     ]
     return ActionReply("\n".join(lines))
+
+
+def _cost(tokens, prices: tuple[float, float]) -> str:
+    """", about $1.23" from the operator's prices per million tokens; nothing when none are set."""
+    if not any(prices):
+        return ""
+    cost = (tokens[0] * prices[0] + tokens[1] * prices[1]) / 1_000_000
+    return f", about ${cost:,.2f} at the configured prices"
 
 
 #: A vote this soon after the account was made, or after joining, is worth a moderator's look.
