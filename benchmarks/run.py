@@ -1,0 +1,363 @@
+"""The bot's benchmarks on this machine, against the fake OpenAI-compatible server with a fixed latency.
+
+1. tokens per completed interview (a scripted 9-answer participant), against the paper's ~35k;
+2. the bot's own latency per DM turn (``InterviewService.handle`` minus the time awaiting the LLM) with
+   1, 100 and 500 interviews running at once, p50/p99, and turns per second — SQLite, and PostgreSQL
+   when it is installed (a throwaway cluster, tests/postgres.py). Members answer as soon as they get a
+   reply ("back to back": the most load that many interviews can make), plus one "paced" leg at 500
+   where each member pauses 20 s on average before every message, as people do;
+3. vote ingestion: reaction events, 10% of them redelivered, through ``mge.bot.polls.apply_reaction``,
+   applied one at a time and by 16 concurrent workers; the votes stored must equal the unique votes
+   (the run exits 1 if not);
+4. graph assembly (``mge graph build``) at 10k, 100k and 1M votes: time and peak memory
+   (``graph_build.py``'s machinery);
+5. memory (RSS) of a bot process holding 1,000 open interviews.
+
+    python benchmarks/run.py            # everything: long (about 1.5 hours here, most of it vote ingestion)
+    python benchmarks/run.py --quick    # a short version, what CI runs (about a minute)
+
+Prints a table; writes JSON (``benchmarks/results/run-<timestamp>.json`` or ``--out``) and a markdown
+table for the README (``benchmarks/results/README-table.md``, ``README-table-quick.md`` for a quick run, or
+``--table``). The machine's load average is recorded too: other work running meanwhile skews every figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import math
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import support  # noqa: E402  (also puts the repository root on sys.path)
+
+RESULTS = HERE / "results"
+PAPER_TOKENS = 35_000
+TARGET_TOKENS = 15_000
+TARGET_P99_MS = 50.0
+
+
+# --- settings per mode -----------------------------------------------------------------------------
+
+
+def settings(args: argparse.Namespace) -> dict[str, Any]:
+    quick = args.quick
+    return {
+        "quick": quick,
+        "llm_latency_s": args.llm_latency if args.llm_latency is not None else (0.05 if quick else 0.5),
+        "concurrency": [int(c) for c in (args.concurrency or ("1,20" if quick else "1,100,500")).split(",")],
+        # Interviews one after another at concurrency 1, so its percentiles rest on more than 12 turns.
+        "single_rounds": 1 if quick else 5,
+        # A second leg at the largest concurrency with members pausing (mean this many seconds) before
+        # each message, as people do: the load a community of that size really produces.
+        "paced_think_s": args.paced_think if args.paced_think is not None else (0.0 if quick else 20.0),
+        "vote_events": args.vote_events or (1_000 if quick else 100_000),
+        "vote_legs": _vote_legs(args.vote_legs or ("sqlite:1" if quick else "sqlite:1,sqlite:16,postgresql:16")),
+        "graph_sizes": ["10k"] if quick else ["10k", "100k", "1M"],
+        "graph_repeat": 1 if quick else 3,
+        "memory_interviews": args.memory_interviews or (50 if quick else 1_000),
+        "postgres": not args.no_postgres,
+    }
+
+
+def _vote_legs(text: str) -> list[tuple[str, int]]:
+    legs = []
+    for part in text.split(","):
+        backend, _, workers = part.partition(":")
+        legs.append((backend.strip(), int(workers or 1)))
+    return legs
+
+
+# --- the sections ----------------------------------------------------------------------------------
+
+
+def run_tokens(base_url: str, scratch: Path) -> dict[str, Any]:
+    from interview_bench import measure_tokens
+
+    return asyncio.run(measure_tokens(base_url, support.sqlite_url(scratch, "tokens")))
+
+
+def run_latency(base_url: str, scratch: Path, config: dict[str, Any], postgres) -> dict[str, Any]:
+    from interview_bench import measure_latency
+
+    legs: dict[str, list[dict[str, Any]]] = {}
+    backends = [("sqlite", lambda c: support.sqlite_url(scratch, f"latency-{c}"))]
+    if postgres is not None:
+        backends.append(("postgresql", lambda c: postgres.fresh_url()))
+    plan = [(c, 0.0) for c in config["concurrency"]]
+    if config["paced_think_s"]:
+        plan.append((max(config["concurrency"]), config["paced_think_s"]))
+    for backend, make_url in backends:
+        legs[backend] = []
+        for concurrency, think in plan:
+            rounds = config["single_rounds"] if concurrency == 1 else 1
+            pacing = f", answering after ~{think:g} s" if think else ", back to back"
+            print(f"  latency: {backend}, {concurrency} concurrent{pacing} ...", flush=True)
+            result = asyncio.run(
+                measure_latency(base_url, make_url(concurrency), concurrency=concurrency, rounds=rounds, think=think)
+            )
+            result["backend"] = backend
+            legs[backend].append(result)
+            own = result["own_ms"]
+            print(
+                f"    {result['turns']} turns, {result['turns_per_s']:.1f} turns/s, own p50 {own['p50']:.1f} ms, "
+                f"p99 {own['p99']:.1f} ms, failed {result['failed_turns']}",
+                flush=True,
+            )
+    return legs
+
+
+def run_votes(scratch: Path, config: dict[str, Any], postgres) -> list[dict[str, Any]]:
+    from vote_bench import measure_votes
+
+    results = []
+    for backend, workers in config["vote_legs"]:
+        if backend == "postgresql" and postgres is None:
+            results.append({"backend": backend, "workers": workers, "skipped": "PostgreSQL is not available"})
+            continue
+        url = postgres.fresh_url() if backend == "postgresql" else support.sqlite_url(scratch, f"votes-{workers}")
+        print(f"  votes: {config['vote_events']:,} events, {backend}, {workers} worker(s) ...", flush=True)
+        # 200 polls (500 events each) at full size; fewer for a quick run, whose setup must stay short.
+        polls = max(10, min(200, config["vote_events"] // 500))
+        result = asyncio.run(measure_votes(url, events=config["vote_events"], polls=polls, workers=workers))
+        result["backend"] = backend
+        results.append(result)
+        print(
+            f"    {result['events_per_s']:.0f} events/s, {result['votes_stored']:,} votes stored of "
+            f"{result['unique_votes']:,} unique, errors {result['errors'] or 'none'}",
+            flush=True,
+        )
+    return results
+
+
+def run_graph(config: dict[str, Any]) -> list[dict[str, Any]]:
+    import graph_build
+    from graph_data import ensure_dataset
+
+    cases = []
+    with tempfile.TemporaryDirectory() as scratch:
+        out = str(Path(scratch) / "graph.json")
+        for size in config["graph_sizes"]:
+            n_votes = graph_build.SIZES[size]
+            votes, values = ensure_dataset(n_votes)
+            print(f"  graph build: {size} votes", flush=True)
+            for algorithm in graph_build.ALGORITHMS:
+                argv = [sys.executable, "-m", "mge", "graph", "build", "--votes", str(votes), "--values", str(values),
+                        "--algorithm", algorithm, "--out", out]
+                case = graph_build.run_case(f"build {algorithm}", argv, config["graph_repeat"])
+                case.update(size=size, votes=n_votes, algorithm=algorithm)
+                cases.append(case)
+    return cases
+
+
+def run_memory(base_url: str, scratch: Path, config: dict[str, Any]) -> dict[str, Any]:
+    count = config["memory_interviews"]
+    print(f"  memory: a bot process with {count:,} open interviews ...", flush=True)
+    url = support.sqlite_url(scratch, "memory")
+    done = subprocess.run(
+        [sys.executable, str(HERE / "interview_bench.py"), "memory", "--base-url", base_url, "--database-url", url,
+         "--interviews", str(count)],
+        capture_output=True, text=True, check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"the memory child failed:\n{done.stderr[-3000:]}")
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    print(f"    RSS {result['rss_mb']:.0f} MB ({result['rss_mb_before']:.0f} MB before opening them)", flush=True)
+    return result
+
+
+# --- the report ------------------------------------------------------------------------------------
+
+
+def _ms(value: float | None) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return f"{value:,.0f} ms" if value >= 100 else f"{value:.1f} ms"
+
+
+def _latency_cell(leg: dict[str, Any]) -> str:
+    own = leg["own_ms"]
+    failed = f", {leg['failed_turns']} failed" if leg["failed_turns"] else ""
+    return f"p50 {_ms(own['p50'])} · p99 {_ms(own['p99'])} · {leg['turns_per_s']:.1f} turns/s{failed}"
+
+
+def report_rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(what, result, target) rows, shared by the terminal table and the README snippet."""
+    rows: list[tuple[str, str, str]] = []
+    cfg = results["settings"]
+    tokens = results["tokens"]
+    verdict = "met" if tokens["total_tokens"] <= TARGET_TOKENS else "MISSED"
+    rows.append((
+        f"Tokens per completed interview ({tokens['answers']} answers, {tokens['llm_calls']} LLM calls)",
+        f"{tokens['total_tokens'] / 1000:.1f}k "
+        f"({tokens['input_tokens'] / 1000:.1f}k in, {tokens['output_tokens'] / 1000:.1f}k out)",
+        f"≤ {TARGET_TOKENS / 1000:.0f}k ({verdict}); paper ~{PAPER_TOKENS / 1000:.0f}k",
+    ))
+    largest = max(cfg["concurrency"])
+    for backend, legs in results["latency"].items():
+        for leg in legs:
+            target = ""
+            pacing = f", answering after ~{leg['think_s']:g} s" if leg["think_s"] else ""
+            if leg["concurrency"] == largest:
+                met = leg["own_ms"]["p99"] < TARGET_P99_MS and not leg["failed_turns"]
+                target = f"p99 < {TARGET_P99_MS:.0f} ms at 500 ({'met' if met else 'MISSED'})" if largest == 500 else (
+                    f"p99 < {TARGET_P99_MS:.0f} ms at 500 (not run at 500)")
+            what = f"Bot's own latency per DM turn, {backend}, {leg['concurrency']} concurrent{pacing}"
+            rows.append((what, _latency_cell(leg), target))
+    if "postgresql" not in results["latency"]:
+        rows.append(("Bot's own latency per DM turn, postgresql", f"not run: {results['postgres_note']}", ""))
+    for leg in results["votes"]:
+        what = f"Vote ingestion, {leg['backend']}, {leg['workers']} worker{'s' if leg['workers'] != 1 else ''}"
+        if "skipped" in leg:
+            rows.append((what, f"not run: {leg['skipped']}", ""))
+            continue
+        lost = f", {sum(leg['errors'].values())} errors" if leg["errors"] else ""
+        rows.append((
+            what,
+            f"{leg['events_per_s']:,.0f} events/s; {leg['votes_stored']:,} votes stored from {leg['events']:,} events{lost}",
+            f"= {leg['unique_votes']:,} unique ({'ok' if leg['ok'] else 'WRONG'})",
+        ))
+    for case in results["graph"]:
+        rows.append((
+            f"Graph build ({case['algorithm']}), {case['size']} votes",
+            f"{case['median_s']:.2f} s, peak {case['peak_mb']:.0f} MB",
+            "1M: < 5 s, < 600 MB" if case["size"] == "1M" else "",
+        ))
+    memory = results["memory"]
+    rows.append((
+        f"Bot process RSS with {memory['interviews']:,} open interviews",
+        f"{memory['rss_mb']:.0f} MB ({memory['rss_mb_before']:.0f} MB with one)",
+        "",
+    ))
+    return rows
+
+
+def machine_line(machine: dict[str, Any]) -> str:
+    return (
+        f"{machine['cpus']} × {machine['cpu_model']}, {machine['ram_gb']} GB RAM, Python {machine['python']}, "
+        f"SQLite {machine['sqlite']}, PostgreSQL {machine['postgresql'] or 'not installed'}"
+    )
+
+
+def conditions_line(cfg: dict[str, Any]) -> str:
+    return (
+        f"fake LLM latency {cfg['llm_latency_s']:g} s per request; members answer as soon as they get a reply"
+        + (f" (paced rows: after a pause of {cfg['paced_think_s']:g} s on average)" if cfg["paced_think_s"] else "")
+        + f"; vote events: {cfg['vote_events']:,} with 10% redelivered"
+        + ("; quick run" if cfg["quick"] else "")
+    )
+
+
+def print_table(results: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(width=160)
+    machine = Table(title="Machine", show_header=False)
+    for key, value in results["machine"].items():
+        machine.add_row(key, str(value))
+    console.print(machine)
+    table = Table(title=f"Moral Graph Bot benchmarks ({conditions_line(results['settings'])})", show_lines=False)
+    table.add_column("What")
+    table.add_column("Result")
+    table.add_column("Target")
+    for row in report_rows(results):
+        table.add_row(*row)
+    console.print(table)
+
+
+def markdown_table(results: dict[str, Any]) -> str:
+    lines = [
+        f"Measured {results['started'][:10]} on {machine_line(results['machine'])}; {conditions_line(results['settings'])}.",
+        "",
+        "| What | Result | Target |",
+        "|---|---|---|",
+    ]
+    lines += [f"| {what} | {result} | {target} |" for what, result, target in report_rows(results)]
+    return "\n".join(lines) + "\n"
+
+
+# --- main ------------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a short version (CI): fewer interviews, events, sizes")
+    parser.add_argument("--out", type=Path, help="the JSON file (default: benchmarks/results/run-<timestamp>.json)")
+    parser.add_argument(
+        "--table", type=Path,
+        help="the markdown table (default: benchmarks/results/README-table.md; quick: README-table-quick.md)",
+    )
+    parser.add_argument("--llm-latency", type=float, help="seconds the fake LLM waits before each answer (0.5; quick 0.05)")
+    parser.add_argument("--concurrency", help="comma-separated concurrent interviews (1,100,500; quick 1,20)")
+    parser.add_argument(
+        "--paced-think", type=float,
+        help="mean seconds members pause in the extra paced leg at the largest concurrency (20; quick: no such leg)",
+    )
+    parser.add_argument("--vote-events", type=int, help="reaction events (100000; quick 1000)")
+    parser.add_argument("--vote-legs", help="backend:workers,... (sqlite:1,sqlite:16,postgresql:16; quick sqlite:1)")
+    parser.add_argument("--memory-interviews", type=int, help="open interviews in the memory benchmark (1000; quick 50)")
+    parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.CRITICAL)  # the bot's warnings (e.g. failed turns) are counted, not printed
+
+    from fake_llm import fake_llm_process
+
+    config = settings(args)
+    started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    clock = time.perf_counter()
+    results: dict[str, Any] = {"started": started, "machine": support.describe_machine(), "settings": config}
+    print(f"machine: {machine_line(results['machine'])}", flush=True)
+    sections: dict[str, dict[str, Any]] = {}
+    results["sections"] = sections
+
+    def section(name: str, title: str, run) -> None:
+        print(title, flush=True)
+        began = time.perf_counter()
+        results[name] = run()
+        sections[name] = {"seconds": round(time.perf_counter() - began, 1), "load_average_after": support.load_average()}
+
+    with tempfile.TemporaryDirectory(prefix="mge-bench-") as scratch_dir, fake_llm_process(config["llm_latency_s"]) as base_url:
+        scratch = Path(scratch_dir)
+        section("tokens", "1. tokens per completed interview", lambda: run_tokens(base_url, scratch))
+        print(f"    {results['tokens']['total_tokens']:,} tokens", flush=True)
+        with support.maybe_postgres(config["postgres"]) as (postgres, why_not):
+            results["postgres_note"] = why_not
+            section("latency", "2. the bot's own latency per DM turn", lambda: run_latency(base_url, scratch, config, postgres))
+            section("votes", "3. vote ingestion", lambda: run_votes(scratch, config, postgres))
+        section("graph", "4. graph assembly", lambda: run_graph(config))
+        section("memory", "5. memory", lambda: run_memory(base_url, scratch, config))
+    results["duration_s"] = time.perf_counter() - clock
+    results["votes_ok"] = all(leg.get("ok", True) for leg in results["votes"])
+
+    out = args.out or RESULTS / f"run-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    table = args.table or RESULTS / ("README-table-quick.md" if args.quick else "README-table.md")
+    table.parent.mkdir(parents=True, exist_ok=True)
+    table.write_text(markdown_table(results))
+    print_table(results)
+    print(f"results: {out}\nREADME table: {table}\ntook {results['duration_s']:.0f} s")
+    if not results["votes_ok"]:
+        wrong = [leg for leg in results["votes"] if not leg.get("ok", True)]
+        for leg in wrong:
+            print(
+                f"VOTES WRONG ({leg['backend']}, {leg['workers']} workers): {leg['votes_stored']} stored, "
+                f"{leg['unique_votes']} unique; outcomes {leg['outcomes']}; errors {leg['errors']}",
+                file=sys.stderr,
+            )
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

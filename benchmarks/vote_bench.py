@@ -1,0 +1,124 @@
+"""Vote ingestion: Slack reaction events through ``mge.bot.polls.apply_reaction`` (the function the
+Discord and Slack adapters call), 10% of them redelivered with the same event id.
+
+The events: ``unique`` first reactions, one per (poll, member), spread over ``polls`` polls in one
+workspace, plus ``duplicates`` redeliveries of earlier events, each placed after its original. They are
+applied by ``workers`` concurrent tasks, as an adapter does with events arriving at once. Afterwards the
+vote table must hold exactly ``unique`` votes, and the outcomes must be ``unique`` COUNTED and
+``duplicates`` IGNORED_DUPLICATE_EVENT.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import support  # noqa: F401 — puts the repository root on sys.path
+
+from mge.bot.polls import VoteOutcome, apply_reaction, record_poll
+from mge.core.messages import CommunityRef, Person
+from mge.storage.database import Database
+from tests.fakes.story_rows import add_story
+
+WORKSPACE = CommunityRef("slack", "T0BENCH", "Bench workspace")
+CHANNEL = "C0POLLS"
+EMOJI = ("white_check_mark", "x", "thinking_face")
+
+
+def make_events(total: int, polls: int, duplicate_share: float = 0.10, seed: int = 7) -> tuple[list[dict], int]:
+    """``total`` events of which ``duplicate_share`` are redeliveries; returns (events, unique votes)."""
+    rng = random.Random(seed)
+    duplicates = int(total * duplicate_share)
+    unique = total - duplicates
+    members = -(-unique // polls)  # ceil: enough members that every (poll, member) pair is distinct
+    events = [
+        {
+            "message_id": f"1700000000.{index % polls:06d}",
+            "user": f"U{index // polls:07d}",
+            "emoji": rng.choice(EMOJI),
+            "event_id": f"Ev{index:09d}",
+        }
+        for index in range(unique)
+    ]
+    assert unique <= polls * members
+    # Each redelivery goes somewhere after its original (platforms redeliver late, never early).
+    positions = sorted(((rng.randrange(unique), rng.random()) for _ in range(duplicates)), reverse=True)
+    stream: list[dict] = list(events)
+    for original, fraction in positions:
+        later = original + 1 + int(fraction * (unique - original))
+        stream.insert(later, dict(events[original]))
+    return stream, unique
+
+
+async def setup_polls(database: Database, polls: int) -> None:
+    now = datetime.now(UTC)
+    for index in range(polls):
+        story_id = await add_story(database, WORKSPACE, now=now, story=f"Story {index}: a transition.")
+        await record_poll(
+            database, story_id=story_id, platform="slack", channel_id=CHANNEL,
+            message_id=f"1700000000.{index:06d}", closes_at=now + timedelta(days=7), now=now,
+        )
+
+
+async def count_votes(database: Database) -> int:
+    from sqlmodel import func, select
+
+    from mge.storage.models import Vote
+
+    async with database.session() as session:
+        return (await session.exec(select(func.count()).select_from(Vote))).one()
+
+
+async def measure_votes(database_url: str, *, events: int, polls: int = 200, workers: int = 16) -> dict[str, Any]:
+    database = Database(database_url)
+    try:
+        await setup_polls(database, polls)
+        stream, unique = make_events(events, polls)
+        outcomes: Counter[str] = Counter()
+        errors: Counter[str] = Counter()
+        queue: asyncio.Queue[dict | None] = asyncio.Queue()
+        for event in stream:
+            queue.put_nowait(event)
+        for _ in range(workers):
+            queue.put_nowait(None)
+        now = datetime.now(UTC)
+
+        async def worker() -> None:
+            while (event := await queue.get()) is not None:
+                try:
+                    outcome = await apply_reaction(
+                        database, community=WORKSPACE, platform="slack", channel_id=CHANNEL,
+                        message_id=event["message_id"], person=Person(event["user"], event["user"]),
+                        emoji=event["emoji"], added=True, event_id=event["event_id"], now=now,
+                    )
+                    outcomes[outcome.value] += 1
+                except Exception as error:  # noqa: BLE001 — counted and reported: a lost vote
+                    errors[type(error).__name__] += 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(workers)))
+        wall = time.perf_counter() - started
+        stored = await count_votes(database)
+    finally:
+        await database.dispose()
+    duplicates = len(stream) - unique
+    return {
+        "events": len(stream),
+        "unique_votes": unique,
+        "duplicate_events": duplicates,
+        "polls": polls,
+        "workers": workers,
+        "wall_s": wall,
+        "events_per_s": len(stream) / wall,
+        "votes_stored": stored,
+        "outcomes": dict(outcomes),
+        "errors": dict(errors),
+        "ok": stored == unique
+        and outcomes.get(VoteOutcome.COUNTED.value, 0) == unique
+        and outcomes.get(VoteOutcome.IGNORED_DUPLICATE_EVENT.value, 0) == duplicates
+        and not errors,
+    }
