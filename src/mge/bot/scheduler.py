@@ -276,13 +276,18 @@ async def run_scheduler(
     """Run the scheduler until ``stop`` is set. Waits to become leader (PostgreSQL), then starts the
     jobs; if leadership is lost (the lock's connection dropped), stops them and waits again."""
     install_context(context)
+    standing_by = False
     try:
         while not stop.is_set():
             leadership = await asyncio.to_thread(try_become_leader, database_url)
             if leadership is None:
-                log.info("another process runs the scheduler; retrying in %s", retry_leadership)
+                # Said once: a standby asks again every few seconds for as long as the leader lives.
+                (log.debug if standing_by else log.info)(
+                    "another process runs the scheduler; standing by (asking again every %s)", retry_leadership)
+                standing_by = True
                 await _wait(stop, retry_leadership)
                 continue
+            standing_by = False
             context.leader_since = context.clock()
             try:
                 await _lead(leadership, database_url=database_url, stop=stop, tick=tick,
