@@ -13,7 +13,7 @@
    (``graph_build.py``'s machinery);
 5. memory (RSS) of a bot process holding 1,000 open interviews.
 
-    python benchmarks/run.py            # everything: long (about 1.5 hours here, most of it vote ingestion)
+    python benchmarks/run.py            # everything: long (80 minutes here, 55 of them vote ingestion)
     python benchmarks/run.py --quick    # a short version, what CI runs (about a minute)
 
 Prints a table; writes JSON (``benchmarks/results/run-<timestamp>.json`` or ``--out``) and a markdown

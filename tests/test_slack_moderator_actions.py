@@ -149,6 +149,9 @@ async def test_a_moderator_runs_a_deliberation_round_from_chat(service, database
         closed = await ask(slack, f"round close {scenario_id}", user=MODERATOR)
         assert "is closed" in closed["text"]
         assert "— closed" in (await ask(slack, "contexts list", user=MODERATOR))["text"]
+        typed = await ask(slack, f"contexts add {scenario_id} When grief &amp; anger mix", user=MODERATOR)
+        assert "“When grief &amp; anger mix” is linked" in typed["text"]  # stored as typed, escaped again
+        await ask(slack, f"contexts remove {int(typed['text'].split()[1])}", user=MODERATOR)
         added = await ask(slack, f"contexts add {scenario_id} When someone asks for advice", user=MODERATOR)
         context_id = int(added["text"].split()[1])
         assert "“When someone asks for advice” is linked" in added["text"]
@@ -167,9 +170,11 @@ async def test_a_moderator_runs_a_deliberation_round_from_chat(service, database
         await ask(slack, f"scenario restore {scenario_id}", user=MODERATOR)
         assert "— closed" in (await ask(slack, "scenario list", user=MODERATOR))["text"]
     entries = await audit(database)
-    assert [e.action for e in entries] == ["scenario.add", "round.close", "contexts.add", "contexts.edit",
-                                           "contexts.remove", "round.open", "scenario.archive", "scenario.restore"]
-    assert entries[3].before == {"text": "When someone asks for advice"} and entries[3].after == {"text": "When asked for advice"}
+    assert [e.action for e in entries] == ["scenario.add", "round.close", "contexts.add", "contexts.remove",
+                                           "contexts.add", "contexts.edit", "contexts.remove", "round.open",
+                                           "scenario.archive", "scenario.restore"]
+    assert entries[2].after["text"] == "When grief & anger mix"
+    assert entries[5].before == {"text": "When someone asks for advice"} and entries[5].after == {"text": "When asked for advice"}
 
 
 async def test_blocking_on_slack_and_why_account_rules_cannot_apply_there(slack, database, clock):

@@ -8,6 +8,7 @@ with the moderator, where files can be attached too.
 
 from __future__ import annotations
 
+import html
 import logging
 from datetime import timedelta
 
@@ -61,7 +62,7 @@ def _handler(group: str, actions: list[ModeratorAction], gate, poll_duration: ti
             community=call.community,
             actor=f"{PLATFORM}:{call.person.platform_user_id}",
             channel_id=None if not call.channel_id or call.channel_id.startswith("D") else call.channel_id,
-            args=split_words(rest, action.params),
+            args=_slack_args(rest, action),
             now=now,
             services=ModeratorServices(SlackPollPublisher(call.client), SlackDigestPublisher(call.client), poll_duration,
                                        llm=call.deps.interviews.llm, model=call.deps.interviews.articulation_model,
@@ -77,6 +78,14 @@ def _handler(group: str, actions: list[ModeratorAction], gate, poll_duration: ti
         return CommandReply(WORKING_TEXT, then=then)
 
     return handle
+
+
+def _slack_args(text: str, action: ModeratorAction) -> dict[str, str]:
+    """The words after the action, by parameter. Slack sends what people typed with ``&``, ``<`` and
+    ``>`` as entities (its own markup, such as ``<#C…>``, uses them literally): typed text is unescaped."""
+    args = split_words(text, action.params)
+    kinds = {p.name: p.kind for p in action.params}
+    return {name: html.unescape(value) if kinds[name] == "text" else value for name, value in args.items()}
 
 
 async def _send_to_moderator(call: CommandCall, reply: ActionReply) -> None:
