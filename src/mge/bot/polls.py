@@ -16,11 +16,14 @@ know the bot's user id.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
+
+import sqlalchemy as sa
 
 from mge.core.eligibility import Facts
 from mge.core.messages import CommunityRef, Person
@@ -154,7 +157,26 @@ async def post_story_poll(
 # --- voting ----------------------------------------------------------------------------------------
 
 
-async def apply_reaction(
+#: SQLite: a reaction whose transaction found the database locked (busy_timeout ran out while many
+#: events were written at once) is tried again, so a burst of votes loses none. Safe: the failed
+#: transaction wrote nothing, and the event id claim makes every attempt count at most once.
+LOCKED_RETRIES = 4
+
+
+async def apply_reaction(database: Database, **event) -> VoteOutcome:
+    """Apply one reaction event to the votes (``_apply_reaction``), retried when SQLite was locked."""
+    for attempt in range(LOCKED_RETRIES):
+        try:
+            return await _apply_reaction(database, **event)
+        except sa.exc.OperationalError as error:
+            if "locked" not in str(error) or attempt == LOCKED_RETRIES - 1:
+                raise
+            log.warning("database locked while applying a reaction; trying again (%d)", attempt + 1)
+            await asyncio.sleep(0.1 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+async def _apply_reaction(
     database: Database,
     *,
     community: CommunityRef,
