@@ -641,13 +641,11 @@ class FakeDiscord:
             self.bot,
             body.get("content") or "",
             guild_id=guild_id,
-            attachments=[self.attachment(name, len(data)) for name, data in files],
+            attachments=self._keep_files(files),
             embeds=body.get("embeds"),
             components=body.get("components"),
             flags=body.get("flags") or 0,
         )
-        for attachment, (_, data) in zip(message["attachments"], files, strict=True):
-            self.files[attachment["id"]] = data
         self._messages.setdefault(channel_id, []).append(message)
         await self.dispatch("MESSAGE_CREATE", message)  # real Discord echoes the bot's own messages
         return _json(message)

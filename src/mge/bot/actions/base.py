@@ -18,6 +18,7 @@ from typing import Any
 
 from mge.core.messages import CommunityRef
 from mge.storage.database import Database
+from mge.storage.governance_repo import record_action
 
 log = logging.getLogger("mge.moderation")
 
@@ -149,3 +150,12 @@ async def community_id_for(database: Database, community: CommunityRef, *, now: 
         await session.commit()
         assert row.id is not None
         return row.id
+
+
+async def audit_action(call: ModeratorCall, action: str, target: str, *, before: dict | None = None,
+                after: dict | None = None) -> None:
+    """Record, in its own transaction, an action whose change a use case has already committed."""
+    async with call.database.session() as session:
+        await record_action(session, community_id=call.community_id, actor=call.actor, action=action, now=call.now,
+                            target=target, before=before, after=after)
+        await session.commit()

@@ -3,7 +3,7 @@ opening and closing the round of interviews on a scenario, and the contexts them
 
 from __future__ import annotations
 
-from mge.bot.actions.base import ActionError, ActionReply, ModeratorAction, ModeratorCall, Param
+from mge.bot.actions.base import ActionError, ActionReply, ModeratorAction, ModeratorCall, Param, audit_action
 from mge.bot.contexts import add_context, add_scenario, edit_context, remove_context
 from mge.storage import repositories as repo
 from mge.storage import stories_repo
@@ -13,20 +13,13 @@ SCENARIO = Param("scenario", "the scenario's number (see /mge scenario list)", k
 CONTEXT = Param("context", "the context's number (see /mge contexts list)", kind="int")
 
 
-async def _audit(call: ModeratorCall, action: str, target: str, before=None, after=None) -> None:
-    async with call.database.session() as session:
-        await record_action(session, community_id=call.community_id, actor=call.actor, action=action, now=call.now,
-                            target=target, before=before, after=after)
-        await session.commit()
-
-
 async def scenario_add(call: ModeratorCall) -> ActionReply:
     if call.services.llm is None:
         raise ActionError("Adding a scenario needs the language model, which this process has not configured.")
     added = await add_scenario(call.database, llm=call.services.llm, model=call.services.model,
                                community=call.community, text=call.arg("text") or "", now=call.now)
     scenario = added.scenario
-    await _audit(call, "scenario.add", f"scenario {scenario.id}",
+    await audit_action(call, "scenario.add", f"scenario {scenario.id}",
                  after={"text": scenario.text, "contexts": [c.text for c in added.contexts]})
     lines = [f"Scenario {scenario.id} is open for interviews: {scenario.text}", "Its moral contexts:"]
     lines += [f"  {c.id}. {c.text}" for c in added.contexts] or ["  (none yet: add some with /mge contexts add)"]
@@ -121,7 +114,8 @@ async def contexts_add(call: ModeratorCall) -> ActionReply:
     scenario_id = call.int_arg("scenario")
     context = await add_context(call.database, community_id=call.community_id, scenario_id=scenario_id,
                                 text=call.arg("text") or "", now=call.now)
-    await _audit(call, "contexts.add", f"context {context.id}", after={"scenario": scenario_id, "text": context.text})
+    await audit_action(call, "contexts.add", f"context {context.id}",
+                       after={"scenario": scenario_id, "text": context.text})
     return ActionReply(f"Context {context.id} “{context.text}” is linked to scenario {scenario_id}.")
 
 
@@ -134,13 +128,14 @@ async def contexts_edit(call: ModeratorCall) -> ActionReply:
     before = old.text
     context = await edit_context(call.database, community_id=call.community_id, context_id=context_id,
                                  text=call.arg("text") or "")
-    await _audit(call, "contexts.edit", f"context {context_id}", before={"text": before}, after={"text": context.text})
+    await audit_action(call, "contexts.edit", f"context {context_id}", before={"text": before},
+                       after={"text": context.text})
     return ActionReply(f"Context {context_id} now reads “{context.text}”.")
 
 
 async def contexts_remove(call: ModeratorCall) -> ActionReply:
     removed = await remove_context(call.database, community_id=call.community_id, context_id=call.int_arg("context"))
-    await _audit(call, "contexts.remove", f"context {removed.context_id}", before={"text": removed.text},
+    await audit_action(call, "contexts.remove", f"context {removed.context_id}", before={"text": removed.text},
                  after={"stories_withdrawn": removed.withdrawn_stories})
     withdrawn = f" {removed.withdrawn_stories} story(ies) about it were withdrawn (their votes are kept)." \
         if removed.withdrawn_stories else ""

@@ -11,8 +11,8 @@ from datetime import timedelta
 from sqlalchemy import distinct, func
 from sqlmodel import col, select
 
-from mge.bot.actions.base import ActionError, ActionReply, ModeratorAction, ModeratorCall, Param
-from mge.storage.governance_repo import list_actions, record_action
+from mge.bot.actions.base import ActionError, ActionReply, ModeratorAction, ModeratorCall, Param, audit_action
+from mge.storage.governance_repo import list_actions
 from mge.storage.models import Interview, InterviewTurn, LLMCall, Vote
 
 EXPORT_FORMATS = ("json", "graphml", "csv", "html")
@@ -163,10 +163,7 @@ async def export(call: ModeratorCall) -> ActionReply:
             for file_name, file_bytes in exporting.export_csv_files(graph, data.votes).items():
                 archive.writestr(zipfile.ZipInfo(f"moral-graph/{file_name}", date_time=(2020, 1, 1, 0, 0, 0)), file_bytes)
         name, content = "moral-graph-csv.zip", buffer.getvalue()
-    async with call.database.session() as session:
-        await record_action(session, community_id=call.community_id, actor=call.actor, action="export", now=call.now,
-                            target=fmt)
-        await session.commit()
+    await audit_action(call, "export", fmt)
     return ActionReply(f"The moral graph: {len(graph.values)} values, {len(graph.edges)} edges, "
                        f"{len(data.votes)} votes. Voters appear only as anonymous numbers.", file=(name, content))
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from mge.bot.actions.base import ActionError, ActionReply, ModeratorAction, ModeratorCall, Param
+from mge.bot.actions.base import ActionError, ActionReply, ModeratorAction, ModeratorCall, Param, audit_action
 from mge.bot.digest import prepare_digest
 from mge.bot.poll_selection import next_story
 from mge.bot.polls import post_story_poll, story_poll_view
@@ -120,12 +120,7 @@ async def digest_post_now(call: ModeratorCall) -> ActionReply:
         raise ActionError("No digest channel is set: name one, or run this in the channel you mean.")
     digest, _, png = await prepare_digest(call.database, community_id=call.community_id, now=call.now)
     await call.services.digest_publisher.publish_digest(channel_id=channel, digest=digest, png=png)
-    from mge.storage.governance_repo import record_action
-
-    async with call.database.session() as session:
-        await record_action(session, community_id=call.community_id, actor=call.actor, action="digest.post-now",
-                            now=call.now, target=f"channel {channel}")
-        await session.commit()
+    await audit_action(call, "digest.post-now", f"channel {channel}")
     return ActionReply(f"Posted the digest ({digest.values} values, {digest.edges} edges) in channel {channel}.")
 
 

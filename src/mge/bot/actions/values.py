@@ -4,7 +4,7 @@ every change is audited and, for merges and splits, reversible (``mge values und
 
 from __future__ import annotations
 
-from mge.bot.actions.base import ActionReply, ModeratorAction, ModeratorCall, Param
+from mge.bot.actions.base import ActionReply, ModeratorAction, ModeratorCall, Param, audit_action
 from mge.bot.dedup import merge_values, split_card, value_provenance, value_rows
 from mge.storage import values_repo
 from mge.storage.governance_repo import record_action
@@ -68,10 +68,7 @@ async def merge(call: ModeratorCall) -> ActionReply:
     keep, other = call.int_arg("keep"), call.int_arg("merge")
     moved = await merge_values(call.database, keep_id=keep, merge_id=other, actor=call.actor, now=call.now,
                                community_id=call.community_id)
-    async with call.database.session() as session:
-        await record_action(session, community_id=call.community_id, actor=call.actor, action="values.merge",
-                            now=call.now, target=f"value {other} into {keep}", after={"cards_moved": moved})
-        await session.commit()
+    await audit_action(call, "values.merge", f"value {other} into {keep}", after={"cards_moved": moved})
     return ActionReply(f"Merged value {other} into {keep}: {moved} card(s) moved. Each move can be undone "
                        "with `mge values undo CARD` in the terminal.")
 
@@ -80,10 +77,7 @@ async def split(call: ModeratorCall) -> ActionReply:
     card_id = call.int_arg("card")
     result = await split_card(call.database, card_id=card_id, actor=call.actor, now=call.now,
                               community_id=call.community_id)
-    async with call.database.session() as session:
-        await record_action(session, community_id=call.community_id, actor=call.actor, action="values.split",
-                            now=call.now, target=f"card {card_id}", after={"value": result.value_id})
-        await session.commit()
+    await audit_action(call, "values.split", f"card {card_id}", after={"value": result.value_id})
     return ActionReply(f"Card {card_id} is now a value of its own: {result.value_id}. {result.value_card.title}.")
 
 
