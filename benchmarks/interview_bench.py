@@ -269,14 +269,17 @@ async def measure_latency(
                 turns += await interview(service, community, person, think=think, rng=rng)
             return turns
 
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         results = await asyncio.gather(*(participant(i) for i in range(concurrency)))
-        wall = time.perf_counter() - started
+        wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
         await llm.aclose()
     finally:
         await database.dispose()
     summary = summarise([turn for turns in results for turn in turns], wall)
-    summary.update(concurrency=concurrency, interviews=concurrency * rounds, think_s=think)
+    # CPU of this whole process (all its threads: aiosqlite runs SQLite in one) per turn: what caps the
+    # turns per second one process can serve, whatever the pacing.
+    summary.update(concurrency=concurrency, interviews=concurrency * rounds, think_s=think,
+                   cpu_ms_per_turn=cpu * 1000 / max(1, summary["turns"]))
     return summary
 
 

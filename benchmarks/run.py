@@ -44,6 +44,7 @@ RESULTS = HERE / "results"
 PAPER_TOKENS = 35_000
 TARGET_TOKENS = 15_000
 TARGET_P99_MS = 50.0
+SECTIONS = ("tokens", "latency", "votes", "graph", "memory")
 
 
 # --- settings per mode -----------------------------------------------------------------------------
@@ -57,9 +58,11 @@ def settings(args: argparse.Namespace) -> dict[str, Any]:
         "concurrency": [int(c) for c in (args.concurrency or ("1,20" if quick else "1,100,500")).split(",")],
         # Interviews one after another at concurrency 1, so its percentiles rest on more than 12 turns.
         "single_rounds": 1 if quick else 5,
-        # A second leg at the largest concurrency with members pausing (mean this many seconds) before
-        # each message, as people do: the load a community of that size really produces.
-        "paced_think_s": args.paced_think if args.paced_think is not None else (0.0 if quick else 20.0),
+        # Legs at the largest concurrency with members pausing (mean this many seconds) before each
+        # message, as people do: the load a community of that size really produces. 60 s is the pace of
+        # the paper's participants (median 15–21 minutes for a dozen or so messages and the votes);
+        # 20 s is a community of fast typists.
+        "paced_think_s": _numbers(args.paced_think) if args.paced_think is not None else ([] if quick else [20.0, 60.0]),
         "vote_events": args.vote_events or (1_000 if quick else 100_000),
         "vote_legs": _vote_legs(args.vote_legs or ("sqlite:1" if quick else "sqlite:1,sqlite:16,postgresql:16")),
         "graph_sizes": ["10k"] if quick else ["10k", "100k", "1M"],
@@ -67,6 +70,10 @@ def settings(args: argparse.Namespace) -> dict[str, Any]:
         "memory_interviews": args.memory_interviews or (50 if quick else 1_000),
         "postgres": not args.no_postgres,
     }
+
+
+def _numbers(text: str) -> list[float]:
+    return [float(part) for part in text.split(",") if part.strip() and float(part) > 0]
 
 
 def _vote_legs(text: str) -> list[tuple[str, int]]:
@@ -94,8 +101,7 @@ def run_latency(base_url: str, scratch: Path, config: dict[str, Any], postgres) 
     if postgres is not None:
         backends.append(("postgresql", lambda c: postgres.fresh_url()))
     plan = [(c, 0.0) for c in config["concurrency"]]
-    if config["paced_think_s"]:
-        plan.append((max(config["concurrency"]), config["paced_think_s"]))
+    plan += [(max(config["concurrency"]), think) for think in config["paced_think_s"]]
     for backend, make_url in backends:
         legs[backend] = []
         for concurrency, think in plan:
@@ -187,22 +193,47 @@ def _ms(value: float | None) -> str:
 def _latency_cell(leg: dict[str, Any]) -> str:
     own = leg["own_ms"]
     failed = f", {leg['failed_turns']} failed" if leg["failed_turns"] else ""
-    return f"p50 {_ms(own['p50'])} · p99 {_ms(own['p99'])} · {leg['turns_per_s']:.1f} turns/s{failed}"
+    cpu = f" · CPU {leg['cpu_ms_per_turn']:.0f} ms/turn" if leg.get("cpu_ms_per_turn") is not None else ""
+    return f"p50 {_ms(own['p50'])} · p99 {_ms(own['p99'])} · {leg['turns_per_s']:.1f} turns/s{cpu}{failed}"
 
 
 def report_rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
     """(what, result, target) rows, shared by the terminal table and the README snippet."""
     rows: list[tuple[str, str, str]] = []
-    cfg = results["settings"]
-    tokens = results["tokens"]
+    if (tokens := results.get("tokens")) is not None:
+        rows.append(_tokens_row(tokens))
+    rows += _latency_rows(results)
+    rows += _vote_rows(results.get("votes", []))
+    for case in results.get("graph", []):
+        rows.append((
+            f"Graph build ({case['algorithm']}), {case['size']} votes",
+            f"{case['median_s']:.2f} s, peak {case['peak_mb']:.0f} MB",
+            "1M: < 5 s, < 600 MB" if case["size"] == "1M" else "",
+        ))
+    if (memory := results.get("memory")) is not None:
+        rows.append((
+            f"Bot process RSS with {memory['interviews']:,} open interviews",
+            f"{memory['rss_mb']:.0f} MB ({memory['rss_mb_before']:.0f} MB with one)",
+            "",
+        ))
+    return rows
+
+
+def _tokens_row(tokens: dict[str, Any]) -> tuple[str, str, str]:
     verdict = "met" if tokens["total_tokens"] <= TARGET_TOKENS else "MISSED"
-    rows.append((
+    return (
         f"Tokens per completed interview ({tokens['answers']} answers, {tokens['llm_calls']} LLM calls)",
         f"{tokens['total_tokens'] / 1000:.1f}k "
         f"({tokens['input_tokens'] / 1000:.1f}k in, {tokens['output_tokens'] / 1000:.1f}k out)",
         f"≤ {TARGET_TOKENS / 1000:.0f}k ({verdict}); paper ~{PAPER_TOKENS / 1000:.0f}k",
-    ))
-    largest = max(cfg["concurrency"])
+    )
+
+
+def _latency_rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
+    if "latency" not in results:
+        return []
+    rows: list[tuple[str, str, str]] = []
+    largest = max(results["settings"]["concurrency"])
     for backend, legs in results["latency"].items():
         for leg in legs:
             target = ""
@@ -215,7 +246,12 @@ def report_rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
             rows.append((what, _latency_cell(leg), target))
     if "postgresql" not in results["latency"]:
         rows.append(("Bot's own latency per DM turn, postgresql", f"not run: {results['postgres_note']}", ""))
-    for leg in results["votes"]:
+    return rows
+
+
+def _vote_rows(votes: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
+    rows: list[tuple[str, str, str]] = []
+    for leg in votes:
         what = f"Vote ingestion, {leg['backend']}, {leg['workers']} worker{'s' if leg['workers'] != 1 else ''}"
         if "skipped" in leg:
             rows.append((what, f"not run: {leg['skipped']}", ""))
@@ -226,18 +262,6 @@ def report_rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
             f"{leg['events_per_s']:,.0f} events/s; {leg['votes_stored']:,} votes stored from {leg['events']:,} events{lost}",
             f"= {leg['unique_votes']:,} unique ({'ok' if leg['ok'] else 'WRONG'})",
         ))
-    for case in results["graph"]:
-        rows.append((
-            f"Graph build ({case['algorithm']}), {case['size']} votes",
-            f"{case['median_s']:.2f} s, peak {case['peak_mb']:.0f} MB",
-            "1M: < 5 s, < 600 MB" if case["size"] == "1M" else "",
-        ))
-    memory = results["memory"]
-    rows.append((
-        f"Bot process RSS with {memory['interviews']:,} open interviews",
-        f"{memory['rss_mb']:.0f} MB ({memory['rss_mb_before']:.0f} MB with one)",
-        "",
-    ))
     return rows
 
 
@@ -251,7 +275,7 @@ def machine_line(machine: dict[str, Any]) -> str:
 def conditions_line(cfg: dict[str, Any]) -> str:
     return (
         f"fake LLM latency {cfg['llm_latency_s']:g} s per request; members answer as soon as they get a reply"
-        + (f" (paced rows: after a pause of {cfg['paced_think_s']:g} s on average)" if cfg["paced_think_s"] else "")
+        + (" (paced rows: after a pause of that many seconds on average)" if cfg["paced_think_s"] else "")
         + f"; vote events: {cfg['vote_events']:,} with 10% redelivered"
         + ("; quick run" if cfg["quick"] else "")
     )
@@ -300,19 +324,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--llm-latency", type=float, help="seconds the fake LLM waits before each answer (0.5; quick 0.05)")
     parser.add_argument("--concurrency", help="comma-separated concurrent interviews (1,100,500; quick 1,20)")
     parser.add_argument(
-        "--paced-think", type=float,
-        help="mean seconds members pause in the extra paced leg at the largest concurrency (20; quick: no such leg)",
+        "--paced-think",
+        help="mean seconds members pause in the paced legs at the largest concurrency, comma-separated "
+        "(20,60; quick: no such legs; 0: none)",
     )
     parser.add_argument("--vote-events", type=int, help="reaction events (100000; quick 1000)")
     parser.add_argument("--vote-legs", help="backend:workers,... (sqlite:1,sqlite:16,postgresql:16; quick sqlite:1)")
     parser.add_argument("--memory-interviews", type=int, help="open interviews in the memory benchmark (1000; quick 50)")
     parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
+    parser.add_argument(
+        "--sections", default=",".join(SECTIONS),
+        help=f"which sections to run, comma-separated (default: all of {','.join(SECTIONS)})",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.CRITICAL)  # the bot's warnings (e.g. failed turns) are counted, not printed
 
     from fake_llm import fake_llm_process
 
     config = settings(args)
+    config["sections"] = [name.strip() for name in args.sections.split(",") if name.strip()]
+    if unknown := set(config["sections"]) - set(SECTIONS):
+        parser.error(f"unknown sections: {', '.join(sorted(unknown))} (choose from {', '.join(SECTIONS)})")
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     clock = time.perf_counter()
     results: dict[str, Any] = {"started": started, "machine": support.describe_machine(), "settings": config}
@@ -321,6 +353,8 @@ def main(argv: list[str] | None = None) -> int:
     results["sections"] = sections
 
     def section(name: str, title: str, run) -> None:
+        if name not in config["sections"]:
+            return
         print(title, flush=True)
         began = time.perf_counter()
         results[name] = run()
@@ -329,7 +363,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="mge-bench-") as scratch_dir, fake_llm_process(config["llm_latency_s"]) as base_url:
         scratch = Path(scratch_dir)
         section("tokens", "1. tokens per completed interview", lambda: run_tokens(base_url, scratch))
-        print(f"    {results['tokens']['total_tokens']:,} tokens", flush=True)
+        if "tokens" in results:
+            print(f"    {results['tokens']['total_tokens']:,} tokens", flush=True)
         with support.maybe_postgres(config["postgres"]) as (postgres, why_not):
             results["postgres_note"] = why_not
             section("latency", "2. the bot's own latency per DM turn", lambda: run_latency(base_url, scratch, config, postgres))
@@ -337,7 +372,7 @@ def main(argv: list[str] | None = None) -> int:
         section("graph", "4. graph assembly", lambda: run_graph(config))
         section("memory", "5. memory", lambda: run_memory(base_url, scratch, config))
     results["duration_s"] = time.perf_counter() - clock
-    results["votes_ok"] = all(leg.get("ok", True) for leg in results["votes"])
+    results["votes_ok"] = all(leg.get("ok", True) for leg in results.get("votes", []))
 
     out = args.out or RESULTS / f"run-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)

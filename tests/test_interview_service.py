@@ -360,6 +360,36 @@ async def test_messages_from_one_member_are_handled_in_order(database, interview
         assert second[-3:] == ["message one", "reply one", "message two"]
 
 
+
+async def connections_while_the_model_thinks(database, fake, handling) -> int:
+    """How many pooled connections are checked out while ``handling`` waits for a model answer."""
+    task = asyncio.ensure_future(handling)
+    asked = len(fake.chat_requests)
+    for _ in range(200):
+        if len(fake.chat_requests) > asked or task.done():
+            break
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.1)  # well inside the Delay: the service is awaiting the model now
+    assert not task.done(), "the model answered before the connections were counted"
+    held = database.engine.pool.checkedout()
+    await task
+    return held
+
+
+async def test_no_database_connection_is_held_while_the_model_thinks(service, fake_openai, database, scenario_id):
+    # A held connection per waiting turn empties the pool at 15 turns in flight (measured: every failed
+    # turn at 500 concurrent interviews was "QueuePool limit … reached") and, on SQLite, can hold the lock.
+    await start_conversation(service, scenario_id)
+    fake_openai.script(Delay(0.6, then=turn("What do you notice?")))
+    assert await connections_while_the_model_thinks(database, fake_openai, service.handle(say("Fairness."))) == 0
+    fake_openai.script(turn("Go on."), Delay(0.6, then=turn("ok", ready=True)), Delay(0.6, then=CARD))
+    await service.handle(say("I notice who is left out."))
+    # The interviewer says it is ready, then the card is written: two calls in one turn, no connection held.
+    assert await connections_while_the_model_thinks(database, fake_openai, service.handle(say("A story."))) == 0
+    assert (await the_interview(database)).state == InterviewState.CARD_PROPOSED
+    assert len(await rows(database, LLMCall)) == 4
+
+
 # --- consent, choices, cancel, restart, timeout ---------------------------------------------------
 
 

@@ -9,6 +9,7 @@ adapter adds structured output with one repair request, a fallback from strict `
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import logging
 import re
@@ -20,6 +21,7 @@ from typing import Any, Literal
 
 import openai
 from openai import AsyncOpenAI
+from openai.types.chat import ChatCompletion
 from pydantic import BaseModel, ValidationError
 
 from mge.core.llm import (
@@ -191,9 +193,12 @@ class OpenAILLM:
         if response_format is not None:
             options["response_format"] = response_format
         started = time.perf_counter()
-        response = await self._client.chat.completions.create(
-            model=model, messages=messages, temperature=temperature, **options  # type: ignore[arg-type]
-        )
+        # The client's generic post (its documented way to send a body as is) rather than the typed
+        # chat.completions.create, which walks every message and the whole JSON schema against its typed
+        # parameters first: ~14 ms of CPU per request here, half the bot's own time per DM turn, to
+        # re-check a body that is plain JSON already. Same retries, timeouts, auth and errors.
+        body = {"model": model, "messages": messages, "temperature": temperature, **options}
+        response = await self._client.post("/chat/completions", body=body, cast_to=ChatCompletion)
         usage = Usage()
         if response.usage is not None:
             usage = Usage(response.usage.prompt_tokens or 0, response.usage.completion_tokens or 0)
@@ -324,8 +329,10 @@ def schema_name(schema: type[BaseModel]) -> str:
     return re.sub(r"[^a-z0-9_-]+", "_", snake).strip("_")[:64] or "answer"
 
 
+@functools.lru_cache(maxsize=64)
 def strict_json_schema(schema: type[BaseModel]) -> dict[str, Any]:
-    """``schema``'s JSON schema in the subset OpenAI's strict mode accepts.
+    """``schema``'s JSON schema in the subset OpenAI's strict mode accepts. Cached per schema class (it
+    is built on every structured request, ~1 ms each): treat the returned dict as read-only.
 
     Every object gets ``additionalProperties: false`` and lists all its properties as required;
     ``default`` is dropped (strict mode rejects it; pydantic still fills defaults when validating).

@@ -71,15 +71,23 @@ def finish_job(run: JobRun, *, now: datetime, ok: bool = True, detail: str = "")
 @dataclass
 class LLMRecorder:
     """Awaits LLM requests for one job or interview and records each in ``llm_call``, tokens summed
-    onto the job run or interview — failures included, so cost is never under-reported."""
+    onto the job run or interview — failures included, so cost is never under-reported. Commits the
+    session before each request (see ``call``)."""
 
     session: AsyncSession
     community_id: int | None
     now: datetime
     run: JobRun | None = None
     interview: Interview | None = None
+    #: The interview a call is about when its tokens are not the interview's own (the ideology screen).
+    about_interview_id: int | None = None
 
     async def call(self, purpose: str, prompt_sha: str, model: str, request: Awaitable[R]) -> R:
+        # Never wait for a model with a database connection held: it would hold a pool slot (at 15 calls in
+        # flight the pool is empty and every other turn fails) and, on SQLite, possibly the one write lock.
+        # Every caller's writes pending here are call records, token counts and caches, kept on their own;
+        # what a model's answer leads to is written after it, in the caller's own transaction.
+        await self.session.commit()
         started = time.perf_counter()
         try:
             result = await request
@@ -99,7 +107,7 @@ class LLMRecorder:
         self.session.add(
             LLMCall(
                 community_id=self.community_id,
-                interview_id=self.interview.id if self.interview is not None else None,
+                interview_id=self.interview.id if self.interview is not None else self.about_interview_id,
                 purpose=purpose,
                 model=model,
                 prompt_sha=prompt_sha,

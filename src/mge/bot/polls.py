@@ -24,6 +24,7 @@ from enum import StrEnum
 from typing import Protocol
 
 import sqlalchemy as sa
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from mge.core.eligibility import Facts
 from mge.core.messages import CommunityRef, Person
@@ -96,6 +97,10 @@ async def story_poll_view(database: Database, story_id: int) -> StoryPoll:
     )
 
 
+#: More to write in the transaction that records a poll (``record_poll``'s ``also``).
+PollRecordedHook = Callable[[AsyncSession, Poll], Awaitable[None]]
+
+
 async def record_poll(
     database: Database,
     *,
@@ -105,9 +110,11 @@ async def record_poll(
     message_id: str,
     closes_at: datetime | None,
     now: datetime,
+    also: PollRecordedHook | None = None,
 ) -> Poll:
     """Remember that ``message_id`` is a poll on ``story_id``, in the story's community. Idempotent:
-    recording the same message again returns the poll recorded first."""
+    recording the same message again returns the poll recorded first. ``also`` writes more in the same
+    transaction (a poll round notes the poll as its own, so a crash cannot separate the two)."""
     async with database.session() as session:
         found = await polls_repo.story_with_values(session, story_id=story_id)
         if found is None:
@@ -122,6 +129,8 @@ async def record_poll(
             opened_at=now,
             closes_at=closes_at,
         )
+        if also is not None:
+            await also(session, poll)
         await session.commit()
         return poll
 
@@ -135,8 +144,10 @@ async def post_story_poll(
     channel_id: str,
     closes_at: datetime | None,
     now: datetime,
+    also: PollRecordedHook | None = None,
 ) -> Poll:
-    """Post story ``story_id`` as a poll through ``publisher`` and record it (before reactions can arrive)."""
+    """Post story ``story_id`` as a poll through ``publisher`` and record it (before reactions can arrive,
+    and before the publisher adds the voting reactions; ``also``: see ``record_poll``)."""
     view = await story_poll_view(database, story_id)
     recorded: list[Poll] = []
 
@@ -144,7 +155,7 @@ async def post_story_poll(
         recorded.append(
             await record_poll(
                 database, story_id=story_id, platform=platform, channel_id=channel_id,
-                message_id=message_id, closes_at=closes_at, now=now,
+                message_id=message_id, closes_at=closes_at, now=now, also=also,
             )
         )
 

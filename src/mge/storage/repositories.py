@@ -45,6 +45,20 @@ async def get_or_create_community(
         Community.platform == platform, Community.external_id == external_id))
 
 
+async def find_member(
+    session: AsyncSession, *, platform: str, external_id: str, platform_user_id: str
+) -> tuple[Community, Member] | None:
+    """A known member of a known community, in one query (the common case of every message)."""
+    query = (
+        select(Community, Member)
+        .join(Member, col(Member.community_id) == col(Community.id))
+        .where(Community.platform == platform, Community.external_id == external_id,
+               Member.platform_user_id == platform_user_id)
+    )
+    found = (await session.exec(query)).first()
+    return (found[0], found[1]) if found else None
+
+
 async def get_or_create_member(
     session: AsyncSession, *, community_id: int, platform_user_id: str, display_name: str, now: datetime
 ) -> Member:
@@ -168,13 +182,19 @@ async def add_turn(
     model: str | None = None,
     input_tokens: int = 0,
     output_tokens: int = 0,
+    seq: int | None = None,
 ) -> InterviewTurn:
-    last = (
-        await session.exec(select(func.max(InterviewTurn.seq)).where(InterviewTurn.interview_id == interview_id))
-    ).one()
+    """Append a turn. ``seq``: its number when the caller knows it (the interview's only writer, which
+    added the previous turn); otherwise the next after the highest stored. (interview, seq) is unique,
+    so a wrong guess fails loudly instead of reordering a transcript."""
+    if seq is None:
+        last = (
+            await session.exec(select(func.max(InterviewTurn.seq)).where(InterviewTurn.interview_id == interview_id))
+        ).one()
+        seq = (last or 0) + 1
     turn = InterviewTurn(
         interview_id=interview_id,
-        seq=(last or 0) + 1,
+        seq=seq,
         role=role,
         kind=kind,
         content=content,
@@ -194,6 +214,38 @@ async def turns(session: AsyncSession, *, interview_id: int, kinds: Sequence[str
     if kinds is not None:
         query = query.where(col(InterviewTurn.kind).in_(kinds))
     return (await session.exec(query.order_by(InterviewTurn.seq))).all()
+
+
+async def transcript(
+    session: AsyncSession, *, interview_id: int, kinds: Sequence[str]
+) -> list[tuple[str, str, str]]:
+    """(role, kind, content) of the interview's turns of ``kinds``, in order: plain rows, no ORM objects
+    (this runs on every DM turn)."""
+    query = (
+        select(InterviewTurn.role, InterviewTurn.kind, InterviewTurn.content)
+        .where(InterviewTurn.interview_id == interview_id, col(InterviewTurn.kind).in_(kinds))
+        .order_by(InterviewTurn.seq)
+    )
+    return [tuple(row) for row in (await session.exec(query)).all()]
+
+
+async def last_role_and_seq(session: AsyncSession, *, interview_id: int, kinds: Sequence[str]) -> tuple[str | None, int]:
+    """Who spoke last among turns of ``kinds`` (None: no such turn), and the highest turn number of any
+    kind (0: none yet), in one query."""
+    last_role = (
+        select(InterviewTurn.role)
+        .where(InterviewTurn.interview_id == interview_id, col(InterviewTurn.kind).in_(kinds))
+        .order_by(col(InterviewTurn.seq).desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    top = (
+        select(func.coalesce(func.max(InterviewTurn.seq), 0))
+        .where(InterviewTurn.interview_id == interview_id)
+        .scalar_subquery()
+    )
+    role, seq = (await session.exec(select(last_role, top))).one()
+    return role, int(seq)
 
 
 async def last_turn(session: AsyncSession, *, interview_id: int, kinds: Sequence[str]) -> InterviewTurn | None:
