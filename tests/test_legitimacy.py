@@ -360,3 +360,158 @@ async def test_a_posted_scheduled_digest_is_followed_by_the_questions_and_a_fail
     assert await run_due_digests(database, {"slack": publisher}, now=later + timedelta(minutes=1),
                                  messengers={"slack": messenger}) == {}
     assert len(messenger.sent) == 2
+
+
+# --- who is never asked: blocked members (ineligible ones are) -------------------------------------------
+
+
+async def block(database: Database, member_id: int) -> None:
+    from mge.storage import eligibility_repo
+
+    async with database.session() as session:
+        assert await eligibility_repo.set_blocked(session, member_id=member_id, blocked=True, now=NOW)
+        await session.commit()
+
+
+async def make_ineligible(database: Database, cid: int, member_id: int) -> None:
+    """An account-age rule of 30 days and an account made yesterday: the member's votes are left out."""
+    from mge.storage import eligibility_repo
+
+    async with database.session() as session:
+        rules = await eligibility_repo.rules_for_update(session, community_id=cid, now=NOW)
+        rules.min_account_age_days = 30
+        session.add(rules)
+        await eligibility_repo.record_facts(session, member_id=member_id, now=NOW,
+                                            account_created_at=NOW - timedelta(days=1))
+        await session.commit()
+
+
+async def verified_votes(database: Database, cid: int, poll_id: int, count: int) -> None:
+    """``count`` "wiser" votes by members whose accounts are a year old (they pass an account-age rule)."""
+    from mge.storage import eligibility_repo
+
+    for n in range(count):
+        member = await repo_member(database, cid, f"voter-{poll_id}-{n}")
+        async with database.session() as session:
+            await eligibility_repo.record_facts(session, member_id=member, now=NOW,
+                                                account_created_at=NOW - timedelta(days=365))
+            await session.commit()
+        await vote_as(database, cid, poll_id, member)
+
+
+async def test_blocked_members_are_never_asked_and_ineligible_ones_are(database):
+    from mge.bot.graph import load_community_graph_input
+
+    cid = await community(database)
+    ids, polls = await add_graph(database, cid, ["a", "b", "c"], [("a", "b"), ("b", "c")], votes=0)
+    for poll_id in polls:
+        await verified_votes(database, cid, poll_id, 3)
+    ana = await member_with_value(database, cid, "ana", ids["b"])
+    bea = await member_with_value(database, cid, "bea", ids["c"])
+    await vote_as(database, cid, polls[0], ana)
+    await vote_as(database, cid, polls[1], bea)
+    await block(database, ana)
+    await make_ineligible(database, cid, bea)
+    data = await load_community_graph_input(database, community_id=cid)
+    assert data.excluded_votes == {"blocked": 1, "account too new": 1} and len(data.votes) == 6
+
+    messenger = FakeMessenger()
+    assert await ask_fair_position(database, messenger, community_id=cid, now=NOW, period="2026-W47") == 1
+    assert messenger.to("ana") == [] and len(messenger.to("bea")) == 1  # bea's value is still in the graph
+    assert await offer_surveys(database, messenger, community_id=cid, now=NOW) == 1
+    assert messenger.to("ana") == [] and len(messenger.to("bea")) == 2
+    async with database.session() as session:
+        assert await session.get(SurveyOffer, ana) is None
+
+
+# --- the survey from the poll-closing tick ----------------------------------------------------------------
+
+
+async def due_poll(database: Database, poll_id: int, *, closes_at: datetime) -> int:
+    """Another poll on the same story as ``poll_id``, closing at ``closes_at``."""
+    from mge.storage.models import Poll
+
+    async with database.session() as session:
+        story_id = (await session.get(Poll, poll_id)).story_id
+    return (await open_poll(database, story_id, now=NOW - timedelta(days=2), closes_at=closes_at)).id
+
+
+async def test_closing_polls_offers_the_survey_once_even_without_a_digest_and_never_to_the_blocked(database):
+    from mge.bot.rounds import close_due_polls
+
+    cid, ids, polls = await setting(database)
+    ana = await member_with_value(database, cid, "ana", ids["b"])
+    bea = await member_with_value(database, cid, "bea", ids["c"])
+    cy = (await repo_member(database, cid, "cy"))
+    due = await due_poll(database, polls[0], closes_at=NOW - timedelta(hours=1))
+    later = await due_poll(database, polls[0], closes_at=NOW + timedelta(hours=1))
+    for member in (ana, bea, cy):
+        await vote_as(database, cid, due, member)
+    await block(database, bea)
+    messenger = FakeMessenger()
+
+    # No messengers (a process that can't DM): polls close, nobody is offered anything.
+    assert await close_due_polls(database, now=NOW) == [due]
+    assert messenger.sent == []
+    assert await close_due_polls(database, now=NOW + timedelta(hours=1), messengers={"slack": messenger}) == [later]
+    # ana and cy have a confirmed card and a vote; bea is blocked. This community has no digest schedule.
+    assert sorted(s[0] for s in messenger.sent) == ["ana", "cy"]
+    assert all(SURVEY_QUESTIONS[0] in text for _, text, _ in messenger.sent)
+
+    # Later closings, a digest run, or both at once: still once per member.
+    import asyncio
+
+    from mge.bot.legitimacy import after_digest, after_polls_closed
+
+    third = await due_poll(database, polls[1], closes_at=NOW + timedelta(hours=2))
+    await vote_as(database, cid, third, ana)
+    results = await asyncio.gather(
+        close_due_polls(database, now=NOW + timedelta(hours=2), messengers={"slack": messenger}),
+        after_digest(database, messenger, community_id=cid, period="2026-W47", now=NOW + timedelta(hours=2)),
+        after_polls_closed(database, {"slack": messenger}, poll_ids=[due, later, third], now=NOW),
+    )
+    assert results[0] == [third]
+    assert sorted(s[0] for s in messenger.sent if SURVEY_QUESTIONS[0] in s[1]) == ["ana", "cy"]
+    async with database.session() as session:
+        assert sorted(o.member_id for o in (await session.exec(select(SurveyOffer))).all()) == sorted([ana, cy])
+
+
+async def test_the_poll_closing_job_offers_the_survey_with_the_schedulers_messengers(database):
+    from mge.bot import scheduler as sched
+
+    cid, ids, polls = await setting(database)
+    ana = await member_with_value(database, cid, "ana", ids["b"])
+    due = await due_poll(database, polls[0], closes_at=NOW - timedelta(hours=1))
+    await vote_as(database, cid, due, ana)
+    slack, discord = FakeMessenger(), FakeMessenger()
+    sched.install_context(sched.SchedulerContext(database=database, messengers={"slack": slack, "discord": discord},
+                                                 clock=lambda: NOW))
+    try:
+        assert await sched.close_polls_job() == [due]
+        assert await sched.close_polls_job() == []
+    finally:
+        sched.install_context(None)
+    assert [s[0] for s in slack.sent] == ["ana"] and discord.sent == []  # the community's platform decides
+
+
+async def test_a_failing_survey_offer_does_not_stop_polls_from_closing(database, monkeypatch):
+    from mge.bot import legitimacy
+    from mge.bot.rounds import close_due_polls
+
+    cid, ids, polls = await setting(database)
+    due = await due_poll(database, polls[0], closes_at=NOW - timedelta(hours=1))
+
+    async def broken(*args, **kwargs):
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(legitimacy, "offer_surveys", broken)
+    assert await close_due_polls(database, now=NOW, messengers={"slack": FakeMessenger()}) == [due]
+
+
+async def repo_member(database: Database, cid: int, user: str) -> int:
+    """The id of ``user``'s member row (made by ``setting``)."""
+    async with database.session() as session:
+        member = await repo.get_or_create_member(session, community_id=cid, platform_user_id=user, display_name=user,
+                                                 now=NOW)
+        await session.commit()
+        return member.id

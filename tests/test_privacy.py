@@ -263,7 +263,33 @@ async def build_world(
         session.add(call)
         await session.commit()
     await audit_entry(database, community_id, community.platform, alice, now=clock())
+    await measurement_entries(database, world, now=clock())
     return world
+
+
+async def measurement_entries(database, world: World, *, now) -> None:
+    """What the method's measurements keep about Alice, if this schema has them (MGE.md §2, §8): the values
+    offered to her after her card (Carol's picked), and the ideology rating of her opening answer, whose
+    reason echoes her words."""
+    tables = SQLModel.metadata.tables
+    if tables.get("generalization_offer") is None:
+        return
+    async with database.session() as session:
+        card = await session.get(ValuesCardRecord, world.alice_card)
+        interview = await session.get(Interview, card.interview_id)
+        offers, shown = tables["generalization_offer"], tables["generalization_impression"]
+        offer_id = (await session.exec(sa.insert(offers).values(
+            community_id=world.community_id, member_id=interview.member_id, interview_id=interview.id,
+            scenario_id=world.scenario_id, offered_at=now, closed_at=now,
+        ).returning(offers.c.id))).scalar_one()
+        await session.exec(sa.insert(shown).values(community_id=world.community_id, offer_id=offer_id,
+                                                   value_id=world.other_value, own_scenario=True, position=1,
+                                                   picked_at=now))
+        await session.exec(sa.insert(tables["ideology_rating"]).values(
+            community_id=world.community_id, interview_id=interview.id, score=3,
+            reason=f"Repeats '{ALICE_PHRASE}' like a slogan.", prompt_sha="0" * 12, model="judge-model", rated_at=now,
+        ))
+        await session.commit()
 
 
 async def audit_entry(database, community_id: int, platform: str, alice: Person, *, now) -> None:
@@ -378,6 +404,11 @@ async def test_mydata_holds_the_transcripts_cards_votes_and_routes_of_this_membe
     assert len([e for e in events if e.startswith("vote:")]) == 2
     if data["mentions"]:  # the audit log exists in this schema
         assert {m["table"] for m in data["mentions"]} == {"moderation_action"}
+    if "ideology_ratings" in data:  # the method's measurements exist in this schema
+        [rating] = data["ideology_ratings"]
+        assert rating["interview_id"] == finished["id"] and ALICE_PHRASE in rating["reason"]
+        [offered] = data["generalization_picks"]
+        assert offered["values_shown"][0]["value"]["id"] == world.other_value and offered["values_shown"][0]["picked"]
 
     dumped = export_bytes(data).decode()
     json.loads(dumped)
@@ -422,6 +453,8 @@ async def test_forget_leaves_no_personal_data_and_the_graph_unchanged(builder, d
     assert (report.votes_anonymised, report.vote_reasons_erased) == (2, 1)
     assert report.dm_routes_deleted == 1 and report.delivery_records_deleted == 8
     assert report.llm_error_texts_erased == 1
+    if SQLModel.metadata.tables.get("ideology_rating") is not None:
+        assert (report.ideology_ratings_deleted, report.generalization_offers_anonymised) == (1, 1)
     if SQLModel.metadata.tables.get("moderation_action") is not None:
         assert report.mentions_replaced == {"moderation_action.actor": 1, "moderation_action.target": 1,
                                             "moderation_action.after": 1}

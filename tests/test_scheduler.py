@@ -207,6 +207,34 @@ async def test_a_restart_mid_week_posts_nothing_twice(database, clock):
         await restarted.dispose()
 
 
+class DiesAfterPosting(FakePublisher):
+    """Posts and records the poll, then "dies" while adding the voting reactions (the process killed)."""
+
+    async def publish(self, *, channel_id, poll, on_posted=None) -> str:
+        await super().publish(channel_id=channel_id, poll=poll, on_posted=on_posted)
+        raise asyncio.CancelledError  # what a task sees when its process is going down
+
+
+async def test_a_round_killed_while_adding_reactions_is_resumed_without_an_extra_poll(database, clock):
+    # Found by tests/test_processes.py: a worker killed between recording a poll and noting it in the
+    # round's progress left a successor that posted the whole round again (6 polls in a round of 3).
+    cid = await community_id(database)
+    for _ in range(4):
+        await add_story(database, HERE, now=clock())
+    plan = schedule(cid, per_round=2)
+    with pytest.raises(asyncio.CancelledError):
+        await run_poll_round(database, DiesAfterPosting(), plan, now=clock())
+    [run] = await runs(database)
+    assert run.status == "running" and json.loads(run.detail)["polls"] == [p.id for p in await polls(database)]
+
+    # The next leader takes the run over (its predecessor is gone) and posts only what is missing.
+    publisher = FakePublisher()
+    posted = await run_poll_round(database, publisher, plan, now=clock(), stale_after=timedelta(0))
+    assert len(posted) == 1 and len(await polls(database)) == 2
+    [run] = await runs(database)
+    assert run.status == "done" and sorted(json.loads(run.detail)["polls"]) == sorted(p.id for p in await polls(database))
+
+
 async def test_paused_or_empty_rounds_do_nothing(database, clock):
     cid = await community_id(database)
     await add_story(database, HERE, now=clock())

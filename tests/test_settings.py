@@ -82,3 +82,34 @@ def test_lists_and_platforms(monkeypatch, tmp_path):
         settings.require_slack(http=False)
     with pytest.raises(SettingsError, match="SLACK_SIGNING_SECRET"):
         settings.require_slack(http=True)
+
+
+def test_slack_moderator_ids_may_be_scoped_to_a_workspace(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MGE_SLACK_MODERATOR_IDS", "U0456, T0123ABC:W0789 ;T0123ABC:S0MODS")
+    assert load_settings().slack_moderator_ids == ("U0456", "T0123ABC:W0789", "T0123ABC:S0MODS")
+    example = (ROOT / ".env.example").read_text()
+    assert "T0123ABCD:U0456EFGH" in example and "EVERY workspace" in example
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        ("X0123:U0456", "'X0123' is not a Slack workspace (team) id: those start with T"),
+        ("t0123:U0456", "(Slack ids are upper case)"),
+        (":U0456", "'' is not a Slack workspace (team) id"),
+        ("T0123:Q0456", "'Q0456' is not a Slack user id (U… or W…"),
+        ("T0123:", "'' is not a Slack user id"),
+        ("T0123:u0456", "(Slack ids are upper case)"),
+        ("U1, general", "in 'general', 'general' is not a Slack user id"),
+        ("T1:T2:U3", "'T1:T2' is not a Slack workspace (team) id"),
+    ],
+)
+def test_bad_slack_moderator_ids_say_which_part_is_wrong(value, words, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MGE_SLACK_MODERATOR_IDS", value)
+    with pytest.raises(SettingsError) as raised:
+        load_settings()
+    message = str(raised.value)
+    assert "MGE_SLACK_MODERATOR_IDS: " in message and words in message
+    assert "TEAM:ID for one workspace only" in message

@@ -11,7 +11,14 @@ from sqlmodel import select
 
 
 from mge.adapters.slack.moderator_commands import GROUPS_UNCHECKED_TEXT, NOTHING_TO_POLL_TEXT
-from mge.bot.permissions import ModeratorFacts, denial_text, is_moderator, slack_group_ids
+from mge.bot.permissions import (
+    ModeratorFacts,
+    SlackModeratorId,
+    denial_text,
+    is_moderator,
+    parse_slack_moderator_id,
+    slack_group_ids,
+)
 from mge.core.messages import CommunityRef
 from mge.core.polls import QUESTION
 from mge.storage.models import Poll
@@ -141,6 +148,40 @@ async def test_a_group_that_cannot_be_listed_denies_and_says_so(slack, database,
     assert slack.slack.calls_to("chat.postMessage") == [] and await polls(database) == []
 
 
+# --- ids scoped to one workspace ------------------------------------------------------------------------
+
+OTHER_TEAM, THIRD_TEAM = "T0OTHER", "T0THIRD"
+SCOPED = (f"{TEAM_ID}:{MODERATOR}", f"{OTHER_TEAM}:{GROUP}")
+
+
+@pytest.mark.parametrize("moderator_ids", [SCOPED])
+async def test_a_scoped_id_is_a_moderator_only_in_its_workspace(slack, database, clock):
+    await add_story(database, COMMUNITY, now=clock())
+    assert (await ask(slack, "poll", user=MODERATOR))["text"].startswith("Posting a poll on")
+    # The same user id in another workspace (Enterprise Grid shares W… ids across workspaces) is no one there.
+    refused = await ask(slack, "poll", user=MODERATOR, team=OTHER_TEAM)
+    assert refused["text"] == denial_text("slack", action="post polls", moderator_ids=SCOPED, team_id=OTHER_TEAM)
+    assert "not on that list" in refused["text"]
+    assert slack.slack.calls_to("usergroups.users.list")[-1].params == {"usergroup": GROUP, "team_id": OTHER_TEAM}
+    # The group scoped to the other workspace counts there (looked up in that workspace) and nowhere else.
+    assert (await ask(slack, "poll", user=GROUP_MEMBER, team=OTHER_TEAM))["text"] == NOTHING_TO_POLL_TEXT
+    lookups = len(slack.slack.calls_to("usergroups.users.list"))
+    here = await ask(slack, "poll", user=GROUP_MEMBER)
+    assert here["text"] == denial_text("slack", action="post polls", moderator_ids=SCOPED, team_id=TEAM_ID)
+    assert len(slack.slack.calls_to("usergroups.users.list")) == lookups  # no group applies here: no lookup
+    # A workspace with no entry for it says so, and how to add one.
+    third = await ask(slack, "poll", user=MODERATOR, team=THIRD_TEAM)
+    assert "none are configured for this workspace" in third["text"] and f"{THIRD_TEAM}:USER_ID" in third["text"]
+    assert len(await polls(database)) == 1  # only the moderator in their own workspace posted
+
+
+@pytest.mark.parametrize("moderator_ids", [(MODERATOR,)])
+async def test_a_bare_id_is_a_moderator_in_every_workspace(slack, database, clock):
+    await add_story(database, COMMUNITY, now=clock())
+    assert (await ask(slack, "poll", user=MODERATOR))["text"].startswith("Posting a poll on")
+    assert (await ask(slack, "poll", user=MODERATOR, team=OTHER_TEAM))["text"] == NOTHING_TO_POLL_TEXT
+
+
 async def test_help_lists_poll(slack):
     answer = await ask(slack, "help")
     assert "/mge poll" in answer["text"] and "moderators" in answer["text"]
@@ -163,6 +204,23 @@ def test_is_moderator_rules():
     assert slack_group_ids(("U1", " S1 ", "W2", "S2")) == ("S1", "S2")
 
 
+def test_scoped_slack_ids_apply_only_in_their_workspace():
+    def slack(team: str, user: str = "W42", groups: tuple[str, ...] = ()) -> ModeratorFacts:
+        return ModeratorFacts(platform="slack", user_id=user, team_id=team, group_ids=groups)
+
+    ids = ("T1:W42", "T2:S9", "U7")
+    assert is_moderator(slack("T1"), moderator_ids=ids)
+    assert not is_moderator(slack("T2"), moderator_ids=ids)
+    assert is_moderator(slack("T2", groups=("S9",)), moderator_ids=ids)
+    assert not is_moderator(slack("T1", user="W99", groups=("S9",)), moderator_ids=ids)
+    assert is_moderator(slack("T1", user="U7"), moderator_ids=ids)
+    assert is_moderator(slack("T3", user="U7"), moderator_ids=ids)
+    assert slack_group_ids(ids, team_id="T1") == () and slack_group_ids(ids, team_id="T2") == ("S9",)
+    assert parse_slack_moderator_id(" T1:W42 ") == SlackModeratorId("T1", "W42")
+    assert str(SlackModeratorId("T1", "W42")) == "T1:W42"
+    assert parse_slack_moderator_id("S9") == SlackModeratorId("", "S9")
+
+
 def test_denial_texts_say_what_is_needed():
     assert "Manage Server" in denial_text("discord", moderator_role_ids=(1,)) and "moderator roles" in denial_text(
         "discord", moderator_role_ids=(1,)
@@ -170,3 +228,6 @@ def test_denial_texts_say_what_is_needed():
     assert "no moderator roles are configured" in denial_text("discord")
     assert "none are configured yet" in denial_text("slack")
     assert "not on that list" in denial_text("slack", moderator_ids=("U1",))
+    assert "not on that list" in denial_text("slack", moderator_ids=("T1:U1",), team_id="T1")
+    elsewhere = denial_text("slack", moderator_ids=("T1:U1",), team_id="T2")
+    assert "none are configured for this workspace yet" in elsewhere and "T2:USER_ID" in elsewhere

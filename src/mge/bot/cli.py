@@ -16,6 +16,7 @@ from mge.bot.cli_ask import ask_command
 from mge.bot.cli_digest import digest_app
 from mge.bot.cli_export import export_command
 from mge.bot.cli_graph import graph_app  # light: numpy and scipy load only when a graph is built
+from mge.bot.cli_ideology import ideology_app
 from mge.bot.cli_schedule import audit_command, schedule_app
 from mge.bot.cli_stories import contexts_app, scenario_app, stories_app
 from mge.bot.cli_values import dedup_command, values_app
@@ -42,6 +43,7 @@ app.add_typer(digest_app, name="digest")
 app.add_typer(schedule_app, name="schedule")
 app.command("audit")(audit_command)
 app.command("ask")(ask_command)
+app.add_typer(ideology_app, name="ideology")
 
 
 @app.command()

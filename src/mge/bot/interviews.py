@@ -64,14 +64,18 @@ STALE_BUTTON = "That button belongs to an earlier message, so I didn't act on it
 #: Turn kinds: "conversation" and "revision" are what the LLM sees; "control" and "notice" are not.
 LLM_KINDS = ("conversation", "revision")
 MAX_CHOICE_LABEL = 80
+#: Scenario texts kept in memory (they are read on every turn and never edited).
+SCENARIO_TEXT_CACHE = 1024
 
 CONSENT_NOTICE = (
     "Hi! I'm the Moral Graph Bot. I'd like to interview you about what you value when facing a hard "
     "question, so your community can find out which values it considers wisest.\n\n"
     "What is stored: this conversation word for word, the values card you confirm, your answer if I ask "
-    "whether a shared value represents you, and (later) your votes on story polls, all linked to your "
-    "account in this community only. Your words are sent to the language model service this bot is "
-    "configured with.\n\n"
+    "whether a shared value represents you, which other values you pick as wise for your question, and "
+    "(later) your votes on story polls, all linked to your account in this community only. The language "
+    "model also rates your first answer from 1 to 5 for how much it echoes slogans, a statistic for "
+    "moderators that never changes how you take part. Your words are sent to the language model service "
+    "this bot is configured with.\n\n"
     "Who sees what: other members see values cards and stories without your name, and vote totals "
     "without names; moderators can also read cards and statistics; the bot's operator can access "
     "everything stored.\n\n"
@@ -103,6 +107,15 @@ class CardReconciler(Protocol):
     async def record_verdict(self, *, card_id: int, agrees: bool, now: datetime) -> Reconciliation: ...
 
 
+class GeneralizationOffer(Protocol):
+    """After a confirmed card, other members' values to pick from (``mge.bot.generalization``, MGE.md §2):
+    records what it shows, then returns the question to send (None: nothing to offer)."""
+
+    async def offer(
+        self, *, community_id: int, member_id: int, interview_id: int, scenario_id: int | None, now: datetime
+    ) -> Outbound | None: ...
+
+
 @dataclass(slots=True)
 class _Context:
     """What one handled message works with: the open session and the member's rows."""
@@ -111,6 +124,9 @@ class _Context:
     member: Member
     interview: Interview
     now: datetime
+    #: The number of the next turn once this message has added one (this handler is the interview's
+    #: only writer: the member's lock, and leases across processes), saving a query per turn.
+    next_seq: int | None = None
 
 
 class InterviewService:
@@ -123,6 +139,7 @@ class InterviewService:
         clock: Callable[[], datetime] = utcnow,
         reconciler: CardReconciler | None = None,
         leases: MemberLeases | None = None,
+        generalizer: GeneralizationOffer | None = None,
     ):
         self._db = database
         #: Several processes on one database (PostgreSQL): a member's messages are handled by one at a time.
@@ -131,6 +148,10 @@ class InterviewService:
         self._config = config
         self._clock = clock
         self._reconciler = reconciler
+        #: Offers other values after a confirmed card (MGE.md §2); without one, nothing is offered.
+        self._generalizer = generalizer
+        # A scenario's text never changes once written (moderators archive scenarios, they don't edit them).
+        self._scenario_texts: dict[tuple[int, int | None], str] = {}
         # One lock per member: their messages are handled in order, never two LLM calls racing on one interview.
         self._locks: weakref.WeakValueDictionary[tuple[str, str, str], asyncio.Lock] = weakref.WeakValueDictionary()
 
@@ -138,6 +159,11 @@ class InterviewService:
     def llm(self) -> LLM:
         """The language model the interviews use (read-only; `/mge ask` answers with it too)."""
         return self._llm
+
+    @property
+    def generalizer(self) -> GeneralizationOffer | None:
+        """What offers other values after a confirmed card (the console records presses through it)."""
+        return self._generalizer
 
     @property
     def articulation_model(self) -> str:
@@ -264,7 +290,7 @@ class InterviewService:
             self._resume_state(ctx)
             return await self._react(ctx, text)
         kind = self._turn_kind(trigger)
-        await repo.add_turn(ctx.session, interview_id=ctx.interview.id, role="member", kind=kind, content=text, now=ctx.now)
+        await self._add_turn(ctx, role="member", kind=kind, content=text)
         ctx.interview.last_activity_at = ctx.now
         await ctx.session.commit()  # the member's words are safe before anything else happens
         return await self._apply(ctx, trigger, choice)
@@ -305,7 +331,8 @@ class InterviewService:
                 return await self._enter_state(ctx, step.new_state, self._confirm_card)
             case Effect.THANK:
                 card = await repo.confirmed_card(ctx.session, interview_id=ctx.interview.id)
-                return await self._end(ctx, step.new_state, f"{_saved(card)} {THANKS}")
+                ended = await self._end(ctx, step.new_state, f"{_saved(card)} {THANKS}")
+                return ended + (await self._offer_generalization(ctx) if card is not None else [])
             case Effect.RECORD_VERDICT:
                 return await self._record_verdict(ctx, step.new_state, agrees=choice is not None and choice.key == "same")
             case Effect.RESUME:
@@ -384,10 +411,12 @@ class InterviewService:
         return [Reply(text)]
 
     async def _continue_conversation(self, ctx: _Context) -> list[Outbound]:
-        answered = await repo.count_turns(ctx.session, interview_id=ctx.interview.id, role="member", kind="conversation")
+        rows = await repo.transcript(ctx.session, interview_id=ctx.interview.id, kinds=LLM_KINDS)
+        answered = sum(1 for role, kind, _ in rows if role == "member" and kind == "conversation")
         if answered >= self._config.max_turns:
             return await self._apply(ctx, Trigger.READY)
-        messages, prompt = interviewer_messages(await self._scenario_text(ctx), await self._transcript(ctx))
+        transcript = [TranscriptLine(role, content) for role, _, content in rows]
+        messages, prompt = interviewer_messages(await self._scenario_text(ctx), transcript)
         result = await self._call(
             ctx,
             "interview",
@@ -474,7 +503,26 @@ class InterviewService:
             if agrees
             else "Understood: your card stays a value of its own."
         )
-        return await self._end(ctx, state, f"{text} {THANKS}")
+        ended = await self._end(ctx, state, f"{text} {THANKS}")
+        return ended + (await self._offer_generalization(ctx) if card is not None else [])
+
+    async def _offer_generalization(self, ctx: _Context) -> list[Outbound]:
+        """Other members' values to pick from, after the interview ended with a confirmed card (it is
+        committed by then). Optional: a failure is logged and never keeps the member from their thanks."""
+        if self._generalizer is None:
+            return []
+        try:
+            offer = await self._generalizer.offer(
+                community_id=ctx.interview.community_id,
+                member_id=ctx.member.id,
+                interview_id=ctx.interview.id,
+                scenario_id=ctx.interview.scenario_id,
+                now=ctx.now,
+            )
+        except Exception:
+            log.exception("offering values to pick after interview %s failed", ctx.interview.id)
+            return []
+        return [offer] if offer is not None else []
 
     async def _end(self, ctx: _Context, state: InterviewState, text: str) -> list[Outbound]:
         ctx.interview.state = state
@@ -487,6 +535,18 @@ class InterviewService:
     # --- helpers -----------------------------------------------------------------------------------
 
     async def _member(self, session: AsyncSession, community: CommunityRef, person: Person, now: datetime) -> Member:
+        known = await repo.find_member(
+            session, platform=community.platform, external_id=community.external_id,
+            platform_user_id=person.platform_user_id,
+        )
+        if known is not None:
+            row, member = known
+            # Keep names current, as get_or_create_* do.
+            if community.name and row.name != community.name:
+                row.name = community.name
+            if person.display_name and member.display_name != person.display_name:
+                member.display_name = person.display_name
+            return member
         row = await repo.get_or_create_community(
             session, platform=community.platform, external_id=community.external_id, name=community.name, now=now
         )
@@ -504,27 +564,31 @@ class InterviewService:
         return await recorder.call(purpose, prompt_sha, model, request)
 
     async def _bot_turn(self, ctx: _Context, text: str, *, kind: str, prompt_sha: str | None = None, result=None) -> None:
-        await repo.add_turn(
-            ctx.session,
-            interview_id=ctx.interview.id,
+        await self._add_turn(
+            ctx,
             role="bot",
             kind=kind,
             content=text,
-            now=ctx.now,
             prompt_sha=prompt_sha,
             model=result.model if result else None,
             input_tokens=result.usage.input_tokens if result else 0,
             output_tokens=result.usage.output_tokens if result else 0,
         )
 
+    async def _add_turn(self, ctx: _Context, **turn) -> None:
+        added = await repo.add_turn(ctx.session, interview_id=ctx.interview.id, now=ctx.now, seq=ctx.next_seq, **turn)
+        ctx.next_seq = added.seq + 1
+
     async def _transcript(self, ctx: _Context, kinds: tuple[str, ...] = LLM_KINDS) -> list[TranscriptLine]:
-        rows = await repo.turns(ctx.session, interview_id=ctx.interview.id, kinds=kinds)
-        return [TranscriptLine(row.role, row.content) for row in rows]
+        rows = await repo.transcript(ctx.session, interview_id=ctx.interview.id, kinds=kinds)
+        return [TranscriptLine(role, content) for role, _, content in rows]
 
     async def _pending(self, ctx: _Context) -> bool:
         """True when the member's last words got no answer (the LLM step failed or the bot stopped)."""
-        last = await repo.last_turn(ctx.session, interview_id=ctx.interview.id, kinds=(*LLM_KINDS, "notice"))
-        return last is not None and last.role == "member"
+        role, seq = await repo.last_role_and_seq(ctx.session, interview_id=ctx.interview.id, kinds=(*LLM_KINDS, "notice"))
+        if ctx.next_seq is None:
+            ctx.next_seq = seq + 1
+        return role == "member"
 
     async def _retry_pending(self, ctx: _Context) -> list[Outbound]:
         return await self._apply(ctx, Trigger.RETRY)
@@ -534,6 +598,9 @@ class InterviewService:
         return [Choice(str(s.id), _shorten(s.text, MAX_CHOICE_LABEL), detail=s.text) for s in scenarios]
 
     async def _scenario_text(self, ctx: _Context) -> str:
+        key = (ctx.interview.community_id, ctx.interview.scenario_id)
+        if (text := self._scenario_texts.get(key)) is not None:
+            return text
         scenario = None
         if ctx.interview.scenario_id is not None:
             scenario = await repo.get_scenario(
@@ -541,6 +608,9 @@ class InterviewService:
             )
         if scenario is None:
             raise LLMError(LLMErrorKind.CONFIGURATION, f"interview {ctx.interview.id} has no scenario")
+        if len(self._scenario_texts) >= SCENARIO_TEXT_CACHE:
+            self._scenario_texts.clear()
+        self._scenario_texts[key] = scenario.text
         return scenario.text
 
     async def _current_prompt(self, ctx: _Context, *, hint: bool = False) -> list[Outbound]:

@@ -10,18 +10,27 @@ fails (DMs closed) gives the claim back and the others are still asked. An answe
 row of the question pressed, so a late answer counts for its own period; a repeated press changes
 nothing.
 
-Survey. Offered once per member (``survey_offer``), on a digest run, to members with a confirmed card
-and at least one vote of their own (``vote.member_id``) who were not offered it yet — the digest run is
-the trigger because it already runs once a week per community in the one scheduler process, so there
-is no race with vote handling and no extra job. Questions come one at a time with 1–5, "Skip" and
-"Stop the survey"; one ``survey_answer`` row per (member, question), a skip stored with no score.
+Survey. Offered once per member, to members with a confirmed card and at least one vote of their own
+(``vote.member_id``) who were not offered it yet. Two triggers, both in the one scheduler process: a
+posted digest (``after_digest``), and polls closing (``after_polls_closed``, from the poll-closing tick),
+so communities without a digest schedule are offered it too. "Once" is the ``survey_offer`` row, keyed
+by the member alone and claimed (insert, nothing on conflict) *before* the DM is sent: two triggers
+running at the same time, or one running twice, offer it once; a DM that fails gives the claim back.
+Questions come one at a time with 1–5, "Skip" and "Stop the survey"; one ``survey_answer`` row per
+(member, question), a skip stored with no score.
 
-"Don't ask me again" (``legitimacy_opt_out``) stops both: no more fair-position questions nor a survey offer.
+Who is never asked: members who erased their data (``forgotten_at``), who pressed "Don't ask me again"
+(``legitimacy_opt_out``: no more fair-position questions nor a survey offer), and members a moderator
+blocked (``member_facts.blocked_at``: they were taken out of the process, their votes left out).
+Members whose votes an eligibility rule leaves out (too new an account, no required role) are still
+asked: their card is still in the graph, so whether their value ended up in a fair position, and what
+they thought of the process, are theirs to answer.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -57,6 +66,8 @@ from mge.storage.models import (
     FairPositionAsk,
     LegitimacyOptOut,
     Member,
+    MemberFacts,
+    Poll,
     SurveyAnswer,
     SurveyOffer,
     ValueAssignment,
@@ -85,6 +96,15 @@ class Outgoing:
 async def _opted_out(session, *, community_id: int) -> set[int]:
     rows = await session.exec(select(LegitimacyOptOut.member_id).where(LegitimacyOptOut.community_id == community_id))
     return set(rows.all())
+
+
+def _blocked_ids(community_id: int):
+    """The community's members a moderator blocked (``/mge member block``), as a subquery: never asked."""
+    return (
+        select(MemberFacts.member_id)
+        .join(Member, col(Member.id) == col(MemberFacts.member_id))
+        .where(Member.community_id == community_id, col(MemberFacts.blocked_at).is_not(None))
+    )
 
 
 async def _member_values(session, *, community_id: int) -> list[tuple[int, str, int]]:
@@ -121,10 +141,13 @@ async def ask_fair_position(
     graph = build_moral_graph(data.values, data.votes, params)
     async with database.session() as session:
         opted_out = await _opted_out(session, community_id=community_id)
+        # Blocked members were taken out of the process by a moderator: not asked. Members whose votes an
+        # eligibility rule leaves out are asked: they still authored the value, which is still in the graph.
+        blocked = set((await session.exec(_blocked_ids(community_id))).all())
         candidates = await _member_values(session, community_id=community_id)
     chosen: dict[int, tuple[str, object]] = {}
     for member_id, user_id, value_id in candidates:
-        if member_id in chosen or member_id in opted_out:
+        if member_id in chosen or member_id in opted_out or member_id in blocked:
             continue
         view = fair_position_view(graph, str(value_id))
         if view is not None:
@@ -161,7 +184,7 @@ async def ask_fair_position(
 
 async def offer_surveys(database: Database, messenger: DirectMessenger, *, community_id: int, now: datetime) -> int:
     """Send the survey's first question to members with a confirmed card and a vote of their own who were
-    never offered it (and did not opt out). Returns how many were offered it."""
+    never offered it (and did not opt out, and are not blocked). Returns how many were offered it."""
     async with database.session() as session:
         with_card = select(ValuesCardRecord.author_member_id).where(
             ValuesCardRecord.community_id == community_id, ValuesCardRecord.status == "confirmed")
@@ -177,6 +200,7 @@ async def offer_surveys(database: Database, messenger: DirectMessenger, *, commu
                 col(Member.id).in_(with_vote),
                 col(Member.id).not_in(offered),
                 col(Member.id).not_in(opted),
+                col(Member.id).not_in(_blocked_ids(community_id)),
             )
             .order_by(col(Member.id))
         )).all()
@@ -217,6 +241,37 @@ async def after_digest(
     except Exception:
         log.exception("survey offers of community %s failed", community_id)
     return asked, offered
+
+
+async def after_polls_closed(
+    database: Database, messengers: Mapping[str, DirectMessenger], *, poll_ids: Iterable[int], now: datetime,
+) -> dict[int, int]:
+    """What follows closing polls: survey offers in each community a closed poll belongs to (on a platform
+    this process can DM on). Community id → how many were offered it. Never raises."""
+    ids = list(poll_ids)
+    if not ids or not messengers:
+        return {}
+    try:
+        async with database.session() as session:
+            rows = (await session.exec(
+                select(Community.id, Community.platform)
+                .join(Poll, col(Poll.community_id) == col(Community.id))
+                .where(col(Poll.id).in_(ids))
+                .distinct()
+            )).all()
+    except Exception:
+        log.exception("could not find the communities of closed polls %s", ids)
+        return {}
+    offered: dict[int, int] = {}
+    for community_id, platform in sorted(rows):
+        messenger = messengers.get(platform)
+        if messenger is None or community_id is None:
+            continue
+        try:
+            offered[community_id] = await offer_surveys(database, messenger, community_id=community_id, now=now)
+        except Exception:
+            log.exception("survey offers of community %s failed", community_id)
+    return offered
 
 
 # --- presses -------------------------------------------------------------------------------------------

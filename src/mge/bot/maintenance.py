@@ -1,4 +1,5 @@
-"""The maintenance job: dedup, then story generation, for each community (MGE.md §4, §6)."""
+"""The maintenance job: dedup, then story generation, then the ideology screen of opening answers, for
+each community (MGE.md §4, §6, §8)."""
 
 from __future__ import annotations
 
@@ -20,22 +21,26 @@ log = logging.getLogger("mge.maintenance")
 
 @dataclass
 class Maintenance:
-    """What the maintenance job (dedup, then story generation) needs."""
+    """What the maintenance job (dedup, story generation, the ideology screen) needs."""
 
     llm: LLM
     embedder: Embedder
     judge_model: str
     story_model: str
     dedup_params: DedupParams | None = None
+    #: The model that rates opening answers for the ideology screen (None: the judge model).
+    ideology_model: str | None = None
 
 
 async def run_maintenance(
     database: Database, maintenance: Maintenance, *, community_ids: Iterable[int], now: datetime
 ) -> dict[int, dict[str, str]]:
-    """Dedup, then story generation, for each community. Both are idempotent per period (they claim
-    their own job runs), so running this often is cheap when nothing changed. Returns a short outcome
-    per community and step; an error in one community or step does not stop the others."""
+    """Dedup, then story generation, then the ideology screen (a metric: rating opening answers not
+    rated yet), for each community. Each is idempotent per period (they claim their own job runs), so
+    running this often is cheap when nothing changed. Returns a short outcome per community and step; an
+    error in one community or step does not stop the others."""
     from mge.bot.dedup import DedupParams, run_dedup
+    from mge.bot.ideology import rate_opening_messages
     from mge.bot.stories import generate_stories
 
     outcomes: dict[int, dict[str, str]] = {}
@@ -58,4 +63,13 @@ async def run_maintenance(
         except Exception as error:
             log.exception("story generation for community %s failed", community_id)
             outcome["stories"] = f"error: {error!r}"[:200]
+        try:
+            rated = await rate_opening_messages(
+                database, llm=maintenance.llm, model=maintenance.ideology_model or maintenance.judge_model,
+                community_id=community_id, now=now,
+            )
+            outcome["ideology"] = f"ok: {rated.summary()}"[:200]
+        except Exception as error:
+            log.exception("the ideology screen for community %s failed", community_id)
+            outcome["ideology"] = f"error: {error!r}"[:200]
     return outcomes

@@ -21,6 +21,11 @@ What ``forget`` does, and why (storage/privacy_repo.py lists where each kind of 
   each vote — blocked, account age, join date, roles), those rows stay with the tombstone and the votes
   point at the tombstone instead of nothing, so each vote is judged exactly as before and a moderator's
   block still holds (emptying ``member_id`` would make a blocked member's votes count again).
+* **Generalization picks** (the values offered after a confirmed card, MGE.md §2) — kept so the pick
+  rates in stats stay true, like votes, but the offer's ``member_id`` is emptied: what was shown and
+  picked no longer names the member.
+* **Ideology ratings** (the 1–5 rating of an interview's opening answer, MGE.md §8) — deleted: they
+  describe the member's own words, which are erased with the transcript.
 * **Identity** — the member row keeps its id (so SQLite never hands the id to someone else, and rows
   that must point somewhere can) but loses everything about the person: the platform user id becomes a
   random ``forgotten:…`` key, the display name and consent time are emptied, ``forgotten_at`` is set.
@@ -49,6 +54,7 @@ from mge.storage.database import Database
 from mge.storage.models import (
     CanonicalValue,
     Community,
+    IdeologyRating,
     Interview,
     InterviewTurn,
     ValueAssignment,
@@ -66,11 +72,15 @@ EXPLANATION = (
     "community. 'interviews' holds your conversations with the bot word for word (your messages and the "
     "bot's); 'values_cards' the cards written from them, with the shared value each one is part of now; "
     "'dedup_verdicts' your answers when asked whether a shared value represents you; 'votes' your answers "
-    "on story polls; 'llm_calls' which model was asked on your behalf and how many tokens it used (the "
-    "prompts themselves are not stored); 'dm_routes' and 'delivery_records' what the bot keeps to route and "
-    "de-duplicate your messages; 'mentions' other records that name your account (e.g. the moderators' "
-    "audit log). Moderators can read cards and statistics; other members see values and stories without "
-    "your name. Run `/mge forget` to erase all of this."
+    "on story polls; 'generalization_picks' the other members' values you were shown after confirming a "
+    "card, and which you picked as wise to consider for your question; 'ideology_ratings' how a language "
+    "model rated your first answer in an interview (1 = not ideological, 5 = slogans only; a research "
+    "measure, never used to decide anything about you); 'llm_calls' which model was asked on your behalf "
+    "and how many tokens it used (the prompts themselves are not stored); 'dm_routes' and "
+    "'delivery_records' what the bot keeps to route and de-duplicate your messages; 'mentions' other "
+    "records that name your account (e.g. the moderators' audit log). Moderators can read cards and "
+    "statistics; other members see values and stories without your name. Run `/mge forget` to erase all "
+    "of this."
 )
 
 
@@ -107,6 +117,8 @@ async def export_member_data(database: Database, *, community_id: int, platform_
             "values_cards": [],
             "dedup_verdicts": [],
             "votes": [],
+            "generalization_picks": [],
+            "ideology_ratings": [],
             "dm_routes": [],
             "delivery_records": [],
             "mentions": [],
@@ -180,6 +192,40 @@ async def export_member_data(database: Database, *, community_id: int, platform_
                 "updated_at": _when(vote.updated_at),
             }
             for vote, poll, story, context in votes
+        ]
+        offers = await repo.generalization_offers_of(session, community_id=community_id, member_id=member.id)
+        offer_scenarios = await repo.scenarios_by_id(session, ids=[offer.scenario_id for offer, _ in offers])
+        data["generalization_picks"] = [
+            {
+                "interview_id": offer.interview_id,
+                "question": offer_scenarios[offer.scenario_id].text if offer.scenario_id in offer_scenarios else None,
+                "offered_at": _when(offer.offered_at),
+                "finished_at": _when(offer.closed_at),
+                "values_shown": [
+                    {
+                        "position": shown.position,
+                        "value": _value_title(values, shown.value_id),
+                        "from_your_question": shown.own_scenario,
+                        "picked": shown.picked_at is not None,
+                        "picked_at": _when(shown.picked_at),
+                    }
+                    for shown in impressions
+                ],
+            }
+            for offer, impressions in offers
+        ]
+        data["ideology_ratings"] = [
+            {
+                "interview_id": rating.interview_id,
+                "score": rating.score,
+                "reason": rating.reason,
+                "model": rating.model,
+                "prompt_sha": rating.prompt_sha,
+                "rated_at": _when(rating.rated_at),
+            }
+            for rating in await repo.ideology_ratings_of(
+                session, community_id=community_id, interview_ids=interview_ids
+            )
         ]
         events = await repo.inbound_events_at(
             session,
@@ -359,6 +405,8 @@ class ForgetReport:
     decisions_deleted: int = 0
     votes_anonymised: int = 0
     vote_reasons_erased: int = 0
+    generalization_offers_anonymised: int = 0
+    ideology_ratings_deleted: int = 0
     llm_error_texts_erased: int = 0
     delivery_records_deleted: int = 0
     dm_routes_deleted: int = 0
@@ -406,6 +454,15 @@ class ForgetReport:
                 f"{_count(self.votes_anonymised, 'vote')} anonymised (still counted, so published totals stay "
                 f"true, but no longer linked to you{reasons})"
             )
+        if self.generalization_offers_anonymised:
+            cards = _count(self.generalization_offers_anonymised, "card")
+            lines.append(
+                f"your picks among other members' values (after {cards}) kept without your name (still counted "
+                "in the statistics, no longer linked to you)"
+            )
+        if self.ideology_ratings_deleted:
+            ratings = _count(self.ideology_ratings_deleted, "rating")
+            lines.append(f"{ratings} of your first answers (a research measure)")
         if self.dm_routes_deleted:
             lines.append(f"{_count(self.dm_routes_deleted, 'DM route')} to this community")
         if self.delivery_records_deleted:
@@ -500,6 +557,15 @@ async def _erase_member(session, member, report: ForgetReport, *, now: datetime)
     for event in events:
         await session.delete(event)
     report.delivery_records_deleted = len(events)
+
+    # The ideology screen's ratings describe the member's words: they go with the transcript.
+    report.ideology_ratings_deleted = await repo.delete_where_in(
+        session, IdeologyRating, IdeologyRating.interview_id, interview_ids
+    )
+    # Generalization picks stay counted, like votes, but no longer name the member.
+    report.generalization_offers_anonymised = await repo.unlink_generalization_offers(
+        session, community_id=community_id, member_id=member_id
+    )
 
     # Transcripts.
     report.messages_erased = await repo.delete_where_in(

@@ -17,8 +17,10 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from mge.bot.jobs import STALE_RUN, claim_job, finish_job
+from mge.bot.legitimacy import DirectMessenger, after_polls_closed
 from mge.bot.poll_selection import next_story
 from mge.bot.polls import PollPublisher, close_poll, post_story_poll
 from mge.bot.schedules import poll_schedules
@@ -39,18 +41,31 @@ def _progress(detail: str) -> list[int]:
         return []
 
 
+def _detail(polls: list[int], error: str | None = None) -> str:
+    return json.dumps({"polls": polls, **({"error": error} if error else {})})
+
+
 async def _save_run(database: Database, run_id: int, *, polls: list[int], now: datetime,
-                    finished: bool = False, ok: bool = True, error: str | None = None) -> None:
-    detail = json.dumps({"polls": polls, **({"error": error} if error else {})})
+                    ok: bool = True, error: str | None = None) -> None:
     async with database.session() as session:
         run = await session.get(JobRun, run_id)
         assert run is not None
-        if finished:
-            finish_job(run, now=now, ok=ok, detail=detail)
-        else:
-            run.detail = detail
+        finish_job(run, now=now, ok=ok, detail=_detail(polls, error))
         session.add(run)
         await session.commit()
+
+
+def _note_in_run(run_id: int, polls: list[int]):
+    """Writes, in the transaction that records a poll, that this round posted it: a process killed
+    after that (while the voting reactions are added, say) leaves a run whose successor counts it."""
+
+    async def note(session: AsyncSession, poll: Poll) -> None:
+        run = await session.get(JobRun, run_id)
+        assert run is not None
+        run.detail = _detail([*polls, poll.id])
+        session.add(run)
+
+    return note
 
 
 async def run_poll_round(
@@ -89,18 +104,17 @@ async def run_poll_round(
                 break
             poll = await post_story_poll(
                 database, publisher, story_id=story_id, platform=schedule.platform, channel_id=schedule.channel_id,
-                closes_at=now + schedule.duration, now=now,
+                closes_at=now + schedule.duration, now=now, also=_note_in_run(run_id, polls),
             )
             assert poll.id is not None
             story_ids.append(story_id)
             polls.append(poll.id)
             posted.append(poll.id)
-            await _save_run(database, run_id, polls=polls, now=now)
     except Exception as error:
         log.exception("poll round of community %s, %s, failed after %d poll(s)", community_id, period, len(polls))
-        await _save_run(database, run_id, polls=polls, now=now, finished=True, ok=bool(polls), error=repr(error)[:500])
+        await _save_run(database, run_id, polls=polls, now=now, ok=bool(polls), error=repr(error)[:500])
         raise
-    await _save_run(database, run_id, polls=polls, now=now, finished=True)
+    await _save_run(database, run_id, polls=polls, now=now)
     log.info("poll round of community %s, %s: posted polls %s", community_id, period, posted)
     return posted
 
@@ -125,9 +139,15 @@ async def run_due_poll_rounds(
     return posted
 
 
-async def close_due_polls(database: Database, *, now: datetime) -> list[int]:
+async def close_due_polls(
+    database: Database, *, now: datetime, messengers: Mapping[str, DirectMessenger] | None = None,
+) -> list[int]:
     """Close every open poll whose ``closes_at`` is at or before ``now`` (final tallies stored); returns
-    their ids. Idempotent: closed polls are not open any more, and ``close_poll`` itself is idempotent."""
+    their ids. Idempotent: closed polls are not open any more, and ``close_poll`` itself is idempotent.
+
+    With ``messengers`` (platform → DMs), closing polls is also when members of those polls' communities
+    who have a confirmed card and a vote are offered the follow-up survey, once each
+    (``mge.bot.legitimacy.after_polls_closed``): communities without a digest schedule get it too."""
     query = (
         select(Poll.id)
         .where(Poll.state == "open", col(Poll.closes_at).is_not(None), col(Poll.closes_at) <= now)
@@ -142,4 +162,6 @@ async def close_due_polls(database: Database, *, now: datetime) -> list[int]:
             closed.append(poll_id)
         except Exception:  # one bad poll must not keep the others open
             log.exception("closing poll %s failed", poll_id)
+    if closed and messengers:
+        await after_polls_closed(database, messengers, poll_ids=closed, now=now)  # logs its failures, never raises
     return closed

@@ -1,7 +1,8 @@
 """The scheduler: APScheduler 3 running our periodic jobs in the one process that leads.
 
 The jobs are ticks: every minute they look at the database for what is due — each community's poll
-round (``mge.bot.rounds``), polls to close, each community's weekly digest (``mge.bot.digest_posting``) —
+round (``mge.bot.rounds``), polls to close (then survey offers to their voters), each community's weekly
+digest (``mge.bot.digest_posting``, then the legitimacy DMs) —
 so a moderator's schedule change takes effect at the next tick without a restart. Maintenance (dedup,
 then story generation) runs on its own interval when enabled.
 
@@ -71,7 +72,8 @@ class SchedulerContext:
     database: Database
     poll_publishers: Mapping[str, PollPublisher] = field(default_factory=dict)  # by platform
     digest_publishers: Mapping[str, DigestPublisher] = field(default_factory=dict)
-    #: DMs after a posted digest (the legitimacy questions of MGE.md §8), by platform.
+    #: DMs for the legitimacy questions of MGE.md §8, by platform: the fair-position question after a
+    #: posted digest; the follow-up survey after a digest or when polls close.
     messengers: Mapping[str, DirectMessenger] = field(default_factory=dict)
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     default_poll_duration: timedelta = timedelta(hours=72)
@@ -131,7 +133,10 @@ async def poll_rounds_job() -> dict[int, list[int]]:
 
 async def close_polls_job() -> list[int]:
     context = _require_context()
-    return [] if context is None else await close_due_polls(context.database, now=context.clock())
+    if context is None:
+        return []
+    # With the messengers: polls closing is also when voters are offered the follow-up survey (once each).
+    return await close_due_polls(context.database, now=context.clock(), messengers=context.messengers)
 
 
 async def digests_job() -> dict[int, str]:

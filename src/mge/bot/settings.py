@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
@@ -12,6 +11,7 @@ from urllib.parse import urlparse
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from mge.bot.permissions import parse_slack_moderator_id
 from mge.storage.database import DatabaseURLError, database_backend
 
 
@@ -71,7 +71,9 @@ class Settings(BaseSettings):
     slack_api_url: str = Field(
         default="https://slack.com/api/", validation_alias=AliasChoices("SLACK_API_URL", "MGE_SLACK_API_URL")
     )
-    #: Slack users (U…/W…) and user groups (S…) who may run moderator commands.
+    #: Slack users (U…/W…) and user groups (S…) who may run moderator commands. ``T…:U…`` / ``T…:S…`` is a
+    #: moderator only in that workspace (team); a bare id is a moderator in every workspace the bot serves
+    #: (with Enterprise Grid, W… ids are shared by the organisation's workspaces: scope them).
     slack_moderator_ids: Annotated[tuple[str, ...], NoDecode] = ()
     #: How long a story poll stays open.
     poll_duration_hours: float = 72.0
@@ -113,15 +115,19 @@ class Settings(BaseSettings):
     @field_validator("slack_moderator_ids", mode="before")
     @classmethod
     def _slack_ids(cls, value):
-        if isinstance(value, str):
-            parts = _split_ids(value)
-            if not all(re.fullmatch(r"[UWS][A-Z0-9]+", part) for part in parts):
-                raise ValueError(
-                    f"MGE_SLACK_MODERATOR_IDS must be comma-separated Slack user ids (U…, W…) or user-group ids "
-                    f"(S…), got {value!r}"
-                )
-            return tuple(parts)
-        return value
+        parts = _split_ids(value) if isinstance(value, str) else [str(part).strip() for part in value or ()]
+        problems = []
+        for part in parts:
+            try:
+                parse_slack_moderator_id(part)
+            except ValueError as error:
+                problems.append(str(error))
+        if problems:
+            raise ValueError(
+                "; ".join(problems) + ". Each comma-separated entry is a Slack user id (U…, W…) or user-group id "
+                "(S…), a moderator in every workspace, or TEAM:ID for one workspace only (e.g. T0123ABCD:U0456EFGH)"
+            )
+        return tuple(part for part in parts if part)
 
     @field_validator("poll_duration_hours")
     @classmethod

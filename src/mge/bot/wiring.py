@@ -51,12 +51,19 @@ def build_reconciler(settings: Settings, *, database: Database, llm: LLM):
 
 
 def build_maintenance(settings: Settings, *, llm: LLM):
-    """What the scheduler's maintenance job (dedup, then story generation) runs with."""
+    """What the scheduler's maintenance job (dedup, story generation, the ideology screen) runs with."""
     from mge.adapters.embeddings import LLMEmbedder
     from mge.bot.maintenance import Maintenance
 
     return Maintenance(llm=llm, embedder=LLMEmbedder(llm, settings.embedding_model), judge_model=settings.judge_model,
                        story_model=settings.articulation_model, dedup_params=dedup_params(settings))
+
+
+def build_generalizer(*, database: Database):
+    """Offers other members' values to pick from after each confirmed card (MGE.md §2)."""
+    from mge.bot.generalization import GeneralizationOffers
+
+    return GeneralizationOffers(database)
 
 
 def interview_config(settings: Settings) -> InterviewConfig:
@@ -99,5 +106,6 @@ def build_app(settings: Settings) -> App:
         config=interview_config(settings),
         reconciler=build_reconciler(settings, database=database, llm=llm),
         leases=member_leases(settings, database=database),
+        generalizer=build_generalizer(database=database),
     )
     return App(settings, database, llm, interviews)

@@ -492,3 +492,62 @@ class SurveyAnswer(SQLModel, table=True):
     question: int
     score: int | None = None
     answered_at: datetime = _when()
+
+
+# --- generalization picks and the ideology screen (MGE.md §2, §8) ------------------------------------
+
+
+class GeneralizationOffer(SQLModel, table=True):
+    """After a member confirmed a card: other members' values offered with "Which of these would be wise
+    to consider for <scenario>?" (MGE.md §2). One per interview. ``member_id`` is emptied when the member
+    erases their data: the offer and its picks stay counted, anonymously, like votes."""
+
+    __tablename__ = "generalization_offer"
+    __table_args__ = (sa.UniqueConstraint("interview_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="community.id", index=True)
+    member_id: int | None = Field(default=None, foreign_key="member.id", index=True)
+    interview_id: int = Field(foreign_key="interview.id")
+    #: The scenario the member's card was written for: impressions are "own scenario" when their value
+    #: has a card from it.
+    scenario_id: int | None = Field(default=None, foreign_key="scenario.id")
+    offered_at: datetime = _when()
+    #: Set when the member pressed "None of these" / "Done": later presses are not recorded.
+    closed_at: datetime | None = _when(nullable=True)
+
+
+class GeneralizationImpression(SQLModel, table=True):
+    """One value shown in an offer (recorded before the message is sent), and whether it was picked."""
+
+    __tablename__ = "generalization_impression"
+    __table_args__ = (sa.UniqueConstraint("offer_id", "value_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="community.id", index=True)
+    offer_id: int = Field(foreign_key="generalization_offer.id", index=True)
+    value_id: int = Field(foreign_key="canonical_value.id")
+    #: True when the value has a card from the member's own scenario, False when only from others.
+    own_scenario: bool
+    #: 1-based place in the offer (values are shuffled, so no group always comes first).
+    position: int
+    picked_at: datetime | None = _when(nullable=True)
+
+
+class IdeologyRating(SQLModel, table=True):
+    """The ideology screen of MGE.md §8 (a metric, never a gate): an LLM's 1–5 rating of how ideological
+    an interview's opening answer is (echoing slogans, aiming to persuade, strong value judgments),
+    with the prompt hash and model that produced it. Deleted with the member's data."""
+
+    __tablename__ = "ideology_rating"
+    __table_args__ = (sa.UniqueConstraint("interview_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="community.id", index=True)
+    interview_id: int = Field(foreign_key="interview.id")
+    score: int
+    reason: str = Field(max_length=300)
+    prompt_sha: str = Field(max_length=64)
+    model: str = Field(max_length=200)
+    run_id: int | None = Field(default=None, foreign_key="job_run.id")
+    rated_at: datetime = _when()

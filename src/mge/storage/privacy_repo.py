@@ -16,6 +16,9 @@ inbound_event          no member column: a delivery is the member's when it was 
                        instant one of their turns or votes was written (the use cases claim the
                        event and write the row with the same ``now``)
 embedding_cache        vectors of card texts, by text hash (global, a cache)
+generalization_offer   ``member_id``: the values offered after a confirmed card; its
+                       ``generalization_impression`` rows say what was shown and picked
+ideology_rating        through ``interview_id``: the 1–5 rating of the opening answer, with a reason
 any text column        ``"<platform>:<user id>"`` actor strings (the audit log, moderator decisions)
 =====================  ==========================================================================
 
@@ -39,6 +42,9 @@ from mge.storage.models import (
     Community,
     DmRoute,
     EmbeddingCache,
+    GeneralizationImpression,
+    GeneralizationOffer,
+    IdeologyRating,
     InboundEvent,
     Interview,
     InterviewTurn,
@@ -59,7 +65,12 @@ VOTE_EVENT_PREFIX = "vote:"
 CHUNK = 500
 
 #: (table, column) pairs pointing at member.id that the privacy use case handles by name.
-KNOWN_MEMBER_REFERENCES = {("interview", "member_id"), ("values_card", "author_member_id"), ("vote", "member_id")}
+KNOWN_MEMBER_REFERENCES = {
+    ("interview", "member_id"),
+    ("values_card", "author_member_id"),
+    ("vote", "member_id"),
+    ("generalization_offer", "member_id"),
+}
 #: (table, column) pairs pointing at values_card.id / canonical_value.id / interview.id that are handled by name.
 KNOWN_CARD_REFERENCES = {("value_assignment", "card_id"), ("canonical_value", "source_card_id")}
 KNOWN_VALUE_REFERENCES = {
@@ -181,6 +192,37 @@ async def votes_of(
 async def vote_rows_of(session: AsyncSession, *, community_id: int, member_id: int) -> list[Vote]:
     query = select(Vote).where(Vote.community_id == community_id, Vote.member_id == member_id).order_by(Vote.id)
     return list((await session.exec(query)).all())
+
+
+async def generalization_offers_of(
+    session: AsyncSession, *, community_id: int, member_id: int
+) -> list[tuple[GeneralizationOffer, list[GeneralizationImpression]]]:
+    """The values offered to the member after their confirmed cards, each with what was shown and picked."""
+    offers = list((await session.exec(
+        select(GeneralizationOffer)
+        .where(GeneralizationOffer.community_id == community_id, GeneralizationOffer.member_id == member_id)
+        .order_by(GeneralizationOffer.id)
+    )).all())
+    shown: dict[int, list[GeneralizationImpression]] = {offer.id: [] for offer in offers}  # type: ignore[misc]
+    for chunk in _chunks(shown):
+        query = select(GeneralizationImpression).where(
+            GeneralizationImpression.community_id == community_id, col(GeneralizationImpression.offer_id).in_(chunk)
+        )
+        for row in (await session.exec(query)).all():
+            shown[row.offer_id].append(row)
+    return [(offer, sorted(shown[offer.id], key=lambda i: i.position)) for offer in offers]  # type: ignore[index]
+
+
+async def ideology_ratings_of(
+    session: AsyncSession, *, community_id: int, interview_ids: Sequence[int]
+) -> list[IdeologyRating]:
+    found: list[IdeologyRating] = []
+    for chunk in _chunks(interview_ids):
+        query = select(IdeologyRating).where(
+            IdeologyRating.community_id == community_id, col(IdeologyRating.interview_id).in_(chunk)
+        )
+        found += (await session.exec(query)).all()
+    return sorted(found, key=lambda r: r.id or 0)
 
 
 async def dm_routes_to(
@@ -309,6 +351,17 @@ async def delete_where_in(session: AsyncSession, table: type[SQLModel], column: 
         result = await session.exec(sa.delete(table).where(column.in_(chunk)))  # type: ignore[call-overload]
         deleted += result.rowcount or 0
     return deleted
+
+
+async def unlink_generalization_offers(session: AsyncSession, *, community_id: int, member_id: int) -> int:
+    """Empty ``member_id`` on the member's generalization offers (their impressions and picks stay counted)."""
+    statement = (
+        sa.update(GeneralizationOffer)
+        .where(col(GeneralizationOffer.community_id) == community_id, col(GeneralizationOffer.member_id) == member_id)
+        .values(member_id=None)
+    )
+    result = await session.exec(statement)  # type: ignore[call-overload]
+    return result.rowcount or 0
 
 
 async def delete_embeddings(session: AsyncSession, *, texts: Iterable[str]) -> int:

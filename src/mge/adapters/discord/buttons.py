@@ -5,7 +5,9 @@ what it means, exactly as if the member had typed it. The event id is the intera
 press is ignored by the use case, and a stale press (a button under an old prompt) is read by the state
 machine like any other answer in the current state. (One exception: keys starting ``forget:`` are the
 confirmation buttons of `/mge forget`, answered by ``member_commands``, never by the interview; keys
-starting ``fair:`` or ``survey:`` are the legitimacy questions, answered by ``legitimacy``.)
+starting ``fair:`` or ``survey:`` are the legitimacy questions, answered by ``legitimacy``; keys starting
+``general:`` are the generalization picks after a confirmed card, answered by ``generalization``, which
+acknowledges them itself: several values may be picked from one message.)
 
 Buttons are a ``DynamicItem``: discord.py routes a press by matching the custom_id against the template,
 with no per-message state, so buttons keep working after a restart.
@@ -23,6 +25,7 @@ from typing import Any
 
 import discord
 
+from mge.core.generalization import is_generalization_key
 from mge.core.legitimacy import is_legitimacy_key
 
 log = logging.getLogger("mge.discord.buttons")
@@ -63,6 +66,12 @@ class ChoiceButton(discord.ui.DynamicItem[discord.ui.Button], template=re.escape
         return cls(match["key"], item.label or "", style=item.style, disabled=item.disabled)
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        if is_generalization_key(self.key):
+            # Not an interview answer: values picked after a confirmed card (MGE.md §2), several per message.
+            from mge.adapters.discord.generalization import answer_generalization_button
+
+            await answer_generalization_button(interaction, self.key)
+            return
         await acknowledge_press(interaction)
         if self.key.startswith(FORGET_KEY_PREFIX):
             # Not an interview answer: the confirmation under `/mge forget` (member_commands.py).

@@ -6,6 +6,11 @@ Each subcommand's parameters come from the action's :class:`~mge.bot.actions.Par
 reads them from the callback's signature, which is set here). Channels are typed as ``#channel``
 mentions (``<#id>``), which Discord completes as you type. Every command checks the caller with
 ``require_moderator``, defers (the answer may take a moment), and answers privately, files attached.
+
+A channel named in a command must be in the server the command runs in. Discord channel ids are global
+and a bot in several servers can post in any of their channels, so without this check Manage Server in
+one server would let a moderator point its story polls or digest (its values, stories, votes) at
+another server's channel.
 """
 
 from __future__ import annotations
@@ -53,6 +58,12 @@ def _command(action: ModeratorAction, context: BotContext, *, name: str) -> app_
         now = context.clock()
         community = community_of_guild(interaction.guild, interaction.guild_id)
         args = {p.name: _text(p.kind, values.get(p.name)) for p in action.params if values.get(p.name) is not None}
+        for param in action.params:
+            if param.kind == "channel" and param.name in args and await _elsewhere(
+                interaction.client, args[param.name], guild_id=interaction.guild_id
+            ):
+                await answer(interaction, OTHER_SERVER_TEXT)
+                return
         call = ModeratorCall(
             database=context.database,
             community_id=await community_id_for(context.database, community, now=now),
@@ -80,6 +91,28 @@ def _command(action: ModeratorAction, context: BotContext, *, name: str) -> app_
     callback.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
     callback.__discord_app_commands_param_description__ = {p.name: p.help[:100] for p in action.params}  # type: ignore[attr-defined]
     return app_commands.Command(name=name, description=f"Moderators: {action.help}"[:100], callback=callback)
+
+
+OTHER_SERVER_TEXT = (
+    "That channel is not in this server. Name one of this server's channels (or run the command in it): "
+    "each server's polls and digest stay in that server."
+)
+
+
+async def _elsewhere(client: discord.Client, channel_text: str, *, guild_id: int) -> bool:
+    """True when ``channel_text`` is a channel the bot can see outside server ``guild_id`` (another
+    server's channel or thread, or a DM). A channel the bot cannot see at all is left to the post
+    itself, which fails with its own explanation."""
+    if not channel_text.isdigit():
+        return False
+    channel = client.get_channel(int(channel_text))  # every channel of every server the bot is in
+    if channel is None:
+        try:  # not cached (an archived thread, say): ask Discord
+            channel = await client.fetch_channel(int(channel_text))
+        except discord.HTTPException:
+            return False
+    owner = getattr(getattr(channel, "guild", None), "id", None)
+    return owner != guild_id
 
 
 def _text(kind: str, value: object) -> str:

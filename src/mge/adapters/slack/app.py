@@ -48,7 +48,8 @@ class SlackConfig:
     api_url: str = "https://slack.com/api/"
     http_host: str = "0.0.0.0"
     http_port: int = 3000
-    #: Who may run moderator subcommands: user ids (U…/W…) and user-group ids (S…; needs usergroups:read).
+    #: Who may run moderator subcommands: user ids (U…/W…) and user-group ids (S…; needs usergroups:read),
+    #: bare (every workspace) or scoped to one workspace as ``T…:U…`` / ``T…:S…``.
     moderator_ids: tuple[str, ...] = ()
     #: How long a story poll posted by ``/mge poll`` takes votes.
     poll_duration: timedelta = timedelta(hours=72)

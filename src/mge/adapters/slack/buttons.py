@@ -4,6 +4,8 @@ After a press the pressed message keeps its text but loses its buttons, and a sm
 was chosen: the member sees their answer was taken. Older messages keep their buttons; a press on one
 of those is sent with ``is_choice`` and the interview service answers that the button is out of date
 rather than reading it as an answer (the same rule on every platform, and it survives restarts).
+Keys starting ``general:`` (values picked after a confirmed card, several per message) and the
+legitimacy keys are not interview answers: ``generalization`` and ``legitimacy`` answer them.
 
 Slack hands the pressed message back with ``&``, ``<``, ``>`` escaped inside ``plain_text`` fields too
 (slackapi/bolt-python#513), so those are unescaped before the blocks are sent back in ``chat.update``;
@@ -20,6 +22,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from mge.adapters.slack.context import ButtonMessage, SlackDeps, community_of, deliver, retire, run_member_work
 from mge.adapters.slack.render import CHOICE_ACTION_PREFIX, escape
+from mge.core.generalization import is_generalization_key
 from mge.core.legitimacy import is_legitimacy_key
 from mge.core.messages import InboundMessage, Person
 
@@ -58,9 +61,17 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
             return
 
         async def work() -> None:
+            key = str(action.get("value") or "")
+            if is_generalization_key(key):
+                # Values picked after a confirmed card (MGE.md §2): several per message, so only the
+                # pressed button goes; the press is checked against the workspace it came from.
+                from mge.adapters.slack.generalization import answer_generalization_press
+
+                await answer_generalization_press(client, deps.database, pressed=pressed, key=key, community=community,
+                                                  platform_user_id=person.platform_user_id, now=deps.clock())
+                return
             label = unescape(str((action.get("text") or {}).get("text") or action.get("value") or ""))
             await retire(client, pressed, f"You chose: *{escape(label)}*")
-            key = str(action.get("value") or "")
             if is_legitimacy_key(key):
                 # Not an interview answer: the fair-position question or the survey (MGE.md §8).
                 from mge.adapters.slack.legitimacy import answer_legitimacy_press

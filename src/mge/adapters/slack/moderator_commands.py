@@ -2,9 +2,11 @@
 
 Slack has no permission model for slash commands: anyone who sees ``/mge`` can run every subcommand.
 So the operator lists moderators in ``MGE_SLACK_MODERATOR_IDS``: user ids (``U…``/``W…``) and user-group
-ids (``S…``). A user-group's members are looked up with ``usergroups.users.list`` (scope
-``usergroups:read``) only when such an id is configured, and cached for a minute: the method is
-rate-limited (Tier 2, ~20 calls a minute) and the lookup happens before the 3-second ack.
+ids (``S…``), each either bare (a moderator in every workspace the bot serves) or scoped to one workspace
+as ``T…:U…`` / ``T…:S…`` (``mge.bot.permissions``); the command's ``team_id`` decides which apply. A
+user-group's members are looked up with ``usergroups.users.list`` (scope ``usergroups:read``) only when
+such an id applies in the command's workspace, and cached for a minute: the method is rate-limited
+(Tier 2, ~20 calls a minute) and the lookup happens before the 3-second ack.
 
 ``/mge poll`` picks the story before acking, so the ack itself says what is being posted (or that
 nothing needs votes), then posts it in the command's channel after the ack.
@@ -26,7 +28,7 @@ from mge.adapters.slack.commands import COMMAND, CommandCall, CommandRegistry, C
 from mge.adapters.slack.moderator_actions import install_actions
 from mge.adapters.slack.polls import PLATFORM, SlackPollPublisher
 from mge.adapters.slack.render import escape
-from mge.bot.permissions import ModeratorFacts, denial_text, is_moderator, slack_group_ids
+from mge.bot.permissions import ModeratorFacts, SlackModeratorId, denial_text, is_moderator, slack_moderator_ids
 from mge.bot.poll_selection import next_story_for
 from mge.bot.polls import post_story_poll, story_poll_view
 
@@ -55,25 +57,30 @@ class UsergroupMembers:
     _cache: dict[str, tuple[float, frozenset[str]]] = field(default_factory=dict)
 
     async def groups_of(
-        self, client: AsyncWebClient, user_id: str, group_ids: Iterable[str]
+        self, client: AsyncWebClient, user_id: str, groups: Iterable[str | SlackModeratorId]
     ) -> tuple[tuple[str, ...], bool]:
-        """The groups among ``group_ids`` that ``user_id`` belongs to, and whether every lookup worked."""
+        """The groups among ``groups`` (ids, or configured entries: a scoped one is looked up in its
+        workspace) that ``user_id`` belongs to, and whether every lookup worked."""
         found: list[str] = []
         complete = True
-        for group_id in group_ids:
-            members = await self._members(client, group_id)
+        for group in slack_moderator_ids(groups):
+            members = await self._members(client, group.id, team_id=group.team_id)
             if members is None:
                 complete = False
-            elif user_id in members:
-                found.append(group_id)
+            elif user_id in members and group.id not in found:
+                found.append(group.id)
         return tuple(found), complete
 
-    async def _members(self, client: AsyncWebClient, group_id: str) -> frozenset[str] | None:
-        cached = self._cache.get(group_id)
+    async def _members(self, client: AsyncWebClient, group_id: str, *, team_id: str = "") -> frozenset[str] | None:
+        key = f"{team_id}:{group_id}"
+        cached = self._cache.get(key)
         if cached is not None and self.monotonic() - cached[0] < self.ttl:
             return cached[1]
+        # team_id: which workspace the group is in (required by Slack for org-wide tokens, harmless otherwise).
+        options = {"team_id": team_id} if team_id else {}
         try:
-            response = await asyncio.wait_for(client.usergroups_users_list(usergroup=group_id), GROUP_LOOKUP_TIMEOUT)
+            response = await asyncio.wait_for(client.usergroups_users_list(usergroup=group_id, **options),
+                                              GROUP_LOOKUP_TIMEOUT)
         except SlackApiError as error:
             # missing_scope (no usergroups:read), no_such_subteam (a typo), plan_upgrade_required (free plan)
             log.warning("could not list user-group %s: %s", group_id, error.response.get("error"))
@@ -82,7 +89,7 @@ class UsergroupMembers:
             log.warning("listing user-group %s took too long", group_id)
             return None
         members = frozenset(str(user) for user in response.get("users") or ())
-        self._cache[group_id] = (self.monotonic(), members)
+        self._cache[key] = (self.monotonic(), members)
         return members
 
 
@@ -94,17 +101,19 @@ class ModeratorGate:
     groups: UsergroupMembers = field(default_factory=UsergroupMembers)
 
     async def refusal(self, call: CommandCall, *, action: str) -> str | None:
-        """None when the caller may go on; otherwise the text telling them why not."""
-        user_id = call.person.platform_user_id
-        facts = ModeratorFacts(platform=PLATFORM, user_id=user_id)
+        """None when the caller may go on; otherwise the text telling them why not. Only the entries that
+        apply in the command's workspace count (bare ones, and ones scoped to it)."""
+        user_id, team_id = call.person.platform_user_id, call.community.external_id
+        facts = ModeratorFacts(platform=PLATFORM, user_id=user_id, team_id=team_id)
         complete = True
         if not is_moderator(facts, moderator_ids=self.moderator_ids):  # user ids first: no API call needed
-            group_ids, complete = await self.groups.groups_of(call.client, user_id, slack_group_ids(self.moderator_ids))
-            facts = ModeratorFacts(platform=PLATFORM, user_id=user_id, group_ids=group_ids)
+            groups = [e for e in slack_moderator_ids(self.moderator_ids) if e.is_group and e.applies_in(team_id)]
+            group_ids, complete = await self.groups.groups_of(call.client, user_id, groups)
+            facts = ModeratorFacts(platform=PLATFORM, user_id=user_id, team_id=team_id, group_ids=group_ids)
         if is_moderator(facts, moderator_ids=self.moderator_ids):
             return None
-        log.info("refused a moderator command (%s) to %s in %s", action, user_id, call.community.external_id)
-        text = denial_text(PLATFORM, action=action, moderator_ids=self.moderator_ids)
+        log.info("refused a moderator command (%s) to %s in %s", action, user_id, team_id)
+        text = denial_text(PLATFORM, action=action, moderator_ids=self.moderator_ids, team_id=team_id)
         return text if complete else text + GROUPS_UNCHECKED_TEXT
 
 

@@ -65,6 +65,11 @@ async def stats(call: ModeratorCall) -> ActionReply:
     from mge.bot.legitimacy import stats_lines as legitimacy_lines
 
     lines_legitimacy = await legitimacy_lines(call.database, community_id=cid)
+    from mge.bot.generalization import stats_lines as generalization_lines
+    from mge.bot.ideology import stats_lines as ideology_lines
+
+    lines_method = [*await generalization_lines(call.database, community_id=cid),
+                    *await ideology_lines(call.database, community_id=cid)]
     rate = f"{len(completed) / started:.0%}" if started else "—"
     median_turns = statistics.median([turns.get(c[0], 0) for c in completed]) if completed else None
     median_tokens = statistics.median([c[1] + c[2] for c in completed]) if completed else None
@@ -76,6 +81,7 @@ async def stats(call: ModeratorCall) -> ActionReply:
         f"Votes: {votes} from {voters} voter(s).",
         *lines_votes,
         *lines_legitimacy,
+        *lines_method,
         f"LLM tokens used in all: {tokens[0]:,} in, {tokens[1]:,} out (interviews, dedup, contexts, stories)"
         + _cost(tokens, call.services.token_prices) + ".",
     ]
