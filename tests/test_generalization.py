@@ -280,6 +280,32 @@ async def test_the_offer_follows_the_confirmed_card_and_is_stored_before_it_is_r
     assert not {i.value_id for i in shown} & set(world.never)
 
 
+async def test_in_a_dm_a_typed_number_title_or_done_is_a_pick_and_anything_else_starts_an_interview(
+    gen_service, fake_openai, database, clock
+):
+    # Discord and Slack DMs reach the interview service: what the console does locally, the service
+    # does for them (every option offered with buttons can be typed instead).
+    world = await build_world(database, clock)
+    _, prompt = await confirm_card(gen_service, fake_openai, world.scenario)
+    first, second = prompt.choices[0], prompt.choices[1]
+    offer, _ = await offer_of(database)
+
+    assert "Noted" in (await gen_service.handle(say("1")))[0].text
+    assert "Noted" in (await gen_service.handle(say(second.label.upper())))[0].text
+    assert "already picked" in (await gen_service.handle(say("1")))[0].text
+    assert "Thank you! Noted the 2 values you picked" in (await gen_service.handle(say("done")))[0].text
+    _, shown = await offer_of(database)
+    assert {i.value_id for i in shown if i.picked_at} == {
+        int(first.key.rsplit(":", 1)[1]), int(second.key.rsplit(":", 1)[1])}
+    [closed] = await rows(database, GeneralizationOffer, GeneralizationOffer.id == offer.id)
+    assert closed.closed_at is not None
+    interviews_before = len(await rows(database, Interview))
+
+    # The offer is closed: "2" now starts a new interview, as any message after an interview does.
+    again = await gen_service.handle(say("2"))
+    assert isinstance(again[0], ChoicePrompt) and len(await rows(database, Interview)) == interviews_before + 1
+
+
 async def test_no_offer_when_the_interview_is_cancelled_or_without_a_generalizer(service, gen_service, fake_openai,
                                                                                    database, clock):
     world = await build_world(database, clock)

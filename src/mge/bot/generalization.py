@@ -34,13 +34,18 @@ from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from mge.core.generalization import (
+    NONE_LABEL,
     PAPER_RATES,
     Candidate,
     choose,
+    done_key,
     offer_choices,
     parse_key,
     question_text,
+    value_key,
 )
+from mge.core.interview import Choice, match_choice
+from mge.core.text import matches_word
 from mge.core.messages import ChoicePrompt, CommunityRef
 from mge.storage.database import Database
 from mge.storage.models import (
@@ -130,6 +135,37 @@ class GeneralizationOffers:
     async def press(self, *, key: str, community: CommunityRef, platform_user_id: str, now: datetime) -> PressResult:
         return await record_press(self._db, key=key, platform=community.platform, platform_user_id=platform_user_id,
                                   community_external_id=community.external_id, now=now)
+
+    async def typed(
+        self, *, community: CommunityRef, community_id: int, member_id: int, platform_user_id: str, text: str,
+        now: datetime,
+    ) -> PressResult | None:
+        """A DM typed while the member's latest offer is open, read as a press when it names one of its
+        options (its number, a value's title, or "done"/"none"); None for anything else, which is a
+        message for the interview (every option offered with buttons can be typed instead)."""
+        async with self._db.session() as session:
+            offer = (await session.exec(
+                select(GeneralizationOffer)
+                .where(GeneralizationOffer.community_id == community_id, GeneralizationOffer.member_id == member_id,
+                       col(GeneralizationOffer.closed_at).is_(None))
+                .order_by(col(GeneralizationOffer.id).desc())
+            )).first()
+            if offer is None:
+                return None
+            shown = (await session.exec(
+                select(GeneralizationImpression.value_id, CanonicalValue.title)
+                .join(CanonicalValue, col(CanonicalValue.id) == col(GeneralizationImpression.value_id))
+                .where(GeneralizationImpression.offer_id == offer.id)
+                .order_by(col(GeneralizationImpression.position))
+            )).all()
+        choices = (*(Choice(value_key(offer.id, value_id), title) for value_id, title in shown),
+                   Choice(done_key(offer.id), NONE_LABEL))
+        choice = match_choice(text, choices)
+        if choice is None and matches_word(text, "done", "none"):
+            choice = choices[-1]
+        if choice is None:
+            return None
+        return await self.press(key=choice.key, community=community, platform_user_id=platform_user_id, now=now)
 
 
 async def candidates_for(

@@ -115,6 +115,17 @@ class GeneralizationOffer(Protocol):
         self, *, community_id: int, member_id: int, interview_id: int, scenario_id: int | None, now: datetime
     ) -> Outbound | None: ...
 
+    async def typed(
+        self, *, community: CommunityRef, community_id: int, member_id: int, platform_user_id: str, text: str,
+        now: datetime,
+    ) -> GeneralizationAnswer | None:
+        """A typed answer to the member's open offer (its text to reply), or None: not one."""
+        ...
+
+
+class GeneralizationAnswer(Protocol):
+    text: str
+
 
 @dataclass(slots=True)
 class _Context:
@@ -243,6 +254,8 @@ class InterviewService:
             if stale is not None:
                 return stale
         if interview is None:
+            if (answer := await self._typed_pick(session, message, member, cleaned.text, now)) is not None:
+                return [Reply(answer.text)]
             return await self._begin(session, member, now)
         ctx = _Context(session, member, interview, now)
         notices: list[Outbound] = []
@@ -505,6 +518,19 @@ class InterviewService:
         )
         ended = await self._end(ctx, state, f"{text} {THANKS}")
         return ended + (await self._offer_generalization(ctx) if card is not None else [])
+
+    async def _typed_pick(
+        self, session: AsyncSession, message: InboundMessage, member: Member, text: str, now: datetime
+    ) -> GeneralizationAnswer | None:
+        """After an interview ended with an offer of other values, a typed option ("2", a title, "done")
+        is a pick, not the start of a new interview."""
+        if self._generalizer is None:
+            return None
+        await session.commit()  # the event's claim; the pick is written in the generalizer's own session
+        return await self._generalizer.typed(
+            community=message.community, community_id=member.community_id, member_id=member.id,
+            platform_user_id=message.author.platform_user_id, text=text, now=now,
+        )
 
     async def _offer_generalization(self, ctx: _Context) -> list[Outbound]:
         """Other members' values to pick from, after the interview ended with a confirmed card (it is
