@@ -45,7 +45,7 @@ def _detail(polls: list[int], error: str | None = None) -> str:
     return json.dumps({"polls": polls, **({"error": error} if error else {})})
 
 
-async def _save_run(database: Database, run_id: int, *, polls: list[int], now: datetime,
+async def _finish_run(database: Database, run_id: int, *, polls: list[int], now: datetime,
                     ok: bool = True, error: str | None = None) -> None:
     async with database.session() as session:
         run = await session.get(JobRun, run_id)
@@ -112,9 +112,9 @@ async def run_poll_round(
             posted.append(poll.id)
     except Exception as error:
         log.exception("poll round of community %s, %s, failed after %d poll(s)", community_id, period, len(polls))
-        await _save_run(database, run_id, polls=polls, now=now, ok=bool(polls), error=repr(error)[:500])
+        await _finish_run(database, run_id, polls=polls, now=now, ok=bool(polls), error=repr(error)[:500])
         raise
-    await _save_run(database, run_id, polls=polls, now=now)
+    await _finish_run(database, run_id, polls=polls, now=now)
     log.info("poll round of community %s, %s: posted polls %s", community_id, period, posted)
     return posted
 
