@@ -3,10 +3,9 @@
 Interactive (a TTY): a prompt, cards drawn with rich. Piped: each input line is one member message,
 bot messages go to stdout as plain text, end of input ends the session (the interview is saved).
 
-The values offered after a confirmed card (generalization picks, MGE.md §2) are not interview
-answers: while that question is open, a line naming one of its options (by number or name, or "done")
-is recorded as a pick through the service's generalizer, for this console community only; any other
-line closes the question locally and goes to the interview as usual.
+The values offered after a confirmed card (generalization picks, MGE.md §2) are answered like any
+option: a line naming one (by number or name, or "done") goes to the service, which records it as a
+pick while the offer is open, exactly as for a DM.
 """
 
 from __future__ import annotations
@@ -20,12 +19,10 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.text import Text
 
-from mge.bot.interviews import InterviewService, utcnow
+from mge.bot.interviews import InterviewService
 from mge.core.cards import ValuesCard, card_as_text
-from mge.core.generalization import is_generalization_key, parse_key
-from mge.core.interview import Choice, match_choice
+from mge.core.interview import Choice
 from mge.core.messages import CardProposal, ChoicePrompt, CommunityRef, InboundMessage, Outbound, Person, Reply
-from mge.core.text import matches_word
 
 
 class ConsoleChat:
@@ -47,39 +44,16 @@ class ConsoleChat:
         self._interactive = self._stdin.isatty() if interactive is None else interactive
         # markup=False everywhere: member words must never be read as rich markup.
         self._console = Console(file=out, highlight=False, markup=False, force_terminal=self._interactive or None)
-        #: The options of the open generalization question, if one is open.
-        self._picking: tuple[Choice, ...] = ()
 
     async def run(self, *, scenario_id: int | None = None, consent: bool = False) -> None:
         self.render(await self._service.resume(self._community, self._person, scenario_id=scenario_id, consent=consent))
         while (line := await self._read()) is not None:
             if not line.strip() and not self._interactive:
                 continue  # blank lines in piped input are spacing, not messages
-            if await self._pick(line):
-                continue
             message = InboundMessage(
                 community=self._community, author=self._person, text=line, event_id=f"console-{uuid.uuid4()}"
             )
             self.render(await self._service.handle(message))
-
-    async def _pick(self, line: str) -> bool:
-        """Record ``line`` as a generalization pick when it names an option of the open question."""
-        generalizer = self._service.generalizer
-        if not self._picking or generalizer is None:
-            return False
-        choice = match_choice(line, self._picking)
-        if choice is None and matches_word(line, "done", "none"):
-            choice = next((c for c in self._picking if (p := parse_key(c.key)) is not None and p.done), None)
-        if choice is None:
-            self._picking = ()  # anything else is a message for the interview
-            return False
-        result = await generalizer.press(  # type: ignore[attr-defined]
-            key=choice.key, community=self._community, platform_user_id=self._person.platform_user_id, now=utcnow()
-        )
-        self._say(result.text)
-        if result.closes_offer:
-            self._picking = ()
-        return True
 
     async def _read(self) -> str | None:
         if self._interactive:
@@ -98,8 +72,6 @@ class ConsoleChat:
                 case ChoicePrompt(text=text, choices=choices):
                     self._say(text)
                     self._choices(choices)
-                    if choices and all(is_generalization_key(c.key) for c in choices):
-                        self._picking = choices
                 case CardProposal(card=card, heading=heading, choices=choices):
                     self._say(heading)
                     self._card(card)

@@ -34,17 +34,15 @@ from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from mge.core.generalization import (
-    NONE_LABEL,
     PAPER_RATES,
     Candidate,
+    Shown,
     choose,
-    done_key,
     offer_choices,
     parse_key,
     question_text,
-    value_key,
 )
-from mge.core.interview import Choice, match_choice
+from mge.core.interview import match_choice
 from mge.core.text import matches_word
 from mge.core.messages import ChoicePrompt, CommunityRef
 from mge.storage.database import Database
@@ -94,7 +92,8 @@ class PressResult:
 
 class GeneralizationOffers:
     """Makes the offer after a confirmed card (``InterviewService``'s optional ``generalizer``) and
-    records presses (the console; Discord and Slack call :func:`record_press` with their database)."""
+    reads typed answers to it (``typed``, for DMs and the console alike); button presses on Discord and
+    Slack go to :func:`record_press`."""
 
     def __init__(self, database: Database, *, rng: random.Random | None = None) -> None:
         self._db = database
@@ -152,14 +151,16 @@ class GeneralizationOffers:
             )).first()
             if offer is None:
                 return None
-            shown = (await session.exec(
-                select(GeneralizationImpression.value_id, CanonicalValue.title)
+            rows = (await session.exec(
+                select(GeneralizationImpression, CanonicalValue.title, CanonicalValue.description)
                 .join(CanonicalValue, col(CanonicalValue.id) == col(GeneralizationImpression.value_id))
                 .where(GeneralizationImpression.offer_id == offer.id)
                 .order_by(col(GeneralizationImpression.position))
             )).all()
-        choices = (*(Choice(value_key(offer.id, value_id), title) for value_id, title in shown),
-                   Choice(done_key(offer.id), NONE_LABEL))
+        # The options as they were shown (same labels, same order, "None of these" last).
+        choices = offer_choices(offer.id, [
+            Shown(Candidate(i.value_id, title, description, i.own_scenario), i.position) for i, title, description in rows
+        ])
         choice = match_choice(text, choices)
         if choice is None and matches_word(text, "done", "none"):
             choice = choices[-1]

@@ -172,11 +172,6 @@ class InterviewService:
         return self._llm
 
     @property
-    def generalizer(self) -> GeneralizationOffer | None:
-        """What offers other values after a confirmed card (the console records presses through it)."""
-        return self._generalizer
-
-    @property
     def articulation_model(self) -> str:
         """The model for low-temperature structured calls (cards; `/mge ask`)."""
         return self._config.articulation_model

@@ -169,17 +169,30 @@ async def ask_fair_position(
                 FairPositionAsk.member_id == member_id, FairPositionAsk.period == period))).one()
             ask_id = ask.id
         assert ask_id is not None
-        try:
-            await messenger.send(platform_user_id=user_id, text=fair_position_text(view),
-                                 buttons=fair_position_buttons(ask_id))
-        except Exception as error:  # DMs closed, user gone: the others are still asked
-            log.warning("could not ask member %s about their value's position: %r", member_id, error)
-            async with database.session() as session:
-                await session.exec(sa.delete(FairPositionAsk).where(col(FairPositionAsk.id) == ask_id))
-                await session.commit()
-            continue
-        asked += 1
+        if await _send_or_give_back(
+            database, messenger, user_id=user_id, text=fair_position_text(view), buttons=fair_position_buttons(ask_id),
+            claim=sa.delete(FairPositionAsk).where(col(FairPositionAsk.id) == ask_id),
+            what=f"ask member {member_id} about their value's position",
+        ):
+            asked += 1
     return asked
+
+
+async def _send_or_give_back(
+    database: Database, messenger: DirectMessenger, *, user_id: str, text: str, buttons: list[Button],
+    claim: sa.Delete, what: str,
+) -> bool:
+    """Send a claimed DM; when it fails (DMs closed, user gone) delete the claim (``claim``), so the member
+    can be asked another time, and go on with the others. True when it was sent."""
+    try:
+        await messenger.send(platform_user_id=user_id, text=text, buttons=buttons)
+    except Exception as error:
+        log.warning("could not %s: %r", what, error)
+        async with database.session() as session:
+            await session.exec(claim)
+            await session.commit()
+        return False
+    return True
 
 
 async def offer_surveys(database: Database, messenger: DirectMessenger, *, community_id: int, now: datetime) -> int:
@@ -212,16 +225,13 @@ async def offer_surveys(database: Database, messenger: DirectMessenger, *, commu
             await session.commit()
         if not claimed:
             continue
-        try:
-            await messenger.send(platform_user_id=user_id, text=survey_question_text(1, intro=True),
-                                 buttons=survey_buttons(member_id, 1))
-        except Exception as error:
-            log.warning("could not offer the survey to member %s: %r", member_id, error)
-            async with database.session() as session:
-                await session.exec(sa.delete(SurveyOffer).where(col(SurveyOffer.member_id) == member_id))
-                await session.commit()
-            continue
-        count += 1
+        if await _send_or_give_back(
+            database, messenger, user_id=user_id, text=survey_question_text(1, intro=True),
+            buttons=survey_buttons(member_id, 1),
+            claim=sa.delete(SurveyOffer).where(col(SurveyOffer.member_id) == member_id),
+            what=f"offer the survey to member {member_id}",
+        ):
+            count += 1
     return count
 
 

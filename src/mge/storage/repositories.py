@@ -209,13 +209,6 @@ async def add_turn(
     return turn
 
 
-async def turns(session: AsyncSession, *, interview_id: int, kinds: Sequence[str] | None = None) -> Sequence[InterviewTurn]:
-    query = select(InterviewTurn).where(InterviewTurn.interview_id == interview_id)
-    if kinds is not None:
-        query = query.where(col(InterviewTurn.kind).in_(kinds))
-    return (await session.exec(query.order_by(InterviewTurn.seq))).all()
-
-
 async def transcript(
     session: AsyncSession, *, interview_id: int, kinds: Sequence[str]
 ) -> list[tuple[str, str, str]]:
@@ -255,15 +248,6 @@ async def last_turn(session: AsyncSession, *, interview_id: int, kinds: Sequence
         .order_by(col(InterviewTurn.seq).desc())
     )
     return (await session.exec(query)).first()
-
-
-async def count_turns(session: AsyncSession, *, interview_id: int, role: str, kind: str) -> int:
-    query = (
-        select(func.count())
-        .select_from(InterviewTurn)
-        .where(InterviewTurn.interview_id == interview_id, InterviewTurn.role == role, InterviewTurn.kind == kind)
-    )
-    return (await session.exec(query)).one()
 
 
 # --- cards ---------------------------------------------------------------------------------------
