@@ -8,13 +8,14 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlmodel import SQLModel
 
+from mge.bot.leases import MemberLeases
 from mge.bot.members import member_cards
 from mge.bot.routing import DmRouter
 from mge.core.cards import ValuesCard
 from mge.core.messages import CommunityRef, Person
 from mge.storage import models  # noqa: F401
 from mge.storage import repositories as repo
-from mge.storage.database import Database, DatabaseURLError, async_url, sync_url
+from mge.storage.database import Database, DatabaseURLError, IdleConnectionPing, async_url, sync_url
 from mge.storage.migrate import SchemaOutOfDate, current_revision, ensure_schema, head_revision, upgrade
 
 
@@ -47,6 +48,57 @@ async def test_sqlite_runs_with_wal_foreign_keys_and_busy_timeout(sqlite_url):
                    ("journal_mode", "foreign_keys", "busy_timeout", "synchronous")}
     await database.dispose()
     assert pragmas == {"journal_mode": "wal", "foreign_keys": 1, "busy_timeout": 5000, "synchronous": 1}
+
+
+async def _backend_pid(database: Database) -> int:
+    async with database.engine.connect() as connection:
+        return (await connection.execute(sa.text("SELECT pg_backend_pid()"))).scalar()
+
+
+async def test_a_postgresql_connection_that_died_while_idle_in_the_pool_is_replaced_before_use(postgres_server):
+    url = postgres_server.fresh_database()
+    checked, trusting, killer = Database(url, idle_ping_seconds=0), Database(url, idle_ping_seconds=3600), Database(url)
+    try:
+        killed = {}
+        for name, database in (("checked", checked), ("trusting", trusting)):
+            killed[name] = await _backend_pid(database)  # the pool keeps this connection
+            async with killer.engine.connect() as connection:  # as a server restart would
+                await connection.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": killed[name]})
+        # Idle past the threshold: checked on checkout, found dead, replaced; the caller never sees it.
+        assert await _backend_pid(checked) != killed["checked"]
+        # Not idle long enough to be checked: the dead connection is handed out and its first statement fails.
+        with pytest.raises(sa.exc.OperationalError):
+            await _backend_pid(trusting)
+        assert await _backend_pid(trusting) > 0  # and SQLAlchemy renewed the pool after that failure
+    finally:
+        for database in (checked, trusting, killer):
+            await database.dispose()
+
+
+async def test_postgresql_connections_in_steady_use_are_not_pinged(postgres_server, monkeypatch):
+    pings = []
+    monkeypatch.setattr(IdleConnectionPing, "_ping", lambda self, connection: pings.append(connection))
+    database = Database(postgres_server.fresh_database())  # pings connections idle for 10 s or more
+    try:
+        for _ in range(20):
+            async with database.session() as session:
+                await session.exec(sa.text("SELECT 1"))
+    finally:
+        await database.dispose()
+    assert pings == []
+
+
+async def test_a_pinged_postgresql_connection_is_left_ready_for_any_use(postgres_server):
+    """The check leaves no transaction open: a lease (autocommit) may take the connection next."""
+    database = Database(postgres_server.fresh_database(), idle_ping_seconds=0)
+    leases = MemberLeases(database)
+    try:
+        for _ in range(3):  # each checkout after the first is checked
+            assert await leases.try_acquire("slack:T1:U1")
+            async with database.session() as session:
+                assert (await session.exec(sa.text("SELECT 1"))).scalar() == 1
+    finally:
+        await database.dispose()
 
 
 def test_database_urls_pick_the_drivers():

@@ -63,6 +63,10 @@ STALE_BUTTON = "That button belongs to an earlier message, so I didn't act on it
 
 #: Turn kinds: "conversation" and "revision" are what the LLM sees; "control" and "notice" are not.
 LLM_KINDS = ("conversation", "revision")
+#: The kinds that tell whether the member's last words are still unanswered (see ``_pending``).
+PENDING_KINDS = (*LLM_KINDS, "notice")
+#: ``_Context.last_role`` before it is read.
+_NOT_READ = object()
 MAX_CHOICE_LABEL = 80
 #: Scenario texts kept in memory (they are read on every turn and never edited).
 SCENARIO_TEXT_CACHE = 1024
@@ -135,9 +139,15 @@ class _Context:
     member: Member
     interview: Interview
     now: datetime
-    #: The number of the next turn once this message has added one (this handler is the interview's
-    #: only writer: the member's lock, and leases across processes), saving a query per turn.
+    # This handler is the interview's only writer (the member's lock, and leases across processes), so
+    # what it read of the transcript stays true as long as it notes its own additions (``_add_turn``):
+    # each saves a query per turn.
+    #: The number of the next turn.
     next_seq: int | None = None
+    #: Who spoke last among the PENDING_KINDS turns (None: nobody yet).
+    last_role: object = _NOT_READ
+    #: (role, kind, content) of the LLM_KINDS turns, in order.
+    transcript_rows: list[tuple[str, str, str]] | None = None
 
 
 class InterviewService:
@@ -243,7 +253,10 @@ class InterviewService:
         if cleaned.problem:
             await session.commit()
             return [Reply(cleaned.problem)]
-        interview = await repo.active_interview(session, community_id=member.community_id, member_id=member.id)
+        found = await repo.active_interview_and_last_turn(
+            session, community_id=member.community_id, member_id=member.id, kinds=PENDING_KINDS
+        )
+        interview = found[0] if found else None
         if message.is_choice:
             stale = await self._stale_press(session, member, interview, cleaned.text, now)
             if stale is not None:
@@ -252,7 +265,7 @@ class InterviewService:
             if (answer := await self._typed_pick(session, message, member, cleaned.text, now)) is not None:
                 return [Reply(answer.text)]
             return await self._begin(session, member, now)
-        ctx = _Context(session, member, interview, now)
+        ctx = _Context(session, member, interview, now, next_seq=found[2] + 1, last_role=found[1])
         notices: list[Outbound] = []
         if self._idle(interview, now) and interview.state != InterviewState.TIMED_OUT:
             self._time_out(ctx)
@@ -299,7 +312,9 @@ class InterviewService:
             return await self._react(ctx, text)
         kind = self._turn_kind(trigger)
         await self._add_turn(ctx, role="member", kind=kind, content=text)
-        ctx.interview.last_activity_at = ctx.now
+        if kind in LLM_KINDS:
+            await self._llm_transcript(ctx)  # the model will be shown it: read it in this transaction
+        await repo.touch_interview(ctx.session, interview=ctx.interview, now=ctx.now)
         await ctx.session.commit()  # the member's words are safe before anything else happens
         return await self._apply(ctx, trigger, choice)
 
@@ -394,7 +409,7 @@ class InterviewService:
         interview = await repo.add_interview(
             session, community_id=member.community_id, member_id=member.id, state=state, scenario_id=scenario_id, now=now
         )
-        ctx = _Context(session, member, interview, now)
+        ctx = _Context(session, member, interview, now, next_seq=1, last_role=None, transcript_rows=[])
         if state is InterviewState.AWAITING_CONSENT:
             await session.commit()
             return [ChoicePrompt(CONSENT_NOTICE, CONSENT_CHOICES)]
@@ -419,7 +434,7 @@ class InterviewService:
         return [Reply(text)]
 
     async def _continue_conversation(self, ctx: _Context) -> list[Outbound]:
-        rows = await repo.transcript(ctx.session, interview_id=ctx.interview.id, kinds=LLM_KINDS)
+        rows = await self._llm_transcript(ctx)
         answered = sum(1 for role, kind, _ in rows if role == "member" and kind == "conversation")
         if answered >= self._config.max_turns:
             return await self._apply(ctx, Trigger.READY)
@@ -596,20 +611,36 @@ class InterviewService:
             output_tokens=result.usage.output_tokens if result else 0,
         )
 
-    async def _add_turn(self, ctx: _Context, **turn) -> None:
-        added = await repo.add_turn(ctx.session, interview_id=ctx.interview.id, now=ctx.now, seq=ctx.next_seq, **turn)
-        ctx.next_seq = added.seq + 1
+    async def _add_turn(self, ctx: _Context, *, role: str, kind: str, content: str, **turn) -> None:
+        seq = await repo.add_turn(
+            ctx.session, interview_id=ctx.interview.id, now=ctx.now, seq=ctx.next_seq,
+            role=role, kind=kind, content=content, **turn,
+        )
+        ctx.next_seq = seq + 1
+        if kind in PENDING_KINDS:
+            ctx.last_role = role
+        if kind in LLM_KINDS and ctx.transcript_rows is not None:
+            ctx.transcript_rows.append((role, kind, content))
+
+    async def _llm_transcript(self, ctx: _Context) -> list[tuple[str, str, str]]:
+        """(role, kind, content) of the turns the LLM sees, read once per message."""
+        if ctx.transcript_rows is None:
+            ctx.transcript_rows = await repo.transcript(ctx.session, interview_id=ctx.interview.id, kinds=LLM_KINDS)
+        return ctx.transcript_rows
 
     async def _transcript(self, ctx: _Context, kinds: tuple[str, ...] = LLM_KINDS) -> list[TranscriptLine]:
-        rows = await repo.transcript(ctx.session, interview_id=ctx.interview.id, kinds=kinds)
-        return [TranscriptLine(role, content) for role, _, content in rows]
+        """The turns of ``kinds`` (some of LLM_KINDS) as the prompts take them."""
+        return [TranscriptLine(role, content) for role, kind, content in await self._llm_transcript(ctx) if kind in kinds]
 
     async def _pending(self, ctx: _Context) -> bool:
         """True when the member's last words got no answer (the LLM step failed or the bot stopped)."""
-        role, seq = await repo.last_role_and_seq(ctx.session, interview_id=ctx.interview.id, kinds=(*LLM_KINDS, "notice"))
-        if ctx.next_seq is None:
-            ctx.next_seq = seq + 1
-        return role == "member"
+        if ctx.last_role is _NOT_READ:
+            ctx.last_role, seq = await repo.last_role_and_seq(
+                ctx.session, interview_id=ctx.interview.id, kinds=PENDING_KINDS
+            )
+            if ctx.next_seq is None:
+                ctx.next_seq = seq + 1
+        return ctx.last_role == "member"
 
     async def _retry_pending(self, ctx: _Context) -> list[Outbound]:
         return await self._apply(ctx, Trigger.RETRY)

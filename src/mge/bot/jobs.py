@@ -20,7 +20,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from mge.core.llm import LLMError
 from mge.storage import repositories as repo
-from mge.storage.models import Interview, JobRun, LLMCall
+from mge.storage.models import Interview, JobRun
 
 R = TypeVar("R")
 
@@ -92,30 +92,29 @@ class LLMRecorder:
         try:
             result = await request
         except LLMError as error:
-            self._record(purpose, prompt_sha, error.model or model, error.usage, started, error=str(error))
+            await self._record(purpose, prompt_sha, error.model or model, error.usage, started, error=str(error))
             raise
-        self._record(purpose, prompt_sha, result.model, result.usage, started)
+        await self._record(purpose, prompt_sha, result.model, result.usage, started)
         return result
 
-    def _record(self, purpose, prompt_sha, model, usage, started, error: str | None = None) -> None:
-        for total in (self.run, self.interview):
-            if total is not None:
-                total.input_tokens += usage.input_tokens
-                total.output_tokens += usage.output_tokens
+    async def _record(self, purpose, prompt_sha, model, usage, started, error: str | None = None) -> None:
+        if self.run is not None:
+            self.run.input_tokens += usage.input_tokens
+            self.run.output_tokens += usage.output_tokens
         if self.interview is not None:
-            self.interview.llm_calls += 1
-        self.session.add(
-            LLMCall(
-                community_id=self.community_id,
-                interview_id=self.interview.id if self.interview is not None else self.about_interview_id,
-                purpose=purpose,
-                model=model,
-                prompt_sha=prompt_sha,
-                input_tokens=usage.input_tokens,
-                output_tokens=usage.output_tokens,
-                ok=error is None,
-                error=error[:500] if error else None,
-                duration_ms=int((time.perf_counter() - started) * 1000),
-                created_at=self.now,
-            )
+            await repo.add_interview_usage(self.session, interview=self.interview, input_tokens=usage.input_tokens,
+                                           output_tokens=usage.output_tokens)
+        await repo.add_llm_call(
+            self.session,
+            community_id=self.community_id,
+            interview_id=self.interview.id if self.interview is not None else self.about_interview_id,
+            purpose=purpose,
+            model=model,
+            prompt_sha=prompt_sha,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            ok=error is None,
+            error=error[:500] if error else None,
+            duration_ms=int((time.perf_counter() - started) * 1000),
+            created_at=self.now,
         )

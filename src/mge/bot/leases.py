@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -21,7 +22,6 @@ import sqlalchemy as sa
 
 from mge.storage.database import Database
 from mge.storage.models import MemberLease
-from mge.storage.repositories import insert_ignoring_conflict
 
 log = logging.getLogger("mge.leases")
 
@@ -46,37 +46,29 @@ class MemberLeases:
         self._clock = clock
         self._ttl, self._renew_every, self._wait = ttl, renew_every, wait_at_most
         self.holder = uuid.uuid4().hex
+        # Each lease statement stands alone: run it in autocommit (on PostgreSQL that spares the BEGIN and
+        # COMMIT round trips; a DM turn takes and gives back a lease).
+        self._engine = database.engine.execution_options(isolation_level="AUTOCOMMIT")
 
     async def try_acquire(self, key: str) -> bool:
+        """Take the lease if it is free, expired, or already ours: one statement (every DM turn on
+        PostgreSQL takes one), on a plain connection."""
         now = self._clock()
-        async with self._db.session() as session:
-            if await insert_ignoring_conflict(session, MemberLease.__table__,
-                                              {"key": key, "holder": self.holder, "expires_at": now + self._ttl}):
-                await session.commit()
-                return True
-            taken = (await session.exec(  # type: ignore[call-overload]
-                sa.update(MemberLease)
-                .where(MemberLease.key == key, sa.or_(MemberLease.expires_at < now, MemberLease.holder == self.holder))
-                .values(holder=self.holder, expires_at=now + self._ttl)
-                .returning(MemberLease.key)
-            )).first()
-            await session.commit()
-            return taken is not None
+        statement = _take_lease(self._db.backend)
+        async with self._engine.begin() as connection:
+            taken = await connection.execute(statement, {"lease_key": key, "lease_holder": self.holder, "now": now,
+                                                         "lease_expires": now + self._ttl})
+            return taken.first() is not None
 
     async def _renew(self, key: str) -> None:
-        async with self._db.session() as session:
-            await session.exec(  # type: ignore[call-overload]
-                sa.update(MemberLease).where(MemberLease.key == key, MemberLease.holder == self.holder)
-                .values(expires_at=self._clock() + self._ttl)
+        async with self._engine.begin() as connection:
+            await connection.execute(
+                _RENEW, {"lease_key": key, "lease_holder": self.holder, "lease_expires": self._clock() + self._ttl}
             )
-            await session.commit()
 
     async def release(self, key: str) -> None:
-        async with self._db.session() as session:
-            await session.exec(  # type: ignore[call-overload]
-                sa.delete(MemberLease).where(MemberLease.key == key, MemberLease.holder == self.holder)
-            )
-            await session.commit()
+        async with self._engine.begin() as connection:
+            await connection.execute(_RELEASE, {"lease_key": key, "lease_holder": self.holder})
 
     @contextlib.asynccontextmanager
     async def hold(self, key: str) -> AsyncIterator[None]:
@@ -106,3 +98,31 @@ class MemberLeases:
                 await self._renew(key)
             except Exception:
                 log.warning("could not renew the lease on %s", key, exc_info=True)
+
+
+_LEASES = MemberLease.__table__
+
+
+@functools.cache
+def _take_lease(backend: str) -> sa.Insert:
+    if backend == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    statement = insert(_LEASES).values(key=sa.bindparam("lease_key"), holder=sa.bindparam("lease_holder"),
+                                       expires_at=sa.bindparam("lease_expires"))
+    return statement.on_conflict_do_update(
+        index_elements=[_LEASES.c.key],
+        set_={"holder": statement.excluded.holder, "expires_at": statement.excluded.expires_at},
+        where=sa.or_(_LEASES.c.expires_at < sa.bindparam("now"), _LEASES.c.holder == statement.excluded.holder),
+    ).returning(_LEASES.c.key)
+
+
+_RENEW = (
+    sa.update(_LEASES)
+    .where(_LEASES.c.key == sa.bindparam("lease_key"), _LEASES.c.holder == sa.bindparam("lease_holder"))
+    .values(expires_at=sa.bindparam("lease_expires"))
+)
+_RELEASE = sa.delete(_LEASES).where(
+    _LEASES.c.key == sa.bindparam("lease_key"), _LEASES.c.holder == sa.bindparam("lease_holder")
+)

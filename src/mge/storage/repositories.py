@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import datetime
 
 import sqlalchemy as sa
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -45,17 +47,22 @@ async def get_or_create_community(
         Community.platform == platform, Community.external_id == external_id))
 
 
+# The statements of every DM turn are built once, with bound parameters: building a statement (and its
+# cache key) costs more than running it on SQLite, and a turn runs about ten of them.
+_FIND_MEMBER = (
+    select(Community, Member)
+    .join(Member, col(Member.community_id) == col(Community.id))
+    .where(Community.platform == sa.bindparam("platform"), Community.external_id == sa.bindparam("external_id"),
+           Member.platform_user_id == sa.bindparam("platform_user_id"))
+)
+
+
 async def find_member(
     session: AsyncSession, *, platform: str, external_id: str, platform_user_id: str
 ) -> tuple[Community, Member] | None:
     """A known member of a known community, in one query (the common case of every message)."""
-    query = (
-        select(Community, Member)
-        .join(Member, col(Member.community_id) == col(Community.id))
-        .where(Community.platform == platform, Community.external_id == external_id,
-               Member.platform_user_id == platform_user_id)
-    )
-    found = (await session.exec(query)).first()
+    params = {"platform": platform, "external_id": external_id, "platform_user_id": platform_user_id}
+    found = (await session.exec(_FIND_MEMBER, params=params)).first()
     return (found[0], found[1]) if found else None
 
 
@@ -84,15 +91,19 @@ async def _insert_or_get(session: AsyncSession, row, query):
 
 async def insert_ignoring_conflict(session: AsyncSession, table: sa.Table, values: dict) -> bool:
     """INSERT … ON CONFLICT DO NOTHING on SQLite and PostgreSQL; True when the row was inserted."""
-    dialect = session.bind.dialect.name
+    statement = _insert_ignoring_conflict(session.bind.dialect.name, table)
+    result = await session.exec(statement, params=values)
+    return result.first() is not None
+
+
+@functools.cache
+def _insert_ignoring_conflict(dialect: str, table: sa.Table):
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
     # RETURNING tells reliably whether a row went in (psycopg's async rowcount here is -1).
-    statement = insert(table).values(**values).on_conflict_do_nothing().returning(*table.primary_key.columns)
-    result = await session.exec(statement)
-    return result.first() is not None
+    return insert(table).on_conflict_do_nothing().returning(*table.primary_key.columns)
 
 
 async def list_communities(session: AsyncSession) -> Sequence[Community]:
@@ -141,17 +152,48 @@ async def find_or_add_scenario(session: AsyncSession, *, community_id: int, text
 # --- interviews and transcripts ------------------------------------------------------------------
 
 
-async def active_interview(session: AsyncSession, *, community_id: int, member_id: int) -> Interview | None:
-    query = (
-        select(Interview)
+def _active_interview_query(*columns):
+    return (
+        select(Interview, *columns)
         .where(
-            Interview.community_id == community_id,
-            Interview.member_id == member_id,
+            Interview.community_id == sa.bindparam("community_id"),
+            Interview.member_id == sa.bindparam("member_id"),
             col(Interview.state).in_(ACTIVE_STATES),
         )
         .order_by(col(Interview.id).desc())
     )
-    return (await session.exec(query)).first()
+
+
+_ACTIVE_INTERVIEW = _active_interview_query()
+
+
+async def active_interview(session: AsyncSession, *, community_id: int, member_id: int) -> Interview | None:
+    params = {"community_id": community_id, "member_id": member_id}
+    return (await session.exec(_ACTIVE_INTERVIEW, params=params)).first()
+
+
+@functools.cache
+def _active_interview_and_last_turn_query(kinds: tuple[str, ...]):
+    last_role = (
+        select(InterviewTurn.role)
+        .where(InterviewTurn.interview_id == Interview.id, col(InterviewTurn.kind).in_(kinds))
+        .order_by(col(InterviewTurn.seq).desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    top = select(func.coalesce(func.max(InterviewTurn.seq), 0)).where(InterviewTurn.interview_id == Interview.id)
+    return _active_interview_query(last_role, top.scalar_subquery())
+
+
+async def active_interview_and_last_turn(
+    session: AsyncSession, *, community_id: int, member_id: int, kinds: Sequence[str]
+) -> tuple[Interview, str | None, int] | None:
+    """The member's active interview with what ``last_role_and_seq`` tells of it, in one query (every
+    DM turn asks both)."""
+    query = _active_interview_and_last_turn_query(tuple(kinds))
+    params = {"community_id": community_id, "member_id": member_id}
+    found = (await session.exec(query, params=params)).first()
+    return (found[0], found[1], int(found[2])) if found else None
 
 
 async def add_interview(
@@ -170,6 +212,46 @@ async def add_interview(
     return interview
 
 
+_INTERVIEWS = Interview.__table__
+_TOUCH_INTERVIEW = (
+    sa.update(_INTERVIEWS)
+    .where(_INTERVIEWS.c.id == sa.bindparam("interview_id"))
+    .values(last_activity_at=sa.bindparam("at", type_=_INTERVIEWS.c.last_activity_at.type))
+)
+_ADD_INTERVIEW_USAGE = (
+    sa.update(_INTERVIEWS)
+    .where(_INTERVIEWS.c.id == sa.bindparam("interview_id"))
+    .values(
+        input_tokens=_INTERVIEWS.c.input_tokens + sa.bindparam("add_input", type_=sa.Integer),
+        output_tokens=_INTERVIEWS.c.output_tokens + sa.bindparam("add_output", type_=sa.Integer),
+        llm_calls=_INTERVIEWS.c.llm_calls + 1,
+    )
+)
+
+
+# Both run on every DM turn: a plain UPDATE costs a fraction of the ORM's flush of the changed row. The
+# loaded row is kept in step without being marked changed (``set_committed_value``).
+async def touch_interview(session: AsyncSession, *, interview: Interview, now: datetime) -> None:
+    """Note the member's activity (the idle timeout counts from it)."""
+    await session.exec(_TOUCH_INTERVIEW, params={"interview_id": interview.id, "at": now})
+    set_committed_value(interview, "last_activity_at", now)
+
+
+async def add_interview_usage(session: AsyncSession, *, interview: Interview, input_tokens: int, output_tokens: int) -> None:
+    """Add one LLM call's tokens to the interview's totals."""
+    params = {"interview_id": interview.id, "add_input": input_tokens, "add_output": output_tokens}
+    await session.exec(_ADD_INTERVIEW_USAGE, params=params)
+    set_committed_value(interview, "input_tokens", interview.input_tokens + input_tokens)
+    set_committed_value(interview, "output_tokens", interview.output_tokens + output_tokens)
+    set_committed_value(interview, "llm_calls", interview.llm_calls + 1)
+
+
+_NEXT_SEQ = select(func.coalesce(func.max(InterviewTurn.seq), 0) + 1).where(
+    InterviewTurn.interview_id == sa.bindparam("interview_id")
+)
+_INSERT_TURN = sa.insert(InterviewTurn.__table__)
+
+
 async def add_turn(
     session: AsyncSession,
     *,
@@ -183,30 +265,29 @@ async def add_turn(
     input_tokens: int = 0,
     output_tokens: int = 0,
     seq: int | None = None,
-) -> InterviewTurn:
-    """Append a turn. ``seq``: its number when the caller knows it (the interview's only writer, which
-    added the previous turn); otherwise the next after the highest stored. (interview, seq) is unique,
-    so a wrong guess fails loudly instead of reordering a transcript."""
+) -> int:
+    """Append a turn; returns its number. ``seq``: that number when the caller knows it (the interview's
+    only writer, which added the previous turn); otherwise the next after the highest stored.
+    (interview, seq) is unique, so a wrong guess fails loudly instead of reordering a transcript.
+    A plain INSERT, no ORM object: this runs twice on every DM turn."""
     if seq is None:
-        last = (
-            await session.exec(select(func.max(InterviewTurn.seq)).where(InterviewTurn.interview_id == interview_id))
-        ).one()
-        seq = (last or 0) + 1
-    turn = InterviewTurn(
-        interview_id=interview_id,
-        seq=seq,
-        role=role,
-        kind=kind,
-        content=content,
-        prompt_sha=prompt_sha,
-        model=model,
-        input_tokens=input_tokens,
-        output_tokens=output_tokens,
-        created_at=now,
+        seq = (await session.exec(_NEXT_SEQ, params={"interview_id": interview_id})).one()
+    values = {
+        "interview_id": interview_id, "seq": seq, "role": role, "kind": kind, "content": content,
+        "prompt_sha": prompt_sha, "model": model, "input_tokens": input_tokens, "output_tokens": output_tokens,
+        "created_at": now,
+    }
+    await session.exec(_INSERT_TURN, params=values)
+    return seq
+
+
+@functools.cache
+def _transcript_query(kinds: tuple[str, ...]):
+    return (
+        select(InterviewTurn.role, InterviewTurn.kind, InterviewTurn.content)
+        .where(InterviewTurn.interview_id == sa.bindparam("interview_id"), col(InterviewTurn.kind).in_(kinds))
+        .order_by(InterviewTurn.seq)
     )
-    session.add(turn)
-    await session.flush()
-    return turn
 
 
 async def transcript(
@@ -214,30 +295,32 @@ async def transcript(
 ) -> list[tuple[str, str, str]]:
     """(role, kind, content) of the interview's turns of ``kinds``, in order: plain rows, no ORM objects
     (this runs on every DM turn)."""
-    query = (
-        select(InterviewTurn.role, InterviewTurn.kind, InterviewTurn.content)
-        .where(InterviewTurn.interview_id == interview_id, col(InterviewTurn.kind).in_(kinds))
-        .order_by(InterviewTurn.seq)
-    )
-    return [tuple(row) for row in (await session.exec(query)).all()]
+    query = _transcript_query(tuple(kinds))
+    return [tuple(row) for row in (await session.exec(query, params={"interview_id": interview_id})).all()]
 
 
-async def last_role_and_seq(session: AsyncSession, *, interview_id: int, kinds: Sequence[str]) -> tuple[str | None, int]:
-    """Who spoke last among turns of ``kinds`` (None: no such turn), and the highest turn number of any
-    kind (0: none yet), in one query."""
+@functools.cache
+def _last_role_and_seq_query(kinds: tuple[str, ...]):
     last_role = (
         select(InterviewTurn.role)
-        .where(InterviewTurn.interview_id == interview_id, col(InterviewTurn.kind).in_(kinds))
+        .where(InterviewTurn.interview_id == sa.bindparam("interview_id"), col(InterviewTurn.kind).in_(kinds))
         .order_by(col(InterviewTurn.seq).desc())
         .limit(1)
         .scalar_subquery()
     )
     top = (
         select(func.coalesce(func.max(InterviewTurn.seq), 0))
-        .where(InterviewTurn.interview_id == interview_id)
+        .where(InterviewTurn.interview_id == sa.bindparam("interview_id"))
         .scalar_subquery()
     )
-    role, seq = (await session.exec(select(last_role, top))).one()
+    return select(last_role, top)
+
+
+async def last_role_and_seq(session: AsyncSession, *, interview_id: int, kinds: Sequence[str]) -> tuple[str | None, int]:
+    """Who spoke last among turns of ``kinds`` (None: no such turn), and the highest turn number of any
+    kind (0: none yet), in one query."""
+    query = _last_role_and_seq_query(tuple(kinds))
+    role, seq = (await session.exec(query, params={"interview_id": interview_id})).one()
     return role, int(seq)
 
 
@@ -284,18 +367,22 @@ async def add_card(
     return record
 
 
-async def proposed_card(session: AsyncSession, *, interview_id: int) -> ValuesCardRecord | None:
-    query = select(ValuesCardRecord).where(
-        ValuesCardRecord.interview_id == interview_id, ValuesCardRecord.status == "proposed"
+def _card_with_status(status: str):
+    return select(ValuesCardRecord).where(
+        ValuesCardRecord.interview_id == sa.bindparam("interview_id"), ValuesCardRecord.status == status
     )
-    return (await session.exec(query)).first()
+
+
+_PROPOSED_CARD = _card_with_status("proposed")
+_CONFIRMED_CARD = _card_with_status("confirmed")
+
+
+async def proposed_card(session: AsyncSession, *, interview_id: int) -> ValuesCardRecord | None:
+    return (await session.exec(_PROPOSED_CARD, params={"interview_id": interview_id})).first()
 
 
 async def confirmed_card(session: AsyncSession, *, interview_id: int) -> ValuesCardRecord | None:
-    query = select(ValuesCardRecord).where(
-        ValuesCardRecord.interview_id == interview_id, ValuesCardRecord.status == "confirmed"
-    )
-    return (await session.exec(query)).first()
+    return (await session.exec(_CONFIRMED_CARD, params={"interview_id": interview_id})).first()
 
 
 async def list_cards(
@@ -317,8 +404,31 @@ async def list_cards(
 # --- LLM usage -----------------------------------------------------------------------------------
 
 
-async def record_llm_call(session: AsyncSession, call: LLMCall) -> None:
-    session.add(call)
+_INSERT_LLM_CALL = sa.insert(LLMCall.__table__)
+
+
+async def add_llm_call(
+    session: AsyncSession,
+    *,
+    community_id: int | None,
+    interview_id: int | None,
+    purpose: str,
+    model: str,
+    prompt_sha: str,
+    input_tokens: int,
+    output_tokens: int,
+    ok: bool,
+    error: str | None,
+    duration_ms: int,
+    created_at: datetime,
+) -> None:
+    """Record one LLM request (a plain INSERT: every DM turn that asks the model makes one)."""
+    values = {
+        "community_id": community_id, "interview_id": interview_id, "purpose": purpose, "model": model,
+        "prompt_sha": prompt_sha, "input_tokens": input_tokens, "output_tokens": output_tokens, "ok": ok,
+        "error": error, "duration_ms": duration_ms, "created_at": created_at,
+    }
+    await session.exec(_INSERT_LLM_CALL, params=values)
 
 
 async def cards_of_member(
