@@ -22,6 +22,7 @@ import sqlalchemy as sa
 
 from mge.storage.database import Database
 from mge.storage.models import MemberLease
+from mge.storage.repositories import dialect_insert
 
 log = logging.getLogger("mge.leases")
 
@@ -105,11 +106,7 @@ _LEASES = MemberLease.__table__
 
 @functools.cache
 def _take_lease(backend: str) -> sa.Insert:
-    if backend == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    statement = insert(_LEASES).values(key=sa.bindparam("lease_key"), holder=sa.bindparam("lease_holder"),
+    statement = dialect_insert(backend)(_LEASES).values(key=sa.bindparam("lease_key"), holder=sa.bindparam("lease_holder"),
                                        expires_at=sa.bindparam("lease_expires"))
     return statement.on_conflict_do_update(
         index_elements=[_LEASES.c.key],

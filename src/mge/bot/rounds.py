@@ -46,7 +46,7 @@ def _detail(polls: list[int], error: str | None = None) -> str:
 
 
 async def _finish_run(database: Database, run_id: int, *, polls: list[int], now: datetime,
-                    ok: bool = True, error: str | None = None) -> None:
+                      ok: bool = True, error: str | None = None) -> None:
     async with database.session() as session:
         run = await session.get(JobRun, run_id)
         assert run is not None

@@ -96,14 +96,19 @@ async def insert_ignoring_conflict(session: AsyncSession, table: sa.Table, value
     return result.first() is not None
 
 
-@functools.cache
-def _insert_ignoring_conflict(dialect: str, table: sa.Table):
+def dialect_insert(dialect: str):
+    """The ``insert`` with ON CONFLICT clauses of the dialect (``postgresql``, or else SQLite)."""
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
+    return insert
+
+
+@functools.cache
+def _insert_ignoring_conflict(dialect: str, table: sa.Table):
     # RETURNING tells reliably whether a row went in (psycopg's async rowcount here is -1).
-    return insert(table).on_conflict_do_nothing().returning(*table.primary_key.columns)
+    return dialect_insert(dialect)(table).on_conflict_do_nothing().returning(*table.primary_key.columns)
 
 
 async def list_communities(session: AsyncSession) -> Sequence[Community]:
@@ -172,17 +177,29 @@ async def active_interview(session: AsyncSession, *, community_id: int, member_i
     return (await session.exec(_ACTIVE_INTERVIEW, params=params)).first()
 
 
-@functools.cache
-def _active_interview_and_last_turn_query(kinds: tuple[str, ...]):
-    last_role = (
+def _last_role(interview_id, kinds: tuple[str, ...]):
+    """Who spoke last among the turns of ``kinds`` of ``interview_id`` (a value or a column), as a scalar."""
+    return (
         select(InterviewTurn.role)
-        .where(InterviewTurn.interview_id == Interview.id, col(InterviewTurn.kind).in_(kinds))
+        .where(InterviewTurn.interview_id == interview_id, col(InterviewTurn.kind).in_(kinds))
         .order_by(col(InterviewTurn.seq).desc())
         .limit(1)
         .scalar_subquery()
     )
-    top = select(func.coalesce(func.max(InterviewTurn.seq), 0)).where(InterviewTurn.interview_id == Interview.id)
-    return _active_interview_query(last_role, top.scalar_subquery())
+
+
+def _top_seq(interview_id):
+    """The highest turn number of ``interview_id`` (a value or a column), 0 without turns, as a scalar."""
+    return (
+        select(func.coalesce(func.max(InterviewTurn.seq), 0))
+        .where(InterviewTurn.interview_id == interview_id)
+        .scalar_subquery()
+    )
+
+
+@functools.cache
+def _active_interview_and_last_turn_query(kinds: tuple[str, ...]):
+    return _active_interview_query(_last_role(Interview.id, kinds), _top_seq(Interview.id))
 
 
 async def active_interview_and_last_turn(
@@ -246,9 +263,7 @@ async def add_interview_usage(session: AsyncSession, *, interview: Interview, in
     set_committed_value(interview, "llm_calls", interview.llm_calls + 1)
 
 
-_NEXT_SEQ = select(func.coalesce(func.max(InterviewTurn.seq), 0) + 1).where(
-    InterviewTurn.interview_id == sa.bindparam("interview_id")
-)
+_NEXT_SEQ = select(_top_seq(sa.bindparam("interview_id")) + 1)
 _INSERT_TURN = sa.insert(InterviewTurn.__table__)
 
 
@@ -301,19 +316,8 @@ async def transcript(
 
 @functools.cache
 def _last_role_and_seq_query(kinds: tuple[str, ...]):
-    last_role = (
-        select(InterviewTurn.role)
-        .where(InterviewTurn.interview_id == sa.bindparam("interview_id"), col(InterviewTurn.kind).in_(kinds))
-        .order_by(col(InterviewTurn.seq).desc())
-        .limit(1)
-        .scalar_subquery()
-    )
-    top = (
-        select(func.coalesce(func.max(InterviewTurn.seq), 0))
-        .where(InterviewTurn.interview_id == sa.bindparam("interview_id"))
-        .scalar_subquery()
-    )
-    return select(last_role, top)
+    interview_id = sa.bindparam("interview_id")
+    return select(_last_role(interview_id, kinds), _top_seq(interview_id))
 
 
 async def last_role_and_seq(session: AsyncSession, *, interview_id: int, kinds: Sequence[str]) -> tuple[str | None, int]:
