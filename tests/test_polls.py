@@ -151,8 +151,11 @@ async def test_redelivered_event_is_applied_once(database, poll, react):
     assert await react(NO, event_id="Ev2") == VoteOutcome.REPLACED
     # Ev1 again (a retry arriving late) must not turn the vote back into "upgrade".
     assert await react(YES, event_id="Ev1") == VoteOutcome.IGNORED_DUPLICATE_EVENT
-    assert await react(NO, added=False, event_id="Ev3") == VoteOutcome.RETRACTED
+    # The member's ✅ is still on the message: removing ❌ leaves the vote on it.
+    assert await react(NO, added=False, event_id="Ev3") == VoteOutcome.REPLACED
     assert await react(NO, added=False, event_id="Ev3") == VoteOutcome.IGNORED_DUPLICATE_EVENT
+    assert await votes(database, poll.id) == {"member:1": "upgrade"}
+    assert await react(YES, added=False, event_id="Ev4") == VoteOutcome.RETRACTED
     assert await votes(database, poll.id) == {}
 
 

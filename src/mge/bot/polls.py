@@ -1,14 +1,8 @@
 """Story polls: post a transition story, turn members' reactions into votes, close and tally (MGE.md §7).
 
-The rules for a reaction (``apply_reaction``):
-
-- only the three poll reactions on a recorded poll count; anything else is ignored;
-- a poll that is closed (by state, or because ``closes_at`` has passed) takes no more votes;
-- the reaction's community must be the poll's: an event from another guild/workspace never touches it;
-- adding a reaction makes its choice the member's vote (the latest reaction wins);
-- removing a reaction retracts the vote only when that reaction is the member's current choice
-  (removing an older, already replaced reaction changes nothing);
-- a redelivered event (same platform event id) is applied once.
+Reactions become votes through ``mge.bot.vote_inbox`` (recorded first, applied in batches, in the
+platform's order); its docstring has the rules. ``apply_reaction`` here records one reaction and waits
+until it is applied.
 
 Ignoring the bot's own reactions (the three it adds under every poll) is the adapters' job: only they
 know the bot's user id.
@@ -16,45 +10,22 @@ know the bot's user id.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from enum import StrEnum
 from typing import Protocol
 
-import sqlalchemy as sa
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from mge.core.eligibility import Facts
 from mge.core.messages import CommunityRef, Person
-from mge.core.polls import StoryPoll, ValueSummary, choice_for_reaction
-from mge.storage import eligibility_repo, polls_repo
-from mge.storage import repositories as repo
+from mge.core.polls import StoryPoll, ValueSummary
+from mge.storage import polls_repo
 from mge.storage.database import Database
 from mge.storage.models import Poll
+from mge.bot.vote_inbox import Reaction, VoteOutcome, inbox_for  # noqa: F401 — VoteOutcome is known from here too
 
 log = logging.getLogger("mge.polls")
-
-
-class VoteOutcome(StrEnum):
-    """What a reaction did. The ``ignored_*`` values say why nothing changed."""
-
-    COUNTED = "counted"  # a new vote
-    REPLACED = "replaced"  # the member's vote now has another choice
-    UNCHANGED = "unchanged"  # the reaction repeats the member's current choice
-    RETRACTED = "retracted"  # the member's vote was deleted
-    IGNORED_EMOJI = "ignored_emoji"
-    IGNORED_UNKNOWN_POLL = "ignored_unknown_poll"
-    IGNORED_OTHER_COMMUNITY = "ignored_other_community"
-    IGNORED_CLOSED = "ignored_closed"
-    IGNORED_DUPLICATE_EVENT = "ignored_duplicate_event"
-    IGNORED_NOT_CURRENT = "ignored_not_current"  # removed a reaction that is not the member's vote
-    IGNORED_BOT = "ignored_bot"  # the bot's own (or another bot's) reaction; decided by adapters
-
-    @property
-    def changed_votes(self) -> bool:
-        return self in (VoteOutcome.COUNTED, VoteOutcome.REPLACED, VoteOutcome.RETRACTED)
 
 
 class PollNotFound(LookupError):
@@ -168,26 +139,7 @@ async def post_story_poll(
 # --- voting ----------------------------------------------------------------------------------------
 
 
-#: SQLite: a reaction whose transaction found the database locked (busy_timeout ran out while many
-#: events were written at once) is tried again, so a burst of votes loses none. Safe: the failed
-#: transaction wrote nothing, and the event id claim makes every attempt count at most once.
-LOCKED_RETRIES = 4
-
-
-async def apply_reaction(database: Database, **event) -> VoteOutcome:
-    """Apply one reaction event to the votes (``_apply_reaction``), retried when SQLite was locked."""
-    for attempt in range(LOCKED_RETRIES):
-        try:
-            return await _apply_reaction(database, **event)
-        except sa.exc.OperationalError as error:
-            if "locked" not in str(error) or attempt == LOCKED_RETRIES - 1:
-                raise
-            log.warning("database locked while applying a reaction; trying again (%d)", attempt + 1)
-            await asyncio.sleep(0.1 * (attempt + 1))
-    raise AssertionError("unreachable")
-
-
-async def _apply_reaction(
+async def apply_reaction(
     database: Database,
     *,
     community: CommunityRef,
@@ -200,53 +152,16 @@ async def _apply_reaction(
     event_id: str | None,
     now: datetime,
     facts: Facts | None = None,
+    event_order: int | None = None,
 ) -> VoteOutcome:
-    """Apply one reaction event to the votes (rules in the module docstring). ``facts``: what the
-    platform said about the member with the event (kept for the community's eligibility rules)."""
-    choice = choice_for_reaction(platform, emoji)
-    if choice is None:
-        return VoteOutcome.IGNORED_EMOJI
-    async with database.session() as session:
-        # Cheap reads first: most reactions in a channel are not on polls and must not take the lock.
-        poll = await polls_repo.find_poll(session, platform=platform, channel_id=channel_id, message_id=message_id)
-        if poll is None:
-            return VoteOutcome.IGNORED_UNKNOWN_POLL
-        poll_id, community_id = poll.id, poll.community_id
-        assert poll_id is not None
-        owner = await polls_repo.find_community(session, platform=community.platform, external_id=community.external_id)
-        if owner is None or owner.id != community_id or community.platform != platform:
-            return VoteOutcome.IGNORED_OTHER_COMMUNITY
-
-        poll = await polls_repo.lock_poll(session, poll_id=poll_id)
-        if poll is None or polls_repo.is_closed(poll, now):
-            return VoteOutcome.IGNORED_CLOSED
-        if event_id is not None and not await repo.claim_event(
-            session, community_id=community_id, event_id=f"vote:{event_id}", now=now
-        ):
-            return VoteOutcome.IGNORED_DUPLICATE_EVENT
-        member = await repo.get_or_create_member(
-            session, community_id=community_id, platform_user_id=person.platform_user_id,
-            display_name=person.display_name, now=now,
-        )
-        assert member.id is not None
-        if facts is not None:
-            await eligibility_repo.record_facts(
-                session, member_id=member.id, now=now, account_created_at=facts.account_created_at,
-                joined_at=facts.joined_at, role_ids=facts.role_ids,
-            )
-        if added:
-            change = await polls_repo.upsert_vote(
-                session, community_id=community_id, poll_id=poll_id, member_id=member.id, choice=choice, now=now
-            )
-            outcome = {"inserted": VoteOutcome.COUNTED, "updated": VoteOutcome.REPLACED}.get(change, VoteOutcome.UNCHANGED)
-        else:
-            deleted = await polls_repo.delete_vote(
-                session, poll_id=poll_id, voter_key=polls_repo.voter_key_of(member.id), choice=choice
-            )
-            outcome = VoteOutcome.RETRACTED if deleted else VoteOutcome.IGNORED_NOT_CURRENT
-        # Committed even when nothing changed: the claimed event id must stick.
-        await session.commit()
-    log.debug("reaction on poll %s by %s: %s", poll_id, person.platform_user_id, outcome)
+    """Record one reaction event and apply it (rules in ``mge.bot.vote_inbox``); its outcome. ``facts``:
+    what the platform said about the member with the event (kept for the community's eligibility rules)."""
+    reaction = Reaction(
+        community=community, platform=platform, channel_id=channel_id, message_id=message_id, person=person,
+        emoji=emoji, added=added, event_id=event_id, now=now, event_order=event_order, facts=facts,
+    )
+    outcome = await inbox_for(database).record(reaction, wait_applied=True)
+    assert outcome is not None
     return outcome
 
 
@@ -261,6 +176,8 @@ async def tally(database: Database, poll_id: int) -> dict[str, int]:
 
 async def close_poll(database: Database, *, poll_id: int, now: datetime) -> dict[str, int]:
     """Close the poll and store its final tallies; closing it again returns the stored tallies."""
+    # Reactions received before now count: apply what is recorded first (any process's).
+    await inbox_for(database).drain()
     async with database.session() as session:
         poll = await polls_repo.lock_poll(session, poll_id=poll_id)
         if poll is None:
