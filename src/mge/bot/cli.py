@@ -113,6 +113,8 @@ def run(
     from mge.storage.database import database_backend
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Alembic says "Context impl SQLiteImpl" at every start; mge.migrate logs the schema changes themselves.
+    logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLevelName(log_level.upper())))
     settings = settings_or_exit()
     with operator_errors():
         plan = plan_role(settings, role.value)

@@ -165,6 +165,9 @@ def upgrade(url: str, revision: str = "head") -> str | None:
         config = alembic_config(url)
         config.attributes["connection"] = connection  # env.py migrates in our transaction, not its own
         command.upgrade(config, revision)
+        after = _read_revision(connection)
+        if after != current:
+            log.info("database schema migrated from %s to %s", current or "empty", after)
         return current
 
 
