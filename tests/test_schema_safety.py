@@ -8,6 +8,8 @@ import logging
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -97,62 +99,56 @@ def _tables(url: str) -> set[str]:
     path = sqlite_path(url)
     if path is not None and not path.exists():
         return set()  # killed before it made the file: looking must not create it
+    with _connected(url) as connection:
+        return set(sa.inspect(connection).get_table_names()) & OUR_TABLES
+
+
+@contextmanager
+def _connected(url: str, *, begin: bool = False) -> Iterator[sa.Connection]:
     engine = sa.create_engine(sync_url(url))
     try:
-        with engine.connect() as connection:
-            return set(sa.inspect(connection).get_table_names()) & OUR_TABLES
+        with engine.begin() if begin else engine.connect() as connection:
+            yield connection
     finally:
         engine.dispose()
 
 
 def _assert_matches_models(url: str) -> None:
-    engine = sa.create_engine(sync_url(url))
-    try:
-        with engine.connect() as connection:
-            context = MigrationContext.configure(connection, opts={"compare_type": True})
-            assert compare_metadata(context, SQLModel.metadata) == []
-            if connection.dialect.name == "sqlite":
-                assert connection.exec_driver_sql("PRAGMA foreign_key_check").all() == []
-    finally:
-        engine.dispose()
+    with _connected(url) as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        assert compare_metadata(context, SQLModel.metadata) == []
+        if connection.dialect.name == "sqlite":
+            assert connection.exec_driver_sql("PRAGMA foreign_key_check").all() == []
 
 
 def _populate(url: str) -> None:
     """A community, a member, an interview and a values card, with the columns revision 0001 has (which
     later revisions keep)."""
-    engine = sa.create_engine(sync_url(url))
     now = datetime(2026, 1, 2, tzinfo=UTC)
-    try:
-        with engine.begin() as connection:
-            meta = sa.MetaData()
-            table = {name: sa.Table(name, meta, autoload_with=connection)
-                     for name in ("community", "member", "interview", "values_card")}
-            connection.execute(table["community"].insert(), {"id": 1, "platform": "console", "external_id": "c",
-                                                             "name": "Here", "created_at": now})
-            connection.execute(table["member"].insert(), {"id": 1, "community_id": 1, "platform_user_id": "u1",
-                                                          "display_name": "Ada", "created_at": now})
-            connection.execute(table["interview"].insert(), {
-                "id": 1, "community_id": 1, "member_id": 1, "state": "done", "input_tokens": 0, "output_tokens": 0,
-                "llm_calls": 0, "created_at": now, "last_activity_at": now})
-            connection.execute(table["values_card"].insert(), {
-                "id": 1, "community_id": 1, "interview_id": 1, "author_member_id": 1, "title": "Candour",
-                "description": "Saying what is so.", "policies": ["ASKING plainly"], "status": "confirmed",
-                "prompt_sha": "x", "model": "m", "created_at": now})
-    finally:
-        engine.dispose()
+    with _connected(url, begin=True) as connection:
+        meta = sa.MetaData()
+        table = {name: sa.Table(name, meta, autoload_with=connection)
+                 for name in ("community", "member", "interview", "values_card")}
+        connection.execute(table["community"].insert(), {"id": 1, "platform": "console", "external_id": "c",
+                                                         "name": "Here", "created_at": now})
+        connection.execute(table["member"].insert(), {"id": 1, "community_id": 1, "platform_user_id": "u1",
+                                                      "display_name": "Ada", "created_at": now})
+        connection.execute(table["interview"].insert(), {
+            "id": 1, "community_id": 1, "member_id": 1, "state": "done", "input_tokens": 0, "output_tokens": 0,
+            "llm_calls": 0, "created_at": now, "last_activity_at": now})
+        connection.execute(table["values_card"].insert(), {
+            "id": 1, "community_id": 1, "interview_id": 1, "author_member_id": 1, "title": "Candour",
+            "description": "Saying what is so.", "policies": ["ASKING plainly"], "status": "confirmed",
+            "prompt_sha": "x", "model": "m", "created_at": now})
 
 
 def _populated_rows(url: str) -> tuple:
-    engine = sa.create_engine(sync_url(url))
-    try:
-        with engine.connect() as connection:
-            return (
-                connection.execute(sa.text("SELECT name FROM community")).all(),
-                connection.execute(sa.text("SELECT display_name FROM member")).all(),
-                connection.execute(sa.text("SELECT title, author_member_id FROM values_card")).all(),
-            )
-    finally:
-        engine.dispose()
+    with _connected(url) as connection:
+        return (
+            connection.execute(sa.text("SELECT name FROM community")).all(),
+            connection.execute(sa.text("SELECT display_name FROM member")).all(),
+            connection.execute(sa.text("SELECT title, author_member_id FROM values_card")).all(),
+        )
 
 
 POPULATED = ([("Here",)], [("Ada",)], [("Candour", 1)])
@@ -254,17 +250,13 @@ def test_sqlite_migration_runs_as_one_transaction_with_foreign_keys_on(tmp_path)
     begins = [i for i, word in enumerate(statements) if word == "BEGIN"]
     assert len(begins) == 1 and begins[0] < writes[0]
     assert len(writes) > 50
-    engine = sa.create_engine(sync_url(url))
-    with engine.connect() as connection:
+    with _connected(url) as connection:
         assert connection.exec_driver_sql("PRAGMA foreign_key_check").all() == []
-    engine.dispose()
 
 
 def _drop_revision(url: str) -> None:
-    engine = sa.create_engine(sync_url(url))
-    with engine.begin() as connection:
+    with _connected(url, begin=True) as connection:
         connection.execute(sa.text("DELETE FROM alembic_version"))
-    engine.dispose()
 
 
 def test_empty_tables_left_without_a_revision_are_recreated(empty_url, caplog):
@@ -294,10 +286,8 @@ def test_tables_with_rows_but_no_revision_are_refused_and_left_alone(empty_url):
 def test_a_schema_from_a_newer_version_is_refused_by_start_and_upgrade(empty_url):
     url = empty_url()
     upgrade(url)
-    engine = sa.create_engine(sync_url(url))
-    with engine.begin() as connection:
+    with _connected(url, begin=True) as connection:
         connection.execute(sa.text("UPDATE alembic_version SET version_num = '0099'"))
-    engine.dispose()
     for attempt in (ensure_schema, upgrade):
         with pytest.raises(SchemaFromNewerVersion, match="newer version of the bot") as raised:
             attempt(url)
