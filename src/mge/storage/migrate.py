@@ -97,7 +97,10 @@ def current_revision(url: str) -> str | None:
 def _sqlite_transactional_ddl(engine: sa.Engine) -> None:
     """SQLAlchemy's documented pysqlite recipe: Python's sqlite3 neither BEGINs before DDL nor keeps it in
     a transaction, so the driver is put in autocommit and the engine emits BEGIN itself. IMMEDIATE takes the
-    write lock at once: a second process waits in the busy handler before it has read anything."""
+    write lock at once: a second process waits in the busy handler before it has read anything.
+
+    PRAGMA foreign_keys can't change inside a transaction: a revision whose batch operation copies a table
+    other rows point at must run ``PRAGMA defer_foreign_keys=ON`` first (checked at COMMIT instead)."""
 
     @sa.event.listens_for(engine, "connect")
     def _connect(dbapi_connection, _record) -> None:
