@@ -75,6 +75,12 @@ class ThrowawayPostgres:
         self._admin(f"CREATE DATABASE {TEMPLATE}")
         upgrade(self.url(TEMPLATE))
 
+    def empty_database(self) -> str:
+        """A new database with no schema at all (what a first start meets); returns its URL."""
+        name = f"empty_{next(self._names)}"
+        self._admin(f"CREATE DATABASE {name}")
+        return self.url(name)
+
     def fresh_database(self) -> str:
         """A new database with the migrated schema; returns its URL."""
         name = f"test_{next(self._names)}"

@@ -35,7 +35,7 @@ def test_fresh_database_is_migrated_automatically_and_old_one_is_refused(tmp_pat
     ensure_schema(url)  # idempotent
     engine = sa.create_engine(sync_url(url))
     with engine.begin() as connection:
-        connection.execute(sa.text("UPDATE alembic_version SET version_num = 'older'"))
+        connection.execute(sa.text("UPDATE alembic_version SET version_num = '0005'"))
     engine.dispose()
     with pytest.raises(SchemaOutOfDate, match="mge db upgrade"):
         ensure_schema(url)

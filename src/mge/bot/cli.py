@@ -11,7 +11,7 @@ from enum import StrEnum
 
 import typer
 
-from mge.bot.cli_support import OutputFormat, fail, settings_or_exit
+from mge.bot.cli_support import OutputFormat, fail, operator_errors, settings_or_exit
 from mge.bot.cli_ask import ask_command
 from mge.bot.cli_digest import digest_app
 from mge.bot.cli_export import export_command
@@ -60,17 +60,12 @@ def chat(
     """
     from mge.adapters.console import ConsoleChat
     from mge.bot.scenarios import ScenarioError, prepare_scenarios
-    from mge.bot.settings import SettingsError
     from mge.bot.wiring import build_app
     from mge.core.messages import CommunityRef, Person
-    from mge.storage.database import DatabaseURLError
-    from mge.storage.migrate import SchemaOutOfDate
 
     settings = settings_or_exit()
-    try:
+    with operator_errors():
         bot = build_app(settings)
-    except (SettingsError, SchemaOutOfDate, DatabaseURLError) as error:
-        raise fail(str(error)) from None
     name = user or getpass.getuser()
     community_ref = CommunityRef("console", community, community)
     person = Person(name, name)
@@ -114,14 +109,14 @@ def run(
     import logging
 
     from mge.bot.runner import plan_role, serve
-    from mge.bot.settings import SettingsError
     from mge.bot.wiring import build_app
-    from mge.storage.database import DatabaseURLError, database_backend
-    from mge.storage.migrate import SchemaOutOfDate
+    from mge.storage.database import database_backend
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Alembic says "Context impl SQLiteImpl" at every start; mge.migrate logs the schema changes themselves.
+    logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLevelName(log_level.upper())))
     settings = settings_or_exit()
-    try:
+    with operator_errors():
         plan = plan_role(settings, role.value)
         if "slack" in plan.platforms:
             settings.require_slack(http=http_port is not None)
@@ -130,19 +125,18 @@ def run(
                 "--role %s on SQLite: run the other roles on the same machine only; several machines need "
                 "PostgreSQL (DATABASE_URL)", role.value)
         bot = build_app(settings)
-    except (SettingsError, SchemaOutOfDate, DatabaseURLError) as error:
-        raise fail(str(error)) from None
     asyncio.run(serve(bot, plan, http_port=http_port, http_host=http_host))
 
 
 @db_app.command("upgrade")
 def db_upgrade() -> None:
-    """Migrate the database to this version's schema (back it up first)."""
-    from mge.storage.migrate import current_revision, head_revision, upgrade
+    """Migrate the database to this version's schema (back it up first). All or nothing: interrupted, the
+    database stays as it was."""
+    from mge.storage.migrate import head_revision, upgrade
 
     url = settings_or_exit().resolved_database_url
-    before = current_revision(url)
-    upgrade(url)
+    with operator_errors():
+        before = upgrade(url)
     typer.echo(f"database at {head_revision(url)} (was {before or 'empty'})")
 
 
@@ -154,7 +148,8 @@ def db_status() -> None:
     from mge.storage.migrate import current_revision, head_revision
 
     url = settings_or_exit().resolved_database_url
-    current, head = current_revision(url), head_revision(url)
+    with operator_errors():
+        current, head = current_revision(url), head_revision(url)
     typer.echo(f"url: {make_url(url).render_as_string(hide_password=True)}")
     typer.echo(f"revision: {current or 'none'} (this version needs {head})")
     if current != head:
@@ -178,10 +173,8 @@ def cards_list(
 
     settings = settings_or_exit()
     statuses = ("confirmed", "proposed", "superseded") if status is CardStatus.all else (status.value,)
-    try:
+    with operator_errors(LookupError):
         rows = asyncio.run(card_rows(settings, community=community, statuses=statuses))
-    except LookupError as error:
-        raise fail(str(error)) from None
     if format is OutputFormat.json:
         json.dump(rows, sys.stdout, indent=2, ensure_ascii=False)
         sys.stdout.write("\n")

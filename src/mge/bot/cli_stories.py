@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 import typer
 
-from mge.bot.cli_support import OutputFormat, fail, settings_or_exit
+from mge.bot.cli_support import OutputFormat, fail, operator_errors, settings_or_exit
 
 R = TypeVar("R")
 
@@ -29,11 +29,9 @@ def _run(work: Callable[[Any, Any], Awaitable[R]], *, needs_llm: bool = False) -
     """Open the database (and the LLM client when needed), run ``work(database, llm)``, close both,
     and turn the errors an operator can fix into one-line messages."""
     from mge.bot.contexts import ContextError
-    from mge.bot.settings import SettingsError, load_settings
+    from mge.bot.settings import load_settings
     from mge.bot.wiring import build_llm, open_database
     from mge.core.llm import LLMError
-    from mge.storage.database import DatabaseURLError
-    from mge.storage.migrate import SchemaOutOfDate
 
     async def main() -> R:
         database = open_database(settings)
@@ -46,10 +44,9 @@ def _run(work: Callable[[Any, Any], Awaitable[R]], *, needs_llm: bool = False) -
             await database.dispose()
 
     try:
-        settings = load_settings()
-        return asyncio.run(main())
-    except (SettingsError, SchemaOutOfDate, DatabaseURLError, ContextError, LookupError) as error:
-        raise fail(str(error)) from None
+        with operator_errors(ContextError, LookupError):
+            settings = load_settings()
+            return asyncio.run(main())
     except LLMError as error:
         raise fail(f"{error.member_text} ({error.detail})", code=1) from None
 

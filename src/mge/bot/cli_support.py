@@ -5,6 +5,8 @@ Kept light (typer only at import) so `mge --help` stays fast; the rest is import
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from typing import Any
 
@@ -29,26 +31,35 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
-def settings_or_exit():
-    """The settings, or a one-line explanation of what is misconfigured and exit 2."""
-    from mge.bot.settings import SettingsError, load_settings
+@contextmanager
+def operator_errors(*also: type[Exception]) -> Iterator[None]:
+    """What an operator can meet at start-up — settings that can't work, a database that can't be opened
+    (read-only, not a database, server down, bad URL) or whose schema this version can't run on — and the
+    ``also`` errors (things the operator named wrong) become ``error: <one line>`` and exit 2."""
+    from mge.bot.settings import SettingsError
+    from mge.storage.database import DatabaseUnavailable, DatabaseURLError
 
     try:
+        yield
+    except (SettingsError, DatabaseUnavailable, DatabaseURLError, *also) as error:
+        # args[0], not str(): str() of a KeyError adds quotes around the message.
+        raise fail(str(error.args[0]) if error.args else str(error)) from None
+
+
+def settings_or_exit():
+    """The settings, or a one-line explanation of what is misconfigured and exit 2."""
+    from mge.bot.settings import load_settings
+
+    with operator_errors():
         return load_settings()
-    except SettingsError as error:
-        raise fail(str(error)) from None
 
 
 def database_or_exit(settings):
-    """The migrated database, or a one-line explanation (bad URL, schema needing `mge db upgrade`)."""
+    """The migrated database, or a one-line explanation (see operator_errors)."""
     from mge.bot.wiring import open_database
-    from mge.storage.database import DatabaseURLError
-    from mge.storage.migrate import SchemaOutOfDate
 
-    try:
+    with operator_errors():
         return open_database(settings)
-    except (SchemaOutOfDate, DatabaseURLError) as error:
-        raise fail(str(error)) from None
 
 
 async def choose_community(database: Any, wanted: str | None) -> int:
@@ -91,8 +102,5 @@ def run_with_database(work, *, errors: tuple[type[Exception], ...] = (LookupErro
         finally:
             await database.dispose()
 
-    try:
+    with operator_errors(*errors):
         return asyncio.run(main())
-    except errors as error:
-        # args[0], not str(): str() of a KeyError adds quotes around the message.
-        raise fail(str(error.args[0]) if error.args else str(error)) from None

@@ -12,7 +12,7 @@ from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_vali
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from mge.bot.permissions import parse_slack_moderator_id
-from mge.storage.database import DatabaseURLError, database_backend
+from mge.storage.database import DatabaseURLError, database_backend, sqlite_path
 
 
 def default_data_dir() -> Path:
@@ -173,9 +173,15 @@ class Settings(BaseSettings):
         if value in (None, ""):
             return None
         try:
-            database_backend(value)
+            backend = database_backend(value)
         except DatabaseURLError as error:
             raise ValueError(str(error)) from None
+        if backend == "sqlite" and sqlite_path(value) is None:
+            raise ValueError(
+                f"{value!r} is an in-memory SQLite database: each connection would see its own empty copy and "
+                "everything would be lost at exit. Give a file, e.g. sqlite:////var/lib/mge/mge.sqlite3 "
+                "(four slashes for an absolute path), or leave DATABASE_URL unset for one in MGE_DATA_DIR"
+            )
         return value
 
     @field_validator("chat_model", "articulation_model", "embedding_model")
@@ -216,8 +222,11 @@ class Settings(BaseSettings):
     @field_validator("interview_idle_timeout_hours")
     @classmethod
     def _idle(cls, value: float) -> float:
-        if value <= 0:
-            raise ValueError("MGE_INTERVIEW_IDLE_TIMEOUT_HOURS must be positive")
+        # Bounded above too: hours become a timedelta, which overflows past about 2.7e9 hours.
+        if not 0 < value <= 8760:
+            raise ValueError(
+                f"MGE_INTERVIEW_IDLE_TIMEOUT_HOURS must be positive and at most 8760 (a year), got {value}"
+            )
         return value
 
     @model_validator(mode="after")
@@ -280,8 +289,8 @@ def load_settings(**overrides) -> Settings:
     try:
         return Settings(**overrides)
     except ValidationError as error:
-        lines = []
+        problems = []
         for problem in error.errors():
             field = ".".join(str(part) for part in problem["loc"]) or "settings"
-            lines.append(f"  {env_name(field)}: {problem['msg'].removeprefix('Value error, ')}")
-        raise SettingsError("Invalid configuration:\n" + "\n".join(lines)) from None
+            problems.append(f"{env_name(field)}: {problem['msg'].removeprefix('Value error, ')}")
+        raise SettingsError("Invalid configuration: " + "; ".join(problems)) from None

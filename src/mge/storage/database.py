@@ -7,10 +7,12 @@ bot and the sync one for Alembic.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
+import os
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -64,10 +66,76 @@ def install_sqlite_pragmas(engine: sa.Engine) -> None:
         sa.event.listen(engine, "connect", _sqlite_pragmas)
 
 
-def ensure_sqlite_directory(url: str) -> None:
+def sqlite_path(url: str) -> Path | None:
     parsed = make_url(url)
     if database_backend(url) == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        return Path(parsed.database).expanduser()
+    return None
+
+
+def ensure_sqlite_directory(url: str) -> None:
+    """Create the SQLite file's folder; refuse a file or folder this process can't write, which SQLite
+    would open (read-only) and fail on only at the first write, long after start-up."""
+    path = sqlite_path(url)
+    if path is None:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if (path.exists() and not os.access(path, os.W_OK)) or not os.access(path.parent, os.W_OK | os.X_OK):
+        raise PermissionError(errno.EACCES, "read-only", str(path))
+
+
+class DatabaseUnavailable(RuntimeError):
+    """The database can't be used as configured; the message says why and what to do, in one line."""
+
+
+@contextmanager
+def explained_database_errors(url: str) -> Iterator[None]:
+    """Turn the failures an operator meets opening the database (a read-only file or folder, a file that
+    is not a database, a server that does not answer) into DatabaseUnavailable with a one-line reason."""
+    try:
+        yield
+    except (sa.exc.DBAPIError, OSError) as error:
+        raise DatabaseUnavailable(explain_database_error(url, error)) from error
+
+
+def explain_database_error(url: str, error: Exception) -> str:
+    path = sqlite_path(url)
+    if path is not None:
+        return _explain_sqlite_error(path, error)
+    detail = _first_line(getattr(error, "orig", None) or error)
+    where = make_url(url).render_as_string(hide_password=True)
+    if "refused" in detail or "could not connect" in detail or "connection failed" in detail:
+        return (f"cannot reach PostgreSQL at {where} ({detail}): start the server, or fix the host and port "
+                "in DATABASE_URL")
+    return f"cannot use the PostgreSQL database {where}: {detail}"
+
+
+def _explain_sqlite_error(path: Path, error: Exception) -> str:
+    folder = path.parent
+    blocker = next((parent for parent in (folder, *folder.parents) if parent.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        return (f"cannot create the database folder {folder}: {blocker} is a file, not a folder; set "
+                "MGE_DATA_DIR (or DATABASE_URL) to a folder path")
+    detail = _first_line(getattr(error, "orig", None) or error)
+    if "not a database" in detail:
+        return (f"{path} is not a SQLite database ({detail}): point DATABASE_URL or MGE_DATA_DIR at the "
+                "bot's database, or move this file aside so a new database is created")
+    if path.exists() and not os.access(path, os.W_OK):
+        return f"the database file {path} is read-only: make it writable by the user the bot runs as"
+    if folder.is_dir() and not os.access(folder, os.W_OK | os.X_OK):
+        return (f"the database folder {folder} is read-only (SQLite writes its journal files beside the "
+                "database): make it writable by the user the bot runs as")
+    if isinstance(error, OSError):
+        return (f"cannot create the database folder {folder} ({error.strerror or error}); set MGE_DATA_DIR "
+                "(or DATABASE_URL) to a folder the bot can write")
+    if "locked" in detail:
+        return f"the database {path} stayed locked by another process ({detail}): try again when it is done"
+    return f"cannot use the SQLite database {path}: {detail}"
+
+
+def _first_line(error: object) -> str:
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[0] if lines else type(error).__name__
 
 
 #: Statements that only read: everything else starts (or is part of) a write transaction.
@@ -186,7 +254,8 @@ class Database:
     def __init__(
         self, url: str, *, echo: bool = False, sqlite_write_wait: float = 60.0, idle_ping_seconds: float = IDLE_PING_SECONDS
     ):
-        ensure_sqlite_directory(url)
+        with explained_database_errors(url):
+            ensure_sqlite_directory(url)
         self.url = url
         self.backend = database_backend(url)
         self.engine: AsyncEngine = create_async_engine(async_url(url), echo=echo)

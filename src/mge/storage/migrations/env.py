@@ -21,6 +21,8 @@ def include_object(obj, name, type_, reflected, compare_to):  # noqa: ARG001
 
 
 def run_migrations_online() -> None:
+    # mge.storage.migrate passes a connection in the transaction that holds the schema lock, so that all
+    # revisions are applied at once or not at all; the engine below serves Alembic's read-only commands.
     connection = config.attributes.get("connection")
     if connection is not None:
         _run(connection)
