@@ -181,6 +181,29 @@ def test_llm_errors_reach_the_member_as_words_and_exit_cleanly(fake, env, tmp_pa
     assert "Traceback" not in result.stderr
 
 
+def test_a_cut_off_llm_response_is_told_in_words_and_the_resumed_chat_recovers(fake, env, tmp_path):
+    from tests.fakes.openai_server import Body
+
+    fake.script(Body('{"id": "chatcmpl-1", "choi'))
+    first = mge("chat", "--scenario", SCENARIO, "--yes", "--user", "lou", env=env, input="An answer.\n", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "gave me an answer I couldn't use" in first.stdout and "nothing is lost" in first.stdout
+
+    fake.script(Body("<html>502 Bad Gateway</html>", content_type="text/html"), turn("Recovered question?"))
+    resumed = mge("chat", "--user", "lou", env=env, input="retry\n", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    # The resume answers the pending turn and fails in words again; "retry" then gets the question.
+    failed, recovered_there = resumed.stdout.split("Send 'retry' to try again.")
+    assert "couldn't use" in failed and recovered_there.strip() == "Recovered question?"
+    members = [m["content"] for m in fake.chat_requests[-1]["messages"] if m["role"] == "user"]
+    assert members == ["An answer."]
+
+    recovered = mge("chat", "--user", "lou", env=env, input="", cwd=tmp_path)
+    assert recovered.returncode == 0 and recovered.stdout.strip() == "Recovered question?"
+    for result in (first, resumed, recovered):
+        assert "Traceback" not in result.stdout + result.stderr
+
+
 def test_no_llm_configured_is_a_clear_error(env, tmp_path):
     env = {k: v for k, v in env.items() if not k.startswith("OPENAI_")}
     result = mge("chat", "--user", "hal", env=env, input="", cwd=tmp_path)
