@@ -171,6 +171,87 @@ def test_killed_while_waiting_for_the_llm_answers_the_pending_turn_on_restart(en
     assert resumed.stdout.strip() == "Sorry for the wait. What happened then?"
 
 
+def _drain(fd: int) -> str:
+    """What is left to read on a pseudo-terminal whose process has ended."""
+    seen = b""
+    while select.select([fd], [], [], 1)[0]:
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:  # EIO: nothing more, the other side is closed
+            break
+        if not chunk:
+            break
+        seen += chunk
+    return seen.decode(errors="replace")
+
+
+def _interrupt(process: subprocess.Popen) -> float:
+    started = time.monotonic()
+    process.send_signal(signal.SIGINT)  # what the terminal sends for Ctrl-C
+    process.wait(timeout=10)
+    return time.monotonic() - started
+
+
+def test_ctrl_c_at_the_prompt_and_while_the_model_answers_ends_at_once_and_resumes(env, tmp_path):
+    import pty
+
+    from tests.fakes.openai_server import Delay
+
+    with FakeOpenAI.in_thread() as slow:
+        env = {**env, "OPENAI_BASE_URL": slow.base_url, "TERM": "xterm"}
+        command = [sys.executable, "-m", "mge", "chat", "--scenario", SCENARIO, "--yes", "--user", "ola"]
+
+        # At the prompt, on a terminal: nothing typed, the process waits on its input.
+        controller, terminal = pty.openpty()
+        process = subprocess.Popen(command, stdin=terminal, stdout=terminal, stderr=terminal, env=env, cwd=tmp_path)
+        os.close(terminal)
+
+        class Terminal:  # _read_until reads .stdout.fileno()
+            stdout = os.fdopen(controller, "rb", buffering=0)
+
+        try:
+            screen = _read_until(Terminal, "you> ")
+            waited = _interrupt(process)
+            screen += _drain(controller)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait(timeout=10)
+            Terminal.stdout.close()
+        assert waited < 2 and process.returncode == 130, screen
+        assert "Interrupted; your interview is saved. Run `mge chat --user ola` to continue." in screen
+        assert "Traceback" not in screen and "Error" not in screen
+
+        # While the model answers, with piped input: the member's message is saved before the call.
+        slow.script(Delay(30, then=turn("never delivered")))
+        process = subprocess.Popen(command[:4] + ["--user", "ola"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, env=env, cwd=tmp_path)
+        try:
+            _read_until(process, "good response should consider")
+            process.stdin.write(b"An answer in flight.\n")
+            process.stdin.flush()
+            deadline = time.monotonic() + 20
+            while not slow.chat_requests:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            waited = _interrupt(process)
+            output = process.stdout.read().decode() + process.stderr.read().decode()
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait(timeout=10)
+            process.stdout.close(); process.stderr.close(); process.stdin.close()
+        assert waited < 2 and process.returncode == 130, output
+        assert "interview is saved" in output and "Traceback" not in output and "Error" not in output
+
+        slow.script(turn("What happened then?"))
+        resumed = mge("chat", "--user", "ola", env=env, input="", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert resumed.stdout.strip() == "What happened then?"  # the pending answer, no consent or scenario again
+    members = [m["content"] for m in slow.chat_requests[-1]["messages"] if m["role"] == "user"]
+    assert members == ["An answer in flight."]
+
+
 def test_llm_errors_reach_the_member_as_words_and_exit_cleanly(fake, env, tmp_path):
     from tests.fakes.openai_server import Error
 
