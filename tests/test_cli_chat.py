@@ -143,6 +143,17 @@ def test_killed_between_turns_resumes_with_no_lost_turn(fake, env, tmp_path):
     assert members == ["My first answer.", "My second answer.", "My third answer."]
 
 
+def _answer_in_flight(process: subprocess.Popen, slow: FakeOpenAI) -> None:
+    """Answer the opening question and wait until the model has been asked (and is slow to answer)."""
+    _read_until(process, "good response should consider")
+    process.stdin.write(b"An answer in flight.\n")
+    process.stdin.flush()
+    deadline = time.monotonic() + 20
+    while not slow.chat_requests:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+
 def test_killed_while_waiting_for_the_llm_answers_the_pending_turn_on_restart(env, tmp_path):
     from tests.fakes.openai_server import Delay
 
@@ -154,13 +165,7 @@ def test_killed_while_waiting_for_the_llm_answers_the_pending_turn_on_restart(en
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=tmp_path,
         )
         try:
-            _read_until(process, "good response should consider")
-            process.stdin.write(b"An answer in flight.\n")
-            process.stdin.flush()
-            deadline = time.monotonic() + 20
-            while not slow.chat_requests:
-                assert time.monotonic() < deadline
-                time.sleep(0.05)
+            _answer_in_flight(process, slow)
         finally:
             process.send_signal(signal.SIGKILL)
             process.wait(timeout=10)
@@ -227,13 +232,7 @@ def test_ctrl_c_at_the_prompt_and_while_the_model_answers_ends_at_once_and_resum
         process = subprocess.Popen(command[:4] + ["--user", "ola"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                    stderr=subprocess.PIPE, env=env, cwd=tmp_path)
         try:
-            _read_until(process, "good response should consider")
-            process.stdin.write(b"An answer in flight.\n")
-            process.stdin.flush()
-            deadline = time.monotonic() + 20
-            while not slow.chat_requests:
-                assert time.monotonic() < deadline
-                time.sleep(0.05)
+            _answer_in_flight(process, slow)
             waited = _interrupt(process)
             output = process.stdout.read().decode() + process.stderr.read().decode()
         finally:
