@@ -32,7 +32,7 @@ import support  # noqa: F401 — puts the repository root on sys.path
 
 from mge.adapters.llm_openai import OpenAILLM
 from mge.bot.interviews import InterviewConfig, InterviewService
-from mge.bot.leases import MemberLeases
+from mge.bot.wiring import member_locks_for
 from mge.bot.scenarios import prepare_scenarios
 from mge.core.messages import CommunityRef, InboundMessage, Person
 from mge.storage.database import Database
@@ -127,10 +127,10 @@ class Turn:
 
 def build_service(database: Database, base_url: str, *, timeout: float = 60.0) -> tuple[InterviewService, OpenAILLM]:
     """The interview service as ``mge.bot.wiring`` builds it (default settings), minus the reconciler:
-    on PostgreSQL with member leases, as ``wiring.member_leases`` gives it there."""
+    with the member locks ``wiring.member_leases`` gives it (a lock file on SQLite, leases on PostgreSQL)."""
     llm = OpenAILLM(base_url=base_url, api_key="bench", timeout_seconds=timeout, max_retries=0, structured_output="auto")
     config = InterviewConfig(chat_model="bench-chat", articulation_model="bench-card", max_turns=12, min_turns=3)
-    leases = MemberLeases(database) if database.backend == "postgresql" else None
+    leases = member_locks_for(database.url, database)
     return InterviewService(database=database, llm=TimedLLM(llm), config=config, leases=leases), llm
 
 

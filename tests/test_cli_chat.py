@@ -143,6 +143,17 @@ def test_killed_between_turns_resumes_with_no_lost_turn(fake, env, tmp_path):
     assert members == ["My first answer.", "My second answer.", "My third answer."]
 
 
+def _answer_in_flight(process: subprocess.Popen, slow: FakeOpenAI) -> None:
+    """Answer the opening question and wait until the model has been asked (and is slow to answer)."""
+    _read_until(process, "good response should consider")
+    process.stdin.write(b"An answer in flight.\n")
+    process.stdin.flush()
+    deadline = time.monotonic() + 20
+    while not slow.chat_requests:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+
 def test_killed_while_waiting_for_the_llm_answers_the_pending_turn_on_restart(env, tmp_path):
     from tests.fakes.openai_server import Delay
 
@@ -154,13 +165,7 @@ def test_killed_while_waiting_for_the_llm_answers_the_pending_turn_on_restart(en
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=tmp_path,
         )
         try:
-            _read_until(process, "good response should consider")
-            process.stdin.write(b"An answer in flight.\n")
-            process.stdin.flush()
-            deadline = time.monotonic() + 20
-            while not slow.chat_requests:
-                assert time.monotonic() < deadline
-                time.sleep(0.05)
+            _answer_in_flight(process, slow)
         finally:
             process.send_signal(signal.SIGKILL)
             process.wait(timeout=10)
@@ -171,6 +176,81 @@ def test_killed_while_waiting_for_the_llm_answers_the_pending_turn_on_restart(en
     assert resumed.stdout.strip() == "Sorry for the wait. What happened then?"
 
 
+def _drain(fd: int) -> str:
+    """What is left to read on a pseudo-terminal whose process has ended."""
+    seen = b""
+    while select.select([fd], [], [], 1)[0]:
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:  # EIO: nothing more, the other side is closed
+            break
+        if not chunk:
+            break
+        seen += chunk
+    return seen.decode(errors="replace")
+
+
+def _interrupt(process: subprocess.Popen) -> float:
+    started = time.monotonic()
+    process.send_signal(signal.SIGINT)  # what the terminal sends for Ctrl-C
+    process.wait(timeout=10)
+    return time.monotonic() - started
+
+
+def test_ctrl_c_at_the_prompt_and_while_the_model_answers_ends_at_once_and_resumes(env, tmp_path):
+    import pty
+
+    from tests.fakes.openai_server import Delay
+
+    with FakeOpenAI.in_thread() as slow:
+        env = {**env, "OPENAI_BASE_URL": slow.base_url, "TERM": "xterm"}
+        command = [sys.executable, "-m", "mge", "chat", "--scenario", SCENARIO, "--yes", "--user", "ola"]
+
+        # At the prompt, on a terminal: nothing typed, the process waits on its input.
+        controller, terminal = pty.openpty()
+        process = subprocess.Popen(command, stdin=terminal, stdout=terminal, stderr=terminal, env=env, cwd=tmp_path)
+        os.close(terminal)
+
+        class Terminal:  # _read_until reads .stdout.fileno()
+            stdout = os.fdopen(controller, "rb", buffering=0)
+
+        try:
+            screen = _read_until(Terminal, "you> ")
+            waited = _interrupt(process)
+            screen += _drain(controller)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait(timeout=10)
+            Terminal.stdout.close()
+        assert waited < 2 and process.returncode == 130, screen
+        assert "Interrupted; your interview is saved. Run `mge chat --user ola` to continue." in screen
+        assert "Traceback" not in screen and "Error" not in screen
+
+        # While the model answers, with piped input: the member's message is saved before the call.
+        slow.script(Delay(30, then=turn("never delivered")))
+        process = subprocess.Popen(command[:4] + ["--user", "ola"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, env=env, cwd=tmp_path)
+        try:
+            _answer_in_flight(process, slow)
+            waited = _interrupt(process)
+            output = process.stdout.read().decode() + process.stderr.read().decode()
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait(timeout=10)
+            process.stdout.close(); process.stderr.close(); process.stdin.close()
+        assert waited < 2 and process.returncode == 130, output
+        assert "interview is saved" in output and "Traceback" not in output and "Error" not in output
+
+        slow.script(turn("What happened then?"))
+        resumed = mge("chat", "--user", "ola", env=env, input="", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert resumed.stdout.strip() == "What happened then?"  # the pending answer, no consent or scenario again
+    members = [m["content"] for m in slow.chat_requests[-1]["messages"] if m["role"] == "user"]
+    assert members == ["An answer in flight."]
+
+
 def test_llm_errors_reach_the_member_as_words_and_exit_cleanly(fake, env, tmp_path):
     from tests.fakes.openai_server import Error
 
@@ -179,6 +259,29 @@ def test_llm_errors_reach_the_member_as_words_and_exit_cleanly(fake, env, tmp_pa
     assert result.returncode == 0, result.stderr
     assert "couldn't reach the language model" in result.stdout and "Recovered question?" in result.stdout
     assert "Traceback" not in result.stderr
+
+
+def test_a_cut_off_llm_response_is_told_in_words_and_the_resumed_chat_recovers(fake, env, tmp_path):
+    from tests.fakes.openai_server import Body
+
+    fake.script(Body('{"id": "chatcmpl-1", "choi'))
+    first = mge("chat", "--scenario", SCENARIO, "--yes", "--user", "lou", env=env, input="An answer.\n", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "gave me an answer I couldn't use" in first.stdout and "nothing is lost" in first.stdout
+
+    fake.script(Body("<html>502 Bad Gateway</html>", content_type="text/html"), turn("Recovered question?"))
+    resumed = mge("chat", "--user", "lou", env=env, input="retry\n", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    # The resume answers the pending turn and fails in words again; "retry" then gets the question.
+    failed, recovered_there = resumed.stdout.split("Send 'retry' to try again.")
+    assert "couldn't use" in failed and recovered_there.strip() == "Recovered question?"
+    members = [m["content"] for m in fake.chat_requests[-1]["messages"] if m["role"] == "user"]
+    assert members == ["An answer."]
+
+    recovered = mge("chat", "--user", "lou", env=env, input="", cwd=tmp_path)
+    assert recovered.returncode == 0 and recovered.stdout.strip() == "Recovered question?"
+    for result in (first, resumed, recovered):
+        assert "Traceback" not in result.stdout + result.stderr
 
 
 def test_no_llm_configured_is_a_clear_error(env, tmp_path):

@@ -289,6 +289,27 @@ async def test_guild_messages_other_bots_and_redeliveries_are_ignored(
     assert len(fake_openai.chat_requests) == 1
 
 
+async def test_a_cut_off_llm_response_is_told_in_the_dm_and_the_next_message_continues(
+    fake_discord, fake_openai, bot, guild, alice, database, scenario_id
+):
+    from tests.fakes.openai_server import Body
+
+    await join(fake_discord, alice, guild)
+    member = DmThread(fake_discord, alice)
+    [consent] = await member.said()
+    await member.press(consent, "accept")
+
+    fake_openai.script(Body("<html><body><h1>502 Bad Gateway</h1></body></html>", content_type="text/html"))
+    [failure] = await member.send("my answer")
+    assert "answer I couldn't use" in failure["content"] and "nothing is lost" in failure["content"]
+
+    fake_openai.script(turn("Q1"))
+    [reply] = await member.send("retry")
+    assert reply["content"] == "Q1"
+    answers = await rows(database, InterviewTurn, InterviewTurn.role == "member", InterviewTurn.kind == "conversation")
+    assert [a.content for a in answers] == ["my answer"]
+
+
 async def test_dm_without_a_route_when_in_two_guilds_asks_for_join(fake_discord, service, database, clock, alice):
     fake_discord.add_guild("One")
     fake_discord.add_guild("Two")

@@ -34,3 +34,42 @@ async def test_two_processes_take_one_members_messages_in_turn(database, intervi
     # Whichever went second saw the first one's whole exchange: the calls did not overlap.
     later = [m["content"] for m in fake.chat_requests[-1]["messages"][1:]]
     assert later[-3:] in (["message one", "reply A", "message two"], ["message two", "reply A", "message one"])
+
+
+def test_two_mge_chat_processes_for_one_member_on_sqlite_take_turns(tmp_path):
+    """Two real processes (`mge chat --user` twice, on one SQLite file) answering for one member at once:
+    no exception, every message saved once, turn numbers consecutive."""
+    import os
+    import sqlite3
+    import subprocess
+    import sys
+
+    from tests.test_cli_chat import SCENARIO
+
+    with FakeOpenAI.in_thread(latency=0.1) as fake:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("MGE_", "OPENAI_", "DATABASE_URL"))}
+        env.update(OPENAI_BASE_URL=fake.base_url, OPENAI_API_KEY="test", MGE_DATA_DIR=str(tmp_path / "data"),
+                   MGE_LLM_MAX_RETRIES="0", HOME=str(tmp_path))
+        command = [sys.executable, "-m", "mge", "chat", "--user", "pat"]
+        started = subprocess.run([*command, "--scenario", SCENARIO, "--yes"], input="", env=env, capture_output=True,
+                                 text=True, timeout=60, cwd=tmp_path)
+        assert started.returncode == 0, started.stderr
+        answers = {name: [f"{name} answer {i}." for i in range(6)] for name in ("first", "second")}
+        processes = [
+            subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                             cwd=tmp_path, text=True)
+            for _ in answers
+        ]
+        outputs = [p.communicate("\n".join(lines) + "\n", timeout=120) for p, lines in zip(processes, answers.values())]
+
+    for process, (out, err) in zip(processes, outputs):
+        assert process.returncode == 0, err
+        assert "Traceback" not in out + err and "Error" not in err
+    with sqlite3.connect(tmp_path / "data" / "mge.sqlite3") as db:
+        turns = db.execute("SELECT seq, role, content FROM interview_turn ORDER BY seq").fetchall()
+    said = [content for _, role, content in turns if role == "member"]
+    assert sorted(said) == sorted(answers["first"] + answers["second"])  # each saved once
+    assert [seq for seq, _, _ in turns] == list(range(turns[0][0], turns[0][0] + len(turns)))
+    # Each process's own messages stay in its order.
+    for lines in answers.values():
+        assert [s for s in said if s in lines] == lines

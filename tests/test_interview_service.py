@@ -15,7 +15,7 @@ from mge.core.messages import CardProposal, ChoicePrompt, CommunityRef, InboundM
 from mge.core.prompts import combined_sha, load_prompt
 from mge.storage.models import Interview, InterviewTurn, LLMCall, ValuesCardRecord
 from tests.conftest import make_llm
-from tests.fakes.openai_server import Delay, Error, Raw
+from tests.fakes.openai_server import Body, Delay, Error, Raw
 
 COMMUNITY = CommunityRef("console", "test", "Test community")
 ALICE = Person("alice", "Alice")
@@ -195,8 +195,13 @@ async def test_free_text_on_a_proposed_card_is_a_revision_request(service, fake_
         (Delay(3, then=turn("late")), "too long"),
         ([Raw("not json {"), Raw("still not json")], "couldn't use"),
         (Error(401), "refused"),
+        # Response bodies a flaky proxy sends with HTTP 200.
+        (Body('{"id": "chatcmpl-1", "choi'), "couldn't use"),
+        (Body("<html><body>502 Bad Gateway</body></html>", content_type="text/html"), "couldn't use"),
+        (Body(""), "couldn't use"),
+        (Body('["not", "an", "object"]'), "couldn't use"),
     ],
-    ids=["429", "500", "timeout", "malformed-json", "401"],
+    ids=["429", "500", "timeout", "malformed-json", "401", "cut-off-body", "html-body", "empty-body", "list-body"],
 )
 async def test_llm_failure_in_conversation_keeps_state_and_can_be_retried(
     database, fake_openai, interview_config, clock, scenario_id, failure, words
@@ -237,6 +242,19 @@ async def test_a_card_that_fails_validation_is_repaired_once_then_reported(servi
     fake_openai.script(turn("ok", ready=True), CARD)
     proposal = await service.handle(say("retry"))
     assert isinstance(proposal[0], CardProposal)
+
+
+async def test_a_cut_off_response_while_writing_the_card_is_told_and_retried(service, fake_openai, database, scenario_id):
+    await start_conversation(service, scenario_id)
+    fake_openai.script(turn("Q1"), turn("Q2"), turn("ok", ready=True), Body('{"id": "chatcmpl-9", "object": "chat.comp'))
+    for answer in ["a1", "a2", "a3"]:
+        reply = await service.handle(say(answer))
+    assert "couldn't turn our conversation into a valid values card" in texts(reply) and "retry" in texts(reply)
+    assert (await the_interview(database)).state == InterviewState.CONVERSING
+
+    fake_openai.script(turn("ok", ready=True), CARD)
+    proposal = await service.handle(say("retry"))
+    assert isinstance(proposal[0], CardProposal) and proposal[0].card.title == CARD["title"]
 
 
 async def test_a_repaired_card_is_accepted(service, fake_openai, database, scenario_id):
@@ -581,3 +599,11 @@ async def test_a_failing_judge_never_blocks_confirming(reconciling_service, fake
     done = await confirm_as(reconciling_service, fake_openai, Person("bob", "Bob"), scenario_id, Error(500))
     assert "is saved" in texts(done) and "Thank you for taking part" in texts(done)
     assert [c.status for c in await rows(database, ValuesCardRecord)] == ["confirmed", "confirmed"]
+
+
+async def test_a_cut_off_embeddings_response_never_blocks_confirming(reconciling_service, fake_openai, database, scenario_id):
+    fake_openai.script_embeddings(Body('{"object": "list", "data": [{"object": "embedding", "embed'))
+    done = await confirm_as(reconciling_service, fake_openai, ALICE, scenario_id)
+    assert fake_openai.embedding_requests and fake_openai.pending == 0
+    assert "is saved" in texts(done) and "Thank you for taking part" in texts(done)
+    assert [c.status for c in await rows(database, ValuesCardRecord)] == ["confirmed"]

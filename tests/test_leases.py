@@ -56,3 +56,40 @@ async def test_a_dead_holders_lease_expires_and_a_live_one_is_renewed(database):
         clock.advance(seconds=45)
         assert not await dead.try_acquire("slack:T1:U2")
     assert await dead.try_acquire("slack:T1:U2")  # released on the way out
+
+
+async def test_member_file_locks_take_turns_across_holders_and_go_with_their_process(tmp_path):
+    """The SQLite equivalent: one lock file, a byte per member; a killed holder's lock is free at once."""
+    import subprocess
+    import sys
+
+    from mge.bot.leases import MemberFileLocks
+
+    path = tmp_path / "mge.sqlite3.members.lock"
+    first = MemberFileLocks(path)
+    second = MemberFileLocks(path, wait_at_most=timedelta(seconds=0.2))
+    try:
+        async with first.hold("discord:1:alice"):
+            assert not second.try_acquire("discord:1:alice")
+            assert second.try_acquire("discord:1:bob")  # different members: no waiting
+            with pytest.raises(LeaseTimeout):
+                async with second.hold("discord:1:alice"):
+                    pass
+        assert second.try_acquire("discord:1:alice")  # released on the way out
+        second.release("discord:1:alice")
+
+        holder = subprocess.Popen(
+            [sys.executable, "-c", "import asyncio, sys, time; from pathlib import Path; "
+             "from mge.bot.leases import MemberFileLocks as L; assert L(Path(sys.argv[1])).try_acquire('slack:T:U'); "
+             "print('held', flush=True); time.sleep(60)", str(path)],
+            stdout=subprocess.PIPE, text=True,
+        )
+        assert holder.stdout.readline().strip() == "held"
+        assert not first.try_acquire("slack:T:U")
+        holder.kill()
+        holder.wait(timeout=10)
+        holder.stdout.close()
+        assert first.try_acquire("slack:T:U")  # no expiry to wait for
+    finally:
+        first.close()
+        second.close()

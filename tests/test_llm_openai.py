@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, Field, field_validator
 
-from tests.fakes.openai_server import VALUES_CARD, Delay, Error, FakeOpenAI, Raw, RecordedRequest
+from tests.fakes.openai_server import VALUES_CARD, Body, Delay, Error, FakeOpenAI, Raw, RecordedRequest
 from mge.adapters.llm_openai import OpenAILLM, strict_json_schema
 from mge.core.llm import ChatMessage, LLMError, LLMErrorKind, Usage
 
@@ -318,6 +318,65 @@ async def test_connection_refused_is_unavailable(make_llm: Callable[..., OpenAIL
 
     assert caught.value.kind is LLMErrorKind.UNAVAILABLE
     assert "cannot connect" in caught.value.detail
+
+
+BROKEN_BODIES = {
+    "cut-off": Body('{"id": "chatcmpl-1", "object": "chat.completion", "choi'),
+    "html": Body("<html><body><h1>502 Bad Gateway</h1></body></html>", content_type="text/html"),
+    "empty": Body(""),
+    "list": Body("[1, 2]"),
+    "null": Body("null"),
+}
+
+
+@pytest.mark.parametrize("call", ["complete", "structured", "embed"])
+@pytest.mark.parametrize("body", BROKEN_BODIES.values(), ids=BROKEN_BODIES.keys())
+async def test_a_response_body_that_is_not_a_json_object_is_an_unusable_answer(
+    fake: FakeOpenAI, make_llm: Callable[..., OpenAILLM], call: str, body: Body, caplog: pytest.LogCaptureFixture
+) -> None:
+    """What a flaky proxy in front of a local model sends with HTTP 200: an LLMError the member is told
+    about in words, not a JSONDecodeError, and the next call works."""
+    llm = make_llm()
+    calls = {
+        "complete": lambda: llm.complete(MESSAGES, model=MODEL),
+        "structured": lambda: llm.structured(MESSAGES, Verdict, model=MODEL),
+        "embed": lambda: llm.embed(["a value"], model="fake-embed"),
+    }
+    fake.script_embeddings(body) if call == "embed" else fake.script(body)
+
+    with caplog.at_level(logging.INFO, logger="mge.llm"), pytest.raises(LLMError) as caught:
+        await calls[call]()
+
+    assert caught.value.kind is LLMErrorKind.INVALID_OUTPUT
+    assert caught.value.member_text == "The language model gave me an answer I couldn't use."
+    assert "was not a JSON object" in caught.value.detail and "not a JSON object" in caplog.text
+    assert len(fake.requests) == 1  # not sent for a repair: the transport failed, not the model
+    assert await calls[call]()  # the server's next answer is used as usual
+
+
+@pytest.mark.parametrize(
+    "body", [Body('{"choices": "x"}'), Body('{"choices": [{"message": null}], "usage": "many"}'), Body("{}")]
+)
+async def test_a_json_object_of_the_wrong_shape_is_an_answer_without_content(
+    fake: FakeOpenAI, make_llm: Callable[..., OpenAILLM], body: Body
+) -> None:
+    fake.script(body)
+    with pytest.raises(LLMError) as caught:
+        await make_llm().complete(MESSAGES, model=MODEL)
+    assert caught.value.kind is LLMErrorKind.INVALID_OUTPUT and "no content" in caught.value.detail
+
+    fake.script(body, GOOD)  # structured asks for a repair, as for any unusable answer
+    assert (await make_llm().structured(MESSAGES, Verdict, model=MODEL)).attempts == 2
+
+
+@pytest.mark.parametrize("body", [Body('{"data": "x"}'), Body('{"data": [{"index": 0, "embedding": "AAAA"}]}')])
+async def test_embeddings_of_the_wrong_shape_are_invalid_output(
+    fake: FakeOpenAI, make_llm: Callable[..., OpenAILLM], body: Body
+) -> None:
+    fake.script_embeddings(body)
+    with pytest.raises(LLMError) as caught:
+        await make_llm().embed(["a value"], model="fake-embed")
+    assert caught.value.kind is LLMErrorKind.INVALID_OUTPUT and "no list of embeddings" in caught.value.detail
 
 
 async def test_embeddings_keep_order_across_batches(fake: FakeOpenAI, make_llm: Callable[..., OpenAILLM]) -> None:

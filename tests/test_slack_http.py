@@ -16,7 +16,7 @@ from mge.adapters.slack.dm import FILES_ONLY
 from mge.bot.scenarios import prepare_scenarios
 from mge.core.messages import CommunityRef, Person
 from mge.storage.models import Interview, InterviewTurn, Member, ValuesCardRecord
-from tests.fakes.openai_server import Delay, Error
+from tests.fakes.openai_server import Body, Delay, Error
 from tests.fakes.slack_api import (
     BOT_ID,
     BOT_USER_ID,
@@ -134,6 +134,24 @@ async def test_command_is_acked_fast_while_the_llm_is_slow(slack, service, fake_
     assert answered.seconds < 1.5  # the event is acked before the LLM answers
     [question] = await slack.next_posts()
     assert "silence" in question.params["text"]
+
+
+async def test_a_cut_off_llm_response_is_told_in_the_dm_and_the_next_message_continues(
+    slack, service, fake_openai, database, scenario_id
+):
+    await conversing(service, scenario_id)
+    fake_openai.script(Body('{"id": "chatcmpl-1", "object": "chat.completion", "choi'))
+    await slack.dm("I think she should speak to her colleague first.")
+    [failure] = await slack.next_posts()
+    assert "answer I couldn't use" in failure.params["text"] and "nothing is lost" in failure.params["text"]
+
+    fake_openai.script(turn("What would speaking up cost her?"))
+    await slack.dm("retry")
+    [question] = await slack.next_posts()
+    assert "What would speaking up cost her?" in question.params["text"]
+    async with database.session() as session:
+        saved = (await session.exec(select(InterviewTurn.content).where(InterviewTurn.role == "member", InterviewTurn.kind == "conversation"))).all()
+    assert saved == ["I think she should speak to her colleague first."]
 
 
 # --- the whole interview ---------------------------------------------------------------------------

@@ -2,12 +2,14 @@
 
     async with FakeOpenAI() as fake:                  # in async tests
         fake.script("plain answer", {"a": 1}, Error(429), Delay(2, then="late"), Raw("not json {"))
+        fake.script_embeddings(Body('{"object": "li'))  # a cut-off HTTP body, then normal embeddings
         llm = OpenAILLM(base_url=fake.base_url, ...)
 
     with FakeOpenAI.in_thread() as fake:              # sync tests, or a subprocess talking to it
         subprocess.run(["mge", ...], env={..., "<the base-url setting>": fake.base_url})
 
-Scripted responses are consumed in order by chat completions; when none are left, ``fake.responder``
+Scripted responses are consumed in order by chat completions (``script_embeddings``: by embeddings
+requests); when none are left, ``fake.responder``
 answers (the default one fills the requested JSON schema, with canned values cards and interviewer
 turns). Every request is recorded in ``fake.requests``.
 """
@@ -83,8 +85,18 @@ class Raw:
     finish_reason: str = "stop"
 
 
+@dataclass(frozen=True)
+class Body:
+    """A whole HTTP response body sent as is, as a flaky proxy in front of a model may answer: a cut-off
+    JSON document, an HTML error page, nothing, or JSON that is not an object."""
+
+    text: str
+    content_type: str = "application/json"
+    status: int = 200
+
+
 #: What a script entry or responder may produce. A callable is called with the request body.
-Response = Union[str, dict, list, BaseModel, Error, Delay, Raw, Callable[[dict[str, Any]], "Response"]]
+Response = Union[str, dict, list, BaseModel, Error, Delay, Raw, Body, Callable[[dict[str, Any]], "Response"]]
 
 
 @dataclass(frozen=True)
@@ -133,6 +145,7 @@ class FakeOpenAI:
         #: When True, embeddings come back in reverse order (with correct "index"), as servers may do.
         self.reverse_embeddings = False
         self._script: collections.deque[Response] = collections.deque()
+        self._embedding_script: collections.deque[Body | Error | Delay] = collections.deque()
         self._requests: list[RecordedRequest] = []
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
@@ -195,6 +208,12 @@ class FakeOpenAI:
         with self._lock:
             self._script.extend(responses)
 
+    def script_embeddings(self, *responses: Body | Error | Delay) -> None:
+        """Queue faults for the next embeddings requests (a Delay's ``then`` may be another fault, or
+        None for the real embeddings); when none are left, embeddings are answered normally."""
+        with self._lock:
+            self._embedding_script.extend(responses)
+
     @property
     def pending(self) -> int:
         """Scripted answers not consumed yet."""
@@ -245,13 +264,15 @@ class FakeOpenAI:
         return await self._answer(body, response)
 
     async def _answer(self, body: dict[str, Any], response: Response) -> web.StreamResponse:
-        while callable(response) and not isinstance(response, (BaseModel, Error, Delay, Raw)):
+        while callable(response) and not isinstance(response, (BaseModel, Error, Delay, Raw, Body)):
             response = response(body)
         if isinstance(response, Delay):
             await asyncio.sleep(response.seconds)
             return await self._answer(body, response.then if response.then is not None else self.responder(body))
         if isinstance(response, Error):
             return self._error_response(response)
+        if isinstance(response, Body):
+            return _raw_body(response)
         content, finish_reason = _content(response)
         return web.json_response(self._completion(body, content, finish_reason))
 
@@ -297,6 +318,15 @@ class FakeOpenAI:
         body = await self._record(request)
         if (denied := self._unauthorized(request)) is not None:
             return denied
+        with self._lock:
+            fault = self._embedding_script.popleft() if self._embedding_script else None
+        while isinstance(fault, Delay):
+            await asyncio.sleep(fault.seconds)
+            fault = fault.then
+        if isinstance(fault, Error):
+            return self._error_response(fault)
+        if isinstance(fault, Body):
+            return _raw_body(fault)
         texts = body.get("input", [])
         texts = [texts] if isinstance(texts, str) else [_text(t) for t in texts]
         as_base64 = body.get("encoding_format") == "base64"
@@ -435,6 +465,10 @@ def hash_embedding(text: str, dimensions: int = 64) -> list[float]:
     values = [struct.unpack_from("<i", raw, 4 * i)[0] / 2**31 for i in range(dimensions)]
     norm = math.sqrt(sum(v * v for v in values)) or 1.0
     return [v / norm for v in values]
+
+
+def _raw_body(body: Body) -> web.Response:
+    return web.Response(status=body.status, body=body.text.encode(), headers={"Content-Type": body.content_type})
 
 
 def _content(response: Response) -> tuple[str | None, str]:

@@ -3,7 +3,8 @@
 Retries and timeouts are the openai client's own (it backs off and honours ``retry-after``); this
 adapter adds structured output with one repair request, a fallback from strict ``json_schema`` to
 ``json_object`` for servers without structured outputs, and maps every client error to
-:class:`~mge.core.llm.LLMError`.
+:class:`~mge.core.llm.LLMError` — a response body that is not a JSON object too (cut off, an HTML
+page, empty: what a flaky proxy in front of a local model sends with HTTP 200).
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from typing import Any, Literal
 
 import openai
 from openai import AsyncOpenAI
-from openai.types.chat import ChatCompletion
 from pydantic import BaseModel, ValidationError
 
 from mge.core.llm import (
@@ -45,6 +45,7 @@ _PLACEHOLDER_API_KEY = "not-needed"
 EMBED_BATCH_SIZE = 256
 _MAX_DETAIL_CHARS = 500
 _MAX_REPORTED_ERRORS = 8
+_BODY_EXCERPT_CHARS = 80
 _FENCE = re.compile(r"^\s*```[a-zA-Z0-9_-]*\s*\n?(?P<body>.*?)\n?\s*```\s*$", re.DOTALL)
 _SECRET_LIKE = re.compile(r"\bsk-[A-Za-z0-9_\-*.]{4,}")
 
@@ -156,15 +157,20 @@ class OpenAILLM:
             batch = texts[start : start + EMBED_BATCH_SIZE]
             started = time.perf_counter()
             with self._translated_errors("embeddings", model):
-                # "float" explicitly: the client otherwise asks for base64, which not every server speaks.
-                response = await self._client.embeddings.create(model=model, input=batch, encoding_format="float")
-            if len(response.data) != len(batch):
-                detail = f"asked for {len(batch)} embeddings, got {len(response.data)}"
+                # "float" explicitly: base64 (the typed client's default) is not spoken by every server.
+                response = await self._post("/embeddings", {"model": model, "input": batch, "encoding_format": "float"},
+                                            model)
+            items = response.get("data")
+            if not isinstance(items, list) or not all(_is_embedding(item) for item in items):
+                detail = f"the embeddings response has no list of embeddings: {_excerpt(response)}"
+                raise LLMError(LLMErrorKind.INVALID_OUTPUT, self._redact(detail), usage=usage, model=model)
+            if len(items) != len(batch):
+                detail = f"asked for {len(batch)} embeddings, got {len(items)}"
                 raise LLMError(LLMErrorKind.INVALID_OUTPUT, detail, usage=usage, model=model)
-            vectors.extend(item.embedding for item in sorted(response.data, key=lambda item: item.index))
-            batch_usage = Usage(input_tokens=response.usage.prompt_tokens if response.usage else 0)
+            vectors.extend(item["embedding"] for item in sorted(items, key=lambda item: item.get("index", 0)))
+            batch_usage = _usage(response)
             usage += batch_usage
-            answered_by = response.model or model
+            answered_by = _text_field(response, "model") or model
             log.debug(
                 "llm embeddings model=%s inputs=%d duration=%.3fs input_tokens=%d",
                 answered_by,
@@ -198,11 +204,9 @@ class OpenAILLM:
         # parameters first: ~14 ms of CPU per request here, half the bot's own time per DM turn, to
         # re-check a body that is plain JSON already. Same retries, timeouts, auth and errors.
         body = {"model": model, "messages": messages, "temperature": temperature, **options}
-        response = await self._client.post("/chat/completions", body=body, cast_to=ChatCompletion)
-        usage = Usage()
-        if response.usage is not None:
-            usage = Usage(response.usage.prompt_tokens or 0, response.usage.completion_tokens or 0)
-        answered_by = response.model or model
+        response = await self._post("/chat/completions", body, model)
+        usage = _usage(response)
+        answered_by = _text_field(response, "model") or model
         log.debug(
             "llm chat model=%s format=%s duration=%.3fs input_tokens=%d output_tokens=%d",
             answered_by,
@@ -211,16 +215,38 @@ class OpenAILLM:
             usage.input_tokens,
             usage.output_tokens,
         )
-        if not response.choices:
-            return _Reply(content=None, finish_reason=None, model=answered_by, usage=usage)
-        choice = response.choices[0]
+        choices = response.get("choices")
+        choice = choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], dict) else {}
+        message = choice.get("message")
+        message = message if isinstance(message, dict) else {}
+        # Odd shapes read as an answer without content: the caller says so, or asks for a repair.
         return _Reply(
-            content=choice.message.content,
-            finish_reason=choice.finish_reason,
+            content=_text_field(message, "content"),
+            finish_reason=_text_field(choice, "finish_reason"),
             model=answered_by,
             usage=usage,
-            refusal=getattr(choice.message, "refusal", None),
+            refusal=_text_field(message, "refusal"),
         )
+
+    async def _post(self, path: str, body: dict[str, Any], model: str) -> dict[str, Any]:
+        """The JSON object the server answered ``body`` with. The client's generic post (its documented
+        way to send a body as is) with ``cast_to=object``: the decoded JSON, checked here instead of being
+        built into the SDK's response models (~14 ms of CPU per chat request for the typed call, which
+        walks the whole request too, and no check of the answer's shape at all). Same retries, timeouts,
+        auth and status errors.
+
+        A body that is not a JSON object is an answer nobody can use, like invalid content; the client
+        raises JSONDecodeError for a JSON content type and hands back the text for any other.
+        """
+        try:
+            data = await self._client.post(path, body=body, cast_to=object)
+        except json.JSONDecodeError as exc:
+            data = exc.doc
+        if isinstance(data, dict):
+            return data
+        detail = self._redact(f"the server's response to {path} was not a JSON object: {_excerpt(data)}")
+        log.info("llm %s model=%s failed: %s", path.strip("/"), model, detail)
+        raise LLMError(LLMErrorKind.INVALID_OUTPUT, detail, model=model)
 
     async def _structured_request(
         self,
@@ -443,6 +469,32 @@ def _status_detail(exc: openai.APIStatusError) -> str:
     body = exc.body
     message = body.get("message") if isinstance(body, dict) else body
     return f"HTTP {exc.status_code}: {message or exc.message}"
+
+
+def _usage(response: dict[str, Any]) -> Usage:
+    usage = response.get("usage")
+    if not isinstance(usage, dict):
+        return Usage()
+    counts = [usage.get(name) for name in ("prompt_tokens", "completion_tokens")]
+    return Usage(*(count if isinstance(count, int) else 0 for count in counts))
+
+
+def _text_field(mapping: dict[str, Any], key: str) -> str | None:
+    value = mapping.get(key)
+    return value if isinstance(value, str) else None
+
+
+def _is_embedding(item: Any) -> bool:
+    return isinstance(item, dict) and isinstance(item.get("embedding"), list) and isinstance(item.get("index", 0), int)
+
+
+def _excerpt(data: Any) -> str:
+    """The start of an unusable response body, for the log."""
+    text = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)
+    text = " ".join(text.split())
+    if not text:
+        return "(empty)"
+    return repr(text if len(text) <= _BODY_EXCERPT_CHARS else text[:_BODY_EXCERPT_CHARS] + "…")
 
 
 def _wire(messages: list[ChatMessage]) -> list[dict[str, str]]:

@@ -84,7 +84,11 @@ def chat(
     except ScenarioError as error:
         raise fail(str(error)) from None
     except KeyboardInterrupt:
-        typer.echo("\nSaved. Run `mge chat` again to continue.", err=True)
+        # asyncio.run turned Ctrl-C into a cancellation of the session (the prompt or the model's answer),
+        # and the bot was closed; what the member said is already saved.
+        again = "mge chat" if user is None else f"mge chat --user {user}"
+        typer.echo(f"\nInterrupted; your interview is saved. Run `{again}` to continue.", err=True)
+        raise typer.Exit(130) from None
 
 
 class Role(StrEnum):

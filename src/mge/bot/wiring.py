@@ -89,12 +89,29 @@ class App:
 
 
 def member_leases(settings: Settings, *, database: Database):
-    """Cross-process turns for members, on PostgreSQL (where several processes may share the database;
-    SQLite is the one-process setup, and its in-process locks are enough)."""
-    from mge.bot.leases import MemberLeases
+    """Cross-process turns for members, on every backend: SQLite is shared by processes too (`mge chat`
+    beside `mge run`, split roles on one machine), and two of them on one member's turn would collide on
+    the turn numbers. On SQLite a lock file beside the database does it for a system call; a database
+    in memory has one process; elsewhere (no open-file-description locks) the lease rows."""
+    return member_locks_for(settings.resolved_database_url, database)
+
+
+def member_locks_for(url: str, database: Database):
+    from pathlib import Path
+
+    from sqlalchemy.engine import make_url
+
+    from mge.bot.leases import MemberFileLocks, MemberLeases
     from mge.storage.database import database_backend
 
-    return MemberLeases(database) if database_backend(settings.resolved_database_url) == "postgresql" else None
+    if database_backend(url) == "sqlite":
+        file = make_url(url).database
+        if file in (None, "", ":memory:"):
+            return None
+        if MemberFileLocks.supported:
+            path = Path(file).expanduser()
+            return MemberFileLocks(path.with_name(path.name + ".members.lock"))
+    return MemberLeases(database)
 
 
 def build_app(settings: Settings) -> App:
