@@ -10,6 +10,8 @@ import discord
 import pytest
 
 from mge.adapters.discord import DiscordConfig, build_client
+from mge.adapters.discord.commands import GROUP_NAME, MODERATOR_GROUP_NAME, POLL_NAME
+from mge.bot.actions import groups
 from mge.bot.routing import DmRouter
 from tests.fakes.discord_server import FakeDiscord, FakeGuild
 
@@ -26,6 +28,11 @@ async def running_bot(fake: FakeDiscord, service, database, clock, **config) -> 
     finally:
         await client.close()
         await task
+
+
+def top_level(name: str) -> str:
+    """The top-level command a subcommand (or subcommand group) lives under: `/mge-mod` or `/mge`."""
+    return MODERATOR_GROUP_NAME if name in {POLL_NAME, *groups()} else GROUP_NAME
 
 
 @pytest.fixture
