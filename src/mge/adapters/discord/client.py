@@ -58,11 +58,31 @@ class MgeCommandTree(app_commands.CommandTree):
         # discord.py's tree passes only AppCommandErrors to ``on_error``; anything else raised while it
         # reads the interaction's data (a malformed INTERACTION_CREATE) would end its task with a traceback.
         try:
+            if interaction.type is discord.InteractionType.application_command:
+                self._check_options(interaction.data)
             await super()._call(interaction)
         except app_commands.AppCommandError:
             raise
         except Exception as error:
             raise app_commands.CommandInvokeError(interaction.command, error) from error  # type: ignore[arg-type]
+
+    def _check_options(self, data: Any) -> None:
+        """Refuse options the command does not have, or of another type than it declares: a member's
+        Discord app sends a command as it was when the app loaded it. discord.py checks only that the
+        required options are there, and would pass a number where the command takes text."""
+        command: Any = self.get_command(str(data.get("name")))
+        options = data.get("options") or []
+        while isinstance(command, app_commands.Group):
+            chosen = next((o for o in options if isinstance(o, dict) and o.get("type") in (1, 2)), None)
+            if chosen is None:
+                return  # discord.py says what is wrong (CommandSignatureMismatch, CommandNotFound)
+            command, options = command.get_command(str(chosen.get("name"))), chosen.get("options") or []
+        if command is None:
+            return
+        declared = {param.display_name: param.type.value for param in command.parameters}
+        for option in options:
+            if not isinstance(option, dict) or declared.get(option.get("name")) != option.get("type"):
+                raise app_commands.CommandSignatureMismatch(command)
 
 
 class MgeDiscordClient(discord.Client):
@@ -138,10 +158,22 @@ class MgeDiscordClient(discord.Client):
 
     # Story poll votes: raw events, so reactions on uncached messages (and after a restart) count.
     async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
-        await on_raw_reaction(self, payload, added=True)
+        if _well_formed(payload):
+            await on_raw_reaction(self, payload, added=True)
 
     async def on_raw_reaction_remove(self, payload: discord.RawReactionActionEvent) -> None:
-        await on_raw_reaction(self, payload, added=False)
+        if _well_formed(payload):
+            await on_raw_reaction(self, payload, added=False)
+
+
+def _well_formed(payload: discord.RawReactionActionEvent) -> bool:
+    """discord.py converts a reaction's ids (a bad one never gets here) but keeps its emoji's name as
+    sent; a name that is not text is a malformed event, dropped here in one line like the others."""
+    name = payload.emoji.name
+    if name is None or isinstance(name, str):
+        return True
+    log.warning("ignored a malformed reaction on message %s: emoji name is %s", payload.message_id, type(name).__name__)
+    return False
 
 
 def build_client(
