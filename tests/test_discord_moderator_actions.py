@@ -142,3 +142,10 @@ async def test_eligibility_rules_use_what_discord_says_and_leave_votes_out(fake_
     assert "Votes left out of the graph: 1 (1 blocked)." in stats["content"]
     assert [e.action for e in await audit(database)] == [
         "eligibility.membership", "eligibility.membership", "eligibility.account-age", "member.block"]
+
+
+async def test_answers_name_the_moderator_commands_as_discord_shows_them(fake_discord, bot, guild, mod):
+    # The actions' texts are shared with Slack, where every command is `/mge …`; on Discord the
+    # moderator ones are under `/mge-mod`, and a text must not send a moderator to a command that isn't there.
+    _, empty = await run(fake_discord, mod, guild, "scenario list")
+    assert "/mge-mod scenario add" in empty["content"] and "/mge scenario" not in empty["content"]
