@@ -100,7 +100,7 @@ async def test_discord_ask_in_dms_uses_the_members_community(fake_discord, bot, 
 
 async def test_discord_ask_registers_the_command_with_its_question_option(fake_discord, bot):
     [sync] = fake_discord.requests_to("PUT", rf"/applications/{fake_discord.application_id}/commands")
-    [group] = sync.json
+    group, _moderators = sync.json
     [ask] = [option for option in group["options"] if option["name"] == "ask"]
     [question] = ask["options"]
     assert question["name"] == "question" and question["type"] == 3 and question["required"]

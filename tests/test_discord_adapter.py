@@ -116,10 +116,14 @@ async def test_run_discord_connects_with_minimal_intents_and_syncs_the_commands(
     assert not identify["intents"] & MESSAGE_CONTENT and not identify["intents"] & MEMBERS
     await asyncio.sleep(0.1)
     [sync] = fake_discord.requests_to("PUT", rf"/applications/{fake_discord.application_id}/commands")
-    [group] = sync.json
-    assert group["name"] == "mge"
-    names = [option["name"] for option in group["options"]]
-    assert {"help", "join", "mycard", "poll", *groups()} <= set(names)
+    members, moderators = sync.json
+    # Members see /mge with their own commands only; Discord shows /mge-mod to Manage Server by default.
+    assert members["name"] == "mge" and members.get("default_member_permissions") is None
+    assert {option["name"] for option in members["options"]} == {"help", "join", "mycard", "mydata", "forget", "ask"}
+    assert moderators["name"] == "mge-mod" and moderators["dm_permission"] is False  # servers only, not DMs
+    assert int(moderators["default_member_permissions"]) == discord.Permissions(manage_guild=True).value
+    names = [option["name"] for option in moderators["options"]]
+    assert set(names) == {"poll", *groups()}
     assert len(names) <= 25 and len(set(names)) == len(names)  # Discord's limit of options per command
     task.cancel()  # run_discord closes the client on cancellation (unclosed sessions would fail the suite)
     with pytest.raises(asyncio.CancelledError):

@@ -11,6 +11,7 @@ from urllib.parse import unquote
 import pytest
 from sqlmodel import select
 
+from mge.adapters.discord.commands import MODERATOR_GROUP_NAME
 from mge.adapters.discord.member_commands import HELP_TEXT
 from mge.adapters.discord.moderator_commands import IN_A_SERVER_TEXT, NOTHING_TO_POLL_TEXT
 from mge.bot.permissions import denial_text
@@ -59,7 +60,7 @@ def give_roles(fake: FakeDiscord, monkeypatch, user: FakeUser, *role_ids: int) -
 
 async def run_poll(fake: FakeDiscord, user: FakeUser, guild: FakeGuild | None, *, permissions: int = 0,
                    responses: int = 2) -> list[dict]:
-    interaction = await fake.send_slash_command(user, guild, "mge", "poll", member_permissions=permissions)
+    interaction = await fake.send_slash_command(user, guild, MODERATOR_GROUP_NAME, "poll", member_permissions=permissions)
     return await fake.wait_for_responses(interaction, responses)
 
 
@@ -142,9 +143,9 @@ async def test_a_second_poll_posts_neither_the_open_story_nor_its_reverse(fake_d
 
 async def test_in_a_dm_the_command_points_to_a_server(fake_discord, bot, alice, database):
     [response] = await run_poll(fake_discord, alice, None, responses=1)
-    assert response["flags"] == EPHEMERAL and response["content"] == IN_A_SERVER_TEXT.format(name="poll")
+    assert response["flags"] == EPHEMERAL and response["content"] == IN_A_SERVER_TEXT.format(command="/mge-mod poll")
     assert await polls(database) == []
 
 
 def test_help_lists_poll_as_a_moderator_command():
-    assert "/mge poll" in HELP_TEXT and "Moderator" in HELP_TEXT
+    assert "/mge-mod poll" in HELP_TEXT and "Moderator" in HELP_TEXT and "/mge poll" not in HELP_TEXT

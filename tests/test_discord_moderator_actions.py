@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
+from mge.adapters.discord.commands import MODERATOR_GROUP_NAME
 from mge.bot.actions import ACTIONS
 from mge.bot.permissions import denial_text
 from mge.bot.schedules import community_schedule
@@ -42,7 +43,7 @@ def mod(fake_discord):
 async def run(fake, user, guild, action_path: str, permissions: int = MANAGE_GUILD, responses: int = 2, **options):
     group, _, name = action_path.partition(" ")
     interaction = await fake.send_slash_command(
-        user, guild, "mge", name or group, group=group if name else None, member_permissions=permissions,
+        user, guild, MODERATOR_GROUP_NAME, name or group, group=group if name else None, member_permissions=permissions,
         options=[{"name": k, "type": 4 if isinstance(v, int) else 3, "value": v} for k, v in options.items()],
     )
     return await fake.wait_for_responses(interaction, responses)
@@ -59,7 +60,7 @@ async def test_every_moderator_action_is_denied_to_a_member_with_the_reason(fake
     options = {p.name: EXAMPLES[p.name] for p in action.params if p.required}
     [response] = await run(fake_discord, member, guild, action.path, permissions=0, responses=1, **options)
     assert response["flags"] == EPHEMERAL
-    assert response["content"] == denial_text("discord", action=f"use /mge {action.group}")
+    assert response["content"] == denial_text("discord", action=f"use /mge-mod {action.group}")
     assert await audit(database) == []
 
 
@@ -141,3 +142,10 @@ async def test_eligibility_rules_use_what_discord_says_and_leave_votes_out(fake_
     assert "Votes left out of the graph: 1 (1 blocked)." in stats["content"]
     assert [e.action for e in await audit(database)] == [
         "eligibility.membership", "eligibility.membership", "eligibility.account-age", "member.block"]
+
+
+async def test_answers_name_the_moderator_commands_as_discord_shows_them(fake_discord, bot, guild, mod):
+    # The actions' texts are shared with Slack, where every command is `/mge …`; on Discord the
+    # moderator ones are under `/mge-mod`, and a text must not send a moderator to a command that isn't there.
+    _, empty = await run(fake_discord, mod, guild, "scenario list")
+    assert "/mge-mod scenario add" in empty["content"] and "/mge scenario" not in empty["content"]

@@ -155,7 +155,7 @@ async def test_the_commands_are_registered(fake_discord, guild, service, databas
     async with running_bot(fake_discord, service, database, clock, sync_commands=True):
         pass
     [sync] = fake_discord.requests_to("PUT", rf"/applications/{fake_discord.application_id}/commands")
-    [group] = sync.json
+    group, _moderators = sync.json
     assert {"mydata", "forget"} <= {option["name"] for option in group["options"]}
     assert timedelta(minutes=5) == FORGET_CONFIRM_WINDOW
 

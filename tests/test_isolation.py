@@ -48,7 +48,7 @@ from mge.storage.models import (
     ValuesCardRecord,
     Vote,
 )
-from tests.discord_support import fake_discord, running_bot  # noqa: F401 (fixtures)
+from tests.discord_support import fake_discord, running_bot, top_level  # noqa: F401 (fixtures)
 from tests.fakes.discord_server import EPHEMERAL, FakeDiscord, FakeGuild, FakeUser
 from tests.slack_support import Harness, serving_slack
 from tests.test_ask import ANSWER, QUESTION, answered, choose
@@ -249,7 +249,7 @@ class DiscordWorld:
     async def command(self, user: str, key: str, subcommand: str, *, responses: int, permissions: int = 0,
                       group: str | None = None, **options) -> tuple[int, list[dict]]:
         interaction = await self.fake.send_slash_command(
-            self.users[user], self.guilds[key], "mge", subcommand, group=group, member_permissions=permissions,
+            self.users[user], self.guilds[key], top_level(group or subcommand), subcommand, group=group, member_permissions=permissions,
             options=[{"name": k, "type": 4 if isinstance(v, int) else 3, "value": v} for k, v in options.items()],
         )
         return interaction, await self.fake.wait_for_responses(interaction, responses)
@@ -398,7 +398,7 @@ async def test_discord_manage_server_in_one_guild_grants_nothing_in_the_other(di
                           ("round close", {"scenario": b.scenario_id}), ("stats", {})):
         [refused] = await world.moderate("mod", "B", path, permissions=0, responses=1, **options)
         group = path.split()[0]
-        assert refused["content"] == denial_text("discord", action=f"use /mge {group}"), path
+        assert refused["content"] == denial_text("discord", action=f"use /mge-mod {group}"), path
         assert_none_of(world.seeded["B"], refused)
     _, _ = await world.command("mod", "B", "poll", responses=1, permissions=0)
     assert await snapshot(database, world.seeded["B"]) == b_before

@@ -12,6 +12,7 @@ from sqlmodel import select
 
 from mge.adapters.slack.app import SlackConfig
 
+from mge.adapters.slack.buttons import STALE_BUTTON_TEXT
 from mge.adapters.slack.dm import FILES_ONLY
 from mge.bot.scenarios import prepare_scenarios
 from mge.core.messages import CommunityRef, Person
@@ -25,6 +26,8 @@ from tests.fakes.slack_api import (
     TEAM_ID,
     Call,
     FakeSlack,
+    block_actions_body,
+    block_actions_payload,
     message_im_event,
     signed_request,
     slash_command_body,
@@ -99,7 +102,26 @@ async def test_help_is_ephemeral(slack):
         answer = (await slack.command(text)).json()
         assert answer["response_type"] == "ephemeral"
         assert "/mge join" in answer["text"] and "/mge mycard" in answer["text"]
-    assert "I don't know" in (await slack.command("frobnicate")).json()["text"]
+    assert "`/mge frobnicate` is not a command I know" in (await slack.command("frobnicate")).json()["text"]
+
+
+async def test_a_stale_subcommand_or_button_gets_a_clear_private_answer_and_no_traceback(slack, caplog):
+    # A subcommand an older version had (or a typo): what there is now, privately.
+    answer = (await slack.command("vote 3")).json()
+    assert answer["response_type"] == "ephemeral"
+    assert answer["text"].startswith("`/mge vote` is not a command I know") and "/mge join" in answer["text"]
+    # A button from an older version of the bot: acknowledged, and the member told so, privately.
+    for action_id in ("mge_vote_yes", "mge_choice_", "mge_choice_1x"):
+        old = {"ts": "1700000000.000100", "text": "old", "blocks": [{"type": "actions", "block_id": "b", "elements": [
+            {"type": "button", "action_id": action_id, "text": {"type": "plain_text", "text": "Yes"}, "value": "y"}]}]}
+        response = await slack.post(block_actions_body(block_actions_payload(old, action_id=action_id)))
+        assert response.status == 200, response.text
+    said = await slack.slack.wait_for("chat.postEphemeral", 3)
+    assert [(c.params["channel"], c.params["user"], c.params["text"]) for c in said] == [
+        ("D1", "U1", STALE_BUTTON_TEXT)] * 3
+    await slack.settle()
+    assert not slack.posted()  # not read as an interview answer
+    assert "Traceback" not in caplog.text and "Unhandled request" not in caplog.text
 
 
 async def test_join_opens_a_dm_and_posts_the_consent_prompt_with_buttons(slack, scenario_id):

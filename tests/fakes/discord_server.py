@@ -386,14 +386,14 @@ class FakeDiscord:
         if group is not None:
             chosen = [{"name": group, "type": 2, "options": chosen}]
         data = {"id": command_id, "name": command, "type": 1, "options": chosen}
-        return await self._interaction(2, user, guild, data, member_permissions=member_permissions)
+        return await self.send_interaction(2, user, guild, data, member_permissions=member_permissions)
 
     async def press_button(self, user: FakeUser, message: dict[str, Any], custom_id: str) -> int:
         """``user`` presses the button ``custom_id`` under ``message`` (one of the bot's). Returns the interaction id."""
         current = self._find_message(int(message["channel_id"]), int(message["id"])) or message
         data = {"custom_id": custom_id, "component_type": 2}
         guild = self.guilds.get(int(current["guild_id"])) if current.get("guild_id") else None
-        return await self._interaction(3, user, guild, data, message=current)
+        return await self.send_interaction(3, user, guild, data, message=current)
 
     async def add_reaction(self, user: FakeUser, message: dict[str, Any], emoji: str) -> None:
         """``user`` reacts with the unicode ``emoji`` under ``message`` (MESSAGE_REACTION_ADD)."""
@@ -408,6 +408,14 @@ class FakeDiscord:
         if (user.id, emoji) in self.reactions.get(key, []):
             self.reactions[key].remove((user.id, emoji))
         await self.dispatch("MESSAGE_REACTION_REMOVE", self._reaction(user, message, emoji, added=False))
+
+    def reaction_payload(self, user: FakeUser, message: dict[str, Any], emoji: str, *, added: bool) -> dict[str, Any]:
+        """The ``d`` of a MESSAGE_REACTION_ADD / _REMOVE, as Discord sends it (to send altered ones)."""
+        return self._reaction(user, message, emoji, added=added)
+
+    def dm_payload(self, user: FakeUser, text: str) -> dict[str, Any]:
+        """The ``d`` of a MESSAGE_CREATE for a DM from ``user`` (to send altered ones)."""
+        return self._message(self.dm_channel_id(user), user, text)
 
     def _reaction(self, user: FakeUser, message: dict[str, Any], emoji: str, *, added: bool) -> dict[str, Any]:
         # "type" and "burst" are required by discord.py 2.7's RawReactionActionEvent.
@@ -483,7 +491,7 @@ class FakeDiscord:
             "permissions": str(permissions),
         }
 
-    async def _interaction(
+    async def send_interaction(
         self,
         kind: int,
         user: FakeUser,
@@ -493,6 +501,8 @@ class FakeDiscord:
         member_permissions: int = 0,
         message: dict[str, Any] | None = None,
     ) -> int:
+        """An INTERACTION_CREATE of type ``kind`` with ``data`` from ``user`` in ``guild`` (None: the bot's
+        DMs), recorded like every interaction so its answers can be awaited. Returns the interaction id."""
         interaction_id = self.snowflake()
         token = secrets.token_urlsafe(24)
         payload: dict[str, Any] = {

@@ -10,7 +10,8 @@ grow these ones:
 - ``delivery`` — sending rendered messages to a channel in order
 - ``dm``       — ``on_message`` for direct messages
 - ``buttons``  — choice buttons (``mge:choice:<key>``) and their presses
-- ``commands`` — the ``/mge`` group and the registry of subcommand installers
+- ``commands`` — the ``/mge`` (members) and ``/mge-mod`` (moderators) groups and their subcommand installers
+- ``errors``   — one-line failure logs, and the guard that drops a malformed gateway dispatch
 - ``member_commands`` — ``/mge join``, ``/mge mycard``, ``/mge help``
 """
 

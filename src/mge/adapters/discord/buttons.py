@@ -25,6 +25,7 @@ from typing import Any
 
 import discord
 
+from mge.adapters.discord.errors import one_line
 from mge.core.generalization import is_generalization_key
 from mge.core.legitimacy import is_legitimacy_key
 
@@ -35,6 +36,13 @@ MAX_CUSTOM_ID = 100  # Discord's limit
 #: Keys of the buttons under `/mge forget` (``forget:<guild id>:<unix time asked>``, ``forget:cancel``): a
 #: press is handled by the privacy command, never read as an answer by the interview.
 FORGET_KEY_PREFIX = "forget:"
+_TEMPLATE = re.escape(CUSTOM_ID_PREFIX) + r"(?P<key>.+)"
+_CHOICE_CUSTOM_ID = re.compile(_TEMPLATE)
+
+
+def is_choice_custom_id(custom_id: str) -> bool:
+    """Whether a pressed component's custom_id is one of ours (discord.py routes it to ``ChoiceButton``)."""
+    return _CHOICE_CUSTOM_ID.fullmatch(custom_id) is not None
 
 
 def custom_id_for(key: str) -> str:
@@ -44,7 +52,7 @@ def custom_id_for(key: str) -> str:
     return custom_id
 
 
-class ChoiceButton(discord.ui.DynamicItem[discord.ui.Button], template=re.escape(CUSTOM_ID_PREFIX) + r"(?P<key>.+)"):
+class ChoiceButton(discord.ui.DynamicItem[discord.ui.Button], template=_TEMPLATE):
     def __init__(
         self,
         key: str,
@@ -66,6 +74,20 @@ class ChoiceButton(discord.ui.DynamicItem[discord.ui.Button], template=re.escape
         return cls(match["key"], item.label or "", style=item.style, disabled=item.disabled)
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        try:
+            await self._answer(interaction)
+        except Exception as error:
+            # discord.py would log a traceback for the view and leave the member with "This interaction
+            # failed"; one line, and the member is told.
+            log.error("button %.60r failed: %s", self.key, one_line(error))
+            from mge.adapters.discord.commands import ERROR_TEXT, answer  # commands → render → buttons
+
+            try:
+                await answer(interaction, ERROR_TEXT)
+            except (discord.HTTPException, discord.InteractionResponded):
+                pass
+
+    async def _answer(self, interaction: discord.Interaction[Any]) -> None:
         if is_generalization_key(self.key):
             # Not an interview answer: values picked after a confirmed card (MGE.md §2), several per message.
             from mge.adapters.discord.generalization import answer_generalization_button

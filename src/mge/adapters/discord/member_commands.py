@@ -19,7 +19,7 @@ import discord
 from discord import app_commands
 
 from mge.adapters.discord.buttons import FORGET_KEY_PREFIX, ChoiceButton
-from mge.adapters.discord.commands import answer
+from mge.adapters.discord.commands import answer, moderator_command
 from mge.adapters.discord.community import community_for_dm, community_of_guild, person_of
 from mge.adapters.discord.config import BotContext, context_of
 from mge.adapters.discord.delivery import deliver
@@ -66,6 +66,10 @@ FORGET_EXPIRED_TEXT = (
 )
 FORGET_KEPT_TEXT = "Nothing was erased."
 ERASE_LABEL, KEEP_LABEL = "Erase my data", "Keep my data"
+def _commands(*names: str) -> str:
+    return ", ".join(f"`{moderator_command(name)}`" for name in names)
+
+
 HELP_TEXT = (
     "**Moral Graph Bot** helps this community find out what it values, in which situations, and which "
     "values people find wiser.\n\n"
@@ -83,10 +87,10 @@ HELP_TEXT = (
     "`/mge ask` — ask a question; the values this community voted wisest guide the answer\n"
     "`/mge help` — this message\n\n"
     "**Moderator commands** (Manage Server permission or a moderator role)\n"
-    "`/mge scenario`, `/mge round`, `/mge contexts` — what the community deliberates, and when\n"
-    "`/mge poll`, `/mge polls`, `/mge digest`, `/mge schedule` — story polls and the weekly digest\n"
-    "`/mge values`, `/mge member`, `/mge eligibility` — values, blocked members, who may vote\n"
-    "`/mge stats`, `/mge audit`, `/mge export` — participation, the audit log, the graph as a file\n\n"
+    f"{_commands('scenario', 'round', 'contexts')} — what the community deliberates, and when\n"
+    f"{_commands('poll', 'polls', 'digest', 'schedule')} — story polls and the weekly digest\n"
+    f"{_commands('values', 'member', 'eligibility')} — values, blocked members, who may vote\n"
+    f"{_commands('stats', 'audit', 'export')} — participation, the audit log, the graph as a file\n\n"
     "In the interview you can type `cancel` to stop, `start over` to begin again, or `retry` if I had a problem."
 )
 STATUS_TEXT = {"confirmed": "Confirmed", "proposed": "Waiting for your confirmation"}

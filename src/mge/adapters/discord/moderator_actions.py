@@ -1,6 +1,6 @@
-"""The moderator actions (``mge.bot.actions``) as ``/mge`` subcommands on Discord: ``/mge polls every``,
-``/mge digest channel``, ``/mge values hide`` … built from the one table of actions, so Slack and
-Discord offer the same commands with the same words.
+"""The moderator actions (``mge.bot.actions``) as ``/mge-mod`` subcommands on Discord: ``/mge-mod polls
+every``, ``/mge-mod digest channel``, ``/mge-mod values hide`` … built from the one table of actions, so
+Slack (where they are ``/mge polls every`` …) and Discord offer the same commands with the same words.
 
 Each subcommand's parameters come from the action's :class:`~mge.bot.actions.Param` list (discord.py
 reads them from the callback's signature, which is set here). Channels are typed as ``#channel``
@@ -22,7 +22,7 @@ from typing import Optional
 import discord
 from discord import app_commands
 
-from mge.adapters.discord.commands import answer
+from mge.adapters.discord.commands import answer, discord_text, moderator_command
 from mge.adapters.discord.community import community_of_guild
 from mge.adapters.discord.config import PLATFORM, BotContext
 from mge.adapters.discord.digest import DiscordDigestPublisher
@@ -38,7 +38,7 @@ _TYPES = {"text": str, "int": int, "channel": str, "member": str}
 
 
 def install_moderator_actions(group: app_commands.Group, context: BotContext) -> None:
-    """Add ``/mge <group> <action>`` (or ``/mge <group>`` for a single action) for every action."""
+    """Add ``/mge-mod <group> <action>`` (or ``/mge-mod <group>`` for a single action) for every action."""
     for name, actions in groups().items():
         if len(actions) == 1 and not actions[0].name:
             group.add_command(_command(actions[0], context, name=name))
@@ -51,7 +51,7 @@ def install_moderator_actions(group: app_commands.Group, context: BotContext) ->
 
 def _command(action: ModeratorAction, context: BotContext, *, name: str) -> app_commands.Command:
     async def callback(interaction: discord.Interaction, **values) -> None:
-        if not await require_moderator(interaction, context, name=action.path, action=f"use /mge {action.group}"):
+        if not await require_moderator(interaction, context, name=action.path, action=f"use {moderator_command(action.group)}"):
             return
         assert interaction.guild_id is not None  # checked by the gate
         await interaction.response.defer(ephemeral=True, thinking=True)
@@ -121,12 +121,12 @@ def _text(kind: str, value: object) -> str:
 
 
 async def _reply(interaction: discord.Interaction, reply: ActionReply) -> None:
-    text = discord.utils.escape_markdown(reply.text)
+    text = discord.utils.escape_markdown(discord_text(reply.text))
     files = []
     if reply.file is not None:
         files.append(discord.File(io.BytesIO(reply.file[1]), filename=reply.file[0]))
     if len(text) > MAX_CONTENT:
-        files.append(discord.File(io.BytesIO(reply.text.encode()), filename="answer.txt"))
+        files.append(discord.File(io.BytesIO(discord_text(reply.text).encode()), filename="answer.txt"))
         text = text[:MAX_CONTENT].rstrip("\\") + "… (the whole answer is in answer.txt)"
     if not files:
         await answer(interaction, text)

@@ -1,8 +1,8 @@
-"""Moderator subcommands: `/mge poll` for now, and the gate every later moderator command reuses.
+"""Moderator subcommands: `/mge-mod poll`, and the gate every moderator command uses.
 
-Discord cannot restrict one subcommand of a group to some members (``default_member_permissions``
-applies to the whole `/mge`, which members need), so each moderator subcommand checks the caller
-itself with :func:`require_moderator` first. The facts come from the INTERACTION_CREATE payload, not
+Discord shows `/mge-mod` only to members with Manage Server by default (``commands.build_groups``), but
+a server can grant it to anyone, and the bot's own moderator roles need no Discord permission: so each
+moderator subcommand checks the caller itself with :func:`require_moderator` first. The facts come from the INTERACTION_CREATE payload, not
 the cache: ``interaction.permissions`` is the member's resolved permissions in the channel, and the
 member's role ids arrive with it.
 """
@@ -16,7 +16,7 @@ from datetime import datetime
 import discord
 from discord import app_commands
 
-from mge.adapters.discord.commands import answer
+from mge.adapters.discord.commands import POLL_NAME, answer, moderator_command
 from mge.adapters.discord.community import community_of_guild
 from mge.adapters.discord.config import PLATFORM, BotContext
 from mge.adapters.discord.polls import DiscordPollPublisher
@@ -27,7 +27,7 @@ from mge.core.polls import StoryPoll
 
 log = logging.getLogger("mge.discord.moderation")
 
-IN_A_SERVER_TEXT = "Moderator commands work in a server channel: run `/mge {name}` there."
+IN_A_SERVER_TEXT = "Moderator commands work in a server channel: run `{command}` there."
 NOTHING_TO_POLL_TEXT = "No story needs votes right now — run `mge stories generate`."
 CANNOT_POST_TEXT = (
     "I couldn't post the poll here: I need the View Channel, Send Messages, Embed Links and Add Reactions "
@@ -59,11 +59,11 @@ def _role_ids(user: discord.abc.User) -> list[int]:
 async def require_moderator(interaction: discord.Interaction, context: BotContext, *, name: str, action: str) -> bool:
     """True when the caller may run a moderator command; otherwise answers why (ephemeral) and returns False."""
     if interaction.guild_id is None:
-        await answer(interaction, IN_A_SERVER_TEXT.format(name=name))
+        await answer(interaction, IN_A_SERVER_TEXT.format(command=moderator_command(name)))
         return False
     if is_moderator(moderator_facts(interaction), moderator_role_ids=context.moderator_role_ids):
         return True
-    log.info("refused /mge %s to %s in guild %s: not a moderator", name, interaction.user.id, interaction.guild_id)
+    log.info("refused %s to %s in guild %s: not a moderator", moderator_command(name), interaction.user.id, interaction.guild_id)
     await answer(interaction, denial_text(PLATFORM, action=action, moderator_role_ids=context.moderator_role_ids))
     return False
 
@@ -81,13 +81,13 @@ def posted_text(view: StoryPoll, *, closes_at: datetime, jump_url: str) -> str:
 
 
 def install_moderator_commands(group: app_commands.Group, context: BotContext) -> None:
-    # One lock per guild: two moderators running `/mge poll` at once get two different stories instead
+    # One lock per guild: two moderators running `/mge-mod poll` at once get two different stories instead
     # of both picking the one that most needs votes before either is recorded.
     guild_locks: dict[int, asyncio.Lock] = {}
 
-    @group.command(name="poll", description="Moderators: post the next transition story as a poll in this channel")
+    @group.command(name=POLL_NAME, description="Moderators: post the next transition story as a poll in this channel")
     async def poll(interaction: discord.Interaction) -> None:
-        if not await require_moderator(interaction, context, name="poll", action="post polls"):
+        if not await require_moderator(interaction, context, name=POLL_NAME, action="post polls"):
             return
         assert interaction.guild_id is not None and interaction.channel_id is not None  # checked by the gate
         await interaction.response.defer(ephemeral=True, thinking=True)

@@ -6,6 +6,8 @@ of those is sent with ``is_choice`` and the interview service answers that the b
 rather than reading it as an answer (the same rule on every platform, and it survives restarts).
 Keys starting ``general:`` (values picked after a confirmed card, several per message) and the
 legitimacy keys are not interview answers: ``generalization`` and ``legitimacy`` answer them.
+Any other action (a button from an older version of the bot, say) is answered privately: it is no
+longer in use. Without that, Bolt answers 404 and logs a warning, and the member's press goes nowhere.
 
 Slack hands the pressed message back with ``&``, ``<``, ``>`` escaped inside ``plain_text`` fields too
 (slackapi/bolt-python#513), so those are unescaped before the blocks are sent back in ``chat.update``;
@@ -14,10 +16,12 @@ otherwise a button label "A & B" would come back as "A &amp; B".
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from mge.adapters.slack.context import ButtonMessage, SlackDeps, community_of, deliver, retire, run_member_work
@@ -27,6 +31,11 @@ from mge.core.legitimacy import is_legitimacy_key
 from mge.core.messages import InboundMessage, Person
 
 CHOICE_ACTION = re.compile(rf"^{CHOICE_ACTION_PREFIX}\d+$")
+#: Every action id but ours (Bolt matches a pattern with ``re.search``).
+OTHER_ACTION = re.compile(rf"^(?!{CHOICE_ACTION_PREFIX}\d+$)")
+STALE_BUTTON_TEXT = "This button is no longer in use. Try `/mge help` to see what I can do now."
+
+log = logging.getLogger("mge.slack.buttons")
 
 
 def unescape(text: str) -> str:
@@ -89,3 +98,18 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
             await deliver(client, channel, outbound)
 
         await run_member_work(client, deps, channel, work)
+
+    @app.action(OTHER_ACTION)
+    async def on_unknown(ack, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        actions = body.get("actions")
+        action = actions[0] if isinstance(actions, list) and actions and isinstance(actions[0], dict) else {}
+        channel = str((body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id") or "")
+        user = str((body.get("user") or {}).get("id") or "")
+        log.info("unknown action %.100r from %s", action.get("action_id") or body.get("callback_id"), user)
+        if not channel or not user:
+            return
+        try:
+            await client.chat_postEphemeral(channel=channel, user=user, text=STALE_BUTTON_TEXT)
+        except SlackApiError as error:
+            log.warning("could not answer an unknown action: %s", error.response.get("error"))

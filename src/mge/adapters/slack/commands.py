@@ -39,6 +39,8 @@ log = logging.getLogger("mge.slack.commands")
 COMMAND = "/mge"
 #: Slack's limit for an ephemeral response's text is generous, but a list of cards should stay readable.
 MAX_CARDS_SHOWN = 10
+#: A subcommand the bot does not have: a typo, or one that changed since the member learnt it.
+UNKNOWN_TEXT = f"`{COMMAND} {{name}}` is not a command I know (commands change now and then). Here is what I can do:\n\n"
 
 
 @dataclass
@@ -90,7 +92,7 @@ class CommandRegistry:
     async def dispatch(self, call: CommandCall, name: str) -> CommandReply:
         sub = self.subcommands.get(name.casefold())
         if sub is None or sub.name == "help":
-            prefix = f"I don't know `{escape(name[:40])}`.\n\n" if sub is None and name else ""
+            prefix = UNKNOWN_TEXT.format(name=escape(name[:40])) if sub is None and name else ""
             return CommandReply(prefix + self.help_text())
         return await sub.handler(call)
 
