@@ -9,14 +9,13 @@ from typing import Any
 
 import typer
 
-from mge.bot.cli_support import OutputFormat, fail, operator_actor, run_with_database, settings_or_exit
+from mge.bot.cli_support import COMMUNITY_HELP, OutputFormat, fail, operator_actor, run_with_database, settings_or_exit
 
 schedule_app = typer.Typer(
     help="When story polls and the weekly digest are posted (the scheduler of `mge run` reads it every minute).",
     no_args_is_help=True,
 )
 
-COMMUNITY_HELP = "The community (its name or platform id); needed when there is more than one."
 
 
 def _now():
