@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 import typer
 
-from mge.bot.cli_support import OutputFormat, run_with_database
+from mge.bot.cli_support import OutputFormat, print_rows, run_with_database
 
 communities_app = typer.Typer(help="Communities: Discord servers, Slack workspaces, console communities.",
                               no_args_is_help=True)
@@ -41,14 +39,6 @@ def communities_list(
 ) -> None:
     """List communities: platform, external id (Discord server id, Slack team id), name, members, cards.
     Any of the id, the name or ``platform:id`` names a community in ``--community``."""
-    rows = run_with_database(community_rows)
-    if output_format is OutputFormat.json:
-        typer.echo(json.dumps(rows, indent=2, ensure_ascii=False))
-        return
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table("platform", "external id", "name", "members", "cards")
-    for row in rows:
-        table.add_row(row["platform"], row["external_id"], row["name"], str(row["members"]), str(row["cards"]))
-    Console(markup=False, highlight=False).print(table if rows else "no communities yet")
+    print_rows(output_format, run_with_database(community_rows), ("platform", "external id", "name", "members", "cards"),
+               lambda r: (r["platform"], r["external_id"], r["name"], str(r["members"]), str(r["cards"])),
+               empty="no communities yet")

@@ -17,6 +17,23 @@ class OutputFormat(StrEnum):
     table = "table"
 
 
+def print_rows(output_format: OutputFormat, rows: list[dict], headers: tuple[str, ...], cells, *, empty: str) -> None:
+    """``rows`` as JSON, or as a table of ``headers`` with ``cells(row)`` in each line (``empty`` when none)."""
+    import json
+
+    if output_format is OutputFormat.json:
+        typer.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(*headers)
+    for row in rows:
+        table.add_row(*cells(row))
+    # markup off: names and audit entries hold what people typed, brackets included.
+    Console(markup=False, highlight=False).print(table if rows else empty)
+
+
 def operator_actor() -> str:
     """Who acts from the terminal, for provenance and the audit log: ``cli:<login name>``."""
     import getpass
