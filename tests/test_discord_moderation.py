@@ -9,6 +9,7 @@ from datetime import timedelta
 from urllib.parse import unquote
 
 import pytest
+from aiohttp import web
 from sqlmodel import select
 
 from mge.adapters.discord.commands import MODERATOR_GROUP_NAME
@@ -17,7 +18,7 @@ from mge.adapters.discord.moderator_commands import IN_A_SERVER_TEXT, NOTHING_TO
 from mge.bot.permissions import denial_text
 from mge.core.messages import CommunityRef
 from mge.core.polls import QUESTION
-from mge.storage.models import Poll
+from mge.storage.models import ModerationAction, Poll
 from tests.discord_support import fake_discord, guild, running_bot  # noqa: F401 (fixtures)
 from tests.fakes.discord_server import EPHEMERAL, FakeDiscord, FakeGuild, FakeUser
 from tests.fakes.story_rows import add_story
@@ -64,6 +65,26 @@ async def run_poll(fake: FakeDiscord, user: FakeUser, guild: FakeGuild | None, *
     return await fake.wait_for_responses(interaction, responses)
 
 
+def nothing_to_poll(guild: FakeGuild) -> str:
+    return NOTHING_TO_POLL_TEXT.format(command=f"`mge stories generate --community {guild.id}`")
+
+
+async def audit_log(database) -> list[ModerationAction]:
+    async with database.session() as session:
+        return list((await session.exec(select(ModerationAction).order_by(ModerationAction.id))).all())
+
+
+def refuse_posts_in(fake: FakeDiscord, monkeypatch, channel_id: int, *, status: int, code: int, message: str) -> None:
+    post = fake._post_message
+
+    async def refuse(body, channel):
+        if int(channel) == channel_id:
+            return web.json_response({"message": message, "code": code}, status=status)
+        return await post(body, channel)
+
+    monkeypatch.setattr(fake, "_post_message", refuse)
+
+
 async def polls(database) -> list[Poll]:
     async with database.session() as session:
         return list((await session.exec(select(Poll).order_by(Poll.id))).all())
@@ -98,6 +119,10 @@ async def test_manage_server_posts_the_next_story_with_three_reactions(fake_disc
         story_id, str(guild.channel_id), message["id"], "open"
     )
     assert poll.closes_at == clock() + POLL_DURATION
+    [entry] = await audit_log(database)
+    assert (entry.action, entry.actor, entry.target, entry.at) == ("poll", f"discord:{alice.id}", f"poll {poll.id}", clock())
+    assert entry.after == {"story": story_id, "channel": str(guild.channel_id), "message": message["id"],
+                           "closes_at": poll.closes_at.isoformat()}
     assert message["id"] in followup["content"] and f"<t:{int(poll.closes_at.timestamp())}:f>" in followup["content"]
 
 
@@ -122,7 +147,7 @@ async def test_administrator_and_moderator_role_are_allowed_other_roles_are_not(
 
 async def test_nothing_to_post_gets_a_clear_answer(fake_discord, bot, guild, alice, database):
     deferred, followup = await run_poll(fake_discord, alice, guild, permissions=MANAGE_GUILD)
-    assert deferred["type"] == 5 and followup["content"] == NOTHING_TO_POLL_TEXT and followup["flags"] == EPHEMERAL
+    assert deferred["type"] == 5 and followup["content"] == nothing_to_poll(guild) and followup["flags"] == EPHEMERAL
     assert fake_discord.bot_messages(guild.channel_id) == [] and await polls(database) == []
 
 
@@ -137,8 +162,49 @@ async def test_a_second_poll_posts_neither_the_open_story_nor_its_reverse(fake_d
         assert followup["content"].startswith("Posted a poll on")
     assert [poll.story_id for poll in await polls(database)] == [first, other]
     _, followup = await run_poll(fake_discord, alice, guild, permissions=MANAGE_GUILD)
-    assert followup["content"] == NOTHING_TO_POLL_TEXT
+    assert followup["content"] == nothing_to_poll(guild)
     assert len(fake_discord.bot_messages(guild.channel_id)) == 2
+
+
+@pytest.mark.parametrize(("status", "code", "message", "reason"), [
+    (403, 50001, "Missing Access", "I need the View Channel, Send Messages, Embed Links and Add Reactions"),
+    (404, 10003, "Unknown Channel", "that channel doesn't exist or I can't see it"),
+])
+async def test_a_channel_the_bot_cannot_post_in_is_answered_with_the_reason_never_posted(
+    fake_discord, bot, guild, alice, database, clock, monkeypatch, status, code, message, reason
+):
+    story_id = await add_story(database, CommunityRef("discord", str(guild.id), guild.name), now=clock())
+    refuse_posts_in(fake_discord, monkeypatch, guild.channel_id, status=status, code=code, message=message)
+    _, followup = await run_poll(fake_discord, alice, guild, permissions=MANAGE_GUILD)
+    assert followup["content"].startswith(f"I couldn't post in channel {guild.channel_id}: ")
+    assert reason in followup["content"] and "posted" not in followup["content"].casefold()
+    assert await polls(database) == [] and await audit_log(database) == []
+
+    monkeypatch.undo()  # the moderator fixed the channel: the same story is still there to post
+    _, followup = await run_poll(fake_discord, alice, guild, permissions=MANAGE_GUILD)
+    assert followup["content"].startswith("Posted a poll on")
+    assert [poll.story_id for poll in await polls(database)] == [story_id]
+
+
+async def test_polls_post_now_answers_with_the_failure_and_audits_the_post(
+    fake_discord, bot, guild, alice, database, clock, monkeypatch
+):
+    await add_story(database, CommunityRef("discord", str(guild.id), guild.name), now=clock())
+    refuse_posts_in(fake_discord, monkeypatch, guild.channel_id, status=403, code=50013, message="Missing Permissions")
+    interaction = await fake_discord.send_slash_command(alice, guild, "mge", "post-now", group="polls",
+                                                        member_permissions=MANAGE_GUILD)
+    _, failed = await fake_discord.wait_for_responses(interaction, 2)
+    assert failed["content"].startswith(f"I couldn't post in channel {guild.channel_id}: I need the View Channel")
+    assert await polls(database) == [] and await audit_log(database) == []
+
+    monkeypatch.undo()
+    interaction = await fake_discord.send_slash_command(alice, guild, "mge", "post-now", group="polls",
+                                                        member_permissions=MANAGE_GUILD)
+    _, posted = await fake_discord.wait_for_responses(interaction, 2)
+    assert posted["content"].startswith("Posted a poll on")
+    [poll] = await polls(database)
+    [entry] = await audit_log(database)
+    assert (entry.action, entry.actor, entry.target) == ("polls.post-now", f"discord:{alice.id}", f"poll {poll.id}")
 
 
 async def test_in_a_dm_the_command_points_to_a_server(fake_discord, bot, alice, database):

@@ -319,7 +319,8 @@ async def test_unusable_messages_get_a_reason_and_store_nothing(service, fake_op
 async def test_control_and_zero_width_characters_are_stripped_before_storage(service, fake_openai, database, scenario_id):
     await start_conversation(service, scenario_id)
     fake_openai.script(turn("Go on."))
-    await service.handle(say("fair\u200bness\x00 and \x1bcare"))
+    # ESC c would be a whole sequence (a terminal reset) and take the c with it: a colour code shows the intent.
+    await service.handle(say("fair\u200bness\x00 and \x1b[1mcare\x1b[0m"))
     [stored] = await rows(database, InterviewTurn, InterviewTurn.role == "member", InterviewTurn.kind == "conversation")
     assert stored.content == "fairness and care"
 

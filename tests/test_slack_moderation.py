@@ -10,7 +10,7 @@ import pytest
 from sqlmodel import select
 
 
-from mge.adapters.slack.moderator_commands import GROUPS_UNCHECKED_TEXT, NOTHING_TO_POLL_TEXT
+from mge.adapters.slack.moderator_commands import GROUPS_UNCHECKED_TEXT, NOTHING_TO_POLL_TEXT, POSTING_TEXT
 from mge.bot.permissions import (
     ModeratorFacts,
     SlackModeratorId,
@@ -21,7 +21,7 @@ from mge.bot.permissions import (
 )
 from mge.core.messages import CommunityRef
 from mge.core.polls import QUESTION
-from mge.storage.models import Poll
+from mge.storage.models import ModerationAction, Poll
 from tests.fakes.slack_api import TEAM_DOMAIN, TEAM_ID
 from tests.fakes.story_rows import add_story
 from tests.test_poll_selection import add_reverse
@@ -33,6 +33,7 @@ MODERATOR, GROUP_MEMBER, MEMBER = "UMOD", "UGRP", "U1"
 GROUP, MISSING_GROUP = "S0MODS", "S0GONE"
 POLL_DURATION = timedelta(hours=48)
 REACTIONS = ["white_check_mark", "x", "thinking_face"]
+NOTHING_TO_POLL = NOTHING_TO_POLL_TEXT.format(command=f"`mge stories generate --community {TEAM_ID}`")
 
 
 async def ask(slack: Harness, text: str, **extra: Any) -> dict[str, Any]:
@@ -59,6 +60,11 @@ async def slack(service, database, clock, moderator_ids):
         yield harness
 
 
+async def audit_log(database) -> list[ModerationAction]:
+    async with database.session() as session:
+        return list((await session.exec(select(ModerationAction).order_by(ModerationAction.id))).all())
+
+
 async def polls(database) -> list[Poll]:
     async with database.session() as session:
         return list((await session.exec(select(Poll).order_by(Poll.id))).all())
@@ -82,7 +88,7 @@ async def test_a_non_moderator_is_told_why_and_nothing_is_posted(slack, database
 async def test_a_listed_user_posts_the_next_story_with_three_reactions(slack, database, clock):
     story_id = await add_story(database, COMMUNITY, now=clock())
     answer = await ask(slack, "poll", user=MODERATOR)
-    assert answer["text"].startswith("Posting a poll on") and "<!date^" in answer["text"]
+    assert answer["text"].startswith("Posted a poll on") and "<!date^" in answer["text"]
 
     [post] = slack.posts_to(CHANNEL)
     assert post.blocks()[0]["text"]["text"] == QUESTION
@@ -96,6 +102,10 @@ async def test_a_listed_user_posts_the_next_story_with_three_reactions(slack, da
     )
     assert poll.closes_at == clock() + POLL_DURATION
     assert slack.slack.calls_to("usergroups.users.list") == []  # listed by user id: no lookup needed
+    [entry] = await audit_log(database)
+    assert (entry.action, entry.actor, entry.target, entry.at) == ("poll", f"slack:{MODERATOR}", f"poll {poll.id}", clock())
+    assert entry.after == {"story": story_id, "channel": CHANNEL, "message": post.result["ts"],
+                           "closes_at": poll.closes_at.isoformat()}
 
 
 async def test_a_user_group_member_is_allowed_and_the_group_is_looked_up_once_a_minute(slack, database, clock):
@@ -105,39 +115,70 @@ async def test_a_user_group_member_is_allowed_and_the_group_is_looked_up_once_a_
 
     for _ in range(2):
         answer = await ask(slack, "poll", user=GROUP_MEMBER)
-        assert answer["text"].startswith("Posting a poll on")
+        assert answer["text"].startswith("Posted a poll on")
     # The second poll is another story: neither the open one nor its reverse.
     assert [poll.story_id for poll in await polls(database)] == [first, other]
     assert len(slack.posts_to(CHANNEL)) == 2 and len(slack.slack.calls_to("reactions.add")) == 6
     assert len(slack.slack.calls_to("usergroups.users.list")) == 1  # cached
 
-    assert (await ask(slack, "poll", user=GROUP_MEMBER))["text"] == NOTHING_TO_POLL_TEXT
+    assert (await ask(slack, "poll", user=GROUP_MEMBER))["text"] == NOTHING_TO_POLL
 
 
 async def test_nothing_to_post_gets_a_clear_answer(slack, database):
     answer = await ask(slack, "poll", user=MODERATOR)
-    assert answer["text"] == NOTHING_TO_POLL_TEXT
+    assert answer["text"] == NOTHING_TO_POLL
+    assert "`mge stories generate --community T0TEST`" in answer["text"]
     assert slack.slack.calls_to("chat.postMessage") == [] and await polls(database) == []
 
 
-async def test_a_channel_the_bot_is_not_in_gets_a_dm_explaining_and_the_story_stays_available(
+def refuse_posts_in(slack: Harness, monkeypatch, channel: str, error: str) -> None:
+    post = slack.slack.api_chat_postMessage
+
+    def refuse(params, request):
+        return {"ok": False, "error": error} if params.get("channel") == channel else post(params, request)
+
+    monkeypatch.setattr(slack.slack, "api_chat_postMessage", refuse)
+
+
+async def test_a_channel_the_bot_is_not_in_is_named_in_the_answer_and_the_story_stays_available(
     slack, database, clock, monkeypatch
 ):
     story_id = await add_story(database, COMMUNITY, now=clock())
-    post = slack.slack.api_chat_postMessage
-
-    def refuse_c2(params, request):
-        return {"ok": False, "error": "not_in_channel"} if params.get("channel") == "C2" else post(params, request)
-
-    monkeypatch.setattr(slack.slack, "api_chat_postMessage", refuse_c2)
+    refuse_posts_in(slack, monkeypatch, "C2", "not_in_channel")
     answer = await ask(slack, "poll", user=MODERATOR, channel="C2")
-    assert answer["text"].startswith("Posting a poll on")
-    [note] = slack.posts_to("DMOD")  # the fake's DM channel with UMOD
-    assert "/invite" in note.params["text"] and "<#C2>" in note.params["text"]
-    assert await polls(database) == []
+    # Never "posting" or "posted": the answer is the failure and what to do about it.
+    assert answer["text"] == ("I couldn't post in channel C2: I'm not in that channel. Invite me there "
+                              "(`/invite @Moral Graph Bot`) and try again.")
+    assert slack.posts_to("DMOD") == []  # no second, contradicting message
+    assert await polls(database) == [] and await audit_log(database) == []
 
-    assert (await ask(slack, "poll", user=MODERATOR))["text"].startswith("Posting a poll on")
+    assert (await ask(slack, "poll", user=MODERATOR))["text"].startswith("Posted a poll on")
     assert [poll.story_id for poll in await polls(database)] == [story_id]
+
+
+async def test_polls_post_now_in_a_channel_the_bot_is_not_in_answers_with_the_failure(
+    slack, database, clock, monkeypatch
+):
+    await add_story(database, COMMUNITY, now=clock())
+    refuse_posts_in(slack, monkeypatch, "C2", "channel_not_found")
+    answer = await ask(slack, "polls post-now <#C2|secret>", user=MODERATOR)
+    assert answer["text"].startswith("I couldn't post in channel C2: I can't see that channel")
+    assert slack.posts_to("DMOD") == [] and await polls(database) == [] and await audit_log(database) == []
+
+    posted = await ask(slack, "polls post-now", user=MODERATOR, channel="C1")
+    assert posted["text"].startswith("Posted a poll on")
+    [poll] = await polls(database)
+    [entry] = await audit_log(database)
+    assert (entry.action, entry.actor, entry.target) == ("polls.post-now", f"slack:{MODERATOR}", f"poll {poll.id}")
+
+
+async def test_a_post_slower_than_the_ack_is_reported_when_it_ends(slack, database, clock, monkeypatch):
+    await add_story(database, COMMUNITY, now=clock())
+    monkeypatch.setattr("mge.adapters.slack.moderator_actions.ANSWER_IN_ACK_WITHIN", 0.0)
+    answer = await ask(slack, "poll", user=MODERATOR)
+    assert answer["text"] == POSTING_TEXT and "posted" not in answer["text"].casefold()
+    [note] = slack.posts_to("DMOD")
+    assert note.params["text"].startswith("Posted a poll on") and len(await polls(database)) == 1
 
 
 @pytest.mark.parametrize("moderator_ids", [(MODERATOR, MISSING_GROUP)])
@@ -157,14 +198,14 @@ SCOPED = (f"{TEAM_ID}:{MODERATOR}", f"{OTHER_TEAM}:{GROUP}")
 @pytest.mark.parametrize("moderator_ids", [SCOPED])
 async def test_a_scoped_id_is_a_moderator_only_in_its_workspace(slack, database, clock):
     await add_story(database, COMMUNITY, now=clock())
-    assert (await ask(slack, "poll", user=MODERATOR))["text"].startswith("Posting a poll on")
+    assert (await ask(slack, "poll", user=MODERATOR))["text"].startswith("Posted a poll on")
     # The same user id in another workspace (Enterprise Grid shares W… ids across workspaces) is no one there.
     refused = await ask(slack, "poll", user=MODERATOR, team=OTHER_TEAM)
     assert refused["text"] == denial_text("slack", action="post polls", moderator_ids=SCOPED, team_id=OTHER_TEAM)
     assert "not on that list" in refused["text"]
     assert slack.slack.calls_to("usergroups.users.list")[-1].params == {"usergroup": GROUP, "team_id": OTHER_TEAM}
     # The group scoped to the other workspace counts there (looked up in that workspace) and nowhere else.
-    assert (await ask(slack, "poll", user=GROUP_MEMBER, team=OTHER_TEAM))["text"] == NOTHING_TO_POLL_TEXT
+    assert (await ask(slack, "poll", user=GROUP_MEMBER, team=OTHER_TEAM))["text"] == NOTHING_TO_POLL.replace(TEAM_ID, OTHER_TEAM)
     lookups = len(slack.slack.calls_to("usergroups.users.list"))
     here = await ask(slack, "poll", user=GROUP_MEMBER)
     assert here["text"] == denial_text("slack", action="post polls", moderator_ids=SCOPED, team_id=TEAM_ID)
@@ -178,8 +219,8 @@ async def test_a_scoped_id_is_a_moderator_only_in_its_workspace(slack, database,
 @pytest.mark.parametrize("moderator_ids", [(MODERATOR,)])
 async def test_a_bare_id_is_a_moderator_in_every_workspace(slack, database, clock):
     await add_story(database, COMMUNITY, now=clock())
-    assert (await ask(slack, "poll", user=MODERATOR))["text"].startswith("Posting a poll on")
-    assert (await ask(slack, "poll", user=MODERATOR, team=OTHER_TEAM))["text"] == NOTHING_TO_POLL_TEXT
+    assert (await ask(slack, "poll", user=MODERATOR))["text"].startswith("Posted a poll on")
+    assert (await ask(slack, "poll", user=MODERATOR, team=OTHER_TEAM))["text"] == NOTHING_TO_POLL.replace(TEAM_ID, OTHER_TEAM)
 
 
 async def test_help_lists_poll(slack):

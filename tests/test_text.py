@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from mge.core.text import MAX_MESSAGE_CHARS, clean_member_text, matches_word
 
 
@@ -23,7 +25,29 @@ def test_control_and_zero_width_characters_are_removed():
 
 def test_binary_garbage_is_reduced_to_its_text():
     result = clean_member_text("ok\x00\x1b[31m\ufffd\ufffd")
-    assert result.text == "ok[31m"
+    assert result.text == "ok"
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("\x1b[31mred\x1b[0m and \x1b[1;38;5;208mbold orange\x1b[m", "red and bold orange"),
+        ("up\x1b[2Aclear\x1b[2K\x1b[?25l done", "upclear done"),  # cursor, erase, private mode
+        ("\x1b]0;window title\x07kept", "kept"),  # OSC ended by BEL
+        ("see \x1b]8;;https://evil.example\x1b\\link\x1b]8;;\x1b\\ here", "see link here"),  # OSC 8, ST
+        ("a\x1bPq#0;2;0;0;0\x1b\\b", "ab"),  # DCS (sixel) up to ST
+        ("x\x1b(By\x1b7z\x1bc", "xyz"),  # charset designation, save cursor, reset: 2–3 byte escapes
+        ("c1 \x9b31mcsi\x9d2;t\x9c and \x85nel", "c1 csi and nel"),  # 8-bit C1 forms and a lone C1
+        ("half \x1b]0;never ended", "half 0;never ended"),  # unterminated: only the introducer goes
+        ("trailing escape\x1b", "trailing escape"),
+    ],
+)
+def test_terminal_control_sequences_are_removed_whole(raw, expected):
+    assert clean_member_text(raw).text == expected
+
+
+def test_text_that_only_looks_like_a_sequence_is_kept():
+    assert clean_member_text("[31m is what the log showed; ]0; too").text == "[31m is what the log showed; ]0; too"
 
 
 def test_oversized_messages_are_refused_not_truncated():

@@ -4,22 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from mge.bot.cli_support import match_community
 from mge.bot.settings import Settings
 from mge.bot.wiring import open_database
 from mge.storage import repositories as repo
 
 
 async def card_rows(settings: Settings, *, community: str | None, statuses: Sequence[str]) -> list[dict]:
-    """Cards as plain dicts. ``community`` narrows to one community by name or platform id."""
+    """Cards as plain dicts. ``community`` narrows to the one community it names
+    (see ``cli_support.match_community``)."""
     database = open_database(settings)
     try:
         async with database.session() as session:
             community_ids = None
             if community is not None:
-                matches = [c for c in await repo.list_communities(session) if community in (c.name, c.external_id)]
-                if not matches:
-                    raise LookupError(f"no community named {community!r}")
-                community_ids = [c.id for c in matches]
+                community_ids = [match_community(await repo.list_communities(session), community).id]
             rows = await repo.list_cards(session, community_ids=community_ids, statuses=statuses)
             return [
                 {

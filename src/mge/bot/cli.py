@@ -11,8 +11,9 @@ from enum import StrEnum
 
 import typer
 
-from mge.bot.cli_support import OutputFormat, fail, operator_errors, settings_or_exit
+from mge.bot.cli_support import COMMUNITY_HELP_ALL, OutputFormat, fail, operator_errors, settings_or_exit
 from mge.bot.cli_ask import ask_command
+from mge.bot.cli_communities import communities_app
 from mge.bot.cli_digest import digest_app
 from mge.bot.cli_export import export_command
 from mge.bot.cli_graph import graph_app  # light: numpy and scipy load only when a graph is built
@@ -31,6 +32,7 @@ app = typer.Typer(
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 cards_app = typer.Typer(help="Values cards members confirmed.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(communities_app, name="communities")
 app.add_typer(cards_app, name="cards")
 app.add_typer(graph_app, name="graph")
 app.add_typer(scenario_app, name="scenario")
@@ -169,7 +171,7 @@ class CardStatus(StrEnum):
 @cards_app.command("list")
 def cards_list(
     format: OutputFormat = typer.Option(OutputFormat.table, "--format", help="json or table."),
-    community: str | None = typer.Option(None, "--community", help="Only this community (its name or platform id)."),
+    community: str | None = typer.Option(None, "--community", help=COMMUNITY_HELP_ALL),
     status: CardStatus = typer.Option(CardStatus.confirmed, "--status", help="confirmed, proposed or all."),
 ) -> None:
     """List saved values cards (id, title, description, policies, author, scenario, created)."""

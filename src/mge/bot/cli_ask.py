@@ -11,10 +11,9 @@ import sys
 
 import typer
 
-from mge.bot.cli_support import fail, settings_or_exit
+from mge.bot.cli_support import COMMUNITY_HELP, fail, settings_or_exit
 
 QUESTION_HELP = "The question, e.g. \"How do I support a friend who is grieving?\" (up to 500 characters)."
-COMMUNITY_HELP = "The community whose graph answers (its name or platform id); default: the only one."
 
 
 def ask_command(

@@ -10,7 +10,7 @@ from typing import Any
 
 import typer
 
-from mge.bot.cli_support import fail
+from mge.bot.cli_support import COMMUNITY_HELP, fail
 
 digest_app = typer.Typer(help="The weekly graph digest.", no_args_is_help=True, add_completion=False)
 
@@ -23,9 +23,7 @@ def _digest() -> None:
 @digest_app.command("preview")
 def preview(
     out: Path = typer.Option(..., "--out", help="Folder to write digest.md and graph.png into (created if missing)."),
-    community: str | None = typer.Option(
-        None, "--community", help="The community's name or platform id; needed when there is more than one."
-    ),
+    community: str | None = typer.Option(None, "--community", help=COMMUNITY_HELP),
 ) -> None:
     """Write the digest the community would get now (OUT/digest.md) and its picture (OUT/graph.png).
 

@@ -14,7 +14,7 @@ from typing import Any, NoReturn
 
 import typer
 
-from mge.bot.cli_support import choose_community, fail, run_with_database
+from mge.bot.cli_support import COMMUNITY_HELP, choose_community, fail, run_with_database
 
 #: Exit status for unusable input, the same as for a command-line usage error.
 EXIT_BAD_INPUT = 2
@@ -39,9 +39,7 @@ def export_command(
     out: str = typer.Option(
         ..., "--out", help="Output file (json, graphml, html; - for standard output) or folder (csv)."
     ),
-    community: str | None = typer.Option(
-        None, "--community", help="The community's name or platform id; needed when there is more than one."
-    ),
+    community: str | None = typer.Option(None, "--community", help=COMMUNITY_HELP),
     algorithm: ExportAlgorithm = typer.Option(
         ExportAlgorithm.default, "--algorithm", help="default, or mge-2023 to reproduce the paper's graphs."
     ),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from mge.bot.cli_support import fail, run_with_database, settings_or_exit
+from mge.bot.cli_support import COMMUNITY_HELP_ALL, fail, match_community, run_with_database, settings_or_exit
 
 ideology_app = typer.Typer(
     help="The ideology screen (MGE.md §8): opening answers rated 1–5, a metric, never a gate.", no_args_is_help=True
@@ -14,9 +14,7 @@ ideology_app = typer.Typer(
 
 @ideology_app.command("rate")
 def ideology_rate(
-    community: str | None = typer.Option(
-        None, "--community", help="Only this community (name or platform id); default: all."
-    ),
+    community: str | None = typer.Option(None, "--community", help=COMMUNITY_HELP_ALL),
     limit: int = typer.Option(50, "--limit", min=1, max=1000, help="Opening answers rated per batch."),
 ) -> None:
     """Rate every opening answer not rated yet, then print each community's ideology stats.
@@ -40,10 +38,11 @@ def ideology_rate(
         lines: list[str] = []
         try:
             async with database.session() as session:
-                communities = [c for c in await repo.list_communities(session)
-                               if community is None or community in (c.name, c.external_id)]
+                communities = list(await repo.list_communities(session))
+            if community is not None:
+                communities = [match_community(communities, community)]
             if not communities:
-                raise LookupError(f"no community named {community!r}" if community else "there are no communities yet")
+                raise LookupError("there are no communities yet")
             for row in communities:
                 rated = rejected = tokens = 0
                 while True:  # batches of ``limit`` until one rates nothing new

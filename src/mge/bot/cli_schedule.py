@@ -9,14 +9,21 @@ from typing import Any
 
 import typer
 
-from mge.bot.cli_support import OutputFormat, fail, operator_actor, run_with_database, settings_or_exit
+from mge.bot.cli_support import (
+    COMMUNITY_HELP,
+    OutputFormat,
+    fail,
+    operator_actor,
+    print_rows,
+    run_with_database,
+    settings_or_exit,
+)
 
 schedule_app = typer.Typer(
     help="When story polls and the weekly digest are posted (the scheduler of `mge run` reads it every minute).",
     no_args_is_help=True,
 )
 
-COMMUNITY_HELP = "The community (its name or platform id); needed when there is more than one."
 
 
 def _now():
@@ -136,16 +143,10 @@ def audit_command(
                 for a in await list_actions(session, community_id=community_id, limit=limit)
             ]
 
-    entries = run_with_database(work)
-    if output_format is OutputFormat.json:
-        typer.echo(json.dumps(entries, indent=2, ensure_ascii=False))
-        return
-    from rich.console import Console
-    from rich.table import Table
+    def cells(e: dict) -> tuple[str, ...]:
+        return (e["at"][:16].replace("T", " "), e["actor"], f"{e['action']} {e['target']}".strip(),
+                json.dumps(e["before"], ensure_ascii=False) if e["before"] else "",
+                json.dumps(e["after"], ensure_ascii=False) if e["after"] else "")
 
-    table = Table("when (UTC)", "who", "what", "before", "after")
-    for e in entries:
-        table.add_row(e["at"][:16].replace("T", " "), e["actor"], f"{e['action']} {e['target']}".strip(),
-                      json.dumps(e["before"], ensure_ascii=False) if e["before"] else "",
-                      json.dumps(e["after"], ensure_ascii=False) if e["after"] else "")
-    Console().print(table if entries else "No moderator or operator actions recorded yet.")
+    print_rows(output_format, run_with_database(work), ("when (UTC)", "who", "what", "before", "after"), cells,
+               empty="No moderator or operator actions recorded yet.")

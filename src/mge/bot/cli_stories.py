@@ -1,5 +1,5 @@
 """`mge scenario`, `mge contexts` and `mge stories`: a moderator's tools for scenarios, moral contexts and
-transition stories, from the terminal, on console communities (named like `mge chat --community`).
+transition stories, from the terminal, on any community (named as in `mge communities list`).
 
 Heavy modules (the database, the LLM client, rich) are imported inside commands so `mge --help` stays fast.
 """
@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 import typer
 
-from mge.bot.cli_support import OutputFormat, fail, operator_errors, settings_or_exit
+from mge.bot.cli_support import COMMUNITY_HELP, OutputFormat, fail, operator_errors, settings_or_exit
 
 R = TypeVar("R")
 
@@ -22,7 +22,6 @@ scenario_app = typer.Typer(help="Scenarios your community deliberates.", no_args
 contexts_app = typer.Typer(help="Moral contexts ('When …') of each scenario.", no_args_is_help=True)
 stories_app = typer.Typer(help="Transition stories between values, per moral context.", no_args_is_help=True)
 
-COMMUNITY_HELP = "Console community (as in `mge chat --community`)."
 
 
 def _run(work: Callable[[Any, Any], Awaitable[R]], *, needs_llm: bool = False) -> R:
@@ -51,19 +50,34 @@ def _run(work: Callable[[Any, Any], Awaitable[R]], *, needs_llm: bool = False) -
         raise fail(f"{error.member_text} ({error.detail})", code=1) from None
 
 
-async def _community_id(database, name: str, *, create: bool = False) -> int:
-    from mge.bot.interviews import utcnow
+async def _community_id(database, wanted: str | None) -> int:
+    from mge.bot.cli_support import choose_community
+
+    return await choose_community(database, wanted)
+
+
+async def _scenario_community(database, wanted: str | None):
+    """Where `mge scenario add` puts a scenario: the community named, or the only one. A name no community
+    has (or none given on an empty database: "local") starts a console community, as `mge chat` does."""
+    from mge.bot.cli_support import CommunityNotFound, find_community
+    from mge.core.messages import CommunityRef
+
+    try:
+        row = await find_community(database, wanted)
+    except CommunityNotFound:
+        return CommunityRef("console", wanted, wanted)
+    except LookupError:
+        if wanted is not None or await _has_communities(database):
+            raise
+        return CommunityRef("console", "local", "local")
+    return CommunityRef(row.platform, row.external_id, row.name)
+
+
+async def _has_communities(database) -> bool:
     from mge.storage import repositories as repo
 
     async with database.session() as session:
-        if create:
-            row = await repo.get_or_create_community(session, platform="console", external_id=name, name=name, now=utcnow())
-            await session.commit()
-            return row.id
-        for row in await repo.list_communities(session):
-            if row.platform == "console" and row.external_id == name:
-                return row.id
-    raise LookupError(f"no console community named {name!r} (add a scenario to it first)")
+        return bool(await repo.list_communities(session))
 
 
 def _print(*lines: str) -> None:
@@ -77,17 +91,18 @@ def _print(*lines: str) -> None:
 @scenario_app.command("add")
 def scenario_add(
     text: str = typer.Argument(..., help="The scenario, e.g. a question members will be interviewed about."),
-    community: str = typer.Option("local", "--community", help=COMMUNITY_HELP),
+    community: str | None = typer.Option(
+        None, "--community", help=COMMUNITY_HELP + " A name no community has starts a console community."
+    ),
 ) -> None:
     """Add a scenario and generate its moral contexts (adding the same text again retries the contexts)."""
     from mge.bot.contexts import add_scenario
     from mge.bot.interviews import utcnow
-    from mge.core.messages import CommunityRef
 
     model = settings_or_exit().articulation_model
 
     async def work(database, llm):
-        ref = CommunityRef("console", community, community)
+        ref = await _scenario_community(database, community)
         return await add_scenario(database, llm=llm, model=model, community=ref, text=text, now=utcnow())
 
     added = _run(work, needs_llm=True)
@@ -96,7 +111,7 @@ def scenario_add(
 
 
 @scenario_app.command("list")
-def scenario_list(community: str = typer.Option("local", "--community", help=COMMUNITY_HELP)) -> None:
+def scenario_list(community: str | None = typer.Option(None, "--community", help=COMMUNITY_HELP)) -> None:
     """List the community's scenarios with their contexts."""
     from mge.storage import stories_repo
 
@@ -124,7 +139,7 @@ def scenario_list(community: str = typer.Option("local", "--community", help=COM
 @contexts_app.command("list")
 def contexts_list(
     scenario: int | None = typer.Option(None, "--scenario", help="Only this scenario's contexts."),
-    community: str = typer.Option("local", "--community", help=COMMUNITY_HELP),
+    community: str | None = typer.Option(None, "--community", help=COMMUNITY_HELP),
 ) -> None:
     """List moral contexts: id, text, source (llm or moderator)."""
     from mge.storage import repositories as repo
@@ -136,7 +151,7 @@ def contexts_list(
             if scenario is None:
                 return await stories_repo.live_contexts(session, community_id=community_id)
             if await repo.get_scenario(session, community_id=community_id, scenario_id=scenario) is None:
-                raise LookupError(f"no scenario {scenario} in community {community!r}")
+                raise LookupError(f"no scenario {scenario} in this community (see `mge scenario list`)")
             return await stories_repo.contexts_of_scenario(session, scenario_id=scenario)
 
     contexts = _run(work)
@@ -149,7 +164,7 @@ def contexts_list(
 def contexts_add(
     text: str = typer.Argument(..., help="'When …', e.g. 'When in distress'."),
     scenario: int = typer.Option(..., "--scenario", help="The scenario it belongs to."),
-    community: str = typer.Option("local", "--community", help=COMMUNITY_HELP),
+    community: str | None = typer.Option(None, "--community", help=COMMUNITY_HELP),
 ) -> None:
     """Add a context to a scenario (an existing one with the same wording is reused)."""
     from mge.bot.contexts import add_context
@@ -167,7 +182,7 @@ def contexts_add(
 def contexts_edit(
     context_id: int = typer.Argument(..., help="The context's id."),
     text: str = typer.Argument(..., help="The new wording, 'When …'."),
-    community: str = typer.Option("local", "--community", help=COMMUNITY_HELP),
+    community: str | None = typer.Option(None, "--community", help=COMMUNITY_HELP),
 ) -> None:
     """Reword a context (its stories stay with it)."""
     from mge.bot.contexts import edit_context
@@ -183,7 +198,7 @@ def contexts_edit(
 @contexts_app.command("remove")
 def contexts_remove(
     context_id: int = typer.Argument(..., help="The context's id."),
-    community: str = typer.Option("local", "--community", help=COMMUNITY_HELP),
+    community: str | None = typer.Option(None, "--community", help=COMMUNITY_HELP),
 ) -> None:
     """Remove a context from every scenario. Its stories are withdrawn, their votes kept."""
     from mge.bot.contexts import remove_context
@@ -202,7 +217,7 @@ def contexts_remove(
 
 @stories_app.command("generate")
 def stories_generate(
-    community: str = typer.Option("local", "--community", help=COMMUNITY_HELP),
+    community: str | None = typer.Option(None, "--community", help=COMMUNITY_HELP),
     max_pairs: int = typer.Option(3, "--max-pairs", min=1, max=20, help="Deepening pairs asked for per context."),
 ) -> None:
     """Write transition stories (both directions of each deepening pair) for every context.
@@ -251,7 +266,7 @@ def stories_generate(
 def stories_list(
     context: int | None = typer.Option(None, "--context", help="Only this context's stories."),
     format: OutputFormat = typer.Option(OutputFormat.table, "--format", help="json or table."),
-    community: str = typer.Option("local", "--community", help=COMMUNITY_HELP),
+    community: str | None = typer.Option(None, "--community", help=COMMUNITY_HELP),
 ) -> None:
     """List active transition stories (with their generation steps in JSON)."""
     from mge.bot.stories import story_rows

@@ -11,7 +11,15 @@ from dataclasses import replace
 
 import typer
 
-from mge.bot.cli_support import OutputFormat, fail, operator_actor, run_with_database, settings_or_exit
+from mge.bot.cli_support import (
+    COMMUNITY_HELP_ALL,
+    OutputFormat,
+    community_ids,
+    fail,
+    operator_actor,
+    run_with_database,
+    settings_or_exit,
+)
 
 values_app = typer.Typer(
     help="Canonical values: the deduplicated values members' cards were merged into.", no_args_is_help=True
@@ -22,19 +30,6 @@ values_app = typer.Typer(
 
 def _run_values(work):
     return run_with_database(work, errors=(LookupError, ValueError))
-
-
-async def _community_ids(database, community: str | None) -> list[int] | None:
-    """Ids of the communities named (by name or platform id); None (all) when no name is given."""
-    if community is None:
-        return None
-    from mge.storage import repositories as repo
-
-    async with database.session() as session:
-        found = [c.id for c in await repo.list_communities(session) if community in (c.name, c.external_id)]
-    if not found:
-        raise LookupError(f"no community named {community!r}")
-    return found
 
 
 def _now():
@@ -50,7 +45,7 @@ def _print_json(data) -> None:
 
 @values_app.command("list")
 def values_list(
-    community: str | None = typer.Option(None, "--community", help="Only this community (its name or platform id)."),
+    community: str | None = typer.Option(None, "--community", help=COMMUNITY_HELP_ALL),
     format: OutputFormat = typer.Option(OutputFormat.table, "--format", help="json or table."),
     all_statuses: bool = typer.Option(False, "--all", help="Also merged, hidden and empty values."),
 ) -> None:
@@ -58,7 +53,7 @@ def values_list(
     from mge.bot.dedup import value_rows
 
     async def rows(database):
-        ids = await _community_ids(database, community)
+        ids = await community_ids(database, community)
         return await value_rows(database, community_ids=ids, statuses=None if all_statuses else ("active",))
 
     found = _run_values(rows)
@@ -146,7 +141,7 @@ def values_undo(card_id: int = typer.Argument(..., help="The member card whose l
 
 
 def dedup_command(
-    community: str | None = typer.Option(None, "--community", help="Only this community (name or platform id); default: all."),
+    community: str | None = typer.Option(None, "--community", help=COMMUNITY_HELP_ALL),
     lexical: bool = typer.Option(
         False, "--lexical", help="Use the offline lexical embedder instead of the embeddings endpoint (weaker candidates)."
     ),
@@ -176,7 +171,7 @@ def dedup_command(
 
     async def dedup_all(database):
         try:
-            ids = await _community_ids(database, community)
+            ids = await community_ids(database, community)
             if ids is None:
                 async with database.session() as session:
                     ids = [c.id for c in await repo.list_communities(session)]

@@ -20,6 +20,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from mge.bot.jobs import LLMRecorder
 from mge.bot.leases import MemberLeases
+from mge.bot.scenarios import add_default_scenarios
 from mge.core import interview as machine
 from mge.core.cards import ValuesCard
 from mge.core.interview import (
@@ -647,6 +648,9 @@ class InterviewService:
 
     async def _scenario_choices(self, ctx: _Context) -> list[Choice]:
         scenarios = await repo.open_scenarios(ctx.session, community_id=ctx.interview.community_id)
+        if not scenarios and await add_default_scenarios(ctx.session, community_id=ctx.interview.community_id,
+                                                         now=ctx.now):
+            scenarios = await repo.open_scenarios(ctx.session, community_id=ctx.interview.community_id)
         return [Choice(str(s.id), _shorten(s.text, MAX_CHOICE_LABEL), detail=s.text) for s in scenarios]
 
     async def _scenario_text(self, ctx: _Context) -> str:

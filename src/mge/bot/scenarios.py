@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from mge.core.messages import CommunityRef
 from mge.core.scenarios import DEFAULT_SCENARIOS, MAX_SCENARIO_CHARS
 from mge.core.text import clean_member_text
 from mge.storage import repositories as repo
 from mge.storage.database import Database
+
+if TYPE_CHECKING:
+    from sqlmodel.ext.asyncio.session import AsyncSession
 
 
 class ScenarioError(ValueError):
@@ -29,8 +34,18 @@ async def prepare_scenarios(
                 raise ScenarioError(f"a scenario must be 1–{MAX_SCENARIO_CHARS} characters of text")
             scenario = await repo.find_or_add_scenario(session, community_id=row.id, text=cleaned.text, now=now)
             scenario_id = scenario.id
-        elif await repo.count_scenarios(session, community_id=row.id) == 0:
-            for default in DEFAULT_SCENARIOS:
-                await repo.find_or_add_scenario(session, community_id=row.id, text=default, now=now)
+        else:
+            await add_default_scenarios(session, community_id=row.id, now=now)
         await session.commit()
         return scenario_id
+
+
+async def add_default_scenarios(session: AsyncSession, *, community_id: int, now) -> bool:
+    """Give a community that never had a scenario the paper's defaults, in the caller's transaction, so a
+    fresh Discord server or Slack workspace has questions from its first `/mge join`. Archived and closed
+    scenarios count as had: defaults a moderator put away never come back. True when they were added."""
+    if await repo.count_scenarios(session, community_id=community_id) > 0:
+        return False
+    for default in DEFAULT_SCENARIOS:
+        await repo.find_or_add_scenario(session, community_id=community_id, text=default, now=now)
+    return True

@@ -15,6 +15,15 @@ MAX_MESSAGE_CHARS = 4000
 
 # Zero-width and bidirectional-control characters hide text from the reader but not from the model.
 _INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\u00ad]")
+# Terminal control sequences (ECMA-48) as whole units, so pasted colour codes leave no "[31m" behind:
+# strings (OSC, DCS, SOS, PM, APC) up to their BEL or ST terminator, CSI with its parameters, and the
+# other escapes (ESC, optional intermediates, one final byte); each introducer in its 7-bit or C1 form.
+# An unterminated string loses only its introducer: the rest is the member's text.
+_TERMINAL_SEQUENCE = re.compile(
+    r"(?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f])[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)"
+    r"|(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]"
+    r"|\x1b[ -/]*[0-~]"
+)
 _BLANK_LINES = re.compile(r"\n{3,}")
 _SPACES = re.compile(r"[ \t]+")
 
@@ -31,6 +40,7 @@ def clean_member_text(raw: str | None) -> CleanText:
         raw = ""
     text = unicodedata.normalize("NFC", raw)
     text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = _TERMINAL_SEQUENCE.sub("", text)
     # Drop control characters (Cc), unassigned/private/surrogate code points, keep newlines and tabs.
     text = "".join(
         ch for ch in text if ch in "\n\t" or unicodedata.category(ch) not in {"Cc", "Cs", "Co", "Cn"}

@@ -26,7 +26,7 @@ from mge.adapters.discord.commands import answer, discord_text, moderator_comman
 from mge.adapters.discord.community import community_of_guild
 from mge.adapters.discord.config import PLATFORM, BotContext
 from mge.adapters.discord.digest import DiscordDigestPublisher
-from mge.adapters.discord.moderator_commands import require_moderator
+from mge.adapters.discord.moderator_commands import post_failure_text, require_moderator
 from mge.adapters.discord.polls import DiscordPollPublisher
 from mge.adapters.discord.render import neutralise
 from mge.bot.actions import ActionReply, ModeratorAction, ModeratorCall, ModeratorServices, groups, run_action
@@ -75,7 +75,7 @@ def _command(action: ModeratorAction, context: BotContext, *, name: str) -> app_
             services=ModeratorServices(DiscordPollPublisher(interaction.client),
                                        DiscordDigestPublisher(interaction.client), context.poll_duration,
                                        llm=context.interviews.llm, model=context.interviews.articulation_model,
-                                       token_prices=context.token_prices),
+                                       token_prices=context.token_prices, post_failure=post_failure_text),
         )
         await _reply(interaction, await run_action(action, call))
 

@@ -20,6 +20,8 @@ from mge.adapters.discord.commands import POLL_NAME, answer, moderator_command
 from mge.adapters.discord.community import community_of_guild
 from mge.adapters.discord.config import PLATFORM, BotContext
 from mge.adapters.discord.polls import DiscordPollPublisher
+from mge.bot.actions.base import community_id_for, terminal_command
+from mge.bot.actions.schedule import audit_poll
 from mge.bot.permissions import ModeratorFacts, denial_text, is_moderator
 from mge.bot.poll_selection import next_story_for
 from mge.bot.polls import post_story_poll, story_poll_view
@@ -28,11 +30,7 @@ from mge.core.polls import StoryPoll
 log = logging.getLogger("mge.discord.moderation")
 
 IN_A_SERVER_TEXT = "Moderator commands work in a server channel: run `{command}` there."
-NOTHING_TO_POLL_TEXT = "No story needs votes right now — run `mge stories generate`."
-CANNOT_POST_TEXT = (
-    "I couldn't post the poll here: I need the View Channel, Send Messages, Embed Links and Add Reactions "
-    "permissions in this channel."
-)
+NOTHING_TO_POLL_TEXT = "No story needs votes right now — run {command} in the bot's terminal."
 
 
 def moderator_facts(interaction: discord.Interaction) -> ModeratorFacts:
@@ -68,6 +66,20 @@ async def require_moderator(interaction: discord.Interaction, context: BotContex
     return False
 
 
+def post_failure_text(error: BaseException, channel: str) -> str | None:
+    """What a moderator is told when Discord refused a post in ``channel`` (None: not Discord's refusal)."""
+    if isinstance(error, discord.Forbidden):
+        why = ("I need the View Channel, Send Messages, Embed Links and Add Reactions permissions there. "
+               "Give them to me (or add me to that channel) and try again.")
+    elif isinstance(error, discord.NotFound):
+        why = "that channel doesn't exist or I can't see it. Name another channel."
+    elif isinstance(error, discord.HTTPException):
+        why = f"Discord answered {error.status} ({error.text or 'no reason given'}). Try again in a moment."
+    else:
+        return None
+    return f"I couldn't post in channel {channel}: {why}"
+
+
 def posted_text(view: StoryPoll, *, closes_at: datetime, jump_url: str) -> str:
     """The moderator's confirmation. Echoed texts are markdown-escaped (``answer`` defuses mentions)."""
     def clean(text: str) -> str:
@@ -96,7 +108,7 @@ def install_moderator_commands(group: app_commands.Group, context: BotContext) -
             now = context.clock()
             story_id = await next_story_for(context.database, community, now=now)
             if story_id is None:
-                await answer(interaction, NOTHING_TO_POLL_TEXT)
+                await answer(interaction, NOTHING_TO_POLL_TEXT.format(command=terminal_command(community, "stories generate")))
                 return
             closes_at = now + context.poll_duration
             try:
@@ -104,11 +116,14 @@ def install_moderator_commands(group: app_commands.Group, context: BotContext) -
                     context.database, DiscordPollPublisher(interaction.client), story_id=story_id, platform=PLATFORM,
                     channel_id=str(interaction.channel_id), closes_at=closes_at, now=now,
                 )
-            except discord.Forbidden:
-                log.warning("no permission to post a poll in channel %s", interaction.channel_id)
-                await answer(interaction, CANNOT_POST_TEXT)
+            except discord.HTTPException as error:
+                log.warning("could not post a poll in channel %s: %s", interaction.channel_id, error)
+                await answer(interaction, post_failure_text(error, str(interaction.channel_id)) or "")
                 return
         log.info("poll %s on story %s posted by %s", recorded.id, story_id, interaction.user.id)
+        await audit_poll(context.database, recorded, community_id=await community_id_for(context.database, community,
+                                                                                          now=now),
+                         actor=f"{PLATFORM}:{interaction.user.id}", now=now, action="poll")
         jump_url = f"https://discord.com/channels/{interaction.guild_id}/{recorded.channel_id}/{recorded.message_id}"
         view = await story_poll_view(context.database, story_id)
         await answer(interaction, posted_text(view, closes_at=closes_at, jump_url=jump_url))

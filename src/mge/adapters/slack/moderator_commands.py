@@ -8,8 +8,9 @@ user-group's members are looked up with ``usergroups.users.list`` (scope ``userg
 such an id applies in the command's workspace, and cached for a minute: the method is rate-limited
 (Tier 2, ~20 calls a minute) and the lookup happens before the 3-second ack.
 
-``/mge poll`` picks the story before acking, so the ack itself says what is being posted (or that
-nothing needs votes), then posts it in the command's channel after the ack.
+``/mge poll`` picks the story and posts it in the command's channel; the ack says it is posted only once
+it is, or why it could not be (the bot is not in the channel …). A post slower than Slack's 3-second ack
+is reported in a DM when it ends (``answer_when_done``).
 """
 
 from __future__ import annotations
@@ -25,9 +26,12 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from mge.adapters.slack.commands import COMMAND, CommandCall, CommandRegistry, CommandReply, Subcommand
-from mge.adapters.slack.moderator_actions import install_actions
+from mge.adapters.slack.moderator_actions import answer_when_done, install_actions, post_failure_text
 from mge.adapters.slack.polls import PLATFORM, SlackPollPublisher
 from mge.adapters.slack.render import escape
+from mge.bot.actions import ActionReply
+from mge.bot.actions.base import community_id_for, terminal_command
+from mge.bot.actions.schedule import audit_poll
 from mge.bot.permissions import ModeratorFacts, SlackModeratorId, denial_text, is_moderator, slack_moderator_ids
 from mge.bot.poll_selection import next_story_for
 from mge.bot.polls import post_story_poll, story_poll_view
@@ -39,13 +43,10 @@ GROUP_CACHE_SECONDS = 60.0
 #: A user-group lookup happens before the ack (due within 3 s): give up early rather than miss it.
 GROUP_LOOKUP_TIMEOUT = 1.5
 
-NOTHING_TO_POLL_TEXT = "No story needs votes right now — run `mge stories generate`."
+NOTHING_TO_POLL_TEXT = "No story needs votes right now — run {command} in the bot's terminal."
+POSTING_TEXT = "Posting the poll takes longer than usual: I'll tell you in a direct message once it is up."
 IN_A_CHANNEL_TEXT = f"Run `{COMMAND} poll` in the channel where the poll should appear (not in a direct message)."
 GROUPS_UNCHECKED_TEXT = " (I couldn't check the moderator user-groups just now: try again in a moment.)"
-CANNOT_POST_TEXT = (
-    "I couldn't post the poll in <#{channel}>. Invite me to that channel (`/invite @Moral Graph Bot`) and run "
-    f"`{COMMAND} poll` there again."
-)
 
 
 @dataclass
@@ -143,36 +144,34 @@ def add_moderator_commands(
         now = call.deps.clock()
         story_id = await next_story_for(call.deps.database, call.community, now=now, exclude=busy)
         if story_id is None:
-            return CommandReply(NOTHING_TO_POLL_TEXT)
+            return CommandReply(escape(NOTHING_TO_POLL_TEXT.format(command=terminal_command(call.community, "stories generate"))))
         busy.add(story_id)
         closes_at = now + poll_duration
         view = await story_poll_view(call.deps.database, story_id)
 
-        async def post() -> None:
+        async def post() -> ActionReply:
             try:
                 recorded = await post_story_poll(
                     call.deps.database, SlackPollPublisher(call.client), story_id=story_id, platform=PLATFORM,
                     channel_id=call.channel_id, closes_at=closes_at, now=now,
                 )
-                log.info("poll %s on story %s posted by %s", recorded.id, story_id, call.person.platform_user_id)
             except SlackApiError as error:
                 log.warning("could not post a poll in %s: %s", call.channel_id, error.response.get("error"))
-                await _tell_in_dm(call, CANNOT_POST_TEXT.format(channel=escape(call.channel_id)))
+                return ActionReply(escape(post_failure_text(error, call.channel_id) or ""))
             finally:
                 busy.discard(story_id)
+            log.info("poll %s on story %s posted by %s", recorded.id, story_id, call.person.platform_user_id)
+            community_id = await community_id_for(call.deps.database, call.community, now=now)
+            await audit_poll(call.deps.database, recorded, community_id=community_id,
+                             actor=f"{PLATFORM}:{call.person.platform_user_id}", now=now, action="poll")
+            return ActionReply(
+                f"Posted a poll on “{escape(view.context)}”: {escape(view.from_value.title)} → "
+                f"{escape(view.to_value.title)}, in this channel. It closes {slack_date(closes_at)}."
+            )
 
-        text = (
-            f"Posting a poll on “{escape(view.context)}”: {escape(view.from_value.title)} → "
-            f"{escape(view.to_value.title)}, in this channel. It closes {slack_date(closes_at)}."
-        )
-        return CommandReply(text, then=post)
+        return await answer_when_done(call, post(), pending=POSTING_TEXT, markup=True)
 
     registry.add(Subcommand("poll", "(moderators) post the next transition story as a poll in this channel", poll))
     install_actions(registry, gate, poll_duration=poll_duration, token_prices=token_prices)
     return registry
 
-
-async def _tell_in_dm(call: CommandCall, text: str) -> None:
-    """A note to the moderator that reaches them even where the bot can't post (a DM always works)."""
-    opened = await call.client.conversations_open(users=call.person.platform_user_id)
-    await call.client.chat_postMessage(channel=str(opened["channel"]["id"]), text=text)

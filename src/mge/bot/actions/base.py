@@ -55,6 +55,9 @@ class ModeratorServices:
     model: str = ""
     #: Price per million input and output tokens (the operator's settings), for the cost estimate.
     token_prices: tuple[float, float] = (0.0, 0.0)
+    #: ``(error, channel id)`` → what the moderator is told when the platform refused a post there (the
+    #: bot is not in the channel, lacks a permission …), or None for an error it does not recognise.
+    post_failure: Callable[[BaseException, str], str | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,8 @@ class ModeratorAction:
     params: tuple[Param, ...] = ()
     #: Builds a picture or a file, or posts to a channel: adapters acknowledge first and answer after.
     slow: bool = False
+    #: Changes nothing, so it is not in the audit log (every other action is: tests/test_audit_coverage.py).
+    read_only: bool = False
 
     @property
     def path(self) -> str:
@@ -117,6 +122,13 @@ async def run_action(action: ModeratorAction, call: ModeratorCall) -> ActionRepl
         log.exception("moderator action %s failed for %s", action.path, call.actor)
         return ActionReply(f"Something went wrong running /mge {action.path}. The details are in the bot's "
                            "log; try again, or ask the bot's operator.")
+
+
+def terminal_command(community: CommunityRef, command: str) -> str:
+    """``mge <command> --community <id>`` as a moderator can paste it into the operator's terminal."""
+    import shlex
+
+    return f"`mge {command} --community {shlex.quote(community.external_id)}`"
 
 
 def split_words(text: str, params: tuple[Param, ...]) -> dict[str, str]:
@@ -155,7 +167,18 @@ async def community_id_for(database: Database, community: CommunityRef, *, now: 
 async def audit_action(call: ModeratorCall, action: str, target: str, *, before: dict | None = None,
                 after: dict | None = None) -> None:
     """Record, in its own transaction, an action whose change a use case has already committed."""
-    async with call.database.session() as session:
-        await record_action(session, community_id=call.community_id, actor=call.actor, action=action, now=call.now,
+    await record_moderator_action(call.database, community_id=call.community_id, actor=call.actor, action=action,
+                                  now=call.now, target=target, before=before, after=after)
+
+
+async def record_moderator_action(database: Database, *, community_id: int, actor: str, action: str, now: datetime,
+                                  target: str, before: dict | None = None, after: dict | None = None) -> None:
+    """:func:`audit_action` for commands that run outside the action table (``/mge poll``)."""
+    async with database.session() as session:
+        await record_action(session, community_id=community_id, actor=actor, action=action, now=now,
                             target=target, before=before, after=after)
         await session.commit()
+
+
+def post_failure_text(services: ModeratorServices, error: BaseException, channel: str) -> str | None:
+    return services.post_failure(error, channel) if services.post_failure is not None else None

@@ -111,7 +111,7 @@ DAYS = Param("days", "0 for no rule", kind="int")
 ACTIONS = (
     ModeratorAction("member", "block", "leave a member's votes out of the graph", block, (MEMBER,)),
     ModeratorAction("member", "unblock", "count a blocked member's votes again", unblock, (MEMBER,)),
-    ModeratorAction("eligibility", "show", "who may vote, and how many members are blocked", show_rules),
+    ModeratorAction("eligibility", "show", "who may vote, and how many members are blocked", show_rules, read_only=True),
     ModeratorAction("eligibility", "account-age", "minimum account age in days for votes to count", account_age,
                     (DAYS,)),
     ModeratorAction("eligibility", "membership", "minimum days in the server for votes to count", membership, (DAYS,)),

@@ -176,8 +176,8 @@ async def export(call: ModeratorCall) -> ActionReply:
 
 ACTIONS = (
     ModeratorAction("audit", "", "the latest moderator actions: who, when, what, before and after", audit,
-                    (Param("count", "how many (1-50, default 15)", kind="int", required=False),)),
-    ModeratorAction("stats", "", "participation, completion, interview length and tokens, votes", stats),
+                    (Param("count", "how many (1-50, default 15)", kind="int", required=False),), read_only=True),
+    ModeratorAction("stats", "", "participation, completion, interview length and tokens, votes", stats, read_only=True),
     ModeratorAction("export", "", "the moral graph as a file: json, graphml, csv (zip) or html", export,
                     (Param("format", "json, graphml, csv or html", required=False),), slow=True),
 )

@@ -6,7 +6,17 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from mge.bot.actions.base import ActionError, ActionReply, ModeratorAction, ModeratorCall, Param, audit_action
+from mge.bot.actions.base import (
+    ActionError,
+    ActionReply,
+    ModeratorAction,
+    ModeratorCall,
+    Param,
+    audit_action,
+    post_failure_text,
+    record_moderator_action,
+    terminal_command,
+)
 from mge.bot.digest import prepare_digest
 from mge.bot.poll_selection import next_story
 from mge.bot.polls import post_story_poll, story_poll_view
@@ -73,14 +83,30 @@ async def polls_post_now(call: ModeratorCall) -> ActionReply:
     story_id = await next_story(call.database, community_id=call.community_id, now=call.now)
     if story_id is None:
         return ActionReply("No story needs votes right now: stories are written for new values by the "
-                           "scheduler's maintenance (or `mge stories generate`).")
+                           f"scheduler's maintenance (or {terminal_command(call.community, 'stories generate')}).")
     duration = timedelta(hours=row.poll_duration_hours) if row.poll_duration_hours else call.services.default_poll_duration
-    poll = await post_story_poll(call.database, call.services.poll_publisher, story_id=story_id,
-                                 platform=call.community.platform, channel_id=channel, closes_at=call.now + duration,
-                                 now=call.now)
+    try:
+        poll = await post_story_poll(call.database, call.services.poll_publisher, story_id=story_id,
+                                     platform=call.community.platform, channel_id=channel,
+                                     closes_at=call.now + duration, now=call.now)
+    except Exception as error:
+        if (text := post_failure_text(call.services, error, channel)) is None:
+            raise
+        raise ActionError(text) from None
+    await audit_poll(call.database, poll, community_id=call.community_id, actor=call.actor, now=call.now,
+                     action="polls.post-now")
     view = await story_poll_view(call.database, story_id)
     return ActionReply(f"Posted a poll on “{view.context}”: {view.from_value.title} → {view.to_value.title} "
                        f"(poll {poll.id}), open for {int(duration.total_seconds() // 3600)} h.")
+
+
+async def audit_poll(database, poll, *, community_id: int, actor: str, now, action: str) -> None:
+    """A poll a moderator had posted (``/mge poll``, ``/mge polls post-now``), in the audit log."""
+    await record_moderator_action(
+        database, community_id=community_id, actor=actor, action=action, now=now, target=f"poll {poll.id}",
+        after={"story": poll.story_id, "channel": poll.channel_id, "message": poll.message_id,
+               "closes_at": poll.closes_at.isoformat() if poll.closes_at else None},
+    )
 
 
 async def digest_channel(call: ModeratorCall) -> ActionReply:
@@ -119,13 +145,19 @@ async def digest_post_now(call: ModeratorCall) -> ActionReply:
     if not channel:
         raise ActionError("No digest channel is set: name one, or run this in the channel you mean.")
     digest, _, png = await prepare_digest(call.database, community_id=call.community_id, now=call.now)
-    await call.services.digest_publisher.publish_digest(channel_id=channel, digest=digest, png=png)
+    try:
+        await call.services.digest_publisher.publish_digest(channel_id=channel, digest=digest, png=png)
+    except Exception as error:
+        if (text := post_failure_text(call.services, error, channel)) is None:
+            raise
+        raise ActionError(text.replace("the poll", "the digest")) from None
     await audit_action(call, "digest.post-now", f"channel {channel}")
     return ActionReply(f"Posted the digest ({digest.values} values, {digest.edges} edges) in channel {channel}.")
 
 
 ACTIONS = (
-    ModeratorAction("schedule", "", "show where and how often polls and the digest are posted", show),
+    ModeratorAction("schedule", "", "show where and how often polls and the digest are posted", show,
+                    read_only=True),
     ModeratorAction("polls", "channel", "post scheduled story polls in a channel", polls_channel, (CHANNEL,)),
     ModeratorAction("polls", "every", "how often a round of polls is posted (30m, 12h, 1d, 1w)", polls_every,
                     (Param("interval", "e.g. 1d"),)),
@@ -145,6 +177,6 @@ ACTIONS = (
     ModeratorAction("digest", "pause", "stop posting the weekly digest", digest_pause),
     ModeratorAction("digest", "resume", "post the weekly digest again", digest_resume),
     ModeratorAction("digest", "preview", "see the digest as it would be posted now (only you)", digest_preview,
-                    slow=True),
+                    slow=True, read_only=True),
     ModeratorAction("digest", "post-now", "post the digest now", digest_post_now, (CHANNEL,), slow=True),
 )

@@ -4,7 +4,7 @@ every change is audited and, for merges and splits, reversible (``mge values und
 
 from __future__ import annotations
 
-from mge.bot.actions.base import ActionReply, ModeratorAction, ModeratorCall, Param, audit_action
+from mge.bot.actions.base import ActionReply, ModeratorAction, ModeratorCall, Param, audit_action, terminal_command
 from mge.bot.dedup import merge_values, split_card, value_provenance, value_rows
 from mge.storage import values_repo
 from mge.storage.governance_repo import record_action
@@ -20,7 +20,7 @@ async def list_values(call: ModeratorCall) -> ActionReply:
     lines = [f"{r['id']}. {r['title']} — {r['cards']} card(s)" + (" (hidden)" if r["status"] == "hidden" else "")
              for r in rows[:MAX_LISTED]]
     if len(rows) > MAX_LISTED:
-        lines.append(f"… and {len(rows) - MAX_LISTED} more (`mge values list` in the terminal shows all).")
+        lines.append(f"… and {len(rows) - MAX_LISTED} more ({terminal_command(call.community, 'values list')} in the terminal shows all).")
     return ActionReply("\n".join(lines))
 
 
@@ -82,8 +82,8 @@ async def split(call: ModeratorCall) -> ActionReply:
 
 
 ACTIONS = (
-    ModeratorAction("values", "list", "the community's values and how many cards each holds", list_values),
-    ModeratorAction("values", "show", "a value and every member card merged into it", show_value, (VALUE,)),
+    ModeratorAction("values", "list", "the community's values and how many cards each holds", list_values, read_only=True),
+    ModeratorAction("values", "show", "a value and every member card merged into it", show_value, (VALUE,), read_only=True),
     ModeratorAction("values", "hide", "take a value out of the graph, digest and polls", hide_value, (VALUE,)),
     ModeratorAction("values", "restore", "bring a hidden value back", restore_value, (VALUE,)),
     ModeratorAction("values", "merge", "merge a duplicate value into another", merge,
