@@ -6,9 +6,10 @@
    when it is installed (a throwaway cluster, tests/postgres.py). Members answer as soon as they get a
    reply ("back to back": the most load that many interviews can make), plus one "paced" leg at 500
    where each member pauses 20 s on average before every message, as people do;
-3. vote ingestion: reaction events, 10% of them redelivered, through ``mge.bot.polls.apply_reaction``,
-   applied one at a time and by 16 concurrent workers; the votes stored must equal the unique votes
-   (the run exits 1 if not);
+3. vote ingestion: reaction events, 10% of them redelivered, handed to the vote inbox by 1 and by 200
+   concurrent deliveries (each waits until its event is recorded, as an adapter does before it
+   acknowledges), until every vote is applied; the votes stored must equal the unique votes (the run
+   exits 1 if not);
 4. graph assembly (``mge graph build``) at 10k, 100k and 1M votes: time and peak memory
    (``graph_build.py``'s machinery);
 5. memory (RSS) of a bot process holding 1,000 open interviews.
@@ -64,7 +65,7 @@ def settings(args: argparse.Namespace) -> dict[str, Any]:
         # 20 s is a community of fast typists.
         "paced_think_s": _numbers(args.paced_think) if args.paced_think is not None else ([] if quick else [20.0, 60.0]),
         "vote_events": args.vote_events or (1_000 if quick else 100_000),
-        "vote_legs": _vote_legs(args.vote_legs or ("sqlite:1" if quick else "sqlite:1,sqlite:16,postgresql:16")),
+        "vote_legs": _vote_legs(args.vote_legs or ("sqlite:1,sqlite:200" if quick else "sqlite:1,sqlite:200,postgresql:200")),
         "graph_sizes": ["10k"] if quick else ["10k", "100k", "1M"],
         "graph_repeat": 1 if quick else 3,
         "memory_interviews": args.memory_interviews or (50 if quick else 1_000),
@@ -259,7 +260,8 @@ def _vote_rows(votes: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
         lost = f", {sum(leg['errors'].values())} errors" if leg["errors"] else ""
         rows.append((
             what,
-            f"{leg['events_per_s']:,.0f} events/s; {leg['votes_stored']:,} votes stored from {leg['events']:,} events{lost}",
+            f"{leg['events_per_s']:,.0f} events/s end to end (recorded at {leg.get('recorded_per_s', 0):,.0f}/s); "
+            f"{leg['votes_stored']:,} votes stored from {leg['events']:,} events{lost}",
             f"= {leg['unique_votes']:,} unique ({'ok' if leg['ok'] else 'WRONG'})",
         ))
     return rows
@@ -329,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
         "(20,60; quick: no such legs; 0: none)",
     )
     parser.add_argument("--vote-events", type=int, help="reaction events (100000; quick 1000)")
-    parser.add_argument("--vote-legs", help="backend:workers,... (sqlite:1,sqlite:16,postgresql:16; quick sqlite:1)")
+    parser.add_argument("--vote-legs", help="backend:workers,... (sqlite:1,sqlite:200,postgresql:200; quick sqlite:1,sqlite:200)")
     parser.add_argument("--memory-interviews", type=int, help="open interviews in the memory benchmark (1000; quick 50)")
     parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
     parser.add_argument(

@@ -1,11 +1,11 @@
-"""Vote ingestion: Slack reaction events through ``mge.bot.polls.apply_reaction`` (the function the
-Discord and Slack adapters call), 10% of them redelivered with the same event id.
+"""Vote ingestion: Slack reaction events through the vote inbox (``mge.bot.vote_inbox``, what the
+Discord and Slack adapters hand reactions to), 10% of them redelivered with the same event id.
 
 The events: ``unique`` first reactions, one per (poll, member), spread over ``polls`` polls in one
 workspace, plus ``duplicates`` redeliveries of earlier events, each placed after its original. They are
-applied by ``workers`` concurrent tasks, as an adapter does with events arriving at once. Afterwards the
-vote table must hold exactly ``unique`` votes, and the outcomes must be ``unique`` COUNTED and
-``duplicates`` IGNORED_DUPLICATE_EVENT.
+handed over by ``workers`` concurrent deliveries, as an adapter does with events arriving at once.
+Afterwards the vote table must hold exactly ``unique`` votes, ``unique`` events must have been applied
+as COUNTED, and the ``duplicates`` redeliveries refused at recording (IGNORED_DUPLICATE_EVENT).
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from typing import Any
 
 import support  # noqa: F401 — puts the repository root on sys.path
 
-from mge.bot.polls import VoteOutcome, apply_reaction, record_poll
+from mge.bot.polls import VoteOutcome, record_poll
+from mge.bot.vote_inbox import Reaction, inbox_for
 from mge.core.messages import CommunityRef, Person
 from mge.storage.database import Database
 from tests.fakes.story_rows import add_story
@@ -74,11 +75,14 @@ async def count_votes(database: Database) -> int:
 
 
 async def measure_votes(database_url: str, *, events: int, polls: int = 200, workers: int = 16) -> dict[str, Any]:
+    """Hand the stream to the vote inbox from ``workers`` concurrent deliveries (each waits until its
+    event is recorded, as an adapter does before acknowledging it), then wait until every recorded event
+    is applied. ``events_per_s`` is end to end: events over the time until the last vote is stored."""
     database = Database(database_url)
     try:
         await setup_polls(database, polls)
         stream, unique = make_events(events, polls)
-        outcomes: Counter[str] = Counter()
+        recorded: Counter[str] = Counter()
         errors: Counter[str] = Counter()
         queue: asyncio.Queue[dict | None] = asyncio.Queue()
         for event in stream:
@@ -86,23 +90,28 @@ async def measure_votes(database_url: str, *, events: int, polls: int = 200, wor
         for _ in range(workers):
             queue.put_nowait(None)
         now = datetime.now(UTC)
+        inbox = inbox_for(database)
 
         async def worker() -> None:
             while (event := await queue.get()) is not None:
+                reaction = Reaction(
+                    community=WORKSPACE, platform="slack", channel_id=CHANNEL, message_id=event["message_id"],
+                    person=Person(event["user"], event["user"]), emoji=event["emoji"], added=True,
+                    event_id=event["event_id"], now=now,
+                )
                 try:
-                    outcome = await apply_reaction(
-                        database, community=WORKSPACE, platform="slack", channel_id=CHANNEL,
-                        message_id=event["message_id"], person=Person(event["user"], event["user"]),
-                        emoji=event["emoji"], added=True, event_id=event["event_id"], now=now,
-                    )
-                    outcomes[outcome.value] += 1
+                    outcome = await inbox.record(reaction)
+                    recorded["recorded" if outcome is None else outcome.value] += 1
                 except Exception as error:  # noqa: BLE001 — counted and reported: a lost vote
                     errors[type(error).__name__] += 1
 
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(workers)))
+        recorded_s = time.perf_counter() - started
+        await inbox.drain()
         wall = time.perf_counter() - started
         stored = await count_votes(database)
+        outcomes = await applied_outcomes(database)
     finally:
         await database.dispose()
     duplicates = len(stream) - unique
@@ -113,12 +122,24 @@ async def measure_votes(database_url: str, *, events: int, polls: int = 200, wor
         "polls": polls,
         "workers": workers,
         "wall_s": wall,
+        "recorded_s": recorded_s,
         "events_per_s": len(stream) / wall,
+        "recorded_per_s": len(stream) / recorded_s,
         "votes_stored": stored,
-        "outcomes": dict(outcomes),
+        "outcomes": dict(outcomes) | {"redeliveries_refused": recorded.get(VoteOutcome.IGNORED_DUPLICATE_EVENT.value, 0)},
         "errors": dict(errors),
         "ok": stored == unique
         and outcomes.get(VoteOutcome.COUNTED.value, 0) == unique
-        and outcomes.get(VoteOutcome.IGNORED_DUPLICATE_EVENT.value, 0) == duplicates
+        and recorded.get(VoteOutcome.IGNORED_DUPLICATE_EVENT.value, 0) == duplicates
         and not errors,
     }
+
+
+async def applied_outcomes(database: Database) -> Counter[str]:
+    from sqlmodel import func, select
+
+    from mge.storage.models import ReactionEvent
+
+    async with database.session() as session:
+        query = select(ReactionEvent.outcome, func.count()).group_by(ReactionEvent.outcome)
+        return Counter({outcome or "pending": count for outcome, count in (await session.exec(query)).all()})

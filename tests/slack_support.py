@@ -14,6 +14,7 @@ from typing import Any
 import aiohttp
 from slack_bolt.async_app import AsyncApp
 
+from mge.bot.vote_inbox import inbox_for
 from mge.adapters.slack.app import SlackConfig, build_slack_app, start_http
 from mge.adapters.slack.context import SlackDeps
 from tests.fakes.slack_api import (
@@ -104,6 +105,7 @@ class Harness:
         for _ in range(3):
             await asyncio.sleep(0.05)
             await self.deps.background.wait_idle(10)
+        await inbox_for(self.deps.database).drain()  # reactions recorded so far are applied
 
 
 @contextlib.asynccontextmanager
@@ -118,7 +120,7 @@ async def serving_slack(
         settings = SlackConfig(bot_token="xoxb-test", signing_secret=SIGNING_SECRET, api_url=fake.api_url, **config)
         deps = SlackDeps(interviews=service, database=database, **({"clock": clock} if clock else {}))
         app, deps = build_slack_app(settings, interviews=service, database=database, deps=deps)
-        runner, port = await start_http(app, host="127.0.0.1", port=0)
+        runner, port = await start_http(app, deps, host="127.0.0.1", port=0, signing_secret=SIGNING_SECRET)
         try:
             async with aiohttp.ClientSession() as http:
                 harness = Harness(fake, f"http://127.0.0.1:{port}/slack/events", http, deps, app)

@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from mge.bot.vote_inbox import inbox_for
 from mge.core.embeddings import policies_text
 from mge.core.interview import InterviewState
 from mge.core.messages import CommunityRef
@@ -77,7 +78,8 @@ EXPLANATION = (
     "model rated your first answer in an interview (1 = not ideological, 5 = slogans only; a research "
     "measure, never used to decide anything about you); 'llm_calls' which model was asked on your behalf "
     "and how many tokens it used (the prompts themselves are not stored); 'dm_routes' and "
-    "'delivery_records' what the bot keeps to route and de-duplicate your messages; 'mentions' other "
+    "'delivery_records' what the bot keeps to route and de-duplicate your messages; 'poll_reactions' the "
+    "reactions you added or removed under story polls, as the platform reported them; 'mentions' other "
     "records that name your account (e.g. the moderators' audit log). Moderators can read cards and "
     "statistics; other members see values and stories without your name. Run `/mge forget` to erase all "
     "of this."
@@ -234,6 +236,14 @@ async def export_member_data(database: Database, *, community_id: int, platform_
             vote_times=[when for vote, *_ in votes for when in (vote.cast_at, vote.updated_at)],
         )
         data["delivery_records"] = [{"event_id": e.event_id, "received_at": _when(e.received_at)} for e in events]
+        data["poll_reactions"] = [
+            {"channel_id": e.channel_id, "message_id": e.message_id, "choice": e.choice, "added": e.added,
+             "received_at": _when(e.received_at), "outcome": e.outcome}
+            for e in await repo.reaction_events_of(
+                session, platform=community.platform, external_id=community.external_id,
+                platform_user_id=member.platform_user_id,
+            )
+        ]
 
         for table, column in repo.member_reference_columns():
             rows = await repo.rows_referencing(session, table, column, [member.id])
@@ -409,6 +419,7 @@ class ForgetReport:
     ideology_ratings_deleted: int = 0
     llm_error_texts_erased: int = 0
     delivery_records_deleted: int = 0
+    reaction_events_deleted: int = 0
     dm_routes_deleted: int = 0
     embeddings_deleted: int = 0
     #: ``table.column`` → rows where the member's account id was replaced by a pseudonym.
@@ -420,6 +431,7 @@ class ForgetReport:
     def erased_anything(self) -> bool:
         return bool(
             self.identity_erased or self.dm_routes_deleted or self.mentions_replaced or self.delivery_records_deleted
+            or self.reaction_events_deleted
         )
 
     def lines(self) -> list[str]:
@@ -467,6 +479,8 @@ class ForgetReport:
             lines.append(f"{_count(self.dm_routes_deleted, 'DM route')} to this community")
         if self.delivery_records_deleted:
             lines.append(f"{_count(self.delivery_records_deleted, 'message delivery record')}")
+        if self.reaction_events_deleted:
+            lines.append(f"{_count(self.reaction_events_deleted, 'poll reaction record')} (the reactions your votes came from)")
         if self.llm_error_texts_erased:
             lines.append(f"{_count(self.llm_error_texts_erased, 'language-model error text')}")
         mentions = sum(self.mentions_replaced.values())
@@ -511,6 +525,8 @@ async def forget_member(
 
     ``dry_run`` does everything and rolls it back: the report says what confirming would erase.
     Idempotent: when the member was already forgotten (or never stored), nothing changes."""
+    # Reactions recorded but not yet applied become votes first, so they are anonymised with the rest.
+    await inbox_for(database).drain()
     async with database.session() as session:
         await repo.lock_for_erasure(session, community_id=community_id)
         community = await session.get(Community, community_id)
@@ -608,6 +624,12 @@ async def _erase_member(session, member, report: ForgetReport, *, now: datetime)
     # Votes: still counted, no longer theirs. Where later tables keep facts about the voter that the
     # graph reads per vote (eligibility: blocked, account age, roles), the votes stay with the anonymous
     # tombstone that keeps those facts, so every vote is judged as before and a block still holds.
+    community = await session.get(Community, community_id)
+    assert community is not None
+    report.reaction_events_deleted = await repo.delete_reaction_records(
+        session, platform=community.platform, external_id=community.external_id,
+        platform_user_id=member.platform_user_id, voter_key=f"member:{member_id}",
+    )
     bound = await repo.rows_bound_to_member(session, member_id=member_id)
     voter_key = FORGOTTEN_PREFIX + secrets.token_hex(16)
     for vote in votes:

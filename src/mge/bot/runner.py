@@ -153,6 +153,29 @@ async def scheduler_job(app: App, *, stop: asyncio.Event) -> None:
                             maintenance_every=timedelta(minutes=every) if every else None)
 
 
+#: How often a running process looks for reactions recorded but not applied (by a process that died).
+PENDING_VOTES_EVERY_SECONDS = 30.0
+
+
+async def pending_votes_job(app: App, *, stop: asyncio.Event) -> None:
+    """Apply reactions an earlier (or another, crashed) process recorded but did not apply: at start,
+    then every ``PENDING_VOTES_EVERY_SECONDS``; and at shutdown whatever this process still holds."""
+    from mge.bot.vote_inbox import inbox_for
+
+    inbox = inbox_for(app.database)
+    while True:
+        try:
+            await inbox.drain()
+        except Exception:  # noqa: BLE001 — they stay recorded; the next round tries again
+            log.exception("applying recorded reactions failed; they stay pending")
+        try:
+            await asyncio.wait_for(stop.wait(), PENDING_VOTES_EVERY_SECONDS)
+        except TimeoutError:
+            continue
+        break
+    await inbox.close()
+
+
 async def _until(stop: asyncio.Event, job: Coroutine) -> None:
     """Run ``job`` until it ends or ``stop`` is set (then cancel it; it cleans up on cancellation)."""
     task = asyncio.ensure_future(job)
@@ -178,6 +201,7 @@ async def serve(app: App, plan: RolePlan, *, http_port: int | None, http_host: s
     if plan.scheduler:
         work.append(scheduler_job(app, stop=stop))
     jobs = [asyncio.ensure_future(job) for job in work]
+    votes = asyncio.ensure_future(pending_votes_job(app, stop=stop))
     log.info("serving %s", ", ".join(plan.platforms + (["the scheduler"] if plan.scheduler else [])))
     try:
         for finished in asyncio.as_completed(jobs):
@@ -186,5 +210,7 @@ async def serve(app: App, plan: RolePlan, *, http_port: int | None, http_host: s
             finally:
                 stop.set()  # one platform ending (or failing) stops the process: a supervisor restarts it
     finally:
+        stop.set()
         await asyncio.gather(*jobs, return_exceptions=True)
+        await asyncio.gather(votes, return_exceptions=True)  # after the platforms: nothing new arrives
         await app.close()

@@ -212,8 +212,12 @@ class VoteInbox:
                         pending.recorded.set_exception(error)
                 continue
             for pending in batch:
+                # A redelivery in the same batch as its original: only the first of the two went in.
+                key = pending.row["event_key"]
+                first = key in inserted
+                inserted.discard(key)
                 if not pending.recorded.done():
-                    pending.recorded.set_result(pending.row["event_key"] in inserted)
+                    pending.recorded.set_result(first)
             self.kick()
 
     async def _insert(self, batch: list[_Pending]) -> set[str]:

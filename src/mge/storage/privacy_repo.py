@@ -12,6 +12,8 @@ value_assignment       the decisions about the member's cards, with their verdic
 vote                   ``member_id`` and ``voter_key`` (``member:<id>``), the optional ``why``
 llm_call               through ``interview_id``: model, prompt hash, tokens, an error text
 dm_route               ``(platform, platform_user_id)`` pointing at the community
+reaction_event         ``(platform, community_external_id, user_id)``: the raw poll reactions
+poll_reaction          ``voter_key``: which poll reactions the member has on each poll
 inbound_event          no member column: a delivery is the member's when it was received at the
                        instant one of their turns or votes was written (the use cases claim the
                        event and write the row with the same ``now``)
@@ -38,6 +40,8 @@ from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from mge.storage.models import (
+    PollReaction,
+    ReactionEvent,
     CanonicalValue,
     Community,
     DmRoute,
@@ -255,6 +259,33 @@ async def inbound_events_at(
             for row in (await session.exec(query)).all():
                 found[row.id] = row  # type: ignore[index]
     return sorted(found.values(), key=lambda e: e.id or 0)
+
+
+async def reaction_events_of(
+    session: AsyncSession, *, platform: str, external_id: str, platform_user_id: str
+) -> list[ReactionEvent]:
+    query = select(ReactionEvent).where(
+        ReactionEvent.platform == platform,
+        ReactionEvent.community_external_id == external_id,
+        ReactionEvent.user_id == platform_user_id,
+    ).order_by(col(ReactionEvent.id))
+    return list((await session.exec(query)).all())
+
+
+async def delete_reaction_records(
+    session: AsyncSession, *, platform: str, external_id: str, platform_user_id: str, voter_key: str
+) -> int:
+    """Delete the member's recorded poll reactions and the reaction state their votes were derived from;
+    the number of reaction events deleted. Pending events are applied before (``forget_member``)."""
+    result = await session.exec(
+        sa.delete(ReactionEvent).where(
+            col(ReactionEvent.platform) == platform,
+            col(ReactionEvent.community_external_id) == external_id,
+            col(ReactionEvent.user_id) == platform_user_id,
+        )
+    )
+    await session.exec(sa.delete(PollReaction).where(col(PollReaction.voter_key) == voter_key))
+    return result.rowcount or 0
 
 
 # --- references the schema knows about ----------------------------------------------------------------

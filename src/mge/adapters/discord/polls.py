@@ -2,7 +2,7 @@
 
 Votes come from the *raw* reaction events: the non-raw ones fire only when the message and the user are
 cached (we keep no message cache, and the cache is empty after a restart). Raw events carry ids only,
-which is all ``apply_reaction`` needs.
+which is all ``apply_reaction`` (the vote inbox) needs.
 
 The bot's own reactions (Discord echoes the three it adds under every poll) and other bots' are
 ignored here, before the database is touched. Each handled reaction is announced as the custom event
@@ -11,9 +11,7 @@ ignored here, before the database is touched. Each handled reaction is announced
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import weakref
 from collections.abc import Awaitable, Callable
 
 import discord
@@ -81,22 +79,6 @@ class DiscordPollPublisher:
         return str(message.id)
 
 
-# One lock per (client, user): discord.py runs every event in its own task, so a member's quick ✅ then ❌
-# could otherwise reach the database in the wrong order and the older reaction would win. Locks are
-# FIFO and taken first thing in the handler, so they are granted in gateway order.
-_locks: weakref.WeakKeyDictionary[discord.Client, weakref.WeakValueDictionary[int, asyncio.Lock]] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def _user_lock(client: discord.Client, user_id: int) -> asyncio.Lock:
-    locks = _locks.setdefault(client, weakref.WeakValueDictionary())
-    lock = locks.get(user_id)
-    if lock is None:
-        lock = locks[user_id] = asyncio.Lock()
-    return lock
-
-
 def _is_bot(client: discord.Client, payload: discord.RawReactionActionEvent) -> bool:
     if client.user is not None and payload.user_id == client.user.id:
         return True
@@ -123,20 +105,22 @@ async def _apply(client: discord.Client, payload: discord.RawReactionActionEvent
     member = payload.member
     person = Person(str(payload.user_id), member.display_name if member is not None else "")
     facts = member_facts(payload.user_id, member)
-    async with _user_lock(client, payload.user_id):
-        return await apply_reaction(
-            context.database,
-            community=community_of_guild(client.get_guild(payload.guild_id), payload.guild_id),
-            platform=PLATFORM,
-            channel_id=str(payload.channel_id),
-            message_id=str(payload.message_id),
-            person=person,
-            emoji=payload.emoji.name or "",
-            added=added,
-            event_id=None,  # the gateway gives reactions no id; replays are idempotent anyway
-            now=context.clock(),
-            facts=facts,
-        )
+    # discord.py runs every event in a task of its own, started in gateway order; nothing above awaits,
+    # so the inbox stamps this reaction's arrival order before any later event's (a member's quick ✅
+    # then ❌ is applied in that order). Recorded first, then applied; we wait for the outcome.
+    return await apply_reaction(
+        context.database,
+        community=community_of_guild(client.get_guild(payload.guild_id), payload.guild_id),
+        platform=PLATFORM,
+        channel_id=str(payload.channel_id),
+        message_id=str(payload.message_id),
+        person=person,
+        emoji=payload.emoji.name or "",
+        added=added,
+        event_id=None,  # the gateway gives reactions no id: each is recorded with a receipt id of its own
+        now=context.clock(),
+        facts=facts,
+    )
 
 
 def member_facts(user_id: int, member: discord.Member | None) -> Facts:

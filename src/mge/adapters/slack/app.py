@@ -17,14 +17,22 @@ import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+import json
+from urllib.parse import parse_qsl
+
 from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from mge.adapters.slack import buttons, commands, dm, polls
 from mge.adapters.slack.ask_command import ask_subcommand
 from mge.adapters.slack.context import SlackDeps
 from mge.adapters.slack.moderator_commands import add_moderator_commands
+from mge.adapters.slack.polls import reaction_of
+from mge.bot.vote_inbox import inbox_for
 from mge.bot.interviews import InterviewService
 from mge.storage.database import Database
 
@@ -99,9 +107,89 @@ def build_slack_app(
 # --- HTTP mode -------------------------------------------------------------------------------------
 
 
-async def start_http(app: AsyncApp, *, host: str, port: int) -> tuple[web.AppRunner, int]:
-    """Serve ``app`` on ``host:port`` (port 0: any free port); returns the runner and the bound port."""
-    runner = web.AppRunner(app.web_app(path=EVENTS_PATH))
+class SlackHttpGate:
+    """What stands between the internet and Bolt in HTTP mode.
+
+    Every request's signature is checked before its body is parsed: unsigned, badly signed or stale →
+    401, signed but malformed (not JSON, JSON that is not an object, a form whose ``payload`` is not) →
+    400 with one log line. Anyone who finds the URL can send anything; none of it reaches a parser
+    that could fail with a traceback.
+
+    Poll reactions take a short road: recorded in the vote inbox (``mge.bot.vote_inbox``), then answered
+    200 — Bolt's middleware chain and listener matching cost more than recording does, and a burst of
+    reactions must not queue behind them. An event that could not be recorded is answered 503, so Slack
+    delivers it again. Everything else goes to Bolt as before.
+    """
+
+    def __init__(self, app: AsyncApp, deps: SlackDeps, *, signing_secret: str):
+        self._app = app
+        self._deps = deps
+        self._verifier = SignatureVerifier(signing_secret)
+        self._bot_user_id: str | None = None
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        body = await request.read()
+        if not self._signed(body, request.headers):
+            return web.Response(status=401, text="invalid signature")
+        try:
+            text = body.decode("utf-8")
+            payload = _parse(text, request.content_type)
+        except ValueError as error:
+            log.warning("a signed Slack request with a malformed body was refused: %s", error)
+            return web.Response(status=400, text="malformed request")
+        if payload.get("type") == "event_callback":
+            reaction = reaction_of(payload, bot_user_id=await self._bot_user(), now=self._deps.clock())
+            if reaction is not None:
+                try:
+                    await inbox_for(self._deps.database).record(reaction)
+                except Exception as error:  # noqa: BLE001 — Slack retries what is not answered 200
+                    log.error("could not record a reaction (%s); asking Slack to deliver it again", error)
+                    return web.Response(status=503, text="try again")
+                return web.Response(status=200)
+        bolt_request = AsyncBoltRequest(body=text, query=request.query_string, headers=request.headers)  # type: ignore[arg-type]
+        return await to_aiohttp_response(await self._app.async_dispatch(bolt_request))
+
+    def _signed(self, body: bytes, headers) -> bool:
+        timestamp = headers.get("X-Slack-Request-Timestamp", "")
+        if not timestamp.isdigit():  # the verifier would fail on int() of it
+            return False
+        return self._verifier.is_valid(body=body, timestamp=timestamp, signature=headers.get("X-Slack-Signature", ""))
+
+    async def _bot_user(self) -> str | None:
+        """The bot's own user id (its reactions under every poll are not votes), asked once."""
+        if self._bot_user_id is None:
+            try:
+                self._bot_user_id = str((await self._app.client.auth_test())["user_id"])
+            except Exception as error:  # noqa: BLE001 — asked again with the next event
+                log.warning("could not learn the bot's own user id (%s)", error)
+        return self._bot_user_id
+
+
+def _parse(text: str, content_type: str) -> dict:
+    """The request body as a dict (JSON events, or a form: slash commands and interactivity)."""
+    if content_type == "application/x-www-form-urlencoded":
+        form = dict(parse_qsl(text, keep_blank_values=True, strict_parsing=True))  # ValueError when not a form
+        if "payload" in form:
+            payload = json.loads(form["payload"])
+            if not isinstance(payload, dict):
+                raise ValueError("the interactivity payload is not a JSON object")
+            return payload
+        if not form:
+            raise ValueError("an empty form")
+        return form
+    payload = json.loads(text)  # JSONDecodeError is a ValueError
+    if not isinstance(payload, dict):
+        raise ValueError(f"the body is JSON {type(payload).__name__}, not an object")
+    return payload
+
+
+async def start_http(app: AsyncApp, deps: SlackDeps, *, host: str, port: int, signing_secret: str) -> tuple[web.AppRunner, int]:
+    """Serve ``app`` on ``host:port`` (port 0: any free port) behind a ``SlackHttpGate``; returns the
+    runner and the bound port."""
+    gate = SlackHttpGate(app, deps, signing_secret=signing_secret)
+    web_app = web.Application()
+    web_app.router.add_post(EVENTS_PATH, gate.handle)
+    runner = web.AppRunner(web_app)
     await runner.setup()
     site = web.TCPSite(runner, host=host, port=port)
     await site.start()
@@ -122,7 +210,8 @@ async def run_slack_http(
     if not config.signing_secret:
         raise ValueError("HTTP mode needs the Slack signing secret")
     app, deps = build_slack_app(config, interviews=interviews, database=database)
-    runner, bound = await start_http(app, host=host or config.http_host, port=config.http_port if port is None else port)
+    runner, bound = await start_http(app, deps, host=host or config.http_host,
+                                     port=config.http_port if port is None else port, signing_secret=config.signing_secret)
     log.info("Slack HTTP mode listening on %s:%s%s", host or config.http_host, bound, EVENTS_PATH)
     try:
         await (stop or asyncio.Event()).wait()

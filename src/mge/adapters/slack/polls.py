@@ -4,7 +4,8 @@
 A Slack message is identified by its channel and ``ts``, so a poll's message id is the ``ts``.
 
 Slack retries an event it thinks was not acknowledged (``x-slack-retry-num``) and Bolt does not
-de-duplicate, so the envelope's ``event_id`` goes to ``apply_reaction``, which applies it once.
+de-duplicate, so the envelope's ``event_id`` goes with the event into the vote inbox, which records it
+once (``mge.bot.vote_inbox``).
 The bot's own reactions (the three it adds) come back as events too: Bolt's self-event middleware
 drops them, and the handler checks the bot's user id again in case that middleware is ever disabled.
 
@@ -22,9 +23,10 @@ from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from mge.adapters.slack.context import SlackDeps, community_of, run_member_work
+from mge.adapters.slack.context import SlackDeps, community_of
 from mge.adapters.slack.render import HEADER_LIMIT, Blocks, escape, mrkdwn, plain, split_text
-from mge.bot.polls import VoteOutcome, apply_reaction
+from mge.bot.polls import VoteOutcome
+from mge.bot.vote_inbox import Reaction, inbox_for, slack_event_order
 from mge.core.messages import Person
 from mge.core.polls import QUESTION, StoryPoll, ValueSummary, how_to_vote, poll_reactions
 
@@ -97,51 +99,57 @@ class SlackPollPublisher:
 
 def reaction_on_message(event: dict[str, Any]) -> tuple[str, str] | None:
     """(channel, ts) of the message a reaction event is about; None for files and other items."""
-    item = event.get("item") or {}
-    if item.get("type") != "message" or not item.get("channel") or not item.get("ts"):
+    item = event.get("item")
+    if not isinstance(item, dict) or item.get("type") != "message" or not item.get("channel") or not item.get("ts"):
         return None
     return str(item["channel"]), str(item["ts"])
 
 
+def reaction_of(body: dict[str, Any], *, bot_user_id: str | None, now) -> Reaction | None:
+    """The poll reaction a ``reaction_added`` / ``reaction_removed`` envelope carries; None when it
+    cannot be a vote (a reaction on a file, the bot's own, a malformed event)."""
+    event = body.get("event")
+    if not isinstance(event, dict) or event.get("type") not in ("reaction_added", "reaction_removed"):
+        return None
+    target = reaction_on_message(event)
+    user = event.get("user")
+    if target is None or not isinstance(user, str) or not user or not isinstance(event.get("reaction"), str):
+        return None
+    if user == bot_user_id:
+        log.debug("reaction by the bot itself: %s", VoteOutcome.IGNORED_BOT)
+        return None
+    channel, ts = target
+    event_id = body.get("event_id")
+    return Reaction(
+        community=community_of(body),
+        platform=PLATFORM,
+        channel_id=channel,
+        message_id=ts,
+        person=Person(user),
+        emoji=event["reaction"],
+        added=event["type"] == "reaction_added",
+        event_id=str(event_id) if isinstance(event_id, str) and event_id else None,
+        now=now,
+        # Slack's own time of the reaction: a member's reactions are applied in this order.
+        event_order=slack_event_order(event.get("event_ts")),
+    )
+
+
 def register(app: AsyncApp, deps: SlackDeps) -> None:
-    """Handle ``reaction_added`` / ``reaction_removed``; ``deps.clock`` decides whether a poll has passed
-    its ``closes_at``."""
-    async def on_reaction(
-        ack, body: dict[str, Any], event: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient,
-        *, added: bool,
-    ) -> None:
-        await ack()  # first: Slack retries anything not acknowledged within 3 seconds
-        target = reaction_on_message(event)
-        user = str(event.get("user") or "")
-        if target is None or not user:
-            return  # a reaction on a file or the like: never a poll
-        if user == context.bot_user_id:
-            log.debug("reaction by the bot itself: %s", VoteOutcome.IGNORED_BOT)
-            return
-        channel, ts = target
+    """Record ``reaction_added`` / ``reaction_removed`` as votes-to-be (Socket Mode; HTTP mode records
+    them before Bolt, in ``app.SlackHttpGate``). Bolt acknowledges Events API deliveries before any
+    listener runs, so the recording happens in a middleware, which runs before that acknowledgement."""
 
-        async def work() -> None:
-            outcome = await apply_reaction(
-                deps.database,
-                community=community_of(body),
-                platform=PLATFORM,
-                channel_id=channel,
-                message_id=ts,
-                person=Person(user),
-                emoji=str(event.get("reaction") or ""),
-                added=added,
-                event_id=str(body["event_id"]) if body.get("event_id") else None,
-                now=deps.clock(),
-            )
-            log.debug("reaction by %s on %s/%s: %s", user, channel, ts, outcome)
+    @app.middleware
+    async def record_reactions(body: dict[str, Any], context: AsyncBoltContext, next) -> None:
+        reaction = reaction_of(body, bot_user_id=context.bot_user_id, now=deps.clock())
+        if reaction is not None:
+            # Raises when it could not be stored (after retries): the delivery is then not acknowledged.
+            await inbox_for(deps.database).record(reaction)
+        await next()
 
-        # No channel for a failure notice: a poll channel is public, a vote is not worth an error there.
-        await run_member_work(client, deps, None, work)
+    async def recorded(ack) -> None:
+        await ack()
 
-    @app.event("reaction_added")
-    async def on_reaction_added(ack, body, event, context, client) -> None:
-        await on_reaction(ack, body, event, context, client, added=True)
-
-    @app.event("reaction_removed")
-    async def on_reaction_removed(ack, body, event, context, client) -> None:
-        await on_reaction(ack, body, event, context, client, added=False)
+    app.event("reaction_added")(recorded)
+    app.event("reaction_removed")(recorded)
