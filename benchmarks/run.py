@@ -45,7 +45,7 @@ RESULTS = HERE / "results"
 PAPER_TOKENS = 35_000
 TARGET_TOKENS = 15_000
 TARGET_P99_MS = 50.0
-SECTIONS = ("tokens", "latency", "votes", "graph", "memory")
+SECTIONS = ("tokens", "latency", "votes", "mixed", "graph", "memory")
 
 
 # --- settings per mode -----------------------------------------------------------------------------
@@ -66,6 +66,8 @@ def settings(args: argparse.Namespace) -> dict[str, Any]:
         "paced_think_s": _numbers(args.paced_think) if args.paced_think is not None else ([] if quick else [20.0, 60.0]),
         "vote_events": args.vote_events or (1_000 if quick else 100_000),
         "vote_legs": _vote_legs(args.vote_legs or ("sqlite:1,sqlite:200" if quick else "sqlite:1,sqlite:200,postgresql:200")),
+        "mixed_events": 2_000 if quick else 20_000,
+        "mixed_participants": 20 if quick else 100,
         "graph_sizes": ["10k"] if quick else ["10k", "100k", "1M"],
         "graph_repeat": 1 if quick else 3,
         "memory_interviews": args.memory_interviews or (50 if quick else 1_000),
@@ -120,6 +122,26 @@ def run_latency(base_url: str, scratch: Path, config: dict[str, Any], postgres) 
                 f"p99 {own['p99']:.1f} ms, failed {result['failed_turns']}",
                 flush=True,
             )
+    return legs
+
+
+def run_mixed(base_url: str, scratch: Path, config: dict[str, Any], postgres) -> list[dict[str, Any]]:
+    from mixed_bench import measure_mixed
+
+    legs = []
+    backends = [("sqlite", support.sqlite_url(scratch, "mixed"))]
+    if postgres is not None:
+        backends.append(("postgresql", postgres.fresh_url()))
+    for backend, url in backends:
+        print(f"  mixed: {config['mixed_participants']} interviews while {config['mixed_events']:,} reactions arrive, "
+              f"{backend} ...", flush=True)
+        result = asyncio.run(measure_mixed(base_url, url, events=config["mixed_events"],
+                                           participants=config["mixed_participants"]))
+        result["backend"] = backend
+        legs.append(result)
+        print(f"    {result['turns']} turns during the burst: own p99 {result['own_ms']['p99']:.1f} ms, reply p99 "
+              f"{result['reply_ms']['p99']:.0f} ms; votes {result['vote_events_per_s']:,.0f} events/s, "
+              f"{result['votes_stored']:,} of {result['unique_votes']:,} stored", flush=True)
     return legs
 
 
@@ -205,6 +227,14 @@ def report_rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
         rows.append(_tokens_row(tokens))
     rows += _latency_rows(results)
     rows += _vote_rows(results.get("votes", []))
+    for leg in results.get("mixed", []):
+        rows.append((
+            f"DM turns while {leg['vote_events']:,} reactions arrive, {leg['backend']}",
+            f"{leg['turns']} turns during the burst: own p99 {leg['own_ms']['p99']:.1f} ms, reply p99 "
+            f"{leg['reply_ms']['p99']:.0f} ms; votes {leg['vote_events_per_s']:,.0f} events/s, "
+            f"{leg['votes_stored']:,} stored",
+            f"own p99 < 50 ms, reply p99 < 1 s; = {leg['unique_votes']:,} unique ({'ok' if leg['ok'] else 'WRONG'})",
+        ))
     for case in results.get("graph", []):
         rows.append((
             f"Graph build ({case['algorithm']}), {case['size']} votes",
@@ -371,10 +401,11 @@ def main(argv: list[str] | None = None) -> int:
             results["postgres_note"] = why_not
             section("latency", "2. the bot's own latency per DM turn", lambda: run_latency(base_url, scratch, config, postgres))
             section("votes", "3. vote ingestion", lambda: run_votes(scratch, config, postgres))
+            section("mixed", "3b. DM turns during a vote burst", lambda: run_mixed(base_url, scratch, config, postgres))
         section("graph", "4. graph assembly", lambda: run_graph(config))
         section("memory", "5. memory", lambda: run_memory(base_url, scratch, config))
     results["duration_s"] = time.perf_counter() - clock
-    results["votes_ok"] = all(leg.get("ok", True) for leg in results.get("votes", []))
+    results["votes_ok"] = all(leg.get("ok", True) for leg in results.get("votes", []) + results.get("mixed", []))
 
     out = args.out or RESULTS / f"run-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)

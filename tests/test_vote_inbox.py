@@ -232,3 +232,15 @@ async def test_a_redelivery_recorded_in_the_same_batch_as_its_original_is_refuse
     assert sorted(map(str, results)) == ["None", VoteOutcome.IGNORED_DUPLICATE_EVENT.value]
     await inbox.drain()
     assert list((await votes(database, poll.id)).values()) == ["upgrade"]
+
+
+async def test_applied_events_are_pruned_after_a_week_and_pending_ones_never(database, clock, poll):
+    from mge.bot.vote_inbox import prune_applied
+
+    await react(database, clock)(YES, user="1001")
+    await record_only(database, [pending_row(clock, user="1002", emoji=NO, key="r:keep:1", order=5)])
+    assert await prune_applied(database, now=clock() + timedelta(days=6)) == 0
+    assert await prune_applied(database, now=clock() + timedelta(days=8)) == 1
+    async with database.session() as session:
+        left = (await session.exec(select(ReactionEvent))).all()
+    assert [e.event_key for e in left] == ["r:keep:1"] and left[0].applied_at is None

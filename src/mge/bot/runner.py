@@ -160,12 +160,14 @@ PENDING_VOTES_EVERY_SECONDS = 30.0
 async def pending_votes_job(app: App, *, stop: asyncio.Event) -> None:
     """Apply reactions an earlier (or another, crashed) process recorded but did not apply: at start,
     then every ``PENDING_VOTES_EVERY_SECONDS``; and at shutdown whatever this process still holds."""
-    from mge.bot.vote_inbox import inbox_for
+    from mge.bot.interviews import utcnow
+    from mge.bot.vote_inbox import inbox_for, prune_applied
 
     inbox = inbox_for(app.database)
     while True:
         try:
             await inbox.drain()
+            await prune_applied(app.database, now=utcnow())
         except Exception:  # noqa: BLE001 — they stay recorded; the next round tries again
             log.exception("applying recorded reactions failed; they stay pending")
         try:

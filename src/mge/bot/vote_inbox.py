@@ -34,7 +34,7 @@ import time
 import weakref
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -52,8 +52,8 @@ log = logging.getLogger("mge.votes")
 
 #: Events per insert and per applying transaction: large enough that a burst is cheap, small enough
 #: that a transaction is short (a DM turn waiting for SQLite's writer waits for one batch at most).
-RECORD_BATCH = 1000
-APPLY_BATCH = 500
+RECORD_BATCH = 500
+APPLY_BATCH = 250
 #: A batch whose insert fails (SQLite locked by another process, a PostgreSQL restart) is tried again;
 #: after this many tries its events are refused, so the platform is not told they were received.
 RECORD_TRIES = 5
@@ -224,6 +224,7 @@ class VoteInbox:
         rows = [pending.row for pending in batch]
         for attempt in range(RECORD_TRIES):
             try:
+                await self.database.yield_to_writers()
                 async with self.database.engine.begin() as conn:
                     return await repo.record_events(conn, rows)
             except sa.exc.OperationalError as error:
@@ -303,6 +304,17 @@ class VoteInbox:
                 await task
 
 
+#: Applied events are kept this long: the memory of redeliveries (Slack retries within the hour) and
+#: of what a member did, for ``/mge mydata``; then they are deleted.
+KEEP_APPLIED = timedelta(days=7)
+
+
+async def prune_applied(database: Database, *, now: datetime) -> int:
+    """Delete events applied more than ``KEEP_APPLIED`` ago; how many."""
+    async with database.engine.begin() as conn:
+        return await repo.prune_applied(conn, before=now - KEEP_APPLIED)
+
+
 _inboxes: weakref.WeakKeyDictionary[Database, dict[asyncio.AbstractEventLoop, VoteInbox]] = weakref.WeakKeyDictionary()
 
 
@@ -351,6 +363,7 @@ class _Voter:
 
 async def apply_pending(database: Database, *, limit: int = APPLY_BATCH) -> dict[str, VoteOutcome]:
     """Apply up to ``limit`` recorded events, oldest first, in one transaction; their outcomes by key."""
+    await database.yield_to_writers()  # a member's DM turn goes before votes that can wait
     async with database.engine.begin() as conn:
         await repo.take_apply_turn(conn)
         events = await repo.pending_events(conn, limit=limit)

@@ -160,6 +160,14 @@ class SQLiteWriteQueue:
         self.wait_seconds = wait_seconds
         self._locks: dict[asyncio.AbstractEventLoop, asyncio.Lock] = {}
 
+    def waiting(self) -> int:
+        """Writers of this process (this event loop) waiting for their turn now."""
+        try:
+            lock = self._locks.get(asyncio.get_running_loop())
+        except RuntimeError:
+            return 0
+        return len(lock._waiters or ()) if lock is not None else 0  # noqa: SLF001 — asyncio.Lock keeps no public count
+
     def install(self, engine: sa.Engine) -> None:
         sa.event.listen(engine, "before_cursor_execute", self._before_execute)
         sa.event.listen(engine, "commit", self._release)
@@ -260,8 +268,10 @@ class Database:
         self.backend = database_backend(url)
         self.engine: AsyncEngine = create_async_engine(async_url(url), echo=echo)
         install_sqlite_pragmas(self.engine.sync_engine)
+        self.write_queue: SQLiteWriteQueue | None = None
         if self.backend == "sqlite":
-            SQLiteWriteQueue(wait_seconds=sqlite_write_wait).install(self.engine.sync_engine)
+            self.write_queue = SQLiteWriteQueue(wait_seconds=sqlite_write_wait)
+            self.write_queue.install(self.engine.sync_engine)
         else:
             IdleConnectionPing(idle_seconds=idle_ping_seconds).install(self.engine.sync_engine)
         self._sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
@@ -270,6 +280,16 @@ class Database:
     async def session(self) -> AsyncIterator[AsyncSession]:
         async with self._sessions() as session:
             yield session
+
+    async def yield_to_writers(self, *, at_most: float = 0.25) -> None:
+        """Background work that can wait (applying votes) lets this process's waiting SQLite writers —
+        a member's DM turn — go first, for up to ``at_most`` seconds (so it is never starved). Nothing to
+        wait for on PostgreSQL, where writers do not queue behind one another."""
+        if self.write_queue is None:
+            return
+        deadline = time.monotonic() + at_most
+        while self.write_queue.waiting() and time.monotonic() < deadline:
+            await asyncio.sleep(0.002)
 
     async def dispose(self) -> None:
         await self.engine.dispose()
