@@ -142,3 +142,35 @@ async def test_quick_changes_of_mind_keep_the_latest_reaction(fake_discord, bot,
         await fake_discord.add_reaction(alice, message, emoji)
     await bot.handled.wait(3 + 4)
     assert await votes(database) == {alice.id: "no_upgrade"}
+
+
+async def test_a_burst_of_conflicting_reactions_ends_as_the_gateway_ordered_them(fake_discord, bot, posted, database):
+    """Adds and removals of several members, sent back to back (their handlers overlap): each member's
+    vote is the poll reaction they added last among those still on the message, in gateway order."""
+    import random
+
+    _, message = posted
+    rng = random.Random(5)
+    users = [fake_discord.add_user(f"voter{i}") for i in range(8)]
+    sent: list[tuple] = []
+    for _ in range(60):
+        user, emoji, added = rng.choice(users), rng.choice((YES, NO, UNSURE)), rng.random() < 0.6
+        sent.append((user, emoji, added))
+        if added:
+            await fake_discord.add_reaction(user, message, emoji)
+        else:
+            await fake_discord.remove_reaction(user, message, emoji)
+    await bot.handled.wait(3 + len(sent), timeout=20)
+    choice = {YES: "upgrade", NO: "no_upgrade", UNSURE: "not_sure"}
+    expected: dict[int, str] = {}
+    for user in users:
+        visible: list[str] = []  # the member's poll reactions on the message, oldest first
+        for who, emoji, added in sent:
+            if who is user:
+                if emoji in visible:
+                    visible.remove(emoji)
+                if added:
+                    visible.append(emoji)
+        if visible:
+            expected[user.id] = choice[visible[-1]]
+    assert await votes(database) == expected

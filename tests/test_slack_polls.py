@@ -111,3 +111,38 @@ async def test_reactions_after_close_or_from_another_workspace_are_ignored(slack
     await slack.react(poll.channel_id, poll.message_id, "thinking_face", user="U2")
     await slack.react(poll.channel_id, poll.message_id, "white_check_mark", added=False)
     await assert_votes(database, {"U1": "upgrade"})
+
+
+async def test_concurrent_conflicting_reactions_end_as_slack_ordered_them(slack, poll, database):
+    """Adds and removals of several members sent at once over HTTP, out of order, with Slack's
+    ``event_ts``: each member's vote is the reaction added last (by ``event_ts``) among those left."""
+    import json
+    import random
+
+    from tests.fakes.slack_api import reaction_event, signed_request
+
+    rng = random.Random(3)
+    names = {"white_check_mark": "upgrade", "x": "no_upgrade", "thinking_face": "not_sure"}
+    bodies, sent = [], []
+    for step in range(80):
+        user, name, added = f"U{rng.randrange(6)}", rng.choice(list(names)), rng.random() < 0.6
+        body = reaction_event(name, added=added, user=user, channel=CHANNEL, ts=poll.message_id)
+        body["event"]["event_ts"] = f"1700000000.{step:06d}"
+        bodies.append(body)
+        sent.append((user, name, added))
+    rng.shuffle(bodies)
+    responses = await asyncio.gather(*(slack.post(json.dumps(b), signed_request(json.dumps(b))) for b in bodies))
+    assert {r.status for r in responses} == {200}
+    await slack.settle()
+    expected: dict[str, str] = {}
+    for user in {u for u, _, _ in sent}:
+        visible: list[str] = []
+        for who, name, added in sent:  # in event_ts order
+            if who == user:
+                if name in visible:
+                    visible.remove(name)
+                if added:
+                    visible.append(name)
+        if visible:
+            expected[user] = names[visible[-1]]
+    await assert_votes(database, expected)
