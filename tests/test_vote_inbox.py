@@ -21,24 +21,8 @@ from mge.storage.models import Poll, PollReaction, ReactionEvent, Vote
 from tests.fakes.slack_api import reaction_event, signed_request
 from tests.fakes.story_rows import add_story
 from tests.slack_support import serving_slack
+from tests.test_polls import GUILD, NO, UNSURE, YES, poll, votes  # noqa: F401 (poll: the fixture)
 
-GUILD = CommunityRef("discord", "111", "Guild")
-YES, NO, UNSURE = "\u2705", "\u274c", "\U0001f914"
-
-
-async def votes(database, poll_id: int) -> dict[str, str]:
-    async with database.session() as session:
-        rows = (await session.exec(select(Vote).where(Vote.poll_id == poll_id))).all()
-        return {row.voter_key: row.choice for row in rows}
-
-
-@pytest.fixture
-async def poll(database, clock) -> Poll:
-    story_id = await add_story(database, GUILD, now=clock())
-    return await record_poll(
-        database, story_id=story_id, platform="discord", channel_id="c1", message_id="m1",
-        closes_at=clock() + timedelta(days=2), now=clock(),
-    )
 
 
 def react(database, clock):

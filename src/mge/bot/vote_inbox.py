@@ -57,6 +57,8 @@ APPLY_BATCH = 250
 #: A batch whose insert fails (SQLite locked by another process, a PostgreSQL restart) is tried again;
 #: after this many tries its events are refused, so the platform is not told they were received.
 RECORD_TRIES = 5
+#: How long ``record(wait_applied=True)`` waits for the outcome (the event stays recorded either way).
+APPLIED_WAIT_SECONDS = 30.0
 
 
 class VoteOutcome(StrEnum):
@@ -188,7 +190,11 @@ class VoteInbox:
             return VoteOutcome.IGNORED_DUPLICATE_EVENT
         if applied is None:
             return None
-        return await applied
+        try:
+            # Recorded: it will be applied, here or by any process. The wait only serves the caller.
+            return await asyncio.wait_for(applied, APPLIED_WAIT_SECONDS)
+        finally:
+            self._forget_waiter(key, applied)
 
     def _wait_for(self, key: str) -> asyncio.Future:
         future = asyncio.get_running_loop().create_future()
@@ -243,26 +249,29 @@ class VoteInbox:
 
     async def _apply_loop(self) -> None:
         failures = 0
-        while self._more_to_apply:
-            self._more_to_apply = False
-            try:
-                outcomes = await apply_pending(self.database, limit=APPLY_BATCH)
-            except Exception:
-                # Nothing is lost: the events stay pending. Try again later, or at the next kick.
-                failures += 1
-                log.exception("applying reaction events failed (%d); they stay pending", failures)
-                if failures >= 5:
-                    await self._settle_waiters()
-                    return
-                await asyncio.sleep(0.5 * failures)
-                self._more_to_apply = True
-                continue
-            failures = 0
-            self._resolve(outcomes)
-            if len(outcomes) == APPLY_BATCH:
-                self._more_to_apply = True
-            await asyncio.sleep(0)  # let DM turns and acknowledgements run between batches
-        await self._settle_waiters()
+        while True:
+            while self._more_to_apply:
+                self._more_to_apply = False
+                try:
+                    outcomes = await apply_pending(self.database, limit=APPLY_BATCH)
+                except Exception:
+                    # Nothing is lost: the events stay pending. Try again shortly, or at the next kick.
+                    failures += 1
+                    log.exception("applying reaction events failed (%d); they stay pending", failures)
+                    if failures >= 5:
+                        return  # ``mge run`` tries again every 30 s (runner.pending_votes_job)
+                    await asyncio.sleep(0.5 * failures)
+                    self._more_to_apply = True
+                    continue
+                failures = 0
+                self._resolve(outcomes)
+                if len(outcomes) == APPLY_BATCH:
+                    self._more_to_apply = True
+                await asyncio.sleep(0)  # let DM turns and acknowledgements run between batches
+            await self._settle_waiters()
+            # A kick while the outcomes above were read found this task still running: go round again.
+            if not self._more_to_apply:
+                return
 
     def _resolve(self, outcomes: dict[str, VoteOutcome]) -> None:
         for key, outcome in outcomes.items():
