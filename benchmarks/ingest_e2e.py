@@ -217,7 +217,7 @@ async def slack_client(url: str, events: int, polls: int, concurrency: int) -> d
         await asyncio.gather(*(sender(http) for _ in range(concurrency)))
         finished = time.time()
     return {"started": started, "finished": finished, "statuses": dict(statuses), "response_ms": _latencies(latencies),
-            "requests": len(requests)}
+            "requests": len(requests), "cpu_s": time.process_time()}
 
 
 async def measure_slack(database_url: str, *, events: int, polls: int, concurrency: int = 200) -> dict[str, Any]:
@@ -235,6 +235,7 @@ async def measure_slack(database_url: str, *, events: int, polls: int, concurren
             config = SlackConfig(bot_token="xoxb-bench", signing_secret=SIGNING_SECRET, api_url=fake.api_url)
             app, deps = build_slack_app(config, interviews=service, database=database)
             runner, port = await start_http(app, deps, host="127.0.0.1", port=0, signing_secret=SIGNING_SECRET)
+            cpu = time.process_time()
             try:
                 client = await asyncio.create_subprocess_exec(
                     sys.executable, str(Path(__file__).resolve()), "slack-client", "--url",
@@ -244,7 +245,7 @@ async def measure_slack(database_url: str, *, events: int, polls: int, concurren
                 # Its one line is written once the last response came back: every event is recorded.
                 line = await client.stdout.readline()
                 await inbox_for(database).drain()
-                applied = time.time()
+                applied, cpu = time.time(), time.process_time() - cpu
                 await client.wait()
                 if client.returncode != 0 or not line:
                     raise RuntimeError(f"the Slack client process failed (exit {client.returncode})")
@@ -266,6 +267,8 @@ async def measure_slack(database_url: str, *, events: int, polls: int, concurren
         "wall_s": wall, "events_per_s": sent["requests"] / wall,
         "acknowledged_per_s": sent["requests"] / (sent["finished"] - sent["started"]),
         "statuses": sent["statuses"], "response_ms": sent["response_ms"],
+        # Where the CPU went: the server (this process, Bolt app and inbox) and the client process (whole run).
+        "server_cpu_s": cpu, "client_cpu_s": sent["cpu_s"],
         "ok": result["counts_exact"] and ok_responses,
     }
 
@@ -345,10 +348,11 @@ async def measure_discord(database_url: str, *, events: int, polls: int) -> dict
         running = asyncio.create_task(client.start(fake["token"]))
         try:
             await asyncio.wait_for(client.wait_until_ready(), 10)
+            cpu = time.process_time()
             gateway.stdin.write(b"go\n")
             await gateway.stdin.drain()
             await asyncio.wait_for(done.wait(), max(60.0, events / 50))
-            applied = time.time()
+            applied, cpu = time.time(), time.process_time() - cpu
             await inbox_for(database).drain()
             sent = json.loads(await gateway.stdout.readline())
         finally:
@@ -370,7 +374,7 @@ async def measure_discord(database_url: str, *, events: int, polls: int) -> dict
     wall = applied - sent["started"]
     return result | {
         "platform": "discord", "path": "gateway", "events": events, "redeliveries": 0, "polls": polls,
-        "wall_s": wall, "events_per_s": events / wall, "handled": dict(handled),
+        "wall_s": wall, "events_per_s": events / wall, "handled": dict(handled), "server_cpu_s": cpu,
         "ok": result["counts_exact"] and "failed" not in handled,
     }
 
