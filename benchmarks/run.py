@@ -138,15 +138,21 @@ def run_latency(base_url: str, scratch: Path, config: dict[str, Any], postgres) 
     return legs
 
 
+def _fresh_database(backend: str, postgres, scratch: Path, name: str) -> str | None:
+    """A fresh migrated database for one leg; None when it is PostgreSQL's and there is none."""
+    if backend == "postgresql":
+        return postgres.fresh_url() if postgres is not None else None
+    return support.sqlite_url(scratch, name)
+
+
 def run_votes(scratch: Path, config: dict[str, Any], postgres) -> list[dict[str, Any]]:
     from vote_bench import measure_votes
 
     results = []
     for backend, workers in config["vote_legs"]:
-        if backend == "postgresql" and postgres is None:
+        if (url := _fresh_database(backend, postgres, scratch, f"votes-{workers}")) is None:
             results.append({"backend": backend, "workers": workers, "skipped": "PostgreSQL is not available"})
             continue
-        url = postgres.fresh_url() if backend == "postgresql" else support.sqlite_url(scratch, f"votes-{workers}")
         print(f"  votes: {config['vote_events']:,} events, {backend}, {workers} worker(s) ...", flush=True)
         # 200 polls (500 events each) at full size; fewer for a quick run, whose setup must stay short.
         polls = max(10, min(200, config["vote_events"] // 500))
@@ -166,10 +172,9 @@ def run_e2e(scratch: Path, config: dict[str, Any], postgres) -> list[dict[str, A
 
     results = []
     for platform, backend in config["e2e_legs"]:
-        if backend == "postgresql" and postgres is None:
+        if (url := _fresh_database(backend, postgres, scratch, f"e2e-{platform}")) is None:
             results.append({"platform": platform, "backend": backend, "skipped": "PostgreSQL is not available"})
             continue
-        url = postgres.fresh_url() if backend == "postgresql" else support.sqlite_url(scratch, f"e2e-{platform}")
         print(f"  end to end: {config['e2e_events']:,} events, {platform}, {backend} ...", flush=True)
         result = ingest_e2e.measure(platform, url, events=config["e2e_events"])
         result["backend"] = backend
