@@ -12,7 +12,11 @@
    exits 1 if not);
 4. graph assembly (``mge graph build``) at 10k, 100k and 1M votes: time and peak memory
    (``graph_build.py``'s machinery);
-5. memory (RSS) of a bot process holding 1,000 open interviews.
+5. memory (RSS) of a bot process holding 1,000 open interviews;
+6. vote ingestion end to end through the real platform paths (``ingest_e2e.py``): 20,000 reaction events
+   as signed Slack HTTP requests from a separate client process (10% redelivered) and as Discord gateway
+   dispatches from a separate fake gateway, members changing their reactions; events per second until
+   the last vote is applied, and the votes checked against a model of the platform (exit 1 if wrong).
 
     python benchmarks/run.py            # everything: long (80 minutes here, 55 of them vote ingestion)
     python benchmarks/run.py --quick    # a short version, what CI runs (about a minute)
@@ -45,7 +49,7 @@ RESULTS = HERE / "results"
 PAPER_TOKENS = 35_000
 TARGET_TOKENS = 15_000
 TARGET_P99_MS = 50.0
-SECTIONS = ("tokens", "latency", "votes", "mixed", "graph", "memory")
+SECTIONS = ("tokens", "latency", "votes", "mixed", "graph", "memory", "e2e")
 
 
 # --- settings per mode -----------------------------------------------------------------------------
@@ -71,6 +75,9 @@ def settings(args: argparse.Namespace) -> dict[str, Any]:
         "graph_sizes": ["10k"] if quick else ["10k", "100k", "1M"],
         "graph_repeat": 1 if quick else 3,
         "memory_interviews": args.memory_interviews or (50 if quick else 1_000),
+        "e2e_events": args.e2e_events or (1_000 if quick else 20_000),
+        "e2e_legs": _e2e_legs(args.e2e_legs or ("slack:sqlite,discord:sqlite" if quick else
+                                                "slack:sqlite,discord:sqlite,slack:postgresql,discord:postgresql")),
         "postgres": not args.no_postgres,
     }
 
@@ -84,6 +91,14 @@ def _vote_legs(text: str) -> list[tuple[str, int]]:
     for part in text.split(","):
         backend, _, workers = part.partition(":")
         legs.append((backend.strip(), int(workers or 1)))
+    return legs
+
+
+def _e2e_legs(text: str) -> list[tuple[str, str]]:
+    legs = []
+    for part in text.split(","):
+        platform, _, backend = part.partition(":")
+        legs.append((platform.strip(), backend.strip() or "sqlite"))
     return legs
 
 
@@ -145,15 +160,21 @@ def run_mixed(base_url: str, scratch: Path, config: dict[str, Any], postgres) ->
     return legs
 
 
+def _fresh_database(backend: str, postgres, scratch: Path, name: str) -> str | None:
+    """A fresh migrated database for one leg; None when it is PostgreSQL's and there is none."""
+    if backend == "postgresql":
+        return postgres.fresh_url() if postgres is not None else None
+    return support.sqlite_url(scratch, name)
+
+
 def run_votes(scratch: Path, config: dict[str, Any], postgres) -> list[dict[str, Any]]:
     from vote_bench import measure_votes
 
     results = []
     for backend, workers in config["vote_legs"]:
-        if backend == "postgresql" and postgres is None:
+        if (url := _fresh_database(backend, postgres, scratch, f"votes-{workers}")) is None:
             results.append({"backend": backend, "workers": workers, "skipped": "PostgreSQL is not available"})
             continue
-        url = postgres.fresh_url() if backend == "postgresql" else support.sqlite_url(scratch, f"votes-{workers}")
         print(f"  votes: {config['vote_events']:,} events, {backend}, {workers} worker(s) ...", flush=True)
         # 200 polls (500 events each) at full size; fewer for a quick run, whose setup must stay short.
         polls = max(10, min(200, config["vote_events"] // 500))
@@ -165,6 +186,23 @@ def run_votes(scratch: Path, config: dict[str, Any], postgres) -> list[dict[str,
             f"{result['unique_votes']:,} unique, errors {result['errors'] or 'none'}",
             flush=True,
         )
+    return results
+
+
+def run_e2e(scratch: Path, config: dict[str, Any], postgres) -> list[dict[str, Any]]:
+    import ingest_e2e
+
+    results = []
+    for platform, backend in config["e2e_legs"]:
+        if (url := _fresh_database(backend, postgres, scratch, f"e2e-{platform}")) is None:
+            results.append({"platform": platform, "backend": backend, "skipped": "PostgreSQL is not available"})
+            continue
+        print(f"  end to end: {config['e2e_events']:,} events, {platform}, {backend} ...", flush=True)
+        result = ingest_e2e.measure(platform, url, events=config["e2e_events"])
+        result["backend"] = backend
+        result["load_average"] = support.load_average()
+        results.append(result)
+        print(f"    {ingest_e2e.summary(result)}", flush=True)
     return results
 
 
@@ -247,6 +285,7 @@ def report_rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
             f"{memory['rss_mb']:.0f} MB ({memory['rss_mb_before']:.0f} MB with one)",
             "",
         ))
+    rows += _e2e_rows(results.get("e2e", []))
     return rows
 
 
@@ -297,6 +336,28 @@ def _vote_rows(votes: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
     return rows
 
 
+def _e2e_rows(legs: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
+    from ingest_e2e import TARGET_EVENTS_PER_S
+
+    rows: list[tuple[str, str, str]] = []
+    for leg in legs:
+        if "skipped" in leg:
+            rows.append((f"End-to-end ingestion, {leg['platform']}, {leg['backend']}", f"not run: {leg['skipped']}", ""))
+            continue
+        what = f"End-to-end ingestion, {leg['platform']} {leg['path']}, {leg['backend']}, {leg['events']:,} events"
+        response = (f"; HTTP p50 {_ms(leg['response_ms']['p50'])}, p99 {_ms(leg['response_ms']['p99'])}"
+                    if "response_ms" in leg else "")
+        redelivered = f" ({leg['redeliveries']:,} redelivered)" if leg["redeliveries"] else ""
+        met = leg["events_per_s"] >= TARGET_EVENTS_PER_S and leg["ok"]
+        rows.append((
+            what,
+            f"{leg['events_per_s']:,.0f} events/s to the last vote applied{response}; {leg['votes_stored']:,} votes "
+            f"from {leg['events']:,} events{redelivered}, {'exact' if leg['ok'] else 'WRONG'}",
+            f"≥ {TARGET_EVENTS_PER_S:,} events/s, exact counts ({'met' if met else 'MISSED'})",
+        ))
+    return rows
+
+
 def machine_line(machine: dict[str, Any]) -> str:
     return (
         f"{machine['cpus']} × {machine['cpu_model']}, {machine['ram_gb']} GB RAM, Python {machine['python']}, "
@@ -309,6 +370,7 @@ def conditions_line(cfg: dict[str, Any]) -> str:
         f"fake LLM latency {cfg['llm_latency_s']:g} s per request; members answer as soon as they get a reply"
         + (" (paced rows: after a pause of that many seconds on average)" if cfg["paced_think_s"] else "")
         + f"; vote events: {cfg['vote_events']:,} with 10% redelivered"
+        + f"; end to end: {cfg['e2e_events']:,} events"
         + ("; quick run" if cfg["quick"] else "")
     )
 
@@ -363,6 +425,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--vote-events", type=int, help="reaction events (100000; quick 1000)")
     parser.add_argument("--vote-legs", help="backend:workers,... (sqlite:1,sqlite:200,postgresql:200; quick sqlite:1,sqlite:200)")
     parser.add_argument("--memory-interviews", type=int, help="open interviews in the memory benchmark (1000; quick 50)")
+    parser.add_argument("--e2e-events", type=int, help="reaction events per end-to-end leg (20000; quick 1000)")
+    parser.add_argument(
+        "--e2e-legs",
+        help="platform:backend,... (slack:sqlite,discord:sqlite,slack:postgresql,discord:postgresql; quick: the sqlite ones)",
+    )
     parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
     parser.add_argument(
         "--sections", default=",".join(SECTIONS),
@@ -402,10 +469,13 @@ def main(argv: list[str] | None = None) -> int:
             section("latency", "2. the bot's own latency per DM turn", lambda: run_latency(base_url, scratch, config, postgres))
             section("votes", "3. vote ingestion", lambda: run_votes(scratch, config, postgres))
             section("mixed", "3b. DM turns during a vote burst", lambda: run_mixed(base_url, scratch, config, postgres))
+            section("e2e", "6. vote ingestion end to end", lambda: run_e2e(scratch, config, postgres))
         section("graph", "4. graph assembly", lambda: run_graph(config))
         section("memory", "5. memory", lambda: run_memory(base_url, scratch, config))
     results["duration_s"] = time.perf_counter() - clock
-    results["votes_ok"] = all(leg.get("ok", True) for leg in results.get("votes", []) + results.get("mixed", []))
+    results["votes_ok"] = all(
+        leg.get("ok", True) for leg in results.get("votes", []) + results.get("mixed", []) + results.get("e2e", [])
+    )
 
     out = args.out or RESULTS / f"run-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -416,7 +486,12 @@ def main(argv: list[str] | None = None) -> int:
     print_table(results)
     print(f"results: {out}\nREADME table: {table}\ntook {results['duration_s']:.0f} s")
     if not results["votes_ok"]:
-        wrong = [leg for leg in results["votes"] if not leg.get("ok", True)]
+        for leg in results.get("e2e", []):
+            if not leg.get("ok", True):
+                print(f"END-TO-END VOTES WRONG ({leg['platform']}, {leg['backend']}): {leg['votes_wrong']} wrong "
+                      f"(e.g. {leg['wrong_examples']}); {leg['events_recorded']} events recorded; statuses "
+                      f"{leg.get('statuses')}; outcomes {leg['outcomes']}", file=sys.stderr)
+        wrong = [leg for leg in results.get("votes", []) if not leg.get("ok", True)]
         for leg in wrong:
             print(
                 f"VOTES WRONG ({leg['backend']}, {leg['workers']} workers): {leg['votes_stored']} stored, "

@@ -14,6 +14,7 @@ import asyncio
 import random
 import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -38,7 +39,7 @@ def make_events(total: int, polls: int, duplicate_share: float = 0.10, seed: int
     members = -(-unique // polls)  # ceil: enough members that every (poll, member) pair is distinct
     events = [
         {
-            "message_id": f"1700000000.{index % polls:06d}",
+            "message_id": slack_message_id(index % polls),
             "user": f"U{index // polls:07d}",
             "emoji": rng.choice(EMOJI),
             "event_id": f"Ev{index:09d}",
@@ -46,22 +47,35 @@ def make_events(total: int, polls: int, duplicate_share: float = 0.10, seed: int
         for index in range(unique)
     ]
     assert unique <= polls * members
-    # Each redelivery goes somewhere after its original (platforms redeliver late, never early).
-    positions = sorted(((rng.randrange(unique), rng.random()) for _ in range(duplicates)), reverse=True)
+    return with_redeliveries(events, duplicates, rng), unique
+
+
+def with_redeliveries(events: list[dict], count: int, rng: random.Random) -> list[dict]:
+    """``events`` with ``count`` redeliveries (copies) of random ones, each placed somewhere after its
+    original: platforms redeliver late, never early."""
+    positions = sorted(((rng.randrange(len(events)), rng.random()) for _ in range(count)), reverse=True)
     stream: list[dict] = list(events)
     for original, fraction in positions:
-        later = original + 1 + int(fraction * (unique - original))
+        later = original + 1 + int(fraction * (len(events) - original))
         stream.insert(later, dict(events[original]))
-    return stream, unique
+    return stream
 
 
-async def setup_polls(database: Database, polls: int) -> None:
+def slack_message_id(index: int) -> str:
+    return f"1700000000.{index:06d}"
+
+
+async def setup_polls(
+    database: Database, polls: int, *, community: CommunityRef = WORKSPACE, channel: str = CHANNEL,
+    message_id: Callable[[int], str] = slack_message_id,
+) -> None:
+    """``polls`` open polls in ``community``'s ``channel``, the i-th on the message ``message_id(i)``."""
     now = datetime.now(UTC)
     for index in range(polls):
-        story_id = await add_story(database, WORKSPACE, now=now, story=f"Story {index}: a transition.")
+        story_id = await add_story(database, community, now=now, story=f"Story {index}: a transition.")
         await record_poll(
-            database, story_id=story_id, platform="slack", channel_id=CHANNEL,
-            message_id=f"1700000000.{index:06d}", closes_at=now + timedelta(days=7), now=now,
+            database, story_id=story_id, platform=community.platform, channel_id=channel,
+            message_id=message_id(index), closes_at=now + timedelta(days=7), now=now,
         )
 
 

@@ -78,7 +78,7 @@ def test_latency_per_turn_on_each_database(quick_run):
 
 def test_vote_ingestion_stores_each_unique_vote_once(quick_run):
     legs = quick_run[0]["votes"]
-    assert [leg["workers"] for leg in legs] == [1, 200]
+    assert [(leg["backend"], leg["workers"]) for leg in legs] == [("sqlite", 1), ("sqlite", 200)]
     for leg in legs:
         assert leg["ok"] and not leg["errors"]
         assert leg["events"] == 1000 and leg["duplicate_events"] == 100
@@ -97,6 +97,22 @@ def test_dm_turns_during_a_vote_burst(quick_run):
         assert leg["failed_turns"] == 0
         assert leg["turns"] > 0  # some turns overlapped the burst
         assert 0 < leg["own_ms"]["p50"] <= leg["own_ms"]["p99"] <= leg["reply_ms"]["p99"]
+
+
+def test_end_to_end_ingestion_through_slack_http_and_the_discord_gateway(quick_run):
+    legs = {leg["platform"]: leg for leg in quick_run[0]["e2e"]}
+    assert set(legs) == {"slack", "discord"} and all(leg["backend"] == "sqlite" for leg in legs.values())
+    slack, discord = legs["slack"], legs["discord"]
+    assert slack["events"] == 1000 and slack["redeliveries"] == 100 and slack["statuses"] == {"200": 1000}
+    assert slack["events_recorded"] == 900  # each redelivery recorded once, with its original
+    assert 0 < slack["response_ms"]["p50"] <= slack["response_ms"]["p99"]
+    assert discord["events"] == discord["events_recorded"] == 1000
+    for leg in (slack, discord):
+        assert leg["ok"] and leg["counts_exact"] and leg["votes_wrong"] == 0
+        assert leg["votes_stored"] == leg["votes_expected"] > 0 and positive(leg["events_per_s"])
+        # Members changed their minds: votes were replaced and retracted, not only counted.
+        assert leg["outcomes"].get("replaced", 0) > 0 and leg["outcomes"].get("retracted", 0) > 0
+    assert "End-to-end ingestion, slack" in quick_run[1] and "End-to-end ingestion, discord" in quick_run[1]
 
 
 def test_graph_assembly(quick_run):

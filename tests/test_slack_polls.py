@@ -18,6 +18,7 @@ from tests.fakes.slack_api import (
     BOT_USER_ID,
     TEAM_DOMAIN,
     TEAM_ID,
+    reaction_event,
 )
 from tests.fakes.story_rows import TO_VALUE, add_story
 from tests.slack_support import serving_slack
@@ -100,6 +101,16 @@ async def test_retried_event_is_counted_once(slack, poll, database):
     await slack.event(first, retry=2)
     await slack.settle()
     await assert_votes(database, {"U1": "no_upgrade"})
+
+
+async def test_a_burst_of_first_reactions_asks_slack_who_the_bot_is_once(slack, poll, database):
+    # The first reactions after a start arrive together; each needs the bot's own user id.
+    bodies = [reaction_event("white_check_mark", user=f"U{n}", channel=poll.channel_id, ts=poll.message_id)
+              for n in range(40)]
+    await asyncio.gather(*(slack.event(body) for body in bodies))
+    await slack.settle()
+    assert len(slack.slack.calls_to("auth.test")) == 1
+    await assert_votes(database, {f"U{n}": "upgrade" for n in range(40)})
 
 
 async def test_reactions_after_close_or_from_another_workspace_are_ignored(slack, poll, database, clock):

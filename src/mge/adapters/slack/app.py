@@ -126,6 +126,8 @@ class SlackHttpGate:
         self._deps = deps
         self._verifier = SignatureVerifier(signing_secret)
         self._bot_user_id: str | None = None
+        # One auth.test at a time: a burst of first events would otherwise each open a connection to ask.
+        self._asking = asyncio.Lock()
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
@@ -158,10 +160,12 @@ class SlackHttpGate:
     async def _bot_user(self) -> str | None:
         """The bot's own user id (its reactions under every poll are not votes), asked once."""
         if self._bot_user_id is None:
-            try:
-                self._bot_user_id = str((await self._app.client.auth_test())["user_id"])
-            except Exception as error:  # noqa: BLE001 — asked again with the next event
-                log.warning("could not learn the bot's own user id (%s)", error)
+            async with self._asking:
+                if self._bot_user_id is None:
+                    try:
+                        self._bot_user_id = str((await self._app.client.auth_test())["user_id"])
+                    except Exception as error:  # noqa: BLE001 — asked again with the next event
+                        log.warning("could not learn the bot's own user id (%s)", error)
         return self._bot_user_id
 
 
