@@ -57,6 +57,8 @@ APPLY_BATCH = 250
 #: A batch whose insert fails (SQLite locked by another process, a PostgreSQL restart) is tried again;
 #: after this many tries its events are refused, so the platform is not told they were received.
 RECORD_TRIES = 5
+#: While reactions are still being recorded, the applier waits this long before taking a batch.
+COALESCE_SECONDS = 0.02
 #: How long ``record(wait_applied=True)`` waits for the outcome (the event stays recorded either way).
 APPLIED_WAIT_SECONDS = 30.0
 
@@ -252,6 +254,10 @@ class VoteInbox:
         while True:
             while self._more_to_apply:
                 self._more_to_apply = False
+                if self._recorder is not None and not self._recorder.done():
+                    # Events are still arriving: let a few more recording batches land, so that a burst
+                    # is applied in full batches rather than in transactions of two or three events.
+                    await asyncio.sleep(COALESCE_SECONDS)
                 try:
                     outcomes = await apply_pending(self.database, limit=APPLY_BATCH)
                 except Exception:
@@ -330,7 +336,9 @@ _inboxes: weakref.WeakKeyDictionary[Database, dict[asyncio.AbstractEventLoop, Vo
 def inbox_for(database: Database) -> VoteInbox:
     """The inbox of ``database`` in the running event loop."""
     loop = asyncio.get_running_loop()
-    by_loop = _inboxes.setdefault(database, {})
+    by_loop = _inboxes.get(database)
+    if by_loop is None:
+        by_loop = _inboxes[database] = {}
     inbox = by_loop.get(loop)
     if inbox is None:
         for stale in [other for other in by_loop if other.is_closed()]:
