@@ -228,3 +228,36 @@ async def test_applied_events_are_pruned_after_a_week_and_pending_ones_never(dat
     async with database.session() as session:
         left = (await session.exec(select(ReactionEvent))).all()
     assert [e.event_key for e in left] == ["r:keep:1"] and left[0].applied_at is None
+
+
+def _random_json(rng: random.Random, depth: int = 0):
+    kinds = ["null", "int", "str", "bool", "list", "dict"] if depth < 3 else ["null", "int", "str", "bool"]
+    kind = rng.choice(kinds)
+    if kind == "list":
+        return [_random_json(rng, depth + 1) for _ in range(rng.randrange(3))]
+    if kind == "dict":
+        keys = ["type", "event", "event_id", "team_id", "user", "item", "reaction", "event_ts", "channel", "ts", "x"]
+        return {rng.choice(keys): _random_json(rng, depth + 1) for _ in range(rng.randrange(4))}
+    return {"null": None, "int": rng.randrange(-5, 10**12), "str": rng.choice(["", "reaction_added", "U1", "x"]),
+            "bool": rng.random() < 0.5}[kind]
+
+
+async def test_fuzzed_signed_slack_requests_never_fail_with_a_server_error(database, service, clock, caplog):
+    """Signed bodies of every shape, envelopes of reaction events with fields missing or of the wrong
+    type among them: each gets an answer (200, or 400/404 for what is not a request we know), never a
+    500 or a traceback."""
+    rng = random.Random(17)
+    bodies = []
+    for _ in range(150):
+        body = _random_json(rng)
+        if rng.random() < 0.5:  # an Events API envelope around a random reaction event
+            event = {"type": rng.choice(["reaction_added", "reaction_removed"]), "user": _random_json(rng),
+                     "reaction": _random_json(rng), "item": _random_json(rng), "event_ts": _random_json(rng)}
+            body = {"type": "event_callback", "team_id": _random_json(rng), "event_id": _random_json(rng), "event": event}
+        bodies.append(json.dumps(body))
+    bodies += ["", "\x00\xff", "{" * 50, json.dumps({"type": "event_callback", "event": None})]
+    async with serving_slack(service, database, clock=clock) as slack:
+        for body in bodies:
+            response = await slack.post(body, headers=signed_request(body, content_type="application/json"))
+            assert response.status in (200, 400, 404), (response.status, body)
+    assert "Traceback" not in caplog.text
