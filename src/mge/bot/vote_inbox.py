@@ -163,7 +163,7 @@ class VoteInbox:
             return VoteOutcome.IGNORED_OTHER_COMMUNITY  # a poll is only ever its own platform's
         # Taken before the first await: handlers start in the order events arrived.
         order = reaction.event_order if reaction.event_order is not None else self._arrival_order()
-        key = reaction.event_id or f"r:{self._process}:{next(self._receipts)}"
+        key = (reaction.event_id or f"r:{self._process}:{next(self._receipts)}")[:128]
         applied = self._wait_for(key) if wait_applied else None
         pending = _Pending({
             "platform": reaction.platform,
@@ -174,7 +174,7 @@ class VoteInbox:
             "display_name": (reaction.person.display_name or "")[:200],
             "choice": choice,
             "added": reaction.added,
-            "event_key": key[:128],
+            "event_key": key,
             "event_order": order,
             "received_at": reaction.now,
             "facts": _facts_json(reaction.facts),
@@ -314,9 +314,8 @@ class VoteInbox:
     async def close(self) -> None:
         """Finish recording what was handed over and apply it (``mge run`` stopping)."""
         await self.drain()
-        for task in (self._applier,):
-            if task is not None and not task.done():
-                await task
+        if self._applier is not None and not self._applier.done():
+            await self._applier
 
 
 #: Applied events are kept this long: the memory of redeliveries (Slack retries within the hour) and
