@@ -191,14 +191,14 @@ async def test_polls_post_now_answers_with_the_failure_and_audits_the_post(
 ):
     await add_story(database, CommunityRef("discord", str(guild.id), guild.name), now=clock())
     refuse_posts_in(fake_discord, monkeypatch, guild.channel_id, status=403, code=50013, message="Missing Permissions")
-    interaction = await fake_discord.send_slash_command(alice, guild, "mge", "post-now", group="polls",
+    interaction = await fake_discord.send_slash_command(alice, guild, "mge-mod", "post-now", group="polls",
                                                         member_permissions=MANAGE_GUILD)
     _, failed = await fake_discord.wait_for_responses(interaction, 2)
     assert failed["content"].startswith(f"I couldn't post in channel {guild.channel_id}: I need the View Channel")
     assert await polls(database) == [] and await audit_log(database) == []
 
     monkeypatch.undo()
-    interaction = await fake_discord.send_slash_command(alice, guild, "mge", "post-now", group="polls",
+    interaction = await fake_discord.send_slash_command(alice, guild, "mge-mod", "post-now", group="polls",
                                                         member_permissions=MANAGE_GUILD)
     _, posted = await fake_discord.wait_for_responses(interaction, 2)
     assert posted["content"].startswith("Posted a poll on")
