@@ -47,6 +47,7 @@ from mge.storage.models import (
     LLMCall,
     Member,
     MoralContext,
+    ReactionEvent,
     TransitionStory,
     ValueAssignment,
     ValuesCardRecord,
@@ -398,10 +399,13 @@ async def test_mydata_holds_the_transcripts_cards_votes_and_routes_of_this_membe
     assert data["votes"][0]["from_value"] == {"id": world.shared_value, "title": CARD["title"]}
     # Her route points at the guild she joined last (B): it is B's, not in A's export.
     assert data["dm_routes"] == []
-    # Delivery records: 4 + 1 interview messages… (consent, three answers, confirm; one answer) and 2 votes.
+    # Delivery records: 4 + 1 interview messages… (consent, three answers, confirm; one answer); her two
+    # votes' reactions are kept as the platform reported them, with what each did.
     events = [e["event_id"] for e in data["delivery_records"]]
-    assert len([e for e in events if e.startswith("message-")]) == 6
-    assert len([e for e in events if e.startswith("vote:")]) == 2
+    assert len([e for e in events if e.startswith("message-")]) == 6 == len(events)
+    assert [(r["choice"], r["added"], r["outcome"]) for r in data["poll_reactions"]] == [
+        ("upgrade", True, "counted"), ("not_sure", True, "counted")
+    ]
     if data["mentions"]:  # the audit log exists in this schema
         assert {m["table"] for m in data["mentions"]} == {"moderation_action"}
     if "ideology_ratings" in data:  # the method's measurements exist in this schema
@@ -451,7 +455,8 @@ async def test_forget_leaves_no_personal_data_and_the_graph_unchanged(builder, d
     assert report.interviews_stopped == 1
     assert (report.cards_kept_without_author, report.cards_deleted, report.values_deleted) == (1, 0, 0)
     assert (report.votes_anonymised, report.vote_reasons_erased) == (2, 1)
-    assert report.dm_routes_deleted == 1 and report.delivery_records_deleted == 8
+    assert report.dm_routes_deleted == 1 and report.delivery_records_deleted == 6
+    assert report.reaction_events_deleted == 2  # the reactions her two votes came from
     assert report.llm_error_texts_erased == 1
     if SQLModel.metadata.tables.get("ideology_rating") is not None:
         assert (report.ideology_ratings_deleted, report.generalization_offers_anonymised) == (1, 1)
@@ -596,8 +601,10 @@ async def test_inbound_events_of_others_are_kept(builder, database, clock):
     report = await forget_member(database, community_id=world.community_id, platform_user_id=ALICE.platform_user_id,
                                  now=clock())
     assert len(await rows(database, InboundEvent)) == before - report.delivery_records_deleted
-    # Bob's five messages and his vote, Carol's, Dave's and Erin's votes are still de-duplicated.
-    assert len(await rows(database, InboundEvent)) == 5 + 4
+    # Bob's five messages are still de-duplicated, and the reactions of Bob, Carol, Dave and Erin kept.
+    assert len(await rows(database, InboundEvent)) == 5
+    reactions = await rows(database, ReactionEvent)
+    assert len(reactions) == 4 and ALICE.platform_user_id not in {r.user_id for r in reactions}
 
 
 # --- confirming ------------------------------------------------------------------------------------------------
