@@ -525,8 +525,10 @@ async def forget_member(
 
     ``dry_run`` does everything and rolls it back: the report says what confirming would erase.
     Idempotent: when the member was already forgotten (or never stored), nothing changes."""
-    # Reactions recorded but not yet applied become votes first, so they are anonymised with the rest.
-    await inbox_for(database).drain()
+    # Reactions recorded but not yet applied become votes first, so they are anonymised with the rest
+    # (a preview need not wait for them).
+    if not dry_run:
+        await inbox_for(database).drain()
     async with database.session() as session:
         await repo.lock_for_erasure(session, community_id=community_id)
         community = await session.get(Community, community_id)

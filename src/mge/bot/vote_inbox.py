@@ -379,6 +379,9 @@ class _Voter:
 
 async def apply_pending(database: Database, *, limit: int = APPLY_BATCH) -> dict[str, VoteOutcome]:
     """Apply up to ``limit`` recorded events, oldest first, in one transaction; their outcomes by key."""
+    async with database.engine.connect() as conn:
+        if not await repo.has_pending(conn):
+            return {}  # the usual case for a poll closing or a member's erasure: no write lock taken
     await database.yield_to_writers()  # a member's DM turn goes before votes that can wait
     async with database.engine.begin() as conn:
         await repo.take_apply_turn(conn)
