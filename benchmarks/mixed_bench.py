@@ -1,8 +1,9 @@
 """DM turns while a burst of votes arrives, in one process: does a member's interview wait behind votes?
 
 ``participants`` members interview (the scripted participant of ``interview_bench``, pausing ``think``
-seconds on average before each message) while ``events`` reaction events (10% redelivered) are handed to
-the vote inbox by 200 concurrent deliveries, as fast as it takes them. Reported: each DM turn's own time
+seconds on average before each message: about 10 turns a second for 60 members, a busy community) while
+``events`` reaction events (10% redelivered) arrive at ``rate`` a second, each handed to the vote inbox on
+its own, as a request or gateway event would be; ``ack_ms`` is how long each waited to be recorded. Reported: each DM turn's own time
 (``handle`` minus the time awaiting the model) and its reply time (all of ``handle``), for the turns that
 started while the burst was still being recorded or applied, and the votes' end-to-end rate; the votes
 stored must equal the unique votes.
@@ -24,11 +25,11 @@ from mge.core.messages import CommunityRef, Person
 from mge.storage.database import Database
 from vote_bench import CHANNEL, WORKSPACE, count_votes, make_events, setup_polls
 
-DELIVERIES = 200
 
 
 async def measure_mixed(
-    base_url: str, database_url: str, *, events: int, participants: int = 100, think: float = 0.5, polls: int = 40
+    base_url: str, database_url: str, *, events: int, rate: float = 1_000.0, participants: int = 60,
+    think: float = 5.0, polls: int = 40,
 ) -> dict[str, Any]:
     from support import percentile
 
@@ -45,23 +46,32 @@ async def measure_mixed(
 
         async def votes() -> None:
             await asyncio.sleep(think)  # the interviews are under way when the burst starts
-            queue = list(reversed(stream))
             now = datetime.now(UTC)
+            loop = asyncio.get_running_loop()
+            acks: list[float] = []
 
-            async def delivery() -> None:
-                while queue:
-                    event = queue.pop()
-                    await inbox.record(Reaction(
-                        community=WORKSPACE, platform="slack", channel_id=CHANNEL, message_id=event["message_id"],
-                        person=Person(event["user"], event["user"]), emoji=event["emoji"], added=True,
-                        event_id=event["event_id"], now=now,
-                    ))
+            async def deliver(event: dict) -> None:
+                started = time.perf_counter()
+                await inbox.record(Reaction(
+                    community=WORKSPACE, platform="slack", channel_id=CHANNEL, message_id=event["message_id"],
+                    person=Person(event["user"], event["user"]), emoji=event["emoji"], added=True,
+                    event_id=event["event_id"], now=now,
+                ))
+                acks.append(time.perf_counter() - started)
 
             burst["start"] = time.perf_counter()
-            await asyncio.gather(*(delivery() for _ in range(DELIVERIES)))
+            deliveries = []
+            for index, event in enumerate(stream):
+                # Each reaction arrives on its own (as its own request would), ``rate`` a second.
+                delay = burst["start"] + index / rate - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                deliveries.append(loop.create_task(deliver(event)))
+            await asyncio.gather(*deliveries)
             burst["recorded"] = time.perf_counter()
             await inbox.drain()
             burst["applied"] = time.perf_counter()
+            burst["ack_ms"] = acks
 
         async def participant(index: int) -> list[tuple[float, float, Any]]:
             rng = random.Random(index)
@@ -103,5 +113,8 @@ async def measure_mixed(
         "burst_s": applied_s,
         "recorded_s": burst["recorded"] - burst["start"],
         "vote_events_per_s": len(stream) / applied_s,
+        "arrival_rate": rate,
+        "ack_ms": {"p50": percentile([a * 1000 for a in burst["ack_ms"]], 50),
+                   "p99": percentile([a * 1000 for a in burst["ack_ms"]], 99)},
         "ok": stored == unique,
     }
