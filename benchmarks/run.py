@@ -147,10 +147,9 @@ def run_mixed(base_url: str, scratch: Path, config: dict[str, Any], postgres) ->
     from mixed_bench import measure_mixed
 
     legs = []
-    backends = [("sqlite", support.sqlite_url(scratch, "mixed"))]
-    if postgres is not None:
-        backends.append(("postgresql", postgres.fresh_url()))
-    for backend, url in backends:
+    for backend in ("sqlite", "postgresql"):
+        if (url := _fresh_database(backend, postgres, scratch, "mixed")) is None:
+            continue  # no PostgreSQL here: run.py says so in postgres_note
         print(f"  mixed: {config['mixed_participants']} interviews while {config['mixed_events']:,} reactions arrive at "
               f"{config['mixed_rate']:,.0f}/s, {backend} ...", flush=True)
         result = asyncio.run(measure_mixed(base_url, url, events=config["mixed_events"], rate=config["mixed_rate"],
