@@ -157,3 +157,16 @@ async def test_concurrent_conflicting_reactions_end_as_slack_ordered_them(slack,
         if visible:
             expected[user] = names[visible[-1]]
     await assert_votes(database, expected)
+
+
+async def test_while_slack_cannot_say_who_the_bot_is_its_own_reactions_never_count(slack, poll, database, monkeypatch):
+    import json
+
+    from tests.fakes.slack_api import reaction_event, signed_request
+
+    monkeypatch.setattr(slack.slack, "api_auth_test", lambda params, request: {"ok": False, "error": "invalid_auth"})
+    body = json.dumps(reaction_event("white_check_mark", user=BOT_USER_ID, channel=poll.channel_id, ts=poll.message_id))
+    response = await slack.post(body, signed_request(body))
+    assert response.status != 500  # not taken by the short road: Bolt answers (and Slack retries later)
+    await slack.settle()
+    await assert_votes(database, {})

@@ -139,8 +139,10 @@ class SlackHttpGate:
         except ValueError as error:
             log.warning("a signed Slack request with a malformed body was refused: %s", error)
             return web.Response(status=400, text="malformed request")
-        if payload.get("type") == "event_callback":
-            reaction = reaction_of(payload, bot_user_id=await self._bot_user(), now=self._deps.clock())
+        # The short road needs the bot's own user id (its three reactions under every poll are not votes);
+        # while it is unknown (auth.test failing), reactions go through Bolt, whose middleware records them.
+        if payload.get("type") == "event_callback" and (bot_user_id := await self._bot_user()) is not None:
+            reaction = reaction_of(payload, bot_user_id=bot_user_id, now=self._deps.clock())
             if reaction is not None:
                 try:
                     await inbox_for(self._deps.database).record(reaction)
