@@ -266,6 +266,17 @@ async def test_mycard_without_a_card(slack):
     assert answer["response_type"] == "ephemeral" and "no values card yet" in answer["text"]
 
 
+async def test_a_command_slower_than_the_ack_allows_is_acknowledged_and_answered_in_a_dm(slack, monkeypatch):
+    from mge.adapters.slack import commands
+
+    monkeypatch.setattr(commands, "ACK_WITHIN", 0.0)  # every subcommand "too slow" for the ack
+    answer = (await slack.command("mycard")).json()
+    assert answer["response_type"] == "ephemeral" and answer["text"] == commands.STILL_WORKING_TEXT
+    await slack.settle()
+    [dm] = slack.posted()
+    assert "no values card yet" in dm.params["text"] and dm.params["parse"] == "none"
+
+
 # --- delivery and input edge cases -----------------------------------------------------------------
 
 

@@ -8,6 +8,7 @@ modules with ``commands.add(Subcommand(...))``; a permission check belongs in th
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -39,6 +40,11 @@ log = logging.getLogger("mge.slack.commands")
 COMMAND = "/mge"
 #: Slack's limit for an ephemeral response's text is generous, but a list of cards should stay readable.
 MAX_CARDS_SHOWN = 10
+#: How long a subcommand may work before the ack must go out without its answer (Slack allows 3 s).
+ACK_WITHIN = 2.5
+STILL_WORKING_TEXT = "Working on it: I'll send you the answer in a direct message."
+#: Echoed text never becomes a link preview or a parsed @name.
+NO_LINKS = {"unfurl_links": False, "unfurl_media": False, "parse": "none", "link_names": False}
 #: A subcommand the bot does not have: a typo, or one that changed since the member learnt it.
 UNKNOWN_TEXT = f"`{COMMAND} {{name}}` is not a command I know (commands change now and then). Here is what I can do:\n\n"
 
@@ -258,8 +264,24 @@ def register(app: AsyncApp, deps: SlackDeps, registry: CommandRegistry | None = 
             client=client,
             deps=deps,
         )
+        task = asyncio.ensure_future(registry.dispatch(call, name))
         try:
-            reply = await registry.dispatch(call, name)
+            # Slack drops a command not acknowledged within 3 s: answer in the ack when the work is done in
+            # time (the usual case), else say it is under way and send the answer in a DM when it is.
+            reply = await asyncio.wait_for(asyncio.shield(task), ACK_WITHIN)
+        except TimeoutError:
+            await ack(text=STILL_WORKING_TEXT, response_type="ephemeral")
+
+            async def answer_later() -> None:
+                late = await task
+                opened = await client.conversations_open(users=call.person.platform_user_id)
+                await client.chat_postMessage(channel=str(opened["channel"]["id"]), text=late.text,
+                                              blocks=late.blocks, **NO_LINKS)
+                if late.then is not None:
+                    await late.then()
+
+            await run_member_work(client, deps, None, answer_later)
+            return
         except Exception:
             await ack(text="Sorry, something went wrong on my side. Please try again in a moment.", response_type="ephemeral")
             raise
