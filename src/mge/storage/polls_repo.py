@@ -80,53 +80,6 @@ def is_closed(poll: Poll, now: datetime) -> bool:
 # --- votes -----------------------------------------------------------------------------------------
 
 
-async def get_vote(session: AsyncSession, *, poll_id: int, voter_key: str) -> Vote | None:
-    query = select(Vote).where(Vote.poll_id == poll_id, Vote.voter_key == voter_key)
-    return (await session.exec(query.execution_options(populate_existing=True))).first()
-
-
-async def upsert_vote(
-    session: AsyncSession,
-    *,
-    community_id: int,
-    poll_id: int,
-    member_id: int,
-    choice: str,
-    now: datetime,
-) -> str:
-    """Make ``choice`` the member's vote on the poll: "inserted", "updated" or "unchanged"."""
-    voter_key = voter_key_of(member_id)
-    values = {
-        "community_id": community_id,
-        "poll_id": poll_id,
-        "member_id": member_id,
-        "voter_key": voter_key,
-        "choice": choice,
-        "cast_at": now,
-        "updated_at": now,
-    }
-    if await insert_ignoring_conflict(session, Vote.__table__, values):
-        return "inserted"
-    vote = await get_vote(session, poll_id=poll_id, voter_key=voter_key)
-    assert vote is not None  # the insert conflicted with it
-    if vote.choice == choice:
-        return "unchanged"
-    vote.choice = choice
-    vote.why = None  # an explanation given for the earlier choice does not explain this one
-    vote.updated_at = now
-    session.add(vote)
-    await session.flush()
-    return "updated"
-
-
-async def delete_vote(session: AsyncSession, *, poll_id: int, voter_key: str, choice: str) -> bool:
-    """Delete the member's vote if it is ``choice``; True when a vote was deleted."""
-    result = await session.exec(
-        sa.delete(Vote).where(col(Vote.poll_id) == poll_id, col(Vote.voter_key) == voter_key, col(Vote.choice) == choice)
-    )
-    return result.rowcount == 1
-
-
 async def count_votes(session: AsyncSession, *, poll_id: int) -> dict[str, int]:
     """Votes per choice, every choice present (0 when nobody chose it)."""
     query = select(Vote.choice, func.count()).where(Vote.poll_id == poll_id).group_by(Vote.choice)
