@@ -1,9 +1,9 @@
 """Repository functions for story polls and their votes. Callers own the session and commit.
 
-Concurrency: every change to a poll's votes, and closing it, first calls :func:`lock_poll`, so they
-happen one at a time per poll — on PostgreSQL with a row lock (``SELECT … FOR UPDATE``), on SQLite by
+Concurrency: closing a poll first calls :func:`lock_poll`, so it happens one at a time per poll — on PostgreSQL with a row lock (``SELECT … FOR UPDATE``), on SQLite by
 taking the database's write lock before the transaction reads anything (a write transaction that
-starts with a read can fail with SQLITE_BUSY_SNAPSHOT instead of waiting). The unique keys
+starts with a read can fail with SQLITE_BUSY_SNAPSHOT instead of waiting). Votes themselves change only
+through the vote inbox (``reactions_repo``), whose appliers take turns the same way. The unique keys
 (poll, voter) and (platform, channel, message) guard the same rules again.
 """
 
