@@ -73,7 +73,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="runs per case (the reference runs once)")
     parser.add_argument(
         "--command",
-        default=f"{shlex.quote(sys.executable)} -m mge graph build",
+        default=f"{shlex.quote(sys.executable)} -m bot graph build",
         help='the build command before its options, e.g. "mge graph build"',
     )
     args = parser.parse_args()

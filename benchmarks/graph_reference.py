@@ -2,7 +2,7 @@
 
 Two jobs: the baseline the benchmark compares ``mge graph build`` against, and an independent second
 implementation the tests check the fast one against (ranks equal to 1e-9). It follows MGE.md §7 and
-the decisions of ``mge.core.graph`` (see its docstrings) without sharing any of its code:
+the decisions of ``core.graph`` (see its docstrings) without sharing any of its code:
 
 * re-votes: a voter's last vote on a story (from, to, context) replaces the earlier ones;
 * forward pass then reverse pass; contexts in first-seen order (all forward sightings first);
@@ -282,7 +282,7 @@ def short_cycles(edges: list[dict], position: dict[str, int], max_cycles: int) -
 
 
 def build(values: list[dict], votes: list[tuple[str, str, str, str, str]], params: Params) -> dict:
-    """The export document (as ``mge.core.graph.to_interchange`` makes it), without hash."""
+    """The export document (as ``core.graph.to_interchange`` makes it), without hash."""
     position = {value["id"]: i for i, value in enumerate(values)}
     titles = {value["id"]: value["title"] for value in values}
     counted = latest_votes(votes)

@@ -36,10 +36,10 @@ from typing import Any
 
 import support  # noqa: F401 — puts the repository root on sys.path
 
-from mge.core.graph.votes import CHOICES
-from mge.core.messages import CommunityRef
-from mge.core.polls import poll_reactions
-from mge.storage.database import Database
+from core.graph.votes import CHOICES
+from core.messages import CommunityRef
+from core.polls import poll_reactions
+from storage.database import Database
 
 HERE = Path(__file__).resolve().parent
 TARGET_EVENTS_PER_S = 1_000
@@ -99,7 +99,7 @@ async def stored_votes(
 ) -> dict[tuple[int, int], str]:
     from sqlmodel import select
 
-    from mge.storage.models import Member, Poll, Vote
+    from storage.models import Member, Poll, Vote
 
     query = select(Poll.message_id, Member.platform_user_id, Vote.choice).join(Poll, Poll.id == Vote.poll_id).join(
         Member, Member.id == Vote.member_id
@@ -112,7 +112,7 @@ async def stored_votes(
 async def recorded_events(database: Database) -> int:
     from sqlmodel import func, select
 
-    from mge.storage.models import ReactionEvent
+    from storage.models import ReactionEvent
 
     async with database.session() as session:
         return (await session.exec(select(func.count()).select_from(ReactionEvent))).one()
@@ -222,8 +222,8 @@ async def slack_client(url: str, events: int, polls: int, concurrency: int) -> d
 
 async def measure_slack(database_url: str, *, events: int, polls: int, concurrency: int = 200) -> dict[str, Any]:
     """One Slack HTTP leg: the server here, the client a child process (``slack-client``)."""
-    from mge.adapters.slack.app import SlackConfig, build_slack_app, start_http
-    from mge.bot.vote_inbox import inbox_for
+    from adapters.slack.app import SlackConfig, build_slack_app, start_http
+    from bot.vote_inbox import inbox_for
     from tests.fakes.slack_api import SIGNING_SECRET, FakeSlack
     from vote_bench import setup_polls
 
@@ -313,10 +313,10 @@ async def measure_discord(database_url: str, *, events: int, polls: int) -> dict
     import discord
     import yarl
 
-    from mge.adapters.discord import DiscordConfig, build_client
-    from mge.adapters.discord.polls import HANDLED_EVENT
-    from mge.bot.routing import DmRouter
-    from mge.bot.vote_inbox import inbox_for
+    from adapters.discord import DiscordConfig, build_client
+    from adapters.discord.polls import HANDLED_EVENT
+    from bot.routing import DmRouter
+    from bot.vote_inbox import inbox_for
     from vote_bench import setup_polls
 
     database = Database(database_url)

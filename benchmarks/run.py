@@ -220,7 +220,7 @@ def run_graph(config: dict[str, Any]) -> list[dict[str, Any]]:
             votes, values = ensure_dataset(n_votes)
             print(f"  graph build: {size} votes", flush=True)
             for algorithm in graph_build.ALGORITHMS:
-                argv = [sys.executable, "-m", "mge", "graph", "build", "--votes", str(votes), "--values", str(values),
+                argv = [sys.executable, "-m", "bot", "graph", "build", "--votes", str(votes), "--values", str(values),
                         "--algorithm", algorithm, "--out", out]
                 case = graph_build.run_case(f"build {algorithm}", argv, config["graph_repeat"])
                 case.update(size=size, votes=n_votes, algorithm=algorithm)

@@ -108,7 +108,7 @@ def describe_machine() -> dict[str, object]:
 
 def sqlite_url(directory: Path, name: str) -> str:
     """A migrated, empty SQLite database file under ``directory``."""
-    from mge.storage.migrate import upgrade
+    from storage.migrate import upgrade
 
     url = f"sqlite:///{directory / f'{name}.sqlite3'}"
     upgrade(url)

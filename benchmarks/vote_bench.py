@@ -1,4 +1,4 @@
-"""Vote ingestion: Slack reaction events through the vote inbox (``mge.bot.vote_inbox``, what the
+"""Vote ingestion: Slack reaction events through the vote inbox (``bot.vote_inbox``, what the
 Discord and Slack adapters hand reactions to), 10% of them redelivered with the same event id.
 
 The events: ``unique`` first reactions, one per (poll, member), spread over ``polls`` polls in one
@@ -20,10 +20,10 @@ from typing import Any
 
 import support  # noqa: F401 — puts the repository root on sys.path
 
-from mge.bot.polls import VoteOutcome, record_poll
-from mge.bot.vote_inbox import Reaction, inbox_for
-from mge.core.messages import CommunityRef, Person
-from mge.storage.database import Database
+from bot.polls import VoteOutcome, record_poll
+from bot.vote_inbox import Reaction, inbox_for
+from core.messages import CommunityRef, Person
+from storage.database import Database
 from tests.fakes.story_rows import add_story
 
 WORKSPACE = CommunityRef("slack", "T0BENCH", "Bench workspace")
@@ -82,7 +82,7 @@ async def setup_polls(
 async def count_votes(database: Database) -> int:
     from sqlmodel import func, select
 
-    from mge.storage.models import Vote
+    from storage.models import Vote
 
     async with database.session() as session:
         return (await session.exec(select(func.count()).select_from(Vote))).one()
@@ -152,7 +152,7 @@ async def measure_votes(database_url: str, *, events: int, polls: int = 200, wor
 async def applied_outcomes(database: Database) -> Counter[str]:
     from sqlmodel import func, select
 
-    from mge.storage.models import ReactionEvent
+    from storage.models import ReactionEvent
 
     async with database.session() as session:
         query = select(ReactionEvent.outcome, func.count()).group_by(ReactionEvent.outcome)

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from mge.adapters.llm_openai import OpenAILLM
-from mge.bot.interviews import InterviewConfig, InterviewService
-from mge.storage.database import Database
-from mge.storage.migrate import upgrade
+from adapters.llm_openai import OpenAILLM
+from bot.interviews import InterviewConfig, InterviewService
+from storage.database import Database
+from storage.migrate import upgrade
 from tests.fakes.openai_server import FakeOpenAI
 from tests.postgres import ThrowawayPostgres, find_bin_dir
 

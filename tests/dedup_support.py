@@ -6,10 +6,10 @@ from datetime import datetime
 
 import numpy as np
 
-from mge.core.embeddings import policies_text
-from mge.storage import repositories as repo
-from mge.storage.database import Database
-from mge.storage.models import Interview, ValuesCardRecord
+from core.embeddings import policies_text
+from storage import repositories as repo
+from storage.database import Database
+from storage.models import Interview, ValuesCardRecord
 from tests.fakes.openai_server import hash_embedding
 
 DIMENSIONS = 16

@@ -3,7 +3,7 @@ hand-computed expectations for them)."""
 
 from __future__ import annotations
 
-from mge.core.graph import Value, Vote
+from core.graph import Value, Vote
 
 VALUES = [Value(v, f"Value {v}") for v in "ABCDE"]  # E never appears in a vote
 

@@ -70,7 +70,7 @@ class ThrowawayPostgres:
             connection.execute(sql)
 
     def create_template(self) -> None:
-        from mge.storage.migrate import upgrade
+        from storage.migrate import upgrade
 
         self._admin(f"CREATE DATABASE {TEMPLATE}")
         upgrade(self.url(TEMPLATE))

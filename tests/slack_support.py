@@ -14,9 +14,9 @@ from typing import Any
 import aiohttp
 from slack_bolt.async_app import AsyncApp
 
-from mge.bot.vote_inbox import inbox_for
-from mge.adapters.slack.app import SlackConfig, build_slack_app, start_http
-from mge.adapters.slack.context import SlackDeps
+from bot.vote_inbox import inbox_for
+from adapters.slack.app import SlackConfig, build_slack_app, start_http
+from adapters.slack.context import SlackDeps
 from tests.fakes.slack_api import (
     SIGNING_SECRET,
     Call,

@@ -15,13 +15,13 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from mge.bot.ask import (
+from bot.ask import (
     NO_GRAPH_TEXT,
     AskOutcome,
     ask_community,
     ask_graph,
 )
-from mge.core.ask import (
+from core.ask import (
     MAX_QUESTION_CHARS,
     Guide,
     citation_line,
@@ -30,12 +30,12 @@ from mge.core.ask import (
     format_answer,
     quoted_list,
 )
-from mge.core.digest import Beaten
-from mge.core.messages import CommunityRef
-from mge.core.prompts import load_prompt
-from mge.storage.database import Database
-from mge.storage.migrate import upgrade
-from mge.storage.models import Community, LLMCall, MoralContext, TransitionStory, Vote
+from core.digest import Beaten
+from core.messages import CommunityRef
+from core.prompts import load_prompt
+from storage.database import Database
+from storage.migrate import upgrade
+from storage.models import Community, LLMCall, MoralContext, TransitionStory, Vote
 from tests.conftest import make_llm
 from tests.fakes.openai_server import Error, FakeOpenAI, Raw
 from tests.fakes.story_rows import CONTEXT, FROM_VALUE, TO_VALUE, add_story
@@ -365,7 +365,7 @@ def cli_env(tmp_path: Path):
 
 
 def mge(*args: str, env: dict, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "mge", *args], env=env, capture_output=True, text=True, timeout=60,
+    return subprocess.run([sys.executable, "-m", "bot", *args], env=env, capture_output=True, text=True, timeout=60,
                           cwd=cwd)
 
 

@@ -6,12 +6,12 @@ from __future__ import annotations
 import pytest
 from sqlmodel import select
 
-from mge.adapters.discord.render import ZWSP
-from mge.adapters.slack.ask_command import THINKING_TEXT
-from mge.bot.ask import NO_GRAPH_TEXT
-from mge.core.ask import EMPTY_QUESTION_TEXT
-from mge.core.messages import CommunityRef
-from mge.storage.models import LLMCall
+from adapters.discord.render import ZWSP
+from adapters.slack.ask_command import THINKING_TEXT
+from bot.ask import NO_GRAPH_TEXT
+from core.ask import EMPTY_QUESTION_TEXT
+from core.messages import CommunityRef
+from storage.models import LLMCall
 from tests.discord_support import fake_discord, guild, running_bot  # noqa: F401 (fixtures)
 from tests.fakes.discord_server import EPHEMERAL, FakeGuild, FakeUser
 from tests.fakes.slack_api import TEAM_DOMAIN, TEAM_ID

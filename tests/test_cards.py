@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from mge.core.cards import ValuesCard, card_as_text, policy_problem
+from core.cards import ValuesCard, card_as_text, policy_problem
 
 GOOD = {
     "title": "Informed Autonomy Under Pressure",

@@ -54,7 +54,7 @@ def env(tmp_path: Path, fake: FakeOpenAI) -> dict[str, str]:
 
 def mge(*args: str, env: dict, input: str | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "mge", *args], input=input, env=env, capture_output=True, text=True, timeout=60, cwd=cwd
+        [sys.executable, "-m", "bot", *args], input=input, env=env, capture_output=True, text=True, timeout=60, cwd=cwd
     )
 
 
@@ -119,7 +119,7 @@ def _read_until(process: subprocess.Popen, needle: str, timeout: float = 30) -> 
 def test_killed_between_turns_resumes_with_no_lost_turn(fake, env, tmp_path):
     fake.script(turn("First question?"), turn("Second question?"))
     process = subprocess.Popen(
-        [sys.executable, "-m", "mge", "chat", "--scenario", SCENARIO, "--yes", "--user", "eve"],
+        [sys.executable, "-m", "bot", "chat", "--scenario", SCENARIO, "--yes", "--user", "eve"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=tmp_path,
     )
     try:
@@ -161,7 +161,7 @@ def test_killed_while_waiting_for_the_llm_answers_the_pending_turn_on_restart(en
         env = {**env, "OPENAI_BASE_URL": slow.base_url}
         slow.script(Delay(30, then=turn("never delivered")))
         process = subprocess.Popen(
-            [sys.executable, "-m", "mge", "chat", "--scenario", SCENARIO, "--yes", "--user", "fay"],
+            [sys.executable, "-m", "bot", "chat", "--scenario", SCENARIO, "--yes", "--user", "fay"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=tmp_path,
         )
         try:
@@ -204,7 +204,7 @@ def test_ctrl_c_at_the_prompt_and_while_the_model_answers_ends_at_once_and_resum
 
     with FakeOpenAI.in_thread() as slow:
         env = {**env, "OPENAI_BASE_URL": slow.base_url, "TERM": "xterm"}
-        command = [sys.executable, "-m", "mge", "chat", "--scenario", SCENARIO, "--yes", "--user", "ola"]
+        command = [sys.executable, "-m", "bot", "chat", "--scenario", SCENARIO, "--yes", "--user", "ola"]
 
         # At the prompt, on a terminal: nothing typed, the process waits on its input.
         controller, terminal = pty.openpty()
@@ -349,7 +349,7 @@ def test_interactive_terminal_shows_a_prompt_and_draws_the_card(fake, env, tmp_p
     fake.script(turn("Q1"), turn("Q2"), turn("ok", ready=True), CARD)
     controller, terminal = pty.openpty()
     process = subprocess.Popen(
-        [sys.executable, "-m", "mge", "chat", "--scenario", SCENARIO, "--yes", "--user", "kim"],
+        [sys.executable, "-m", "bot", "chat", "--scenario", SCENARIO, "--yes", "--user", "kim"],
         stdin=terminal, stdout=terminal, stderr=subprocess.PIPE, env={**env, "COLUMNS": "120", "TERM": "xterm"},
         cwd=tmp_path,
     )

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from mge.bot.cli_communities import community_rows
-from mge.bot.cli_support import match_community
-from mge.core.messages import CommunityRef
-from mge.storage import repositories as repo
-from mge.storage.database import Database
+from bot.cli_communities import community_rows
+from bot.cli_support import match_community
+from core.messages import CommunityRef
+from storage import repositories as repo
+from storage.database import Database
 from tests.dedup_support import add_card
 from tests.fakes.openai_server import FakeOpenAI
 from tests.test_contexts import SIX
@@ -81,7 +81,7 @@ def env(sqlite_url: str, tmp_path: Path, fake: FakeOpenAI) -> dict[str, str]:
 
 
 def mge(*args: str, env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "mge", *args], env=env, capture_output=True, text=True, timeout=60,
+    return subprocess.run([sys.executable, "-m", "bot", *args], env=env, capture_output=True, text=True, timeout=60,
                           cwd=env["HOME"])
 
 

@@ -22,7 +22,7 @@ def base_env(tmp_path: Path, **extra: str) -> dict[str, str]:
 
 async def run_mge(*args: str, env: dict, cwd: Path) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "mge", *args, env=env, cwd=cwd,
+        sys.executable, "-m", "bot", *args, env=env, cwd=cwd,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )
 
@@ -73,10 +73,10 @@ async def test_a_worker_posts_scheduled_polls_through_the_web_api_and_stops_on_s
     """`mge run --role worker` serves no events: it leads the scheduler and posts through Slack's Web API."""
     from datetime import UTC, datetime
 
-    from mge.bot.schedules import update_schedule
-    from mge.core.messages import CommunityRef
-    from mge.storage.database import Database
-    from mge.storage.migrate import upgrade
+    from bot.schedules import update_schedule
+    from core.messages import CommunityRef
+    from storage.database import Database
+    from storage.migrate import upgrade
     from tests.fakes.story_rows import add_story
     from tests.test_scheduler import community_id
 

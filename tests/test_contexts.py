@@ -7,8 +7,8 @@ import pytest
 from pydantic import ValidationError
 from sqlmodel import select
 
-from mge.bot.contexts import ContextError, add_context, add_scenario, edit_context, generate_contexts, remove_context
-from mge.core.contexts import (
+from bot.contexts import ContextError, add_context, add_scenario, edit_context, generate_contexts, remove_context
+from core.contexts import (
     ContextProposal,
     MergedContext,
     context_problem,
@@ -17,11 +17,11 @@ from mge.core.contexts import (
     normalise_context,
     synonym_schema,
 )
-from mge.core.llm import LLMError
-from mge.core.messages import CommunityRef
-from mge.core.prompts import load_prompt
-from mge.storage import stories_repo
-from mge.storage.models import LLMCall, MoralContext, ScenarioContext, TransitionStory
+from core.llm import LLMError
+from core.messages import CommunityRef
+from core.prompts import load_prompt
+from storage import stories_repo
+from storage.models import LLMCall, MoralContext, ScenarioContext, TransitionStory
 from tests.conftest import make_llm
 from tests.test_stories import all_rows, seed_community, seed_context, seed_scenario
 
@@ -234,7 +234,7 @@ async def test_contexts_are_scoped_to_their_community(database, fake_openai, clo
 
 
 async def test_scenarios_with_cards_but_no_contexts_get_them_before_stories(database, fake_openai, clock):
-    from mge.bot.contexts import ensure_contexts
+    from bot.contexts import ensure_contexts
     from tests.test_stories import POLICIES, seed_value
 
     async with database.session() as session:

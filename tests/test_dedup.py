@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from sqlmodel import func, select
 
-from mge.adapters.embeddings import LLMEmbedder
-from mge.bot.dedup import (
+from adapters.embeddings import LLMEmbedder
+from bot.dedup import (
     merge_values,
     reconcile_card,
     record_member_verdict,
@@ -15,8 +15,8 @@ from mge.bot.dedup import (
     undo_last,
     value_provenance,
 )
-from mge.core.llm import LLMError
-from mge.storage.models import CanonicalValue, EmbeddingCache, LLMCall, ValueAssignment
+from core.llm import LLMError
+from storage.models import CanonicalValue, EmbeddingCache, LLMCall, ValueAssignment
 from tests.conftest import make_llm
 from tests.dedup_support import (
     AUTONOMY,

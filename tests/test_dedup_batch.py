@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from sqlmodel import func, select
 
-from mge.adapters.embeddings import LLMEmbedder
-from mge.bot.dedup import DedupParams, reconcile_card, run_dedup, value_provenance
-from mge.core.llm import LLMError
-from mge.storage.models import CanonicalValue, EmbeddingCache, JobRun, LLMCall, ValueAssignment
+from adapters.embeddings import LLMEmbedder
+from bot.dedup import DedupParams, reconcile_card, run_dedup, value_provenance
+from core.llm import LLMError
+from storage.models import CanonicalValue, EmbeddingCache, JobRun, LLMCall, ValueAssignment
 from tests.conftest import make_llm
 from tests.dedup_support import (
     AUTONOMY,

@@ -11,9 +11,9 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from mge.bot.cli_values import dedup_command, values_app
-from mge.storage.database import Database
-from mge.storage.migrate import upgrade
+from bot.cli_values import dedup_command, values_app
+from storage.database import Database
+from storage.migrate import upgrade
 from tests.dedup_support import AUTONOMY, AUTONOMY_REWORDED, GENEROSITY, Embeddings, add_card, community, group, near, unit
 from tests.fakes.openai_server import FakeOpenAI
 

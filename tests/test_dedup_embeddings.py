@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 from sqlmodel import select
 
-from mge.adapters.embeddings import LexicalEmbedder, LLMEmbedder
-from mge.core.cards import ValuesCard
-from mge.core.dedup_judge import cluster_schema, match_schema
-from mge.core.embeddings import NOISE, clusters, cosine_distance, cosine_distances, dbscan, nearest, policies_text
-from mge.core.llm import LLMError
-from mge.storage import values_repo
-from mge.storage.models import EmbeddingCache
+from adapters.embeddings import LexicalEmbedder, LLMEmbedder
+from core.cards import ValuesCard
+from core.dedup_judge import cluster_schema, match_schema
+from core.embeddings import NOISE, clusters, cosine_distance, cosine_distances, dbscan, nearest, policies_text
+from core.llm import LLMError
+from storage import values_repo
+from storage.models import EmbeddingCache
 from tests.conftest import make_llm
 from tests.dedup_support import AUTONOMY, AUTONOMY_REWORDED, CANDOUR_SAME_WORDS, GENEROSITY, SAME_REASONS
 

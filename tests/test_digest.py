@@ -15,10 +15,10 @@ import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 from typer.testing import CliRunner
 
-from mge.adapters.discord.digest import MAX_EMBED_TOTAL, MAX_FIELD_NAME, MAX_FIELD_VALUE, MAX_FIELDS, digest_message
-from mge.adapters.slack.digest import MAX_BLOCKS, MAX_TOTAL_TEXT, digest_blocks, post_digest
-from mge.bot.cli_digest import digest_app
-from mge.bot.digest import (
+from adapters.discord.digest import MAX_EMBED_TOTAL, MAX_FIELD_NAME, MAX_FIELD_VALUE, MAX_FIELDS, digest_message
+from adapters.slack.digest import MAX_BLOCKS, MAX_TOTAL_TEXT, digest_blocks, post_digest
+from bot.cli_digest import digest_app
+from bot.digest import (
     DIGEST_JOB,
     build_digest,
     finish_digest_job,
@@ -26,15 +26,15 @@ from mge.bot.digest import (
     prepare_digest,
     previous_snapshot,
 )
-from mge.bot.graph import build_community_graph
-from mge.bot.jobs import claim_job
-from mge.bot.polls import VoteOutcome, apply_reaction, record_poll
-from mge.core.digest import build_digest_from_graph, digest_markdown, digest_period
-from mge.core.graph import GraphParams, Value, Vote, build_moral_graph
-from mge.core.messages import CommunityRef, Person
-from mge.storage import repositories as repo
-from mge.storage.database import Database
-from mge.storage.models import (
+from bot.graph import build_community_graph
+from bot.jobs import claim_job
+from bot.polls import VoteOutcome, apply_reaction, record_poll
+from core.digest import build_digest_from_graph, digest_markdown, digest_period
+from core.graph import GraphParams, Value, Vote, build_moral_graph
+from core.messages import CommunityRef, Person
+from storage import repositories as repo
+from storage.database import Database
+from storage.models import (
     CanonicalValue,
     Interview,
     Member,

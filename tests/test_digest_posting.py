@@ -9,13 +9,13 @@ from datetime import UTC, datetime, timedelta
 
 from sqlmodel import select
 
-from mge.bot.digest import DIGEST_JOB, previous_snapshot
-from mge.bot.digest_posting import INTERRUPTED, RETRY_AFTER, run_due_digests
-from mge.bot.jobs import claim_job
-from mge.bot.schedules import update_schedule
-from mge.core.messages import CommunityRef
-from mge.storage.database import Database
-from mge.storage.models import JobRun
+from bot.digest import DIGEST_JOB, previous_snapshot
+from bot.digest_posting import INTERRUPTED, RETRY_AFTER, run_due_digests
+from bot.jobs import claim_job
+from bot.schedules import update_schedule
+from core.messages import CommunityRef
+from storage.database import Database
+from storage.models import JobRun
 from tests.fakes.story_rows import add_story
 from tests.test_poll_selection import add_votes, open_poll
 from tests.test_scheduler import community_id

@@ -9,16 +9,16 @@ import discord
 import pytest
 from sqlmodel import select
 
-from mge.adapters.discord import DiscordConfig, build_client, run_discord
-from mge.adapters.discord.community import NO_COMMUNITY_TEXT
-from mge.adapters.discord.dm import ATTACHMENT_ONLY_TEXT
-from mge.adapters.discord.member_commands import CHECK_DMS_TEXT, DMS_CLOSED_TEXT, JOIN_IN_A_SERVER_TEXT, NO_CARD_TEXT
-from mge.adapters.discord.render import ZWSP
-from mge.bot.actions import groups
-from mge.bot.routing import DmRouter
-from mge.bot.scenarios import prepare_scenarios
-from mge.core.messages import CommunityRef
-from mge.storage.models import Interview, InterviewTurn, Member, ValuesCardRecord
+from adapters.discord import DiscordConfig, build_client, run_discord
+from adapters.discord.community import NO_COMMUNITY_TEXT
+from adapters.discord.dm import ATTACHMENT_ONLY_TEXT
+from adapters.discord.member_commands import CHECK_DMS_TEXT, DMS_CLOSED_TEXT, JOIN_IN_A_SERVER_TEXT, NO_CARD_TEXT
+from adapters.discord.render import ZWSP
+from bot.actions import groups
+from bot.routing import DmRouter
+from bot.scenarios import prepare_scenarios
+from core.messages import CommunityRef
+from storage.models import Interview, InterviewTurn, Member, ValuesCardRecord
 from tests.discord_support import fake_discord, guild, running_bot  # noqa: F401 (fixtures)
 from tests.fakes.discord_server import EPHEMERAL, FakeDiscord, FakeGuild, FakeUser
 

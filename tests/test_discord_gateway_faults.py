@@ -9,8 +9,8 @@ import signal
 from pathlib import Path
 from typing import Any
 
-from mge.adapters.discord.client import STALE_BUTTON_TEXT
-from mge.adapters.discord.commands import STALE_TEXT
+from adapters.discord.client import STALE_BUTTON_TEXT
+from adapters.discord.commands import STALE_TEXT
 from tests.discord_support import fake_discord, start_mge_discord  # noqa: F401 (fixtures)
 from tests.fakes.discord_server import EPHEMERAL, FakeDiscord
 from tests.test_cli_run import base_env

@@ -12,13 +12,13 @@ import pytest
 from aiohttp import web
 from sqlmodel import select
 
-from mge.adapters.discord.commands import MODERATOR_GROUP_NAME
-from mge.adapters.discord.member_commands import HELP_TEXT
-from mge.adapters.discord.moderator_commands import IN_A_SERVER_TEXT, NOTHING_TO_POLL_TEXT
-from mge.bot.permissions import denial_text
-from mge.core.messages import CommunityRef
-from mge.core.polls import QUESTION
-from mge.storage.models import ModerationAction, Poll
+from adapters.discord.commands import MODERATOR_GROUP_NAME
+from adapters.discord.member_commands import HELP_TEXT
+from adapters.discord.moderator_commands import IN_A_SERVER_TEXT, NOTHING_TO_POLL_TEXT
+from bot.permissions import denial_text
+from core.messages import CommunityRef
+from core.polls import QUESTION
+from storage.models import ModerationAction, Poll
 from tests.discord_support import fake_discord, guild, running_bot  # noqa: F401 (fixtures)
 from tests.fakes.discord_server import EPHEMERAL, FakeDiscord, FakeGuild, FakeUser
 from tests.fakes.story_rows import add_story

@@ -10,12 +10,12 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
-from mge.adapters.discord.commands import MODERATOR_GROUP_NAME
-from mge.bot.actions import ACTIONS
-from mge.bot.permissions import denial_text
-from mge.bot.schedules import community_schedule
-from mge.core.messages import CommunityRef
-from mge.storage.models import CanonicalValue, ModerationAction
+from adapters.discord.commands import MODERATOR_GROUP_NAME
+from bot.actions import ACTIONS
+from bot.permissions import denial_text
+from bot.schedules import community_schedule
+from core.messages import CommunityRef
+from storage.models import CanonicalValue, ModerationAction
 from tests.discord_support import fake_discord, guild, running_bot  # noqa: F401 (fixtures)
 from tests.fakes.discord_server import EPHEMERAL
 from tests.fakes.story_rows import add_story
@@ -106,9 +106,9 @@ async def test_values_hide_and_export_attach_files(fake_discord, bot, guild, mod
 
 
 async def test_eligibility_rules_use_what_discord_says_and_leave_votes_out(fake_discord, bot, guild, mod, database, clock):
-    from mge.adapters.discord.polls import DiscordPollPublisher
-    from mge.bot.graph import load_community_graph_input
-    from mge.bot.polls import post_story_poll
+    from adapters.discord.polls import DiscordPollPublisher
+    from bot.graph import load_community_graph_input
+    from bot.polls import post_story_poll
 
     community = CommunityRef("discord", str(guild.id), guild.name)
     story = await add_story(database, community, now=clock())

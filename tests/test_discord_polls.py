@@ -15,12 +15,12 @@ import discord
 import pytest
 from sqlmodel import select
 
-from mge.adapters.discord.polls import DiscordPollPublisher
-from mge.adapters.discord.render import ZWSP
-from mge.bot.polls import VoteOutcome, close_poll, post_story_poll
-from mge.core.messages import CommunityRef
-from mge.core.polls import QUESTION
-from mge.storage.models import Member, Poll, Vote
+from adapters.discord.polls import DiscordPollPublisher
+from adapters.discord.render import ZWSP
+from bot.polls import VoteOutcome, close_poll, post_story_poll
+from core.messages import CommunityRef
+from core.polls import QUESTION
+from storage.models import Member, Poll, Vote
 from tests.discord_support import fake_discord, guild, running_bot  # noqa: F401 (fixtures)
 from tests.fakes.story_rows import FROM_VALUE, TO_VALUE, add_story
 

@@ -9,14 +9,14 @@ from datetime import timedelta
 
 import pytest
 
-from mge.adapters.discord.member_commands import (
+from adapters.discord.member_commands import (
     FORGET_EXPIRED_TEXT,
     FORGET_KEPT_TEXT,
     HELP_TEXT,
     NO_DATA_TEXT,
 )
-from mge.bot.privacy import FORGET_CONFIRM_WINDOW, export_member_data, has_member_data
-from mge.core.messages import CommunityRef, Person
+from bot.privacy import FORGET_CONFIRM_WINDOW, export_member_data, has_member_data
+from core.messages import CommunityRef, Person
 from tests.discord_support import fake_discord, guild, running_bot  # noqa: F401 (fixtures)
 from tests.fakes.discord_server import EPHEMERAL, FakeDiscord, FakeUser
 from tests.test_privacy import ALICE_PHRASE, BOB_PHRASE, CARD, Builder, build_world, where_found

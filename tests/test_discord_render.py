@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import discord
 
-from mge.adapters.discord.render import MAX_CONTENT, ZWSP, neutralise, render, split_content
-from mge.core.cards import ValuesCard
-from mge.core.interview import Choice
-from mge.core.messages import CardProposal, ChoicePrompt, Reply
+from adapters.discord.render import MAX_CONTENT, ZWSP, neutralise, render, split_content
+from core.cards import ValuesCard
+from core.interview import Choice
+from core.messages import CardProposal, ChoicePrompt, Reply
 
 
 def custom_ids(view: discord.ui.View) -> list[str]:

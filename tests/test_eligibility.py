@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 from sqlmodel import select
 
-from mge.bot.graph import load_community_graph_input
-from mge.core.eligibility import (
+from bot.graph import load_community_graph_input
+from core.eligibility import (
     ACCOUNT_TOO_NEW,
     BLOCKED,
     JOINED_TOO_RECENTLY,
@@ -18,10 +18,10 @@ from mge.core.eligibility import (
     Rules,
     exclusion_reason,
 )
-from mge.core.messages import CommunityRef, Person
-from mge.bot.polls import apply_reaction
-from mge.storage import eligibility_repo
-from mge.storage.models import Member, Vote
+from core.messages import CommunityRef, Person
+from bot.polls import apply_reaction
+from storage import eligibility_repo
+from storage.models import Member, Vote
 from tests.fakes.story_rows import add_story
 from tests.test_poll_selection import open_poll
 from tests.test_scheduler import community_id
@@ -101,8 +101,8 @@ async def test_the_graph_leaves_out_blocked_and_ineligible_votes_but_keeps_them(
 
 
 async def test_forgetting_keeps_a_block_and_cuts_the_facts_to_the_day(database):
-    from mge.bot.privacy import forget_member
-    from mge.storage.models import MemberFacts
+    from bot.privacy import forget_member
+    from storage.models import MemberFacts
 
     cid = await community_id(database, HERE)
     story = await add_story(database, HERE, now=NOW)

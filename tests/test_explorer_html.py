@@ -23,17 +23,17 @@ from urllib.parse import quote, urlencode
 import pytest
 from typer.testing import CliRunner
 
-from mge.bot import exporting
-from mge.bot.cli import app
-from mge.bot.explorer_html import explorer_data, global_ranking, render_explorer, script_json
-from mge.bot.graph import CommunityGraphInput, CommunityInfo, StoryRecord
-from mge.bot.polls import VoteOutcome, apply_reaction, record_poll
-from mge.core.graph import GraphParams, Value, Vote, build_moral_graph, content_hash
-from mge.core.graph.export import edges_json
-from mge.core.messages import CommunityRef, Person
-from mge.storage import repositories as repo
-from mge.storage.database import Database
-from mge.storage.models import CanonicalValue, MoralContext, TransitionStory
+from bot import exporting
+from bot.cli import app
+from bot.explorer_html import explorer_data, global_ranking, render_explorer, script_json
+from bot.graph import CommunityGraphInput, CommunityInfo, StoryRecord
+from bot.polls import VoteOutcome, apply_reaction, record_poll
+from core.graph import GraphParams, Value, Vote, build_moral_graph, content_hash
+from core.graph.export import edges_json
+from core.messages import CommunityRef, Person
+from storage import repositories as repo
+from storage.database import Database
+from storage.models import CanonicalValue, MoralContext, TransitionStory
 from tests import browser
 
 # --- hostile text ------------------------------------------------------------------------------------

@@ -20,23 +20,23 @@ import typer
 from sqlmodel import select
 from typer.testing import CliRunner
 
-from mge.bot import exporting
-from mge.bot.cli_export import export_command
-from mge.bot.cli_graph import graph_app
-from mge.bot.dedup import merge_values
-from mge.bot.graph import (
+from bot import exporting
+from bot.cli_export import export_command
+from bot.cli_graph import graph_app
+from bot.dedup import merge_values
+from bot.graph import (
     build_community_graph,
     community_votes,
     load_community_graph_input,
     value_provenance_for_graph,
 )
-from mge.bot.polls import VoteOutcome, apply_reaction, record_poll
-from mge.core.graph import GraphParams, build_moral_graph, content_hash, to_interchange
-from mge.core.messages import CommunityRef, Person
-from mge.storage import repositories as repo
-from mge.storage import values_repo
-from mge.storage.database import Database
-from mge.storage.models import CanonicalValue, Member, MoralContext, TransitionStory, ValuesCardRecord
+from bot.polls import VoteOutcome, apply_reaction, record_poll
+from core.graph import GraphParams, build_moral_graph, content_hash, to_interchange
+from core.messages import CommunityRef, Person
+from storage import repositories as repo
+from storage import values_repo
+from storage.database import Database
+from storage.models import CanonicalValue, Member, MoralContext, TransitionStory, ValuesCardRecord
 from tests.dedup_support import add_card
 
 GUILD = CommunityRef("discord", "guild-4242", "Riverside Guild")
@@ -421,8 +421,8 @@ def test_cli_errors_exit_2_with_a_message(cli, env, tmp_path):
 
 
 def test_a_graph_without_votes_exports_and_rebuilds(tmp_path):
-    from mge.bot.graph import CommunityInfo
-    from mge.core.graph import Value
+    from bot.graph import CommunityInfo
+    from core.graph import Value
 
     graph = build_moral_graph([Value("7", "Only Value", "", ("MOMENTS alone",))], [], GraphParams())
     exporting.write_csv_folder(tmp_path, exporting.export_csv_files(graph, []))

@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 from sqlmodel import select
 
-from mge.bot.scenarios import prepare_scenarios
-from mge.core.messages import CommunityRef
-from mge.core.scenarios import DEFAULT_SCENARIOS
-from mge.storage.models import Scenario
+from bot.scenarios import prepare_scenarios
+from core.messages import CommunityRef
+from core.scenarios import DEFAULT_SCENARIOS
+from storage.models import Scenario
 from tests.discord_support import fake_discord, guild, running_bot  # noqa: F401 (fixtures)
 from tests.fakes.slack_api import TEAM_DOMAIN, TEAM_ID
 from tests.slack_support import serving_slack

@@ -13,8 +13,8 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
-from mge.adapters.console import ConsoleChat
-from mge.bot.generalization import (
+from adapters.console import ConsoleChat
+from bot.generalization import (
     CLOSED_TEXT,
     INVALID_TEXT,
     NOT_YOURS_TEXT,
@@ -24,14 +24,14 @@ from mge.bot.generalization import (
     record_press,
     stats_lines,
 )
-from mge.bot.interviews import InterviewService
-from mge.bot.privacy import export_member_data, forget_member
-from mge.bot.scenarios import prepare_scenarios
-from mge.core.cards import ValuesCard
-from mge.core.generalization import Candidate, GeneralKey, choose, done_key, parse_key, value_key
-from mge.core.messages import ChoicePrompt, CommunityRef, InboundMessage, Person, Reply
-from mge.storage import repositories as repo
-from mge.storage.models import (
+from bot.interviews import InterviewService
+from bot.privacy import export_member_data, forget_member
+from bot.scenarios import prepare_scenarios
+from core.cards import ValuesCard
+from core.generalization import Candidate, GeneralKey, choose, done_key, parse_key, value_key
+from core.messages import ChoicePrompt, CommunityRef, InboundMessage, Person, Reply
+from storage import repositories as repo
+from storage.models import (
     CanonicalValue,
     GeneralizationImpression,
     GeneralizationOffer,
@@ -325,7 +325,7 @@ class StubReconciler:
         self.database, self.value_id, self.verdicts = database, value_id, []
 
     async def __call__(self, *, card_id: int, now):
-        from mge.bot.dedup import Reconciliation
+        from bot.dedup import Reconciliation
 
         async with self.database.session() as session:
             card = await session.get(ValuesCardRecord, card_id)
@@ -491,7 +491,7 @@ async def test_stats_report_offers_impressions_picks_and_the_two_pick_rates(data
 async def test_moderator_stats_include_the_generalization_and_ideology_lines(database, clock):
     from types import SimpleNamespace
 
-    from mge.bot.actions.reports import stats
+    from bot.actions.reports import stats
 
     world = await build_world(database, clock)
     await offered(database, clock, world)

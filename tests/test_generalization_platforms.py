@@ -11,11 +11,11 @@ import discord
 import pytest
 from sqlmodel import select
 
-from mge.adapters.discord.render import ZWSP
-from mge.bot.generalization import NOT_YOURS_TEXT, OTHER_COMMUNITY_TEXT
-from mge.core.generalization import done_key, value_key
-from mge.core.messages import CommunityRef
-from mge.storage.models import GeneralizationImpression, GeneralizationOffer, Scenario
+from adapters.discord.render import ZWSP
+from bot.generalization import NOT_YOURS_TEXT, OTHER_COMMUNITY_TEXT
+from core.generalization import done_key, value_key
+from core.messages import CommunityRef
+from storage.models import GeneralizationImpression, GeneralizationOffer, Scenario
 from tests.discord_support import fake_discord, guild, running_bot  # noqa: F401 (fixtures)
 from tests.fakes.slack_api import TEAM_ID, block_actions_body, block_actions_payload
 from tests.slack_support import serving_slack

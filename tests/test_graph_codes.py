@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mge.core.graph.codes import pack, run_starts, stable_order
+from core.graph.codes import pack, run_starts, stable_order
 
 
 def test_pack_orders_like_tuples_and_survives_huge_codes():

@@ -8,8 +8,8 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from mge.core.graph import GraphParams, UnknownValueError, Value, Vote, VoteTable, build_moral_graph
-from mge.core.graph.pagerank import pagerank_default
+from core.graph import GraphParams, UnknownValueError, Value, Vote, VoteTable, build_moral_graph
+from core.graph.pagerank import pagerank_default
 from tests.graph_cases import VALUES, VOTES, vote
 
 DEFAULT = GraphParams()

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mge.bot.graph_files import read_values
-from mge.core.graph import (
+from bot.graph_files import read_values
+from core.graph import (
     GraphParams,
     Value,
     Vote,
@@ -18,8 +18,8 @@ from mge.core.graph import (
     dump_json,
     to_interchange,
 )
-from mge.core.graph.export import canonical_json
-from mge.core.graph.pagerank import pagerank_default, pagerank_mge2023
+from core.graph.export import canonical_json
+from core.graph.pagerank import pagerank_default, pagerank_mge2023
 
 VALUES = [
     Value("1", "Honest care", "Caring enough to say it.", ("MOMENTS when truth helps",)),

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import mge.bot.graph_files as graph_files
-from mge.bot.graph_files import GraphInputError, factorize_fields, read_values, read_votes
-from mge.core.graph import Value
+import bot.graph_files as graph_files
+from bot.graph_files import GraphInputError, factorize_fields, read_values, read_votes
+from core.graph import Value
 
 VALUES = [Value("1", "One"), Value("2", "Two"), Value("3", "Three")]
 HEADER = "voter_id,from_value_id,to_value_id,context,choice\n"

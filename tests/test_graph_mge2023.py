@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from mge.core.graph import GraphParams, Vote, build_moral_graph, rank_by_context
-from mge.core.graph.pagerank import pagerank_mge2023
+from core.graph import GraphParams, Vote, build_moral_graph, rank_by_context
+from core.graph.pagerank import pagerank_mge2023
 from tests.graph_cases import VALUES, VOTES, vote
 
 PAPER = GraphParams(algorithm="mge-2023")

@@ -10,7 +10,7 @@ from types import ModuleType
 
 import pytest
 
-from mge.core.graph import GraphParams, Value, Vote, build_moral_graph, to_interchange
+from core.graph import GraphParams, Value, Vote, build_moral_graph, to_interchange
 
 REFERENCE_PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "graph_reference.py"
 

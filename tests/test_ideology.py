@@ -13,17 +13,17 @@ import uuid
 import pytest
 from sqlmodel import select
 
-from mge.adapters.embeddings import LLMEmbedder
-from mge.bot.ideology import JOB, PURPOSE, rate_opening_messages, stats_lines
-from mge.bot.maintenance import Maintenance, run_maintenance
-from mge.bot.privacy import export_member_data, forget_member
-from mge.bot.scenarios import prepare_scenarios
-from mge.core.ideology import IdeologyScore, correlation_text, ideology_messages, pearson
-from mge.core.llm import LLMError
-from mge.core.messages import CommunityRef, InboundMessage, Person
-from mge.core.prompts import load_prompt
-from mge.storage import repositories as repo
-from mge.storage.models import IdeologyRating, JobRun, LLMCall, Member, SurveyAnswer
+from adapters.embeddings import LLMEmbedder
+from bot.ideology import JOB, PURPOSE, rate_opening_messages, stats_lines
+from bot.maintenance import Maintenance, run_maintenance
+from bot.privacy import export_member_data, forget_member
+from bot.scenarios import prepare_scenarios
+from core.ideology import IdeologyScore, correlation_text, ideology_messages, pearson
+from core.llm import LLMError
+from core.messages import CommunityRef, InboundMessage, Person
+from core.prompts import load_prompt
+from storage import repositories as repo
+from storage.models import IdeologyRating, JobRun, LLMCall, Member, SurveyAnswer
 from tests.conftest import make_llm
 from tests.fakes.openai_server import Error, FakeOpenAI, Raw
 from tests.test_privacy import where_found
@@ -348,7 +348,7 @@ def test_mge_ideology_rate_rates_and_prints_the_stats(tmp_path):
                    MGE_LLM_MAX_RETRIES="0", MGE_LLM_TIMEOUT_SECONDS="5", HOME=str(tmp_path))
 
         def mge(*args: str, input: str | None = None) -> subprocess.CompletedProcess:
-            return subprocess.run([sys.executable, "-m", "mge", *args], input=input, env=env, capture_output=True,
+            return subprocess.run([sys.executable, "-m", "bot", *args], input=input, env=env, capture_output=True,
                                   text=True, timeout=60)
 
         chat = mge("chat", "--scenario", SCENARIO, "--yes", "--user", "ana", input=f"{SLOGAN}\n")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from mge.core.interview import (
+from core.interview import (
     CARD_CHOICES,
     PREVIOUS,
     TRANSITIONS,
@@ -177,4 +177,4 @@ def test_match_choice_ignores_case_and_trailing_punctuation():
 
 def test_docs_diagram_matches_the_table():
     doc = (Path(__file__).parents[1] / "docs" / "interview.md").read_text()
-    assert mermaid_diagram() in doc, "regenerate docs/interview.md with mge.core.interview.mermaid_diagram()"
+    assert mermaid_diagram() in doc, "regenerate docs/interview.md with core.interview.mermaid_diagram()"

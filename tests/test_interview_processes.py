@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import asyncio
 
-from mge.bot.interviews import InterviewService
-from mge.bot.leases import MemberLeases
-from mge.storage.database import Database
+from bot.interviews import InterviewService
+from bot.leases import MemberLeases
+from storage.database import Database
 from tests.conftest import make_llm
 from tests.fakes.openai_server import FakeOpenAI
 from tests.test_interview_service import scenario_id, say, start_conversation, texts, turn  # noqa: F401 (fixture)
@@ -50,7 +50,7 @@ def test_two_mge_chat_processes_for_one_member_on_sqlite_take_turns(tmp_path):
         env = {k: v for k, v in os.environ.items() if not k.startswith(("MGE_", "OPENAI_", "DATABASE_URL"))}
         env.update(OPENAI_BASE_URL=fake.base_url, OPENAI_API_KEY="test", MGE_DATA_DIR=str(tmp_path / "data"),
                    MGE_LLM_MAX_RETRIES="0", HOME=str(tmp_path))
-        command = [sys.executable, "-m", "mge", "chat", "--user", "pat"]
+        command = [sys.executable, "-m", "bot", "chat", "--user", "pat"]
         started = subprocess.run([*command, "--scenario", SCENARIO, "--yes"], input="", env=env, capture_output=True,
                                  text=True, timeout=60, cwd=tmp_path)
         assert started.returncode == 0, started.stderr

@@ -8,12 +8,12 @@ import uuid
 import pytest
 from sqlmodel import select
 
-from mge.bot.interviews import InterviewService
-from mge.bot.scenarios import prepare_scenarios
-from mge.core.interview import InterviewState
-from mge.core.messages import CardProposal, ChoicePrompt, CommunityRef, InboundMessage, Person, Reply
-from mge.core.prompts import combined_sha, load_prompt
-from mge.storage.models import Interview, InterviewTurn, LLMCall, ValuesCardRecord
+from bot.interviews import InterviewService
+from bot.scenarios import prepare_scenarios
+from core.interview import InterviewState
+from core.messages import CardProposal, ChoicePrompt, CommunityRef, InboundMessage, Person, Reply
+from core.prompts import combined_sha, load_prompt
+from storage.models import Interview, InterviewTurn, LLMCall, ValuesCardRecord
 from tests.conftest import make_llm
 from tests.fakes.openai_server import Body, Delay, Error, Raw
 
@@ -536,8 +536,8 @@ async def test_an_old_confirm_after_the_interview_ended_starts_nothing(service, 
 
 @pytest.fixture
 def reconciling_service(database, fake_openai, interview_config, clock):
-    from mge.adapters.embeddings import LLMEmbedder
-    from mge.bot.dedup import Reconciler
+    from adapters.embeddings import LLMEmbedder
+    from bot.dedup import Reconciler
 
     llm = make_llm(fake_openai)
     reconciler = Reconciler(database, llm, LLMEmbedder(llm, "embed-model"), "judge-model")
@@ -571,7 +571,7 @@ async def confirm_as(service, fake, person: Person, scenario_id, *judge) -> list
 async def test_a_card_matching_another_members_value_is_checked_with_its_author(
     reconciling_service, fake_openai, database, scenario_id, answer, agrees, values
 ):
-    from mge.storage.models import CanonicalValue, ValueAssignment
+    from storage.models import CanonicalValue, ValueAssignment
 
     first = await confirm_as(reconciling_service, fake_openai, ALICE, scenario_id)
     assert "is saved" in texts(first) and "Thank you for taking part" in texts(first)  # its own new value

@@ -25,18 +25,18 @@ from typing import Any
 import pytest
 from sqlmodel import col, select
 
-from mge.adapters.discord.moderator_actions import OTHER_SERVER_TEXT
-from mge.adapters.discord.polls import DiscordPollPublisher
-from mge.adapters.slack.polls import SlackPollPublisher
-from mge.bot.graph import load_community_graph_input
-from mge.bot.permissions import denial_text
-from mge.bot.polls import VoteOutcome, post_story_poll
-from mge.bot.privacy import community_id_for, export_member_data, has_member_data
-from mge.bot.routing import DmRouter
-from mge.bot.scenarios import prepare_scenarios
-from mge.core.messages import CommunityRef, Person
-from mge.core.polls import REACTIONS
-from mge.storage.models import (
+from adapters.discord.moderator_actions import OTHER_SERVER_TEXT
+from adapters.discord.polls import DiscordPollPublisher
+from adapters.slack.polls import SlackPollPublisher
+from bot.graph import load_community_graph_input
+from bot.permissions import denial_text
+from bot.polls import VoteOutcome, post_story_poll
+from bot.privacy import community_id_for, export_member_data, has_member_data
+from bot.routing import DmRouter
+from bot.scenarios import prepare_scenarios
+from core.messages import CommunityRef, Person
+from core.polls import REACTIONS
+from storage.models import (
     CanonicalValue,
     LLMCall,
     Member,
@@ -415,7 +415,7 @@ async def test_discord_a_moderator_cannot_post_into_another_guilds_channel(disco
     assert len(world.fake.bot_messages(b_channel)) == posted_before  # nothing of A's appeared in B
     assert await snapshot(database, world.seeded["B"]) == b_before
     async with database.session() as session:
-        from mge.storage.models import CommunitySchedule
+        from storage.models import CommunitySchedule
 
         row = await session.get(CommunitySchedule, world.seeded["A"].community_id)
         assert row is None or str(b_channel) not in (row.poll_channel_id, row.digest_channel_id)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from sqlmodel import select
 
-from mge.bot.jobs import LLMRecorder, claim_job, finish_job
-from mge.core.llm import ChatMessage
-from mge.storage import repositories as repo
-from mge.storage.models import JobRun, LLMCall
+from bot.jobs import LLMRecorder, claim_job, finish_job
+from core.llm import ChatMessage
+from storage import repositories as repo
+from storage.models import JobRun, LLMCall
 from tests.conftest import make_llm
 from tests.fakes.openai_server import Error
 

@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 from sqlmodel import select
 
-from mge.bot.legitimacy import ask_fair_position, offer_surveys, record_answer, stats_lines
-from mge.core.graph import GraphParams, Value, Vote, build_moral_graph
-from mge.core.legitimacy import (
+from bot.legitimacy import ask_fair_position, offer_surveys, record_answer, stats_lines
+from core.graph import GraphParams, Value, Vote, build_moral_graph
+from core.legitimacy import (
     ALREADY_ANSWERED_TEXT,
     FAIR_QUESTION,
     OPTED_OUT_TEXT,
@@ -21,10 +21,10 @@ from mge.core.legitimacy import (
     fair_position_view,
     parse_key,
 )
-from mge.core.messages import CommunityRef
-from mge.storage import repositories as repo
-from mge.storage.database import Database
-from mge.storage.models import (
+from core.messages import CommunityRef
+from storage import repositories as repo
+from storage.database import Database
+from storage.models import (
     CanonicalValue,
     FairPositionAsk,
     MoralContext,
@@ -33,7 +33,7 @@ from mge.storage.models import (
     TransitionStory,
     ValueAssignment,
 )
-from mge.storage.models import Vote as VoteRow
+from storage.models import Vote as VoteRow
 from tests.dedup_support import add_card
 from tests.test_poll_selection import add_votes, open_poll
 
@@ -259,8 +259,8 @@ async def test_stats_report_the_fair_position_answers_and_survey_means(database)
     assert lines[0] == "Fair position: 1 of 2 asked said yes (50%), 0 no, 1 not answered."
     assert lines[1].startswith("Survey (1–5; offered to 0): Q1 clarified: 0 answered, mean —;")
 
-    from mge.bot.actions.base import ModeratorCall
-    from mge.bot.actions.reports import stats
+    from bot.actions.base import ModeratorCall
+    from bot.actions.reports import stats
 
     reply = await stats(ModeratorCall(database=database, community_id=cid, community=HERE, actor="slack:UMOD",
                                       channel_id=None, args={}, now=NOW))
@@ -339,8 +339,8 @@ async def test_the_survey_can_be_stopped_and_opted_out_members_are_not_offered_i
 
 
 async def test_a_posted_scheduled_digest_is_followed_by_the_questions_and_a_failed_one_is_not(database):
-    from mge.bot.digest_posting import run_due_digests
-    from mge.bot.schedules import update_schedule
+    from bot.digest_posting import run_due_digests
+    from bot.schedules import update_schedule
     from tests.test_digest_posting import SLOT, FakeDigestPublisher
 
     cid, _, _ = await setting(database)
@@ -366,7 +366,7 @@ async def test_a_posted_scheduled_digest_is_followed_by_the_questions_and_a_fail
 
 
 async def block(database: Database, member_id: int) -> None:
-    from mge.storage import eligibility_repo
+    from storage import eligibility_repo
 
     async with database.session() as session:
         assert await eligibility_repo.set_blocked(session, member_id=member_id, blocked=True, now=NOW)
@@ -375,7 +375,7 @@ async def block(database: Database, member_id: int) -> None:
 
 async def make_ineligible(database: Database, cid: int, member_id: int) -> None:
     """An account-age rule of 30 days and an account made yesterday: the member's votes are left out."""
-    from mge.storage import eligibility_repo
+    from storage import eligibility_repo
 
     async with database.session() as session:
         rules = await eligibility_repo.rules_for_update(session, community_id=cid, now=NOW)
@@ -388,7 +388,7 @@ async def make_ineligible(database: Database, cid: int, member_id: int) -> None:
 
 async def verified_votes(database: Database, cid: int, poll_id: int, count: int) -> None:
     """``count`` "wiser" votes by members whose accounts are a year old (they pass an account-age rule)."""
-    from mge.storage import eligibility_repo
+    from storage import eligibility_repo
 
     for n in range(count):
         member = await repo_member(database, cid, f"voter-{poll_id}-{n}")
@@ -400,7 +400,7 @@ async def verified_votes(database: Database, cid: int, poll_id: int, count: int)
 
 
 async def test_blocked_members_are_never_asked_and_ineligible_ones_are(database):
-    from mge.bot.graph import load_community_graph_input
+    from bot.graph import load_community_graph_input
 
     cid = await community(database)
     ids, polls = await add_graph(database, cid, ["a", "b", "c"], [("a", "b"), ("b", "c")], votes=0)
@@ -429,7 +429,7 @@ async def test_blocked_members_are_never_asked_and_ineligible_ones_are(database)
 
 async def due_poll(database: Database, poll_id: int, *, closes_at: datetime) -> int:
     """Another poll on the same story as ``poll_id``, closing at ``closes_at``."""
-    from mge.storage.models import Poll
+    from storage.models import Poll
 
     async with database.session() as session:
         story_id = (await session.get(Poll, poll_id)).story_id
@@ -437,7 +437,7 @@ async def due_poll(database: Database, poll_id: int, *, closes_at: datetime) -> 
 
 
 async def test_closing_polls_offers_the_survey_once_even_without_a_digest_and_never_to_the_blocked(database):
-    from mge.bot.rounds import close_due_polls
+    from bot.rounds import close_due_polls
 
     cid, ids, polls = await setting(database)
     ana = await member_with_value(database, cid, "ana", ids["b"])
@@ -461,7 +461,7 @@ async def test_closing_polls_offers_the_survey_once_even_without_a_digest_and_ne
     # Later closings, a digest run, or both at once: still once per member.
     import asyncio
 
-    from mge.bot.legitimacy import after_digest, after_polls_closed
+    from bot.legitimacy import after_digest, after_polls_closed
 
     third = await due_poll(database, polls[1], closes_at=NOW + timedelta(hours=2))
     await vote_as(database, cid, third, ana)
@@ -477,7 +477,7 @@ async def test_closing_polls_offers_the_survey_once_even_without_a_digest_and_ne
 
 
 async def test_the_poll_closing_job_offers_the_survey_with_the_schedulers_messengers(database):
-    from mge.bot import scheduler as sched
+    from bot import scheduler as sched
 
     cid, ids, polls = await setting(database)
     ana = await member_with_value(database, cid, "ana", ids["b"])
@@ -495,8 +495,8 @@ async def test_the_poll_closing_job_offers_the_survey_with_the_schedulers_messen
 
 
 async def test_a_failing_survey_offer_does_not_stop_polls_from_closing(database, monkeypatch):
-    from mge.bot import legitimacy
-    from mge.bot.rounds import close_due_polls
+    from bot import legitimacy
+    from bot.rounds import close_due_polls
 
     cid, ids, polls = await setting(database)
     due = await due_poll(database, polls[0], closes_at=NOW - timedelta(hours=1))

@@ -7,12 +7,12 @@ from datetime import timedelta
 
 from sqlmodel import select
 
-from mge.adapters.discord.legitimacy import DiscordDirectMessenger
-from mge.adapters.slack.legitimacy import SlackDirectMessenger
-from mge.bot.legitimacy import ask_fair_position, offer_surveys
-from mge.core.legitimacy import FAIR_QUESTION, SURVEY_QUESTIONS
-from mge.core.messages import CommunityRef
-from mge.storage.models import FairPositionAsk, LegitimacyOptOut, SurveyAnswer
+from adapters.discord.legitimacy import DiscordDirectMessenger
+from adapters.slack.legitimacy import SlackDirectMessenger
+from bot.legitimacy import ask_fair_position, offer_surveys
+from core.legitimacy import FAIR_QUESTION, SURVEY_QUESTIONS
+from core.messages import CommunityRef
+from storage.models import FairPositionAsk, LegitimacyOptOut, SurveyAnswer
 from tests.discord_support import fake_discord, guild, running_bot  # noqa: F401 (fixtures)
 from tests.fakes.slack_api import TEAM_ID
 from tests.slack_support import serving_slack

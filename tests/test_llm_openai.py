@@ -13,8 +13,8 @@ import pytest
 from pydantic import BaseModel, Field, field_validator
 
 from tests.fakes.openai_server import VALUES_CARD, Body, Delay, Error, FakeOpenAI, Raw, RecordedRequest
-from mge.adapters.llm_openai import OpenAILLM, strict_json_schema
-from mge.core.llm import ChatMessage, LLMError, LLMErrorKind, Usage
+from adapters.llm_openai import OpenAILLM, strict_json_schema
+from core.llm import ChatMessage, LLMError, LLMErrorKind, Usage
 
 MODEL = "fake-chat"
 MESSAGES = [ChatMessage("system", "You name values."), ChatMessage("user", "Name one value of mine.")]

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from mge.bot.members import member_cards
-from mge.core.messages import CommunityRef, Person
-from mge.storage import values_repo
-from mge.storage.models import MoralContext, TransitionStory, ValuesCardRecord
+from bot.members import member_cards
+from core.messages import CommunityRef, Person
+from storage import values_repo
+from storage.models import MoralContext, TransitionStory, ValuesCardRecord
 from tests.dedup_support import AUTONOMY, AUTONOMY_REWORDED, GENEROSITY, add_card
 from tests.test_poll_selection import add_votes, open_poll
 from tests.test_scheduler import community_id

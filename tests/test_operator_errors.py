@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from mge.storage.migrate import upgrade
+from storage.migrate import upgrade
 
 #: Commands that open the database: the bot, the terminal interview, the migration and a read-only listing.
 COMMANDS = [("run",), ("chat", "--yes"), ("db", "upgrade"), ("cards", "list")]
@@ -35,7 +35,7 @@ def env(tmp_path: Path) -> dict[str, str]:
 
 
 def _mge(args: tuple[str, ...], env: dict, cwd: Path, prefix: list[str]) -> subprocess.CompletedProcess:
-    return subprocess.run([*prefix, sys.executable, "-m", "mge", *args], env=env, cwd=cwd, capture_output=True,
+    return subprocess.run([*prefix, sys.executable, "-m", "bot", *args], env=env, cwd=cwd, capture_output=True,
                           text=True, timeout=120, stdin=subprocess.DEVNULL)
 
 

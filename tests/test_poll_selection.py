@@ -8,11 +8,11 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlmodel import select
 
-from mge.bot.poll_selection import community_id_of, next_story, next_story_for
-from mge.bot.polls import close_poll, record_poll
-from mge.core.messages import CommunityRef
-from mge.storage.database import Database
-from mge.storage.models import CanonicalValue, Poll, TransitionStory, Vote
+from bot.poll_selection import community_id_of, next_story, next_story_for
+from bot.polls import close_poll, record_poll
+from core.messages import CommunityRef
+from storage.database import Database
+from storage.models import CanonicalValue, Poll, TransitionStory, Vote
 from tests.fakes.story_rows import add_story
 
 HERE = CommunityRef("discord", "1001", "Here")

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
-from mge.bot.polls import (
+from bot.polls import (
     PollNotFound,
     VoteOutcome,
     apply_reaction,
@@ -18,9 +18,9 @@ from mge.bot.polls import (
     story_poll_view,
     tally,
 )
-from mge.core.messages import CommunityRef, Person
-from mge.core.polls import QUESTION, REACTIONS, StoryPoll, choice_for_reaction, how_to_vote, poll_reactions
-from mge.storage.models import Poll, Vote
+from core.messages import CommunityRef, Person
+from core.polls import QUESTION, REACTIONS, StoryPoll, choice_for_reaction, how_to_vote, poll_reactions
+from storage.models import Poll, Vote
 from tests.fakes.story_rows import CONTEXT, FROM_VALUE, STORY, TO_VALUE, add_story
 
 GUILD = CommunityRef("discord", "111", "Guild")

@@ -17,10 +17,10 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import SQLModel, select
 
-from mge.bot.graph import load_community_graph_input
-from mge.bot.interviews import InterviewService
-from mge.bot.polls import apply_reaction, record_poll
-from mge.bot.privacy import (
+from bot.graph import load_community_graph_input
+from bot.interviews import InterviewService
+from bot.polls import apply_reaction, record_poll
+from bot.privacy import (
     FORGET_CONFIRM_WINDOW,
     NOTHING_STORED_TEXT,
     ForgetConfirmations,
@@ -30,15 +30,15 @@ from mge.bot.privacy import (
     forget_member,
     has_member_data,
 )
-from mge.bot.routing import DmRouter
-from mge.bot.scenarios import prepare_scenarios
-from mge.core.embeddings import policies_text
-from mge.core.graph import build_moral_graph
-from mge.core.interview import InterviewState
-from mge.core.messages import ChoicePrompt, CommunityRef, InboundMessage, Person
-from mge.core.polls import REACTIONS
-from mge.storage import values_repo
-from mge.storage.models import (
+from bot.routing import DmRouter
+from bot.scenarios import prepare_scenarios
+from core.embeddings import policies_text
+from core.graph import build_moral_graph
+from core.interview import InterviewState
+from core.messages import ChoicePrompt, CommunityRef, InboundMessage, Person
+from core.polls import REACTIONS
+from storage import values_repo
+from storage.models import (
     DmRoute,
     EmbeddingCache,
     InboundEvent,
@@ -623,7 +623,7 @@ def test_forget_needs_a_fresh_confirmation(clock):
 
 
 def test_the_consent_notice_says_what_is_stored_who_sees_it_and_how_to_erase_it():
-    from mge.bot.interviews import CONSENT_NOTICE
+    from bot.interviews import CONSENT_NOTICE
 
     assert "What is stored" in CONSENT_NOTICE and "Who sees what" in CONSENT_NOTICE
     assert "/mge mydata" in CONSENT_NOTICE and "/mge forget" in CONSENT_NOTICE

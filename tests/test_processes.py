@@ -22,10 +22,10 @@ from pathlib import Path
 import aiohttp
 from sqlmodel import func, select
 
-from mge.bot.schedules import update_schedule
-from mge.core.messages import CommunityRef
-from mge.storage.database import Database
-from mge.storage.models import JobRun, Poll, Vote
+from bot.schedules import update_schedule
+from core.messages import CommunityRef
+from storage.database import Database
+from storage.models import JobRun, Poll, Vote
 from tests.fakes.slack_api import SIGNING_SECRET, TEAM_ID, FakeSlack, reaction_event, signed_request
 from tests.fakes.story_rows import add_story
 from tests.postgres import _free_port

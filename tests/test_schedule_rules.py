@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from mge.core.schedule import (
+from core.schedule import (
     DigestSchedule,
     ScheduleError,
     check_day,

@@ -15,12 +15,12 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlmodel import SQLModel, select
 
-from mge.adapters.discord.polls import DiscordPollPublisher
-from mge.bot import scheduler as sched
-from mge.bot.jobs import claim_job
-from mge.bot.polls import close_poll
-from mge.bot.rounds import close_due_polls, run_poll_round
-from mge.bot.scheduler import (
+from adapters.discord.polls import DiscordPollPublisher
+from bot import scheduler as sched
+from bot.jobs import claim_job
+from bot.polls import close_poll
+from bot.rounds import close_due_polls, run_poll_round
+from bot.scheduler import (
     CLOSE_POLLS_JOB_ID,
     DIGEST_TICK_JOB_ID,
     JOBS_TABLE,
@@ -30,13 +30,13 @@ from mge.bot.scheduler import (
     run_scheduler,
     try_become_leader,
 )
-from mge.bot.schedules import update_schedule
-from mge.core.messages import CommunityRef
-from mge.core.schedule import PollSchedule, period_key
-from mge.storage import repositories as repo
-from mge.storage.database import Database, sync_url
-from mge.storage.migrate import alembic_config
-from mge.storage.models import JobRun, Poll
+from bot.schedules import update_schedule
+from core.messages import CommunityRef
+from core.schedule import PollSchedule, period_key
+from storage import repositories as repo
+from storage.database import Database, sync_url
+from storage.migrate import alembic_config
+from storage.models import JobRun, Poll
 from tests.fakes.story_rows import add_story
 from tests.test_poll_selection import add_reverse, add_votes, open_poll
 

@@ -13,13 +13,13 @@ import typer
 from sqlmodel import select
 from typer.testing import CliRunner
 
-from mge.bot.cli_schedule import audit_command, schedule_app
-from mge.bot.schedules import community_schedule, describe_schedule, digest_schedules, poll_schedules, update_schedule
-from mge.core.messages import CommunityRef
-from mge.core.schedule import ScheduleError
-from mge.storage.database import Database
-from mge.storage.migrate import upgrade
-from mge.storage.models import ModerationAction
+from bot.cli_schedule import audit_command, schedule_app
+from bot.schedules import community_schedule, describe_schedule, digest_schedules, poll_schedules, update_schedule
+from core.messages import CommunityRef
+from core.schedule import ScheduleError
+from storage.database import Database
+from storage.migrate import upgrade
+from storage.models import ModerationAction
 from tests.test_scheduler import community_id
 
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)

@@ -19,9 +19,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlmodel import SQLModel
 
-from mge.storage import models  # noqa: F401  (registers the tables)
-from mge.storage.database import sqlite_path, sync_url
-from mge.storage.migrate import (
+from storage import models  # noqa: F401  (registers the tables)
+from storage.database import sqlite_path, sync_url
+from storage.migrate import (
     SchemaFromNewerVersion,
     SchemaHalfCreated,
     SchemaOutOfDate,
@@ -41,7 +41,7 @@ OUR_TABLES = set(SQLModel.metadata.tables)
 #: tells how it ended ("finished", "failed", "killed").
 FORKER = """
 import os, signal, sys, time
-from mge.storage import migrate, models  # imported before forking, so the offsets count migration time
+from storage import migrate, models  # imported before forking, so the offsets count migration time
 function, kill = getattr(migrate, sys.argv[1]), sys.argv[2] == "kill"
 
 def start(url):

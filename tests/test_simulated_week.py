@@ -16,16 +16,16 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
-from mge.adapters.discord.digest import DiscordDigestPublisher
-from mge.adapters.discord.polls import DiscordPollPublisher
-from mge.adapters.slack.digest import SlackDigestPublisher
-from mge.adapters.slack.polls import SlackPollPublisher
-from mge.bot import scheduler as sched
-from mge.bot.schedules import update_schedule
-from mge.core.messages import CommunityRef
-from mge.core.polls import poll_reactions
-from mge.storage.database import Database
-from mge.storage.models import Poll, Vote
+from adapters.discord.digest import DiscordDigestPublisher
+from adapters.discord.polls import DiscordPollPublisher
+from adapters.slack.digest import SlackDigestPublisher
+from adapters.slack.polls import SlackPollPublisher
+from bot import scheduler as sched
+from bot.schedules import update_schedule
+from core.messages import CommunityRef
+from core.polls import poll_reactions
+from storage.database import Database
+from storage.models import Poll, Vote
 from tests.conftest import Clock
 from tests.discord_support import running_bot
 from tests.fakes.discord_server import FakeDiscord

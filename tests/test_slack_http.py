@@ -10,13 +10,13 @@ import aiohttp
 import pytest
 from sqlmodel import select
 
-from mge.adapters.slack.app import SlackConfig
+from adapters.slack.app import SlackConfig
 
-from mge.adapters.slack.buttons import STALE_BUTTON_TEXT
-from mge.adapters.slack.dm import FILES_ONLY
-from mge.bot.scenarios import prepare_scenarios
-from mge.core.messages import CommunityRef, Person
-from mge.storage.models import Interview, InterviewTurn, Member, ValuesCardRecord
+from adapters.slack.buttons import STALE_BUTTON_TEXT
+from adapters.slack.dm import FILES_ONLY
+from bot.scenarios import prepare_scenarios
+from core.messages import CommunityRef, Person
+from storage.models import Interview, InterviewTurn, Member, ValuesCardRecord
 from tests.fakes.openai_server import Body, Delay, Error
 from tests.fakes.slack_api import (
     BOT_ID,
@@ -267,7 +267,7 @@ async def test_mycard_without_a_card(slack):
 
 
 async def test_a_command_slower_than_the_ack_allows_is_acknowledged_and_answered_in_a_dm(slack, monkeypatch):
-    from mge.adapters.slack import commands
+    from adapters.slack import commands
 
     monkeypatch.setattr(commands, "ACK_WITHIN", 0.0)  # every subcommand "too slow" for the ack
     answer = (await slack.command("mycard")).json()
@@ -344,7 +344,7 @@ async def test_oversized_message_gets_a_clear_reply_and_nothing_is_stored(slack,
 async def test_run_slack_http_serves_until_stopped(service, database):
     import socket
 
-    from mge.adapters.slack.app import run_slack_http
+    from adapters.slack.app import run_slack_http
 
     with socket.socket() as probe:  # a free port for the entry point, which takes a fixed one
         probe.bind(("127.0.0.1", 0))

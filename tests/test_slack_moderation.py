@@ -10,8 +10,8 @@ import pytest
 from sqlmodel import select
 
 
-from mge.adapters.slack.moderator_commands import GROUPS_UNCHECKED_TEXT, NOTHING_TO_POLL_TEXT, POSTING_TEXT
-from mge.bot.permissions import (
+from adapters.slack.moderator_commands import GROUPS_UNCHECKED_TEXT, NOTHING_TO_POLL_TEXT, POSTING_TEXT
+from bot.permissions import (
     ModeratorFacts,
     SlackModeratorId,
     denial_text,
@@ -19,9 +19,9 @@ from mge.bot.permissions import (
     parse_slack_moderator_id,
     slack_group_ids,
 )
-from mge.core.messages import CommunityRef
-from mge.core.polls import QUESTION
-from mge.storage.models import ModerationAction, Poll
+from core.messages import CommunityRef
+from core.polls import QUESTION
+from storage.models import ModerationAction, Poll
 from tests.fakes.slack_api import TEAM_DOMAIN, TEAM_ID
 from tests.fakes.story_rows import add_story
 from tests.test_poll_selection import add_reverse
@@ -174,7 +174,7 @@ async def test_polls_post_now_in_a_channel_the_bot_is_not_in_answers_with_the_fa
 
 async def test_a_post_slower_than_the_ack_is_reported_when_it_ends(slack, database, clock, monkeypatch):
     await add_story(database, COMMUNITY, now=clock())
-    monkeypatch.setattr("mge.adapters.slack.moderator_actions.ANSWER_IN_ACK_WITHIN", 0.0)
+    monkeypatch.setattr("adapters.slack.moderator_actions.ANSWER_IN_ACK_WITHIN", 0.0)
     answer = await ask(slack, "poll", user=MODERATOR)
     assert answer["text"] == POSTING_TEXT and "posted" not in answer["text"].casefold()
     [note] = slack.posts_to("DMOD")

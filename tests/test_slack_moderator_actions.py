@@ -12,13 +12,13 @@ from io import BytesIO
 import pytest
 from sqlmodel import select
 
-from mge.bot.actions import ACTIONS
-from mge.bot.actions.members import SLACK_CANNOT
-from mge.bot.graph import load_community_graph_input
-from mge.bot.permissions import denial_text
-from mge.bot.schedules import community_schedule
-from mge.core.messages import CommunityRef
-from mge.storage.models import CanonicalValue, ModerationAction, Poll
+from bot.actions import ACTIONS
+from bot.actions.members import SLACK_CANNOT
+from bot.graph import load_community_graph_input
+from bot.permissions import denial_text
+from bot.schedules import community_schedule
+from core.messages import CommunityRef
+from storage.models import CanonicalValue, ModerationAction, Poll
 from tests.fakes.slack_api import TEAM_DOMAIN, TEAM_ID
 from tests.fakes.story_rows import add_story
 from tests.slack_support import serving_slack
@@ -201,7 +201,7 @@ async def test_blocking_on_slack_and_why_account_rules_cannot_apply_there(slack,
 
 
 async def test_stats_estimate_the_cost_at_the_operators_prices(service, database, clock):
-    from mge.storage.models import LLMCall
+    from storage.models import LLMCall
 
     cid = await community_id(database, COMMUNITY)
     async with database.session() as session:

@@ -9,11 +9,11 @@ import pytest
 from sqlmodel import select
 
 
-from mge.adapters.slack.polls import SlackPollPublisher
-from mge.bot.polls import close_poll, post_story_poll
-from mge.core.messages import CommunityRef
-from mge.core.polls import QUESTION
-from mge.storage.models import Member, Poll, Vote
+from adapters.slack.polls import SlackPollPublisher
+from bot.polls import close_poll, post_story_poll
+from core.messages import CommunityRef
+from core.polls import QUESTION
+from storage.models import Member, Poll, Vote
 from tests.fakes.slack_api import (
     BOT_USER_ID,
     TEAM_DOMAIN,

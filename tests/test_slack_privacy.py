@@ -10,14 +10,14 @@ from typing import Any
 
 import pytest
 
-from mge.adapters.slack.commands import (
+from adapters.slack.commands import (
     FORGET_NOT_ASKED_TEXT,
     MYDATA_TEXT,
     NO_DATA_TEXT,
     UPLOAD_FAILED_TEXT,
 )
-from mge.bot.privacy import FORGET_CONFIRM_WINDOW, NOTHING_STORED_TEXT, export_member_data, has_member_data
-from mge.core.messages import CommunityRef, Person
+from bot.privacy import FORGET_CONFIRM_WINDOW, NOTHING_STORED_TEXT, export_member_data, has_member_data
+from core.messages import CommunityRef, Person
 from tests.fakes.slack_api import TEAM_DOMAIN, TEAM_ID
 from tests.slack_support import Harness, serving_slack
 from tests.test_privacy import ALICE_PHRASE, BOB_PHRASE, CARD, Builder, build_world, where_found

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 
-from mge.adapters.slack.render import SECTION_LIMIT, escape, render, split_text, without_buttons
-from mge.core.cards import ValuesCard
-from mge.core.interview import CARD_CHOICES, Choice
-from mge.core.messages import CardProposal, ChoicePrompt, Reply
+from adapters.slack.render import SECTION_LIMIT, escape, render, split_text, without_buttons
+from core.cards import ValuesCard
+from core.interview import CARD_CHOICES, Choice
+from core.messages import CardProposal, ChoicePrompt, Reply
 
 
 def test_escape_neutralises_mentions_and_links():

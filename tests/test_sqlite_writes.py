@@ -1,4 +1,4 @@
-"""SQLite write transactions of one process queue in order (``mge.storage.database.SQLiteWriteQueue``)."""
+"""SQLite write transactions of one process queue in order (``storage.database.SQLiteWriteQueue``)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 import pytest
 from sqlmodel import select
 
-from mge.storage.database import Database
-from mge.storage.models import Community
+from storage.database import Database
+from storage.models import Community
 
 NOW = datetime(2026, 11, 23, tzinfo=UTC)
 

@@ -8,15 +8,15 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlmodel import SQLModel
 
-from mge.bot.leases import MemberLeases
-from mge.bot.members import member_cards
-from mge.bot.routing import DmRouter
-from mge.core.cards import ValuesCard
-from mge.core.messages import CommunityRef, Person
-from mge.storage import models  # noqa: F401
-from mge.storage import repositories as repo
-from mge.storage.database import Database, DatabaseURLError, IdleConnectionPing, async_url, sync_url
-from mge.storage.migrate import SchemaOutOfDate, current_revision, ensure_schema, head_revision, upgrade
+from bot.leases import MemberLeases
+from bot.members import member_cards
+from bot.routing import DmRouter
+from core.cards import ValuesCard
+from core.messages import CommunityRef, Person
+from storage import models  # noqa: F401
+from storage import repositories as repo
+from storage.database import Database, DatabaseURLError, IdleConnectionPing, async_url, sync_url
+from storage.migrate import SchemaOutOfDate, current_revision, ensure_schema, head_revision, upgrade
 
 
 def test_migrations_create_exactly_the_models(database_url):

@@ -12,14 +12,14 @@ from pydantic import ValidationError
 from sqlmodel import select
 from typer.testing import CliRunner
 
-from mge.bot.stories import generate_stories
-from mge.core.llm import LLMError
-from mge.core.prompts import combined_sha, load_prompt
-from mge.core.stories import pair_schema, story_schema
-from mge.storage import repositories as repo
-from mge.storage import stories_repo
-from mge.storage.database import Database
-from mge.storage.models import (
+from bot.stories import generate_stories
+from core.llm import LLMError
+from core.prompts import combined_sha, load_prompt
+from core.stories import pair_schema, story_schema
+from storage import repositories as repo
+from storage import stories_repo
+from storage.database import Database
+from storage.models import (
     CanonicalValue,
     JobRun,
     LLMCall,
@@ -345,7 +345,7 @@ async def test_communities_are_isolated(database, fake_openai, clock):
 
 
 def test_cli_scenario_contexts_and_stories(tmp_path, monkeypatch):
-    from mge.bot.cli_stories import contexts_app, scenario_app, stories_app
+    from bot.cli_stories import contexts_app, scenario_app, stories_app
 
     url = f"sqlite:///{tmp_path / 'cli.sqlite3'}"
     runner = CliRunner()

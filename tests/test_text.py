@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mge.core.text import MAX_MESSAGE_CHARS, clean_member_text, matches_word
+from core.text import MAX_MESSAGE_CHARS, clean_member_text, matches_word
 
 
 def test_plain_text_is_kept():

@@ -12,12 +12,12 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
-from mge.bot.polls import VoteOutcome, apply_reaction, close_poll, record_poll
-from mge.bot.vote_inbox import apply_pending, inbox_for, slack_event_order
-from mge.core.messages import CommunityRef, Person
-from mge.core.polls import choice_for_reaction
-from mge.storage import reactions_repo
-from mge.storage.models import Poll, PollReaction, ReactionEvent, Vote
+from bot.polls import VoteOutcome, apply_reaction, close_poll, record_poll
+from bot.vote_inbox import apply_pending, inbox_for, slack_event_order
+from core.messages import CommunityRef, Person
+from core.polls import choice_for_reaction
+from storage import reactions_repo
+from storage.models import Poll, PollReaction, ReactionEvent, Vote
 from tests.fakes.slack_api import reaction_event, signed_request
 from tests.fakes.story_rows import add_story
 from tests.slack_support import serving_slack
@@ -101,7 +101,7 @@ async def test_bursts_of_conflicting_reactions_end_as_the_platform_ordered_them(
 
     stored = await votes(database, poll.id)
     async with database.session() as session:
-        ids = {m.platform_user_id: m.id for m in (await session.exec(select(__import__("mge.storage.models", fromlist=["Member"]).Member))).all()}
+        ids = {m.platform_user_id: m.id for m in (await session.exec(select(__import__("storage.models", fromlist=["Member"]).Member))).all()}
     for member in members:
         mine = [(order, choice_for_reaction("discord", emoji), added) for who, order, emoji, added in sent if who == member]
         assert stored.get(f"member:{ids[member]}") == expected_vote(mine), member
@@ -145,10 +145,10 @@ async def test_close_poll_applies_what_is_pending_first(database, clock, poll):
 
 
 async def test_forget_erases_the_members_reaction_records(database, clock, poll):
-    from mge.bot.privacy import forget_member
+    from bot.privacy import forget_member
 
     await react(database, clock)(YES, user="1001")
-    from mge.bot.privacy import community_id_for
+    from bot.privacy import community_id_for
 
     community_id = await community_id_for(database, GUILD)
     report = await forget_member(database, community_id=community_id, platform_user_id="1001", now=clock())
@@ -208,7 +208,7 @@ async def test_slack_reactions_are_recorded_before_the_200_and_redeliveries_once
 
 async def test_a_redelivery_recorded_in_the_same_batch_as_its_original_is_refused(database, clock, poll):
     inbox = inbox_for(database)
-    from mge.bot.vote_inbox import Reaction
+    from bot.vote_inbox import Reaction
 
     reaction = Reaction(community=GUILD, platform="discord", channel_id="c1", message_id="m1",
                         person=Person("1001"), emoji=YES, added=True, event_id="Ev-same", now=clock())
@@ -219,7 +219,7 @@ async def test_a_redelivery_recorded_in_the_same_batch_as_its_original_is_refuse
 
 
 async def test_applied_events_are_pruned_after_a_week_and_pending_ones_never(database, clock, poll):
-    from mge.bot.vote_inbox import prune_applied
+    from bot.vote_inbox import prune_applied
 
     await react(database, clock)(YES, user="1001")
     await record_only(database, [pending_row(clock, user="1002", emoji=NO, key="r:keep:1", order=5)])

@@ -42,7 +42,7 @@ VALUES_CARD: dict[str, Any] = {
     "policies": [
         "MOMENTS when the person realises they have a real choice",
         "OPPORTUNITIES for the person to decide for themselves",
-        # Not "INFORMATION that ...": mge.core.cards rejects a singular ALL-CAPS head.
+        # Not "INFORMATION that ...": core.cards rejects a singular ALL-CAPS head.
         "INSIGHTS that widen the person's view of their options",
         "FEELINGS of steadiness that let the person think clearly",
     ],

@@ -6,10 +6,10 @@ from datetime import datetime
 
 from sqlmodel import select
 
-from mge.core.messages import CommunityRef
-from mge.storage import repositories as repo
-from mge.storage.database import Database
-from mge.storage.models import CanonicalValue, MoralContext, TransitionStory
+from core.messages import CommunityRef
+from storage import repositories as repo
+from storage.database import Database
+from storage.models import CanonicalValue, MoralContext, TransitionStory
 
 CONTEXT = "When someone is in distress"
 FROM_VALUE = {

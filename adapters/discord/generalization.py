@@ -1,0 +1,81 @@
+"""Generalization picks (MGE.md §2) on Discord: presses on the buttons under "Which of these would be
+wise to consider for …?".
+
+The question itself comes from the interview as an ordinary ``ChoicePrompt`` (rendered by ``render``,
+mentions disabled), its buttons ``ChoiceButton``s with keys ``general:<offer id>:<value id|done>``;
+``buttons.ChoiceButton.callback`` hands presses on those here instead of to the interview.
+
+Unlike other choices, a member may pick several values, so a press does not disable the whole message:
+it is acknowledged at once (Discord's 3 seconds) by disabling and highlighting the pressed button only,
+and relabelling "None of these" to "Done"; "Done" disables them all. Then the press is recorded
+(``bot.generalization.record_press``: once per value, only by the member asked). A pick needs no
+message, the button shows it; anything else (done, a repeat, a refusal) is answered in the DM, escaped.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import discord
+
+from adapters.discord.buttons import CUSTOM_ID_PREFIX, ChoiceButton
+from adapters.discord.legitimacy import message_kwargs
+from bot.generalization import PressStatus, record_press
+from core.generalization import DONE_LABEL, KEY_PREFIX, parse_key
+
+log = logging.getLogger("mge.discord.generalization")
+
+
+def after_press_view(message: discord.Message, *, pressed: str, finished: bool) -> discord.ui.View:
+    """The message's buttons after a press: the pressed one disabled and highlighted, "None of these"
+    now "Done"; all disabled when ``finished``."""
+    view = discord.ui.View(timeout=None)
+    for row, component in enumerate(message.components):
+        children = component.children if isinstance(component, discord.ActionRow) else [component]
+        for child in children:
+            custom_id = (child.custom_id or "") if isinstance(child, discord.Button) else ""
+            if not custom_id.startswith(CUSTOM_ID_PREFIX):
+                continue
+            key = custom_id.removeprefix(CUSTOM_ID_PREFIX)
+            parsed = parse_key(key)
+            is_pressed = custom_id == pressed
+            label = child.label or key
+            if parsed is not None and parsed.done and not is_pressed and not finished:
+                number = re.match(r"\d+\. ", label)  # labels are numbered when the choices are listed above
+                label = (number.group(0) if number else "") + DONE_LABEL
+            style = discord.ButtonStyle.success if is_pressed or child.style is discord.ButtonStyle.success \
+                else discord.ButtonStyle.secondary
+            disabled = finished or is_pressed or bool(child.disabled)
+            view.add_item(ChoiceButton(key, label, style=style, disabled=disabled, row=min(row, 4)))
+    return view
+
+
+async def _acknowledge(interaction: discord.Interaction, key: str) -> None:
+    parsed = parse_key(key)
+    try:
+        if interaction.message is not None and parsed is not None:
+            view = after_press_view(interaction.message, pressed=CUSTOM_ID_PREFIX + key, finished=parsed.done)
+            await interaction.response.edit_message(view=view)
+        else:
+            await interaction.response.defer()
+    except discord.HTTPException as error:  # the interaction expired: the press still counts
+        log.warning("could not acknowledge generalization press %s: %s", interaction.id, error)
+
+
+async def answer_generalization_button(interaction: discord.Interaction, key: str) -> None:
+    """A press on a ``general:`` button: acknowledge, record, and answer when there is something to say."""
+    from adapters.discord.config import context_of
+
+    assert key.startswith(KEY_PREFIX)
+    await _acknowledge(interaction, key)
+    context = context_of(interaction.client)
+    result = await record_press(
+        context.database, key=key, platform="discord", platform_user_id=str(interaction.user.id), now=context.clock()
+    )
+    if result.status is PressStatus.PICKED:
+        return
+    try:
+        await interaction.user.send(**message_kwargs(result.text, []))
+    except discord.HTTPException as error:
+        log.warning("could not answer a generalization press: %s", error)

@@ -1,0 +1,501 @@
+"""The LLM port on any OpenAI-compatible chat/embeddings service (OpenAI, Ollama, vLLM, llama.cpp ...).
+
+Retries and timeouts are the openai client's own (it backs off and honours ``retry-after``); this
+adapter adds structured output with one repair request, a fallback from strict ``json_schema`` to
+``json_object`` for servers without structured outputs, and maps every client error to
+:class:`~core.llm.LLMError` — a response body that is not a JSON object too (cut off, an HTML
+page, empty: what a flaky proxy in front of a local model sends with HTTP 200).
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import json
+import logging
+import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import openai
+from openai import AsyncOpenAI
+from pydantic import BaseModel, ValidationError
+
+from core.llm import (
+    ChatMessage,
+    Completion,
+    Embeddings,
+    LLMError,
+    LLMErrorKind,
+    Structured,
+    T,
+    Usage,
+)
+
+log = logging.getLogger("mge.llm")
+
+StructuredOutputMode = Literal["auto", "json_schema", "json_object"]
+
+# The openai client refuses to start without a key; local servers (Ollama, llama.cpp) ignore it.
+_PLACEHOLDER_API_KEY = "not-needed"
+# OpenAI accepts up to 2048 inputs per request, but local servers choke on far fewer.
+EMBED_BATCH_SIZE = 256
+_MAX_DETAIL_CHARS = 500
+_MAX_REPORTED_ERRORS = 8
+_BODY_EXCERPT_CHARS = 80
+_FENCE = re.compile(r"^\s*```[a-zA-Z0-9_-]*\s*\n?(?P<body>.*?)\n?\s*```\s*$", re.DOTALL)
+_SECRET_LIKE = re.compile(r"\bsk-[A-Za-z0-9_\-*.]{4,}")
+
+
+@dataclass(frozen=True, slots=True)
+class _Reply:
+    """The parts of one chat completion that the adapter uses."""
+
+    content: str | None
+    finish_reason: str | None
+    model: str
+    usage: Usage
+    refusal: str | None = None
+
+
+class OpenAILLM:
+    """:class:`core.llm.LLM` over ``openai.AsyncOpenAI``. Close it with :meth:`aclose`."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str | None,
+        api_key: str | None,
+        timeout_seconds: float,
+        max_retries: int,
+        structured_output: StructuredOutputMode = "auto",
+    ) -> None:
+        self._api_key = api_key or ""
+        self._client = AsyncOpenAI(
+            base_url=base_url or None,
+            api_key=api_key or _PLACEHOLDER_API_KEY,
+            timeout=timeout_seconds,
+            max_retries=max_retries,
+        )
+        self._timeout_seconds = timeout_seconds
+        self._structured_output: StructuredOutputMode = structured_output
+        # Set in "auto" mode once the server has rejected json_schema and accepted json_object.
+        self.json_schema_unsupported = False
+
+    @property
+    def structured_output_mode(self) -> Literal["json_schema", "json_object"]:
+        """The response_format the next structured call will start with."""
+        if self._structured_output == "json_object" or self.json_schema_unsupported:
+            return "json_object"
+        return "json_schema"
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+    async def __aenter__(self) -> OpenAILLM:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    # --- the LLM port -------------------------------------------------------------------------------
+
+    async def complete(
+        self, messages: list[ChatMessage], *, model: str, temperature: float = 0.7, max_tokens: int | None = None
+    ) -> Completion:
+        with self._translated_errors("chat", model):
+            reply = await self._chat(_wire(messages), model=model, temperature=temperature, max_tokens=max_tokens)
+        if not reply.content:
+            why = f"refusal: {reply.refusal}" if reply.refusal else "the answer had no content"
+            raise LLMError(LLMErrorKind.INVALID_OUTPUT, self._redact(why), usage=reply.usage, model=reply.model)
+        return Completion(text=reply.content, model=reply.model, usage=reply.usage)
+
+    async def structured(
+        self,
+        messages: list[ChatMessage],
+        schema: type[T],
+        *,
+        model: str,
+        temperature: float = 0.2,
+        max_tokens: int | None = None,
+    ) -> Structured[T]:
+        with self._translated_errors("structured", model):
+            first = await self._structured_request(messages, schema, model, temperature, max_tokens)
+        value, problem = _parse(first, schema)
+        if value is not None:
+            return Structured(value=value, model=first.model, usage=first.usage, attempts=1)
+
+        log.info("%s answer from %s unusable, asking for a repair: %s", schema.__name__, first.model, problem)
+        repair = list(messages)
+        if first.content:
+            repair.append(ChatMessage("assistant", first.content))
+        repair.append(ChatMessage("user", _repair_prompt(problem)))
+        try:
+            with self._translated_errors("structured repair", model):
+                second = await self._structured_request(repair, schema, model, temperature, max_tokens)
+        except LLMError as error:
+            # The first answer's tokens were spent too; callers record them.
+            raise LLMError(
+                error.kind, error.detail, usage=first.usage + error.usage, model=error.model or first.model
+            ) from error
+
+        usage = first.usage + second.usage
+        value, problem = _parse(second, schema)
+        if value is not None:
+            return Structured(value=value, model=second.model, usage=usage, attempts=2)
+        detail = self._redact(f"{schema.__name__} still invalid after a repair request: {problem}")
+        raise LLMError(LLMErrorKind.INVALID_OUTPUT, detail, usage=usage, model=second.model)
+
+    async def embed(self, texts: list[str], *, model: str) -> Embeddings:
+        vectors: list[list[float]] = []
+        usage = Usage()
+        answered_by = model
+        for start in range(0, len(texts), EMBED_BATCH_SIZE):
+            batch = texts[start : start + EMBED_BATCH_SIZE]
+            started = time.perf_counter()
+            with self._translated_errors("embeddings", model):
+                # "float" explicitly: base64 (the typed client's default) is not spoken by every server.
+                response = await self._post("/embeddings", {"model": model, "input": batch, "encoding_format": "float"},
+                                            model)
+            items = response.get("data")
+            if not isinstance(items, list) or not all(_is_embedding(item) for item in items):
+                detail = f"the embeddings response has no list of embeddings: {_excerpt(response)}"
+                raise LLMError(LLMErrorKind.INVALID_OUTPUT, self._redact(detail), usage=usage, model=model)
+            if len(items) != len(batch):
+                detail = f"asked for {len(batch)} embeddings, got {len(items)}"
+                raise LLMError(LLMErrorKind.INVALID_OUTPUT, detail, usage=usage, model=model)
+            vectors.extend(item["embedding"] for item in sorted(items, key=lambda item: item.get("index", 0)))
+            batch_usage = _usage(response)
+            usage += batch_usage
+            answered_by = _text_field(response, "model") or model
+            log.debug(
+                "llm embeddings model=%s inputs=%d duration=%.3fs input_tokens=%d",
+                answered_by,
+                len(batch),
+                time.perf_counter() - started,
+                batch_usage.input_tokens,
+            )
+        return Embeddings(vectors=vectors, model=answered_by, usage=usage)
+
+    # --- requests -----------------------------------------------------------------------------------
+
+    async def _chat(
+        self,
+        messages: list[dict[str, str]],
+        *,
+        model: str,
+        temperature: float,
+        max_tokens: int | None,
+        response_format: dict[str, Any] | None = None,
+    ) -> _Reply:
+        """One chat completion. openai exceptions propagate: callers decide how to translate them."""
+        options: dict[str, Any] = {}
+        # max_tokens rather than max_completion_tokens: it is what OpenAI-compatible servers understand.
+        if max_tokens is not None:
+            options["max_tokens"] = max_tokens
+        if response_format is not None:
+            options["response_format"] = response_format
+        started = time.perf_counter()
+        # The client's generic post (its documented way to send a body as is) rather than the typed
+        # chat.completions.create, which walks every message and the whole JSON schema against its typed
+        # parameters first: ~14 ms of CPU per request here, half the bot's own time per DM turn, to
+        # re-check a body that is plain JSON already. Same retries, timeouts, auth and errors.
+        body = {"model": model, "messages": messages, "temperature": temperature, **options}
+        response = await self._post("/chat/completions", body, model)
+        usage = _usage(response)
+        answered_by = _text_field(response, "model") or model
+        log.debug(
+            "llm chat model=%s format=%s duration=%.3fs input_tokens=%d output_tokens=%d",
+            answered_by,
+            response_format["type"] if response_format else "text",
+            time.perf_counter() - started,
+            usage.input_tokens,
+            usage.output_tokens,
+        )
+        choices = response.get("choices")
+        choice = choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], dict) else {}
+        message = choice.get("message")
+        message = message if isinstance(message, dict) else {}
+        # Odd shapes read as an answer without content: the caller says so, or asks for a repair.
+        return _Reply(
+            content=_text_field(message, "content"),
+            finish_reason=_text_field(choice, "finish_reason"),
+            model=answered_by,
+            usage=usage,
+            refusal=_text_field(message, "refusal"),
+        )
+
+    async def _post(self, path: str, body: dict[str, Any], model: str) -> dict[str, Any]:
+        """The JSON object the server answered ``body`` with. The client's generic post (its documented
+        way to send a body as is) with ``cast_to=object``: the decoded JSON, checked here instead of being
+        built into the SDK's response models (~14 ms of CPU per chat request for the typed call, which
+        walks the whole request too, and no check of the answer's shape at all). Same retries, timeouts,
+        auth and status errors.
+
+        A body that is not a JSON object is an answer nobody can use, like invalid content; the client
+        raises JSONDecodeError for a JSON content type and hands back the text for any other.
+        """
+        try:
+            data = await self._client.post(path, body=body, cast_to=object)
+        except json.JSONDecodeError as exc:
+            data = exc.doc
+        if isinstance(data, dict):
+            return data
+        detail = self._redact(f"the server's response to {path} was not a JSON object: {_excerpt(data)}")
+        log.info("llm %s model=%s failed: %s", path.strip("/"), model, detail)
+        raise LLMError(LLMErrorKind.INVALID_OUTPUT, detail, model=model)
+
+    async def _structured_request(
+        self,
+        messages: list[ChatMessage],
+        schema: type[BaseModel],
+        model: str,
+        temperature: float,
+        max_tokens: int | None,
+    ) -> _Reply:
+        """One structured request, in json_schema mode when the server allows it, else json_object."""
+        if self.structured_output_mode == "json_object":
+            return await self._json_object_request(messages, schema, model, temperature, max_tokens)
+        response_format = {
+            "type": "json_schema",
+            "json_schema": {"name": schema_name(schema), "schema": strict_json_schema(schema), "strict": True},
+        }
+        try:
+            return await self._chat(
+                _wire(messages),
+                model=model,
+                temperature=temperature,
+                max_tokens=max_tokens,
+                response_format=response_format,
+            )
+        except (openai.BadRequestError, openai.UnprocessableEntityError) as exc:
+            if self._structured_output != "auto":
+                raise
+            # Servers without strict structured outputs answer 400/422 with all sorts of messages, so
+            # any of them earns one json_object attempt; only its success proves json_schema was the
+            # problem, and only then is the switch remembered.
+            log.debug("json_schema rejected (%s), trying json_object", _status_detail(exc))
+            reply = await self._json_object_request(messages, schema, model, temperature, max_tokens)
+            if not self.json_schema_unsupported:
+                self.json_schema_unsupported = True
+                log.warning(
+                    "The LLM server rejected response_format json_schema (%s); using json_object with the "
+                    "schema in the prompt from now on.",
+                    self._redact(_status_detail(exc)),
+                )
+            return reply
+
+    async def _json_object_request(
+        self,
+        messages: list[ChatMessage],
+        schema: type[BaseModel],
+        model: str,
+        temperature: float,
+        max_tokens: int | None,
+    ) -> _Reply:
+        return await self._chat(
+            _wire(_with_schema_instructions(messages, schema)),
+            model=model,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            response_format={"type": "json_object"},
+        )
+
+    # --- errors -------------------------------------------------------------------------------------
+
+    @contextmanager
+    def _translated_errors(self, what: str, model: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        except openai.OpenAIError as exc:
+            error = self._to_llm_error(exc, model)
+            log.info("llm %s model=%s failed after %.3fs: %s", what, model, time.perf_counter() - started, error)
+            raise error from exc
+
+    def _to_llm_error(self, exc: openai.OpenAIError, model: str) -> LLMError:
+        kind = LLMErrorKind.UNAVAILABLE
+        if isinstance(exc, openai.APITimeoutError):  # before APIConnectionError: it is a subclass
+            kind, detail = LLMErrorKind.TIMEOUT, f"no answer within {self._timeout_seconds:g}s"
+        elif isinstance(exc, openai.APIConnectionError):
+            cause = exc.__cause__
+            reason = f"{type(cause).__name__}: {cause}" if cause else exc.message
+            detail = f"cannot connect to {self._client.base_url}: {reason}"
+        elif isinstance(exc, openai.APIStatusError):
+            detail = _status_detail(exc)
+            if isinstance(exc, openai.RateLimitError):
+                kind = LLMErrorKind.RATE_LIMITED
+            elif exc.status_code == 408:
+                kind = LLMErrorKind.TIMEOUT
+            elif exc.status_code < 500:
+                kind = LLMErrorKind.REJECTED
+        elif isinstance(exc, openai.APIResponseValidationError):
+            kind, detail = LLMErrorKind.INVALID_OUTPUT, f"unexpected response shape: {exc.message}"
+        else:
+            detail = f"{type(exc).__name__}: {exc}"
+        return LLMError(kind, self._redact(detail), model=model)
+
+    def _redact(self, text: str) -> str:
+        """Short enough for one log line, and never carrying the API key."""
+        if len(self._api_key) >= 4:
+            text = text.replace(self._api_key, "***")
+        text = _SECRET_LIKE.sub("sk-***", text)
+        return text if len(text) <= _MAX_DETAIL_CHARS else text[: _MAX_DETAIL_CHARS - 1] + "…"
+
+
+# --- schema helpers ---------------------------------------------------------------------------------
+
+
+def schema_name(schema: type[BaseModel]) -> str:
+    """``ValuesCard`` → ``values_card``: OpenAI wants ``[a-zA-Z0-9_-]{1,64}``."""
+    snake = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", schema.__name__).lower()
+    return re.sub(r"[^a-z0-9_-]+", "_", snake).strip("_")[:64] or "answer"
+
+
+@functools.lru_cache(maxsize=64)
+def strict_json_schema(schema: type[BaseModel]) -> dict[str, Any]:
+    """``schema``'s JSON schema in the subset OpenAI's strict mode accepts. Cached per schema class (it
+    is built on every structured request, ~1 ms each): treat the returned dict as read-only.
+
+    Every object gets ``additionalProperties: false`` and lists all its properties as required;
+    ``default`` is dropped (strict mode rejects it; pydantic still fills defaults when validating).
+    Constraints strict mode can't express are checked anyway by pydantic, and a violation goes to repair.
+    """
+    root = copy.deepcopy(schema.model_json_schema())
+    return _strictify(root, root)
+
+
+def _strictify(node: Any, root: dict[str, Any]) -> Any:
+    if isinstance(node, list):
+        return [_strictify(item, root) for item in node]
+    if not isinstance(node, dict):
+        return node
+    node = dict(node)
+    node.pop("default", None)
+    node.pop("discriminator", None)
+    # Strict mode forbids keywords beside $ref, and pydantic puts a field's description there.
+    if "$ref" in node and len(node) > 1:
+        target = _resolve_ref(root, node.pop("$ref"))
+        node = {**target, **node}
+    # pydantic writes discriminated unions as oneOf; strict mode knows only anyOf.
+    if "oneOf" in node:
+        node["anyOf"] = node.pop("oneOf")
+    if isinstance(node.get("allOf"), list) and len(node["allOf"]) == 1:
+        node = {**node.pop("allOf")[0], **node}
+
+    for key, value in list(node.items()):
+        if key in ("properties", "$defs", "definitions") and isinstance(value, dict):
+            node[key] = {name: _strictify(sub, root) for name, sub in value.items()}
+        elif key in ("items", "anyOf", "allOf", "prefixItems", "additionalProperties") and not isinstance(
+            value, bool
+        ):
+            node[key] = _strictify(value, root)
+
+    if node.get("type") == "object" or "properties" in node:
+        # A dict-typed field keeps its value schema: strict mode rejects it, and "auto" falls back.
+        if not isinstance(node.get("additionalProperties"), dict):
+            node["additionalProperties"] = False
+        node["required"] = list(node.get("properties", {}))
+    return node
+
+
+def _resolve_ref(root: dict[str, Any], ref: str) -> dict[str, Any]:
+    target: Any = root
+    for part in ref.removeprefix("#/").split("/"):
+        target = target[part]
+    return dict(target)
+
+
+def _with_schema_instructions(messages: list[ChatMessage], schema: type[BaseModel]) -> list[ChatMessage]:
+    """json_object mode only promises *some* JSON object, so the schema has to be in the prompt."""
+    instructions = (
+        "Reply with one JSON object and nothing else: no prose, no code fences. "
+        "It must match this JSON Schema, with every property present:\n"
+        + json.dumps(strict_json_schema(schema), indent=2, ensure_ascii=False)
+    )
+    # Merged into a leading system message, because some chat templates allow only one, and first.
+    if messages and messages[0].role == "system":
+        return [ChatMessage("system", f"{messages[0].content}\n\n{instructions}"), *messages[1:]]
+    return [ChatMessage("system", instructions), *messages]
+
+
+def _repair_prompt(problem: str) -> str:
+    return (
+        f"Your previous answer could not be used: {problem}\n"
+        "Reply again with only the corrected JSON object: no explanation, no code fences."
+    )
+
+
+def _parse(reply: _Reply, schema: type[T]) -> tuple[T | None, str]:
+    """The validated value, or None and what is wrong with the answer (for the repair request)."""
+    if not reply.content or not reply.content.strip():
+        return None, f"the answer was empty{f' (refusal: {reply.refusal})' if reply.refusal else ''}."
+    try:
+        return schema.model_validate_json(_json_text(reply.content)), ""
+    except ValidationError as exc:
+        problem = _describe_errors(exc)
+    # A truncated answer is invalid anyway (a complete one that happens to end at the limit is kept);
+    # saying why helps the repair.
+    if reply.finish_reason == "length":
+        problem = f"the answer was cut off at the token limit, answer with shorter JSON ({problem})"
+    return None, problem
+
+
+def _json_text(content: str) -> str:
+    text = content.strip()
+    if fenced := _FENCE.match(text):
+        text = fenced["body"].strip()
+    # Small models in json_object mode sometimes wrap the object in a sentence; take the object.
+    if not text.startswith(("{", "[")) and "{" in text and "}" in text:
+        text = text[text.index("{") : text.rindex("}") + 1]
+    return text
+
+
+def _describe_errors(exc: ValidationError) -> str:
+    errors = exc.errors(include_url=False)
+    parts = []
+    for error in errors[:_MAX_REPORTED_ERRORS]:
+        where = ".".join(str(part) for part in error["loc"]) or "(whole answer)"
+        parts.append(f"{where}: {error['msg']}")
+    if len(errors) > _MAX_REPORTED_ERRORS:
+        parts.append(f"and {len(errors) - _MAX_REPORTED_ERRORS} more")
+    return "; ".join(parts)
+
+
+def _status_detail(exc: openai.APIStatusError) -> str:
+    body = exc.body
+    message = body.get("message") if isinstance(body, dict) else body
+    return f"HTTP {exc.status_code}: {message or exc.message}"
+
+
+def _usage(response: dict[str, Any]) -> Usage:
+    usage = response.get("usage")
+    if not isinstance(usage, dict):
+        return Usage()
+    counts = [usage.get(name) for name in ("prompt_tokens", "completion_tokens")]
+    return Usage(*(count if isinstance(count, int) else 0 for count in counts))
+
+
+def _text_field(mapping: dict[str, Any], key: str) -> str | None:
+    value = mapping.get(key)
+    return value if isinstance(value, str) else None
+
+
+def _is_embedding(item: Any) -> bool:
+    return isinstance(item, dict) and isinstance(item.get("embedding"), list) and isinstance(item.get("index", 0), int)
+
+
+def _excerpt(data: Any) -> str:
+    """The start of an unusable response body, for the log."""
+    text = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)
+    text = " ".join(text.split())
+    if not text:
+        return "(empty)"
+    return repr(text if len(text) <= _BODY_EXCERPT_CHARS else text[:_BODY_EXCERPT_CHARS] + "…")
+
+
+def _wire(messages: list[ChatMessage]) -> list[dict[str, str]]:
+    return [{"role": message.role, "content": message.content} for message in messages]

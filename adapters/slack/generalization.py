@@ -1,0 +1,92 @@
+"""Generalization picks (MGE.md §2) on Slack: presses on the buttons under "Which of these would be wise
+to consider for …?".
+
+The question comes from the interview as an ordinary ``ChoicePrompt`` (Block Kit buttons whose values
+are ``general:<offer id>:<value id|done>``); ``buttons.on_choice`` hands presses on those here instead of
+to the interview. A member may pick several values, so a pick takes only the pressed button away (a
+note under the message says what was picked, "None of these" becomes "Done"); "Done" takes all the
+buttons away. The press is recorded by ``bot.generalization.record_press`` with the workspace the
+press came from, so a press for another workspace's question is refused. Anything but a fresh pick
+(done, a repeat, a refusal) is answered in the DM; texts are escaped by the usual renderer.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.slack.context import ButtonMessage
+from adapters.slack.render import (
+    BUTTON_LABEL_LIMIT,
+    CHOICES_BLOCK_PREFIX,
+    escape,
+    mrkdwn,
+    plain,
+    render,
+    without_buttons,
+)
+from bot.generalization import PressResult, PressStatus, record_press
+from core.generalization import DONE_LABEL, parse_key
+from core.messages import CommunityRef, Reply
+from storage.database import Database
+
+log = logging.getLogger("mge.slack.generalization")
+
+
+def blocks_after_pick(blocks: list[dict[str, Any]], *, key: str, note: str) -> list[dict[str, Any]]:
+    """The message without the pressed button, "None of these" relabelled "Done", and ``note`` (escaped)."""
+    kept: list[dict[str, Any]] = []
+    for block in blocks:
+        if block.get("type") == "actions" and str(block.get("block_id", "")).startswith(CHOICES_BLOCK_PREFIX):
+            elements = []
+            for element in block.get("elements") or []:
+                value = str(element.get("value") or "")
+                if value == key:
+                    continue
+                parsed = parse_key(value)
+                if parsed is not None and parsed.done:
+                    element = {**element, "text": plain(DONE_LABEL, BUTTON_LABEL_LIMIT)}
+                elements.append(element)
+            if elements:
+                kept.append({**block, "elements": elements})
+            continue
+        kept.append(block)
+    kept.append({"type": "context", "elements": [mrkdwn(note)]})
+    return kept
+
+
+def updated_blocks(blocks: list[dict[str, Any]], *, key: str, result: PressResult) -> list[dict[str, Any]] | None:
+    """How the pressed message should look after ``result``; None to leave it as it is."""
+    if result.status in (PressStatus.PICKED, PressStatus.ALREADY_PICKED):
+        return blocks_after_pick(blocks, key=key, note=f"You picked: *{escape(result.title or '')}*")
+    if result.status is PressStatus.DONE:
+        return without_buttons(blocks, f"You chose: *{DONE_LABEL}*")
+    if result.status is PressStatus.CLOSED:
+        return without_buttons(blocks)
+    return None
+
+
+async def answer_generalization_press(
+    client: AsyncWebClient,
+    database: Database,
+    *,
+    pressed: ButtonMessage,
+    key: str,
+    community: CommunityRef,
+    platform_user_id: str,
+    now: datetime,
+) -> None:
+    result = await record_press(database, key=key, platform="slack", platform_user_id=platform_user_id,
+                                community_external_id=community.external_id, now=now)
+    blocks = updated_blocks(pressed.blocks, key=key, result=result) if pressed.blocks else None
+    if blocks is not None:
+        try:
+            await client.chat_update(channel=pressed.channel, ts=pressed.ts, text=pressed.text, blocks=blocks)
+        except SlackApiError as error:  # a deleted message or a lost permission must not block the reply
+            log.warning("could not update the pressed message: %s", error.response.get("error"))
+    if result.status is not PressStatus.PICKED:
+        await client.chat_postMessage(channel=pressed.channel, **render(Reply(result.text)))

@@ -1,0 +1,5 @@
+"""``python -m bot``: the ``mge`` command without the installed script."""
+
+from bot.cli import main
+
+main()

@@ -1,0 +1,414 @@
+"""Reading the inputs of ``mge graph build``: VALUES.json and VOTES.csv, with errors a person can act on.
+
+VOTES.csv can hold a million rows, and the csv module alone takes longer than the whole build may.
+So the file is split with numpy: quote parity tells which commas and newlines are delimiters, every
+row's field count is checked at once, and each column becomes integer codes by hashing its bytes
+(:func:`factorize_fields`). Python never loops over rows: decoding and cleaning (surrounding spaces,
+quotes) happen on the distinct strings only.
+
+Decisions, so a reader of an error message is never surprised:
+
+* columns are found by header name (case and surrounding spaces ignored); extra columns are ignored;
+* fields are stripped of surrounding spaces; ``choice`` is also matched case-insensitively;
+* blank lines are skipped; a row with more or fewer fields than the header is an error (an unquoted
+  comma in a context is the usual cause);
+* every vote must name known value ids, a non-empty voter and context, and two different values;
+* voter ids are only compared, never shown, so they are not decoded unless one needs cleaning.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import itertools
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from core.graph.model import Value
+from core.graph.votes import CHOICES, VoteTable
+
+VOTE_COLUMNS = ("voter_id", "from_value_id", "to_value_id", "context", "choice")
+_NEWLINE, _QUOTE, _COMMA = ord("\n"), ord('"'), ord(",")
+_OTHER_DELIMITERS = {";": "semicolons", "\t": "tabs", "|": "vertical bars"}
+
+
+class GraphInputError(Exception):
+    """An input file cannot be used; the message says which file, where, and why."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+# -- VALUES.json ------------------------------------------------------------------------------------
+
+
+def read_values(path: Path) -> list[Value]:
+    """Values from a JSON list of value objects, or an object with a "values" list (such as an export)."""
+    name = path.name
+    try:
+        doc = json.loads(_read_bytes(path))
+    except json.JSONDecodeError as error:
+        raise GraphInputError(f"{name} is not valid JSON: {error.msg} (line {error.lineno}, column {error.colno})") from None
+    except UnicodeDecodeError:
+        raise GraphInputError(f"{name} is not UTF-8 text") from None
+    if isinstance(doc, dict):
+        if "values" not in doc:
+            raise GraphInputError(f'{name}: expected a list of values or an object with a "values" list')
+        doc = doc["values"]
+    if not isinstance(doc, list):
+        raise GraphInputError(f'{name}: "values" must be a list of value objects')
+
+    values: list[Value] = []
+    first_index: dict[str, int] = {}
+    for index, item in enumerate(doc):
+        where = f"{name}: values[{index}]"
+        if not isinstance(item, dict):
+            raise GraphInputError(f"{where} is not an object")
+        value_id = _value_id(item.get("id"), where)
+        if value_id in first_index:
+            raise GraphInputError(f"{where} repeats id {value_id!r} (first used by values[{first_index[value_id]}])")
+        first_index[value_id] = index
+        title = item.get("title")
+        if not isinstance(title, str) or not title.strip():
+            raise GraphInputError(f"{where} (id {value_id!r}) has no title")
+        description = item.get("description") or ""
+        policies = item.get("policies") or []
+        if not isinstance(description, str):
+            raise GraphInputError(f"{where} (id {value_id!r}): description must be text")
+        if not isinstance(policies, list) or not all(isinstance(p, str) for p in policies):
+            raise GraphInputError(f"{where} (id {value_id!r}): policies must be a list of text")
+        values.append(Value(value_id, title.strip(), description, tuple(policies)))
+    return values
+
+
+def _value_id(raw: Any, where: str) -> str:
+    # Ids are matched as text, so 1 and "1" are the same value; 1.0 or true are mistakes, not ids.
+    if isinstance(raw, bool) or not isinstance(raw, (str, int)):
+        if raw is None:
+            raise GraphInputError(f"{where} has no id")
+        raise GraphInputError(f"{where}: id must be text or a whole number, not {json.dumps(raw)}")
+    value_id = str(raw).strip()
+    if not value_id:
+        raise GraphInputError(f"{where} has an empty id")
+    return value_id
+
+
+# -- VOTES.csv --------------------------------------------------------------------------------------
+
+
+def read_votes(path: Path, values: Sequence[Value]) -> VoteTable:
+    """Votes in file order; ``from``/``to`` codes index ``values``."""
+    raw = _read_bytes(path)
+    if raw.startswith(codecs.BOM_UTF8):
+        raw = raw[len(codecs.BOM_UTF8) :]
+    if not raw.strip():
+        raise GraphInputError(f"{path.name} is empty: expected a header line {','.join(VOTE_COLUMNS)}")
+    raw = raw.replace(b"\r\n", b"\n") if b"\r" in raw else raw
+    if not raw.endswith(b"\n"):
+        raw += b"\n"
+    header_end = raw.index(b"\n")
+    positions, n_columns = _locate_columns(path.name, _decode(path.name, raw[:header_end], 1))
+    rows = _Rows(path.name, raw, header_end + 1, n_columns)
+    del raw  # _Rows keeps its own padded copy; a million votes are ~60 MB
+    columns = [rows.column(position, as_text=label != "voter_id") for label, position in zip(VOTE_COLUMNS, positions)]
+    return _VoteColumns(rows, *columns).to_table(values)
+
+
+def _locate_columns(name: str, header_line: str) -> tuple[list[int], int]:
+    """Position of each of VOTE_COLUMNS in the header, and the number of columns."""
+    header = [field.strip().lower() for field in next(csv.reader([header_line]))]
+    missing = [column for column in VOTE_COLUMNS if column not in header]
+    if missing:
+        for delimiter, what in _OTHER_DELIMITERS.items():
+            if len(header) == 1 and delimiter in header_line:
+                raise GraphInputError(
+                    f"{name} seems to separate fields with {what}; it must use commas "
+                    f"(header: {','.join(VOTE_COLUMNS)})"
+                )
+        raise GraphInputError(
+            f"{name} has no column {', '.join(repr(m) for m in missing)} in its header line "
+            f"(found {', '.join(repr(h) for h in header)}; expected {','.join(VOTE_COLUMNS)})"
+        )
+    repeated = [column for column in VOTE_COLUMNS if header.count(column) > 1]
+    if repeated:
+        raise GraphInputError(f"{name} has column {repeated[0]!r} more than once in its header line")
+    return [header.index(column) for column in VOTE_COLUMNS], len(header)
+
+
+class _Rows:
+    """The records after the header: where each one and each of its fields starts and ends."""
+
+    def __init__(self, name: str, raw: bytes, body_start: int, n_columns: int) -> None:
+        self.name = name
+        self.n_columns = n_columns
+        # Offsets below are relative to the first byte after the header line.
+        array = np.frombuffer(raw, dtype=np.uint8, offset=body_start)
+        self._newlines = np.flatnonzero(array == _NEWLINE)
+        commas = np.flatnonzero(array == _COMMA)
+        quotes = np.flatnonzero(array == _QUOTE)
+        record_ends = self._newlines
+        if len(quotes):
+            if len(quotes) % 2:
+                raise GraphInputError(f"{name} line {self.line_of(int(quotes[-1]))}: a quoted field is never closed")
+            # A comma or newline is inside quotes when an odd number of quotes comes before it.
+            commas = commas[np.searchsorted(quotes, commas) % 2 == 0]
+            record_ends = record_ends[np.searchsorted(quotes, record_ends) % 2 == 0]
+        record_starts = np.zeros(len(record_ends), dtype=np.int64)
+        record_starts[1:] = record_ends[:-1] + 1
+        # Commas before each record's end; a record's own commas are the difference to the previous.
+        commas_before_end = np.searchsorted(commas, record_ends)
+        fields = np.diff(commas_before_end, prepend=0) + 1
+        blank = record_starts == record_ends
+        wrong = np.flatnonzero(~blank & (fields != n_columns))
+        if len(wrong):
+            self._wrong_field_count(int(record_starts[wrong[0]]), int(fields[wrong[0]]))
+        self.starts, self.ends = record_starts[~blank], record_ends[~blank]
+        # Blank lines hold no comma, so the delimiters fall into rows of n_columns - 1.
+        self._commas = commas.reshape(len(self.starts), n_columns - 1)
+        # Zero padding lets every field be read as whole 8-byte words, even at the end of the data.
+        widest = int((self.ends - self.starts).max()) if len(self.starts) else 0
+        self._padded = np.zeros(len(array) + widest + 8, dtype=np.uint8)
+        self._padded[: len(array)] = array
+        self._bytes = memoryview(self._padded)
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def _wrong_field_count(self, offset: int, found: int) -> None:
+        hint = "" if found < self.n_columns else "; put quotes around fields that contain commas"
+        raise GraphInputError(
+            f"{self.name} line {self.line_of(offset)}: {found} field{'s' * (found != 1)}, "
+            f"expected {self.n_columns} as in the header{hint}"
+        )
+
+    def line_of(self, offset: int) -> int:
+        """Line number in the file of a byte offset after the header (the header is line 1)."""
+        return 2 + int(np.searchsorted(self._newlines, offset))
+
+    def line_of_record(self, record: int) -> int:
+        return self.line_of(int(self.starts[record]))
+
+    def column(self, position: int, *, as_text: bool = True) -> _Column:
+        """The field at ``position`` of every record, as codes. With ``as_text=False`` the distinct
+        fields are only decoded if some need cleaning (quotes or spaces around them), which saves
+        decoding tens of thousands of voter ids that are only ever compared."""
+        starts = self.starts if position == 0 else self._commas[:, position - 1] + 1
+        ends = self.ends if position == self.n_columns - 1 else self._commas[:, position]
+        codes, first = factorize_fields(self._padded, starts, ends - starts)
+        if not as_text and not self._need_cleaning(starts[first], ends[first]):
+            return _Column(codes, first, None)
+        texts = []
+        for start, end in zip(starts[first].tolist(), ends[first].tolist()):
+            try:
+                texts.append(_clean(str(self._bytes[start:end], "utf-8")))
+            except UnicodeDecodeError:
+                raise GraphInputError(f"{self.name} line {self.line_of(start)}: not UTF-8 text") from None
+        return _Column(codes, first, texts)
+
+    def _need_cleaning(self, starts: np.ndarray, ends: np.ndarray) -> bool:
+        """Might _clean change any of these fields? True for an empty one, or one that starts or
+        ends with a space or control byte, a quote, or a non-ASCII byte (Unicode spaces)."""
+        edges = np.concatenate([self._padded[starts], self._padded[np.maximum(ends - 1, 0)]])
+        return bool((ends == starts).any() or ((edges <= ord(" ")) | (edges == _QUOTE) | (edges >= 0x80)).any())
+
+
+class _Column:
+    """A column as codes (first-seen order) into its distinct texts; ``first[c]`` is the first record
+    holding text ``c``. ``texts`` is None when the raw fields needed no cleaning and were not decoded."""
+
+    def __init__(self, codes: np.ndarray, first: np.ndarray, texts: list[str] | None) -> None:
+        self.codes, self.first, self.texts = codes, first, texts
+
+
+def _clean(field: str) -> str:
+    text = field.strip()
+    if len(text) >= 2 and text[0] == '"' and text[-1] == '"':
+        text = text[1:-1].replace('""', '"')
+    return text
+
+
+class _VoteColumns:
+    """The five columns of VOTES.csv checked and turned into a VoteTable."""
+
+    def __init__(
+        self, rows: _Rows, voter: _Column, source: _Column, target: _Column, context: _Column, choice: _Column
+    ) -> None:
+        self.rows = rows
+        self.voter, self.source, self.target, self.context, self.choice = voter, source, target, context, choice
+
+    def to_table(self, values: Sequence[Value]) -> VoteTable:
+        value_index = {value.id: i for i, value in enumerate(values)}
+        choice_index = {choice: i for i, choice in enumerate(CHOICES)}
+
+        def unknown_value(text: str) -> str:
+            return f"no value has id {text!r}"
+
+        def unknown_choice(text: str) -> str:
+            return f"choice {text!r} is not one of {', '.join(CHOICES)}"
+
+        voter = self.voter.codes if self.voter.texts is None else self._recode(self.voter, "voter_id", str)[0]
+        source, _ = self._recode(self.source, "from_value_id", value_index.get, unknown_value)
+        target, _ = self._recode(self.target, "to_value_id", value_index.get, unknown_value)
+        choice, _ = self._recode(self.choice, "choice", lambda text: choice_index.get(text.lower()), unknown_choice)
+        context, context_names = self._recode(self.context, "context", str)
+        same = np.flatnonzero(source == target)
+        if len(same):
+            record = int(same[0])
+            raise GraphInputError(
+                f"{self.rows.name} line {self.rows.line_of_record(record)}: from_value_id and to_value_id are "
+                f"both {values[int(source[record])].id!r}; a vote compares two different values"
+            )
+        return VoteTable(
+            voter=voter,
+            from_value=source,
+            to_value=target,
+            context=context,
+            choice=choice,
+            value_ids=tuple(value.id for value in values),
+            contexts=tuple(context_names),
+        )
+
+    def _recode(
+        self,
+        column: _Column,
+        label: str,
+        lookup: Callable[[str], Any],
+        unknown: Callable[[str], str] = str,
+    ) -> tuple[np.ndarray, list[str]]:
+        """Map the column's distinct texts through ``lookup`` to final codes.
+
+        ``lookup`` returning text means "a name to number in first-seen order" (voters, contexts: two
+        raw spellings such as ``x`` and ``"x"`` become one); an int is the code itself; None means the
+        text is not allowed.
+        """
+        names: dict[str, int] = {}
+        table = np.empty(len(column.texts), dtype=np.int64)
+        for code, text in enumerate(column.texts):
+            found = lookup(text) if text else None
+            if isinstance(found, str):
+                found = names.setdefault(found, len(names))
+            table[code] = -1 if found is None else found
+        bad = np.flatnonzero(table < 0)
+        if len(bad):
+            # The earliest record holding any bad text.
+            code = int(bad[np.argmin(column.first[bad])])
+            text = column.texts[code]
+            where = f"{self.rows.name} line {self.rows.line_of_record(int(column.first[code]))}"
+            if not text:
+                raise GraphInputError(f"{where}: {label} is empty")
+            raise GraphInputError(f"{where}: {unknown(text)} (column {label})")
+        return table[column.codes], list(names)
+
+
+# -- factorising byte fields ------------------------------------------------------------------------
+
+_WORD = 8
+# Low-byte masks: _KEEP_BYTES[k] keeps the first k bytes of a little-endian word.
+_KEEP_BYTES = np.array([(1 << (8 * k)) - 1 for k in range(8)] + [2**64 - 1], dtype=np.uint64)
+_MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)
+_ROW_BITS = 24
+_MAX_CACHED_BYTES = 256 * 2**20
+
+
+def factorize_fields(data: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Integer codes for byte strings ``data[start:start+length]``: equal strings get equal codes,
+    numbered in order of first appearance; also the index of each code's first row.
+
+    Strings are read as 8-byte words and hashed to one uint64; one sort groups equal hashes. Groups
+    are then checked word for word, and on a hash collision (never seen, but possible) an exact
+    multi-word sort is used instead. ``data`` must extend at least ``max(lengths) + 8`` bytes past
+    every start.
+    """
+    n = len(starts)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    n_words = max(1, -(-int(lengths.max()) // _WORD))
+    # Every byte offset as the start of a little-endian 8-byte word (overlapping, no copy).
+    word_at = np.ndarray(shape=(len(data) - _WORD + 1,), dtype="<u8", buffer=data, strides=(1,))
+
+    def word(w: int, rows: np.ndarray | slice = slice(None)) -> np.ndarray:
+        """Word ``w`` of the given rows, bytes past the end of each string zeroed."""
+        return word_at[starts[rows] + _WORD * w] & _KEEP_BYTES[np.clip(lengths[rows] - _WORD * w, 0, _WORD)]
+
+    key = lengths.astype(np.uint64)
+    if n_words == 1 and int(lengths.max()) < _WORD:
+        # Up to 7 bytes and the length fit in one word exactly: no hashing, no collisions.
+        return _group(word(0) | (key << np.uint64(56)))
+    # Keep the words for the check below unless that would take a lot of memory (very long fields).
+    keep_words = n * n_words * _WORD <= _MAX_CACHED_BYTES
+    cached = []
+    for w in range(n_words):
+        words = word(w)
+        key = key * _MULTIPLIER + words
+        if keep_words:
+            cached.append(words)
+    codes, first = _group(key)
+    representative = first[codes]
+    if np.array_equal(lengths, lengths[representative]) and all(
+        np.array_equal(words, words[representative]) if keep_words else np.array_equal(word(w), word(w, representative))
+        for w, words in itertools.zip_longest(range(n_words), cached)
+    ):
+        return codes, first
+    exact = np.lexsort([lengths] + [word(w) for w in reversed(range(n_words))])
+
+    def differs(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return (lengths[a] != lengths[b]) | np.any([word(w, a) != word(w, b) for w in range(n_words)], axis=0)
+
+    return _group_sorted(exact, n, differs)
+
+
+def _group(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Codes from a per-row key: rows with equal keys share a code."""
+    n = len(key)
+    if n < 2**_ROW_BITS:
+        # Sorting (hash, row) packed in one uint64 is several times faster than argsort and is
+        # stable. 40 bits of hash can collide, which only costs the exact path in the caller.
+        packed = ((key * _MULTIPLIER) >> np.uint64(_ROW_BITS)) << np.uint64(_ROW_BITS)
+        packed |= np.arange(n, dtype=np.uint64)
+        packed.sort()
+        order = (packed & np.uint64(2**_ROW_BITS - 1)).astype(np.int64)
+        sorted_key = packed >> np.uint64(_ROW_BITS)
+    else:
+        order = np.argsort(key, kind="stable")
+        sorted_key = key[order]
+    return _group_sorted(order, n, lambda a, b: sorted_key[1:] != sorted_key[:-1])
+
+
+def _group_sorted(order: np.ndarray, n: int, differs: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Codes in first-seen order from rows sorted so that equal strings are adjacent."""
+    is_new = np.ones(n, dtype=bool)
+    is_new[1:] = differs(order[1:], order[:-1])
+    # Sorts are stable, so a group's first row in sorted order is its first row in the file.
+    first = order[is_new]
+    group = np.cumsum(is_new) - 1
+    # Renumber groups by first appearance so codes (and so context order) follow the file.
+    by_appearance = np.argsort(first)
+    renumber = np.empty(len(first), dtype=np.int64)
+    renumber[by_appearance] = np.arange(len(first))
+    codes = np.empty(n, dtype=np.int64)
+    codes[order] = renumber[group]
+    return codes, first[by_appearance]
+
+
+def _decode(name: str, data: bytes, first_line: int) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = first_line + data.count(b"\n", 0, error.start)
+        raise GraphInputError(f"{name} line {line}: not UTF-8 text (byte {data[error.start]:#04x})") from None
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise GraphInputError(f"{path} does not exist") from None
+    except IsADirectoryError:
+        raise GraphInputError(f"{path} is a directory, not a file") from None
+    except OSError as error:
+        raise GraphInputError(f"cannot read {path}: {error.strerror}") from None

@@ -1,0 +1,40 @@
+"""Which community a direct message belongs to.
+
+A Slack DM carries its workspace; a Discord DM carries no guild, so the bot remembers the community in
+which a member last used `/mge join` (or the only guild it shares with them).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from core.messages import CommunityRef
+from storage import repositories as repo
+from storage.database import Database
+from storage.models import Community, DmRoute
+
+
+class DmRouter:
+    def __init__(self, database: Database):
+        self._db = database
+
+    async def remember(self, *, user_id: str, community: CommunityRef, now: datetime) -> None:
+        async with self._db.session() as session:
+            row = await repo.get_or_create_community(
+                session, platform=community.platform, external_id=community.external_id, name=community.name, now=now
+            )
+            route = await session.get(DmRoute, (community.platform, user_id))
+            if route is None:
+                session.add(DmRoute(platform=community.platform, platform_user_id=user_id, community_id=row.id, updated_at=now))
+            else:
+                route.community_id = row.id
+                route.updated_at = now
+            await session.commit()
+
+    async def community_for(self, *, platform: str, user_id: str) -> CommunityRef | None:
+        async with self._db.session() as session:
+            route = await session.get(DmRoute, (platform, user_id))
+            if route is None:
+                return None
+            community = await session.get(Community, route.community_id)
+            return CommunityRef(community.platform, community.external_id, community.name)

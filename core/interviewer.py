@@ -1,0 +1,89 @@
+"""What the interview sends to the LLM, built from the transcript (pure functions).
+
+The system prompt is the only long text; it is sent once per request, and the transcript carries only
+the conversation (control answers like "confirm" and bot notices stay out), to keep tokens per member
+low (the paper's interviews took ~35k tokens each).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydantic import BaseModel, Field, field_validator
+
+from core.cards import ValuesCard, card_as_text
+from core.llm import ChatMessage
+from core.prompts import Prompt, load_prompt
+
+MAX_QUESTION_CHARS = 1200
+
+
+class InterviewerTurn(BaseModel):
+    """The interviewer's structured answer: its next message, and whether a card could be written now."""
+
+    message: str = Field(description="The next thing to say to the member: one short question.")
+    ready_to_articulate: bool = Field(
+        description="True only when 3-7 specific things the member attends to for one value are clear."
+    )
+
+    @field_validator("message")
+    @classmethod
+    def _message(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise ValueError("message must not be empty")
+        if len(value) > MAX_QUESTION_CHARS:
+            raise ValueError(f"message must be under {MAX_QUESTION_CHARS} characters: ask one short question")
+        return value
+
+
+@dataclass(frozen=True, slots=True)
+class TranscriptLine:
+    role: str  # "member" | "bot"
+    content: str
+
+
+def opening_question(scenario: str) -> str:
+    """The first bot message of a conversation: the scenario, and the question the paper opens with."""
+    return (
+        "Here is the situation we'll think about together:\n\n"
+        f"> {scenario}\n\n"
+        "Imagine someone brings this to an assistant. What do you think a good response should consider?"
+    )
+
+
+def interviewer_messages(scenario: str, transcript: list[TranscriptLine]) -> tuple[list[ChatMessage], Prompt]:
+    prompt = load_prompt("interviewer")
+    messages = [ChatMessage("system", prompt.render(scenario=scenario))]
+    messages += [_as_chat(line) for line in transcript]
+    return messages, prompt
+
+
+def articulation_messages(
+    scenario: str,
+    transcript: list[TranscriptLine],
+    *,
+    previous_card: ValuesCard | None = None,
+    feedback: str | None = None,
+) -> tuple[list[ChatMessage], list[Prompt]]:
+    """Messages for the low-temperature call that writes (or revises) the card."""
+    prompt = load_prompt("articulator")
+    prompts = [prompt]
+    system = prompt.render(scenario=scenario)
+    if previous_card is not None:
+        revision = load_prompt("revision")
+        prompts.append(revision)
+        system += "\n\n" + revision.render(card=card_as_text(previous_card), feedback=feedback or "")
+    conversation = "\n\n".join(
+        f"{'MEMBER' if line.role == 'member' else 'INTERVIEWER'}: {_unfenced(line.content)}" for line in transcript
+    )
+    return [ChatMessage("system", system), ChatMessage("user", f"<transcript>\n{conversation}\n</transcript>")], prompts
+
+
+def _as_chat(line: TranscriptLine) -> ChatMessage:
+    return ChatMessage("user" if line.role == "member" else "assistant", line.content)
+
+
+def _unfenced(text: str) -> str:
+    # Member text must not be able to close the <transcript> fence and talk to the model directly.
+    return text.replace("</transcript", "< /transcript")

@@ -1,0 +1,91 @@
+"""Story polls: a transition story shown to the community with three reactions to vote with (MGE.md §7).
+
+Pure and platform-neutral: what a poll shows (:class:`StoryPoll`), which reaction means which choice on
+each platform (:data:`REACTIONS`), and the question with its legend. Adapters decide how it looks.
+
+Reactions rather than buttons or native polls: a reaction can be changed and taken back by the member
+at any time, on Discord and Slack alike, and the bot reads it from raw events that survive restarts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from core.graph.votes import CHOICES, Choice
+
+QUESTION = "Did this person become wiser?"
+
+#: What each choice means to a voter, in the order the reactions are offered.
+CHOICE_LABELS: dict[Choice, str] = {
+    "upgrade": "Yes, they became wiser",
+    "no_upgrade": "No",
+    "not_sure": "Not sure",
+}
+
+#: Per platform, the reaction for each choice in :data:`CHOICES` order: Discord sends unicode emoji,
+#: Slack sends emoji names (without colons).
+REACTIONS: dict[str, dict[str, Choice]] = {
+    "discord": {"\u2705": "upgrade", "\u274c": "no_upgrade", "\U0001f914": "not_sure"},  # ✅ ❌ 🤔
+    "slack": {"white_check_mark": "upgrade", "x": "no_upgrade", "thinking_face": "not_sure"},
+}
+
+_VARIATION_SELECTOR = "\ufe0f"
+
+
+def poll_reactions(platform: str) -> tuple[str, ...]:
+    """The reactions the bot adds under a poll, in :data:`CHOICES` order."""
+    by_choice = {choice: emoji for emoji, choice in REACTIONS[platform].items()}
+    return tuple(by_choice[choice] for choice in CHOICES)
+
+
+def choice_for_reaction(platform: str, emoji: str | None) -> Choice | None:
+    """The choice a reaction stands for; None for any other emoji (or an unknown platform).
+
+    Tolerant of the spellings the same emoji arrives in: a trailing variation selector (some clients
+    send "✅\\ufe0f"), Slack's ``name::skin-tone-N`` suffix and surrounding colons."""
+    if not emoji:
+        return None
+    table = REACTIONS.get(platform, {})
+    key = emoji.replace(_VARIATION_SELECTOR, "")
+    if platform == "slack":
+        key = key.strip(":").split("::", 1)[0]
+    return table.get(key)
+
+
+def display_emoji(platform: str, emoji: str) -> str:
+    """How to write a reaction in message text: Slack uses ``:name:``, Discord the character itself."""
+    return f":{emoji}:" if platform == "slack" else emoji
+
+
+def legend_lines(platform: str) -> list[str]:
+    """One line per reaction, e.g. "✅ Yes, they became wiser"."""
+    return [f"{display_emoji(platform, emoji)} {CHOICE_LABELS[choice]}" for emoji, choice in REACTIONS[platform].items()]
+
+
+def how_to_vote(platform: str) -> str:
+    """The legend and the rules of the poll, as plain text (no markup)."""
+    return (
+        "React to vote: " + " · ".join(legend_lines(platform)) + ".\n"
+        "Your latest reaction is your vote; remove it to take your vote back."
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ValueSummary:
+    """The part of a values card a voter needs: its title, one sentence, and what it attends to."""
+
+    title: str
+    description: str
+    policies: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class StoryPoll:
+    """Everything a story poll shows. ``poll_id`` is None until the poll has been posted and recorded."""
+
+    story_id: int
+    context: str  # "When …"
+    story: str
+    from_value: ValueSummary
+    to_value: ValueSummary
+    poll_id: int | None = None

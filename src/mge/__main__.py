@@ -1,3 +1,0 @@
-from mge.bot.cli import main
-
-main()

@@ -1,0 +1,513 @@
+"""Storage helpers for a member's own data: reading everything stored about them in one community
+(``/mge mydata``) and erasing it (``/mge forget``). Keyword-only functions; callers own the session and
+commit, so an erasure lands as one transaction or not at all.
+
+Which rows are a member's, table by table (``storage/models.py``):
+
+=====================  ==========================================================================
+member                 the row itself: platform user id, display name, consent time
+interview              ``member_id``; its turns (``interview_turn``) are the transcript
+values_card            ``author_member_id``
+value_assignment       the decisions about the member's cards, with their verdict (``member_agrees``)
+vote                   ``member_id`` and ``voter_key`` (``member:<id>``), the optional ``why``
+llm_call               through ``interview_id``: model, prompt hash, tokens, an error text
+dm_route               ``(platform, platform_user_id)`` pointing at the community
+reaction_event         ``(platform, community_external_id, user_id)``: the raw poll reactions
+poll_reaction          ``voter_key``: which poll reactions the member has on each poll
+inbound_event          no member column: a delivery is the member's when it was received at the
+                       instant one of their turns or votes was written (the use cases claim the
+                       event and write the row with the same ``now``)
+embedding_cache        vectors of card texts, by text hash (global, a cache)
+generalization_offer   ``member_id``: the values offered after a confirmed card; its
+                       ``generalization_impression`` rows say what was shown and picked
+ideology_rating        through ``interview_id``: the 1–5 rating of the opening answer, with a reason
+any text column        ``"<platform>:<user id>"`` actor strings (the audit log, moderator decisions)
+=====================  ==========================================================================
+
+Tables added later that point at ``member.id`` are found through the schema's foreign keys
+(:func:`member_reference_columns`), so nothing that names a member by row id is missed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import SQLModel, col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.models import (
+    PollReaction,
+    ReactionEvent,
+    CanonicalValue,
+    Community,
+    DmRoute,
+    EmbeddingCache,
+    GeneralizationImpression,
+    GeneralizationOffer,
+    IdeologyRating,
+    InboundEvent,
+    Interview,
+    InterviewTurn,
+    LLMCall,
+    Member,
+    MoralContext,
+    Poll,
+    Scenario,
+    TransitionStory,
+    ValueAssignment,
+    ValuesCardRecord,
+    Vote,
+)
+
+#: Inbound event ids of poll reactions are stored with this prefix (``bot.polls.apply_reaction``).
+VOTE_EVENT_PREFIX = "vote:"
+#: SQLite caps bound parameters per statement; lists of ids are sent in chunks of this size.
+CHUNK = 500
+
+#: (table, column) pairs pointing at member.id that the privacy use case handles by name.
+KNOWN_MEMBER_REFERENCES = {
+    ("interview", "member_id"),
+    ("values_card", "author_member_id"),
+    ("vote", "member_id"),
+    ("generalization_offer", "member_id"),
+}
+#: (table, column) pairs pointing at values_card.id / canonical_value.id / interview.id that are handled by name.
+KNOWN_CARD_REFERENCES = {("value_assignment", "card_id"), ("canonical_value", "source_card_id")}
+KNOWN_VALUE_REFERENCES = {
+    ("value_assignment", "canonical_value_id"),
+    ("canonical_value", "merged_into_id"),
+    ("transition_story", "from_value_id"),
+    ("transition_story", "to_value_id"),
+}
+
+
+def _chunks(ids: Iterable[Any]) -> list[list[Any]]:
+    items = list(dict.fromkeys(ids))
+    return [items[start : start + CHUNK] for start in range(0, len(items), CHUNK)]
+
+
+# --- the community and the member ------------------------------------------------------------------
+
+
+async def find_community(session: AsyncSession, *, platform: str, external_id: str) -> Community | None:
+    query = select(Community).where(Community.platform == platform, Community.external_id == external_id)
+    return (await session.exec(query)).first()
+
+
+async def lock_for_erasure(session: AsyncSession, *, community_id: int) -> None:
+    """Serialise erasures with other writers before anything is read. On SQLite a write that changes
+    nothing takes the database's write lock at once (a transaction that reads first and writes later
+    can fail with SQLITE_BUSY_SNAPSHOT instead of waiting); on PostgreSQL the member row is locked by
+    :func:`find_member` with ``for_update``."""
+    if session.bind.dialect.name == "sqlite":
+        unchanged = sa.update(Community).where(col(Community.id) == community_id).values(name=col(Community.name))
+        await session.exec(unchanged)
+
+
+async def find_member(
+    session: AsyncSession, *, community_id: int, platform_user_id: str, for_update: bool = False
+) -> Member | None:
+    """The member's row in the community; a forgotten member's row (a tombstone) is never found."""
+    query = select(Member).where(
+        Member.community_id == community_id,
+        Member.platform_user_id == platform_user_id,
+        col(Member.forgotten_at).is_(None),
+    )
+    if for_update and session.bind.dialect.name == "postgresql":
+        query = query.with_for_update()
+    return (await session.exec(query.execution_options(populate_existing=True))).first()
+
+
+# --- reading ----------------------------------------------------------------------------------------
+
+
+async def interviews_of(session: AsyncSession, *, community_id: int, member_id: int) -> list[Interview]:
+    query = (
+        select(Interview)
+        .where(Interview.community_id == community_id, Interview.member_id == member_id)
+        .order_by(Interview.id)
+    )
+    return list((await session.exec(query)).all())
+
+
+async def turns_of(session: AsyncSession, *, interview_ids: Sequence[int]) -> list[InterviewTurn]:
+    found: list[InterviewTurn] = []
+    for chunk in _chunks(interview_ids):
+        query = select(InterviewTurn).where(col(InterviewTurn.interview_id).in_(chunk))
+        found += (await session.exec(query)).all()
+    return sorted(found, key=lambda t: (t.interview_id, t.seq))
+
+
+async def llm_calls_of(session: AsyncSession, *, interview_ids: Sequence[int]) -> list[LLMCall]:
+    found: list[LLMCall] = []
+    for chunk in _chunks(interview_ids):
+        found += (await session.exec(select(LLMCall).where(col(LLMCall.interview_id).in_(chunk)))).all()
+    return sorted(found, key=lambda c: c.id or 0)
+
+
+async def scenarios_by_id(session: AsyncSession, *, ids: Iterable[int | None]) -> dict[int, Scenario]:
+    found: dict[int, Scenario] = {}
+    for chunk in _chunks(i for i in ids if i is not None):
+        for scenario in (await session.exec(select(Scenario).where(col(Scenario.id).in_(chunk)))).all():
+            found[scenario.id] = scenario  # type: ignore[index]
+    return found
+
+
+async def cards_of(session: AsyncSession, *, community_id: int, member_id: int) -> list[ValuesCardRecord]:
+    query = (
+        select(ValuesCardRecord)
+        .where(ValuesCardRecord.community_id == community_id, ValuesCardRecord.author_member_id == member_id)
+        .order_by(ValuesCardRecord.id)
+    )
+    return list((await session.exec(query)).all())
+
+
+async def assignments_of_cards(session: AsyncSession, *, card_ids: Sequence[int]) -> list[ValueAssignment]:
+    found: list[ValueAssignment] = []
+    for chunk in _chunks(card_ids):
+        found += (await session.exec(select(ValueAssignment).where(col(ValueAssignment.card_id).in_(chunk)))).all()
+    return sorted(found, key=lambda a: a.id or 0)
+
+
+async def values_of_community(session: AsyncSession, *, community_id: int) -> dict[int, CanonicalValue]:
+    rows = (await session.exec(select(CanonicalValue).where(CanonicalValue.community_id == community_id))).all()
+    return {row.id: row for row in rows}  # type: ignore[misc]
+
+
+async def votes_of(
+    session: AsyncSession, *, community_id: int, member_id: int
+) -> list[tuple[Vote, Poll, TransitionStory, MoralContext]]:
+    """The member's votes with the poll, story and context each was cast on, oldest first."""
+    query = (
+        select(Vote, Poll, TransitionStory, MoralContext)
+        .join(Poll, col(Poll.id) == Vote.poll_id)
+        .join(TransitionStory, col(TransitionStory.id) == Poll.story_id)
+        .join(MoralContext, col(MoralContext.id) == TransitionStory.context_id)
+        .where(Vote.community_id == community_id, Vote.member_id == member_id)
+        .order_by(col(Vote.cast_at), col(Vote.id))
+    )
+    return [tuple(row) for row in (await session.exec(query)).all()]  # type: ignore[misc]
+
+
+async def vote_rows_of(session: AsyncSession, *, community_id: int, member_id: int) -> list[Vote]:
+    query = select(Vote).where(Vote.community_id == community_id, Vote.member_id == member_id).order_by(Vote.id)
+    return list((await session.exec(query)).all())
+
+
+async def generalization_offers_of(
+    session: AsyncSession, *, community_id: int, member_id: int
+) -> list[tuple[GeneralizationOffer, list[GeneralizationImpression]]]:
+    """The values offered to the member after their confirmed cards, each with what was shown and picked."""
+    offers = list((await session.exec(
+        select(GeneralizationOffer)
+        .where(GeneralizationOffer.community_id == community_id, GeneralizationOffer.member_id == member_id)
+        .order_by(GeneralizationOffer.id)
+    )).all())
+    shown: dict[int, list[GeneralizationImpression]] = {offer.id: [] for offer in offers}  # type: ignore[misc]
+    for chunk in _chunks(shown):
+        query = select(GeneralizationImpression).where(
+            GeneralizationImpression.community_id == community_id, col(GeneralizationImpression.offer_id).in_(chunk)
+        )
+        for row in (await session.exec(query)).all():
+            shown[row.offer_id].append(row)
+    return [(offer, sorted(shown[offer.id], key=lambda i: i.position)) for offer in offers]  # type: ignore[index]
+
+
+async def ideology_ratings_of(
+    session: AsyncSession, *, community_id: int, interview_ids: Sequence[int]
+) -> list[IdeologyRating]:
+    found: list[IdeologyRating] = []
+    for chunk in _chunks(interview_ids):
+        query = select(IdeologyRating).where(
+            IdeologyRating.community_id == community_id, col(IdeologyRating.interview_id).in_(chunk)
+        )
+        found += (await session.exec(query)).all()
+    return sorted(found, key=lambda r: r.id or 0)
+
+
+async def dm_routes_to(
+    session: AsyncSession, *, community_id: int, platform: str, platform_user_id: str
+) -> list[DmRoute]:
+    """The member's DM route, if it leads to this community (a route to another community is that one's)."""
+    query = select(DmRoute).where(
+        DmRoute.platform == platform, DmRoute.platform_user_id == platform_user_id, DmRoute.community_id == community_id
+    )
+    return list((await session.exec(query)).all())
+
+
+async def inbound_events_at(
+    session: AsyncSession,
+    *,
+    community_id: int,
+    message_times: Iterable[datetime],
+    vote_times: Iterable[datetime],
+) -> list[InboundEvent]:
+    """The community's delivery records received at the instants the member's turns and votes were
+    written (see the module docstring): message events at turn times, ``vote:`` events at vote times."""
+    found: dict[int, InboundEvent] = {}
+    for times, is_vote in ((message_times, False), (vote_times, True)):
+        for chunk in _chunks(times):
+            query = select(InboundEvent).where(
+                InboundEvent.community_id == community_id, col(InboundEvent.received_at).in_(chunk)
+            )
+            prefixed = col(InboundEvent.event_id).startswith(VOTE_EVENT_PREFIX)
+            query = query.where(prefixed if is_vote else sa.not_(prefixed))
+            for row in (await session.exec(query)).all():
+                found[row.id] = row  # type: ignore[index]
+    return sorted(found.values(), key=lambda e: e.id or 0)
+
+
+async def reaction_events_of(
+    session: AsyncSession, *, platform: str, external_id: str, platform_user_id: str
+) -> list[ReactionEvent]:
+    query = select(ReactionEvent).where(
+        ReactionEvent.platform == platform,
+        ReactionEvent.community_external_id == external_id,
+        ReactionEvent.user_id == platform_user_id,
+    ).order_by(col(ReactionEvent.id))
+    return list((await session.exec(query)).all())
+
+
+async def delete_reaction_records(
+    session: AsyncSession, *, platform: str, external_id: str, platform_user_id: str, voter_key: str
+) -> int:
+    """Delete the member's recorded poll reactions and the reaction state their votes were derived from;
+    the number of reaction events deleted. Pending events are applied before (``forget_member``)."""
+    result = await session.exec(
+        sa.delete(ReactionEvent).where(
+            col(ReactionEvent.platform) == platform,
+            col(ReactionEvent.community_external_id) == external_id,
+            col(ReactionEvent.user_id) == platform_user_id,
+        )
+    )
+    await session.exec(sa.delete(PollReaction).where(col(PollReaction.voter_key) == voter_key))
+    return result.rowcount or 0
+
+
+# --- references the schema knows about ----------------------------------------------------------------
+
+
+def referencing_columns(table: str) -> list[tuple[sa.Table, sa.Column]]:
+    """Every (table, column) with a foreign key to ``<table>.id``, across all tables of the schema."""
+    found = []
+    for other in SQLModel.metadata.sorted_tables:
+        for column in other.columns:
+            if any(fk.column.table.name == table and fk.column.name == "id" for fk in column.foreign_keys):
+                found.append((other, column))
+    return found
+
+
+def member_reference_columns() -> list[tuple[sa.Table, sa.Column]]:
+    """Columns pointing at member.id that :data:`KNOWN_MEMBER_REFERENCES` doesn't name (tables added later)."""
+    return [(t, c) for t, c in referencing_columns("member") if (t.name, c.name) not in KNOWN_MEMBER_REFERENCES]
+
+
+async def rows_referencing(session: AsyncSession, table: sa.Table, column: sa.Column, ids: Sequence[int]) -> list[dict]:
+    rows: list[dict] = []
+    for chunk in _chunks(ids):
+        result = await session.exec(sa.select(table).where(column.in_(chunk)))  # type: ignore[call-overload]
+        rows += [dict(row._mapping) for row in result.all()]
+    return rows
+
+
+async def referenced_elsewhere(
+    session: AsyncSession, *, table: str, ids: Sequence[int], known: set[tuple[str, str]]
+) -> set[int]:
+    """Which of ``ids`` (rows of ``table``) a table not in ``known`` points at: those must not be deleted."""
+    used: set[int] = set()
+    for other, column in referencing_columns(table):
+        if (other.name, column.name) in known:
+            continue
+        for chunk in _chunks(ids):
+            query = sa.select(column).where(column.in_(chunk)).distinct()
+            result = await session.exec(query)  # type: ignore[call-overload]
+            used.update(value for (value,) in result.all())
+    return used
+
+
+async def other_cards_in_values(
+    session: AsyncSession, *, value_ids: Sequence[int], card_ids: Sequence[int]
+) -> set[int]:
+    """Values among ``value_ids`` that a card not in ``card_ids`` is (or ever was) assigned to, or shows."""
+    shared: set[int] = set()
+    mine = set(card_ids)
+    for chunk in _chunks(value_ids):
+        assigned = await session.exec(
+            select(ValueAssignment.canonical_value_id, ValueAssignment.card_id).where(
+                col(ValueAssignment.canonical_value_id).in_(chunk)
+            )
+        )
+        shared.update(value_id for value_id, card_id in assigned.all() if card_id not in mine)
+        shown = await session.exec(
+            select(CanonicalValue.id, CanonicalValue.source_card_id).where(col(CanonicalValue.id).in_(chunk))
+        )
+        shared.update(value_id for value_id, card_id in shown.all() if card_id is not None and card_id not in mine)
+    return shared
+
+
+async def values_in_stories_or_merges(session: AsyncSession, *, value_ids: Sequence[int]) -> set[int]:
+    """Values among ``value_ids`` that a transition story names, or that take part in a merge."""
+    linked: set[int] = set()
+    for chunk in _chunks(value_ids):
+        stories = await session.exec(
+            select(TransitionStory.from_value_id, TransitionStory.to_value_id).where(
+                sa.or_(col(TransitionStory.from_value_id).in_(chunk), col(TransitionStory.to_value_id).in_(chunk))
+            )
+        )
+        for pair in stories.all():
+            linked.update(v for v in pair if v in chunk)
+        merged_into = await session.exec(
+            select(CanonicalValue.merged_into_id).where(col(CanonicalValue.merged_into_id).in_(chunk))
+        )
+        linked.update(v for (v,) in merged_into.all() if v is not None)
+        merging = await session.exec(
+            select(CanonicalValue.id).where(
+                col(CanonicalValue.id).in_(chunk), col(CanonicalValue.merged_into_id).is_not(None)
+            )
+        )
+        linked.update(v for (v,) in merging.all())
+    return linked
+
+
+# --- erasing -----------------------------------------------------------------------------------------
+
+
+async def delete_where_in(session: AsyncSession, table: type[SQLModel], column: Any, ids: Sequence[Any]) -> int:
+    deleted = 0
+    for chunk in _chunks(ids):
+        result = await session.exec(sa.delete(table).where(column.in_(chunk)))  # type: ignore[call-overload]
+        deleted += result.rowcount or 0
+    return deleted
+
+
+async def unlink_generalization_offers(session: AsyncSession, *, community_id: int, member_id: int) -> int:
+    """Empty ``member_id`` on the member's generalization offers (their impressions and picks stay counted)."""
+    statement = (
+        sa.update(GeneralizationOffer)
+        .where(col(GeneralizationOffer.community_id) == community_id, col(GeneralizationOffer.member_id) == member_id)
+        .values(member_id=None)
+    )
+    result = await session.exec(statement)  # type: ignore[call-overload]
+    return result.rowcount or 0
+
+
+async def delete_embeddings(session: AsyncSession, *, texts: Iterable[str]) -> int:
+    """Cached vectors of these texts, for every model (the cache is keyed by the text's SHA-256)."""
+    shas = [hashlib.sha256(text.encode()).hexdigest() for text in texts]
+    return await delete_where_in(session, EmbeddingCache, col(EmbeddingCache.text_sha), shas)
+
+
+async def rows_bound_to_member(session: AsyncSession, *, member_id: int) -> dict[str, int]:
+    """Rows of later tables whose required (non-null) column points at the member: they stay with the
+    member's tombstone (e.g. the eligibility facts the graph reads for each vote's member)."""
+    counts: dict[str, int] = {}
+    for table, column in member_reference_columns():
+        if column.nullable:
+            continue
+        query = sa.select(sa.func.count()).select_from(table).where(column == member_id)
+        result = await session.exec(query)  # type: ignore[call-overload]
+        count = result.one()[0]
+        if count:
+            counts[f"{table.name}.{column.name}"] = count
+    return counts
+
+
+async def null_member_references(session: AsyncSession, *, member_id: int) -> dict[str, int]:
+    """Unlink the member from tables added after this module (found by foreign key): a nullable column is
+    emptied; a required one is left pointing at the member's row, which is erased to a tombstone."""
+    counts: dict[str, int] = {}
+    for table, column in member_reference_columns():
+        if not column.nullable:
+            continue
+        query = sa.update(table).where(column == member_id).values({column.name: None})
+        result = await session.exec(query)  # type: ignore[call-overload]
+        if result.rowcount:
+            counts[f"{table.name}.{column.name}"] = result.rowcount
+    return counts
+
+
+# --- identity strings in text columns ------------------------------------------------------------------
+
+
+def _base_type(type_: sa.types.TypeEngine) -> sa.types.TypeEngine:
+    """The storage type under type decorators (sqlmodel's AutoString is a String underneath)."""
+    while isinstance(type_, sa.types.TypeDecorator):
+        type_ = type_.impl_instance
+    return type_
+
+
+def community_text_columns() -> list[tuple[sa.Table, sa.Column, bool]]:
+    """(table, column, is_json) for every text-like column of a table scoped by ``community_id``."""
+    found = []
+    for table in SQLModel.metadata.sorted_tables:
+        if "community_id" not in table.columns or table.name in {"member", "dm_route"}:
+            continue
+        for column in table.columns:
+            base = _base_type(column.type)
+            if isinstance(base, sa.JSON):
+                found.append((table, column, True))
+            elif isinstance(base, sa.String) and not column.foreign_keys and not column.primary_key:
+                found.append((table, column, False))
+    return found
+
+
+def _replace_in(value: Any, tokens: Sequence[str], exact: Sequence[str], pseudonym: str) -> Any:
+    if isinstance(value, str):
+        if value in exact:
+            return pseudonym
+        for token in tokens:
+            value = value.replace(token, pseudonym)
+        return value
+    if isinstance(value, list):
+        return [_replace_in(item, tokens, exact, pseudonym) for item in value]
+    if isinstance(value, dict):
+        return {
+            _replace_in(k, tokens, exact, pseudonym): _replace_in(v, tokens, exact, pseudonym) for k, v in value.items()
+        }
+    return value
+
+
+async def rows_naming(
+    session: AsyncSession, *, community_id: int, tokens: Sequence[str], exact: Sequence[str]
+) -> list[tuple[sa.Table, sa.Column, bool, dict]]:
+    """Rows of the community whose text columns contain one of ``tokens`` (anywhere) or equal one of
+    ``exact``: e.g. ``discord:<user id>`` as the actor of a moderator action, or in its target."""
+    found = []
+    for table, column, is_json in community_text_columns():
+        text = sa.cast(column, sa.Text) if is_json else column
+        matches = [text.contains(token, autoescape=True) for token in tokens]
+        if is_json:
+            # A JSON string equal to the user id is stored quoted.
+            matches += [text.contains(f'"{value}"', autoescape=True) for value in exact]
+        else:
+            matches += [column == value for value in exact]
+        query = sa.select(table).where(table.c.community_id == community_id, sa.or_(*matches))
+        for row in (await session.exec(query)).all():  # type: ignore[call-overload]
+            found.append((table, column, is_json, dict(row._mapping)))
+    return found
+
+
+async def pseudonymise(
+    session: AsyncSession, *, community_id: int, tokens: Sequence[str], exact: Sequence[str], pseudonym: str
+) -> dict[str, int]:
+    """Replace the member's identity strings in the community's text columns with ``pseudonym``.
+    Returns how many rows changed per ``table.column``."""
+    counts: dict[str, int] = {}
+    found = await rows_naming(session, community_id=community_id, tokens=tokens, exact=exact)
+    for table, column, _is_json, row in found:
+        before = row[column.name]
+        after = _replace_in(before, tokens, exact, pseudonym)
+        if after == before:
+            continue
+        length = getattr(_base_type(column.type), "length", None)
+        if isinstance(after, str) and length and len(after) > length:
+            after = after[:length]
+        keys = [table.c[c.name] == row[c.name] for c in table.primary_key.columns]
+        await session.exec(sa.update(table).where(*keys).values({column.name: after}))  # type: ignore[call-overload]
+        name = f"{table.name}.{column.name}"
+        counts[name] = counts.get(name, 0) + 1
+    return counts
