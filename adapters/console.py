@@ -24,7 +24,7 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.text import Text
 
-from bot.interviews import InterviewService
+from bot.interview.service import InterviewService
 from core.cards import ValuesCard, card_as_text
 from core.interview import Choice
 from core.messages import CardProposal, ChoicePrompt, CommunityRef, InboundMessage, Outbound, Person, Reply

@@ -223,7 +223,7 @@ async def slack_client(url: str, events: int, polls: int, concurrency: int) -> d
 async def measure_slack(database_url: str, *, events: int, polls: int, concurrency: int = 200) -> dict[str, Any]:
     """One Slack HTTP leg: the server here, the client a child process (``slack-client``)."""
     from adapters.slack.app import SlackConfig, build_slack_app, start_http
-    from bot.vote_inbox import inbox_for
+    from bot.voting.inbox import inbox_for
     from tests.fakes.slack_api import SIGNING_SECRET, FakeSlack
     from vote_bench import setup_polls
 
@@ -315,8 +315,8 @@ async def measure_discord(database_url: str, *, events: int, polls: int) -> dict
 
     from adapters.discord import DiscordConfig, build_client
     from adapters.discord.polls import HANDLED_EVENT
-    from bot.routing import DmRouter
-    from bot.vote_inbox import inbox_for
+    from bot.interview.routing import DmRouter
+    from bot.voting.inbox import inbox_for
     from vote_bench import setup_polls
 
     database = Database(database_url)

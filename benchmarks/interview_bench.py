@@ -1,7 +1,7 @@
 """Interview benchmarks: tokens per completed interview, the bot's own latency per DM turn under
 concurrency, and the memory of a process holding many open interviews.
 
-A scripted participant goes through ``bot.interviews.InterviewService`` exactly as a DM does
+A scripted participant goes through ``bot.interview.service.InterviewService`` exactly as a DM does
 (``handle`` per message, the real ``OpenAILLM`` client, the fake server of ``fake_llm.py``):
 
     "hi" → consent notice; "I agree" → the (only open) scenario opens; 9 answers, each answered by the
@@ -31,9 +31,9 @@ from typing import Any
 import support  # noqa: F401 — puts the repository root on sys.path
 
 from adapters.llm_openai import OpenAILLM
-from bot.interviews import InterviewConfig, InterviewService
-from bot.wiring import member_locks_for
-from bot.scenarios import prepare_scenarios
+from bot.interview.service import InterviewConfig, InterviewService
+from bot.runtime.wiring import member_locks_for
+from bot.interview.scenarios import prepare_scenarios
 from core.messages import CommunityRef, InboundMessage, Person
 from storage.database import Database
 
@@ -126,7 +126,7 @@ class Turn:
 
 
 def build_service(database: Database, base_url: str, *, timeout: float = 60.0) -> tuple[InterviewService, OpenAILLM]:
-    """The interview service as ``bot.wiring`` builds it (default settings), minus the reconciler:
+    """The interview service as ``bot.runtime.wiring`` builds it (default settings), minus the reconciler:
     with the member locks ``wiring.member_leases`` gives it (a lock file on SQLite, leases on PostgreSQL)."""
     llm = OpenAILLM(base_url=base_url, api_key="bench", timeout_seconds=timeout, max_retries=0, structured_output="auto")
     config = InterviewConfig(chat_model="bench-chat", articulation_model="bench-card", max_turns=12, min_turns=3)

@@ -20,7 +20,7 @@ from typing import Any
 import support  # noqa: F401 — puts the repository root on sys.path
 
 from interview_bench import ANSWERS, CLOSING, OPENING, _message, build_service, interview, prepare, timed_handle
-from bot.vote_inbox import Reaction, inbox_for
+from bot.voting.inbox import Reaction, inbox_for
 from core.messages import CommunityRef, Person
 from storage.database import Database
 from vote_bench import CHANNEL, WORKSPACE, count_votes, make_events, setup_polls

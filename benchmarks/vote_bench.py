@@ -1,4 +1,4 @@
-"""Vote ingestion: Slack reaction events through the vote inbox (``bot.vote_inbox``, what the
+"""Vote ingestion: Slack reaction events through the vote inbox (``bot.voting.inbox``, what the
 Discord and Slack adapters hand reactions to), 10% of them redelivered with the same event id.
 
 The events: ``unique`` first reactions, one per (poll, member), spread over ``polls`` polls in one
@@ -20,8 +20,8 @@ from typing import Any
 
 import support  # noqa: F401 — puts the repository root on sys.path
 
-from bot.polls import VoteOutcome, record_poll
-from bot.vote_inbox import Reaction, inbox_for
+from bot.voting.polls import VoteOutcome, record_poll
+from bot.voting.inbox import Reaction, inbox_for
 from core.messages import CommunityRef, Person
 from storage.database import Database
 from tests.fakes.story_rows import add_story

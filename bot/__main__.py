@@ -1,5 +1,5 @@
 """``python -m bot``: the ``mge`` command without the installed script."""
 
-from bot.cli import main
+from bot.cli.app import main
 
 main()

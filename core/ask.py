@@ -122,7 +122,7 @@ class Guide:
 
 
 def graph_key(text: str) -> str:
-    """How the graph names a context (``bot.graph`` strips the stored text)."""
+    """How the graph names a context (``bot.graph.build`` strips the stored text)."""
     return text.strip()
 
 

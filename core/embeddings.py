@@ -26,7 +26,7 @@ _BLOCK = 512
 class Embedded:
     """Vectors for a batch of texts, one float32 row per text, in order; plus who made them and the cost.
 
-    ``model`` and ``usage`` let :class:`bot.jobs.LLMRecorder` record the call like any LLM call.
+    ``model`` and ``usage`` let :class:`bot.runtime.jobs.LLMRecorder` record the call like any LLM call.
     """
 
     vectors: np.ndarray

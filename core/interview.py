@@ -1,7 +1,7 @@
 """The interview as an explicit state machine: ``(state, trigger) → (new state, effect)``.
 
 The machine is pure. ``interpret`` turns what a member typed into a ``Trigger`` for the current state;
-``transition`` looks the pair up in ``TRANSITIONS``; the use case (``bot.interviews``) performs the
+``transition`` looks the pair up in ``TRANSITIONS``; the use case (``bot.interview.service``) performs the
 ``Effect`` (which may call the LLM) and only then stores the new state, so a failed effect leaves the
 interview where it was. The diagram in docs/interview.md is generated from the table
 (``mermaid_diagram``) and a test keeps the two equal.

@@ -349,7 +349,7 @@ class Vote(SQLModel, table=True):
 
 class ReactionEvent(SQLModel, table=True):
     """A poll reaction as the platform delivered it, written before the delivery is acknowledged and
-    turned into votes from here (``bot.vote_inbox``): an acknowledged vote outlives a crash, a full
+    turned into votes from here (``bot.voting.inbox``): an acknowledged vote outlives a crash, a full
     connection pool or a backlog, and a process that starts applies what an earlier one left.
 
     Only reactions whose emoji is a poll choice are recorded; whether the message is a poll is decided
@@ -479,7 +479,7 @@ class EligibilityRule(SQLModel, table=True):
 
 class MemberLease(SQLModel, table=True):
     """Which process is handling a member's message right now (PostgreSQL, several processes): a lease
-    renewed while held, so a process that dies lets go within ``bot.leases.LEASE_TTL``."""
+    renewed while held, so a process that dies lets go within ``bot.runtime.leases.LEASE_TTL``."""
 
     __tablename__ = "member_lease"
 

@@ -63,7 +63,7 @@ from storage.models import (
     Vote,
 )
 
-#: Inbound event ids of poll reactions are stored with this prefix (``bot.polls.apply_reaction``).
+#: Inbound event ids of poll reactions are stored with this prefix (``bot.voting.polls.apply_reaction``).
 VOTE_EVENT_PREFIX = "vote:"
 #: SQLite caps bound parameters per statement; lists of ids are sent in chunks of this size.
 CHUNK = 500

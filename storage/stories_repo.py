@@ -2,7 +2,7 @@
 Callers own the session and decide when to commit.
 
 A context is *live* while some scenario links to it. Removing one unlinks it; the row itself is only
-deleted when no story refers to it (stories and their votes keep their history: see ``bot.contexts``).
+deleted when no story refers to it (stories and their votes keep their history: see ``bot.stories.contexts``).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from adapters.llm_openai import OpenAILLM
-from bot.interviews import InterviewConfig, InterviewService
+from bot.interview.service import InterviewConfig, InterviewService
 from storage.database import Database
 from storage.migrate import upgrade
 from tests.fakes.openai_server import FakeOpenAI

@@ -13,8 +13,8 @@ import pytest
 
 from adapters.discord import DiscordConfig, build_client
 from adapters.discord.commands import GROUP_NAME, MODERATOR_GROUP_NAME, POLL_NAME
-from bot.actions import groups
-from bot.routing import DmRouter
+from bot.commands import groups
+from bot.interview.routing import DmRouter
 from tests.fakes.discord_server import FakeDiscord, FakeGuild
 
 
@@ -38,7 +38,7 @@ _REDIRECTED_MGE = (
     "import os, sys, discord, yarl; port = os.environ['FAKE_DISCORD_PORT']; "
     "discord.http.Route.BASE = f'http://127.0.0.1:{port}/api/v10'; "
     "discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(f'ws://127.0.0.1:{port}/gateway'); "
-    "sys.argv[0] = 'mge'; from bot.cli import main; main()"
+    "sys.argv[0] = 'mge'; from bot.cli.app import main; main()"
 )
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import aiohttp
 from slack_bolt.async_app import AsyncApp
 
-from bot.vote_inbox import inbox_for
+from bot.voting.inbox import inbox_for
 from adapters.slack.app import SlackConfig, build_slack_app, start_http
 from adapters.slack.context import SlackDeps
 from tests.fakes.slack_api import (

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from bot.ask import (
+from bot.ask.answer import (
     NO_GRAPH_TEXT,
     AskOutcome,
     ask_community,

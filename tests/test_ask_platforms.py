@@ -8,7 +8,7 @@ from sqlmodel import select
 
 from adapters.discord.render import ZWSP
 from adapters.slack.ask_command import THINKING_TEXT
-from bot.ask import NO_GRAPH_TEXT
+from bot.ask.answer import NO_GRAPH_TEXT
 from core.ask import EMPTY_QUESTION_TEXT
 from core.messages import CommunityRef
 from storage.models import LLMCall

@@ -1,5 +1,5 @@
 """Every moderator action that changes something is in the audit log: a walk over the one table of
-actions (``bot.actions.ACTIONS``, which builds the Discord and Slack commands) and over the `/mge`
+actions (``bot.commands.ACTIONS``, which builds the Discord and Slack commands) and over the `/mge`
 command tree the bot registers on Discord, run as a moderator through the real discord.Client against
 the fake Discord. A new action that forgets its audit entry, or a new moderator command outside the
 table, fails here until it is audited or declared ``read_only``."""
@@ -10,9 +10,9 @@ import pytest
 from discord import app_commands
 from sqlmodel import select
 
-from bot.actions import ACTIONS
-from bot.actions.base import community_id_for
-from bot.scenarios import prepare_scenarios
+from bot.commands import ACTIONS
+from bot.commands.base import community_id_for
+from bot.interview.scenarios import prepare_scenarios
 from core.messages import CommunityRef
 from storage.models import CanonicalValue, ModerationAction, ValueAssignment
 from tests.dedup_support import add_card

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli_communities import community_rows
-from bot.cli_support import match_community
+from bot.cli.communities import community_rows
+from bot.cli.support import match_community
 from core.messages import CommunityRef
 from storage import repositories as repo
 from storage.database import Database

@@ -73,7 +73,7 @@ async def test_a_worker_posts_scheduled_polls_through_the_web_api_and_stops_on_s
     """`mge run --role worker` serves no events: it leads the scheduler and posts through Slack's Web API."""
     from datetime import UTC, datetime
 
-    from bot.schedules import update_schedule
+    from bot.runtime.schedules import update_schedule
     from core.messages import CommunityRef
     from storage.database import Database
     from storage.migrate import upgrade

@@ -7,7 +7,7 @@ import pytest
 from pydantic import ValidationError
 from sqlmodel import select
 
-from bot.contexts import ContextError, add_context, add_scenario, edit_context, generate_contexts, remove_context
+from bot.stories.contexts import ContextError, add_context, add_scenario, edit_context, generate_contexts, remove_context
 from core.contexts import (
     ContextProposal,
     MergedContext,
@@ -234,7 +234,7 @@ async def test_contexts_are_scoped_to_their_community(database, fake_openai, clo
 
 
 async def test_scenarios_with_cards_but_no_contexts_get_them_before_stories(database, fake_openai, clock):
-    from bot.contexts import ensure_contexts
+    from bot.stories.contexts import ensure_contexts
     from tests.test_stories import POLICIES, seed_value
 
     async with database.session() as session:

@@ -7,7 +7,7 @@ import pytest
 from sqlmodel import func, select
 
 from adapters.embeddings import LLMEmbedder
-from bot.dedup import (
+from bot.values.dedup import (
     merge_values,
     reconcile_card,
     record_member_verdict,

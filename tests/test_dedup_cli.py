@@ -11,7 +11,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from bot.cli_values import dedup_command, values_app
+from bot.cli.values import dedup_command, values_app
 from storage.database import Database
 from storage.migrate import upgrade
 from tests.dedup_support import AUTONOMY, AUTONOMY_REWORDED, GENEROSITY, Embeddings, add_card, community, group, near, unit

@@ -17,8 +17,8 @@ from typer.testing import CliRunner
 
 from adapters.discord.digest import MAX_EMBED_TOTAL, MAX_FIELD_NAME, MAX_FIELD_VALUE, MAX_FIELDS, digest_message
 from adapters.slack.digest import MAX_BLOCKS, MAX_TOTAL_TEXT, digest_blocks, post_digest
-from bot.cli_digest import digest_app
-from bot.digest import (
+from bot.cli.digest import digest_app
+from bot.digest.build import (
     DIGEST_JOB,
     build_digest,
     finish_digest_job,
@@ -26,9 +26,9 @@ from bot.digest import (
     prepare_digest,
     previous_snapshot,
 )
-from bot.graph import build_community_graph
-from bot.jobs import claim_job
-from bot.polls import VoteOutcome, apply_reaction, record_poll
+from bot.graph.build import build_community_graph
+from bot.runtime.jobs import claim_job
+from bot.voting.polls import VoteOutcome, apply_reaction, record_poll
 from core.digest import build_digest_from_graph, digest_markdown, digest_period
 from core.graph import GraphParams, Value, Vote, build_moral_graph
 from core.messages import CommunityRef, Person

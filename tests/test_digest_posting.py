@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 
 from sqlmodel import select
 
-from bot.digest import DIGEST_JOB, previous_snapshot
-from bot.digest_posting import INTERRUPTED, RETRY_AFTER, run_due_digests
-from bot.jobs import claim_job
-from bot.schedules import update_schedule
+from bot.digest.build import DIGEST_JOB, previous_snapshot
+from bot.digest.posting import INTERRUPTED, RETRY_AFTER, run_due_digests
+from bot.runtime.jobs import claim_job
+from bot.runtime.schedules import update_schedule
 from core.messages import CommunityRef
 from storage.database import Database
 from storage.models import JobRun

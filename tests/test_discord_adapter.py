@@ -14,9 +14,9 @@ from adapters.discord.community import NO_COMMUNITY_TEXT
 from adapters.discord.dm import ATTACHMENT_ONLY_TEXT
 from adapters.discord.member_commands import CHECK_DMS_TEXT, DMS_CLOSED_TEXT, JOIN_IN_A_SERVER_TEXT, NO_CARD_TEXT
 from adapters.discord.render import ZWSP
-from bot.actions import groups
-from bot.routing import DmRouter
-from bot.scenarios import prepare_scenarios
+from bot.commands import groups
+from bot.interview.routing import DmRouter
+from bot.interview.scenarios import prepare_scenarios
 from core.messages import CommunityRef
 from storage.models import Interview, InterviewTurn, Member, ValuesCardRecord
 from tests.discord_support import fake_discord, guild, running_bot  # noqa: F401 (fixtures)

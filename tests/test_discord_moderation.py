@@ -15,7 +15,7 @@ from sqlmodel import select
 from adapters.discord.commands import MODERATOR_GROUP_NAME
 from adapters.discord.member_commands import HELP_TEXT
 from adapters.discord.moderator_commands import IN_A_SERVER_TEXT, NOTHING_TO_POLL_TEXT
-from bot.permissions import denial_text
+from bot.commands.permissions import denial_text
 from core.messages import CommunityRef
 from core.polls import QUESTION
 from storage.models import ModerationAction, Poll

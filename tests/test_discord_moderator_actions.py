@@ -11,9 +11,9 @@ import pytest
 from sqlmodel import select
 
 from adapters.discord.commands import MODERATOR_GROUP_NAME
-from bot.actions import ACTIONS
-from bot.permissions import denial_text
-from bot.schedules import community_schedule
+from bot.commands import ACTIONS
+from bot.commands.permissions import denial_text
+from bot.runtime.schedules import community_schedule
 from core.messages import CommunityRef
 from storage.models import CanonicalValue, ModerationAction
 from tests.discord_support import fake_discord, guild, running_bot  # noqa: F401 (fixtures)
@@ -107,8 +107,8 @@ async def test_values_hide_and_export_attach_files(fake_discord, bot, guild, mod
 
 async def test_eligibility_rules_use_what_discord_says_and_leave_votes_out(fake_discord, bot, guild, mod, database, clock):
     from adapters.discord.polls import DiscordPollPublisher
-    from bot.graph import load_community_graph_input
-    from bot.polls import post_story_poll
+    from bot.graph.build import load_community_graph_input
+    from bot.voting.polls import post_story_poll
 
     community = CommunityRef("discord", str(guild.id), guild.name)
     story = await add_story(database, community, now=clock())

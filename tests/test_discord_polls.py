@@ -17,7 +17,7 @@ from sqlmodel import select
 
 from adapters.discord.polls import DiscordPollPublisher
 from adapters.discord.render import ZWSP
-from bot.polls import VoteOutcome, close_poll, post_story_poll
+from bot.voting.polls import VoteOutcome, close_poll, post_story_poll
 from core.messages import CommunityRef
 from core.polls import QUESTION
 from storage.models import Member, Poll, Vote

@@ -15,7 +15,7 @@ from adapters.discord.member_commands import (
     HELP_TEXT,
     NO_DATA_TEXT,
 )
-from bot.privacy import FORGET_CONFIRM_WINDOW, export_member_data, has_member_data
+from bot.privacy.service import FORGET_CONFIRM_WINDOW, export_member_data, has_member_data
 from core.messages import CommunityRef, Person
 from tests.discord_support import fake_discord, guild, running_bot  # noqa: F401 (fixtures)
 from tests.fakes.discord_server import EPHEMERAL, FakeDiscord, FakeUser

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlmodel import select
 
-from bot.graph import load_community_graph_input
+from bot.graph.build import load_community_graph_input
 from core.eligibility import (
     ACCOUNT_TOO_NEW,
     BLOCKED,
@@ -19,7 +19,7 @@ from core.eligibility import (
     exclusion_reason,
 )
 from core.messages import CommunityRef, Person
-from bot.polls import apply_reaction
+from bot.voting.polls import apply_reaction
 from storage import eligibility_repo
 from storage.models import Member, Vote
 from tests.fakes.story_rows import add_story
@@ -101,7 +101,7 @@ async def test_the_graph_leaves_out_blocked_and_ineligible_votes_but_keeps_them(
 
 
 async def test_forgetting_keeps_a_block_and_cuts_the_facts_to_the_day(database):
-    from bot.privacy import forget_member
+    from bot.privacy.service import forget_member
     from storage.models import MemberFacts
 
     cid = await community_id(database, HERE)

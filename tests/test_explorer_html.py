@@ -23,11 +23,11 @@ from urllib.parse import quote, urlencode
 import pytest
 from typer.testing import CliRunner
 
-from bot import exporting
-from bot.cli import app
-from bot.explorer_html import explorer_data, global_ranking, render_explorer, script_json
-from bot.graph import CommunityGraphInput, CommunityInfo, StoryRecord
-from bot.polls import VoteOutcome, apply_reaction, record_poll
+from bot.graph import export as exporting
+from bot.cli.app import app
+from bot.graph.explorer import explorer_data, global_ranking, render_explorer, script_json
+from bot.graph.build import CommunityGraphInput, CommunityInfo, StoryRecord
+from bot.voting.polls import VoteOutcome, apply_reaction, record_poll
 from core.graph import GraphParams, Value, Vote, build_moral_graph, content_hash
 from core.graph.export import edges_json
 from core.messages import CommunityRef, Person

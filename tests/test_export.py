@@ -20,17 +20,17 @@ import typer
 from sqlmodel import select
 from typer.testing import CliRunner
 
-from bot import exporting
-from bot.cli_export import export_command
-from bot.cli_graph import graph_app
-from bot.dedup import merge_values
-from bot.graph import (
+from bot.graph import export as exporting
+from bot.cli.export import export_command
+from bot.cli.graph import graph_app
+from bot.values.dedup import merge_values
+from bot.graph.build import (
     build_community_graph,
     community_votes,
     load_community_graph_input,
     value_provenance_for_graph,
 )
-from bot.polls import VoteOutcome, apply_reaction, record_poll
+from bot.voting.polls import VoteOutcome, apply_reaction, record_poll
 from core.graph import GraphParams, build_moral_graph, content_hash, to_interchange
 from core.messages import CommunityRef, Person
 from storage import repositories as repo
@@ -421,7 +421,7 @@ def test_cli_errors_exit_2_with_a_message(cli, env, tmp_path):
 
 
 def test_a_graph_without_votes_exports_and_rebuilds(tmp_path):
-    from bot.graph import CommunityInfo
+    from bot.graph.build import CommunityInfo
     from core.graph import Value
 
     graph = build_moral_graph([Value("7", "Only Value", "", ("MOMENTS alone",))], [], GraphParams())

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlmodel import select
 
-from bot.scenarios import prepare_scenarios
+from bot.interview.scenarios import prepare_scenarios
 from core.messages import CommunityRef
 from core.scenarios import DEFAULT_SCENARIOS
 from storage.models import Scenario

@@ -14,7 +14,7 @@ import pytest
 from sqlmodel import select
 
 from adapters.console import ConsoleChat
-from bot.generalization import (
+from bot.generalization.picks import (
     CLOSED_TEXT,
     INVALID_TEXT,
     NOT_YOURS_TEXT,
@@ -24,9 +24,9 @@ from bot.generalization import (
     record_press,
     stats_lines,
 )
-from bot.interviews import InterviewService
-from bot.privacy import export_member_data, forget_member
-from bot.scenarios import prepare_scenarios
+from bot.interview.service import InterviewService
+from bot.privacy.service import export_member_data, forget_member
+from bot.interview.scenarios import prepare_scenarios
 from core.cards import ValuesCard
 from core.generalization import Candidate, GeneralKey, choose, done_key, parse_key, value_key
 from core.messages import ChoicePrompt, CommunityRef, InboundMessage, Person, Reply
@@ -325,7 +325,7 @@ class StubReconciler:
         self.database, self.value_id, self.verdicts = database, value_id, []
 
     async def __call__(self, *, card_id: int, now):
-        from bot.dedup import Reconciliation
+        from bot.values.dedup import Reconciliation
 
         async with self.database.session() as session:
             card = await session.get(ValuesCardRecord, card_id)
@@ -491,7 +491,7 @@ async def test_stats_report_offers_impressions_picks_and_the_two_pick_rates(data
 async def test_moderator_stats_include_the_generalization_and_ideology_lines(database, clock):
     from types import SimpleNamespace
 
-    from bot.actions.reports import stats
+    from bot.commands.reports import stats
 
     world = await build_world(database, clock)
     await offered(database, clock, world)

@@ -12,7 +12,7 @@ import pytest
 from sqlmodel import select
 
 from adapters.discord.render import ZWSP
-from bot.generalization import NOT_YOURS_TEXT, OTHER_COMMUNITY_TEXT
+from bot.generalization.picks import NOT_YOURS_TEXT, OTHER_COMMUNITY_TEXT
 from core.generalization import done_key, value_key
 from core.messages import CommunityRef
 from storage.models import GeneralizationImpression, GeneralizationOffer, Scenario

@@ -1,4 +1,4 @@
-"""``mge graph build`` (tested on graph_app directly, and as ``python -m bot.cli_graph``)."""
+"""``mge graph build`` (tested on graph_app directly, and as ``python -m bot.cli.graph``)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from bot.cli_graph import graph_app
+from bot.cli.graph import graph_app
 
 HEADER = "voter_id,from_value_id,to_value_id,context,choice\n"
 VOTES = HEADER + "".join(
@@ -122,7 +122,7 @@ def test_unknown_algorithm_is_a_usage_error(files):
 def test_runs_as_a_module(files, tmp_path):
     votes, values = files
     out = tmp_path / "out.json"
-    command = [sys.executable, "-m", "bot.cli_graph", "build", "--votes", str(votes), "--values", str(values)]
+    command = [sys.executable, "-m", "bot.cli.graph", "build", "--votes", str(votes), "--values", str(values)]
     done = subprocess.run([*command, "--out", str(out)], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
     assert json.loads(out.read_text())["hash"]
@@ -135,6 +135,6 @@ def test_runs_as_a_module(files, tmp_path):
 
 
 def test_importing_the_cli_does_not_import_numpy():
-    code = "import sys, bot.cli_graph; print(sorted(m for m in ('numpy', 'scipy', 'networkx') if m in sys.modules))"
+    code = "import sys, bot.cli.graph; print(sorted(m for m in ('numpy', 'scipy', 'networkx') if m in sys.modules))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"

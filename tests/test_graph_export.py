@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.graph_files import read_values
+from bot.graph.files import read_values
 from core.graph import (
     GraphParams,
     Value,

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import bot.graph_files as graph_files
-from bot.graph_files import GraphInputError, factorize_fields, read_values, read_votes
+import bot.graph.files as graph_files
+from bot.graph.files import GraphInputError, factorize_fields, read_values, read_votes
 from core.graph import Value
 
 VALUES = [Value("1", "One"), Value("2", "Two"), Value("3", "Three")]

@@ -14,10 +14,10 @@ import pytest
 from sqlmodel import select
 
 from adapters.embeddings import LLMEmbedder
-from bot.ideology import JOB, PURPOSE, rate_opening_messages, stats_lines
-from bot.maintenance import Maintenance, run_maintenance
-from bot.privacy import export_member_data, forget_member
-from bot.scenarios import prepare_scenarios
+from bot.ideology.screen import JOB, PURPOSE, rate_opening_messages, stats_lines
+from bot.runtime.maintenance import Maintenance, run_maintenance
+from bot.privacy.service import export_member_data, forget_member
+from bot.interview.scenarios import prepare_scenarios
 from core.ideology import IdeologyScore, correlation_text, ideology_messages, pearson
 from core.llm import LLMError
 from core.messages import CommunityRef, InboundMessage, Person

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import asyncio
 
-from bot.interviews import InterviewService
-from bot.leases import MemberLeases
+from bot.interview.service import InterviewService
+from bot.runtime.leases import MemberLeases
 from storage.database import Database
 from tests.conftest import make_llm
 from tests.fakes.openai_server import FakeOpenAI

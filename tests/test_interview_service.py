@@ -8,8 +8,8 @@ import uuid
 import pytest
 from sqlmodel import select
 
-from bot.interviews import InterviewService
-from bot.scenarios import prepare_scenarios
+from bot.interview.service import InterviewService
+from bot.interview.scenarios import prepare_scenarios
 from core.interview import InterviewState
 from core.messages import CardProposal, ChoicePrompt, CommunityRef, InboundMessage, Person, Reply
 from core.prompts import combined_sha, load_prompt
@@ -537,7 +537,7 @@ async def test_an_old_confirm_after_the_interview_ended_starts_nothing(service, 
 @pytest.fixture
 def reconciling_service(database, fake_openai, interview_config, clock):
     from adapters.embeddings import LLMEmbedder
-    from bot.dedup import Reconciler
+    from bot.values.dedup import Reconciler
 
     llm = make_llm(fake_openai)
     reconciler = Reconciler(database, llm, LLMEmbedder(llm, "embed-model"), "judge-model")

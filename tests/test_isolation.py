@@ -28,12 +28,12 @@ from sqlmodel import col, select
 from adapters.discord.moderator_actions import OTHER_SERVER_TEXT
 from adapters.discord.polls import DiscordPollPublisher
 from adapters.slack.polls import SlackPollPublisher
-from bot.graph import load_community_graph_input
-from bot.permissions import denial_text
-from bot.polls import VoteOutcome, post_story_poll
-from bot.privacy import community_id_for, export_member_data, has_member_data
-from bot.routing import DmRouter
-from bot.scenarios import prepare_scenarios
+from bot.graph.build import load_community_graph_input
+from bot.commands.permissions import denial_text
+from bot.voting.polls import VoteOutcome, post_story_poll
+from bot.privacy.service import community_id_for, export_member_data, has_member_data
+from bot.interview.routing import DmRouter
+from bot.interview.scenarios import prepare_scenarios
 from core.messages import CommunityRef, Person
 from core.polls import REACTIONS
 from storage.models import (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlmodel import select
 
-from bot.jobs import LLMRecorder, claim_job, finish_job
+from bot.runtime.jobs import LLMRecorder, claim_job, finish_job
 from core.llm import ChatMessage
 from storage import repositories as repo
 from storage.models import JobRun, LLMCall

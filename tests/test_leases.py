@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from bot.leases import LeaseTimeout, MemberLeases
+from bot.runtime.leases import LeaseTimeout, MemberLeases
 from storage.database import Database
 from tests.conftest import Clock
 
@@ -63,7 +63,7 @@ async def test_member_file_locks_take_turns_across_holders_and_go_with_their_pro
     import subprocess
     import sys
 
-    from bot.leases import MemberFileLocks
+    from bot.runtime.leases import MemberFileLocks
 
     path = tmp_path / "mge.sqlite3.members.lock"
     first = MemberFileLocks(path)
@@ -80,7 +80,7 @@ async def test_member_file_locks_take_turns_across_holders_and_go_with_their_pro
 
         holder = subprocess.Popen(
             [sys.executable, "-c", "import asyncio, sys, time; from pathlib import Path; "
-             "from bot.leases import MemberFileLocks as L; assert L(Path(sys.argv[1])).try_acquire('slack:T:U'); "
+             "from bot.runtime.leases import MemberFileLocks as L; assert L(Path(sys.argv[1])).try_acquire('slack:T:U'); "
              "print('held', flush=True); time.sleep(60)", str(path)],
             stdout=subprocess.PIPE, text=True,
         )

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlmodel import select
 
-from bot.legitimacy import ask_fair_position, offer_surveys, record_answer, stats_lines
+from bot.legitimacy.checks import ask_fair_position, offer_surveys, record_answer, stats_lines
 from core.graph import GraphParams, Value, Vote, build_moral_graph
 from core.legitimacy import (
     ALREADY_ANSWERED_TEXT,
@@ -259,8 +259,8 @@ async def test_stats_report_the_fair_position_answers_and_survey_means(database)
     assert lines[0] == "Fair position: 1 of 2 asked said yes (50%), 0 no, 1 not answered."
     assert lines[1].startswith("Survey (1–5; offered to 0): Q1 clarified: 0 answered, mean —;")
 
-    from bot.actions.base import ModeratorCall
-    from bot.actions.reports import stats
+    from bot.commands.base import ModeratorCall
+    from bot.commands.reports import stats
 
     reply = await stats(ModeratorCall(database=database, community_id=cid, community=HERE, actor="slack:UMOD",
                                       channel_id=None, args={}, now=NOW))
@@ -339,8 +339,8 @@ async def test_the_survey_can_be_stopped_and_opted_out_members_are_not_offered_i
 
 
 async def test_a_posted_scheduled_digest_is_followed_by_the_questions_and_a_failed_one_is_not(database):
-    from bot.digest_posting import run_due_digests
-    from bot.schedules import update_schedule
+    from bot.digest.posting import run_due_digests
+    from bot.runtime.schedules import update_schedule
     from tests.test_digest_posting import SLOT, FakeDigestPublisher
 
     cid, _, _ = await setting(database)
@@ -400,7 +400,7 @@ async def verified_votes(database: Database, cid: int, poll_id: int, count: int)
 
 
 async def test_blocked_members_are_never_asked_and_ineligible_ones_are(database):
-    from bot.graph import load_community_graph_input
+    from bot.graph.build import load_community_graph_input
 
     cid = await community(database)
     ids, polls = await add_graph(database, cid, ["a", "b", "c"], [("a", "b"), ("b", "c")], votes=0)
@@ -437,7 +437,7 @@ async def due_poll(database: Database, poll_id: int, *, closes_at: datetime) -> 
 
 
 async def test_closing_polls_offers_the_survey_once_even_without_a_digest_and_never_to_the_blocked(database):
-    from bot.rounds import close_due_polls
+    from bot.voting.rounds import close_due_polls
 
     cid, ids, polls = await setting(database)
     ana = await member_with_value(database, cid, "ana", ids["b"])
@@ -461,7 +461,7 @@ async def test_closing_polls_offers_the_survey_once_even_without_a_digest_and_ne
     # Later closings, a digest run, or both at once: still once per member.
     import asyncio
 
-    from bot.legitimacy import after_digest, after_polls_closed
+    from bot.legitimacy.checks import after_digest, after_polls_closed
 
     third = await due_poll(database, polls[1], closes_at=NOW + timedelta(hours=2))
     await vote_as(database, cid, third, ana)
@@ -477,8 +477,7 @@ async def test_closing_polls_offers_the_survey_once_even_without_a_digest_and_ne
 
 
 async def test_the_poll_closing_job_offers_the_survey_with_the_schedulers_messengers(database):
-    from bot import scheduler as sched
-
+    from bot.runtime import scheduler as sched
     cid, ids, polls = await setting(database)
     ana = await member_with_value(database, cid, "ana", ids["b"])
     due = await due_poll(database, polls[0], closes_at=NOW - timedelta(hours=1))
@@ -495,8 +494,8 @@ async def test_the_poll_closing_job_offers_the_survey_with_the_schedulers_messen
 
 
 async def test_a_failing_survey_offer_does_not_stop_polls_from_closing(database, monkeypatch):
-    from bot import legitimacy
-    from bot.rounds import close_due_polls
+    from bot.legitimacy import checks as legitimacy
+    from bot.voting.rounds import close_due_polls
 
     cid, ids, polls = await setting(database)
     due = await due_poll(database, polls[0], closes_at=NOW - timedelta(hours=1))

@@ -9,7 +9,7 @@ from sqlmodel import select
 
 from adapters.discord.legitimacy import DiscordDirectMessenger
 from adapters.slack.legitimacy import SlackDirectMessenger
-from bot.legitimacy import ask_fair_position, offer_surveys
+from bot.legitimacy.checks import ask_fair_position, offer_surveys
 from core.legitimacy import FAIR_QUESTION, SURVEY_QUESTIONS
 from core.messages import CommunityRef
 from storage.models import FairPositionAsk, LegitimacyOptOut, SurveyAnswer

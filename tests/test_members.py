@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from bot.members import member_cards
+from bot.values.my_card import member_cards
 from core.messages import CommunityRef, Person
 from storage import values_repo
 from storage.models import MoralContext, TransitionStory, ValuesCardRecord

@@ -8,8 +8,8 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlmodel import select
 
-from bot.poll_selection import community_id_of, next_story, next_story_for
-from bot.polls import close_poll, record_poll
+from bot.voting.selection import community_id_of, next_story, next_story_for
+from bot.voting.polls import close_poll, record_poll
 from core.messages import CommunityRef
 from storage.database import Database
 from storage.models import CanonicalValue, Poll, TransitionStory, Vote

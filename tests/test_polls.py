@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
-from bot.polls import (
+from bot.voting.polls import (
     PollNotFound,
     VoteOutcome,
     apply_reaction,

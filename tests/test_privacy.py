@@ -17,10 +17,10 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import SQLModel, select
 
-from bot.graph import load_community_graph_input
-from bot.interviews import InterviewService
-from bot.polls import apply_reaction, record_poll
-from bot.privacy import (
+from bot.graph.build import load_community_graph_input
+from bot.interview.service import InterviewService
+from bot.voting.polls import apply_reaction, record_poll
+from bot.privacy.service import (
     FORGET_CONFIRM_WINDOW,
     NOTHING_STORED_TEXT,
     ForgetConfirmations,
@@ -30,8 +30,8 @@ from bot.privacy import (
     forget_member,
     has_member_data,
 )
-from bot.routing import DmRouter
-from bot.scenarios import prepare_scenarios
+from bot.interview.routing import DmRouter
+from bot.interview.scenarios import prepare_scenarios
 from core.embeddings import policies_text
 from core.graph import build_moral_graph
 from core.interview import InterviewState
@@ -623,7 +623,7 @@ def test_forget_needs_a_fresh_confirmation(clock):
 
 
 def test_the_consent_notice_says_what_is_stored_who_sees_it_and_how_to_erase_it():
-    from bot.interviews import CONSENT_NOTICE
+    from bot.interview.service import CONSENT_NOTICE
 
     assert "What is stored" in CONSENT_NOTICE and "Who sees what" in CONSENT_NOTICE
     assert "/mge mydata" in CONSENT_NOTICE and "/mge forget" in CONSENT_NOTICE

@@ -22,7 +22,7 @@ from pathlib import Path
 import aiohttp
 from sqlmodel import func, select
 
-from bot.schedules import update_schedule
+from bot.runtime.schedules import update_schedule
 from core.messages import CommunityRef
 from storage.database import Database
 from storage.models import JobRun, Poll, Vote

@@ -16,11 +16,11 @@ from alembic.runtime.migration import MigrationContext
 from sqlmodel import SQLModel, select
 
 from adapters.discord.polls import DiscordPollPublisher
-from bot import scheduler as sched
-from bot.jobs import claim_job
-from bot.polls import close_poll
-from bot.rounds import close_due_polls, run_poll_round
-from bot.scheduler import (
+from bot.runtime import scheduler as sched
+from bot.runtime.jobs import claim_job
+from bot.voting.polls import close_poll
+from bot.voting.rounds import close_due_polls, run_poll_round
+from bot.runtime.scheduler import (
     CLOSE_POLLS_JOB_ID,
     DIGEST_TICK_JOB_ID,
     JOBS_TABLE,
@@ -30,7 +30,7 @@ from bot.scheduler import (
     run_scheduler,
     try_become_leader,
 )
-from bot.schedules import update_schedule
+from bot.runtime.schedules import update_schedule
 from core.messages import CommunityRef
 from core.schedule import PollSchedule, period_key
 from storage import repositories as repo

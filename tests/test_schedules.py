@@ -13,8 +13,8 @@ import typer
 from sqlmodel import select
 from typer.testing import CliRunner
 
-from bot.cli_schedule import audit_command, schedule_app
-from bot.schedules import community_schedule, describe_schedule, digest_schedules, poll_schedules, update_schedule
+from bot.cli.schedule import audit_command, schedule_app
+from bot.runtime.schedules import community_schedule, describe_schedule, digest_schedules, poll_schedules, update_schedule
 from core.messages import CommunityRef
 from core.schedule import ScheduleError
 from storage.database import Database

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.settings import Settings, SettingsError, env_name, load_settings
+from bot.runtime.settings import Settings, SettingsError, env_name, load_settings
 
 ROOT = Path(__file__).parents[1]
 

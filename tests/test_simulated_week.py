@@ -20,8 +20,8 @@ from adapters.discord.digest import DiscordDigestPublisher
 from adapters.discord.polls import DiscordPollPublisher
 from adapters.slack.digest import SlackDigestPublisher
 from adapters.slack.polls import SlackPollPublisher
-from bot import scheduler as sched
-from bot.schedules import update_schedule
+from bot.runtime import scheduler as sched
+from bot.runtime.schedules import update_schedule
 from core.messages import CommunityRef
 from core.polls import poll_reactions
 from storage.database import Database

@@ -14,7 +14,7 @@ from adapters.slack.app import SlackConfig
 
 from adapters.slack.buttons import STALE_BUTTON_TEXT
 from adapters.slack.dm import FILES_ONLY
-from bot.scenarios import prepare_scenarios
+from bot.interview.scenarios import prepare_scenarios
 from core.messages import CommunityRef, Person
 from storage.models import Interview, InterviewTurn, Member, ValuesCardRecord
 from tests.fakes.openai_server import Body, Delay, Error

@@ -11,7 +11,7 @@ from sqlmodel import select
 
 
 from adapters.slack.moderator_commands import GROUPS_UNCHECKED_TEXT, NOTHING_TO_POLL_TEXT, POSTING_TEXT
-from bot.permissions import (
+from bot.commands.permissions import (
     ModeratorFacts,
     SlackModeratorId,
     denial_text,

@@ -12,11 +12,11 @@ from io import BytesIO
 import pytest
 from sqlmodel import select
 
-from bot.actions import ACTIONS
-from bot.actions.members import SLACK_CANNOT
-from bot.graph import load_community_graph_input
-from bot.permissions import denial_text
-from bot.schedules import community_schedule
+from bot.commands import ACTIONS
+from bot.commands.members import SLACK_CANNOT
+from bot.graph.build import load_community_graph_input
+from bot.commands.permissions import denial_text
+from bot.runtime.schedules import community_schedule
 from core.messages import CommunityRef
 from storage.models import CanonicalValue, ModerationAction, Poll
 from tests.fakes.slack_api import TEAM_DOMAIN, TEAM_ID

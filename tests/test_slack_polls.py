@@ -10,7 +10,7 @@ from sqlmodel import select
 
 
 from adapters.slack.polls import SlackPollPublisher
-from bot.polls import close_poll, post_story_poll
+from bot.voting.polls import close_poll, post_story_poll
 from core.messages import CommunityRef
 from core.polls import QUESTION
 from storage.models import Member, Poll, Vote

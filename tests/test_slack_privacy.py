@@ -16,7 +16,7 @@ from adapters.slack.commands import (
     NO_DATA_TEXT,
     UPLOAD_FAILED_TEXT,
 )
-from bot.privacy import FORGET_CONFIRM_WINDOW, NOTHING_STORED_TEXT, export_member_data, has_member_data
+from bot.privacy.service import FORGET_CONFIRM_WINDOW, NOTHING_STORED_TEXT, export_member_data, has_member_data
 from core.messages import CommunityRef, Person
 from tests.fakes.slack_api import TEAM_DOMAIN, TEAM_ID
 from tests.slack_support import Harness, serving_slack

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from adapters.slack.app import SlackConfig, run_slack_socket_mode
-from bot.scenarios import prepare_scenarios
+from bot.interview.scenarios import prepare_scenarios
 from core.messages import CommunityRef
 from tests.fakes.slack_api import TEAM_DOMAIN, TEAM_ID, FakeSlack, message_im_event, slash_command_payload
 

@@ -8,9 +8,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlmodel import SQLModel
 
-from bot.leases import MemberLeases
-from bot.members import member_cards
-from bot.routing import DmRouter
+from bot.runtime.leases import MemberLeases
+from bot.values.my_card import member_cards
+from bot.interview.routing import DmRouter
 from core.cards import ValuesCard
 from core.messages import CommunityRef, Person
 from storage import models  # noqa: F401

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from sqlmodel import select
 from typer.testing import CliRunner
 
-from bot.stories import generate_stories
+from bot.stories.generate import generate_stories
 from core.llm import LLMError
 from core.prompts import combined_sha, load_prompt
 from core.stories import pair_schema, story_schema
@@ -345,7 +345,7 @@ async def test_communities_are_isolated(database, fake_openai, clock):
 
 
 def test_cli_scenario_contexts_and_stories(tmp_path, monkeypatch):
-    from bot.cli_stories import contexts_app, scenario_app, stories_app
+    from bot.cli.stories import contexts_app, scenario_app, stories_app
 
     url = f"sqlite:///{tmp_path / 'cli.sqlite3'}"
     runner = CliRunner()

@@ -12,8 +12,8 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
-from bot.polls import VoteOutcome, apply_reaction, close_poll, record_poll
-from bot.vote_inbox import apply_pending, inbox_for, slack_event_order
+from bot.voting.polls import VoteOutcome, apply_reaction, close_poll, record_poll
+from bot.voting.inbox import apply_pending, inbox_for, slack_event_order
 from core.messages import CommunityRef, Person
 from core.polls import choice_for_reaction
 from storage import reactions_repo
@@ -145,10 +145,10 @@ async def test_close_poll_applies_what_is_pending_first(database, clock, poll):
 
 
 async def test_forget_erases_the_members_reaction_records(database, clock, poll):
-    from bot.privacy import forget_member
+    from bot.privacy.service import forget_member
 
     await react(database, clock)(YES, user="1001")
-    from bot.privacy import community_id_for
+    from bot.privacy.service import community_id_for
 
     community_id = await community_id_for(database, GUILD)
     report = await forget_member(database, community_id=community_id, platform_user_id="1001", now=clock())
@@ -208,7 +208,7 @@ async def test_slack_reactions_are_recorded_before_the_200_and_redeliveries_once
 
 async def test_a_redelivery_recorded_in_the_same_batch_as_its_original_is_refused(database, clock, poll):
     inbox = inbox_for(database)
-    from bot.vote_inbox import Reaction
+    from bot.voting.inbox import Reaction
 
     reaction = Reaction(community=GUILD, platform="discord", channel_id="c1", message_id="m1",
                         person=Person("1001"), emoji=YES, added=True, event_id="Ev-same", now=clock())
@@ -219,7 +219,7 @@ async def test_a_redelivery_recorded_in_the_same_batch_as_its_original_is_refuse
 
 
 async def test_applied_events_are_pruned_after_a_week_and_pending_ones_never(database, clock, poll):
-    from bot.vote_inbox import prune_applied
+    from bot.voting.inbox import prune_applied
 
     await react(database, clock)(YES, user="1001")
     await record_only(database, [pending_row(clock, user="1002", emoji=NO, key="r:keep:1", order=5)])

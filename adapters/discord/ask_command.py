@@ -15,7 +15,7 @@ from adapters.discord.commands import answer
 from adapters.discord.community import community_for_dm, community_of_guild
 from adapters.discord.config import BotContext
 from adapters.discord.render import split_content
-from bot.ask import AskAnswer, ask_community
+from bot.ask.answer import AskAnswer, ask_community
 from core.ask import MAX_QUESTION_CHARS, question_problem
 
 

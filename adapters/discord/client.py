@@ -31,8 +31,8 @@ from adapters.discord.member_commands import install_member_commands
 from adapters.discord.moderator_actions import install_moderator_actions
 from adapters.discord.moderator_commands import install_moderator_commands
 from adapters.discord.polls import on_raw_reaction
-from bot.interviews import InterviewService, utcnow
-from bot.routing import DmRouter
+from bot.interview.service import InterviewService, utcnow
+from bot.interview.routing import DmRouter
 from storage.database import Database
 
 log = logging.getLogger("mge.discord")

@@ -13,7 +13,7 @@ adds its commands to a group:
     client = build_client(config, ..., member_installers=(install_member_commands,),
                           moderator_installers=(install_moderator_commands,))
 
-Texts shared with Slack (``bot.actions``) name moderator commands as Slack types them, `/mge polls
+Texts shared with Slack (``bot.commands``) name moderator commands as Slack types them, `/mge polls
 every`; :func:`discord_text` renders them as Discord shows them, `/mge-mod polls every`, from the one
 list of moderator command names, so a text never names a command a Discord member cannot find.
 """
@@ -31,7 +31,7 @@ from discord import app_commands
 from adapters.discord.config import BotContext
 from adapters.discord.errors import one_line
 from adapters.discord.render import neutralise
-from bot.actions import groups
+from bot.commands import groups
 
 log = logging.getLogger("mge.discord.commands")
 

@@ -10,8 +10,8 @@ from datetime import datetime, timedelta
 
 import discord
 
-from bot.interviews import InterviewService, utcnow
-from bot.routing import DmRouter
+from bot.interview.service import InterviewService, utcnow
+from bot.interview.routing import DmRouter
 from storage.database import Database
 
 PLATFORM = "discord"

@@ -8,7 +8,7 @@ mentions disabled), its buttons ``ChoiceButton``s with keys ``general:<offer id>
 Unlike other choices, a member may pick several values, so a press does not disable the whole message:
 it is acknowledged at once (Discord's 3 seconds) by disabling and highlighting the pressed button only,
 and relabelling "None of these" to "Done"; "Done" disables them all. Then the press is recorded
-(``bot.generalization.record_press``: once per value, only by the member asked). A pick needs no
+(``bot.generalization.picks.record_press``: once per value, only by the member asked). A pick needs no
 message, the button shows it; anything else (done, a repeat, a refusal) is answered in the DM, escaped.
 """
 
@@ -21,7 +21,7 @@ import discord
 
 from adapters.discord.buttons import CUSTOM_ID_PREFIX, ChoiceButton
 from adapters.discord.legitimacy import message_kwargs
-from bot.generalization import PressStatus, record_press
+from bot.generalization.picks import PressStatus, record_press
 from core.generalization import DONE_LABEL, KEY_PREFIX, parse_key
 
 log = logging.getLogger("mge.discord.generalization")

@@ -18,7 +18,7 @@ import discord
 
 from adapters.discord.buttons import ChoiceButton
 from adapters.discord.render import BUTTONS_PER_ROW, MAX_BUTTON_LABEL, MAX_CONTENT, neutralise
-from bot.legitimacy import Outgoing, record_answer
+from bot.legitimacy.checks import Outgoing, record_answer
 from core.legitimacy import Button
 
 log = logging.getLogger("mge.discord.legitimacy")
@@ -51,7 +51,7 @@ def message_kwargs(text: str, buttons: list[Button]) -> dict[str, Any]:
 
 
 class DiscordDirectMessenger:
-    """``bot.legitimacy.DirectMessenger`` on a (REST-only or connected) ``discord.Client``."""
+    """``bot.legitimacy.checks.DirectMessenger`` on a (REST-only or connected) ``discord.Client``."""
 
     def __init__(self, client: discord.Client) -> None:
         self._client = client

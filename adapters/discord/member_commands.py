@@ -24,8 +24,8 @@ from adapters.discord.community import community_for_dm, community_of_guild, per
 from adapters.discord.config import BotContext, context_of
 from adapters.discord.delivery import deliver
 from adapters.discord.render import card_embed
-from bot.members import member_cards
-from bot.privacy import (
+from bot.values.my_card import member_cards
+from bot.privacy.service import (
     FORGET_CONFIRM_WINDOW,
     NOTHING_STORED_TEXT,
     ForgetReport,

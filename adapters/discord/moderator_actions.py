@@ -1,8 +1,8 @@
-"""The moderator actions (``bot.actions``) as ``/mge-mod`` subcommands on Discord: ``/mge-mod polls
+"""The moderator actions (``bot.commands``) as ``/mge-mod`` subcommands on Discord: ``/mge-mod polls
 every``, ``/mge-mod digest channel``, ``/mge-mod values hide`` … built from the one table of actions, so
 Slack (where they are ``/mge polls every`` …) and Discord offer the same commands with the same words.
 
-Each subcommand's parameters come from the action's :class:`~bot.actions.Param` list (discord.py
+Each subcommand's parameters come from the action's :class:`~bot.commands.Param` list (discord.py
 reads them from the callback's signature, which is set here). Channels are typed as ``#channel``
 mentions (``<#id>``), which Discord completes as you type. Every command checks the caller with
 ``require_moderator``, defers (the answer may take a moment), and answers privately, files attached.
@@ -29,8 +29,8 @@ from adapters.discord.digest import DiscordDigestPublisher
 from adapters.discord.moderator_commands import post_failure_text, require_moderator
 from adapters.discord.polls import DiscordPollPublisher
 from adapters.discord.render import neutralise
-from bot.actions import ActionReply, ModeratorAction, ModeratorCall, ModeratorServices, groups, run_action
-from bot.actions.base import channel_id_of, community_id_for
+from bot.commands import ActionReply, ModeratorAction, ModeratorCall, ModeratorServices, groups, run_action
+from bot.commands.base import channel_id_of, community_id_for
 
 #: A message's content may hold 2000 characters; longer answers come as a file as well.
 MAX_CONTENT = 1900

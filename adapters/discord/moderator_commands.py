@@ -20,11 +20,11 @@ from adapters.discord.commands import POLL_NAME, answer, moderator_command
 from adapters.discord.community import community_of_guild
 from adapters.discord.config import PLATFORM, BotContext
 from adapters.discord.polls import DiscordPollPublisher
-from bot.actions.base import community_id_for, terminal_command
-from bot.actions.schedule import audit_poll
-from bot.permissions import ModeratorFacts, denial_text, is_moderator
-from bot.poll_selection import next_story_for
-from bot.polls import post_story_poll, story_poll_view
+from bot.commands.base import community_id_for, terminal_command
+from bot.commands.schedule import audit_poll
+from bot.commands.permissions import ModeratorFacts, denial_text, is_moderator
+from bot.voting.selection import next_story_for
+from bot.voting.polls import post_story_poll, story_poll_view
 from core.polls import StoryPoll
 
 log = logging.getLogger("mge.discord.moderation")

@@ -32,8 +32,8 @@ from adapters.slack.ask_command import ask_subcommand
 from adapters.slack.context import SlackDeps
 from adapters.slack.moderator_commands import add_moderator_commands
 from adapters.slack.polls import reaction_of
-from bot.vote_inbox import inbox_for
-from bot.interviews import InterviewService
+from bot.voting.inbox import inbox_for
+from bot.interview.service import InterviewService
 from storage.database import Database
 
 log = logging.getLogger("mge.slack")
@@ -115,7 +115,7 @@ class SlackHttpGate:
     400 with one log line. Anyone who finds the URL can send anything; none of it reaches a parser
     that could fail with a traceback.
 
-    Poll reactions take a short road: recorded in the vote inbox (``bot.vote_inbox``), then answered
+    Poll reactions take a short road: recorded in the vote inbox (``bot.voting.inbox``), then answered
     200 — Bolt's middleware chain and listener matching cost more than recording does, and a burst of
     reactions must not queue behind them. An event that could not be recorded is answered 503, so Slack
     delivers it again. Everything else goes to Bolt as before.

@@ -17,7 +17,7 @@ from slack_sdk.errors import SlackApiError
 from adapters.slack.commands import COMMAND, CommandCall, CommandReply, Subcommand
 from adapters.slack.context import SORRY
 from adapters.slack.render import FALLBACK_LIMIT, escape, text_sections
-from bot.ask import AskAnswer, ask_community
+from bot.ask.answer import AskAnswer, ask_community
 from core.ask import question_problem
 
 log = logging.getLogger("mge.slack.ask")

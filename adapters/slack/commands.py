@@ -20,8 +20,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.context import SlackDeps, community_of, deliver, run_member_work
 from adapters.slack.render import escape
-from bot.members import MemberCard, member_cards
-from bot.privacy import (
+from bot.values.my_card import MemberCard, member_cards
+from bot.privacy.service import (
     FORGET_CONFIRM_WINDOW,
     NOTHING_STORED_TEXT,
     ForgetConfirmations,

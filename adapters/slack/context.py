@@ -14,7 +14,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.render import render, without_buttons
-from bot.interviews import InterviewService, utcnow
+from bot.interview.service import InterviewService, utcnow
 from core.messages import CommunityRef, Outbound, Reply
 from storage.database import Database
 

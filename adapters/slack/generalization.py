@@ -5,7 +5,7 @@ The question comes from the interview as an ordinary ``ChoicePrompt`` (Block Kit
 are ``general:<offer id>:<value id|done>``); ``buttons.on_choice`` hands presses on those here instead of
 to the interview. A member may pick several values, so a pick takes only the pressed button away (a
 note under the message says what was picked, "None of these" becomes "Done"); "Done" takes all the
-buttons away. The press is recorded by ``bot.generalization.record_press`` with the workspace the
+buttons away. The press is recorded by ``bot.generalization.picks.record_press`` with the workspace the
 press came from, so a press for another workspace's question is refused. Anything but a fresh pick
 (done, a repeat, a refusal) is answered in the DM; texts are escaped by the usual renderer.
 """
@@ -29,7 +29,7 @@ from adapters.slack.render import (
     render,
     without_buttons,
 )
-from bot.generalization import PressResult, PressStatus, record_press
+from bot.generalization.picks import PressResult, PressStatus, record_press
 from core.generalization import DONE_LABEL, parse_key
 from core.messages import CommunityRef, Reply
 from storage.database import Database

@@ -13,7 +13,7 @@ from typing import Any
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.render import render
-from bot.legitimacy import record_answer
+from bot.legitimacy.checks import record_answer
 from core.interview import Choice
 from core.legitimacy import Button
 from core.messages import ChoicePrompt, Reply
@@ -27,7 +27,7 @@ def message_args(text: str, buttons: list[Button]) -> dict[str, Any]:
 
 
 class SlackDirectMessenger:
-    """``bot.legitimacy.DirectMessenger`` on a Slack Web API client (``conversations.open`` + post)."""
+    """``bot.legitimacy.checks.DirectMessenger`` on a Slack Web API client (``conversations.open`` + post)."""
 
     def __init__(self, client: AsyncWebClient) -> None:
         self._client = client

@@ -1,4 +1,4 @@
-"""The moderator actions (``bot.actions``) as ``/mge`` subcommands on Slack: ``/mge polls every 1d``,
+"""The moderator actions (``bot.commands``) as ``/mge`` subcommands on Slack: ``/mge polls every 1d``,
 ``/mge digest channel #general``, ``/mge values hide 12``, ``/mge export html`` …
 
 Every one asks the :class:`ModeratorGate` first. Quick actions answer in the ack itself (only the
@@ -22,8 +22,8 @@ from adapters.slack.commands import CommandCall, CommandRegistry, CommandReply, 
 from adapters.slack.digest import SlackDigestPublisher
 from adapters.slack.polls import PLATFORM, SlackPollPublisher
 from adapters.slack.render import escape
-from bot.actions import ActionReply, ModeratorAction, ModeratorCall, ModeratorServices, groups, run_action, split_words
-from bot.actions.base import community_id_for
+from bot.commands import ActionReply, ModeratorAction, ModeratorCall, ModeratorServices, groups, run_action, split_words
+from bot.commands.base import community_id_for
 
 log = logging.getLogger("mge.slack.moderation")
 

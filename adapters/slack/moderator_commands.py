@@ -3,7 +3,7 @@
 Slack has no permission model for slash commands: anyone who sees ``/mge`` can run every subcommand.
 So the operator lists moderators in ``MGE_SLACK_MODERATOR_IDS``: user ids (``U…``/``W…``) and user-group
 ids (``S…``), each either bare (a moderator in every workspace the bot serves) or scoped to one workspace
-as ``T…:U…`` / ``T…:S…`` (``bot.permissions``); the command's ``team_id`` decides which apply. A
+as ``T…:U…`` / ``T…:S…`` (``bot.commands.permissions``); the command's ``team_id`` decides which apply. A
 user-group's members are looked up with ``usergroups.users.list`` (scope ``usergroups:read``) only when
 such an id applies in the command's workspace, and cached for a minute: the method is rate-limited
 (Tier 2, ~20 calls a minute) and the lookup happens before the 3-second ack.
@@ -29,12 +29,12 @@ from adapters.slack.commands import COMMAND, CommandCall, CommandRegistry, Comma
 from adapters.slack.moderator_actions import answer_when_done, install_actions, post_failure_text
 from adapters.slack.polls import PLATFORM, SlackPollPublisher
 from adapters.slack.render import escape
-from bot.actions import ActionReply
-from bot.actions.base import community_id_for, terminal_command
-from bot.actions.schedule import audit_poll
-from bot.permissions import ModeratorFacts, SlackModeratorId, denial_text, is_moderator, slack_moderator_ids
-from bot.poll_selection import next_story_for
-from bot.polls import post_story_poll, story_poll_view
+from bot.commands import ActionReply
+from bot.commands.base import community_id_for, terminal_command
+from bot.commands.schedule import audit_poll
+from bot.commands.permissions import ModeratorFacts, SlackModeratorId, denial_text, is_moderator, slack_moderator_ids
+from bot.voting.selection import next_story_for
+from bot.voting.polls import post_story_poll, story_poll_view
 
 log = logging.getLogger("mge.slack.moderation")
 

@@ -5,7 +5,7 @@ A Slack message is identified by its channel and ``ts``, so a poll's message id 
 
 Slack retries an event it thinks was not acknowledged (``x-slack-retry-num``) and Bolt does not
 de-duplicate, so the envelope's ``event_id`` goes with the event into the vote inbox, which records it
-once (``bot.vote_inbox``).
+once (``bot.voting.inbox``).
 The bot's own reactions (the three it adds) come back as events too: Bolt's self-event middleware
 drops them, and the handler checks the bot's user id again in case that middleware is ever disabled.
 
@@ -25,8 +25,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.context import SlackDeps, community_of
 from adapters.slack.render import HEADER_LIMIT, Blocks, escape, mrkdwn, plain, split_text
-from bot.polls import VoteOutcome
-from bot.vote_inbox import Reaction, inbox_for, slack_event_order
+from bot.voting.polls import VoteOutcome
+from bot.voting.inbox import Reaction, inbox_for, slack_event_order
 from core.messages import Person
 from core.polls import QUESTION, StoryPoll, ValueSummary, how_to_vote, poll_reactions
 

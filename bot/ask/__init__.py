@@ -1,0 +1,1 @@
+"""Asking the community's moral graph a question."""

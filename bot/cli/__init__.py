@@ -1,0 +1,1 @@
+"""The mge command line, one module per command group; app.py assembles them."""

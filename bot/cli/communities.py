@@ -1,0 +1,44 @@
+"""``mge communities list``: the communities the bot knows, with the names and ids ``--community`` accepts."""
+
+from __future__ import annotations
+
+import typer
+
+from bot.cli.support import OutputFormat, print_rows, run_with_database
+
+communities_app = typer.Typer(help="Communities: Discord servers, Slack workspaces, console communities.",
+                              no_args_is_help=True)
+
+
+async def community_rows(database) -> list[dict]:
+    """One dict per community: platform, external id, name, members (not erased) and confirmed cards."""
+    import sqlalchemy as sa
+    from sqlmodel import col, select
+
+    from storage.models import Community, Member, ValuesCardRecord
+
+    members = (select(Member.community_id, sa.func.count().label("n"))
+               .where(col(Member.forgotten_at).is_(None)).group_by(Member.community_id).subquery())
+    cards = (select(ValuesCardRecord.community_id, sa.func.count().label("n"))
+             .where(ValuesCardRecord.status == "confirmed").group_by(ValuesCardRecord.community_id).subquery())
+    query = (select(Community, members.c.n, cards.c.n)
+             .outerjoin(members, members.c.community_id == Community.id)
+             .outerjoin(cards, cards.c.community_id == Community.id)
+             .order_by(Community.id))
+    async with database.session() as session:
+        return [
+            {"platform": c.platform, "external_id": c.external_id, "name": c.name, "members": m or 0,
+             "cards": n or 0, "created": c.created_at.isoformat()}
+            for c, m, n in (await session.exec(query)).all()
+        ]
+
+
+@communities_app.command("list")
+def communities_list(
+    output_format: OutputFormat = typer.Option(OutputFormat.table, "--format", help="json or table."),
+) -> None:
+    """List communities: platform, external id (Discord server id, Slack team id), name, members, cards.
+    Any of the id, the name or ``platform:id`` names a community in ``--community``."""
+    print_rows(output_format, run_with_database(community_rows), ("platform", "external id", "name", "members", "cards"),
+               lambda r: (r["platform"], r["external_id"], r["name"], str(r["members"]), str(r["cards"])),
+               empty="no communities yet")

@@ -1,0 +1,179 @@
+"""Writing a community's moral graph for people and other tools: JSON, GraphML, a CSV folder.
+
+* JSON — the interchange document of ``mge graph build`` (MGE.md §7) plus ``community`` and
+  ``stories`` (what was voted, so every edge can be traced, MGE.md §8). Canonical like the core's
+  export: keys sorted, no spaces, ``hash`` last = SHA-256 of the canonical JSON of everything else.
+* GraphML — for Gephi, yEd, networkx: one node per value, one edge per kept edge (source → wiser).
+* CSV folder — ``votes.csv`` and ``values.json`` exactly as ``mge graph build`` reads them (so anyone
+  can rebuild the graph and check it), ``edges.csv`` and ``rankings.csv`` for spreadsheets.
+
+Nothing written here names a person: voters appear as "voter-1", "voter-2", … numbered afresh in each
+export (in order of first vote), so an export can't be joined to the bot's own member ids.
+All output is deterministic: the same database and parameters give the same bytes.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from bot.graph.build import CommunityInfo, StoryRecord
+from bot.graph.files import VOTE_COLUMNS
+from core.graph import MoralGraph, Vote, content_hash, to_interchange
+from core.graph.export import canonical_json
+from core.graph.model import COUNT_FIELDS
+
+CSV_FILES = ("votes.csv", "values.json", "edges.csv", "rankings.csv")
+#: Joins list fields (contexts, policies) inside one CSV cell or GraphML attribute. A newline, because
+#: contexts and policies are sentences that may hold commas, semicolons or bars.
+LIST_SEPARATOR = "\n"
+
+
+# --- JSON ------------------------------------------------------------------------------------------
+
+
+def export_document(graph: MoralGraph, *, community: CommunityInfo, stories: Sequence[StoryRecord]) -> dict[str, Any]:
+    """The JSON export as a dict, without ``hash``."""
+    doc = to_interchange(graph)
+    doc["community"] = {"name": community.name, "platform": community.platform}
+    doc["stories"] = [story.as_json() for story in stories]
+    return doc
+
+
+def export_json(graph: MoralGraph, *, community: CommunityInfo, stories: Sequence[StoryRecord]) -> bytes:
+    """Canonical JSON of :func:`export_document` with its ``hash`` as the last key (the layout of
+    ``core.graph.dump_json``, so one checker verifies both)."""
+    doc = export_document(graph, community=community, stories=stories)
+    body = canonical_json(doc)
+    return body[:-1] + b',"hash":"' + content_hash(doc).encode("ascii") + b'"}\n'
+
+
+# --- GraphML ---------------------------------------------------------------------------------------
+
+
+def export_graphml(graph: MoralGraph, *, community: CommunityInfo) -> bytes:
+    """GraphML of the graph: node attributes title, description, policies, pageRank (absent when the
+    value was not ranked); edge attributes wiserLikelihood, entropy, the five counts, contexts."""
+    import networkx as nx  # heavy: only when GraphML is asked for
+
+    digraph = nx.DiGraph(
+        community=community.name,
+        platform=community.platform,
+        algorithm=graph.params.algorithm,
+        # The hash `mge graph build` would give this graph, to tie the file to a JSON export of it.
+        interchangeHash=content_hash(to_interchange(graph)),
+    )
+    for value in graph.values:
+        attributes: dict[str, Any] = {
+            "title": value.title,
+            "description": value.description,
+            "policies": LIST_SEPARATOR.join(value.policies),
+        }
+        rank = graph.page_rank.get(value.id)
+        if rank is not None:  # GraphML has no null
+            attributes["pageRank"] = rank
+        digraph.add_node(value.id, **attributes)
+    for edge in graph.edges:
+        digraph.add_edge(
+            edge.source_id,
+            edge.wiser_id,
+            wiserLikelihood=edge.wiser_likelihood,
+            entropy=edge.entropy,
+            contexts=LIST_SEPARATOR.join(edge.contexts),
+            **dict(zip(COUNT_FIELDS, (int(c) for c in edge.counts))),
+        )
+    buffer = io.BytesIO()
+    nx.write_graphml(digraph, buffer, encoding="utf-8", prettyprint=True)
+    return buffer.getvalue()
+
+
+# --- CSV folder ------------------------------------------------------------------------------------
+
+
+def export_csv_files(graph: MoralGraph, votes: Sequence[Vote]) -> dict[str, bytes]:
+    """File name → contents of the CSV export folder (see the module docstring)."""
+    return {
+        "votes.csv": votes_csv(votes),
+        "values.json": values_json(graph),
+        "edges.csv": edges_csv(graph),
+        "rankings.csv": rankings_csv(graph),
+    }
+
+
+def votes_csv(votes: Sequence[Vote]) -> bytes:
+    """The VOTES.csv ``mge graph build`` reads, votes in cast order (order matters: it decides the
+    order of contexts on an edge)."""
+    numbers: dict[str, int] = {}
+    rows = (
+        [f"voter-{numbers.setdefault(v.voter_id, len(numbers) + 1)}", v.from_value_id, v.to_value_id, v.context, v.choice]
+        for v in votes
+    )
+    return _csv(VOTE_COLUMNS, rows)
+
+
+def values_json(graph: MoralGraph) -> bytes:
+    """The VALUES.json ``mge graph build`` reads: a list of values, no ranks (they are derived)."""
+    doc = [
+        {"id": v.id, "title": v.title, "description": v.description, "policies": list(v.policies)}
+        for v in graph.values
+    ]
+    return (json.dumps(doc, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+
+
+def edges_csv(graph: MoralGraph) -> bytes:
+    titles = {v.id: v.title for v in graph.values}
+    header = ("source_value_id", "source_title", "wiser_value_id", "wiser_title", *COUNT_FIELDS,
+              "wiserLikelihood", "entropy", "contexts")
+    rows = (
+        [edge.source_id, titles[edge.source_id], edge.wiser_id, titles[edge.wiser_id], *edge.counts,
+         repr(edge.wiser_likelihood), repr(edge.entropy), LIST_SEPARATOR.join(edge.contexts)]
+        for edge in graph.edges
+    )
+    return _csv(header, rows)
+
+
+def rankings_csv(graph: MoralGraph) -> bytes:
+    """One row per ranked value per context, best first; rank 1 is the context's winner."""
+    rows = (
+        [context, rank, value.id, value.title, repr(value.score)]
+        for context, ranking in graph.rankings.items()
+        for rank, value in enumerate(ranking, start=1)
+    )
+    return _csv(("context", "rank", "value_id", "title", "score"), rows)
+
+
+def _csv(header: Sequence[str], rows: Any) -> bytes:
+    text = io.StringIO()
+    # "\n" line ends: the VOTES.csv reader accepts them, and they diff cleanly in git.
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return text.getvalue().encode("utf-8")
+
+
+# --- writing files ---------------------------------------------------------------------------------
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write beside the target and rename, so a reader never sees half a file. Raises OSError."""
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        partial.write_bytes(data)
+        partial.replace(path)
+    except OSError:
+        partial.unlink(missing_ok=True)
+        raise
+
+
+def write_csv_folder(folder: Path, files: dict[str, bytes]) -> list[Path]:
+    """Create ``folder`` if needed and write the files into it (replacing earlier exports). Raises OSError."""
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, data in files.items():
+        write_atomically(folder / name, data)
+        written.append(folder / name)
+    return written

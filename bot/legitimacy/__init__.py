@@ -1,0 +1,1 @@
+"""Legitimacy checks: the fair-position question after each digest and the follow-up survey."""

@@ -1,0 +1,75 @@
+"""The maintenance job: dedup, then story generation, then the ideology screen of opening answers, for
+each community (MGE.md §4, §6, §8)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from storage.database import Database
+
+if TYPE_CHECKING:
+    from bot.values.dedup import DedupParams
+    from core.embeddings import Embedder
+    from core.llm import LLM
+
+log = logging.getLogger("mge.maintenance")
+
+
+@dataclass
+class Maintenance:
+    """What the maintenance job (dedup, story generation, the ideology screen) needs."""
+
+    llm: LLM
+    embedder: Embedder
+    judge_model: str
+    story_model: str
+    dedup_params: DedupParams | None = None
+    #: The model that rates opening answers for the ideology screen (None: the judge model).
+    ideology_model: str | None = None
+
+
+async def run_maintenance(
+    database: Database, maintenance: Maintenance, *, community_ids: Iterable[int], now: datetime
+) -> dict[int, dict[str, str]]:
+    """Dedup, then story generation, then the ideology screen (a metric: rating opening answers not
+    rated yet), for each community. Each is idempotent per period (they claim their own job runs), so
+    running this often is cheap when nothing changed. Returns a short outcome per community and step; an
+    error in one community or step does not stop the others."""
+    from bot.values.dedup import DedupParams, run_dedup
+    from bot.ideology.screen import rate_opening_messages
+    from bot.stories.generate import generate_stories
+
+    outcomes: dict[int, dict[str, str]] = {}
+    for community_id in community_ids:
+        outcome = outcomes.setdefault(community_id, {})
+        try:
+            report = await run_dedup(
+                database, llm=maintenance.llm, embedder=maintenance.embedder, judge_model=maintenance.judge_model,
+                community_id=community_id, now=now, params=maintenance.dedup_params or DedupParams(),
+            )
+            outcome["dedup"] = f"ok: {report}"[:200]
+        except Exception as error:
+            log.exception("dedup for community %s failed", community_id)
+            outcome["dedup"] = f"error: {error!r}"[:200]
+        try:
+            stories = await generate_stories(
+                database, llm=maintenance.llm, model=maintenance.story_model, community_id=community_id, now=now
+            )
+            outcome["stories"] = f"ok: {stories}"[:200]
+        except Exception as error:
+            log.exception("story generation for community %s failed", community_id)
+            outcome["stories"] = f"error: {error!r}"[:200]
+        try:
+            rated = await rate_opening_messages(
+                database, llm=maintenance.llm, model=maintenance.ideology_model or maintenance.judge_model,
+                community_id=community_id, now=now,
+            )
+            outcome["ideology"] = f"ok: {rated.summary()}"[:200]
+        except Exception as error:
+            log.exception("the ideology screen for community %s failed", community_id)
+            outcome["ideology"] = f"error: {error!r}"[:200]
+    return outcomes

@@ -1,0 +1,128 @@
+"""The composition root: settings in, ready-to-use services out. The only place adapters are chosen."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from bot.interview.service import InterviewConfig, InterviewService
+from bot.runtime.settings import Settings
+from core.llm import LLM
+from storage.database import Database
+from storage.migrate import ensure_schema
+
+
+def build_llm(settings: Settings) -> LLM:
+    from adapters.llm_openai import OpenAILLM
+
+    settings.require_llm()
+    return OpenAILLM(
+        base_url=settings.openai_base_url,
+        api_key=settings.openai_api_key.get_secret_value() if settings.openai_api_key else None,
+        timeout_seconds=settings.llm_timeout_seconds,
+        max_retries=settings.llm_max_retries,
+        structured_output=settings.structured_output,
+    )
+
+
+def open_database(settings: Settings) -> Database:
+    """The database, migrated if it is fresh (an out-of-date one raises SchemaOutOfDate)."""
+    ensure_schema(settings.resolved_database_url)
+    return Database(settings.resolved_database_url)
+
+
+def dedup_params(settings: Settings):
+    from bot.values.dedup import DedupParams
+
+    return DedupParams(
+        match_distance=settings.dedup_match_distance,
+        cluster_eps=settings.dedup_cluster_eps,
+        cluster_min_points=settings.dedup_cluster_min_points,
+    )
+
+
+def build_reconciler(settings: Settings, *, database: Database, llm: LLM):
+    """Places each confirmed card among the community's values (embeddings from the LLM endpoint)."""
+    from adapters.embeddings import LLMEmbedder
+    from bot.values.dedup import Reconciler
+
+    embedder = LLMEmbedder(llm, settings.embedding_model)
+    return Reconciler(database, llm, embedder, settings.judge_model, dedup_params(settings))
+
+
+def build_maintenance(settings: Settings, *, llm: LLM):
+    """What the scheduler's maintenance job (dedup, story generation, the ideology screen) runs with."""
+    from adapters.embeddings import LLMEmbedder
+    from bot.runtime.maintenance import Maintenance
+
+    return Maintenance(llm=llm, embedder=LLMEmbedder(llm, settings.embedding_model), judge_model=settings.judge_model,
+                       story_model=settings.articulation_model, dedup_params=dedup_params(settings))
+
+
+def build_generalizer(*, database: Database):
+    """Offers other members' values to pick from after each confirmed card (MGE.md §2)."""
+    from bot.generalization.picks import GeneralizationOffers
+
+    return GeneralizationOffers(database)
+
+
+def interview_config(settings: Settings) -> InterviewConfig:
+    return InterviewConfig(
+        chat_model=settings.chat_model,
+        articulation_model=settings.articulation_model,
+        max_turns=settings.interview_max_turns,
+        min_turns=settings.interview_min_turns,
+        idle_timeout=timedelta(hours=settings.interview_idle_timeout_hours),
+    )
+
+
+@dataclass
+class App:
+    settings: Settings
+    database: Database
+    llm: LLM
+    interviews: InterviewService
+
+    async def close(self) -> None:
+        await self.llm.aclose()
+        await self.database.dispose()
+
+
+def member_leases(settings: Settings, *, database: Database):
+    """Cross-process turns for members, on every backend: SQLite is shared by processes too (`mge chat`
+    beside `mge run`, split roles on one machine), and two of them on one member's turn would collide on
+    the turn numbers. On SQLite a lock file beside the database does it for a system call; a database
+    in memory has one process; elsewhere (no open-file-description locks) the lease rows."""
+    return member_locks_for(settings.resolved_database_url, database)
+
+
+def member_locks_for(url: str, database: Database):
+    from pathlib import Path
+
+    from sqlalchemy.engine import make_url
+
+    from bot.runtime.leases import MemberFileLocks, MemberLeases
+    from storage.database import database_backend
+
+    if database_backend(url) == "sqlite":
+        file = make_url(url).database
+        if file in (None, "", ":memory:"):
+            return None
+        if MemberFileLocks.supported:
+            path = Path(file).expanduser()
+            return MemberFileLocks(path.with_name(path.name + ".members.lock"))
+    return MemberLeases(database)
+
+
+def build_app(settings: Settings) -> App:
+    llm = build_llm(settings)
+    database = open_database(settings)
+    interviews = InterviewService(
+        database=database,
+        llm=llm,
+        config=interview_config(settings),
+        reconciler=build_reconciler(settings, database=database, llm=llm),
+        leases=member_leases(settings, database=database),
+        generalizer=build_generalizer(database=database),
+    )
+    return App(settings, database, llm, interviews)

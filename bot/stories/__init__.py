@@ -1,0 +1,1 @@
+"""Transition stories and the moral contexts they are written for."""
