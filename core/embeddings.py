@@ -58,8 +58,10 @@ def policies_text(card: HasPolicies) -> str:
     return "\n".join(sorted((p for p in cleaned if p), key=lambda p: (p.casefold(), p)))
 
 
-def as_matrix(vectors: np.ndarray | Sequence[Sequence[float]] | Sequence[np.ndarray]) -> np.ndarray:
-    """A 2-D float32 array (an empty input gives shape (0, 0))."""
+def as_matrix(
+    vectors: np.ndarray | Sequence[float] | Sequence[Sequence[float]] | Sequence[np.ndarray],
+) -> np.ndarray:
+    """A 2-D float32 array (a single vector becomes one row; an empty input gives shape (0, 0))."""
     matrix = np.asarray(vectors, dtype=np.float32)
     if matrix.size == 0:
         return matrix.reshape(0, matrix.shape[-1] if matrix.ndim == 2 else 0)

@@ -79,8 +79,8 @@ class VoteTable:
                     choice_code[vote.choice],
                 )
             )
-        columns = np.array(rows, dtype=np.int64).reshape(-1, 5).T
-        return cls(*columns, value_ids=tuple(value_ids), contexts=tuple(contexts))
+        voter, from_value, to_value, context, choice = np.array(rows, dtype=np.int64).reshape(-1, 5).T
+        return cls(voter, from_value, to_value, context, choice, value_ids=tuple(value_ids), contexts=tuple(contexts))
 
     def to_votes(self) -> list[Vote]:
         """The friendly form, mostly for tests and debugging (voter ids become their codes)."""
