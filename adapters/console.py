@@ -141,9 +141,14 @@ class _LineReader:
 
     async def _read_chunk(self, fd: int) -> bytes:
         loop = asyncio.get_running_loop()
-        readable = loop.create_future()
+        readable: asyncio.Future[None] = loop.create_future()
+
+        def wake() -> None:
+            if not readable.done():
+                readable.set_result(None)
+
         try:
-            loop.add_reader(fd, lambda: readable.done() or readable.set_result(None))
+            loop.add_reader(fd, wake)
         except (PermissionError, ValueError, OSError):
             return _read_or_end(fd, self._CHUNK)
         try:

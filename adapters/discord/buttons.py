@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping
 from typing import Any
 
 import discord
@@ -68,7 +69,7 @@ class ChoiceButton(discord.ui.DynamicItem[discord.ui.Button], template=_TEMPLATE
         self.key = key
 
     @classmethod
-    async def from_custom_id(
+    async def from_custom_id(  # type: ignore[override]  # discord.py passes the Button it read (its docs narrow so too)
         cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str], /
     ) -> ChoiceButton:
         return cls(match["key"], item.label or "", style=item.style, disabled=item.disabled)
@@ -117,7 +118,8 @@ class ChoiceButton(discord.ui.DynamicItem[discord.ui.Button], template=_TEMPLATE
 
 async def acknowledge_press(interaction: discord.Interaction) -> None:
     """Answer the interaction within Discord's 3 seconds, before any slow work (the LLM)."""
-    custom_id = (interaction.data or {}).get("custom_id", "")
+    data: Mapping[str, object] = interaction.data or {}
+    custom_id = str(data.get("custom_id", ""))
     try:
         if interaction.message is not None:
             await interaction.response.edit_message(view=disabled_view(interaction.message, pressed=custom_id))
@@ -136,6 +138,6 @@ def disabled_view(message: discord.Message, *, pressed: str) -> discord.ui.View:
             if not isinstance(child, discord.Button) or not (child.custom_id or "").startswith(CUSTOM_ID_PREFIX):
                 continue
             style = discord.ButtonStyle.success if child.custom_id == pressed else discord.ButtonStyle.secondary
-            key = child.custom_id.removeprefix(CUSTOM_ID_PREFIX)
+            key = (child.custom_id or "").removeprefix(CUSTOM_ID_PREFIX)
             view.add_item(ChoiceButton(key, child.label or key, style=style, disabled=True, row=min(row, 4)))
     return view

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -107,7 +107,7 @@ class MgeDiscordClient(discord.Client):
         self._config = config
         guard_parsers(self._connection.parsers, log)
         self.tree = MgeCommandTree(self)
-        self.tree.on_error = on_command_error
+        self.tree.error(on_command_error)
         for group in build_groups(context, member_installers, moderator_installers):
             self.tree.add_command(group)
 
@@ -145,7 +145,7 @@ class MgeDiscordClient(discord.Client):
         if kind in (discord.InteractionType.application_command, discord.InteractionType.autocomplete,
                     discord.InteractionType.ping):
             return
-        data = interaction.data if isinstance(interaction.data, dict) else {}
+        data: Mapping[str, object] = interaction.data if isinstance(interaction.data, dict) else {}
         custom_id = data.get("custom_id")
         if kind is discord.InteractionType.component and isinstance(custom_id, str) and is_choice_custom_id(custom_id):
             return  # a choice button: ChoiceButton answers it

@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import cache
+from typing import Any
 
 import discord
 from discord import app_commands
@@ -94,7 +95,9 @@ async def answer(
     Several messages when the embeds exceed one message's limits (10 embeds, 6000 characters)."""
     batches = _embed_batches(embeds) or [[]]
     for index, batch in enumerate(batches):
-        kwargs = {"ephemeral": True, "allowed_mentions": discord.AllowedMentions.none(), "embeds": batch}
+        kwargs: dict[str, Any] = {
+            "ephemeral": True, "allowed_mentions": discord.AllowedMentions.none(), "embeds": batch
+        }
         if index == 0 and content:
             kwargs["content"] = neutralise(discord_text(content))
         if interaction.response.is_done():
@@ -127,7 +130,7 @@ async def on_command_error(interaction: discord.Interaction, error: app_commands
 
 def _command_name(interaction: discord.Interaction) -> str:
     """The command as the member sent it (``mge-mod polls every``), also when the bot has no such command."""
-    data = interaction.data if isinstance(interaction.data, dict) else {}
+    data: Mapping[str, object] = interaction.data if isinstance(interaction.data, dict) else {}
     words = [str(data.get("name", "?"))]
     options = data.get("options")
     while isinstance(options, list) and options and isinstance(options[0], dict) and options[0].get("type") in (1, 2):

@@ -20,7 +20,7 @@ SORRY_TEXT = "Sorry, something went wrong on my side. Please try again in a mome
 
 async def reply_to_member(
     client: discord.Client,
-    user: discord.abc.User,
+    user: discord.User | discord.Member,
     text: str,
     *,
     event_id: str,

@@ -34,7 +34,9 @@ def after_press_view(message: discord.Message, *, pressed: str, finished: bool) 
     for row, component in enumerate(message.components):
         children = component.children if isinstance(component, discord.ActionRow) else [component]
         for child in children:
-            custom_id = (child.custom_id or "") if isinstance(child, discord.Button) else ""
+            if not isinstance(child, discord.Button):
+                continue
+            custom_id = child.custom_id or ""
             if not custom_id.startswith(CUSTOM_ID_PREFIX):
                 continue
             key = custom_id.removeprefix(CUSTOM_ID_PREFIX)

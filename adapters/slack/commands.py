@@ -44,7 +44,7 @@ MAX_CARDS_SHOWN = 10
 ACK_WITHIN = 2.5
 STILL_WORKING_TEXT = "Working on it: I'll send you the answer in a direct message."
 #: Echoed text never becomes a link preview or a parsed @name.
-NO_LINKS = {"unfurl_links": False, "unfurl_media": False, "parse": "none", "link_names": False}
+NO_LINKS: dict[str, Any] = {"unfurl_links": False, "unfurl_media": False, "parse": "none", "link_names": False}
 #: A subcommand the bot does not have: a typo, or one that changed since the member learnt it.
 UNKNOWN_TEXT = f"`{COMMAND} {{name}}` is not a command I know (commands change now and then). Here is what I can do:\n\n"
 

@@ -65,7 +65,8 @@ class SlackDeps:
 def community_of(body: dict[str, Any]) -> CommunityRef:
     """The workspace a request comes from. Events carry ``team_id``; slash commands ``team_id`` and
     ``team_domain``; interactions a ``team`` object. The domain is the only name Slack sends for free."""
-    team = body.get("team") if isinstance(body.get("team"), dict) else {}
+    team = body.get("team")
+    team = team if isinstance(team, dict) else {}
     team_id = body.get("team_id") or team.get("id") or (body.get("event") or {}).get("team") or ""
     name = body.get("team_domain") or team.get("domain") or ""
     return CommunityRef("slack", str(team_id), str(name))

@@ -77,10 +77,10 @@ class UsergroupMembers:
         cached = self._cache.get(key)
         if cached is not None and self.monotonic() - cached[0] < self.ttl:
             return cached[1]
-        # team_id: which workspace the group is in (required by Slack for org-wide tokens, harmless otherwise).
-        options = {"team_id": team_id} if team_id else {}
+        # team_id: which workspace the group is in (required by Slack for org-wide tokens, harmless otherwise);
+        # slack_sdk leaves a None parameter out of the request.
         try:
-            response = await asyncio.wait_for(client.usergroups_users_list(usergroup=group_id, **options),
+            response = await asyncio.wait_for(client.usergroups_users_list(usergroup=group_id, team_id=team_id or None),
                                               GROUP_LOOKUP_TIMEOUT)
         except SlackApiError as error:
             # missing_scope (no usergroups:read), no_such_subteam (a typo), plan_upgrade_required (free plan)
