@@ -12,6 +12,7 @@ stored must equal the unique votes.
 from __future__ import annotations
 
 import asyncio
+import gc
 import random
 import time
 from datetime import UTC, datetime
@@ -20,6 +21,7 @@ from typing import Any
 import support  # noqa: F401 — puts the repository root on sys.path
 
 from interview_bench import ANSWERS, CLOSING, OPENING, _message, build_service, interview, prepare, timed_handle
+from bot.runtime.heap import freeze_startup_heap
 from bot.voting.inbox import Reaction, inbox_for
 from core.messages import CommunityRef, Person
 from storage.database import Database
@@ -42,6 +44,8 @@ async def measure_mixed(
         await interview(service, community, Person("warm-up", "Warm up"))
         stream, unique = make_events(events, polls)
         inbox = inbox_for(database)
+        # As ``mge run`` does once started (bot.runtime.heap); the events stand for the network's, not the heap's.
+        freeze_startup_heap()
         burst: dict[str, float] = {}
 
         async def votes() -> None:
@@ -60,14 +64,18 @@ async def measure_mixed(
                 acks.append(time.perf_counter() - started)
 
             burst["start"] = time.perf_counter()
-            deliveries = []
+            # In flight only, as a server holds its open requests: a finished delivery is let go.
+            deliveries: set[asyncio.Task] = set()
             for index, event in enumerate(stream):
                 # Each reaction arrives on its own (as its own request would), ``rate`` a second.
                 delay = burst["start"] + index / rate - time.perf_counter()
                 if delay > 0:
                     await asyncio.sleep(delay)
-                deliveries.append(loop.create_task(deliver(event)))
-            await asyncio.gather(*deliveries)
+                task = loop.create_task(deliver(event))
+                deliveries.add(task)
+                task.add_done_callback(deliveries.discard)
+            while deliveries:
+                await asyncio.gather(*deliveries)
             burst["recorded"] = time.perf_counter()
             await inbox.drain()
             burst["applied"] = time.perf_counter()
@@ -88,6 +96,7 @@ async def measure_mixed(
         await llm.aclose()
         stored = await count_votes(database)
     finally:
+        gc.unfreeze()  # run.py's next sections start from an ordinary heap
         await database.dispose()
     # The turns that overlapped the burst: from its first delivery until its last vote was applied.
     turns = [turn for per in results[1:] for began, ended, turn in per

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from bot.interview.routing import DmRouter
+from bot.runtime.heap import freeze_startup_heap
 from bot.runtime.settings import Settings, SettingsError
 from bot.runtime.wiring import App
 
@@ -202,6 +203,8 @@ async def serve(app: App, plan: RolePlan, *, http_port: int | None, http_host: s
     work = platform_jobs(app, plan.platforms, stop=stop, http_port=http_port, http_host=http_host)
     if plan.scheduler:
         work.append(scheduler_job(app, stop=stop))
+    # Everything is imported and wired by now: what lives until exit need not be scanned again.
+    log.debug("froze %d start-up objects", freeze_startup_heap())
     jobs = [asyncio.ensure_future(job) for job in work]
     votes = asyncio.ensure_future(pending_votes_job(app, stop=stop))
     log.info("serving %s", ", ".join(plan.platforms + (["the scheduler"] if plan.scheduler else [])))
