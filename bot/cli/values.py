@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import replace
 
 import typer
 
@@ -150,10 +149,9 @@ def dedup_command(
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from adapters.embeddings import LEXICAL_MATCH_DISTANCE, LexicalEmbedder, LLMEmbedder
     from bot.values.dedup import run_dedup
     from bot.runtime.settings import SettingsError
-    from bot.runtime.wiring import build_llm, dedup_params
+    from bot.runtime.wiring import build_dedup_embedder, build_llm
     from core.llm import LLMError
     from storage import repositories as repo
 
@@ -162,10 +160,7 @@ def dedup_command(
         llm = build_llm(settings)
     except SettingsError as error:
         raise fail(str(error)) from None
-    embedder = LexicalEmbedder() if lexical else LLMEmbedder(llm, settings.embedding_model)
-    params = dedup_params(settings)
-    if lexical:
-        params = replace(params, match_distance=LEXICAL_MATCH_DISTANCE, cluster_eps=LEXICAL_MATCH_DISTANCE)
+    embedder, params = build_dedup_embedder(settings, llm=llm, lexical=lexical)
     judge_model = settings.judge_model
     console = Console(stderr=True)
 
@@ -182,7 +177,7 @@ def dedup_command(
                     task = bar.add_task("dedup", total=None)
 
                     def progress(done: int, total: int) -> None:
-                        bar.update(task, completed=done, total=total)
+                        bar.update(task, completed=done, total=total)  # noqa: B023 (called within this iteration)
 
                     reports.append(await run_dedup(
                         database, llm=llm, embedder=embedder, judge_model=judge_model, community_id=community_id,

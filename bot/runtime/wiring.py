@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from bot.interview.service import InterviewConfig, InterviewService
 from bot.runtime.settings import Settings
 from core.llm import LLM
 from storage.database import Database
 from storage.migrate import ensure_schema
+
+if TYPE_CHECKING:  # numpy-heavy: imported by the functions that build them, so `mge --help` stays fast
+    from bot.values.dedup import DedupParams
+    from core.embeddings import Embedder
 
 
 def build_llm(settings: Settings) -> LLM:
@@ -31,7 +36,7 @@ def open_database(settings: Settings) -> Database:
     return Database(settings.resolved_database_url)
 
 
-def dedup_params(settings: Settings):
+def dedup_params(settings: Settings) -> DedupParams:
     from bot.values.dedup import DedupParams
 
     return DedupParams(
@@ -39,6 +44,17 @@ def dedup_params(settings: Settings):
         cluster_eps=settings.dedup_cluster_eps,
         cluster_min_points=settings.dedup_cluster_min_points,
     )
+
+
+def build_dedup_embedder(settings: Settings, *, llm: LLM, lexical: bool = False) -> tuple[Embedder, DedupParams]:
+    """The embedder ``mge dedup`` proposes candidates with, and the parameters that go with it: the embeddings
+    endpoint, or with ``lexical`` the offline lexical embedder and its own match distance."""
+    from adapters.embeddings import LEXICAL_MATCH_DISTANCE, LexicalEmbedder, LLMEmbedder
+
+    params = dedup_params(settings)
+    if not lexical:
+        return LLMEmbedder(llm, settings.embedding_model), params
+    return LexicalEmbedder(), replace(params, match_distance=LEXICAL_MATCH_DISTANCE, cluster_eps=LEXICAL_MATCH_DISTANCE)
 
 
 def build_reconciler(settings: Settings, *, database: Database, llm: LLM):
