@@ -12,7 +12,7 @@ Create Date: 2026-11-23
 from typing import Sequence, Union
 
 import sqlalchemy as sa
-import sqlmodel  # noqa: F401
+import sqlmodel.sql.sqltypes  # noqa: F401
 from alembic import op
 
 
