@@ -10,12 +10,12 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core.eligibility import Facts, Rules
-from storage.models import EligibilityRule, Member, MemberFacts
+from storage.models import EligibilityRule, Member, MemberFacts, table_of
 from storage.repositories import insert_ignoring_conflict
 
 
 async def _facts_row(session: AsyncSession, *, member_id: int, now: datetime) -> MemberFacts:
-    await insert_ignoring_conflict(session, MemberFacts.__table__, {"member_id": member_id, "updated_at": now})
+    await insert_ignoring_conflict(session, table_of(MemberFacts), {"member_id": member_id, "updated_at": now})
     row = await session.get(MemberFacts, member_id, populate_existing=True)
     assert row is not None
     return row
@@ -74,7 +74,7 @@ async def get_rules(session: AsyncSession, *, community_id: int) -> Rules:
 
 
 async def rules_for_update(session: AsyncSession, *, community_id: int, now: datetime) -> EligibilityRule:
-    await insert_ignoring_conflict(session, EligibilityRule.__table__, {
+    await insert_ignoring_conflict(session, table_of(EligibilityRule), {
         "community_id": community_id, "min_account_age_days": 0, "min_membership_days": 0, "updated_at": now})
     query = select(EligibilityRule).where(EligibilityRule.community_id == community_id).with_for_update()
     return (await session.exec(query)).one()

@@ -10,7 +10,7 @@ from typing import Any
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import Community, CommunitySchedule, ModerationAction
+from storage.models import Community, CommunitySchedule, ModerationAction, table_of
 from storage.repositories import insert_ignoring_conflict
 
 #: The columns a moderator may change (everything but the key and the bookkeeping).
@@ -28,7 +28,7 @@ def schedule_fields(row: CommunitySchedule) -> dict[str, Any]:
 async def schedule_for_update(session: AsyncSession, *, community_id: int, now: datetime) -> CommunitySchedule:
     """The community's schedule row, created with the defaults if missing, locked for this transaction
     on PostgreSQL (two moderators changing it at once apply one after the other)."""
-    await insert_ignoring_conflict(session, CommunitySchedule.__table__, {
+    await insert_ignoring_conflict(session, table_of(CommunitySchedule), {
         "community_id": community_id, "poll_interval_minutes": 1440, "polls_per_round": 1, "polls_paused": False,
         "digest_day": "mon", "digest_hour": 9, "digest_minute": 0, "digest_timezone": "UTC", "digest_paused": False,
         "updated_at": now,

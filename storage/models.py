@@ -2,6 +2,10 @@
 
 Alembic migrations in ``mge/storage/migrations`` create these tables; change both together
 (``alembic revision --autogenerate`` then review).
+
+A surrogate key is typed ``id: int`` with a ``None`` default: it is None only from constructing a row until
+the session flushes it, and every row the code reads back has one (``int | None`` would make each use
+prove it again).
 """
 
 from __future__ import annotations
@@ -31,6 +35,12 @@ class UTCDateTime(sa.types.TypeDecorator):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def table_of(model: type[SQLModel]) -> sa.Table:
+    """The model's Core table, for INSERT … ON CONFLICT and set-at-a-time statements."""
+    # SQLAlchemy's declarative base sets __table__ on every table model; sqlmodel's type hints omit it.
+    return model.__table__  # type: ignore[attr-defined]
+
+
 def _when(*, nullable: bool = False, index: bool = False):
     return Field(sa_column=sa.Column(UTCDateTime(), nullable=nullable, index=index))
 
@@ -38,7 +48,7 @@ def _when(*, nullable: bool = False, index: bool = False):
 class Community(SQLModel, table=True):
     __table_args__ = (sa.UniqueConstraint("platform", "external_id"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     platform: str = Field(max_length=16)
     external_id: str = Field(max_length=64)
     name: str = Field(default="", max_length=200)
@@ -48,7 +58,7 @@ class Community(SQLModel, table=True):
 class Member(SQLModel, table=True):
     __table_args__ = (sa.UniqueConstraint("community_id", "platform_user_id"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     community_id: int = Field(foreign_key="community.id", index=True)
     platform_user_id: str = Field(max_length=64)
     display_name: str = Field(default="", max_length=200)
@@ -60,7 +70,7 @@ class Member(SQLModel, table=True):
 
 
 class Scenario(SQLModel, table=True):
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     community_id: int = Field(foreign_key="community.id", index=True)
     text: str = Field(max_length=1000)
     is_open: bool = True
@@ -73,7 +83,7 @@ class Scenario(SQLModel, table=True):
 class Interview(SQLModel, table=True):
     __table_args__ = (sa.Index("ix_interview_member_state", "community_id", "member_id", "state"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     community_id: int = Field(foreign_key="community.id")
     member_id: int = Field(foreign_key="member.id", index=True)
     scenario_id: int | None = Field(default=None, foreign_key="scenario.id")
@@ -94,7 +104,7 @@ class InterviewTurn(SQLModel, table=True):
     __tablename__ = "interview_turn"
     __table_args__ = (sa.UniqueConstraint("interview_id", "seq"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     interview_id: int = Field(foreign_key="interview.id", index=True)
     seq: int
     role: str = Field(max_length=8)  # member | bot
@@ -113,7 +123,7 @@ class ValuesCardRecord(SQLModel, table=True):
 
     __tablename__ = "values_card"
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     community_id: int = Field(foreign_key="community.id", index=True)
     interview_id: int = Field(foreign_key="interview.id", index=True)
     author_member_id: int | None = Field(default=None, foreign_key="member.id", index=True)
@@ -133,7 +143,7 @@ class LLMCall(SQLModel, table=True):
 
     __tablename__ = "llm_call"
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     community_id: int | None = Field(default=None, foreign_key="community.id", index=True)
     interview_id: int | None = Field(default=None, foreign_key="interview.id", index=True)
     purpose: str = Field(max_length=32)
@@ -153,7 +163,7 @@ class InboundEvent(SQLModel, table=True):
     __tablename__ = "inbound_event"
     __table_args__ = (sa.UniqueConstraint("community_id", "event_id"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     community_id: int = Field(foreign_key="community.id")
     event_id: str = Field(max_length=128)
     received_at: datetime = _when()
@@ -178,7 +188,7 @@ class CanonicalValue(SQLModel, table=True):
 
     __tablename__ = "canonical_value"
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     community_id: int = Field(foreign_key="community.id", index=True)
     title: str = Field(max_length=200)
     description: str = Field(max_length=1000)
@@ -212,7 +222,7 @@ class ValueAssignment(SQLModel, table=True):
         ),
     )
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     community_id: int = Field(foreign_key="community.id", index=True)
     card_id: int = Field(foreign_key="values_card.id")
     canonical_value_id: int = Field(foreign_key="canonical_value.id", index=True)
@@ -234,7 +244,7 @@ class EmbeddingCache(SQLModel, table=True):
     __tablename__ = "embedding_cache"
     __table_args__ = (sa.UniqueConstraint("model", "text_sha"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     model: str = Field(max_length=200)
     text_sha: str = Field(max_length=64)
     #: float32 little-endian bytes
@@ -249,7 +259,7 @@ class MoralContext(SQLModel, table=True):
     __tablename__ = "moral_context"
     __table_args__ = (sa.UniqueConstraint("community_id", "text"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     community_id: int = Field(foreign_key="community.id", index=True)
     text: str = Field(max_length=120)
     source: str = Field(default="llm", max_length=16)  # llm | moderator
@@ -271,7 +281,7 @@ class TransitionStory(SQLModel, table=True):
     __tablename__ = "transition_story"
     __table_args__ = (sa.UniqueConstraint("context_id", "from_value_id", "to_value_id"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     community_id: int = Field(foreign_key="community.id", index=True)
     context_id: int = Field(foreign_key="moral_context.id", index=True)
     from_value_id: int = Field(foreign_key="canonical_value.id")
@@ -293,7 +303,7 @@ class JobRun(SQLModel, table=True):
     __tablename__ = "job_run"
     __table_args__ = (sa.UniqueConstraint("job", "scope", "period"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     job: str = Field(max_length=40)
     community_id: int | None = Field(default=None, foreign_key="community.id")
     #: "community:<id>" or "all": the unique key needs a non-null value (NULLs never collide in SQL).
@@ -315,7 +325,7 @@ class Poll(SQLModel, table=True):
 
     __table_args__ = (sa.UniqueConstraint("platform", "channel_id", "message_id"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     community_id: int = Field(foreign_key="community.id", index=True)
     story_id: int = Field(foreign_key="transition_story.id", index=True)
     platform: str = Field(max_length=16)
@@ -336,7 +346,7 @@ class Vote(SQLModel, table=True):
 
     __table_args__ = (sa.UniqueConstraint("poll_id", "voter_key"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     community_id: int = Field(foreign_key="community.id", index=True)
     poll_id: int = Field(foreign_key="poll.id", index=True)
     member_id: int | None = Field(default=None, foreign_key="member.id", index=True)
@@ -368,7 +378,7 @@ class ReactionEvent(SQLModel, table=True):
         sa.Index("ix_reaction_event_user", "platform", "community_external_id", "user_id"),
     )
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     platform: str = Field(max_length=16)
     community_external_id: str = Field(max_length=64)
     channel_id: str = Field(max_length=64)
@@ -435,7 +445,7 @@ class ModerationAction(SQLModel, table=True):
 
     __tablename__ = "moderation_action"
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     community_id: int = Field(foreign_key="community.id", index=True)
     #: "discord:<user id>", "slack:<user id>" or "cli:<login name>" (the terminal).
     actor: str = Field(max_length=80)
@@ -498,7 +508,7 @@ class FairPositionAsk(SQLModel, table=True):
     __tablename__ = "fair_position_ask"
     __table_args__ = (sa.UniqueConstraint("member_id", "period"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     community_id: int = Field(foreign_key="community.id", index=True)
     member_id: int = Field(foreign_key="member.id", index=True)
     #: The digest's period (its ISO week, as in ``job_run``).
@@ -540,7 +550,7 @@ class SurveyAnswer(SQLModel, table=True):
     __tablename__ = "survey_answer"
     __table_args__ = (sa.UniqueConstraint("member_id", "question"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     community_id: int = Field(foreign_key="community.id", index=True)
     member_id: int = Field(foreign_key="member.id", index=True)
     question: int
@@ -559,7 +569,7 @@ class GeneralizationOffer(SQLModel, table=True):
     __tablename__ = "generalization_offer"
     __table_args__ = (sa.UniqueConstraint("interview_id"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     community_id: int = Field(foreign_key="community.id", index=True)
     member_id: int | None = Field(default=None, foreign_key="member.id", index=True)
     interview_id: int = Field(foreign_key="interview.id")
@@ -577,7 +587,7 @@ class GeneralizationImpression(SQLModel, table=True):
     __tablename__ = "generalization_impression"
     __table_args__ = (sa.UniqueConstraint("offer_id", "value_id"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     community_id: int = Field(foreign_key="community.id", index=True)
     offer_id: int = Field(foreign_key="generalization_offer.id", index=True)
     value_id: int = Field(foreign_key="canonical_value.id")
@@ -596,7 +606,7 @@ class IdeologyRating(SQLModel, table=True):
     __tablename__ = "ideology_rating"
     __table_args__ = (sa.UniqueConstraint("interview_id"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     community_id: int = Field(foreign_key="community.id", index=True)
     interview_id: int = Field(foreign_key="interview.id")
     score: int

@@ -22,6 +22,7 @@ from storage.models import (
     TransitionStory,
     ValueAssignment,
     ValuesCardRecord,
+    table_of,
 )
 from storage.repositories import insert_ignoring_conflict
 
@@ -29,7 +30,7 @@ from storage.repositories import insert_ignoring_conflict
 
 
 async def scenarios_of_community(session: AsyncSession, *, community_id: int) -> Sequence[Scenario]:
-    query = select(Scenario).where(Scenario.community_id == community_id).order_by(Scenario.id)
+    query = select(Scenario).where(Scenario.community_id == community_id).order_by(col(Scenario.id))
     return (await session.exec(query)).all()
 
 
@@ -46,7 +47,7 @@ async def contexts_of_scenario(session: AsyncSession, *, scenario_id: int) -> li
         select(MoralContext)
         .join(ScenarioContext, col(ScenarioContext.context_id) == MoralContext.id)
         .where(ScenarioContext.scenario_id == scenario_id)
-        .order_by(MoralContext.id)
+        .order_by(col(MoralContext.id))
     )
     return list((await session.exec(query)).all())
 
@@ -57,7 +58,7 @@ async def live_contexts(session: AsyncSession, *, community_id: int) -> list[Mor
     query = (
         select(MoralContext)
         .where(MoralContext.community_id == community_id, col(MoralContext.id).in_(linked))
-        .order_by(MoralContext.id)
+        .order_by(col(MoralContext.id))
     )
     return list((await session.exec(query)).all())
 
@@ -74,7 +75,7 @@ async def find_context(session: AsyncSession, *, community_id: int, text: str) -
 
 async def all_contexts(session: AsyncSession, *, community_id: int) -> list[MoralContext]:
     """Every context row of the community, live or removed (removed ones keep their stories)."""
-    query = select(MoralContext).where(MoralContext.community_id == community_id).order_by(MoralContext.id)
+    query = select(MoralContext).where(MoralContext.community_id == community_id).order_by(col(MoralContext.id))
     return list((await session.exec(query)).all())
 
 
@@ -91,7 +92,7 @@ async def add_context(
     """The community's context with exactly ``text``, inserted unless it exists (a concurrent insert wins)."""
     values = {"community_id": community_id, "text": text, "source": source, "prompt_sha": prompt_sha,
               "model": model, "created_at": now}
-    await insert_ignoring_conflict(session, MoralContext.__table__, values)
+    await insert_ignoring_conflict(session, table_of(MoralContext), values)
     found = await find_context(session, community_id=community_id, text=text)
     assert found is not None
     return found
@@ -100,7 +101,7 @@ async def add_context(
 async def link_context(session: AsyncSession, *, scenario_id: int, context_id: int) -> bool:
     """Link a scenario to a context; False when it already was."""
     values = {"scenario_id": scenario_id, "context_id": context_id}
-    return await insert_ignoring_conflict(session, ScenarioContext.__table__, values)
+    return await insert_ignoring_conflict(session, table_of(ScenarioContext), values)
 
 
 async def unlink_context(session: AsyncSession, *, context_id: int, scenario_id: int | None = None) -> None:
@@ -143,7 +144,7 @@ async def values_of_scenarios(
             CanonicalValue.status == "active",
             col(CanonicalValue.id).in_(assigned),
         )
-        .order_by(CanonicalValue.id)
+        .order_by(col(CanonicalValue.id))
     )
     return list((await session.exec(query)).all())
 
@@ -163,7 +164,7 @@ async def stories_of_context(
     query = select(TransitionStory).where(TransitionStory.context_id == context_id)
     if statuses is not None:
         query = query.where(col(TransitionStory.status).in_(list(statuses)))
-    return list((await session.exec(query.order_by(TransitionStory.id))).all())
+    return list((await session.exec(query.order_by(col(TransitionStory.id)))).all())
 
 
 async def list_stories(
@@ -178,7 +179,7 @@ async def list_stories(
         query = query.where(TransitionStory.context_id == context_id)
     if statuses is not None:
         query = query.where(col(TransitionStory.status).in_(list(statuses)))
-    return list((await session.exec(query.order_by(TransitionStory.id))).all())
+    return list((await session.exec(query.order_by(col(TransitionStory.id)))).all())
 
 
 async def story_keys(session: AsyncSession, *, context_id: int) -> set[tuple[int, int]]:
@@ -249,6 +250,6 @@ async def scenarios_without_contexts(session: AsyncSession, *, community_id: int
             col(Scenario.id).in_(has_cards),
             col(Scenario.id).not_in(has_contexts),
         )
-        .order_by(Scenario.id)
+        .order_by(col(Scenario.id))
     )
     return list((await session.exec(query)).all())
