@@ -9,9 +9,12 @@ import enum
 import sys
 import time
 from pathlib import Path
-from typing import NoReturn, Optional
+from typing import TYPE_CHECKING, Any, NoReturn, Optional, cast
 
 import typer
+
+if TYPE_CHECKING:
+    from core.graph.params import RankNodes
 
 graph_app = typer.Typer(help="Build and inspect moral graphs.", no_args_is_help=True, add_completion=False)
 
@@ -63,13 +66,15 @@ def build(
     from bot.graph.files import GraphInputError, read_values, read_votes
     from core.graph import GraphParams, build_moral_graph, dump_json
 
-    overrides = {
+    overrides: dict[str, Any] = {
         name: setting
         for name, setting in (("min_wiser", min_wiser), ("min_likelihood", min_likelihood), ("max_entropy", max_entropy))
         if setting is not None
     }
     try:
-        params = GraphParams(algorithm=algorithm.value, rank_nodes=rank_nodes.value.replace("-", "_"), **overrides)
+        # GraphParams refuses an unknown rank_nodes itself.
+        rank_nodes_name = cast("RankNodes", rank_nodes.value.replace("-", "_"))
+        params = GraphParams(algorithm=algorithm.value, rank_nodes=rank_nodes_name, **overrides)
     except ValueError as error:
         _fail(str(error))
     try:

@@ -60,7 +60,7 @@ def export_graphml(graph: MoralGraph, *, community: CommunityInfo) -> bytes:
     value was not ranked); edge attributes wiserLikelihood, entropy, the five counts, contexts."""
     import networkx as nx  # heavy: only when GraphML is asked for
 
-    digraph = nx.DiGraph(
+    digraph: nx.DiGraph[str] = nx.DiGraph(
         community=community.name,
         platform=community.platform,
         algorithm=graph.params.algorithm,

@@ -174,7 +174,7 @@ class _Rows:
         widest = int((self.ends - self.starts).max()) if len(self.starts) else 0
         self._padded = np.zeros(len(array) + widest + 8, dtype=np.uint8)
         self._padded[: len(array)] = array
-        self._bytes = memoryview(self._padded)
+        self._bytes = self._padded.data
 
     def __len__(self) -> int:
         return len(self.starts)
@@ -243,7 +243,7 @@ class _VoteColumns:
 
     def to_table(self, values: Sequence[Value]) -> VoteTable:
         value_index = {value.id: i for i, value in enumerate(values)}
-        choice_index = {choice: i for i, choice in enumerate(CHOICES)}
+        choice_index: dict[str, int] = {choice: i for i, choice in enumerate(CHOICES)}
 
         def unknown_value(text: str) -> str:
             return f"no value has id {text!r}"
@@ -286,9 +286,11 @@ class _VoteColumns:
         raw spellings such as ``x`` and ``"x"`` become one); an int is the code itself; None means the
         text is not allowed.
         """
+        texts = column.texts
+        assert texts is not None, "a column read with as_text=False is recoded only once decoded"
         names: dict[str, int] = {}
-        table = np.empty(len(column.texts), dtype=np.int64)
-        for code, text in enumerate(column.texts):
+        table = np.empty(len(texts), dtype=np.int64)
+        for code, text in enumerate(texts):
             found = lookup(text) if text else None
             if isinstance(found, str):
                 found = names.setdefault(found, len(names))
@@ -297,7 +299,7 @@ class _VoteColumns:
         if len(bad):
             # The earliest record holding any bad text.
             code = int(bad[np.argmin(column.first[bad])])
-            text = column.texts[code]
+            text = texts[code]
             where = f"{self.rows.name} line {self.rows.line_of_record(int(column.first[code]))}"
             if not text:
                 raise GraphInputError(f"{where}: {label} is empty")

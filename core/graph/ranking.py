@@ -14,7 +14,7 @@ import numpy as np
 _MANTISSA_BITS = 40
 
 
-def tie_key(scores: np.ndarray) -> np.ndarray:
+def tie_key(scores: np.ndarray | Sequence[float]) -> np.ndarray:
     """``scores`` rounded to 40 bits of mantissa: the number that decides order before ids do."""
     mantissa, exponent = np.frexp(np.asarray(scores, dtype=np.float64))
     return np.ldexp(np.round(mantissa * 2.0**_MANTISSA_BITS), exponent - _MANTISSA_BITS)
