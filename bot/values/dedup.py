@@ -15,7 +15,7 @@ Value statuses: ``active``; ``hidden`` (a moderator's choice, never changed here
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
@@ -105,7 +105,7 @@ class _ValueIndex:
         self.values[value.id] = value
         self.vectors[value.id] = vector
 
-    def candidates(self, vector: np.ndarray, params: DedupParams, exclude: set[int] = frozenset()) -> list[int]:
+    def candidates(self, vector: np.ndarray, params: DedupParams, exclude: Collection[int] = frozenset()) -> list[int]:
         ids = [value_id for value_id in self.vectors if value_id not in exclude]
         if not ids:
             return []
@@ -167,7 +167,7 @@ async def _reconcile_one(
     params: DedupParams,
     recorder: LLMRecorder,
     now: datetime,
-    exclude: set[int] = frozenset(),
+    exclude: Collection[int] = frozenset(),
     report: DedupReport | None = None,
 ) -> ValueAssignment:
     """Judge the card against its nearest values, then write: join one, or found a new value.
@@ -183,6 +183,7 @@ async def _reconcile_one(
             report.judge_calls += 1
     if judged is not None and judged.verdict.same_value:
         verdict = judged.verdict
+        assert verdict.candidate_id is not None  # the verdict's validator requires one when same_value
         value = index.values[verdict.candidate_id]
         assignment = await repo.add_assignment(
             session, card=card, value_id=value.id, decision="judged_same", now=now, reason=verdict.reasons.as_text(),
@@ -343,9 +344,9 @@ async def merge_values(
     async with database.session() as session:
         keep = await repo.get_value(session, value_id=keep_id, community_id=community_id)
         merge = await repo.get_value(session, value_id=merge_id, community_id=community_id)
-        for wanted, found in ((keep_id, keep), (merge_id, merge)):
-            if found is None:
-                raise LookupError(f"no value {wanted}" + (" in this community" if community_id is not None else ""))
+        if keep is None or merge is None:
+            missing = keep_id if keep is None else merge_id
+            raise LookupError(f"no value {missing}" + (" in this community" if community_id is not None else ""))
         if keep.community_id != merge.community_id:
             raise ValueError(f"values {keep_id} and {merge_id} belong to different communities; refusing to merge")
         if keep.status == "merged":
@@ -623,7 +624,9 @@ async def _place_cards(
     #: Values a card must not be offered again: the judge already kept it apart from their cluster-mates.
     exclude: dict[int, set[int]] = {}
 
-    labels = dbscan(vectors[pool], eps=params.cluster_eps, min_points=params.cluster_min_points) if pool else []
+    labels: np.ndarray | list[int] = (
+        dbscan(vectors[pool], eps=params.cluster_eps, min_points=params.cluster_min_points) if pool else []
+    )
     in_cluster = set()
     for members in clusters(np.asarray(labels)):
         rows = [pool[m] for m in members]
