@@ -65,6 +65,7 @@ async def _scenario_community(database, wanted: str | None):
     try:
         row = await find_community(database, wanted)
     except CommunityNotFound:
+        assert wanted is not None  # only a name no community has is "not found"
         return CommunityRef("console", wanted, wanted)
     except LookupError:
         if wanted is not None or await _has_communities(database):

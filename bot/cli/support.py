@@ -57,9 +57,10 @@ def operator_errors(*also: type[Exception]) -> Iterator[None]:
     from bot.runtime.settings import SettingsError
     from storage.database import DatabaseUnavailable, DatabaseURLError
 
+    errors: tuple[type[Exception], ...] = (SettingsError, DatabaseUnavailable, DatabaseURLError, *also)
     try:
         yield
-    except (SettingsError, DatabaseUnavailable, DatabaseURLError, *also) as error:
+    except errors as error:
         # args[0], not str(): str() of a KeyError adds quotes around the message.
         raise fail(str(error.args[0]) if error.args else str(error)) from None
 

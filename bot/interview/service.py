@@ -257,7 +257,7 @@ class InterviewService:
         found = await repo.active_interview_and_last_turn(
             session, community_id=member.community_id, member_id=member.id, kinds=PENDING_KINDS
         )
-        interview = found[0] if found else None
+        interview, last_role, last_seq = found if found else (None, None, 0)
         if message.is_choice:
             stale = await self._stale_press(session, member, interview, cleaned.text, now)
             if stale is not None:
@@ -266,7 +266,7 @@ class InterviewService:
             if (answer := await self._typed_pick(session, message, member, cleaned.text, now)) is not None:
                 return [Reply(answer.text)]
             return await self._begin(session, member, now)
-        ctx = _Context(session, member, interview, now, next_seq=found[2] + 1, last_role=found[1])
+        ctx = _Context(session, member, interview, now, next_seq=last_seq + 1, last_role=last_role)
         notices: list[Outbound] = []
         if self._idle(interview, now) and interview.state != InterviewState.TIMED_OUT:
             self._time_out(ctx)

@@ -9,7 +9,7 @@ both go through :func:`update_schedule`, which checks every value, records the c
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -131,17 +131,18 @@ def describe_schedule(row: CommunitySchedule, *, default_duration_hours: int) ->
     return [polls, digest]
 
 
-async def _with_channel(database: Database, channel: str) -> list[tuple[CommunitySchedule, str]]:
-    """Schedules (with their community's platform) whose ``channel`` column is set."""
+async def _with_platform(database: Database) -> Sequence[tuple[CommunitySchedule, str]]:
+    """Every schedule, with its community's platform."""
     async with database.session() as session:
-        rows = await repo.schedules_with_platform(session)
-    return [(row, platform) for row, platform in rows if getattr(row, channel) is not None]
+        return await repo.schedules_with_platform(session)
 
 
 async def poll_schedules(database: Database, *, default_duration: timedelta) -> list[PollSchedule]:
     """Every community's poll schedule that has a channel (paused ones included: they post nothing)."""
     schedules = []
-    for row, platform in await _with_channel(database, "poll_channel_id"):
+    for row, platform in await _with_platform(database):
+        if row.poll_channel_id is None:
+            continue
         hours = row.poll_duration_hours
         try:
             schedules.append(PollSchedule(
@@ -157,7 +158,9 @@ async def poll_schedules(database: Database, *, default_duration: timedelta) -> 
 async def digest_schedules(database: Database) -> list[DigestSchedule]:
     """Every community's digest schedule that has a channel (paused ones included)."""
     schedules = []
-    for row, platform in await _with_channel(database, "digest_channel_id"):
+    for row, platform in await _with_platform(database):
+        if row.digest_channel_id is None:
+            continue
         try:
             schedules.append(DigestSchedule(
                 community_id=row.community_id, platform=platform, channel_id=row.digest_channel_id,

@@ -279,8 +279,9 @@ def env_name(field: str) -> str:
     info = Settings.model_fields.get(field)
     if info is None:
         return field.upper()
-    if info.validation_alias is not None:
-        return info.validation_alias.choices[0]
+    alias = info.validation_alias
+    if isinstance(alias, AliasChoices) and isinstance(alias.choices[0], str):
+        return alias.choices[0]
     return f"MGE_{field.upper()}"
 
 
