@@ -1,11 +1,11 @@
 """DM turns while a burst of votes arrives, in one process: does a member's interview wait behind votes?
 
-``participants`` members interview (the scripted participant of ``interview_bench``, pausing ``think``
-seconds on average before each message: about 10 turns a second for 60 members, a busy community) while
-``events`` reaction events (10% redelivered) arrive at ``rate`` a second, each handed to the vote inbox on
-its own, as a request or gateway event would be; ``ack_ms`` is how long each waited to be recorded. Reported: each DM turn's own time
-(``handle`` minus the time awaiting the model) and its reply time (all of ``handle``), for the turns that
-started while the burst was still being recorded or applied, and the votes' end-to-end rate; the votes
+``participants`` members interview (the scripted participant of ``interview_bench``, pausing ``think`` seconds
+on average before each message: about 10 turns a second for 60 members, a busy community) while ``events``
+reaction events (10% redelivered) arrive at ``rate`` a second, each handed to the vote inbox on its own, as a
+request or gateway event would be; ``ack_ms`` is how long each waited to be recorded. Reported: each DM turn's
+own time (``handle`` minus the time awaiting the model) and its reply time (all of ``handle``), for the turns
+that started while the burst was still being recorded or applied, and the votes' end-to-end rate; the votes
 stored must equal the unique votes.
 """
 

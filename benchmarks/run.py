@@ -269,11 +269,14 @@ def report_rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
     rows += _vote_rows(results.get("votes", []))
     for leg in results.get("mixed", []):
         rows.append((
-            f"DM turns while {leg['vote_events']:,} reactions arrive at {leg['arrival_rate']:,.0f}/s, {leg['backend']}",
+            f"DM turns while {leg['vote_events']:,} reactions arrive "
+            f"at {leg['arrival_rate']:,.0f}/s, {leg['backend']}",
             f"{leg['turns']} turns during the burst: own p99 {leg['own_ms']['p99']:.1f} ms (outside it "
-            f"{(leg['own_ms_outside_burst'] or {}).get('p99', 0):.1f} ms), reply p99 {leg['reply_ms']['p99']:.0f} ms; "
+            f"{(leg['own_ms_outside_burst'] or {}).get('p99', 0):.1f} ms), "
+            f"reply p99 {leg['reply_ms']['p99']:.0f} ms; "
             f"reactions recorded p99 {leg['ack_ms']['p99']:.0f} ms, {leg['votes_stored']:,} votes stored",
-            f"own p99 < 50 ms, reply p99 < 1 s; = {leg['unique_votes']:,} unique ({'ok' if leg['ok'] else 'WRONG'})",
+            f"own p99 < 50 ms, reply p99 < 1 s; = {leg['unique_votes']:,} "
+            f"unique ({'ok' if leg['ok'] else 'WRONG'})",
         ))
     for case in results.get("graph", []):
         rows.append((
@@ -353,7 +356,8 @@ def _e2e_rows(legs: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
         met = leg["events_per_s"] >= TARGET_EVENTS_PER_S and leg["ok"]
         rows.append((
             what,
-            f"{leg['events_per_s']:,.0f} events/s to the last vote applied{response}; {leg['votes_stored']:,} votes "
+            f"{leg['events_per_s']:,.0f} events/s to the last vote applied{response}; "
+            f"{leg['votes_stored']:,} votes "
             f"from {leg['events']:,} events{redelivered}, {'exact' if leg['ok'] else 'WRONG'}",
             f"≥ {TARGET_EVENTS_PER_S:,} events/s, exact counts ({'met' if met else 'MISSED'})",
         ))
@@ -397,7 +401,8 @@ def print_table(results: dict[str, Any]) -> None:
 
 def markdown_table(results: dict[str, Any]) -> str:
     lines = [
-        f"Measured {results['started'][:10]} on {machine_line(results['machine'])}; {conditions_line(results['settings'])}.",
+        f"Measured {results['started'][:10]} on {machine_line(results['machine'])}; "
+        f"{conditions_line(results['settings'])}.",
         "",
         "| What | Result | Target |",
         "|---|---|---|",
@@ -430,7 +435,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--e2e-events", type=int, help="reaction events per end-to-end leg (20000; quick 1000)")
     parser.add_argument(
         "--e2e-legs",
-        help="platform:backend,... (slack:sqlite,discord:sqlite,slack:postgresql,discord:postgresql; quick: the sqlite ones)",
+        help=(
+            "platform:backend,... (slack:sqlite,discord:sqlite,slack:postgresql,discord:postgresql; "
+            "quick: the sqlite ones)"
+        ),
     )
     parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
     parser.add_argument(

@@ -20,7 +20,10 @@ async def list_values(call: ModeratorCall) -> ActionReply:
     lines = [f"{r['id']}. {r['title']} — {r['cards']} card(s)" + (" (hidden)" if r["status"] == "hidden" else "")
              for r in rows[:MAX_LISTED]]
     if len(rows) > MAX_LISTED:
-        lines.append(f"… and {len(rows) - MAX_LISTED} more ({terminal_command(call.community, 'values list')} in the terminal shows all).")
+        lines.append(
+            f"… and {len(rows) - MAX_LISTED} more "
+            f"({terminal_command(call.community, 'values list')} in the terminal shows all)."
+        )
     return ActionReply("\n".join(lines))
 
 

@@ -734,7 +734,10 @@ class InterviewService:
 
     @staticmethod
     def _revision_question() -> str:
-        return "What would you like to change about the card? Tell me in your own words, or type 'confirm' to keep it as it is."
+        return (
+            "What would you like to change about the card? Tell me in your own words, "
+            "or type 'confirm' to keep it as it is."
+        )
 
 
 def _card(record: ValuesCardRecord) -> ValuesCard:

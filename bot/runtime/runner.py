@@ -187,10 +187,8 @@ async def _until(stop: asyncio.Event, job: Coroutine) -> None:
     stopper.cancel()
     if task not in done:
         task.cancel()
-    try:
+    with contextlib.suppress(asyncio.CancelledError):
         await task
-    except asyncio.CancelledError:
-        pass
 
 
 async def serve(app: App, plan: RolePlan, *, http_port: int | None, http_host: str) -> None:

@@ -406,7 +406,10 @@ async def undo_last(
         await session.flush()
         restored = await repo.add_assignment(
             session, card=card, value_id=previous.canonical_value_id, decision=previous.decision, now=now,
-            reason=f"undo of decision {current.id} ({current.decision}) restored decision {previous.id}: {previous.reason}",
+            reason=(
+                f"undo of decision {current.id} ({current.decision}) "
+                f"restored decision {previous.id}: {previous.reason}"
+            ),
             prompt_sha=previous.prompt_sha, model=previous.model, actor=actor, member_agrees=previous.member_agrees,
         )
         _card_joined(target, now=now)
