@@ -9,7 +9,7 @@ import json
 
 import discord
 import pytest
-from sqlmodel import select
+from sqlmodel import col, select
 
 from adapters.discord.render import ZWSP
 from bot.generalization.picks import NOT_YOURS_TEXT, OTHER_COMMUNITY_TEXT
@@ -56,7 +56,7 @@ async def the_offer(database) -> tuple[GeneralizationOffer, list[GeneralizationI
 async def picked_ids(database) -> set[int]:
     async with database.session() as session:
         rows = (await session.exec(select(GeneralizationImpression.value_id)
-                                   .where(GeneralizationImpression.picked_at != None))).all()  # noqa: E711
+                                   .where(col(GeneralizationImpression.picked_at).is_not(None)))).all()
     return set(rows)
 
 

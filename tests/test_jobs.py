@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from sqlmodel import select
 
 from bot.runtime.jobs import LLMRecorder, claim_job, finish_job
@@ -44,10 +46,8 @@ async def test_recorder_sums_tokens_onto_the_run_including_failures(database, cl
         recorder = LLMRecorder(session, cid, clock(), run=run)
         fake_openai.script("fine", Error(400))
         done = await recorder.call("story", "sha1", "m", llm.complete([ChatMessage("user", "hello there")], model="m"))
-        try:
+        with contextlib.suppress(Exception):
             await recorder.call("story", "sha1", "m", llm.complete([ChatMessage("user", "again")], model="m"))
-        except Exception:
-            pass
         await session.commit()
         calls = (await session.exec(select(LLMCall))).all()
     await llm.aclose()

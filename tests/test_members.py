@@ -42,7 +42,8 @@ async def test_mycard_says_which_value_a_card_is_in_who_shares_it_and_its_rank(d
     before = await member_cards(database, HERE, Person("ana"))
     assert [(c.status, c.placement is not None) for c in before] == [("confirmed", True), ("proposed", False)]
     assert before[0].placement.line() == (
-        "In the value “Informed Autonomy Under Pressure” with 1 other member's card; not ranked yet (it needs votes on stories about it).")
+        "In the value “Informed Autonomy Under Pressure” with 1 other member's card; "
+        "not ranked yet (it needs votes on stories about it).")
     assert draft  # the proposed card is listed without a placement
 
     poll = await open_poll(database, story_id, now=NOW, closes_at=None)

@@ -211,6 +211,7 @@ async def test_stats_estimate_the_cost_at_the_operators_prices(service, database
     async with serving_slack(service, database, clock=clock, moderator_ids=(MODERATOR,),
                              token_prices=(2.5, 10.0)) as priced:
         stats = (await ask(priced, "stats", user=MODERATOR))["text"]
-    assert "LLM tokens used in all: 300,000 in, 50,000 out (interviews, dedup, contexts, stories), about $1.25 at the configured prices." in stats
+    assert ("LLM tokens used in all: 300,000 in, 50,000 out (interviews, dedup, contexts, stories), "
+            "about $1.25 at the configured prices.") in stats
     async with serving_slack(service, database, clock=clock, moderator_ids=(MODERATOR,)) as unpriced:
         assert "configured prices" not in (await ask(unpriced, "stats", user=MODERATOR))["text"]

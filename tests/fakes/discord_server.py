@@ -389,7 +389,8 @@ class FakeDiscord:
         return await self.send_interaction(2, user, guild, data, member_permissions=member_permissions)
 
     async def press_button(self, user: FakeUser, message: dict[str, Any], custom_id: str) -> int:
-        """``user`` presses the button ``custom_id`` under ``message`` (one of the bot's). Returns the interaction id."""
+        """``user`` presses the button ``custom_id`` under ``message`` (one of the bot's). Returns the interaction
+        id."""
         current = self._find_message(int(message["channel_id"]), int(message["id"])) or message
         data = {"custom_id": custom_id, "component_type": 2}
         guild = self.guilds.get(int(current["guild_id"])) if current.get("guild_id") else None

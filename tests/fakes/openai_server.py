@@ -96,7 +96,8 @@ class Body:
 
 
 #: What a script entry or responder may produce. A callable is called with the request body.
-Response = Union[str, dict, list, BaseModel, Error, Delay, Raw, Body, Callable[[dict[str, Any]], "Response"]]
+# Union, not `|`: the alias is recursive, and `|` cannot take the string "Response" at run time.
+Response = Union[str, dict, list, BaseModel, Error, Delay, Raw, Body, Callable[[dict[str, Any]], "Response"]]  # noqa: UP007
 
 
 @dataclass(frozen=True)
