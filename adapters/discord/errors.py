@@ -54,5 +54,5 @@ def _guarded(event: str, parse: Callable[[Any], None], log: logging.Logger) -> C
         except Exception as error:  # noqa: BLE001 — any parse failure means the payload was malformed
             log.warning("ignored a malformed %s dispatch: %s", event, one_line(error))
 
-    guarded.__mge_guarded__ = True  # type: ignore[attr-defined]
+    guarded.__mge_guarded__ = True  # type: ignore[attr-defined]  # a marker on the function, so guarding is idempotent
     return guarded

@@ -150,6 +150,7 @@ class SlackHttpGate:
                     log.error("could not record a reaction (%s); asking Slack to deliver it again", error)
                     return web.Response(status=503, text="try again")
                 return web.Response(status=200)
+        # Bolt reads the headers as any mapping (it lower-cases them itself); its hint names only dict.
         bolt_request = AsyncBoltRequest(body=text, query=request.query_string, headers=request.headers)  # type: ignore[arg-type]
         try:
             response = await self._app.async_dispatch(bolt_request)
