@@ -363,13 +363,13 @@ async def values_in_stories_or_merges(session: AsyncSession, *, value_ids: Seque
         merged_into = await session.exec(
             select(CanonicalValue.merged_into_id).where(col(CanonicalValue.merged_into_id).in_(chunk))
         )
-        linked.update(v for (v,) in merged_into.all() if v is not None)
+        linked.update(v for v in merged_into.all() if v is not None)
         merging = await session.exec(
             select(CanonicalValue.id).where(
                 col(CanonicalValue.id).in_(chunk), col(CanonicalValue.merged_into_id).is_not(None)
             )
         )
-        linked.update(v for (v,) in merging.all())
+        linked.update(merging.all())
     return linked
 
 

@@ -137,3 +137,24 @@ async def test_member_cards_are_scoped_to_the_member_and_community(database, clo
     mine = await member_cards(database, here, Person("U1"))
     assert [(c.card.title, c.status) for c in mine] == [("Steady Honest Presence", "proposed")]
     assert await member_cards(database, here, Person("U2")) == []
+
+
+async def test_values_taking_part_in_a_merge_are_found_on_both_sides(database, clock):
+    # An erasure keeps the values a merge links; the single-column queries return plain ids, not rows.
+    from storage import privacy_repo
+    from storage.models import CanonicalValue
+
+    async with database.session() as session:
+        community = await repo.get_or_create_community(session, platform="console", external_id="c", name="c",
+                                                       now=clock())
+        kept, merged, alone = (
+            CanonicalValue(community_id=community.id, title=title, description="", policies=[], created_at=clock(),
+                           updated_at=clock())
+            for title in ("Kept", "Merged", "Alone")
+        )
+        session.add_all([kept, merged, alone])
+        await session.flush()
+        merged.status, merged.merged_into_id = "merged", kept.id
+        await session.commit()
+        linked = await privacy_repo.values_in_stories_or_merges(session, value_ids=[kept.id, merged.id, alone.id])
+    assert linked == {kept.id, merged.id}
