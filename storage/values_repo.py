@@ -110,6 +110,12 @@ async def get_value(session: AsyncSession, *, value_id: int, community_id: int |
     return value
 
 
+async def all_values_of(session: AsyncSession, *, community_id: int) -> list[CanonicalValue]:
+    """Every value of the community whatever its status, merged ones too (callers resolve merges), in no
+    particular order."""
+    return list((await session.exec(select(CanonicalValue).where(CanonicalValue.community_id == community_id))).all())
+
+
 async def list_values(
     session: AsyncSession, *, community_id: int | None = None, statuses: Sequence[str] | None = ("active",)
 ) -> list[CanonicalValue]:
