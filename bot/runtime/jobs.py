@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TypeVar
 
-from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core.llm import LLMError
+from storage import jobs_repo
 from storage import repositories as repo
 from storage.models import Interview, JobRun
 
@@ -42,12 +42,9 @@ async def claim_job(
     A failed run is taken over at once, or only ``retry_after`` after it failed when that is given (a
     job that fails for a lasting reason, such as a channel the bot may not post in, then does not
     retry on every tick)."""
-    scope = "all" if community_id is None else f"community:{community_id}"
-    values = {"job": job, "community_id": community_id, "scope": scope, "period": period, "status": "running",
-              "input_tokens": 0, "output_tokens": 0, "detail": "", "started_at": now}
-    inserted = await repo.insert_ignoring_conflict(session, JobRun.__table__, values)
-    query = select(JobRun).where(JobRun.job == job, JobRun.scope == scope, JobRun.period == period)
-    run = (await session.exec(query)).one()
+    inserted = await jobs_repo.add_job_run(session, job=job, community_id=community_id, period=period, now=now)
+    run = await jobs_repo.find_job_run(session, job=job, community_id=community_id, period=period)
+    assert run is not None  # inserted above, or there before
     if inserted:
         return run
     if run.status == "failed":  # a failed run may be retried: take its row over
