@@ -292,10 +292,8 @@ class VoteInbox:
         keys = list(self._waiters)
         try:
             async with self.database.engine.connect() as conn:
-                query = sa.select(repo.EVENTS.c.event_key, repo.EVENTS.c.outcome).where(
-                    repo.EVENTS.c.event_key.in_(keys), repo.EVENTS.c.applied_at.is_not(None)
-                )
-                done = {key: VoteOutcome(outcome) for key, outcome in (await conn.execute(query)).all()}
+                outcomes = await repo.applied_outcomes(conn, keys)
+            done = {key: VoteOutcome(outcome) for key, outcome in outcomes.items()}
         except Exception:
             log.exception("could not read the outcomes of applied reaction events")
             return
