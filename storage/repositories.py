@@ -118,6 +118,19 @@ async def list_communities(session: AsyncSession) -> Sequence[Community]:
 # --- inbound events ------------------------------------------------------------------------------
 
 
+async def communities_with_counts(session: AsyncSession) -> list[tuple[Community, int, int]]:
+    """(community, members who did not erase their data, confirmed cards) of every community, by id."""
+    members = (select(Member.community_id, sa.func.count().label("n"))
+               .where(col(Member.forgotten_at).is_(None)).group_by(Member.community_id).subquery())
+    cards = (select(ValuesCardRecord.community_id, sa.func.count().label("n"))
+             .where(ValuesCardRecord.status == "confirmed").group_by(ValuesCardRecord.community_id).subquery())
+    query = (select(Community, members.c.n, cards.c.n)
+             .outerjoin(members, members.c.community_id == Community.id)
+             .outerjoin(cards, cards.c.community_id == Community.id)
+             .order_by(Community.id))
+    return [(c, m or 0, n or 0) for c, m, n in (await session.exec(query)).all()]
+
+
 async def claim_event(session: AsyncSession, *, community_id: int, event_id: str, now: datetime) -> bool:
     """Record that ``event_id`` is being handled; False when it was handled before (a redelivery)."""
     values = {"community_id": community_id, "event_id": event_id[:128], "received_at": now}

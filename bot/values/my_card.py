@@ -7,7 +7,6 @@ from datetime import datetime
 
 from core.cards import ValuesCard
 from core.messages import CommunityRef, Person
-from sqlmodel import select
 
 from storage import repositories as repo
 from storage import values_repo
@@ -74,11 +73,9 @@ async def _placements(session, database: Database, cards: list) -> dict[int, Pla
         return {}
     from bot.graph.build import load_community_graph_input, resolve_values
     from core.graph import GraphParams, build_moral_graph
-    from storage.models import CanonicalValue
 
     community_id = cards[0].community_id
-    values = {v.id: v for v in (await session.exec(
-        select(CanonicalValue).where(CanonicalValue.community_id == community_id))).all()}
+    values = {v.id: v for v in await values_repo.all_values_of(session, community_id=community_id)}
     resolve = resolve_values(values.values())
     counts = await values_repo.member_counts(session, community_id=community_id)
     data = await load_community_graph_input(database, community_id=community_id)
