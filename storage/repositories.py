@@ -15,6 +15,7 @@ from core.cards import ValuesCard
 from core.interview import InterviewState
 from storage.models import (
     Community,
+    DmRoute,
     InboundEvent,
     Interview,
     InterviewTurn,
@@ -115,9 +116,6 @@ async def list_communities(session: AsyncSession) -> Sequence[Community]:
     return (await session.exec(select(Community).order_by(Community.id))).all()
 
 
-# --- inbound events ------------------------------------------------------------------------------
-
-
 async def communities_with_counts(session: AsyncSession) -> list[tuple[Community, int, int]]:
     """(community, members who did not erase their data, confirmed cards) of every community, by id."""
     members = (select(Member.community_id, sa.func.count().label("n"))
@@ -129,6 +127,32 @@ async def communities_with_counts(session: AsyncSession) -> list[tuple[Community
              .outerjoin(cards, cards.c.community_id == Community.id)
              .order_by(Community.id))
     return [(c, m or 0, n or 0) for c, m, n in (await session.exec(query)).all()]
+
+
+# --- DM routes -----------------------------------------------------------------------------------
+
+
+async def set_dm_route(session: AsyncSession, *, platform: str, platform_user_id: str, community_id: int,
+                       now: datetime) -> None:
+    """Remember ``community_id`` as the community of the member's DMs on ``platform``."""
+    route = await session.get(DmRoute, (platform, platform_user_id))
+    if route is None:
+        session.add(DmRoute(platform=platform, platform_user_id=platform_user_id, community_id=community_id,
+                            updated_at=now))
+    else:
+        route.community_id = community_id
+        route.updated_at = now
+
+
+async def dm_route_community(session: AsyncSession, *, platform: str, platform_user_id: str) -> Community | None:
+    """The community remembered for the member's DMs on ``platform``, or None."""
+    route = await session.get(DmRoute, (platform, platform_user_id))
+    if route is None:
+        return None
+    return await session.get(Community, route.community_id)
+
+
+# --- inbound events ------------------------------------------------------------------------------
 
 
 async def claim_event(session: AsyncSession, *, community_id: int, event_id: str, now: datetime) -> bool:
