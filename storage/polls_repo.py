@@ -18,7 +18,7 @@ from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core.graph.votes import CHOICES
-from storage.models import CanonicalValue, Community, MoralContext, Poll, TransitionStory, Vote
+from storage.models import CanonicalValue, MoralContext, Poll, TransitionStory, Vote
 from storage.repositories import insert_ignoring_conflict
 
 
@@ -156,11 +156,6 @@ async def count_votes(session: AsyncSession, *, poll_id: int) -> dict[str, int]:
 
 
 # --- what a poll shows -----------------------------------------------------------------------------
-
-
-async def find_community(session: AsyncSession, *, platform: str, external_id: str) -> Community | None:
-    query = select(Community).where(Community.platform == platform, Community.external_id == external_id)
-    return (await session.exec(query)).first()
 
 
 async def story_with_values(

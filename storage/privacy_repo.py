@@ -94,11 +94,6 @@ def _chunks(ids: Iterable[Any]) -> list[list[Any]]:
 # --- the community and the member ------------------------------------------------------------------
 
 
-async def find_community(session: AsyncSession, *, platform: str, external_id: str) -> Community | None:
-    query = select(Community).where(Community.platform == platform, Community.external_id == external_id)
-    return (await session.exec(query)).first()
-
-
 async def lock_for_erasure(session: AsyncSession, *, community_id: int) -> None:
     """Serialise erasures with other writers before anything is read. On SQLite a write that changes
     nothing takes the database's write lock at once (a transaction that reads first and writes later

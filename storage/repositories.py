@@ -13,6 +13,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core.cards import ValuesCard
 from core.interview import InterviewState
+from core.messages import CommunityRef
+from storage.database import Database
 from storage.models import (
     Community,
     DmRoute,
@@ -31,21 +33,42 @@ ACTIVE_STATES = tuple(state.value for state in InterviewState if state.is_active
 # --- communities and members ---------------------------------------------------------------------
 
 
+def _community_query(platform: str, external_id: str):
+    return select(Community).where(Community.platform == platform, Community.external_id == external_id)
+
+
+async def find_community(session: AsyncSession, *, platform: str, external_id: str) -> Community | None:
+    return (await session.exec(_community_query(platform, external_id))).first()
+
+
 async def get_or_create_community(
     session: AsyncSession, *, platform: str, external_id: str, name: str, now: datetime
 ) -> Community:
-    found = (
-        await session.exec(
-            select(Community).where(Community.platform == platform, Community.external_id == external_id)
-        )
-    ).first()
+    found = await find_community(session, platform=platform, external_id=external_id)
     if found:
         if name and found.name != name:
             found.name = name
         return found
     community = Community(platform=platform, external_id=external_id, name=name, created_at=now)
-    return await _insert_or_get(session, community, select(Community).where(
-        Community.platform == platform, Community.external_id == external_id))
+    return await _insert_or_get(session, community, _community_query(platform, external_id))
+
+
+async def community_id_of(database: Database, community: CommunityRef) -> int | None:
+    """The stored id of a platform community; None when the bot has never stored anything for it.
+    Looking creates nothing (see :func:`ensure_community`)."""
+    async with database.session() as session:
+        row = await find_community(session, platform=community.platform, external_id=community.external_id)
+        return row.id if row is not None else None
+
+
+async def ensure_community(database: Database, community: CommunityRef, *, now: datetime) -> int:
+    """The community's id, recording the community (committed) if this is the first we hear of it."""
+    async with database.session() as session:
+        row = await get_or_create_community(session, platform=community.platform, external_id=community.external_id,
+                                            name=community.name, now=now)
+        await session.commit()
+        assert row.id is not None
+        return row.id
 
 
 # The statements of every DM turn are built once, with bound parameters: building a statement (and its

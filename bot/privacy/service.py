@@ -90,13 +90,6 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-async def community_id_for(database: Database, community: CommunityRef) -> int | None:
-    """The stored id of ``community``; None when the bot has never stored anything for it."""
-    async with database.session() as session:
-        row = await repo.find_community(session, platform=community.platform, external_id=community.external_id)
-        return row.id if row is not None else None
-
-
 # --- /mge mydata -----------------------------------------------------------------------------------------
 
 

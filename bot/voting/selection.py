@@ -18,6 +18,7 @@ from datetime import datetime
 
 from core.messages import CommunityRef
 from storage import polls_repo
+from storage.repositories import community_id_of
 from storage.database import Database
 
 
@@ -30,14 +31,6 @@ async def next_story(
     they count as open polls, so neither they nor their reverses are chosen."""
     async with database.session() as session:
         return await polls_repo.story_needing_votes(session, community_id=community_id, now=now, exclude=exclude)
-
-
-async def community_id_of(database: Database, community: CommunityRef) -> int | None:
-    """The stored id of a platform community; None when the bot has never recorded anything for it
-    (then it has no stories either)."""
-    async with database.session() as session:
-        row = await polls_repo.find_community(session, platform=community.platform, external_id=community.external_id)
-        return row.id if row is not None else None
 
 
 async def next_story_for(
