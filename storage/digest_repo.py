@@ -10,6 +10,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core.digest import Participation
+from core.interview import InterviewState
 from storage.models import Interview, MoralContext, Scenario, ScenarioContext, Vote
 
 
@@ -29,7 +30,7 @@ async def participation_counts(
     session: AsyncSession, *, community_id: int, since: datetime, until: datetime
 ) -> Participation:
     """Interviews completed (confirmed) and votes cast in [since, until), and in total."""
-    confirmed = (Interview.community_id == community_id, Interview.state == "confirmed")
+    confirmed = (Interview.community_id == community_id, Interview.state == InterviewState.CONFIRMED)
     in_period = (col(Interview.ended_at) >= since, col(Interview.ended_at) < until)
     votes = (Vote.community_id == community_id,)
     votes_in_period = (col(Vote.cast_at) >= since, col(Vote.cast_at) < until)

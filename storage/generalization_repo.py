@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from core.cards import CardStatus
 from storage.models import (
     CanonicalValue,
     GeneralizationImpression,
@@ -74,7 +75,7 @@ async def confirmed_card_links(session: AsyncSession, *, community_id: int) -> l
             ValueAssignment.community_id == community_id,
             ValuesCardRecord.community_id == community_id,
             col(ValueAssignment.superseded_at).is_(None),
-            ValuesCardRecord.status == "confirmed",
+            ValuesCardRecord.status == CardStatus.CONFIRMED,
         )
     )).all())
 

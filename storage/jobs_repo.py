@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import JobRun
+from storage.models import JobRun, JobStatus
 from storage.repositories import insert_ignoring_conflict
 
 
@@ -23,7 +23,7 @@ async def add_job_run(
 ) -> bool:
     """Insert a running run for (job, community, period) unless one exists; True when it was inserted."""
     values = {"job": job, "community_id": community_id, "scope": job_scope(community_id), "period": period,
-              "status": "running", "input_tokens": 0, "output_tokens": 0, "detail": "", "started_at": now}
+              "status": JobStatus.RUNNING, "input_tokens": 0, "output_tokens": 0, "detail": "", "started_at": now}
     return await insert_ignoring_conflict(session, JobRun.__table__, values)
 
 
@@ -36,7 +36,7 @@ async def latest_done_runs(session: AsyncSession, *, job: str, community_id: int
     """The community's last ``limit`` runs of ``job`` that were done, newest first."""
     return (await session.exec(
         select(JobRun)
-        .where(JobRun.job == job, JobRun.community_id == community_id, JobRun.status == "done")
+        .where(JobRun.job == job, JobRun.community_id == community_id, JobRun.status == JobStatus.DONE)
         .order_by(col(JobRun.finished_at).desc(), col(JobRun.id).desc())
         .limit(limit)
     )).all()

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from core.cards import CardStatus
 from storage.models import (
     Community,
     FairPositionAsk,
@@ -64,7 +65,7 @@ async def card_values_of_members(session: AsyncSession, *, community_id: int) ->
         .where(
             ValuesCardRecord.community_id == community_id,
             Member.community_id == community_id,
-            ValuesCardRecord.status == "confirmed",
+            ValuesCardRecord.status == CardStatus.CONFIRMED,
             col(ValueAssignment.superseded_at).is_(None),
             col(Member.forgotten_at).is_(None),
         )
@@ -113,7 +114,7 @@ async def members_to_offer_survey(session: AsyncSession, *, community_id: int) -
     """(member id, platform user id) of members with a confirmed card and a vote of their own who were
     never offered the survey, did not opt out, are not blocked and did not erase their data."""
     with_card = select(ValuesCardRecord.author_member_id).where(
-        ValuesCardRecord.community_id == community_id, ValuesCardRecord.status == "confirmed")
+        ValuesCardRecord.community_id == community_id, ValuesCardRecord.status == CardStatus.CONFIRMED)
     with_vote = select(Vote.member_id).where(Vote.community_id == community_id, col(Vote.member_id).is_not(None))
     offered = select(SurveyOffer.member_id)
     opted = select(LegitimacyOptOut.member_id)

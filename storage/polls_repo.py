@@ -17,7 +17,10 @@ from sqlalchemy.orm import aliased
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from core.cards import ValueStatus
 from core.graph.votes import CHOICES
+from core.polls import PollState
+from core.stories import StoryStatus
 from storage.models import CanonicalValue, MoralContext, Poll, TransitionStory, Vote
 from storage.repositories import insert_ignoring_conflict
 
@@ -52,7 +55,7 @@ async def insert_poll(
         "platform": platform,
         "channel_id": channel_id,
         "message_id": message_id,
-        "state": "open",
+        "state": PollState.OPEN,
         "opened_at": opened_at,
         "closes_at": closes_at,
     }
@@ -76,13 +79,13 @@ async def lock_poll(session: AsyncSession, *, poll_id: int) -> Poll | None:
 
 
 def is_closed(poll: Poll, now: datetime) -> bool:
-    return poll.state == "closed" or (poll.closes_at is not None and poll.closes_at <= now)
+    return poll.state == PollState.CLOSED or (poll.closes_at is not None and poll.closes_at <= now)
 
 
 def _is_open(now: datetime) -> sa.ColumnElement[bool]:
     """A poll still taking votes: state open and not past its deadline (no deadline: open until closed).
     The same rule as :func:`is_closed`, in SQL."""
-    return sa.and_(col(Poll.state) == "open", sa.or_(col(Poll.closes_at).is_(None), col(Poll.closes_at) > now))
+    return sa.and_(col(Poll.state) == PollState.OPEN, sa.or_(col(Poll.closes_at).is_(None), col(Poll.closes_at) > now))
 
 
 async def story_needing_votes(
@@ -120,9 +123,9 @@ async def story_needing_votes(
         .outerjoin(votes, votes.c.story_id == story.id)
         .where(
             story.community_id == community_id,
-            story.status == "active",
-            from_value.status == "active",
-            to_value.status == "active",
+            story.status == StoryStatus.ACTIVE,
+            from_value.status == ValueStatus.ACTIVE,
+            to_value.status == ValueStatus.ACTIVE,
             col(story.id).not_in(open_story_ids),
             ~reverse_is_open,
             *([col(story.id).not_in(busy)] if busy else []),
@@ -137,7 +140,7 @@ async def due_poll_ids(session: AsyncSession, *, now: datetime) -> list[int]:
     """Open polls (of every community) whose deadline is at or before ``now``, by id."""
     query = (
         select(Poll.id)
-        .where(Poll.state == "open", col(Poll.closes_at).is_not(None), col(Poll.closes_at) <= now)
+        .where(Poll.state == PollState.OPEN, col(Poll.closes_at).is_not(None), col(Poll.closes_at) <= now)
         .order_by(col(Poll.id))
     )
     return [poll_id for poll_id in (await session.exec(query)).all() if poll_id is not None]

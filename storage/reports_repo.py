@@ -9,6 +9,7 @@ from sqlalchemy import distinct, func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from core.interview import InterviewState
 from storage.models import Interview, InterviewTurn, LLMCall, Vote
 
 
@@ -29,7 +30,7 @@ async def confirmed_interview_tokens(session: AsyncSession, *, community_id: int
     """(interview id, input tokens, output tokens) of each interview that confirmed a card."""
     return list((await session.exec(
         select(Interview.id, Interview.input_tokens, Interview.output_tokens)
-        .where(Interview.community_id == community_id, Interview.state == "confirmed")
+        .where(Interview.community_id == community_id, Interview.state == InterviewState.CONFIRMED)
     )).all())
 
 

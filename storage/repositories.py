@@ -11,7 +11,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from core.cards import ValuesCard
+from core.cards import CardStatus, ValuesCard
 from core.interview import InterviewState
 from core.messages import CommunityRef
 from storage.database import Database
@@ -144,7 +144,7 @@ async def communities_with_counts(session: AsyncSession) -> list[tuple[Community
     members = (select(Member.community_id, sa.func.count().label("n"))
                .where(col(Member.forgotten_at).is_(None)).group_by(Member.community_id).subquery())
     cards = (select(ValuesCardRecord.community_id, sa.func.count().label("n"))
-             .where(ValuesCardRecord.status == "confirmed").group_by(ValuesCardRecord.community_id).subquery())
+             .where(ValuesCardRecord.status == CardStatus.CONFIRMED).group_by(ValuesCardRecord.community_id).subquery())
     query = (select(Community, members.c.n, cards.c.n)
              .outerjoin(members, members.c.community_id == Community.id)
              .outerjoin(cards, cards.c.community_id == Community.id)
@@ -412,7 +412,7 @@ async def add_card(
     """Store a newly proposed card; the interview's earlier proposal, if any, is superseded."""
     previous = await proposed_card(session, interview_id=interview.id)
     if previous is not None:
-        previous.status = "superseded"
+        previous.status = CardStatus.SUPERSEDED
     record = ValuesCardRecord(
         community_id=interview.community_id,
         interview_id=interview.id,
@@ -421,7 +421,7 @@ async def add_card(
         title=card.title,
         description=card.description,
         policies=list(card.policies),
-        status="proposed",
+        status=CardStatus.PROPOSED,
         prompt_sha=prompt_sha,
         model=model,
         created_at=now,
@@ -437,8 +437,8 @@ def _card_with_status(status: str):
     )
 
 
-_PROPOSED_CARD = _card_with_status("proposed")
-_CONFIRMED_CARD = _card_with_status("confirmed")
+_PROPOSED_CARD = _card_with_status(CardStatus.PROPOSED)
+_CONFIRMED_CARD = _card_with_status(CardStatus.CONFIRMED)
 
 
 async def proposed_card(session: AsyncSession, *, interview_id: int) -> ValuesCardRecord | None:
@@ -450,7 +450,7 @@ async def confirmed_card(session: AsyncSession, *, interview_id: int) -> ValuesC
 
 
 async def list_cards(
-    session: AsyncSession, *, community_ids: Sequence[int] | None = None, statuses: Sequence[str] = ("confirmed",)
+    session: AsyncSession, *, community_ids: Sequence[int] | None = None, statuses: Sequence[str] = (CardStatus.CONFIRMED,)
 ) -> Sequence[tuple[ValuesCardRecord, Member | None, Scenario | None, Community]]:
     query = (
         select(ValuesCardRecord, Member, Scenario, Community)

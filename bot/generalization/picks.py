@@ -31,6 +31,7 @@ from datetime import datetime
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from core.cards import ValueStatus
 from core.generalization import (
     PAPER_RATES,
     Candidate,
@@ -168,7 +169,7 @@ async def candidates_for(
     found = []
     for value_id, linked in sorted(scenarios.items()):
         value = by_id[value_id]
-        if value_id in own or value.status != "active":
+        if value_id in own or value.status != ValueStatus.ACTIVE:
             continue
         found.append(Candidate(value_id, value.title, value.description,
                                own_scenario=scenario_id is not None and scenario_id in linked))

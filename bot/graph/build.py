@@ -22,6 +22,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from core.cards import ValueStatus
 from core.eligibility import exclusion_reason
 from core.graph import GraphParams, MoralGraph, Value, Vote, build_moral_graph
 from core.graph.model import COUNT_FIELDS, Edge
@@ -95,7 +96,7 @@ async def load_community_graph_input(database: Database, *, community_id: int) -
 
     resolve = resolve_values(value_rows)
     # Ordered by id: a stable order, so the same database gives the same export bytes.
-    values = [_graph_value(row) for row in sorted(value_rows, key=lambda r: r.id) if row.status == "active"]
+    values = [_graph_value(row) for row in sorted(value_rows, key=lambda r: r.id) if row.status == ValueStatus.ACTIVE]
 
     votes: list[Vote] = []
     vote_story_ids: list[int] = []
@@ -144,13 +145,13 @@ def resolve_values(rows: Iterable[CanonicalValue]) -> dict[int, int]:
     for start in by_id:
         seen: set[int] = set()
         current = by_id.get(start)
-        while current is not None and current.status == "merged" and current.merged_into_id is not None:
+        while current is not None and current.status == ValueStatus.MERGED and current.merged_into_id is not None:
             if current.id in seen:
                 current = None
                 break
             seen.add(current.id)  # type: ignore[arg-type]
             current = by_id.get(current.merged_into_id)
-        if current is not None and current.status == "active":
+        if current is not None and current.status == ValueStatus.ACTIVE:
             resolved[start] = current.id  # type: ignore[assignment]
     return resolved
 

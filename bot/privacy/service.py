@@ -46,6 +46,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from bot.voting.inbox import inbox_for
+from core.cards import ValueStatus
 from core.embeddings import policies_text
 from core.interview import InterviewState
 from core.messages import CommunityRef
@@ -356,7 +357,7 @@ def _card_json(
 def _follow_merges(values: dict[int, CanonicalValue], value_id: int) -> CanonicalValue | None:
     seen: set[int] = set()
     value = values.get(value_id)
-    while value is not None and value.status == "merged" and value.merged_into_id is not None and value.id not in seen:
+    while value is not None and value.status == ValueStatus.MERGED and value.merged_into_id is not None and value.id not in seen:
         seen.add(value.id)  # type: ignore[arg-type]
         value = values.get(value.merged_into_id)
     return value

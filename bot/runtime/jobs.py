@@ -20,7 +20,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from core.llm import LLMError
 from storage import jobs_repo
 from storage import repositories as repo
-from storage.models import Interview, JobRun
+from storage.models import Interview, JobRun, JobStatus
 
 R = TypeVar("R")
 
@@ -47,12 +47,12 @@ async def claim_job(
     assert run is not None  # inserted above, or there before
     if inserted:
         return run
-    if run.status == "failed":  # a failed run may be retried: take its row over
+    if run.status == JobStatus.FAILED:  # a failed run may be retried: take its row over
         if retry_after is not None and run.finished_at is not None and now - run.finished_at < retry_after:
             return None
-        run.status, run.started_at, run.finished_at, run.detail = "running", now, None, ""
+        run.status, run.started_at, run.finished_at, run.detail = JobStatus.RUNNING, now, None, ""
         return run
-    if run.status == "running" and now - run.started_at >= stale_after:
+    if run.status == JobStatus.RUNNING and now - run.started_at >= stale_after:
         # Keep ``detail``: a resumable job records its progress there.
         run.started_at = now
         return run
@@ -60,7 +60,7 @@ async def claim_job(
 
 
 def finish_job(run: JobRun, *, now: datetime, ok: bool = True, detail: str = "") -> None:
-    run.status = "done" if ok else "failed"
+    run.status = JobStatus.DONE if ok else JobStatus.FAILED
     run.finished_at = now
     run.detail = detail[:4000]
 

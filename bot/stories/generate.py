@@ -33,7 +33,7 @@ from core.stories import (
 )
 from storage import jobs_repo, stories_repo
 from storage.database import Database
-from storage.models import CanonicalValue, JobRun
+from storage.models import CanonicalValue, JobRun, JobStatus
 
 log = logging.getLogger("mge.stories")
 
@@ -160,7 +160,7 @@ async def _progress_of_unfinished_run(session: AsyncSession, community_id: int, 
     """Contexts an earlier, failed or crashed run of the same period finished (read before the claim,
     which clears the run's detail)."""
     run = await _existing_run(session, community_id, period)
-    if run is None or run.status == "done":
+    if run is None or run.status == JobStatus.DONE:
         return set()
     try:
         return set(json.loads(run.detail or "{}").get("contexts_done", []))

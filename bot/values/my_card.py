@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from core.cards import ValuesCard
+from core.cards import CardStatus, ValuesCard
 from core.messages import CommunityRef, Person
 
 from storage import repositories as repo
@@ -52,9 +52,9 @@ async def member_cards(database: Database, community: CommunityRef, person: Pers
             platform=community.platform,
             external_id=community.external_id,
             platform_user_id=person.platform_user_id,
-            statuses=("confirmed", "proposed"),
+            statuses=(CardStatus.CONFIRMED, CardStatus.PROPOSED),
         )
-        placements = await _placements(session, database, [card for card, _ in rows if card.status == "confirmed"])
+        placements = await _placements(session, database, [card for card, _ in rows if card.status == CardStatus.CONFIRMED])
         return [
             MemberCard(
                 ValuesCard.model_construct(title=card.title, description=card.description, policies=list(card.policies)),
