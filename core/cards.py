@@ -6,9 +6,30 @@ so an LLM answer that breaks them is rejected (and repaired once) by the LLM ada
 
 from __future__ import annotations
 
+import enum
 import re
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class CardStatus(enum.StrEnum):
+    """``values_card.status``: a proposed card is confirmed by its author, or superseded by a revision."""
+
+    PROPOSED = "proposed"
+    SUPERSEDED = "superseded"
+    CONFIRMED = "confirmed"
+
+
+class ValueStatus(enum.StrEnum):
+    """``canonical_value.status``: only active values are in the graph and in new stories."""
+
+    ACTIVE = "active"
+    #: Hidden by a moderator.
+    HIDDEN = "hidden"
+    #: Merged into another value (``merged_into_id``), which its votes now count for.
+    MERGED = "merged"
+    #: Its last card left it.
+    EMPTY = "empty"
 
 TITLE_WORDS = (3, 6)
 POLICY_COUNT = (3, 7)

@@ -9,9 +9,17 @@ at any time, on Discord and Slack alike, and the bot reads it from raw events th
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 
 from core.graph.votes import CHOICES, Choice
+
+
+class PollState(enum.StrEnum):
+    """``poll.state``. An open poll past its ``closes_at`` takes no votes either; closing stores its tallies."""
+
+    OPEN = "open"
+    CLOSED = "closed"
 
 QUESTION = "Did this person become wiser?"
 

@@ -8,6 +8,7 @@ value ids were offered, which policies A has) are bound per call by :func:`pair_
 
 from __future__ import annotations
 
+import enum
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,12 +17,20 @@ from typing import ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 DEFAULT_MAX_PAIRS = 3
+
 STORY_WORDS = (80, 250)
 
 # A story is prose: a line that opens like a bullet or a numbered item makes it a list.
 _LIST_LINE = re.compile(r"^\s*(?:[-*•–]|\d+[.)]|[a-z][.)])\s+", re.MULTILINE)
 # Voters see the story, not our ids or labels: "value 12", "#12", "id: 3", "Value A".
 _ID_MENTION = re.compile(r"(?:#\s*\d+|\bids?\b\s*:?\s*\d+|\bvalue\s+(?:\d+|[AB]\b)|\[\d+\])", re.IGNORECASE)
+
+class StoryStatus(enum.StrEnum):
+    """``transition_story.status``: a withdrawn story (its context was edited or removed) is not put to a vote."""
+
+    ACTIVE = "active"
+    WITHDRAWN = "withdrawn"
+
 
 ChangeKind = Literal["partial_view_made_whole", "impure_motive_removed", "more_skilful_attention"]
 

@@ -10,10 +10,15 @@ prove it again).
 
 from __future__ import annotations
 
+import enum
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
+
+from core.cards import ValueStatus
+from core.polls import PollState
+from core.stories import StoryStatus
 
 
 class UTCDateTime(sa.types.TypeDecorator):
@@ -131,7 +136,7 @@ class ValuesCardRecord(SQLModel, table=True):
     title: str = Field(max_length=200)
     description: str = Field(max_length=1000)
     policies: list[str] = Field(sa_column=sa.Column(sa.JSON, nullable=False))
-    status: str = Field(max_length=16, index=True)  # proposed | superseded | confirmed
+    status: str = Field(max_length=16, index=True)  # CardStatus
     prompt_sha: str = Field(max_length=64)
     model: str = Field(max_length=200)
     created_at: datetime = _when()
@@ -195,8 +200,7 @@ class CanonicalValue(SQLModel, table=True):
     policies: list[str] = Field(sa_column=sa.Column(sa.JSON, nullable=False))
     #: The member card whose text this value shows (changes when a better-written card joins).
     source_card_id: int | None = Field(default=None, foreign_key="values_card.id")
-    #: active | hidden (by a moderator) | merged (into merged_into_id) | empty (its last card left)
-    status: str = Field(default="active", max_length=16, index=True)
+    status: str = Field(default=ValueStatus.ACTIVE, max_length=16, index=True)  # ValueStatus
     #: When two values were merged, the one this value now lives on as.
     merged_into_id: int | None = Field(default=None, foreign_key="canonical_value.id")
     created_at: datetime = _when()
@@ -289,11 +293,19 @@ class TransitionStory(SQLModel, table=True):
     story: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
     #: The generation steps: shared meaning, clarification, per-policy changes (MGE.md §6).
     steps: dict = Field(sa_column=sa.Column(sa.JSON, nullable=False))
-    status: str = Field(default="active", max_length=16)  # active | withdrawn
+    status: str = Field(default=StoryStatus.ACTIVE, max_length=16)  # StoryStatus
     prompt_sha: str = Field(max_length=64)
     model: str = Field(max_length=200)
     run_id: int | None = Field(default=None, foreign_key="job_run.id")
     created_at: datetime = _when()
+
+
+class JobStatus(enum.StrEnum):
+    """``job_run.status``. A failed run may be claimed again; a running one only once it is stale."""
+
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
 
 
 class JobRun(SQLModel, table=True):
@@ -309,7 +321,7 @@ class JobRun(SQLModel, table=True):
     #: "community:<id>" or "all": the unique key needs a non-null value (NULLs never collide in SQL).
     scope: str = Field(max_length=40)
     period: str = Field(max_length=40)
-    status: str = Field(default="running", max_length=16)  # running | done | failed
+    status: str = Field(default=JobStatus.RUNNING, max_length=16)
     input_tokens: int = 0
     output_tokens: int = 0
     detail: str = Field(default="", sa_column=sa.Column(sa.Text, nullable=False, server_default=""))
@@ -331,7 +343,7 @@ class Poll(SQLModel, table=True):
     platform: str = Field(max_length=16)
     channel_id: str = Field(max_length=64)
     message_id: str = Field(max_length=64)
-    state: str = Field(default="open", max_length=16, index=True)  # open | closed
+    state: str = Field(default=PollState.OPEN, max_length=16, index=True)  # PollState
     opened_at: datetime = _when()
     closes_at: datetime | None = _when(nullable=True)
     closed_at: datetime | None = _when(nullable=True)

@@ -9,14 +9,19 @@ through the vote inbox (``reactions_repo``), whose appliers take turns the same 
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 
 import sqlalchemy as sa
+from sqlalchemy.orm import aliased
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from core.cards import ValueStatus
 from core.graph.votes import CHOICES
-from storage.models import CanonicalValue, Community, MoralContext, Poll, TransitionStory, Vote
+from core.polls import PollState
+from core.stories import StoryStatus
+from storage.models import CanonicalValue, MoralContext, Poll, TransitionStory, Vote
 from storage.repositories import insert_ignoring_conflict
 
 
@@ -50,7 +55,7 @@ async def insert_poll(
         "platform": platform,
         "channel_id": channel_id,
         "message_id": message_id,
-        "state": "open",
+        "state": PollState.OPEN,
         "opened_at": opened_at,
         "closes_at": closes_at,
     }
@@ -74,7 +79,71 @@ async def lock_poll(session: AsyncSession, *, poll_id: int) -> Poll | None:
 
 
 def is_closed(poll: Poll, now: datetime) -> bool:
-    return poll.state == "closed" or (poll.closes_at is not None and poll.closes_at <= now)
+    return poll.state == PollState.CLOSED or (poll.closes_at is not None and poll.closes_at <= now)
+
+
+def _is_open(now: datetime) -> sa.ColumnElement[bool]:
+    """A poll still taking votes: state open and not past its deadline (no deadline: open until closed).
+    The same rule as :func:`is_closed`, in SQL."""
+    return sa.and_(col(Poll.state) == PollState.OPEN, sa.or_(col(Poll.closes_at).is_(None), col(Poll.closes_at) > now))
+
+
+async def story_needing_votes(
+    session: AsyncSession, *, community_id: int, now: datetime, exclude: Collection[int] = ()
+) -> int | None:
+    """The id of the community's eligible story with the fewest votes (oldest first on a tie), or None;
+    the rules are in ``bot.voting.selection``. Stories in ``exclude`` count as in an open poll."""
+    busy = list(exclude)
+    story = aliased(TransitionStory, name="story")
+    reverse = aliased(TransitionStory, name="reverse")
+    from_value = aliased(CanonicalValue, name="from_value")
+    to_value = aliased(CanonicalValue, name="to_value")
+
+    open_story_ids = select(Poll.story_id).where(Poll.community_id == community_id, _is_open(now))
+    votes = (
+        select(Poll.story_id.label("story_id"), func.count(col(Vote.id)).label("votes"))  # type: ignore[attr-defined]
+        .join(Vote, col(Vote.poll_id) == col(Poll.id))
+        .where(Poll.community_id == community_id)
+        .group_by(col(Poll.story_id))
+        .subquery("votes")
+    )
+    reverse_taken = col(reverse.id).in_(open_story_ids)
+    if busy:
+        reverse_taken = sa.or_(reverse_taken, col(reverse.id).in_(busy))
+    reverse_is_open = sa.exists().where(
+        reverse.context_id == story.context_id,
+        reverse.from_value_id == story.to_value_id,
+        reverse.to_value_id == story.from_value_id,
+        reverse_taken,
+    )
+    query = (
+        select(story.id)
+        .join(from_value, from_value.id == story.from_value_id)
+        .join(to_value, to_value.id == story.to_value_id)
+        .outerjoin(votes, votes.c.story_id == story.id)
+        .where(
+            story.community_id == community_id,
+            story.status == StoryStatus.ACTIVE,
+            from_value.status == ValueStatus.ACTIVE,
+            to_value.status == ValueStatus.ACTIVE,
+            col(story.id).not_in(open_story_ids),
+            ~reverse_is_open,
+            *([col(story.id).not_in(busy)] if busy else []),
+        )
+        .order_by(func.coalesce(votes.c.votes, 0), story.id)
+        .limit(1)
+    )
+    return (await session.exec(query)).first()
+
+
+async def due_poll_ids(session: AsyncSession, *, now: datetime) -> list[int]:
+    """Open polls (of every community) whose deadline is at or before ``now``, by id."""
+    query = (
+        select(Poll.id)
+        .where(Poll.state == PollState.OPEN, col(Poll.closes_at).is_not(None), col(Poll.closes_at) <= now)
+        .order_by(col(Poll.id))
+    )
+    return [poll_id for poll_id in (await session.exec(query)).all() if poll_id is not None]
 
 
 # --- votes -----------------------------------------------------------------------------------------
@@ -90,11 +159,6 @@ async def count_votes(session: AsyncSession, *, poll_id: int) -> dict[str, int]:
 
 
 # --- what a poll shows -----------------------------------------------------------------------------
-
-
-async def find_community(session: AsyncSession, *, platform: str, external_id: str) -> Community | None:
-    query = select(Community).where(Community.platform == platform, Community.external_id == external_id)
-    return (await session.exec(query)).first()
 
 
 async def story_with_values(

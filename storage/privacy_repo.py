@@ -62,6 +62,7 @@ from storage.models import (
     ValuesCardRecord,
     Vote,
 )
+from storage import values_repo
 
 #: Inbound event ids of poll reactions are stored with this prefix (``bot.voting.polls.apply_reaction``).
 VOTE_EVENT_PREFIX = "vote:"
@@ -91,11 +92,6 @@ def _chunks(ids: Iterable[Any]) -> list[list[Any]]:
 
 
 # --- the community and the member ------------------------------------------------------------------
-
-
-async def find_community(session: AsyncSession, *, platform: str, external_id: str) -> Community | None:
-    query = select(Community).where(Community.platform == platform, Community.external_id == external_id)
-    return (await session.exec(query)).first()
 
 
 async def lock_for_erasure(session: AsyncSession, *, community_id: int) -> None:
@@ -174,8 +170,8 @@ async def assignments_of_cards(session: AsyncSession, *, card_ids: Sequence[int]
 
 
 async def values_of_community(session: AsyncSession, *, community_id: int) -> dict[int, CanonicalValue]:
-    rows = (await session.exec(select(CanonicalValue).where(CanonicalValue.community_id == community_id))).all()
-    return {row.id: row for row in rows}  # type: ignore[misc]
+    values = await values_repo.all_values_of(session, community_id=community_id)
+    return {row.id: row for row in values}  # type: ignore[misc]
 
 
 async def votes_of(

@@ -76,6 +76,14 @@ async def pending_events(conn: AsyncConnection, *, limit: int) -> list[sa.Row]:
     return list((await conn.execute(_PENDING, {"limit": limit})).all())
 
 
+async def applied_outcomes(conn: AsyncConnection, keys: Sequence[str]) -> dict[str, str]:
+    """Event key → outcome of those events that were applied (by any process)."""
+    query = sa.select(EVENTS.c.event_key, EVENTS.c.outcome).where(
+        EVENTS.c.event_key.in_(keys), EVENTS.c.applied_at.is_not(None)
+    )
+    return {key: outcome for key, outcome in (await conn.execute(query)).all()}
+
+
 async def has_pending(conn: AsyncConnection) -> bool:
     query = sa.select(EVENTS.c.id).where(EVENTS.c.applied_at.is_(None)).limit(1)
     return (await conn.execute(query)).first() is not None

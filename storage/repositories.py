@@ -11,10 +11,13 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from core.cards import ValuesCard
+from core.cards import CardStatus, ValuesCard
 from core.interview import InterviewState
+from core.messages import CommunityRef
+from storage.database import Database
 from storage.models import (
     Community,
+    DmRoute,
     InboundEvent,
     Interview,
     InterviewTurn,
@@ -30,21 +33,42 @@ ACTIVE_STATES = tuple(state.value for state in InterviewState if state.is_active
 # --- communities and members ---------------------------------------------------------------------
 
 
+def _community_query(platform: str, external_id: str):
+    return select(Community).where(Community.platform == platform, Community.external_id == external_id)
+
+
+async def find_community(session: AsyncSession, *, platform: str, external_id: str) -> Community | None:
+    return (await session.exec(_community_query(platform, external_id))).first()
+
+
 async def get_or_create_community(
     session: AsyncSession, *, platform: str, external_id: str, name: str, now: datetime
 ) -> Community:
-    found = (
-        await session.exec(
-            select(Community).where(Community.platform == platform, Community.external_id == external_id)
-        )
-    ).first()
+    found = await find_community(session, platform=platform, external_id=external_id)
     if found:
         if name and found.name != name:
             found.name = name
         return found
     community = Community(platform=platform, external_id=external_id, name=name, created_at=now)
-    return await _insert_or_get(session, community, select(Community).where(
-        Community.platform == platform, Community.external_id == external_id))
+    return await _insert_or_get(session, community, _community_query(platform, external_id))
+
+
+async def community_id_of(database: Database, community: CommunityRef) -> int | None:
+    """The stored id of a platform community; None when the bot has never stored anything for it.
+    Looking creates nothing (see :func:`ensure_community`)."""
+    async with database.session() as session:
+        row = await find_community(session, platform=community.platform, external_id=community.external_id)
+        return row.id if row is not None else None
+
+
+async def ensure_community(database: Database, community: CommunityRef, *, now: datetime) -> int:
+    """The community's id, recording the community (committed) if this is the first we hear of it."""
+    async with database.session() as session:
+        row = await get_or_create_community(session, platform=community.platform, external_id=community.external_id,
+                                            name=community.name, now=now)
+        await session.commit()
+        assert row.id is not None
+        return row.id
 
 
 # The statements of every DM turn are built once, with bound parameters: building a statement (and its
@@ -113,6 +137,42 @@ def _insert_ignoring_conflict(dialect: str, table: sa.Table):
 
 async def list_communities(session: AsyncSession) -> Sequence[Community]:
     return (await session.exec(select(Community).order_by(Community.id))).all()
+
+
+async def communities_with_counts(session: AsyncSession) -> list[tuple[Community, int, int]]:
+    """(community, members who did not erase their data, confirmed cards) of every community, by id."""
+    members = (select(Member.community_id, sa.func.count().label("n"))
+               .where(col(Member.forgotten_at).is_(None)).group_by(Member.community_id).subquery())
+    cards = (select(ValuesCardRecord.community_id, sa.func.count().label("n"))
+             .where(ValuesCardRecord.status == CardStatus.CONFIRMED).group_by(ValuesCardRecord.community_id).subquery())
+    query = (select(Community, members.c.n, cards.c.n)
+             .outerjoin(members, members.c.community_id == Community.id)
+             .outerjoin(cards, cards.c.community_id == Community.id)
+             .order_by(Community.id))
+    return [(c, m or 0, n or 0) for c, m, n in (await session.exec(query)).all()]
+
+
+# --- DM routes -----------------------------------------------------------------------------------
+
+
+async def set_dm_route(session: AsyncSession, *, platform: str, platform_user_id: str, community_id: int,
+                       now: datetime) -> None:
+    """Remember ``community_id`` as the community of the member's DMs on ``platform``."""
+    route = await session.get(DmRoute, (platform, platform_user_id))
+    if route is None:
+        session.add(DmRoute(platform=platform, platform_user_id=platform_user_id, community_id=community_id,
+                            updated_at=now))
+    else:
+        route.community_id = community_id
+        route.updated_at = now
+
+
+async def dm_route_community(session: AsyncSession, *, platform: str, platform_user_id: str) -> Community | None:
+    """The community remembered for the member's DMs on ``platform``, or None."""
+    route = await session.get(DmRoute, (platform, platform_user_id))
+    if route is None:
+        return None
+    return await session.get(Community, route.community_id)
 
 
 # --- inbound events ------------------------------------------------------------------------------
@@ -352,7 +412,7 @@ async def add_card(
     """Store a newly proposed card; the interview's earlier proposal, if any, is superseded."""
     previous = await proposed_card(session, interview_id=interview.id)
     if previous is not None:
-        previous.status = "superseded"
+        previous.status = CardStatus.SUPERSEDED
     record = ValuesCardRecord(
         community_id=interview.community_id,
         interview_id=interview.id,
@@ -361,7 +421,7 @@ async def add_card(
         title=card.title,
         description=card.description,
         policies=list(card.policies),
-        status="proposed",
+        status=CardStatus.PROPOSED,
         prompt_sha=prompt_sha,
         model=model,
         created_at=now,
@@ -377,8 +437,8 @@ def _card_with_status(status: str):
     )
 
 
-_PROPOSED_CARD = _card_with_status("proposed")
-_CONFIRMED_CARD = _card_with_status("confirmed")
+_PROPOSED_CARD = _card_with_status(CardStatus.PROPOSED)
+_CONFIRMED_CARD = _card_with_status(CardStatus.CONFIRMED)
 
 
 async def proposed_card(session: AsyncSession, *, interview_id: int) -> ValuesCardRecord | None:
@@ -390,7 +450,7 @@ async def confirmed_card(session: AsyncSession, *, interview_id: int) -> ValuesC
 
 
 async def list_cards(
-    session: AsyncSession, *, community_ids: Sequence[int] | None = None, statuses: Sequence[str] = ("confirmed",)
+    session: AsyncSession, *, community_ids: Sequence[int] | None = None, statuses: Sequence[str] = (CardStatus.CONFIRMED,)
 ) -> Sequence[tuple[ValuesCardRecord, Member | None, Scenario | None, Community]]:
     query = (
         select(ValuesCardRecord, Member, Scenario, Community)

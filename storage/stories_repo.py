@@ -14,6 +14,8 @@ import sqlalchemy as sa
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from core.cards import CardStatus, ValueStatus
+from core.stories import StoryStatus
 from storage.models import (
     CanonicalValue,
     MoralContext,
@@ -133,7 +135,7 @@ async def values_of_scenarios(
         .where(
             ValueAssignment.community_id == community_id,
             col(ValueAssignment.superseded_at).is_(None),
-            ValuesCardRecord.status == "confirmed",
+            ValuesCardRecord.status == CardStatus.CONFIRMED,
             col(ValuesCardRecord.scenario_id).in_(list(scenario_ids)),
         )
     )
@@ -141,7 +143,7 @@ async def values_of_scenarios(
         select(CanonicalValue)
         .where(
             CanonicalValue.community_id == community_id,
-            CanonicalValue.status == "active",
+            CanonicalValue.status == ValueStatus.ACTIVE,
             col(CanonicalValue.id).in_(assigned),
         )
         .order_by(col(CanonicalValue.id))
@@ -172,7 +174,7 @@ async def list_stories(
     *,
     community_id: int,
     context_id: int | None = None,
-    statuses: Sequence[str] | None = ("active",),
+    statuses: Sequence[str] | None = (StoryStatus.ACTIVE,),
 ) -> list[TransitionStory]:
     query = select(TransitionStory).where(TransitionStory.community_id == community_id)
     if context_id is not None:
@@ -199,8 +201,8 @@ async def withdraw_stories(session: AsyncSession, *, context_id: int) -> int:
     """Mark the context's active stories withdrawn (their polls and votes stay); returns how many."""
     statement = (
         sa.update(TransitionStory)
-        .where(col(TransitionStory.context_id) == context_id, col(TransitionStory.status) == "active")
-        .values(status="withdrawn")
+        .where(col(TransitionStory.context_id) == context_id, col(TransitionStory.status) == StoryStatus.ACTIVE)
+        .values(status=StoryStatus.WITHDRAWN)
     )
     result = await session.exec(statement)
     return result.rowcount or 0
@@ -227,7 +229,7 @@ async def add_story(
         to_value_id=to_value_id,
         story=story,
         steps=steps,
-        status="active",
+        status=StoryStatus.ACTIVE,
         prompt_sha=prompt_sha,
         model=model,
         run_id=run_id,
@@ -240,7 +242,7 @@ async def add_story(
 async def scenarios_without_contexts(session: AsyncSession, *, community_id: int) -> list[int]:
     """Ids of the community's scenarios that have confirmed cards but no linked context."""
     has_cards = select(ValuesCardRecord.scenario_id).where(
-        ValuesCardRecord.community_id == community_id, ValuesCardRecord.status == "confirmed"
+        ValuesCardRecord.community_id == community_id, ValuesCardRecord.status == CardStatus.CONFIRMED
     )
     has_contexts = select(ScenarioContext.scenario_id)
     query = (

@@ -11,6 +11,7 @@ import numpy as np
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from core.cards import CardStatus, ValueStatus
 from core.embeddings import Embedded, Embedder
 from storage.repositories import insert_ignoring_conflict
 from storage.models import CanonicalValue, EmbeddingCache, ValueAssignment, ValuesCardRecord
@@ -92,7 +93,7 @@ async def unassigned_cards(session: AsyncSession, *, community_id: int) -> list[
         select(ValuesCardRecord)
         .where(
             ValuesCardRecord.community_id == community_id,
-            ValuesCardRecord.status == "confirmed",
+            ValuesCardRecord.status == CardStatus.CONFIRMED,
             col(ValuesCardRecord.id).not_in(current),
         )
         .order_by(ValuesCardRecord.id)
@@ -110,8 +111,14 @@ async def get_value(session: AsyncSession, *, value_id: int, community_id: int |
     return value
 
 
+async def all_values_of(session: AsyncSession, *, community_id: int) -> list[CanonicalValue]:
+    """Every value of the community whatever its status, merged ones too (callers resolve merges), in no
+    particular order."""
+    return list((await session.exec(select(CanonicalValue).where(CanonicalValue.community_id == community_id))).all())
+
+
 async def list_values(
-    session: AsyncSession, *, community_id: int | None = None, statuses: Sequence[str] | None = ("active",)
+    session: AsyncSession, *, community_id: int | None = None, statuses: Sequence[str] | None = (ValueStatus.ACTIVE,)
 ) -> list[CanonicalValue]:
     query = select(CanonicalValue).order_by(CanonicalValue.id)
     if community_id is not None:
@@ -128,7 +135,7 @@ async def create_value_from_card(session: AsyncSession, *, card: ValuesCardRecor
         description=card.description,
         policies=list(card.policies),
         source_card_id=card.id,
-        status="active",
+        status=ValueStatus.ACTIVE,
         created_at=now,
         updated_at=now,
     )

@@ -11,7 +11,7 @@ from discord import app_commands
 from sqlmodel import select
 
 from bot.commands import ACTIONS
-from bot.commands.base import community_id_for
+from storage.repositories import ensure_community
 from bot.interview.scenarios import prepare_scenarios
 from core.messages import CommunityRef
 from storage.models import CanonicalValue, ModerationAction, ValueAssignment
@@ -45,7 +45,7 @@ async def community(database, guild, clock) -> CommunityRef:
     ref = CommunityRef("discord", str(guild.id), guild.name)
     await prepare_scenarios(database, ref, text="A friend is grieving. How can I help?", now=clock())
     await add_story(database, ref, now=clock())
-    community_id = await community_id_for(database, ref, now=clock())
+    community_id = await ensure_community(database, ref, now=clock())
     async with database.session() as session:
         value_id = (await session.exec(select(CanonicalValue.id).order_by(CanonicalValue.id))).first()
     for member in ("ana", "ben"):  # two cards in the first value, so one can be split off

@@ -31,7 +31,7 @@ from adapters.slack.polls import SlackPollPublisher
 from bot.graph.build import load_community_graph_input
 from bot.commands.permissions import denial_text
 from bot.voting.polls import VoteOutcome, post_story_poll
-from bot.privacy.service import community_id_for, export_member_data, has_member_data
+from bot.privacy.service import export_member_data, has_member_data
 from bot.interview.routing import DmRouter
 from bot.interview.scenarios import prepare_scenarios
 from core.messages import CommunityRef, Person
@@ -48,6 +48,7 @@ from storage.models import (
     ValuesCardRecord,
     Vote,
 )
+from storage.repositories import community_id_of
 from tests.discord_support import fake_discord, running_bot, top_level  # noqa: F401 (fixtures)
 from tests.fakes.discord_server import EPHEMERAL, FakeDiscord, FakeGuild, FakeUser
 from tests.slack_support import Harness, serving_slack
@@ -98,7 +99,7 @@ async def seed(builder: Builder, seeded: Seeded, *, alice: Person, bob: Person, 
     database, clock, marker = builder.database, builder.clock, seeded.marker
     seeded.scenario_id = await prepare_scenarios(
         database, seeded.community, text=f"A {marker} colleague cut corners. What should my friend do?", now=clock())
-    seeded.community_id = await community_id_for(database, seeded.community)
+    seeded.community_id = await community_id_of(database, seeded.community)
     alice_card = await builder.card(seeded.community, alice, seeded.scenario_id, seeded.phrase,
                                     card_spec(marker, "Courage Grounded In Care"))
     bob_card = await card_row(database, seeded.community_id, bob, card_spec(marker, "Speaking Up With Kindness"),

@@ -8,11 +8,12 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlmodel import select
 
-from bot.voting.selection import community_id_of, next_story, next_story_for
+from bot.voting.selection import next_story, next_story_for
 from bot.voting.polls import close_poll, record_poll
 from core.messages import CommunityRef
 from storage.database import Database
 from storage.models import CanonicalValue, Poll, TransitionStory, Vote
+from storage.repositories import community_id_of
 from tests.fakes.story_rows import add_story
 
 HERE = CommunityRef("discord", "1001", "Here")

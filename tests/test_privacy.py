@@ -24,7 +24,6 @@ from bot.privacy.service import (
     FORGET_CONFIRM_WINDOW,
     NOTHING_STORED_TEXT,
     ForgetConfirmations,
-    community_id_for,
     export_bytes,
     export_member_data,
     forget_member,
@@ -53,6 +52,7 @@ from storage.models import (
     ValuesCardRecord,
     Vote,
 )
+from storage.repositories import community_id_of
 
 SCENARIO = "My friend asks whether to report a colleague who cut corners. What should I tell her?"
 COMMUNITY_A = CommunityRef("discord", "900000000000000001", "Guild A")
@@ -225,7 +225,7 @@ async def build_world(
     route; an LLM error echoing her words; an audit-log entry), Bob, and Carol, Dave, Erin who vote."""
     database, clock = builder.database, builder.clock
     scenario_id = await prepare_scenarios(database, community, text=SCENARIO, now=clock())
-    community_id = await community_id_for(database, community)
+    community_id = await community_id_of(database, community)
     world = World(community, community_id, scenario_id)
     await DmRouter(database).remember(user_id=alice.platform_user_id, community=community, now=clock())
 

@@ -148,9 +148,9 @@ async def test_forget_erases_the_members_reaction_records(database, clock, poll)
     from bot.privacy.service import forget_member
 
     await react(database, clock)(YES, user="1001")
-    from bot.privacy.service import community_id_for
+    from storage.repositories import community_id_of
 
-    community_id = await community_id_for(database, GUILD)
+    community_id = await community_id_of(database, GUILD)
     report = await forget_member(database, community_id=community_id, platform_user_id="1001", now=clock())
     assert report.reaction_events_deleted == 1
     async with database.session() as session:

@@ -29,7 +29,6 @@ from bot.privacy.service import (
     FORGET_CONFIRM_WINDOW,
     NOTHING_STORED_TEXT,
     ForgetReport,
-    community_id_for,
     confirmation_is_fresh,
     export_bytes,
     export_filename,
@@ -38,6 +37,7 @@ from bot.privacy.service import (
     forget_member,
     has_member_data,
 )
+from storage.repositories import community_id_of
 from core.messages import CommunityRef
 
 log = logging.getLogger("mge.discord.members")
@@ -143,7 +143,7 @@ def install_member_commands(group: app_commands.Group, context: BotContext) -> N
         if community is None:
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
-        community_id = await community_id_for(context.database, community)
+        community_id = await community_id_of(context.database, community)
         data = None
         if community_id is not None:
             data = await export_member_data(
@@ -173,7 +173,7 @@ def install_member_commands(group: app_commands.Group, context: BotContext) -> N
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
         now = context.clock()
-        community_id = await community_id_for(context.database, community)
+        community_id = await community_id_of(context.database, community)
         preview = ForgetReport()
         if community_id is not None:  # what confirming would erase: the erasure, rolled back
             preview = await forget_member(
@@ -234,7 +234,7 @@ async def answer_forget_button(interaction: discord.Interaction, key: str) -> No
     user = interaction.user
     # Under the member's lock: no DM of theirs is being handled (and stored) while their data goes.
     async with context.user_lock(user.id):
-        community_id = await community_id_for(context.database, community)
+        community_id = await community_id_of(context.database, community)
         report = ForgetReport()
         if community_id is not None:
             report = await forget_member(

@@ -30,7 +30,8 @@ from adapters.discord.moderator_commands import post_failure_text, require_moder
 from adapters.discord.polls import DiscordPollPublisher
 from adapters.discord.render import neutralise
 from bot.commands import ActionReply, ModeratorAction, ModeratorCall, ModeratorServices, groups, run_action
-from bot.commands.base import channel_id_of, community_id_for
+from bot.commands.base import channel_id_of
+from storage.repositories import ensure_community
 
 #: A message's content may hold 2000 characters; longer answers come as a file as well.
 MAX_CONTENT = 1900
@@ -66,7 +67,7 @@ def _command(action: ModeratorAction, context: BotContext, *, name: str) -> app_
                 return
         call = ModeratorCall(
             database=context.database,
-            community_id=await community_id_for(context.database, community, now=now),
+            community_id=await ensure_community(context.database, community, now=now),
             community=community,
             actor=f"{PLATFORM}:{interaction.user.id}",
             channel_id=str(interaction.channel_id) if interaction.channel_id else None,

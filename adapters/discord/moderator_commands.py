@@ -20,7 +20,8 @@ from adapters.discord.commands import POLL_NAME, answer, moderator_command
 from adapters.discord.community import community_of_guild
 from adapters.discord.config import PLATFORM, BotContext
 from adapters.discord.polls import DiscordPollPublisher
-from bot.commands.base import community_id_for, terminal_command
+from bot.commands.base import terminal_command
+from storage.repositories import ensure_community
 from bot.commands.schedule import audit_poll
 from bot.commands.permissions import ModeratorFacts, denial_text, is_moderator
 from bot.voting.selection import next_story_for
@@ -121,7 +122,7 @@ def install_moderator_commands(group: app_commands.Group, context: BotContext) -
                 await answer(interaction, post_failure_text(error, str(interaction.channel_id)) or "")
                 return
         log.info("poll %s on story %s posted by %s", recorded.id, story_id, interaction.user.id)
-        await audit_poll(context.database, recorded, community_id=await community_id_for(context.database, community,
+        await audit_poll(context.database, recorded, community_id=await ensure_community(context.database, community,
                                                                                           now=now),
                          actor=f"{PLATFORM}:{interaction.user.id}", now=now, action="poll")
         jump_url = f"https://discord.com/channels/{interaction.guild_id}/{recorded.channel_id}/{recorded.message_id}"

@@ -25,7 +25,6 @@ from bot.privacy.service import (
     FORGET_CONFIRM_WINDOW,
     NOTHING_STORED_TEXT,
     ForgetConfirmations,
-    community_id_for,
     export_bytes,
     export_filename,
     export_member_data,
@@ -33,6 +32,7 @@ from bot.privacy.service import (
     forget_member,
     has_member_data,
 )
+from storage.repositories import community_id_of
 from core.messages import CommunityRef, Person
 
 log = logging.getLogger("mge.slack.commands")
@@ -161,7 +161,7 @@ FORGET_NOT_ASKED_TEXT = (
 
 async def mydata(call: CommandCall) -> CommandReply:
     """The export is read before the ack (a few queries), uploaded to the member's DM after it."""
-    community_id = await community_id_for(call.deps.database, call.community)
+    community_id = await community_id_of(call.deps.database, call.community)
     data = None
     if community_id is not None:
         data = await export_member_data(
@@ -196,7 +196,7 @@ def forget_command(confirmations: ForgetConfirmations):
     async def forget(call: CommandCall) -> CommandReply:
         now = call.deps.clock()
         user_id = call.person.platform_user_id
-        community_id = await community_id_for(call.deps.database, call.community)
+        community_id = await community_id_of(call.deps.database, call.community)
         word = call.args.strip().casefold()
         if word not in ("", "confirm"):
             return CommandReply(f"Use `{COMMAND} forget`, then `{COMMAND} forget confirm`.")

@@ -23,7 +23,7 @@ from adapters.slack.digest import SlackDigestPublisher
 from adapters.slack.polls import PLATFORM, SlackPollPublisher
 from adapters.slack.render import escape
 from bot.commands import ActionReply, ModeratorAction, ModeratorCall, ModeratorServices, groups, run_action, split_words
-from bot.commands.base import community_id_for
+from storage.repositories import ensure_community
 
 log = logging.getLogger("mge.slack.moderation")
 
@@ -85,7 +85,7 @@ def _handler(group: str, actions: list[ModeratorAction], gate, poll_duration: ti
         now = call.deps.clock()
         moderator_call = ModeratorCall(
             database=call.deps.database,
-            community_id=await community_id_for(call.deps.database, call.community, now=now),
+            community_id=await ensure_community(call.deps.database, call.community, now=now),
             community=call.community,
             actor=f"{PLATFORM}:{call.person.platform_user_id}",
             channel_id=None if not call.channel_id or call.channel_id.startswith("D") else call.channel_id,

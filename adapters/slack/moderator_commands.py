@@ -30,7 +30,8 @@ from adapters.slack.moderator_actions import answer_when_done, install_actions, 
 from adapters.slack.polls import PLATFORM, SlackPollPublisher
 from adapters.slack.render import escape
 from bot.commands import ActionReply
-from bot.commands.base import community_id_for, terminal_command
+from bot.commands.base import terminal_command
+from storage.repositories import ensure_community
 from bot.commands.schedule import audit_poll
 from bot.commands.permissions import ModeratorFacts, SlackModeratorId, denial_text, is_moderator, slack_moderator_ids
 from bot.voting.selection import next_story_for
@@ -161,7 +162,7 @@ def add_moderator_commands(
             finally:
                 busy.discard(story_id)
             log.info("poll %s on story %s posted by %s", recorded.id, story_id, call.person.platform_user_id)
-            community_id = await community_id_for(call.deps.database, call.community, now=now)
+            community_id = await ensure_community(call.deps.database, call.community, now=now)
             await audit_poll(call.deps.database, recorded, community_id=community_id,
                              actor=f"{PLATFORM}:{call.person.platform_user_id}", now=now, action="poll")
             return ActionReply(

@@ -18,8 +18,6 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlmodel import select
-
 from bot.graph.build import load_community_graph_input
 from bot.runtime.jobs import LLMRecorder
 from core.ask import (
@@ -46,7 +44,7 @@ from core.llm import LLM, LLMError, LLMErrorKind
 from core.messages import CommunityRef
 from storage import stories_repo
 from storage.database import Database
-from storage.models import Community
+from storage.repositories import community_id_of
 
 log = logging.getLogger("mge.ask")
 
@@ -213,15 +211,6 @@ def failure_text(error: LLMError) -> str:
     if error.kind is LLMErrorKind.INVALID_OUTPUT:
         return f"{what} Please try again, perhaps with your question worded differently."
     return f"{what} Please try again in a moment."
-
-
-async def community_id_of(database: Database, community: CommunityRef) -> int | None:
-    """The stored community's id, or None when the bot has never seen it (asking creates nothing)."""
-    async with database.session() as session:
-        query = select(Community.id).where(
-            Community.platform == community.platform, Community.external_id == community.external_id
-        )
-        return (await session.exec(query)).first()
 
 
 async def ask_community(

@@ -12,24 +12,13 @@ communities_app = typer.Typer(help="Communities: Discord servers, Slack workspac
 
 async def community_rows(database) -> list[dict]:
     """One dict per community: platform, external id, name, members (not erased) and confirmed cards."""
-    import sqlalchemy as sa
-    from sqlmodel import col, select
+    from storage import repositories as repo
 
-    from storage.models import Community, Member, ValuesCardRecord
-
-    members = (select(Member.community_id, sa.func.count().label("n"))
-               .where(col(Member.forgotten_at).is_(None)).group_by(Member.community_id).subquery())
-    cards = (select(ValuesCardRecord.community_id, sa.func.count().label("n"))
-             .where(ValuesCardRecord.status == "confirmed").group_by(ValuesCardRecord.community_id).subquery())
-    query = (select(Community, members.c.n, cards.c.n)
-             .outerjoin(members, members.c.community_id == Community.id)
-             .outerjoin(cards, cards.c.community_id == Community.id)
-             .order_by(Community.id))
     async with database.session() as session:
         return [
-            {"platform": c.platform, "external_id": c.external_id, "name": c.name, "members": m or 0,
-             "cards": n or 0, "created": c.created_at.isoformat()}
-            for c, m, n in (await session.exec(query)).all()
+            {"platform": c.platform, "external_id": c.external_id, "name": c.name, "members": m,
+             "cards": n, "created": c.created_at.isoformat()}
+            for c, m, n in await repo.communities_with_counts(session)
         ]
 
 

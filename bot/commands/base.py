@@ -152,18 +152,6 @@ def channel_id_of(text: str) -> str:
     return text
 
 
-async def community_id_for(database: Database, community: CommunityRef, *, now: datetime) -> int:
-    """The community's id, recording the community if this is the first we hear of it."""
-    from storage import repositories as repo
-
-    async with database.session() as session:
-        row = await repo.get_or_create_community(session, platform=community.platform, external_id=community.external_id,
-                                                 name=community.name, now=now)
-        await session.commit()
-        assert row.id is not None
-        return row.id
-
-
 async def audit_action(call: ModeratorCall, action: str, target: str, *, before: dict | None = None,
                 after: dict | None = None) -> None:
     """Record, in its own transaction, an action whose change a use case has already committed."""

@@ -8,12 +8,9 @@ import statistics
 import zipfile
 from datetime import timedelta
 
-from sqlalchemy import distinct, func
-from sqlmodel import col, select
-
 from bot.commands.base import ActionError, ActionReply, ModeratorAction, ModeratorCall, Param, audit_action
+from storage import reports_repo
 from storage.governance_repo import list_actions
-from storage.models import Interview, InterviewTurn, LLMCall, Vote
 
 EXPORT_FORMATS = ("json", "graphml", "csv", "html")
 
@@ -38,29 +35,13 @@ async def audit(call: ModeratorCall) -> ActionReply:
 async def stats(call: ModeratorCall) -> ActionReply:
     cid = call.community_id
     async with call.database.session() as session:
-        async def scalar(query) -> int:
-            return int((await session.exec(query)).one() or 0)
-
-        started = await scalar(select(func.count()).select_from(Interview).where(Interview.community_id == cid))
-        members = await scalar(select(func.count(distinct(Interview.member_id))).where(Interview.community_id == cid))
-        completed = (await session.exec(
-            select(Interview.id, Interview.input_tokens, Interview.output_tokens)
-            .where(Interview.community_id == cid, Interview.state == "confirmed")
-        )).all()
+        started, members = await reports_repo.interview_counts(session, community_id=cid)
+        completed = await reports_repo.confirmed_interview_tokens(session, community_id=cid)
         turns = {}
         if completed:
-            rows = (await session.exec(
-                select(InterviewTurn.interview_id, func.count())
-                .where(col(InterviewTurn.interview_id).in_([c[0] for c in completed]), InterviewTurn.role == "member")
-                .group_by(InterviewTurn.interview_id)
-            )).all()
-            turns = dict(rows)
-        votes = await scalar(select(func.count()).select_from(Vote).where(Vote.community_id == cid))
-        voters = await scalar(select(func.count(distinct(Vote.voter_key))).where(Vote.community_id == cid))
-        tokens = (await session.exec(
-            select(func.coalesce(func.sum(LLMCall.input_tokens), 0), func.coalesce(func.sum(LLMCall.output_tokens), 0))
-            .where(LLMCall.community_id == cid)
-        )).one()
+            turns = await reports_repo.member_turn_counts(session, interview_ids=[c[0] for c in completed])
+        votes, voters = await reports_repo.vote_counts(session, community_id=cid)
+        tokens = await reports_repo.llm_token_totals(session, community_id=cid)
     lines_votes = await _vote_health(call)
     from bot.legitimacy.checks import stats_lines as legitimacy_lines
 
@@ -111,10 +92,7 @@ async def _vote_health(call: ModeratorCall) -> list[str]:
     data = await load_community_graph_input(call.database, community_id=call.community_id)
     async with call.database.session() as session:
         facts = await eligibility_repo.facts_by_member(session, community_id=call.community_id)
-        rows = (await session.exec(
-            select(Vote.member_id, Vote.voter_key, Vote.poll_id, Vote.choice, Vote.cast_at)
-            .where(Vote.community_id == call.community_id)
-        )).all()
+        rows = await reports_repo.votes_of_community(session, community_id=call.community_id)
     lines = []
     if data.excluded_votes:
         reasons = ", ".join(f"{n} {reason}" for reason, n in sorted(data.excluded_votes.items()))

@@ -14,16 +14,13 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO
 
-from sqlalchemy import distinct, func
-from sqlmodel import col, select
-
 from bot.graph.build import load_community_graph_input
 from bot.runtime.jobs import finish_job
 from core.digest import Digest, Participation, build_digest_from_graph, digest_period
 from core.graph import GraphParams, MoralGraph, build_moral_graph
+from storage import digest_repo, jobs_repo
 from storage.database import Database
-from storage.models import Interview, JobRun, MoralContext, Scenario, ScenarioContext
-from storage.models import Vote as VoteRow
+from storage.models import JobRun
 
 DIGEST_JOB = "digest"
 #: "This period" of a digest: the days before it is built.
@@ -89,15 +86,7 @@ async def _build(
 async def _scenario_contexts(database: Database, *, community_id: int) -> list[tuple[str, list[str]]]:
     """(scenario text, its context texts as the graph names them) for each scenario, oldest first."""
     async with database.session() as session:
-        rows = (
-            await session.exec(
-                select(Scenario.id, Scenario.text, MoralContext.text)
-                .join(ScenarioContext, col(ScenarioContext.scenario_id) == col(Scenario.id))
-                .join(MoralContext, col(MoralContext.id) == col(ScenarioContext.context_id))
-                .where(Scenario.community_id == community_id, MoralContext.community_id == community_id)
-                .order_by(col(Scenario.id), col(MoralContext.id))
-            )
-        ).all()
+        rows = await digest_repo.scenario_context_texts(session, community_id=community_id)
     grouped: dict[int, tuple[str, list[str]]] = {}
     for scenario_id, scenario_text, context_text in rows:
         grouped.setdefault(scenario_id, (scenario_text, []))[1].append(context_text.strip())
@@ -108,24 +97,8 @@ async def participation_counts(
     database: Database, *, community_id: int, since: datetime, until: datetime
 ) -> Participation:
     """Interviews completed (confirmed) and votes cast in [since, until), and in total."""
-    confirmed = (Interview.community_id == community_id, Interview.state == "confirmed")
-    in_period = (col(Interview.ended_at) >= since, col(Interview.ended_at) < until)
-    votes = (VoteRow.community_id == community_id,)
-    votes_in_period = (col(VoteRow.cast_at) >= since, col(VoteRow.cast_at) < until)
     async with database.session() as session:
-
-        async def scalar(query) -> int:
-            return int((await session.exec(query)).one() or 0)
-
-        return Participation(
-            interviews_this_period=await scalar(select(func.count()).select_from(Interview).where(*confirmed, *in_period)),
-            interviews_total=await scalar(select(func.count()).select_from(Interview).where(*confirmed)),
-            votes_this_period=await scalar(select(func.count()).select_from(VoteRow).where(*votes, *votes_in_period)),
-            voters_this_period=await scalar(
-                select(func.count(distinct(VoteRow.voter_key))).where(*votes, *votes_in_period)
-            ),
-            voters_total=await scalar(select(func.count(distinct(VoteRow.voter_key))).where(*votes)),
-        )
+        return await digest_repo.participation_counts(session, community_id=community_id, since=since, until=until)
 
 
 # --- the snapshot in job_run -------------------------------------------------------------------------
@@ -134,14 +107,8 @@ async def participation_counts(
 async def previous_snapshot(database: Database, *, community_id: int) -> dict | None:
     """The snapshot of the community's last digest that was done, or None (none yet, or unreadable)."""
     async with database.session() as session:
-        runs = (
-            await session.exec(
-                select(JobRun)
-                .where(JobRun.job == DIGEST_JOB, JobRun.community_id == community_id, JobRun.status == "done")
-                .order_by(col(JobRun.finished_at).desc(), col(JobRun.id).desc())
-                .limit(SNAPSHOT_LOOKBACK)
-            )
-        ).all()
+        runs = await jobs_repo.latest_done_runs(session, job=DIGEST_JOB, community_id=community_id,
+                                                limit=SNAPSHOT_LOOKBACK)
     # A done run without a snapshot (one interrupted while posting, see digest_posting) is skipped.
     for run in runs:
         try:

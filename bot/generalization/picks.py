@@ -29,10 +29,9 @@ import random
 from dataclasses import dataclass
 from datetime import datetime
 
-import sqlalchemy as sa
-from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from core.cards import ValueStatus
 from core.generalization import (
     PAPER_RATES,
     Candidate,
@@ -45,18 +44,10 @@ from core.generalization import (
 from core.interview import match_choice
 from core.text import matches_word
 from core.messages import ChoicePrompt, CommunityRef
+from storage import generalization_repo as repo
+from storage import values_repo
 from storage.database import Database
-from storage.models import (
-    CanonicalValue,
-    Community,
-    GeneralizationImpression,
-    GeneralizationOffer,
-    Member,
-    Scenario,
-    ValueAssignment,
-    ValuesCardRecord,
-)
-from storage.repositories import insert_ignoring_conflict
+from storage.models import CanonicalValue, Community, GeneralizationOffer, Member, Scenario
 
 log = logging.getLogger("mge.generalization")
 
@@ -111,20 +102,16 @@ class GeneralizationOffers:
             shown = choose(candidates, self._rng)
             if not shown:
                 return None
-            inserted = await insert_ignoring_conflict(session, GeneralizationOffer.__table__, {
-                "community_id": community_id, "member_id": member_id, "interview_id": interview_id,
-                "scenario_id": scenario_id, "offered_at": now, "closed_at": None,
-            })
-            if not inserted:
+            offer_id = await repo.add_offer(session, community_id=community_id, member_id=member_id,
+                                            interview_id=interview_id, scenario_id=scenario_id, now=now)
+            if offer_id is None:
                 await session.rollback()
                 return None
-            offer_id = (await session.exec(
-                select(GeneralizationOffer.id).where(GeneralizationOffer.interview_id == interview_id))).one()
             for item in shown:
-                session.add(GeneralizationImpression(
-                    community_id=community_id, offer_id=offer_id, value_id=item.candidate.value_id,
+                repo.add_impression(
+                    session, community_id=community_id, offer_id=offer_id, value_id=item.candidate.value_id,
                     own_scenario=item.candidate.own_scenario, position=item.position,
-                ))
+                )
             scenario = await session.get(Scenario, scenario_id) if scenario_id is not None else None
             text = question_text(scenario.text if scenario is not None and scenario.community_id == community_id
                                  else None)
@@ -143,20 +130,10 @@ class GeneralizationOffers:
         options (its number, a value's title, or "done"/"none"); None for anything else, which is a
         message for the interview (every option offered with buttons can be typed instead)."""
         async with self._db.session() as session:
-            offer = (await session.exec(
-                select(GeneralizationOffer)
-                .where(GeneralizationOffer.community_id == community_id, GeneralizationOffer.member_id == member_id,
-                       col(GeneralizationOffer.closed_at).is_(None))
-                .order_by(col(GeneralizationOffer.id).desc())
-            )).first()
+            offer = await repo.latest_open_offer(session, community_id=community_id, member_id=member_id)
             if offer is None:
                 return None
-            rows = (await session.exec(
-                select(GeneralizationImpression, CanonicalValue.title, CanonicalValue.description)
-                .join(CanonicalValue, col(CanonicalValue.id) == col(GeneralizationImpression.value_id))
-                .where(GeneralizationImpression.offer_id == offer.id)
-                .order_by(col(GeneralizationImpression.position))
-            )).all()
+            rows = await repo.impressions_with_values(session, offer_id=offer.id)
         # The options as they were shown (same labels, same order, "None of these" last).
         choices = offer_choices(offer.id, [
             Shown(Candidate(i.value_id, title, description, i.own_scenario), i.position) for i, title, description in rows
@@ -176,19 +153,9 @@ async def candidates_for(
     whether a card of ``scenario_id`` is in it. Values with no current confirmed card are left out."""
     from bot.graph.build import resolve_values
 
-    values = list((await session.exec(
-        select(CanonicalValue).where(CanonicalValue.community_id == community_id))).all())
+    values = await values_repo.all_values_of(session, community_id=community_id)
     resolved = resolve_values(values)
-    links = (await session.exec(
-        select(ValueAssignment.canonical_value_id, ValuesCardRecord.scenario_id, ValuesCardRecord.author_member_id)
-        .join(ValuesCardRecord, col(ValuesCardRecord.id) == col(ValueAssignment.card_id))
-        .where(
-            ValueAssignment.community_id == community_id,
-            ValuesCardRecord.community_id == community_id,
-            col(ValueAssignment.superseded_at).is_(None),
-            ValuesCardRecord.status == "confirmed",
-        )
-    )).all()
+    links = await repo.confirmed_card_links(session, community_id=community_id)
     own: set[int] = set()
     scenarios: dict[int, set[int | None]] = {}
     for value_id, card_scenario, author in links:
@@ -202,7 +169,7 @@ async def candidates_for(
     found = []
     for value_id, linked in sorted(scenarios.items()):
         value = by_id[value_id]
-        if value_id in own or value.status != "active":
+        if value_id in own or value.status != ValueStatus.ACTIVE:
             continue
         found.append(Candidate(value_id, value.title, value.description,
                                own_scenario=scenario_id is not None and scenario_id in linked))
@@ -238,41 +205,21 @@ async def record_press(
                 or member.platform_user_id != platform_user_id):
             return PressResult(PressStatus.REFUSED, NOT_YOURS_TEXT)
         if parsed.done:
-            await session.exec(
-                sa.update(GeneralizationOffer)
-                .where(col(GeneralizationOffer.id) == offer.id, col(GeneralizationOffer.closed_at).is_(None))
-                .values(closed_at=now)
-            )
-            picked = int((await session.exec(
-                select(func.count()).select_from(GeneralizationImpression).where(
-                    GeneralizationImpression.offer_id == offer.id, col(GeneralizationImpression.picked_at).is_not(None))
-            )).one() or 0)
+            await repo.close_offer(session, offer_id=offer.id, now=now)
+            picked = await repo.count_picked(session, offer_id=offer.id)
             await session.commit()
             if picked:
                 return PressResult(PressStatus.DONE, f"Thank you! Noted the {_count(picked, 'value')} you picked.")
             return PressResult(PressStatus.DONE, "Thank you! Noted that none of these fit.")
         if offer.closed_at is not None:
             return PressResult(PressStatus.CLOSED, CLOSED_TEXT)
-        impression = (await session.exec(select(GeneralizationImpression).where(
-            GeneralizationImpression.offer_id == offer.id,
-            GeneralizationImpression.community_id == offer.community_id,
-            GeneralizationImpression.value_id == parsed.value_id,
-        ))).first()
+        impression = await repo.find_impression(session, offer_id=offer.id, community_id=offer.community_id,
+                                                value_id=parsed.value_id)
         if impression is None:
             return PressResult(PressStatus.INVALID, INVALID_TEXT)
         value = await session.get(CanonicalValue, impression.value_id)
         title = " ".join(value.title.split()) if value is not None else "that value"
-        # Conditional: of two presses only the first counts, and nothing counts once the offer is closed.
-        still_open = sa.exists().where(col(GeneralizationOffer.id) == offer.id,
-                                       col(GeneralizationOffer.closed_at).is_(None))
-        result = await session.exec(
-            sa.update(GeneralizationImpression)
-            .where(col(GeneralizationImpression.id) == impression.id,
-                   col(GeneralizationImpression.picked_at).is_(None), still_open)
-            .values(picked_at=now)
-            .returning(col(GeneralizationImpression.id))
-        )
-        updated = result.first() is not None
+        updated = await repo.pick_impression(session, impression_id=impression.id, offer_id=offer.id, now=now)
         await session.commit()
     if not updated:
         return PressResult(PressStatus.ALREADY_PICKED, f"You already picked “{title}”.", title)
@@ -302,19 +249,11 @@ class GeneralizationStats:
 
 async def generalization_stats(database: Database, *, community_id: int) -> GeneralizationStats:
     async with database.session() as session:
-        offers, closed = (await session.exec(
-            select(func.count(), func.count(col(GeneralizationOffer.closed_at)))
-            .where(GeneralizationOffer.community_id == community_id)
-        )).one()
-        groups = {bool(own): (int(n), int(picked)) for own, n, picked in (await session.exec(
-            select(GeneralizationImpression.own_scenario, func.count(),
-                   func.count(col(GeneralizationImpression.picked_at)))
-            .where(GeneralizationImpression.community_id == community_id)
-            .group_by(GeneralizationImpression.own_scenario)
-        )).all()}
+        offers, closed = await repo.offer_counts(session, community_id=community_id)
+        groups = await repo.impression_counts(session, community_id=community_id)
     own_shown, own_picked = groups.get(True, (0, 0))
     other_shown, other_picked = groups.get(False, (0, 0))
-    return GeneralizationStats(int(offers or 0), int(closed or 0), own_shown, own_picked, other_shown, other_picked)
+    return GeneralizationStats(offers, closed, own_shown, own_picked, other_shown, other_picked)
 
 
 def _rate(picked: int, shown: int) -> str:

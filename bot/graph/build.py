@@ -19,28 +19,16 @@ What counts, decided here once so the export, the digest and the audit agree:
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from sqlmodel import col, select
-from sqlmodel.ext.asyncio.session import AsyncSession
-
+from core.cards import ValueStatus
 from core.eligibility import exclusion_reason
 from core.graph import GraphParams, MoralGraph, Value, Vote, build_moral_graph
 from core.graph.model import COUNT_FIELDS, Edge
-from storage import eligibility_repo
+from storage import eligibility_repo, graph_repo, values_repo
 from storage.database import Database
-from storage.models import (
-    CanonicalValue,
-    Community,
-    MoralContext,
-    Poll,
-    TransitionStory,
-    ValueAssignment,
-    ValuesCardRecord,
-)
-from storage.models import Vote as VoteRow
+from storage.models import CanonicalValue, Community
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,16 +89,14 @@ async def load_community_graph_input(database: Database, *, community_id: int) -
         community = await session.get(Community, community_id)
         if community is None:
             raise LookupError(f"no community {community_id}")
-        value_rows = list(
-            (await session.exec(select(CanonicalValue).where(CanonicalValue.community_id == community_id))).all()
-        )
-        vote_rows = await _vote_rows(session, community_id=community_id)
+        value_rows = await values_repo.all_values_of(session, community_id=community_id)
+        vote_rows = await graph_repo.votes_with_stories(session, community_id=community_id)
         rules = await eligibility_repo.get_rules(session, community_id=community_id)
         facts = await eligibility_repo.facts_by_member(session, community_id=community_id)
 
     resolve = resolve_values(value_rows)
     # Ordered by id: a stable order, so the same database gives the same export bytes.
-    values = [_graph_value(row) for row in sorted(value_rows, key=lambda r: r.id) if row.status == "active"]
+    values = [_graph_value(row) for row in sorted(value_rows, key=lambda r: r.id) if row.status == ValueStatus.ACTIVE]
 
     votes: list[Vote] = []
     vote_story_ids: list[int] = []
@@ -149,27 +135,6 @@ async def load_community_graph_input(database: Database, *, community_id: int) -
     )
 
 
-async def _vote_rows(
-    session: AsyncSession, *, community_id: int
-) -> list[tuple[str, int | None, datetime, str, TransitionStory, MoralContext]]:
-    # Every table is filtered by the community, not only the vote: a poll or story of another
-    # community must never lend its votes, whatever a bad row says.
-    query = (
-        select(VoteRow.voter_key, VoteRow.member_id, VoteRow.cast_at, VoteRow.choice, TransitionStory, MoralContext)
-        .join(Poll, col(Poll.id) == col(VoteRow.poll_id))
-        .join(TransitionStory, col(TransitionStory.id) == col(Poll.story_id))
-        .join(MoralContext, col(MoralContext.id) == col(TransitionStory.context_id))
-        .where(
-            VoteRow.community_id == community_id,
-            Poll.community_id == community_id,
-            TransitionStory.community_id == community_id,
-            MoralContext.community_id == community_id,
-        )
-        .order_by(col(VoteRow.cast_at), col(VoteRow.id))
-    )
-    return [tuple(row) for row in (await session.exec(query)).all()]  # type: ignore[misc]
-
-
 def resolve_values(rows: Iterable[CanonicalValue]) -> dict[int, int]:
     """Value id → the active value its votes count for; values whose votes count for none are absent.
 
@@ -180,13 +145,13 @@ def resolve_values(rows: Iterable[CanonicalValue]) -> dict[int, int]:
     for start in by_id:
         seen: set[int] = set()
         current = by_id.get(start)
-        while current is not None and current.status == "merged" and current.merged_into_id is not None:
+        while current is not None and current.status == ValueStatus.MERGED and current.merged_into_id is not None:
             if current.id in seen:
                 current = None
                 break
             seen.add(current.id)  # type: ignore[arg-type]
             current = by_id.get(current.merged_into_id)
-        if current is not None and current.status == "active":
+        if current is not None and current.status == ValueStatus.ACTIVE:
             resolved[start] = current.id  # type: ignore[assignment]
     return resolved
 
@@ -291,12 +256,11 @@ async def value_provenance_for_graph(
     outgoing = tuple(described(e) for e in edges if e.source_id == value_id)
 
     async with database.session() as session:
-        rows = list(
-            (await session.exec(select(CanonicalValue).where(CanonicalValue.community_id == community_id))).all()
-        )
+        rows = await values_repo.all_values_of(session, community_id=community_id)
         merged = sorted(other for other, target in resolve_values(rows).items() if str(target) == value_id
                         and str(other) != value_id)
-        cards = await _current_cards(session, value_ids=[int(value_id), *merged]) if value_id.isdigit() else []
+        cards = [CardRef(card_id, title) for card_id, title in await graph_repo.current_cards_of_values(
+            session, value_ids=[int(value_id), *merged])] if value_id.isdigit() else []
     return GraphValueProvenance(
         value_id=value_id,
         title=value.title,
@@ -306,13 +270,3 @@ async def value_provenance_for_graph(
         merged_value_ids=tuple(str(m) for m in merged),
         cards=tuple(cards),
     )
-
-
-async def _current_cards(session: AsyncSession, *, value_ids: Sequence[int]) -> list[CardRef]:
-    query = (
-        select(ValuesCardRecord.id, ValuesCardRecord.title)
-        .join(ValueAssignment, col(ValueAssignment.card_id) == col(ValuesCardRecord.id))
-        .where(col(ValueAssignment.canonical_value_id).in_(value_ids), col(ValueAssignment.superseded_at).is_(None))
-        .order_by(col(ValueAssignment.id))
-    )
-    return [CardRef(card_id, title) for card_id, title in (await session.exec(query)).all()]

@@ -27,24 +27,14 @@ import statistics
 from dataclasses import dataclass, field
 from datetime import datetime
 
-import sqlalchemy as sa
-from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.runtime.jobs import LLMRecorder, claim_job, finish_job
 from core.ideology import SCALE, IdeologyScore, correlation_text, ideology_messages
 from core.llm import LLM, LLMError, LLMErrorKind
+from storage import ideology_repo as repo
 from storage.database import Database
-from storage.models import (
-    IdeologyRating,
-    Interview,
-    InterviewTurn,
-    JobRun,
-    Member,
-    Scenario,
-    SurveyAnswer,
-)
-from storage.repositories import insert_ignoring_conflict
+from storage.models import JobRun
 
 log = logging.getLogger("mge.ideology")
 
@@ -86,30 +76,7 @@ class IdeologyReport:
 
 async def unrated_openings(session: AsyncSession, *, community_id: int, limit: int = DEFAULT_LIMIT) -> list[Opening]:
     """The community's interviews with an opening answer and no rating, oldest first."""
-    rated = select(IdeologyRating.interview_id).where(IdeologyRating.community_id == community_id)
-    first = (
-        select(InterviewTurn.interview_id, func.min(InterviewTurn.seq).label("seq"))
-        .join(Interview, col(Interview.id) == col(InterviewTurn.interview_id))
-        .where(
-            Interview.community_id == community_id,
-            InterviewTurn.role == "member",
-            InterviewTurn.kind == "conversation",
-            col(Interview.id).not_in(rated),
-        )
-        .group_by(col(InterviewTurn.interview_id))
-        .order_by(col(InterviewTurn.interview_id))
-        .limit(limit)
-        .subquery()
-    )
-    rows = (await session.exec(
-        select(InterviewTurn.interview_id, InterviewTurn.seq, InterviewTurn.content, Scenario.text)
-        .join(first, sa.and_(col(InterviewTurn.interview_id) == first.c.interview_id,
-                             col(InterviewTurn.seq) == first.c.seq))
-        .join(Interview, col(Interview.id) == col(InterviewTurn.interview_id))
-        .outerjoin(Scenario, sa.and_(col(Scenario.id) == col(Interview.scenario_id),
-                                     col(Scenario.community_id) == community_id))
-        .order_by(col(InterviewTurn.interview_id))
-    )).all()
+    rows = await repo.unrated_openings(session, community_id=community_id, limit=limit)
     return [Opening(interview_id, seq, text, scenario) for interview_id, seq, text, scenario in rows]
 
 
@@ -171,15 +138,11 @@ async def _rate_one(
         _count_tokens(report, run, spent)
         score = result.value
         # Rated only if the answer is still there: a member who erased their data meanwhile is not rated.
-        still_there = (await session.exec(select(InterviewTurn.id).where(
-            InterviewTurn.interview_id == opening.interview_id, InterviewTurn.seq == opening.seq,
-            InterviewTurn.role == "member"))).first()
-        if still_there is not None:
-            inserted = await insert_ignoring_conflict(session, IdeologyRating.__table__, {
-                "community_id": community_id, "interview_id": opening.interview_id, "score": score.score,
-                "reason": score.reason, "prompt_sha": prompt.sha, "model": result.model[:200], "run_id": run_id,
-                "rated_at": now,
-            })
+        if await repo.member_turn_exists(session, interview_id=opening.interview_id, seq=opening.seq):
+            inserted = await repo.add_rating(
+                session, community_id=community_id, interview_id=opening.interview_id, score=score.score,
+                reason=score.reason, prompt_sha=prompt.sha, model=result.model[:200], run_id=run_id, now=now,
+            )
             report.rated += int(inserted)
         await session.commit()
 
@@ -217,17 +180,9 @@ class IdeologyStats:
 
 async def ideology_stats(database: Database, *, community_id: int) -> IdeologyStats:
     async with database.session() as session:
-        rated = (await session.exec(
-            select(IdeologyRating.score, Interview.member_id)
-            .join(Interview, col(Interview.id) == col(IdeologyRating.interview_id))
-            .where(IdeologyRating.community_id == community_id, Interview.community_id == community_id)
-        )).all()
-        answers = dict((await session.exec(
-            select(SurveyAnswer.member_id, SurveyAnswer.score)
-            .join(Member, col(Member.id) == col(SurveyAnswer.member_id))
-            .where(SurveyAnswer.community_id == community_id, Member.community_id == community_id,
-                   SurveyAnswer.question == EXPRESSED_QUESTION, col(SurveyAnswer.score).is_not(None))
-        )).all())
+        rated = await repo.rated_scores(session, community_id=community_id)
+        answers = await repo.survey_scores_of_question(session, community_id=community_id,
+                                                       question=EXPRESSED_QUESTION)
     by_member: dict[int, list[int]] = {}
     for score, member_id in rated:
         by_member.setdefault(member_id, []).append(score)

@@ -11,7 +11,6 @@ from datetime import datetime
 from core.messages import CommunityRef
 from storage import repositories as repo
 from storage.database import Database
-from storage.models import Community, DmRoute
 
 
 class DmRouter:
@@ -23,18 +22,13 @@ class DmRouter:
             row = await repo.get_or_create_community(
                 session, platform=community.platform, external_id=community.external_id, name=community.name, now=now
             )
-            route = await session.get(DmRoute, (community.platform, user_id))
-            if route is None:
-                session.add(DmRoute(platform=community.platform, platform_user_id=user_id, community_id=row.id, updated_at=now))
-            else:
-                route.community_id = row.id
-                route.updated_at = now
+            await repo.set_dm_route(session, platform=community.platform, platform_user_id=user_id,
+                                    community_id=row.id, now=now)
             await session.commit()
 
     async def community_for(self, *, platform: str, user_id: str) -> CommunityRef | None:
         async with self._db.session() as session:
-            route = await session.get(DmRoute, (platform, user_id))
-            if route is None:
+            community = await repo.dm_route_community(session, platform=platform, platform_user_id=user_id)
+            if community is None:
                 return None
-            community = await session.get(Community, route.community_id)
             return CommunityRef(community.platform, community.external_id, community.name)

@@ -22,7 +22,7 @@ from bot.runtime.jobs import LLMRecorder
 from bot.runtime.leases import MemberLeases
 from bot.interview.scenarios import add_default_scenarios
 from core import interview as machine
-from core.cards import ValuesCard
+from core.cards import CardStatus, ValuesCard
 from core.interview import (
     CARD_CHOICES,
     CONSENT_CHOICES,
@@ -498,7 +498,7 @@ class InterviewService:
         record = await repo.proposed_card(ctx.session, interview_id=ctx.interview.id)
         if record is None:  # cannot happen through the machine; keep the member in a sane place
             return await self._current_prompt(ctx, hint=True)
-        record.status = "confirmed"
+        record.status = CardStatus.CONFIRMED
         record.confirmed_at = ctx.now
         ctx.interview.state = InterviewState.VALUE_CHECK
         await ctx.session.commit()  # the card is the member's, whatever happens next

@@ -29,14 +29,14 @@ they thought of the process, are theirs to answer.
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-import sqlalchemy as sa
-from sqlmodel import col, func, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.graph.build import load_community_graph_input, resolve_values
 from core.graph import GraphParams, build_moral_graph
@@ -59,22 +59,10 @@ from core.legitimacy import (
     survey_buttons,
     survey_question_text,
 )
+from storage import legitimacy_repo as repo
+from storage import values_repo
 from storage.database import Database
-from storage.models import (
-    CanonicalValue,
-    Community,
-    FairPositionAsk,
-    LegitimacyOptOut,
-    Member,
-    MemberFacts,
-    Poll,
-    SurveyAnswer,
-    SurveyOffer,
-    ValueAssignment,
-    ValuesCardRecord,
-    Vote,
-)
-from storage.repositories import insert_ignoring_conflict
+from storage.models import Community, FairPositionAsk, Member, SurveyOffer
 
 log = logging.getLogger("mge.legitimacy")
 
@@ -93,38 +81,10 @@ class Outgoing:
     buttons: list[Button] = field(default_factory=list)
 
 
-async def _opted_out(session, *, community_id: int) -> set[int]:
-    rows = await session.exec(select(LegitimacyOptOut.member_id).where(LegitimacyOptOut.community_id == community_id))
-    return set(rows.all())
-
-
-def _blocked_ids(community_id: int):
-    """The community's members a moderator blocked (``/mge member block``), as a subquery: never asked."""
-    return (
-        select(MemberFacts.member_id)
-        .join(Member, col(Member.id) == col(MemberFacts.member_id))
-        .where(Member.community_id == community_id, col(MemberFacts.blocked_at).is_not(None))
-    )
-
-
 async def _member_values(session, *, community_id: int) -> list[tuple[int, str, int]]:
     """(member id, platform user id, value id the card counts for), newest confirmed card first."""
-    query = (
-        select(Member.id, Member.platform_user_id, ValueAssignment.canonical_value_id)
-        .join(ValuesCardRecord, col(ValuesCardRecord.author_member_id) == col(Member.id))
-        .join(ValueAssignment, col(ValueAssignment.card_id) == col(ValuesCardRecord.id))
-        .where(
-            ValuesCardRecord.community_id == community_id,
-            Member.community_id == community_id,
-            ValuesCardRecord.status == "confirmed",
-            col(ValueAssignment.superseded_at).is_(None),
-            col(Member.forgotten_at).is_(None),
-        )
-        .order_by(col(ValuesCardRecord.confirmed_at).desc(), col(ValuesCardRecord.id).desc())
-    )
-    rows = list((await session.exec(query)).all())
-    values = (await session.exec(select(CanonicalValue).where(CanonicalValue.community_id == community_id))).all()
-    resolved = resolve_values(values)
+    rows = await repo.card_values_of_members(session, community_id=community_id)
+    resolved = resolve_values(await values_repo.all_values_of(session, community_id=community_id))
     return [(m, user, resolved[v]) for m, user, v in rows if v in resolved]
 
 
@@ -140,10 +100,10 @@ async def ask_fair_position(
     data = await load_community_graph_input(database, community_id=community_id)
     graph = build_moral_graph(data.values, data.votes, params)
     async with database.session() as session:
-        opted_out = await _opted_out(session, community_id=community_id)
+        opted_out = await repo.opted_out_members(session, community_id=community_id)
         # Blocked members were taken out of the process by a moderator: not asked. Members whose votes an
         # eligibility rule leaves out are asked: they still authored the value, which is still in the graph.
-        blocked = set((await session.exec(_blocked_ids(community_id))).all())
+        blocked = await repo.blocked_members(session, community_id=community_id)
         candidates = await _member_values(session, community_id=community_id)
     chosen: dict[int, tuple[str, object]] = {}
     for member_id, user_id, value_id in candidates:
@@ -155,23 +115,20 @@ async def ask_fair_position(
     asked = 0
     for member_id, (user_id, view) in chosen.items():
         async with database.session() as session:
-            claimed = await insert_ignoring_conflict(session, FairPositionAsk.__table__, {
-                "community_id": community_id, "member_id": member_id, "period": period,
-                "value_id": int(view.value_id), "context": view.context[:120],
-                "less_wise_value_id": int(view.less_wise.value_id) if view.less_wise else None,
-                "wiser_value_id": int(view.wiser.value_id) if view.wiser else None,
-                "answer": None, "asked_at": now, "answered_at": None,
-            })
+            ask = await repo.claim_fair_position_ask(
+                session, community_id=community_id, member_id=member_id, period=period,
+                value_id=int(view.value_id), context=view.context[:120],
+                less_wise_value_id=int(view.less_wise.value_id) if view.less_wise else None,
+                wiser_value_id=int(view.wiser.value_id) if view.wiser else None, now=now,
+            )
             await session.commit()
-            if not claimed:
+            if ask is None:
                 continue  # asked for this period already
-            ask = (await session.exec(select(FairPositionAsk).where(
-                FairPositionAsk.member_id == member_id, FairPositionAsk.period == period))).one()
             ask_id = ask.id
         assert ask_id is not None
         if await _send_or_give_back(
             database, messenger, user_id=user_id, text=fair_position_text(view), buttons=fair_position_buttons(ask_id),
-            claim=sa.delete(FairPositionAsk).where(col(FairPositionAsk.id) == ask_id),
+            give_back=functools.partial(repo.delete_fair_position_ask, ask_id=ask_id),
             what=f"ask member {member_id} about their value's position",
         ):
             asked += 1
@@ -180,16 +137,16 @@ async def ask_fair_position(
 
 async def _send_or_give_back(
     database: Database, messenger: DirectMessenger, *, user_id: str, text: str, buttons: list[Button],
-    claim: sa.Delete, what: str,
+    give_back: Callable[[AsyncSession], Awaitable[None]], what: str,
 ) -> bool:
-    """Send a claimed DM; when it fails (DMs closed, user gone) delete the claim (``claim``), so the member
-    can be asked another time, and go on with the others. True when it was sent."""
+    """Send a claimed DM; when it fails (DMs closed, user gone) delete the claim (``give_back``), so the
+    member can be asked another time, and go on with the others. True when it was sent."""
     try:
         await messenger.send(platform_user_id=user_id, text=text, buttons=buttons)
     except Exception as error:
         log.warning("could not %s: %r", what, error)
         async with database.session() as session:
-            await session.exec(claim)
+            await give_back(session)
             await session.commit()
         return False
     return True
@@ -199,36 +156,18 @@ async def offer_surveys(database: Database, messenger: DirectMessenger, *, commu
     """Send the survey's first question to members with a confirmed card and a vote of their own who were
     never offered it (and did not opt out, and are not blocked). Returns how many were offered it."""
     async with database.session() as session:
-        with_card = select(ValuesCardRecord.author_member_id).where(
-            ValuesCardRecord.community_id == community_id, ValuesCardRecord.status == "confirmed")
-        with_vote = select(Vote.member_id).where(Vote.community_id == community_id, col(Vote.member_id).is_not(None))
-        offered = select(SurveyOffer.member_id)
-        opted = select(LegitimacyOptOut.member_id)
-        rows = (await session.exec(
-            select(Member.id, Member.platform_user_id)
-            .where(
-                Member.community_id == community_id,
-                col(Member.forgotten_at).is_(None),
-                col(Member.id).in_(with_card),
-                col(Member.id).in_(with_vote),
-                col(Member.id).not_in(offered),
-                col(Member.id).not_in(opted),
-                col(Member.id).not_in(_blocked_ids(community_id)),
-            )
-            .order_by(col(Member.id))
-        )).all()
+        rows = await repo.members_to_offer_survey(session, community_id=community_id)
     count = 0
     for member_id, user_id in rows:
         async with database.session() as session:
-            claimed = await insert_ignoring_conflict(session, SurveyOffer.__table__, {
-                "member_id": member_id, "community_id": community_id, "offered_at": now, "ended_at": None})
+            claimed = await repo.claim_survey_offer(session, member_id=member_id, community_id=community_id, now=now)
             await session.commit()
         if not claimed:
             continue
         if await _send_or_give_back(
             database, messenger, user_id=user_id, text=survey_question_text(1, intro=True),
             buttons=survey_buttons(member_id, 1),
-            claim=sa.delete(SurveyOffer).where(col(SurveyOffer.member_id) == member_id),
+            give_back=functools.partial(repo.delete_survey_offer, member_id=member_id),
             what=f"offer the survey to member {member_id}",
         ):
             count += 1
@@ -263,12 +202,7 @@ async def after_polls_closed(
         return {}
     try:
         async with database.session() as session:
-            rows = (await session.exec(
-                select(Community.id, Community.platform)
-                .join(Poll, col(Poll.community_id) == col(Community.id))
-                .where(col(Poll.id).in_(ids))
-                .distinct()
-            )).all()
+            rows = await repo.communities_of_polls(session, poll_ids=ids)
     except Exception:
         log.exception("could not find the communities of closed polls %s", ids)
         return {}
@@ -309,11 +243,6 @@ async def record_answer(
     return []
 
 
-async def _opt_out(session, member: Member, now: datetime) -> None:
-    await insert_ignoring_conflict(session, LegitimacyOptOut.__table__, {
-        "member_id": member.id, "community_id": member.community_id, "opted_out_at": now})
-
-
 async def _fair_press(database: Database, key: FairKey, *, platform: str, platform_user_id: str,
                       now: datetime) -> list[Outgoing]:
     async with database.session() as session:
@@ -324,19 +253,12 @@ async def _fair_press(database: Database, key: FairKey, *, platform: str, platfo
         if member is None:
             return []
         if key.action == STOP:
-            await _opt_out(session, member, now)
+            await repo.opt_out(session, member_id=member.id, community_id=member.community_id, now=now)
             await session.commit()
             return [Outgoing(OPTED_OUT_TEXT)]
         if ask.answer is not None:
             return [Outgoing(ALREADY_ANSWERED_TEXT)]
-        # Conditional update: of two concurrent presses only the first is recorded.
-        result = await session.exec(
-            sa.update(FairPositionAsk)
-            .where(col(FairPositionAsk.id) == ask.id, col(FairPositionAsk.answer).is_(None))
-            .values(answer=key.action, answered_at=now)
-            .returning(col(FairPositionAsk.id))
-        )
-        updated = result.first() is not None
+        updated = await repo.answer_fair_position(session, ask_id=ask.id, answer=key.action, now=now)
         await session.commit()
         if not updated:
             return [Outgoing(ALREADY_ANSWERED_TEXT)]
@@ -359,9 +281,8 @@ async def _survey_press(database: Database, key: SurveyKey, *, platform: str, pl
             await session.commit()
             return [Outgoing(SURVEY_STOPPED_TEXT)]
         score = None if key.action == SKIP else int(key.action)
-        inserted = await insert_ignoring_conflict(session, SurveyAnswer.__table__, {
-            "community_id": member.community_id, "member_id": member.id, "question": key.question,
-            "score": score, "answered_at": now})
+        inserted = await repo.add_survey_answer(session, community_id=member.community_id, member_id=member.id,
+                                                question=key.question, score=score, now=now)
         if not inserted:
             await session.rollback()
             return []  # a repeated press: the next question was sent already
@@ -383,18 +304,9 @@ SURVEY_SHORT = ("clarified", "expressed", "will find its place", "would trust", 
 async def stats_lines(database: Database, *, community_id: int) -> list[str]:
     """Lines for the moderators' stats: fair-position answers and survey means."""
     async with database.session() as session:
-        answers = {answer or "": count for answer, count in (await session.exec(
-            select(FairPositionAsk.answer, func.count())
-            .where(FairPositionAsk.community_id == community_id)
-            .group_by(FairPositionAsk.answer)
-        )).all()}
-        offered = int((await session.exec(
-            select(func.count()).select_from(SurveyOffer).where(SurveyOffer.community_id == community_id))).one() or 0)
-        per_question = {q: (n, mean) for q, n, mean in (await session.exec(
-            select(SurveyAnswer.question, func.count(col(SurveyAnswer.score)), func.avg(SurveyAnswer.score))
-            .where(SurveyAnswer.community_id == community_id)
-            .group_by(SurveyAnswer.question)
-        )).all()}
+        answers = await repo.fair_position_answer_counts(session, community_id=community_id)
+        offered = await repo.count_survey_offers(session, community_id=community_id)
+        per_question = await repo.survey_scores(session, community_id=community_id)
     yes, no, open_ = answers.get("yes", 0), answers.get("no", 0), answers.get("", 0)
     asked = sum(answers.values())
     share = f"{yes / asked:.0%}" if asked else "—"

@@ -46,6 +46,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from bot.voting.inbox import inbox_for
+from core.cards import ValueStatus
 from core.embeddings import policies_text
 from core.interview import InterviewState
 from core.messages import CommunityRef
@@ -88,13 +89,6 @@ EXPLANATION = (
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-async def community_id_for(database: Database, community: CommunityRef) -> int | None:
-    """The stored id of ``community``; None when the bot has never stored anything for it."""
-    async with database.session() as session:
-        row = await repo.find_community(session, platform=community.platform, external_id=community.external_id)
-        return row.id if row is not None else None
 
 
 # --- /mge mydata -----------------------------------------------------------------------------------------
@@ -363,7 +357,7 @@ def _card_json(
 def _follow_merges(values: dict[int, CanonicalValue], value_id: int) -> CanonicalValue | None:
     seen: set[int] = set()
     value = values.get(value_id)
-    while value is not None and value.status == "merged" and value.merged_into_id is not None and value.id not in seen:
+    while value is not None and value.status == ValueStatus.MERGED and value.merged_into_id is not None and value.id not in seen:
         seen.add(value.id)  # type: ignore[arg-type]
         value = values.get(value.merged_into_id)
     return value

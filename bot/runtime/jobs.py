@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TypeVar
 
-from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core.llm import LLMError
+from storage import jobs_repo
 from storage import repositories as repo
-from storage.models import Interview, JobRun
+from storage.models import Interview, JobRun, JobStatus
 
 R = TypeVar("R")
 
@@ -42,20 +42,17 @@ async def claim_job(
     A failed run is taken over at once, or only ``retry_after`` after it failed when that is given (a
     job that fails for a lasting reason, such as a channel the bot may not post in, then does not
     retry on every tick)."""
-    scope = "all" if community_id is None else f"community:{community_id}"
-    values = {"job": job, "community_id": community_id, "scope": scope, "period": period, "status": "running",
-              "input_tokens": 0, "output_tokens": 0, "detail": "", "started_at": now}
-    inserted = await repo.insert_ignoring_conflict(session, JobRun.__table__, values)
-    query = select(JobRun).where(JobRun.job == job, JobRun.scope == scope, JobRun.period == period)
-    run = (await session.exec(query)).one()
+    inserted = await jobs_repo.add_job_run(session, job=job, community_id=community_id, period=period, now=now)
+    run = await jobs_repo.find_job_run(session, job=job, community_id=community_id, period=period)
+    assert run is not None  # inserted above, or there before
     if inserted:
         return run
-    if run.status == "failed":  # a failed run may be retried: take its row over
+    if run.status == JobStatus.FAILED:  # a failed run may be retried: take its row over
         if retry_after is not None and run.finished_at is not None and now - run.finished_at < retry_after:
             return None
-        run.status, run.started_at, run.finished_at, run.detail = "running", now, None, ""
+        run.status, run.started_at, run.finished_at, run.detail = JobStatus.RUNNING, now, None, ""
         return run
-    if run.status == "running" and now - run.started_at >= stale_after:
+    if run.status == JobStatus.RUNNING and now - run.started_at >= stale_after:
         # Keep ``detail``: a resumable job records its progress there.
         run.started_at = now
         return run
@@ -63,7 +60,7 @@ async def claim_job(
 
 
 def finish_job(run: JobRun, *, now: datetime, ok: bool = True, detail: str = "") -> None:
-    run.status = "done" if ok else "failed"
+    run.status = JobStatus.DONE if ok else JobStatus.FAILED
     run.finished_at = now
     run.detail = detail[:4000]
 

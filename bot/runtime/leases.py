@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import hashlib
 import logging
 import os
@@ -26,16 +25,13 @@ from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import sqlalchemy as sa
-
+from storage import leases_repo
 from storage.database import Database
 
 try:
     import fcntl
 except ImportError:  # Windows
     fcntl = None  # type: ignore[assignment]
-from storage.models import MemberLease
-from storage.repositories import dialect_insert
 
 log = logging.getLogger("mge.leases")
 
@@ -68,21 +64,18 @@ class MemberLeases:
         """Take the lease if it is free, expired, or already ours: one statement (every DM turn on
         PostgreSQL takes one), on a plain connection."""
         now = self._clock()
-        statement = _take_lease(self._db.backend)
         async with self._engine.begin() as connection:
-            taken = await connection.execute(statement, {"lease_key": key, "lease_holder": self.holder, "now": now,
-                                                         "lease_expires": now + self._ttl})
-            return taken.first() is not None
+            return await leases_repo.take_lease(connection, backend=self._db.backend, key=key, holder=self.holder,
+                                                now=now, expires_at=now + self._ttl)
 
     async def _renew(self, key: str) -> None:
         async with self._engine.begin() as connection:
-            await connection.execute(
-                _RENEW, {"lease_key": key, "lease_holder": self.holder, "lease_expires": self._clock() + self._ttl}
-            )
+            await leases_repo.renew_lease(connection, key=key, holder=self.holder,
+                                          expires_at=self._clock() + self._ttl)
 
     async def release(self, key: str) -> None:
         async with self._engine.begin() as connection:
-            await connection.execute(_RELEASE, {"lease_key": key, "lease_holder": self.holder})
+            await leases_repo.release_lease(connection, key=key, holder=self.holder)
 
     @contextlib.asynccontextmanager
     async def hold(self, key: str) -> AsyncIterator[None]:
@@ -166,27 +159,3 @@ class MemberFileLocks:
 
     def close(self) -> None:
         os.close(self._fd)
-
-
-_LEASES = MemberLease.__table__
-
-
-@functools.cache
-def _take_lease(backend: str) -> sa.Insert:
-    statement = dialect_insert(backend)(_LEASES).values(key=sa.bindparam("lease_key"), holder=sa.bindparam("lease_holder"),
-                                       expires_at=sa.bindparam("lease_expires"))
-    return statement.on_conflict_do_update(
-        index_elements=[_LEASES.c.key],
-        set_={"holder": statement.excluded.holder, "expires_at": statement.excluded.expires_at},
-        where=sa.or_(_LEASES.c.expires_at < sa.bindparam("now"), _LEASES.c.holder == statement.excluded.holder),
-    ).returning(_LEASES.c.key)
-
-
-_RENEW = (
-    sa.update(_LEASES)
-    .where(_LEASES.c.key == sa.bindparam("lease_key"), _LEASES.c.holder == sa.bindparam("lease_holder"))
-    .values(expires_at=sa.bindparam("lease_expires"))
-)
-_RELEASE = sa.delete(_LEASES).where(
-    _LEASES.c.key == sa.bindparam("lease_key"), _LEASES.c.holder == sa.bindparam("lease_holder")
-)

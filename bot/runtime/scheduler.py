@@ -41,6 +41,7 @@ from bot.voting.polls import PollPublisher
 from bot.voting.rounds import close_due_polls, run_due_poll_rounds
 from core.graph import GraphParams
 from core.schedule import ANCHOR
+from storage import leases_repo
 from storage import repositories as repo
 from storage.database import Database, database_backend, install_sqlite_pragmas, sync_url
 
@@ -228,7 +229,7 @@ class Leadership:
         if self._connection is None:
             return True
         try:
-            self._connection.execute(sa.text("SELECT 1"))
+            leases_repo.ping(self._connection)
             self._connection.commit()
             return True
         except sa.exc.DBAPIError:
@@ -237,7 +238,7 @@ class Leadership:
     def release(self) -> None:
         if self._connection is not None:
             try:
-                self._connection.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": LEADER_LOCK_KEY})
+                leases_repo.advisory_unlock(self._connection, key=LEADER_LOCK_KEY)
                 self._connection.commit()
             except sa.exc.DBAPIError:
                 pass  # the connection is gone, and the lock with it
@@ -256,7 +257,7 @@ def try_become_leader(database_url: str) -> Leadership | None:
     engine = sa.create_engine(sync_url(database_url), poolclass=sa.pool.NullPool)
     connection = engine.connect()
     try:
-        won = connection.execute(sa.text("SELECT pg_try_advisory_lock(:key)"), {"key": LEADER_LOCK_KEY}).scalar()
+        won = leases_repo.try_advisory_lock(connection, key=LEADER_LOCK_KEY)
         connection.commit()  # the lock is session-level: it outlives the transaction
     except BaseException:
         connection.close()

@@ -17,7 +17,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.runtime.jobs import LLMRecorder, claim_job, finish_job
@@ -32,9 +31,9 @@ from core.stories import (
     story_schema,
     value_as_text,
 )
-from storage import stories_repo
+from storage import jobs_repo, stories_repo
 from storage.database import Database
-from storage.models import CanonicalValue, JobRun
+from storage.models import CanonicalValue, JobRun, JobStatus
 
 log = logging.getLogger("mge.stories")
 
@@ -154,15 +153,14 @@ def _period(plans: list[_ContextPlan]) -> str:
 
 
 async def _existing_run(session: AsyncSession, community_id: int, period: str) -> JobRun | None:
-    query = select(JobRun).where(JobRun.job == JOB, JobRun.scope == f"community:{community_id}", JobRun.period == period)
-    return (await session.exec(query)).first()
+    return await jobs_repo.find_job_run(session, job=JOB, community_id=community_id, period=period)
 
 
 async def _progress_of_unfinished_run(session: AsyncSession, community_id: int, period: str) -> set[int]:
     """Contexts an earlier, failed or crashed run of the same period finished (read before the claim,
     which clears the run's detail)."""
     run = await _existing_run(session, community_id, period)
-    if run is None or run.status == "done":
+    if run is None or run.status == JobStatus.DONE:
         return set()
     try:
         return set(json.loads(run.detail or "{}").get("contexts_done", []))

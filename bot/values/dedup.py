@@ -24,7 +24,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.runtime.jobs import LLMRecorder, claim_job, finish_job
 from core import dedup_judge
-from core.cards import ValuesCard, card_as_text
+from core.cards import CardStatus, ValueStatus, ValuesCard, card_as_text
 from core.embeddings import Embedder, clusters, dbscan, nearest, policies_text
 from core.llm import LLM, LLMError
 from storage import values_repo as repo
@@ -117,7 +117,7 @@ class _ValueIndex:
 async def _value_index(
     session: AsyncSession, *, embedder: Embedder, community_id: int, now: datetime, recorder: LLMRecorder
 ) -> _ValueIndex:
-    values = await repo.list_values(session, community_id=community_id, statuses=("active",))
+    values = await repo.list_values(session, community_id=community_id, statuses=(ValueStatus.ACTIVE,))
     index = _ValueIndex()
     if values:
         vectors = await _embed(session, embedder, [policies_text(v) for v in values], now, recorder)
@@ -251,7 +251,7 @@ async def reconcile_card(
             raise LookupError(f"no values card {card_id}")
         if (current := await repo.current_assignment(session, card_id=card_id)) is not None:
             return await _reconciliation(session, current)
-        if card.status != "confirmed":
+        if card.status != CardStatus.CONFIRMED:
             raise ValueError(f"card {card_id} is {card.status}, not confirmed")
         recorder = LLMRecorder(session, card.community_id, now, run=run)
         try:
@@ -278,15 +278,15 @@ async def _card_left(session: AsyncSession, value: CanonicalValue, *, card_id: i
     """Keep a value honest after a card left it: show a remaining member's text, or mark it empty."""
     members = await repo.current_members(session, value_id=value.id)
     if not members:
-        if value.status == "active":
-            value.status, value.updated_at = "empty", now
+        if value.status == ValueStatus.ACTIVE:
+            value.status, value.updated_at = ValueStatus.EMPTY, now
     elif value.source_card_id == card_id:
         repo.show_card_text(value, members[0][1], now=now)
 
 
 def _card_joined(value: CanonicalValue, *, now: datetime) -> None:
-    if value.status in ("empty", "merged"):
-        value.status, value.merged_into_id, value.updated_at = "active", None, now
+    if value.status in (ValueStatus.EMPTY, ValueStatus.MERGED):
+        value.status, value.merged_into_id, value.updated_at = ValueStatus.ACTIVE, None, now
 
 
 async def _require_current(session: AsyncSession, card_id: int) -> tuple[ValuesCardRecord, ValueAssignment]:
@@ -349,9 +349,9 @@ async def merge_values(
             raise LookupError(f"no value {missing}" + (" in this community" if community_id is not None else ""))
         if keep.community_id != merge.community_id:
             raise ValueError(f"values {keep_id} and {merge_id} belong to different communities; refusing to merge")
-        if keep.status == "merged":
+        if keep.status == ValueStatus.MERGED:
             raise ValueError(f"value {keep_id} was merged into {keep.merged_into_id}; merge into that one instead")
-        if merge.status == "merged":
+        if merge.status == ValueStatus.MERGED:
             raise ValueError(f"value {merge_id} is already merged into {merge.merged_into_id}")
         moved = 0
         for assignment, card in await repo.current_members(session, value_id=merge_id):
@@ -361,7 +361,7 @@ async def merge_values(
                 reason=f"moderator merged value {merge_id} into {keep_id}",
             )
             moved += 1
-        merge.status, merge.merged_into_id, merge.updated_at = "merged", keep_id, now
+        merge.status, merge.merged_into_id, merge.updated_at = ValueStatus.MERGED, keep_id, now
         _card_joined(keep, now=now)
         await session.commit()
         return moved
@@ -400,7 +400,7 @@ async def undo_last(
         previous = earlier[-1]
         target = await repo.get_value(session, value_id=previous.canonical_value_id)
         assert target is not None
-        if target.status == "hidden":
+        if target.status == ValueStatus.HIDDEN:
             raise ValueError(f"value {target.id} is hidden by a moderator; unhide it before moving cards back")
         repo.supersede(current, now=now)
         await session.flush()

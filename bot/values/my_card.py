@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from core.cards import ValuesCard
+from core.cards import CardStatus, ValuesCard
 from core.messages import CommunityRef, Person
-from sqlmodel import select
 
 from storage import repositories as repo
 from storage import values_repo
@@ -53,9 +52,9 @@ async def member_cards(database: Database, community: CommunityRef, person: Pers
             platform=community.platform,
             external_id=community.external_id,
             platform_user_id=person.platform_user_id,
-            statuses=("confirmed", "proposed"),
+            statuses=(CardStatus.CONFIRMED, CardStatus.PROPOSED),
         )
-        placements = await _placements(session, database, [card for card, _ in rows if card.status == "confirmed"])
+        placements = await _placements(session, database, [card for card, _ in rows if card.status == CardStatus.CONFIRMED])
         return [
             MemberCard(
                 ValuesCard.model_construct(title=card.title, description=card.description, policies=list(card.policies)),
@@ -74,11 +73,9 @@ async def _placements(session, database: Database, cards: list) -> dict[int, Pla
         return {}
     from bot.graph.build import load_community_graph_input, resolve_values
     from core.graph import GraphParams, build_moral_graph
-    from storage.models import CanonicalValue
 
     community_id = cards[0].community_id
-    values = {v.id: v for v in (await session.exec(
-        select(CanonicalValue).where(CanonicalValue.community_id == community_id))).all()}
+    values = {v.id: v for v in await values_repo.all_values_of(session, community_id=community_id)}
     resolve = resolve_values(values.values())
     counts = await values_repo.member_counts(session, community_id=community_id)
     data = await load_community_graph_input(database, community_id=community_id)

@@ -43,7 +43,7 @@ import sqlalchemy as sa
 from core.eligibility import Facts
 from core.graph.votes import CHOICES
 from core.messages import CommunityRef, Person
-from core.polls import choice_for_reaction
+from core.polls import PollState, choice_for_reaction
 from storage import reactions_repo as repo
 from storage.database import Database
 from storage.polls_repo import voter_key_of
@@ -292,10 +292,8 @@ class VoteInbox:
         keys = list(self._waiters)
         try:
             async with self.database.engine.connect() as conn:
-                query = sa.select(repo.EVENTS.c.event_key, repo.EVENTS.c.outcome).where(
-                    repo.EVENTS.c.event_key.in_(keys), repo.EVENTS.c.applied_at.is_not(None)
-                )
-                done = {key: VoteOutcome(outcome) for key, outcome in (await conn.execute(query)).all()}
+                outcomes = await repo.applied_outcomes(conn, keys)
+            done = {key: VoteOutcome(outcome) for key, outcome in outcomes.items()}
         except Exception:
             log.exception("could not read the outcomes of applied reaction events")
             return
@@ -358,7 +356,7 @@ def _vote_of(state: dict[str, list]) -> str | None:
 def _is_closed(poll: sa.Row, received_at: datetime) -> bool:
     if poll.closes_at is not None and received_at >= poll.closes_at:
         return True
-    if poll.state == "closed":
+    if poll.state == PollState.CLOSED:
         return poll.closed_at is None or received_at >= poll.closed_at
     return False
 
@@ -533,7 +531,7 @@ async def _save(conn, voters) -> None:
             updated.append({"vote_id": voter.vote.id, "new_choice": choice, "when": voter.changed_at})
         else:
             continue
-        if voter.poll.state == "closed":
+        if voter.poll.state == PollState.CLOSED:
             closed_polls.add(voter.poll.id)
     await repo.save_reactions(conn, reactions)
     await repo.save_votes(conn, inserted=inserted, updated=updated, deleted=deleted)

@@ -19,7 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core.eligibility import Facts
 from core.messages import CommunityRef, Person
-from core.polls import StoryPoll, ValueSummary
+from core.polls import PollState, StoryPoll, ValueSummary
 from storage import polls_repo
 from storage.database import Database
 from storage.models import Poll
@@ -182,11 +182,11 @@ async def close_poll(database: Database, *, poll_id: int, now: datetime) -> dict
         poll = await polls_repo.lock_poll(session, poll_id=poll_id)
         if poll is None:
             raise PollNotFound(f"no poll {poll_id}")
-        if poll.state == "closed" and poll.tallies is not None:
+        if poll.state == PollState.CLOSED and poll.tallies is not None:
             return dict(poll.tallies)
         # Under the poll lock: no reaction can change the votes between counting and closing.
         counts = await polls_repo.count_votes(session, poll_id=poll_id)
-        poll.state = "closed"
+        poll.state = PollState.CLOSED
         poll.closed_at = now
         poll.tallies = counts
         session.add(poll)

@@ -16,7 +16,6 @@ import logging
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
-from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.runtime.jobs import STALE_RUN, claim_job, finish_job
@@ -25,6 +24,7 @@ from bot.voting.selection import next_story
 from bot.voting.polls import PollPublisher, close_poll, post_story_poll
 from bot.runtime.schedules import poll_schedules
 from core.schedule import PollSchedule
+from storage import polls_repo
 from storage.database import Database
 from storage.models import JobRun, Poll
 
@@ -148,13 +148,8 @@ async def close_due_polls(
     With ``messengers`` (platform → DMs), closing polls is also when members of those polls' communities
     who have a confirmed card and a vote are offered the follow-up survey, once each
     (``bot.legitimacy.checks.after_polls_closed``): communities without a digest schedule get it too."""
-    query = (
-        select(Poll.id)
-        .where(Poll.state == "open", col(Poll.closes_at).is_not(None), col(Poll.closes_at) <= now)
-        .order_by(col(Poll.id))
-    )
     async with database.session() as session:
-        due = [poll_id for poll_id in (await session.exec(query)).all() if poll_id is not None]
+        due = await polls_repo.due_poll_ids(session, now=now)
     closed = []
     for poll_id in due:
         try:

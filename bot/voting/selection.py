@@ -16,20 +16,10 @@ from __future__ import annotations
 from collections.abc import Collection
 from datetime import datetime
 
-import sqlalchemy as sa
-from sqlalchemy.orm import aliased
-from sqlmodel import col, func, select
-
 from core.messages import CommunityRef
 from storage import polls_repo
+from storage.repositories import community_id_of
 from storage.database import Database
-from storage.models import CanonicalValue, Poll, TransitionStory, Vote
-
-
-def _is_open(now: datetime) -> sa.ColumnElement[bool]:
-    """A poll still taking votes: state open and not past its deadline (no deadline: open until closed).
-    The same rule as ``polls_repo.is_closed``, in SQL."""
-    return sa.and_(col(Poll.state) == "open", sa.or_(col(Poll.closes_at).is_(None), col(Poll.closes_at) > now))
 
 
 async def next_story(
@@ -39,56 +29,8 @@ async def next_story(
 
     ``exclude``: stories being posted right now but not yet recorded (a caller posting in the background);
     they count as open polls, so neither they nor their reverses are chosen."""
-    busy = list(exclude)
-    story = aliased(TransitionStory, name="story")
-    reverse = aliased(TransitionStory, name="reverse")
-    from_value = aliased(CanonicalValue, name="from_value")
-    to_value = aliased(CanonicalValue, name="to_value")
-
-    open_story_ids = select(Poll.story_id).where(Poll.community_id == community_id, _is_open(now))
-    votes = (
-        select(Poll.story_id.label("story_id"), func.count(col(Vote.id)).label("votes"))  # type: ignore[attr-defined]
-        .join(Vote, col(Vote.poll_id) == col(Poll.id))
-        .where(Poll.community_id == community_id)
-        .group_by(col(Poll.story_id))
-        .subquery("votes")
-    )
-    reverse_taken = col(reverse.id).in_(open_story_ids)
-    if busy:
-        reverse_taken = sa.or_(reverse_taken, col(reverse.id).in_(busy))
-    reverse_is_open = sa.exists().where(
-        reverse.context_id == story.context_id,
-        reverse.from_value_id == story.to_value_id,
-        reverse.to_value_id == story.from_value_id,
-        reverse_taken,
-    )
-    query = (
-        select(story.id)
-        .join(from_value, from_value.id == story.from_value_id)
-        .join(to_value, to_value.id == story.to_value_id)
-        .outerjoin(votes, votes.c.story_id == story.id)
-        .where(
-            story.community_id == community_id,
-            story.status == "active",
-            from_value.status == "active",
-            to_value.status == "active",
-            col(story.id).not_in(open_story_ids),
-            ~reverse_is_open,
-            *([col(story.id).not_in(busy)] if busy else []),
-        )
-        .order_by(func.coalesce(votes.c.votes, 0), story.id)
-        .limit(1)
-    )
     async with database.session() as session:
-        return (await session.exec(query)).first()
-
-
-async def community_id_of(database: Database, community: CommunityRef) -> int | None:
-    """The stored id of a platform community; None when the bot has never recorded anything for it
-    (then it has no stories either)."""
-    async with database.session() as session:
-        row = await polls_repo.find_community(session, platform=community.platform, external_id=community.external_id)
-        return row.id if row is not None else None
+        return await polls_repo.story_needing_votes(session, community_id=community_id, now=now, exclude=exclude)
 
 
 async def next_story_for(
