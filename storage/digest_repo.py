@@ -42,6 +42,6 @@ async def participation_counts(
         interviews_this_period=await scalar(select(func.count()).select_from(Interview).where(*confirmed, *in_period)),
         interviews_total=await scalar(select(func.count()).select_from(Interview).where(*confirmed)),
         votes_this_period=await scalar(select(func.count()).select_from(Vote).where(*votes, *votes_in_period)),
-        voters_this_period=await scalar(select(func.count(distinct(Vote.voter_key))).where(*votes, *votes_in_period)),
-        voters_total=await scalar(select(func.count(distinct(Vote.voter_key))).where(*votes)),
+        voters_this_period=await scalar(select(func.count(distinct(col(Vote.voter_key)))).where(*votes, *votes_in_period)),
+        voters_total=await scalar(select(func.count(distinct(col(Vote.voter_key)))).where(*votes)),
     )

@@ -17,6 +17,7 @@ from storage.models import (
     GeneralizationOffer,
     ValueAssignment,
     ValuesCardRecord,
+    table_of,
 )
 from storage.repositories import insert_ignoring_conflict
 
@@ -26,7 +27,7 @@ async def add_offer(
     now: datetime,
 ) -> int | None:
     """The new offer's id; None when this interview had its offer already (one per interview)."""
-    inserted = await insert_ignoring_conflict(session, GeneralizationOffer.__table__, {
+    inserted = await insert_ignoring_conflict(session, table_of(GeneralizationOffer), {
         "community_id": community_id, "member_id": member_id, "interview_id": interview_id,
         "scenario_id": scenario_id, "offered_at": now, "closed_at": None,
     })
@@ -65,11 +66,14 @@ async def impressions_with_values(
     )).all())
 
 
-async def confirmed_card_links(session: AsyncSession, *, community_id: int) -> list[tuple[int, int | None, int]]:
+async def confirmed_card_links(
+    session: AsyncSession, *, community_id: int
+) -> list[tuple[int, int | None, int | None]]:
     """(value id, the card's scenario id, the card's author) of every current assignment of a confirmed
     card; value ids as assigned, merges not yet resolved."""
     return list((await session.exec(
-        select(ValueAssignment.canonical_value_id, ValuesCardRecord.scenario_id, ValuesCardRecord.author_member_id)
+        select(ValueAssignment.canonical_value_id, col(ValuesCardRecord.scenario_id),
+               col(ValuesCardRecord.author_member_id))
         .join(ValuesCardRecord, col(ValuesCardRecord.id) == col(ValueAssignment.card_id))
         .where(
             ValueAssignment.community_id == community_id,
@@ -136,5 +140,5 @@ async def impression_counts(session: AsyncSession, *, community_id: int) -> dict
         select(GeneralizationImpression.own_scenario, func.count(),
                func.count(col(GeneralizationImpression.picked_at)))
         .where(GeneralizationImpression.community_id == community_id)
-        .group_by(GeneralizationImpression.own_scenario)
+        .group_by(col(GeneralizationImpression.own_scenario))
     )).all()}

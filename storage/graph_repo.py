@@ -19,7 +19,8 @@ async def votes_with_stories(
     # Every table is filtered by the community, not only the vote: a poll or story of another
     # community must never lend its votes, whatever a bad row says.
     query = (
-        select(Vote.voter_key, Vote.member_id, Vote.cast_at, Vote.choice, TransitionStory, MoralContext)
+        # sqlmodel's select() is typed for at most four columns.
+        select(Vote.voter_key, Vote.member_id, Vote.cast_at, Vote.choice, TransitionStory, MoralContext)  # type: ignore[call-overload]
         .join(Poll, col(Poll.id) == col(Vote.poll_id))
         .join(TransitionStory, col(TransitionStory.id) == col(Poll.story_id))
         .join(MoralContext, col(MoralContext.id) == col(TransitionStory.context_id))
@@ -31,7 +32,7 @@ async def votes_with_stories(
         )
         .order_by(col(Vote.cast_at), col(Vote.id))
     )
-    return [tuple(row) for row in (await session.exec(query)).all()]  # type: ignore[misc]
+    return [tuple(row) for row in (await session.exec(query)).all()]
 
 
 async def current_cards_of_values(session: AsyncSession, *, value_ids: Sequence[int]) -> list[tuple[int, str]]:

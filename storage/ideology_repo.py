@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import IdeologyRating, Interview, InterviewTurn, Member, Scenario, SurveyAnswer
+from storage.models import IdeologyRating, Interview, InterviewTurn, Member, Scenario, SurveyAnswer, table_of
 from storage.repositories import insert_ignoring_conflict
 
 
@@ -56,7 +56,7 @@ async def add_rating(
     model: str, run_id: int, now: datetime,
 ) -> bool:
     """True when stored; False when the interview was rated already."""
-    return await insert_ignoring_conflict(session, IdeologyRating.__table__, {
+    return await insert_ignoring_conflict(session, table_of(IdeologyRating), {
         "community_id": community_id, "interview_id": interview_id, "score": score,
         "reason": reason, "prompt_sha": prompt_sha, "model": model, "run_id": run_id, "rated_at": now,
     })
@@ -73,9 +73,10 @@ async def rated_scores(session: AsyncSession, *, community_id: int) -> list[tupl
 
 async def survey_scores_of_question(session: AsyncSession, *, community_id: int, question: int) -> dict[int, int]:
     """Member id → their score for survey ``question`` (skips left out)."""
-    return dict((await session.exec(
-        select(SurveyAnswer.member_id, SurveyAnswer.score)
+    rows = (await session.exec(
+        select(SurveyAnswer.member_id, col(SurveyAnswer.score))
         .join(Member, col(Member.id) == col(SurveyAnswer.member_id))
         .where(SurveyAnswer.community_id == community_id, Member.community_id == community_id,
                SurveyAnswer.question == question, col(SurveyAnswer.score).is_not(None))
-    )).all())
+    )).all()
+    return {member_id: score for member_id, score in rows if score is not None}

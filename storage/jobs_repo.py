@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import JobRun, JobStatus
+from storage.models import JobRun, JobStatus, table_of
 from storage.repositories import insert_ignoring_conflict
 
 
@@ -24,7 +24,7 @@ async def add_job_run(
     """Insert a running run for (job, community, period) unless one exists; True when it was inserted."""
     values = {"job": job, "community_id": community_id, "scope": job_scope(community_id), "period": period,
               "status": JobStatus.RUNNING, "input_tokens": 0, "output_tokens": 0, "detail": "", "started_at": now}
-    return await insert_ignoring_conflict(session, JobRun.__table__, values)
+    return await insert_ignoring_conflict(session, table_of(JobRun), values)
 
 
 async def find_job_run(session: AsyncSession, *, job: str, community_id: int | None, period: str) -> JobRun | None:

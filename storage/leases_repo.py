@@ -15,10 +15,10 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage.models import MemberLease
+from storage.models import MemberLease, table_of
 from storage.repositories import dialect_insert
 
-_LEASES = MemberLease.__table__
+_LEASES = table_of(MemberLease)
 
 
 @functools.cache

@@ -23,6 +23,7 @@ from storage.models import (
     ValueAssignment,
     ValuesCardRecord,
     Vote,
+    table_of,
 )
 from storage.repositories import insert_ignoring_conflict
 
@@ -48,7 +49,7 @@ async def blocked_members(session: AsyncSession, *, community_id: int) -> set[in
 
 
 async def opt_out(session: AsyncSession, *, member_id: int, community_id: int, now: datetime) -> None:
-    await insert_ignoring_conflict(session, LegitimacyOptOut.__table__, {
+    await insert_ignoring_conflict(session, table_of(LegitimacyOptOut), {
         "member_id": member_id, "community_id": community_id, "opted_out_at": now})
 
 
@@ -79,7 +80,7 @@ async def claim_fair_position_ask(
     less_wise_value_id: int | None, wiser_value_id: int | None, now: datetime,
 ) -> FairPositionAsk | None:
     """The new ask of the member for ``period``; None when they were asked for it already."""
-    claimed = await insert_ignoring_conflict(session, FairPositionAsk.__table__, {
+    claimed = await insert_ignoring_conflict(session, table_of(FairPositionAsk), {
         "community_id": community_id, "member_id": member_id, "period": period,
         "value_id": value_id, "context": context,
         "less_wise_value_id": less_wise_value_id, "wiser_value_id": wiser_value_id,
@@ -135,7 +136,7 @@ async def members_to_offer_survey(session: AsyncSession, *, community_id: int) -
 
 async def claim_survey_offer(session: AsyncSession, *, member_id: int, community_id: int, now: datetime) -> bool:
     """True when the offer row was inserted: the member was never offered the survey."""
-    return await insert_ignoring_conflict(session, SurveyOffer.__table__, {
+    return await insert_ignoring_conflict(session, table_of(SurveyOffer), {
         "member_id": member_id, "community_id": community_id, "offered_at": now, "ended_at": None})
 
 
@@ -147,7 +148,7 @@ async def add_survey_answer(
     session: AsyncSession, *, community_id: int, member_id: int, question: int, score: int | None, now: datetime,
 ) -> bool:
     """True when stored; False when the member answered this question already."""
-    return await insert_ignoring_conflict(session, SurveyAnswer.__table__, {
+    return await insert_ignoring_conflict(session, table_of(SurveyAnswer), {
         "community_id": community_id, "member_id": member_id, "question": question,
         "score": score, "answered_at": now})
 
@@ -184,5 +185,5 @@ async def survey_scores(session: AsyncSession, *, community_id: int) -> dict[int
     return {q: (n, mean) for q, n, mean in (await session.exec(
         select(SurveyAnswer.question, func.count(col(SurveyAnswer.score)), func.avg(SurveyAnswer.score))
         .where(SurveyAnswer.community_id == community_id)
-        .group_by(SurveyAnswer.question)
+        .group_by(col(SurveyAnswer.question))
     )).all()}

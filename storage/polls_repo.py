@@ -1,10 +1,11 @@
 """Repository functions for story polls and their votes. Callers own the session and commit.
 
-Concurrency: closing a poll first calls :func:`lock_poll`, so it happens one at a time per poll — on PostgreSQL with a row lock (``SELECT … FOR UPDATE``), on SQLite by
-taking the database's write lock before the transaction reads anything (a write transaction that
-starts with a read can fail with SQLITE_BUSY_SNAPSHOT instead of waiting). Votes themselves change only
-through the vote inbox (``reactions_repo``), whose appliers take turns the same way. The unique keys
-(poll, voter) and (platform, channel, message) guard the same rules again.
+Concurrency: closing a poll first calls :func:`lock_poll`, so it happens one at a time per poll — on
+PostgreSQL with a row lock (``SELECT … FOR UPDATE``), on SQLite by taking the database's write lock before the
+transaction reads anything (a write transaction that starts with a read can fail with SQLITE_BUSY_SNAPSHOT
+instead of waiting). Votes themselves change only through the vote inbox (``reactions_repo``), whose appliers
+take turns the same way. The unique keys (poll, voter) and (platform, channel, message) guard the same rules
+again.
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ from core.cards import ValueStatus
 from core.graph.votes import CHOICES
 from core.polls import PollState
 from core.stories import StoryStatus
-from storage.models import CanonicalValue, MoralContext, Poll, TransitionStory, Vote
-from storage.repositories import insert_ignoring_conflict
+from storage.models import CanonicalValue, MoralContext, Poll, TransitionStory, Vote, table_of
+from storage.repositories import dialect_of, insert_ignoring_conflict
 
 
 def voter_key_of(member_id: int) -> str:
@@ -59,7 +60,7 @@ async def insert_poll(
         "opened_at": opened_at,
         "closes_at": closes_at,
     }
-    await insert_ignoring_conflict(session, Poll.__table__, values)
+    await insert_ignoring_conflict(session, table_of(Poll), values)
     poll = await find_poll(session, platform=platform, channel_id=channel_id, message_id=message_id)
     assert poll is not None  # inserted above, or already there
     return poll
@@ -67,7 +68,7 @@ async def insert_poll(
 
 async def lock_poll(session: AsyncSession, *, poll_id: int) -> Poll | None:
     """Serialise work on one poll (see the module docstring) and return its current row."""
-    if session.bind.dialect.name == "sqlite":
+    if dialect_of(session) == "sqlite":
         # A write that changes nothing: BEGIN + this UPDATE takes the write lock (waiting up to
         # busy_timeout) before anything is read, so the reads below see the latest commit.
         await session.exec(sa.update(Poll).where(col(Poll.id) == poll_id).values({"state": col(Poll.state)}))
@@ -101,26 +102,26 @@ async def story_needing_votes(
 
     open_story_ids = select(Poll.story_id).where(Poll.community_id == community_id, _is_open(now))
     votes = (
-        select(Poll.story_id.label("story_id"), func.count(col(Vote.id)).label("votes"))  # type: ignore[attr-defined]
+        select(col(Poll.story_id).label("story_id"), func.count(col(Vote.id)).label("votes"))
         .join(Vote, col(Vote.poll_id) == col(Poll.id))
         .where(Poll.community_id == community_id)
         .group_by(col(Poll.story_id))
         .subquery("votes")
     )
-    reverse_taken = col(reverse.id).in_(open_story_ids)
+    reverse_taken: sa.ColumnElement[bool] = col(reverse.id).in_(open_story_ids)
     if busy:
         reverse_taken = sa.or_(reverse_taken, col(reverse.id).in_(busy))
     reverse_is_open = sa.exists().where(
-        reverse.context_id == story.context_id,
-        reverse.from_value_id == story.to_value_id,
-        reverse.to_value_id == story.from_value_id,
+        col(reverse.context_id) == col(story.context_id),
+        col(reverse.from_value_id) == col(story.to_value_id),
+        col(reverse.to_value_id) == col(story.from_value_id),
         reverse_taken,
     )
     query = (
         select(story.id)
-        .join(from_value, from_value.id == story.from_value_id)
-        .join(to_value, to_value.id == story.to_value_id)
-        .outerjoin(votes, votes.c.story_id == story.id)
+        .join(from_value, col(from_value.id) == col(story.from_value_id))
+        .join(to_value, col(to_value.id) == col(story.to_value_id))
+        .outerjoin(votes, votes.c.story_id == col(story.id))
         .where(
             story.community_id == community_id,
             story.status == StoryStatus.ACTIVE,
@@ -130,7 +131,7 @@ async def story_needing_votes(
             ~reverse_is_open,
             *([col(story.id).not_in(busy)] if busy else []),
         )
-        .order_by(func.coalesce(votes.c.votes, 0), story.id)
+        .order_by(func.coalesce(votes.c.votes, 0), col(story.id))
         .limit(1)
     )
     return (await session.exec(query)).first()
@@ -152,7 +153,7 @@ async def due_poll_ids(session: AsyncSession, *, now: datetime) -> list[int]:
 async def count_votes(session: AsyncSession, *, poll_id: int) -> dict[str, int]:
     """Votes per choice, every choice present (0 when nobody chose it)."""
     query = select(Vote.choice, func.count()).where(Vote.poll_id == poll_id).group_by(Vote.choice)
-    counts = {choice: 0 for choice in CHOICES}
+    counts: dict[str, int] = {choice: 0 for choice in CHOICES}
     for choice, count in (await session.exec(query)).all():
         counts[choice] = counts.get(choice, 0) + count
     return counts

@@ -63,6 +63,7 @@ from storage.models import (
     Vote,
 )
 from storage import values_repo
+from storage.repositories import dialect_of
 
 #: Inbound event ids of poll reactions are stored with this prefix (``bot.voting.polls.apply_reaction``).
 VOTE_EVENT_PREFIX = "vote:"
@@ -99,7 +100,7 @@ async def lock_for_erasure(session: AsyncSession, *, community_id: int) -> None:
     nothing takes the database's write lock at once (a transaction that reads first and writes later
     can fail with SQLITE_BUSY_SNAPSHOT instead of waiting); on PostgreSQL the member row is locked by
     :func:`find_member` with ``for_update``."""
-    if session.bind.dialect.name == "sqlite":
+    if dialect_of(session) == "sqlite":
         unchanged = sa.update(Community).where(col(Community.id) == community_id).values(name=col(Community.name))
         await session.exec(unchanged)
 
@@ -113,7 +114,7 @@ async def find_member(
         Member.platform_user_id == platform_user_id,
         col(Member.forgotten_at).is_(None),
     )
-    if for_update and session.bind.dialect.name == "postgresql":
+    if for_update and dialect_of(session) == "postgresql":
         query = query.with_for_update()
     return (await session.exec(query.execution_options(populate_existing=True))).first()
 
@@ -125,7 +126,7 @@ async def interviews_of(session: AsyncSession, *, community_id: int, member_id: 
     query = (
         select(Interview)
         .where(Interview.community_id == community_id, Interview.member_id == member_id)
-        .order_by(Interview.id)
+        .order_by(col(Interview.id))
     )
     return list((await session.exec(query)).all())
 
@@ -149,7 +150,7 @@ async def scenarios_by_id(session: AsyncSession, *, ids: Iterable[int | None]) -
     found: dict[int, Scenario] = {}
     for chunk in _chunks(i for i in ids if i is not None):
         for scenario in (await session.exec(select(Scenario).where(col(Scenario.id).in_(chunk)))).all():
-            found[scenario.id] = scenario  # type: ignore[index]
+            found[scenario.id] = scenario
     return found
 
 
@@ -157,7 +158,7 @@ async def cards_of(session: AsyncSession, *, community_id: int, member_id: int) 
     query = (
         select(ValuesCardRecord)
         .where(ValuesCardRecord.community_id == community_id, ValuesCardRecord.author_member_id == member_id)
-        .order_by(ValuesCardRecord.id)
+        .order_by(col(ValuesCardRecord.id))
     )
     return list((await session.exec(query)).all())
 
@@ -171,7 +172,7 @@ async def assignments_of_cards(session: AsyncSession, *, card_ids: Sequence[int]
 
 async def values_of_community(session: AsyncSession, *, community_id: int) -> dict[int, CanonicalValue]:
     values = await values_repo.all_values_of(session, community_id=community_id)
-    return {row.id: row for row in values}  # type: ignore[misc]
+    return {row.id: row for row in values}
 
 
 async def votes_of(
@@ -186,11 +187,11 @@ async def votes_of(
         .where(Vote.community_id == community_id, Vote.member_id == member_id)
         .order_by(col(Vote.cast_at), col(Vote.id))
     )
-    return [tuple(row) for row in (await session.exec(query)).all()]  # type: ignore[misc]
+    return [(vote, poll, story, context) for vote, poll, story, context in (await session.exec(query)).all()]
 
 
 async def vote_rows_of(session: AsyncSession, *, community_id: int, member_id: int) -> list[Vote]:
-    query = select(Vote).where(Vote.community_id == community_id, Vote.member_id == member_id).order_by(Vote.id)
+    query = select(Vote).where(Vote.community_id == community_id, Vote.member_id == member_id).order_by(col(Vote.id))
     return list((await session.exec(query)).all())
 
 
@@ -201,16 +202,16 @@ async def generalization_offers_of(
     offers = list((await session.exec(
         select(GeneralizationOffer)
         .where(GeneralizationOffer.community_id == community_id, GeneralizationOffer.member_id == member_id)
-        .order_by(GeneralizationOffer.id)
+        .order_by(col(GeneralizationOffer.id))
     )).all())
-    shown: dict[int, list[GeneralizationImpression]] = {offer.id: [] for offer in offers}  # type: ignore[misc]
+    shown: dict[int, list[GeneralizationImpression]] = {offer.id: [] for offer in offers}
     for chunk in _chunks(shown):
         query = select(GeneralizationImpression).where(
             GeneralizationImpression.community_id == community_id, col(GeneralizationImpression.offer_id).in_(chunk)
         )
         for row in (await session.exec(query)).all():
             shown[row.offer_id].append(row)
-    return [(offer, sorted(shown[offer.id], key=lambda i: i.position)) for offer in offers]  # type: ignore[index]
+    return [(offer, sorted(shown[offer.id], key=lambda i: i.position)) for offer in offers]
 
 
 async def ideology_ratings_of(
@@ -253,7 +254,7 @@ async def inbound_events_at(
             prefixed = col(InboundEvent.event_id).startswith(VOTE_EVENT_PREFIX)
             query = query.where(prefixed if is_vote else sa.not_(prefixed))
             for row in (await session.exec(query)).all():
-                found[row.id] = row  # type: ignore[index]
+                found[row.id] = row
     return sorted(found.values(), key=lambda e: e.id or 0)
 
 
@@ -305,6 +306,7 @@ def member_reference_columns() -> list[tuple[sa.Table, sa.Column]]:
 async def rows_referencing(session: AsyncSession, table: sa.Table, column: sa.Column, ids: Sequence[int]) -> list[dict]:
     rows: list[dict] = []
     for chunk in _chunks(ids):
+        # A Core select: sqlmodel's exec() is typed for its own select() only, and runs this one the same way.
         result = await session.exec(sa.select(table).where(column.in_(chunk)))  # type: ignore[call-overload]
         rows += [dict(row._mapping) for row in result.all()]
     return rows
@@ -320,6 +322,7 @@ async def referenced_elsewhere(
             continue
         for chunk in _chunks(ids):
             query = sa.select(column).where(column.in_(chunk)).distinct()
+            # A Core select: sqlmodel's exec() is typed for its own select() only, and runs this one the same way.
             result = await session.exec(query)  # type: ignore[call-overload]
             used.update(value for (value,) in result.all())
     return used
@@ -375,7 +378,7 @@ async def values_in_stories_or_merges(session: AsyncSession, *, value_ids: Seque
 async def delete_where_in(session: AsyncSession, table: type[SQLModel], column: Any, ids: Sequence[Any]) -> int:
     deleted = 0
     for chunk in _chunks(ids):
-        result = await session.exec(sa.delete(table).where(column.in_(chunk)))  # type: ignore[call-overload]
+        result = await session.exec(sa.delete(table).where(column.in_(chunk)))
         deleted += result.rowcount or 0
     return deleted
 
@@ -387,7 +390,7 @@ async def unlink_generalization_offers(session: AsyncSession, *, community_id: i
         .where(col(GeneralizationOffer.community_id) == community_id, col(GeneralizationOffer.member_id) == member_id)
         .values(member_id=None)
     )
-    result = await session.exec(statement)  # type: ignore[call-overload]
+    result = await session.exec(statement)
     return result.rowcount or 0
 
 
@@ -405,6 +408,7 @@ async def rows_bound_to_member(session: AsyncSession, *, member_id: int) -> dict
         if column.nullable:
             continue
         query = sa.select(sa.func.count()).select_from(table).where(column == member_id)
+        # A Core select: sqlmodel's exec() is typed for its own select() only, and runs this one the same way.
         result = await session.exec(query)  # type: ignore[call-overload]
         count = result.one()[0]
         if count:
@@ -420,7 +424,7 @@ async def null_member_references(session: AsyncSession, *, member_id: int) -> di
         if not column.nullable:
             continue
         query = sa.update(table).where(column == member_id).values({column.name: None})
-        result = await session.exec(query)  # type: ignore[call-overload]
+        result = await session.exec(query)
         if result.rowcount:
             counts[f"{table.name}.{column.name}"] = result.rowcount
     return counts
@@ -482,6 +486,7 @@ async def rows_naming(
         else:
             matches += [column == value for value in exact]
         query = sa.select(table).where(table.c.community_id == community_id, sa.or_(*matches))
+        # A Core select: sqlmodel's exec() is typed for its own select() only, and runs this one the same way.
         for row in (await session.exec(query)).all():  # type: ignore[call-overload]
             found.append((table, column, is_json, dict(row._mapping)))
     return found
@@ -503,7 +508,7 @@ async def pseudonymise(
         if isinstance(after, str) and length and len(after) > length:
             after = after[:length]
         keys = [table.c[c.name] == row[c.name] for c in table.primary_key.columns]
-        await session.exec(sa.update(table).where(*keys).values({column.name: after}))  # type: ignore[call-overload]
+        await session.exec(sa.update(table).where(*keys).values({column.name: after}))
         name = f"{table.name}.{column.name}"
         counts[name] = counts.get(name, 0) + 1
     return counts

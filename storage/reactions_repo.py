@@ -14,16 +14,16 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage.models import Community, Member, MemberFacts, Poll, PollReaction, ReactionEvent, Vote
+from storage.models import Community, Member, MemberFacts, Poll, PollReaction, ReactionEvent, Vote, table_of
 from storage.repositories import dialect_insert
 
-EVENTS = ReactionEvent.__table__
-REACTIONS = PollReaction.__table__
-VOTES = Vote.__table__
-POLLS = Poll.__table__
-MEMBERS = Member.__table__
-COMMUNITIES = Community.__table__
-FACTS = MemberFacts.__table__
+EVENTS = table_of(ReactionEvent)
+REACTIONS = table_of(PollReaction)
+VOTES = table_of(Vote)
+POLLS = table_of(Poll)
+MEMBERS = table_of(Member)
+COMMUNITIES = table_of(Community)
+FACTS = table_of(MemberFacts)
 
 #: Bound parameters per ``IN (…)`` list: well under SQLite's 32,766 and PostgreSQL's 65,535 limits.
 _CHUNK = 900
@@ -139,7 +139,7 @@ async def ensure_members(
     """Member ids for ``people`` (platform user id → (display name, first seen)), creating missing
     members and refreshing display names the platform now reports differently."""
     existing = await members_by_user(conn, community_id=community_id, user_ids=list(people))
-    missing = [
+    missing: list[dict[str, Any]] = [
         {"community_id": community_id, "platform_user_id": user, "display_name": name[:200], "created_at": when}
         for user, (name, when) in people.items()
         if user not in existing

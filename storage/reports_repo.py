@@ -21,7 +21,7 @@ async def interview_counts(session: AsyncSession, *, community_id: int) -> tuple
     """(interviews started, members who started one)."""
     started = await _scalar(session, select(func.count()).select_from(Interview).where(
         Interview.community_id == community_id))
-    members = await _scalar(session, select(func.count(distinct(Interview.member_id))).where(
+    members = await _scalar(session, select(func.count(distinct(col(Interview.member_id)))).where(
         Interview.community_id == community_id))
     return started, members
 
@@ -39,24 +39,25 @@ async def member_turn_counts(session: AsyncSession, *, interview_ids: Sequence[i
     return dict((await session.exec(
         select(InterviewTurn.interview_id, func.count())
         .where(col(InterviewTurn.interview_id).in_(interview_ids), InterviewTurn.role == "member")
-        .group_by(InterviewTurn.interview_id)
+        .group_by(col(InterviewTurn.interview_id))
     )).all())
 
 
 async def vote_counts(session: AsyncSession, *, community_id: int) -> tuple[int, int]:
     """(votes, distinct voters)."""
     votes = await _scalar(session, select(func.count()).select_from(Vote).where(Vote.community_id == community_id))
-    voters = await _scalar(session, select(func.count(distinct(Vote.voter_key))).where(
+    voters = await _scalar(session, select(func.count(distinct(col(Vote.voter_key)))).where(
         Vote.community_id == community_id))
     return votes, voters
 
 
 async def llm_token_totals(session: AsyncSession, *, community_id: int) -> tuple[int, int]:
     """(input tokens, output tokens) of every LLM call recorded for the community."""
-    return tuple((await session.exec(
+    input_tokens, output_tokens = (await session.exec(
         select(func.coalesce(func.sum(LLMCall.input_tokens), 0), func.coalesce(func.sum(LLMCall.output_tokens), 0))
         .where(LLMCall.community_id == community_id)
-    )).one())
+    )).one()
+    return input_tokens, output_tokens
 
 
 async def votes_of_community(
@@ -64,6 +65,7 @@ async def votes_of_community(
 ) -> list[tuple[int | None, str, int, str, datetime]]:
     """(member id, voter key, poll id, choice, cast at) of every vote."""
     return list((await session.exec(
-        select(Vote.member_id, Vote.voter_key, Vote.poll_id, Vote.choice, Vote.cast_at)
+        # sqlmodel's select() is typed for at most four columns.
+        select(Vote.member_id, Vote.voter_key, Vote.poll_id, Vote.choice, Vote.cast_at)  # type: ignore[call-overload]
         .where(Vote.community_id == community_id)
     )).all())

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.orm.attributes import set_committed_value
@@ -25,7 +26,11 @@ from storage.models import (
     Member,
     Scenario,
     ValuesCardRecord,
+    table_of,
 )
+
+if TYPE_CHECKING:
+    from sqlalchemy.dialects import postgresql, sqlite
 
 ACTIVE_STATES = tuple(state.value for state in InterviewState if state.is_active)
 
@@ -115,18 +120,21 @@ async def _insert_or_get(session: AsyncSession, row, query):
 
 async def insert_ignoring_conflict(session: AsyncSession, table: sa.Table, values: dict) -> bool:
     """INSERT … ON CONFLICT DO NOTHING on SQLite and PostgreSQL; True when the row was inserted."""
-    statement = _insert_ignoring_conflict(session.bind.dialect.name, table)
+    statement = _insert_ignoring_conflict(dialect_of(session), table)
     result = await session.exec(statement, params=values)
     return result.first() is not None
 
 
-def dialect_insert(dialect: str):
+def dialect_of(session: AsyncSession) -> str:
+    """The session's database: ``sqlite`` or ``postgresql``."""
+    return session.get_bind().dialect.name
+
+
+def dialect_insert(dialect: str) -> Callable[[sa.Table], postgresql.Insert | sqlite.Insert]:
     """The ``insert`` with ON CONFLICT clauses of the dialect (``postgresql``, or else SQLite)."""
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
 
 
 @functools.cache
@@ -136,19 +144,19 @@ def _insert_ignoring_conflict(dialect: str, table: sa.Table):
 
 
 async def list_communities(session: AsyncSession) -> Sequence[Community]:
-    return (await session.exec(select(Community).order_by(Community.id))).all()
+    return (await session.exec(select(Community).order_by(col(Community.id)))).all()
 
 
 async def communities_with_counts(session: AsyncSession) -> list[tuple[Community, int, int]]:
     """(community, members who did not erase their data, confirmed cards) of every community, by id."""
     members = (select(Member.community_id, sa.func.count().label("n"))
-               .where(col(Member.forgotten_at).is_(None)).group_by(Member.community_id).subquery())
+               .where(col(Member.forgotten_at).is_(None)).group_by(col(Member.community_id)).subquery())
     cards = (select(ValuesCardRecord.community_id, sa.func.count().label("n"))
-             .where(ValuesCardRecord.status == CardStatus.CONFIRMED).group_by(ValuesCardRecord.community_id).subquery())
+             .where(ValuesCardRecord.status == CardStatus.CONFIRMED).group_by(col(ValuesCardRecord.community_id)).subquery())
     query = (select(Community, members.c.n, cards.c.n)
              .outerjoin(members, members.c.community_id == Community.id)
              .outerjoin(cards, cards.c.community_id == Community.id)
-             .order_by(Community.id))
+             .order_by(col(Community.id)))
     return [(c, m or 0, n or 0) for c, m, n in (await session.exec(query)).all()]
 
 
@@ -181,14 +189,14 @@ async def dm_route_community(session: AsyncSession, *, platform: str, platform_u
 async def claim_event(session: AsyncSession, *, community_id: int, event_id: str, now: datetime) -> bool:
     """Record that ``event_id`` is being handled; False when it was handled before (a redelivery)."""
     values = {"community_id": community_id, "event_id": event_id[:128], "received_at": now}
-    return await insert_ignoring_conflict(session, InboundEvent.__table__, values)
+    return await insert_ignoring_conflict(session, table_of(InboundEvent), values)
 
 
 # --- scenarios -----------------------------------------------------------------------------------
 
 
 async def open_scenarios(session: AsyncSession, *, community_id: int) -> Sequence[Scenario]:
-    query = select(Scenario).where(Scenario.community_id == community_id, Scenario.is_open).order_by(Scenario.id)
+    query = select(Scenario).where(Scenario.community_id == community_id, Scenario.is_open).order_by(col(Scenario.id))
     return (await session.exec(query)).all()
 
 
@@ -289,7 +297,7 @@ async def add_interview(
     return interview
 
 
-_INTERVIEWS = Interview.__table__
+_INTERVIEWS = table_of(Interview)
 _TOUCH_INTERVIEW = (
     sa.update(_INTERVIEWS)
     .where(_INTERVIEWS.c.id == sa.bindparam("interview_id"))
@@ -324,7 +332,7 @@ async def add_interview_usage(session: AsyncSession, *, interview: Interview, in
 
 
 _NEXT_SEQ = select(_top_seq(sa.bindparam("interview_id")) + 1)
-_INSERT_TURN = sa.insert(InterviewTurn.__table__)
+_INSERT_TURN = sa.insert(table_of(InterviewTurn))
 
 
 async def add_turn(
@@ -361,7 +369,7 @@ def _transcript_query(kinds: tuple[str, ...]):
     return (
         select(InterviewTurn.role, InterviewTurn.kind, InterviewTurn.content)
         .where(InterviewTurn.interview_id == sa.bindparam("interview_id"), col(InterviewTurn.kind).in_(kinds))
-        .order_by(InterviewTurn.seq)
+        .order_by(col(InterviewTurn.seq))
     )
 
 
@@ -376,7 +384,7 @@ async def transcript(
 
 @functools.cache
 def _last_role_and_seq_query(kinds: tuple[str, ...]):
-    interview_id = sa.bindparam("interview_id")
+    interview_id: sa.BindParameter[int] = sa.bindparam("interview_id")
     return select(_last_role(interview_id, kinds), _top_seq(interview_id))
 
 
@@ -458,7 +466,7 @@ async def list_cards(
         .outerjoin(Member, col(Member.id) == ValuesCardRecord.author_member_id)
         .outerjoin(Scenario, col(Scenario.id) == ValuesCardRecord.scenario_id)
         .where(col(ValuesCardRecord.status).in_(statuses))
-        .order_by(ValuesCardRecord.id)
+        .order_by(col(ValuesCardRecord.id))
     )
     if community_ids is not None:
         query = query.where(col(ValuesCardRecord.community_id).in_(community_ids))
@@ -468,7 +476,7 @@ async def list_cards(
 # --- LLM usage -----------------------------------------------------------------------------------
 
 
-_INSERT_LLM_CALL = sa.insert(LLMCall.__table__)
+_INSERT_LLM_CALL = sa.insert(table_of(LLMCall))
 
 
 async def add_llm_call(
@@ -509,6 +517,6 @@ async def cards_of_member(
             Member.platform_user_id == platform_user_id,
             col(ValuesCardRecord.status).in_(statuses),
         )
-        .order_by(ValuesCardRecord.id)
+        .order_by(col(ValuesCardRecord.id))
     )
     return (await session.exec(query)).all()

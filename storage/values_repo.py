@@ -14,7 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from core.cards import CardStatus, ValueStatus
 from core.embeddings import Embedded, Embedder
 from storage.repositories import insert_ignoring_conflict
-from storage.models import CanonicalValue, EmbeddingCache, ValueAssignment, ValuesCardRecord
+from storage.models import CanonicalValue, EmbeddingCache, ValueAssignment, ValuesCardRecord, table_of
 
 #: Wraps the embedder's request, e.g. to record its usage with ``LLMRecorder.call``.
 EmbedWrapper = Callable[[Awaitable[Embedded]], Awaitable[Embedded]]
@@ -46,7 +46,7 @@ async def store_vectors(session: AsyncSession, *, model: str, vectors: dict[str,
         data = np.asarray(vector, dtype="<f4")
         values = {"model": model, "text_sha": sha, "vector": data.tobytes(), "dimensions": int(data.shape[0]),
                   "created_at": now}
-        await insert_ignoring_conflict(session, EmbeddingCache.__table__, values)
+        await insert_ignoring_conflict(session, table_of(EmbeddingCache), values)
 
 
 async def embed_texts(
@@ -96,7 +96,7 @@ async def unassigned_cards(session: AsyncSession, *, community_id: int) -> list[
             ValuesCardRecord.status == CardStatus.CONFIRMED,
             col(ValuesCardRecord.id).not_in(current),
         )
-        .order_by(ValuesCardRecord.id)
+        .order_by(col(ValuesCardRecord.id))
     )
     return list((await session.exec(query)).all())
 
@@ -120,7 +120,7 @@ async def all_values_of(session: AsyncSession, *, community_id: int) -> list[Can
 async def list_values(
     session: AsyncSession, *, community_id: int | None = None, statuses: Sequence[str] | None = (ValueStatus.ACTIVE,)
 ) -> list[CanonicalValue]:
-    query = select(CanonicalValue).order_by(CanonicalValue.id)
+    query = select(CanonicalValue).order_by(col(CanonicalValue.id))
     if community_id is not None:
         query = query.where(CanonicalValue.community_id == community_id)
     if statuses is not None:
@@ -155,13 +155,13 @@ async def member_counts(session: AsyncSession, *, community_id: int) -> dict[int
     query = (
         select(ValueAssignment.canonical_value_id, func.count())
         .where(ValueAssignment.community_id == community_id, col(ValueAssignment.superseded_at).is_(None))
-        .group_by(ValueAssignment.canonical_value_id)
+        .group_by(col(ValueAssignment.canonical_value_id))
     )
     return {value_id: count for value_id, count in (await session.exec(query)).all()}
 
 
 async def values_merged_into(session: AsyncSession, *, value_id: int) -> list[CanonicalValue]:
-    query = select(CanonicalValue).where(CanonicalValue.merged_into_id == value_id).order_by(CanonicalValue.id)
+    query = select(CanonicalValue).where(CanonicalValue.merged_into_id == value_id).order_by(col(CanonicalValue.id))
     return list((await session.exec(query)).all())
 
 
@@ -179,7 +179,7 @@ async def current_assignment(session: AsyncSession, *, card_id: int) -> ValueAss
 
 async def assignment_history(session: AsyncSession, *, card_id: int) -> list[ValueAssignment]:
     """Every decision about the card, oldest first."""
-    query = select(ValueAssignment).where(ValueAssignment.card_id == card_id).order_by(ValueAssignment.id)
+    query = select(ValueAssignment).where(ValueAssignment.card_id == card_id).order_by(col(ValueAssignment.id))
     return list((await session.exec(query)).all())
 
 
@@ -189,7 +189,7 @@ async def current_members(session: AsyncSession, *, value_id: int) -> list[tuple
         select(ValueAssignment, ValuesCardRecord)
         .join(ValuesCardRecord, col(ValuesCardRecord.id) == ValueAssignment.card_id)
         .where(ValueAssignment.canonical_value_id == value_id, col(ValueAssignment.superseded_at).is_(None))
-        .order_by(ValueAssignment.id)
+        .order_by(col(ValueAssignment.id))
     )
     return [(assignment, card) for assignment, card in (await session.exec(query)).all()]
 
