@@ -141,7 +141,7 @@ async def ask_graph(
     graph = build_moral_graph(data.values, data.votes, params)
     async with database.session() as session:
         rows = await stories_repo.all_contexts(session, community_id=community_id)
-    contexts = distinct_contexts(AskContext(row.id, row.text) for row in rows)  # type: ignore[arg-type]
+    contexts = distinct_contexts(AskContext(row.id, row.text) for row in rows)
     ranked = ranked_contexts(graph, contexts)
     if not ranked:
         return AskAnswer(AskOutcome.NO_GRAPH, NO_GRAPH_TEXT)

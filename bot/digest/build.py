@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import textwrap
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO
@@ -160,7 +161,7 @@ def _layout(g) -> dict:
         row, column = divmod(i, columns)
         sub = g.subgraph(nodes)
         if len(nodes) == 1:
-            local = {nodes[0]: (0.0, 0.0)}
+            local: Mapping[str, Iterable[float]] = {nodes[0]: (0.0, 0.0)}
         else:
             local = nx.spring_layout(sub, seed=7, k=1.8 / math.sqrt(len(nodes)), iterations=200)
         for node, (x, y) in local.items():
@@ -192,7 +193,7 @@ def render_graph_png(graph: MoralGraph, path_or_buffer: str | Path | IO[bytes], 
         rank = {k: (v or 0.0) for k, v in graph.page_rank.items()}
         nodes = sorted({n for pair in pairs for n in pair}, key=lambda n: (-rank.get(n, 0.0), n))
         shown = set(nodes[:MAX_NODES])
-        g = nx.DiGraph()
+        g: nx.DiGraph[str] = nx.DiGraph()
         g.add_nodes_from(sorted(shown))
         g.add_edges_from(sorted((s, w) for s, w in pairs if s in shown and w in shown))
         pos = _layout(g)

@@ -204,7 +204,7 @@ async def record_press(
         if (member is None or member.forgotten_at is not None or member.community_id != offer.community_id
                 or member.platform_user_id != platform_user_id):
             return PressResult(PressStatus.REFUSED, NOT_YOURS_TEXT)
-        if parsed.done:
+        if parsed.value_id is None:  # "done": the member has finished picking
             await repo.close_offer(session, offer_id=offer.id, now=now)
             picked = await repo.count_picked(session, offer_id=offer.id)
             await session.commit()

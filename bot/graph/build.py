@@ -114,6 +114,7 @@ async def load_community_graph_input(database: Database, *, community_id: int) -
             dropped += 1
             continue
         context_text = context.text.strip()  # the CSV reader strips fields; keep the round trip exact
+        # The column holds only CHOICES (the vote inbox writes nothing else); its type says str.
         votes.append(Vote(voter_key, str(source), str(wiser), context_text, choice))  # type: ignore[arg-type]
         vote_story_ids.append(story.id)
         story_votes[story.id] += 1
@@ -125,7 +126,7 @@ async def load_community_graph_input(database: Database, *, community_id: int) -
         for s in sorted(stories.values(), key=lambda s: s.id)
     ]
     return CommunityGraphInput(
-        community=CommunityInfo(community.id, community.name, community.platform),  # type: ignore[arg-type]
+        community=CommunityInfo(community.id, community.name, community.platform),
         values=values,
         votes=votes,
         vote_story_ids=vote_story_ids,
@@ -145,14 +146,16 @@ def resolve_values(rows: Iterable[CanonicalValue]) -> dict[int, int]:
     for start in by_id:
         seen: set[int] = set()
         current = by_id.get(start)
-        while current is not None and current.status == ValueStatus.MERGED and current.merged_into_id is not None:
+        while (
+            current is not None and current.status == ValueStatus.MERGED and (target := current.merged_into_id) is not None
+        ):
             if current.id in seen:
                 current = None
                 break
-            seen.add(current.id)  # type: ignore[arg-type]
-            current = by_id.get(current.merged_into_id)
+            seen.add(current.id)
+            current = by_id.get(target)
         if current is not None and current.status == ValueStatus.ACTIVE:
-            resolved[start] = current.id  # type: ignore[assignment]
+            resolved[start] = current.id
     return resolved
 
 

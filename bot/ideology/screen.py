@@ -5,17 +5,16 @@ slogans, aiming to persuade and strong value judgments, and its correlation with
 A metric, never a gate: ratings are made by a batch job (the scheduler's maintenance tick, or
 ``mge ideology rate``), never on a member's reply path, and nothing reads them but the stats.
 
-The opening answer is the interview's first ``interview_turn`` with role ``member`` and kind
-``conversation``. A run takes the community's unrated openings (at most ``limit``, oldest interview
-first) and claims the job for that batch (``claim_job``; the period is a hash of the batch's interview
-ids, so the same batch is rated once even with two processes, and a new interview makes a new batch).
-No database connection is held while the model is asked (``LLMRecorder`` commits first); each rating
-is written and committed right after its call, with the call's ``llm_call`` row (linked to the
-interview so `/mge mydata` shows it and `/mge forget` erases its error text) and the run's tokens. An answer that fails the schema
-(``IdeologyScore``: a whole score 1–5 and a reason) is rejected and nothing is stored for it; the
-service failing (unreachable, rate limited) stops the run, marked failed, to be taken up again on the
-next tick. A rating is stored only if the answer it rates is still there (a member who erased their
-data meanwhile is not rated).
+The opening answer is the interview's first ``interview_turn`` with role ``member`` and kind ``conversation``.
+A run takes the community's unrated openings (at most ``limit``, oldest interview first) and claims the job
+for that batch (``claim_job``; the period is a hash of the batch's interview ids, so the same batch is rated
+once even with two processes, and a new interview makes a new batch). No database connection is held while the
+model is asked (``LLMRecorder`` commits first); each rating is written and committed right after its call,
+with the call's ``llm_call`` row (linked to the interview so `/mge mydata` shows it and `/mge forget` erases
+its error text) and the run's tokens. An answer that fails the schema (``IdeologyScore``: a whole score 1–5
+and a reason) is rejected and nothing is stored for it; the service failing (unreachable, rate limited) stops
+the run, marked failed, to be taken up again on the next tick. A rating is stored only if the answer it rates
+is still there (a member who erased their data meanwhile is not rated).
 """
 
 from __future__ import annotations
@@ -159,7 +158,7 @@ async def _finish(database: Database, run_id: int, report: IdeologyReport, *, no
         run = await session.get(JobRun, run_id)
         if run is None:
             return
-        detail = {"rated": report.rated, "pending": report.pending, "rejected": len(report.rejected)}
+        detail: dict[str, int | str] = {"rated": report.rated, "pending": report.pending, "rejected": len(report.rejected)}
         if error:
             detail["error"] = error
         finish_job(run, now=now, ok=ok, detail=json.dumps(detail))

@@ -51,6 +51,7 @@ from core.legitimacy import (
     SKIP,
     Button,
     FairKey,
+    FairPositionView,
     SurveyKey,
     fair_position_buttons,
     fair_position_text,
@@ -105,7 +106,7 @@ async def ask_fair_position(
         # eligibility rule leaves out are asked: they still authored the value, which is still in the graph.
         blocked = await repo.blocked_members(session, community_id=community_id)
         candidates = await _member_values(session, community_id=community_id)
-    chosen: dict[int, tuple[str, object]] = {}
+    chosen: dict[int, tuple[str, FairPositionView]] = {}
     for member_id, user_id, value_id in candidates:
         if member_id in chosen or member_id in opted_out or member_id in blocked:
             continue

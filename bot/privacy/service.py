@@ -358,7 +358,7 @@ def _follow_merges(values: dict[int, CanonicalValue], value_id: int) -> Canonica
     seen: set[int] = set()
     value = values.get(value_id)
     while value is not None and value.status == ValueStatus.MERGED and value.merged_into_id is not None and value.id not in seen:
-        seen.add(value.id)  # type: ignore[arg-type]
+        seen.add(value.id)
         value = values.get(value.merged_into_id)
     return value
 
@@ -670,7 +670,7 @@ async def _deletable_cards(session, cards: list[ValuesCardRecord]) -> tuple[set[
         values_of[a.card_id].add(a.canonical_value_id)
     for value in values.values():
         if value.source_card_id in values_of:
-            values_of[value.source_card_id].add(value.id)  # type: ignore[arg-type]
+            values_of[value.source_card_id].add(value.id)
     all_values = sorted({v for vs in values_of.values() for v in vs})
 
     shared = await repo.other_cards_in_values(session, value_ids=all_values, card_ids=card_ids)

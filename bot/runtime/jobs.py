@@ -13,16 +13,26 @@ import time
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from core.llm import LLMError
+from core.llm import LLMError, Usage
 from storage import jobs_repo
 from storage import repositories as repo
 from storage.models import Interview, JobRun, JobStatus
 
-R = TypeVar("R")
+class _Answer(Protocol):
+    """What every answer of the LLM port (completion, structured output, embeddings) tells about itself."""
+
+    @property
+    def model(self) -> str: ...
+
+    @property
+    def usage(self) -> Usage: ...
+
+
+R = TypeVar("R", bound=_Answer)
 
 #: A run still "running" after this long is presumed dead (killed process) and may be taken over.
 STALE_RUN = timedelta(hours=1)

@@ -31,7 +31,7 @@ from storage.database import Database
 try:
     import fcntl
 except ImportError:  # Windows
-    fcntl = None  # type: ignore[assignment]
+    fcntl = None  # type: ignore[assignment]  # None says "no fcntl here"
 
 log = logging.getLogger("mge.leases")
 
