@@ -15,7 +15,7 @@ from types import SimpleNamespace
 
 import pytest
 import sqlalchemy as sa
-from sqlmodel import SQLModel, select
+from sqlmodel import SQLModel, col, select
 
 from bot.graph.build import load_community_graph_input
 from bot.interview.service import InterviewService
@@ -127,7 +127,7 @@ class Builder:
         await self.say(community, person, "confirm")
         async with self.database.session() as session:
             member = (await session.exec(select(Member).where(Member.platform_user_id == person.platform_user_id,
-                                                               Member.forgotten_at == None))).all()  # noqa: E711
+                                                               col(Member.forgotten_at).is_(None)))).all()
             cards = (await session.exec(select(ValuesCardRecord).where(
                 ValuesCardRecord.status == "confirmed",
                 ValuesCardRecord.author_member_id.in_([m.id for m in member])).order_by(ValuesCardRecord.id))).all()
@@ -475,7 +475,7 @@ async def test_forget_leaves_no_personal_data_and_the_graph_unchanged(builder, d
     assert sorted(i.state for i in interviews) == ["cancelled", "confirmed"]
     [card] = await rows(database, ValuesCardRecord, ValuesCardRecord.id == world.alice_card)
     assert card.author_member_id is None and card.title == CARD["title"]  # the shared value's text stays
-    votes = await rows(database, Vote, Vote.member_id == None)  # noqa: E711
+    votes = await rows(database, Vote, col(Vote.member_id).is_(None))
     assert len(votes) == 2 and len({v.voter_key for v in votes}) == 1
     assert votes[0].voter_key.startswith("forgotten:") and all(v.why is None for v in votes)
     assert await rows(database, DmRoute) == []

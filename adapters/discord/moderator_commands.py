@@ -1,10 +1,10 @@
 """Moderator subcommands: `/mge-mod poll`, and the gate every moderator command uses.
 
-Discord shows `/mge-mod` only to members with Manage Server by default (``commands.build_groups``), but
-a server can grant it to anyone, and the bot's own moderator roles need no Discord permission: so each
-moderator subcommand checks the caller itself with :func:`require_moderator` first. The facts come from the INTERACTION_CREATE payload, not
-the cache: ``interaction.permissions`` is the member's resolved permissions in the channel, and the
-member's role ids arrive with it.
+Discord shows `/mge-mod` only to members with Manage Server by default (``commands.build_groups``), but a
+server can grant it to anyone, and the bot's own moderator roles need no Discord permission: so each moderator
+subcommand checks the caller itself with :func:`require_moderator` first. The facts come from the
+INTERACTION_CREATE payload, not the cache: ``interaction.permissions`` is the member's resolved permissions in
+the channel, and the member's role ids arrive with it.
 """
 
 from __future__ import annotations

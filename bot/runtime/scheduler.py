@@ -25,6 +25,7 @@ Never twice, however many processes or restarts (ENGINEERING.md, APScheduler 3):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -305,10 +306,8 @@ async def run_scheduler(
 
 
 async def _wait(stop: asyncio.Event, delay: timedelta) -> None:
-    try:
+    with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), delay.total_seconds())
-    except TimeoutError:
-        pass
 
 
 async def _lead(leadership: Leadership, *, database_url: str, stop: asyncio.Event, tick: timedelta,
