@@ -89,6 +89,8 @@ def _command(action: ModeratorAction, context: BotContext, *, name: str) -> app_
             annotation=kind if param.required else Optional[kind],  # noqa: UP045 (discord.py reads typing.Optional)
             default=inspect.Parameter.empty if param.required else None,
         ))
+    # discord.py reads the options and their descriptions off these two function attributes, which a
+    # function's type does not declare.
     callback.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
     callback.__discord_app_commands_param_description__ = {p.name: p.help[:100] for p in action.params}  # type: ignore[attr-defined]
     return app_commands.Command(name=name, description=f"Moderators: {action.help}"[:100], callback=callback)
