@@ -9,9 +9,8 @@ from datetime import timedelta
 
 import pytest
 
+from bot.commands.member_data import FORGET_EXPIRED_TEXT, FORGET_KEPT_TEXT
 from adapters.discord.member_commands import (
-    FORGET_EXPIRED_TEXT,
-    FORGET_KEPT_TEXT,
     HELP_TEXT,
     NO_DATA_TEXT,
 )

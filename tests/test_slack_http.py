@@ -12,7 +12,7 @@ from sqlmodel import select
 
 from adapters.slack.app import SlackConfig
 
-from adapters.slack.buttons import STALE_BUTTON_TEXT
+from bot.commands.buttons import STALE_BUTTON_TEXT
 from adapters.slack.dm import FILES_ONLY
 from bot.interview.scenarios import prepare_scenarios
 from core.messages import CommunityRef, Person

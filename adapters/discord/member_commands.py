@@ -12,35 +12,27 @@ from __future__ import annotations
 
 import gzip
 import io
-import logging
-from datetime import UTC, datetime
+from datetime import datetime
 
 import discord
 from discord import app_commands
 
-from adapters.discord.buttons import FORGET_KEY_PREFIX, ChoiceButton
+from adapters.discord.buttons import ChoiceButton
 from adapters.discord.commands import answer, moderator_command
 from adapters.discord.community import community_for_dm, community_of_guild, person_of
-from adapters.discord.config import BotContext, context_of
+from adapters.discord.config import BotContext
 from adapters.discord.delivery import deliver
 from adapters.discord.render import card_embed
 from bot.values.my_card import member_cards
-from bot.privacy.service import (
-    FORGET_CONFIRM_WINDOW,
-    NOTHING_STORED_TEXT,
-    ForgetReport,
-    confirmation_is_fresh,
-    export_bytes,
-    export_filename,
-    export_member_data,
-    export_summary,
-    forget_member,
-    has_member_data,
+from bot.commands.member_data import (
+    FORGET_CANCEL_KEY,
+    FORGET_WINDOW_MINUTES,
+    forget_button_key,
+    forget_preview,
+    member_export,
 )
-from storage.repositories import community_id_of
+from bot.privacy.service import NOTHING_STORED_TEXT
 from core.messages import CommunityRef
-
-log = logging.getLogger("mge.discord.members")
 
 JOIN_IN_A_SERVER_TEXT = "Please run `/mge join` in the server whose community you want to take part in."
 CHECK_DMS_TEXT = "Check your DMs: I've sent you the first question there."
@@ -58,13 +50,8 @@ TOO_LARGE_TEXT = (
     "Your data is larger than Discord lets me attach ({size} MB). Please ask the bot's operator for a copy."
 )
 FORGET_CONFIRM_HINT = (
-    f"\n\nPress **Erase my data** within {int(FORGET_CONFIRM_WINDOW.total_seconds() // 60)} minutes to go ahead, "
-    "or **Keep my data**."
+    f"\n\nPress **Erase my data** within {FORGET_WINDOW_MINUTES} minutes to go ahead, or **Keep my data**."
 )
-FORGET_EXPIRED_TEXT = (
-    "That confirmation has expired, so nothing was erased. Run `/mge forget` again if you still want to."
-)
-FORGET_KEPT_TEXT = "Nothing was erased."
 ERASE_LABEL, KEEP_LABEL = "Erase my data", "Keep my data"
 def _commands(*names: str) -> str:
     return ", ".join(f"`{moderator_command(name)}`" for name in names)
@@ -143,16 +130,11 @@ def install_member_commands(group: app_commands.Group, context: BotContext) -> N
         if community is None:
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
-        community_id = await community_id_of(context.database, community)
-        data = None
-        if community_id is not None:
-            data = await export_member_data(
-                context.database, community_id=community_id, platform_user_id=str(interaction.user.id)
-            )
-        if data is None or not has_member_data(data):
+        export = await member_export(context.database, community, str(interaction.user.id))
+        if export is None:
             await answer(interaction, NO_DATA_TEXT)
             return
-        payload, filename = export_bytes(data), export_filename(data)
+        payload, filename = export.payload, export.filename
         limit = getattr(interaction, "filesize_limit", 8 * 1024 * 1024)
         if len(payload) > limit:  # JSON shrinks a lot: try once compressed before giving up
             payload, filename = gzip.compress(payload), filename + ".gz"
@@ -160,7 +142,7 @@ def install_member_commands(group: app_commands.Group, context: BotContext) -> N
             await answer(interaction, TOO_LARGE_TEXT.format(size=round(len(payload) / 1e6, 1)))
             return
         await interaction.followup.send(
-            content=MYDATA_TEXT.format(summary=export_summary(data)),
+            content=MYDATA_TEXT.format(summary=export.summary),
             file=discord.File(io.BytesIO(payload), filename=filename),
             ephemeral=True,
             allowed_mentions=discord.AllowedMentions.none(),
@@ -173,14 +155,8 @@ def install_member_commands(group: app_commands.Group, context: BotContext) -> N
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
         now = context.clock()
-        community_id = await community_id_of(context.database, community)
-        preview = ForgetReport()
-        if community_id is not None:  # what confirming would erase: the erasure, rolled back
-            preview = await forget_member(
-                context.database, community_id=community_id, platform_user_id=str(interaction.user.id), now=now,
-                dry_run=True,
-            )
-        if not preview.erased_anything:
+        preview = await forget_preview(context.database, community, str(interaction.user.id), now=now)
+        if preview is None:
             await answer(interaction, NOTHING_STORED_TEXT)
             return
         await interaction.followup.send(
@@ -210,38 +186,10 @@ async def _member_community(interaction: discord.Interaction, context: BotContex
 def forget_view(community: CommunityRef, *, asked_at: datetime) -> discord.ui.View:
     """**Erase my data** (carrying the community and when it was asked) and **Keep my data**."""
     view = discord.ui.View(timeout=None)
-    erase = f"{FORGET_KEY_PREFIX}{community.external_id}:{int(asked_at.timestamp())}"
-    view.add_item(ChoiceButton(erase, ERASE_LABEL, style=discord.ButtonStyle.danger))
-    view.add_item(ChoiceButton(f"{FORGET_KEY_PREFIX}cancel", KEEP_LABEL))
+    view.add_item(ChoiceButton(forget_button_key(community, asked_at=asked_at), ERASE_LABEL,
+                               style=discord.ButtonStyle.danger))
+    view.add_item(ChoiceButton(FORGET_CANCEL_KEY, KEEP_LABEL))
     return view
-
-
-async def answer_forget_button(interaction: discord.Interaction, key: str) -> None:
-    """A press on a `/mge forget` button (already acknowledged): ``<guild id>:<unix time>`` or ``cancel``."""
-    context = context_of(interaction.client)
-    guild_text, _, asked_text = key.partition(":")
-    if key == "cancel":
-        await answer(interaction, FORGET_KEPT_TEXT)
-        return
-    now = context.clock()
-    if not (guild_text.isdigit() and asked_text.isdigit()) or not confirmation_is_fresh(
-        datetime.fromtimestamp(int(asked_text), UTC), now
-    ):
-        await answer(interaction, FORGET_EXPIRED_TEXT)
-        return
-    guild_id = int(guild_text)
-    community = community_of_guild(interaction.client.get_guild(guild_id), guild_id)
-    user = interaction.user
-    # Under the member's lock: no DM of theirs is being handled (and stored) while their data goes.
-    async with context.user_lock(user.id):
-        community_id = await community_id_of(context.database, community)
-        report = ForgetReport()
-        if community_id is not None:
-            report = await forget_member(
-                context.database, community_id=community_id, platform_user_id=str(user.id), now=now
-            )
-    log.info("member data erased in guild %s: %s", guild_id, report.as_dict())
-    await answer(interaction, report.text())
 
 
 def _clip(text: str | None, limit: int) -> str | None:
