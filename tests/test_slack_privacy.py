@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from adapters.slack.commands import (
+from adapters.slack.member_commands import (
     FORGET_NOT_ASKED_TEXT,
     MYDATA_TEXT,
     NO_DATA_TEXT,

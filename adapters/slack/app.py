@@ -28,6 +28,7 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import buttons, commands, dm, polls
+from adapters.slack.member_commands import member_commands
 from adapters.slack.ask_command import ask_subcommand
 from adapters.slack.context import SlackDeps
 from adapters.slack.moderator_commands import add_moderator_commands
@@ -83,7 +84,7 @@ def build_slack_app(
     ``config.moderator_ids``); pass another ``commands.CommandRegistry`` to change ``/mge``."""
     deps = deps or SlackDeps(interviews=interviews, database=database)
     if command_registry is None:
-        command_registry = commands.member_commands()
+        command_registry = member_commands()
         command_registry.add(ask_subcommand())  # `/mge ask <question>`: a member command
         command_registry = add_moderator_commands(
             command_registry, moderator_ids=config.moderator_ids, poll_duration=config.poll_duration,
