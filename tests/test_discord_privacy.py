@@ -9,10 +9,9 @@ from datetime import timedelta
 
 import pytest
 
-from bot.commands.member_data import FORGET_EXPIRED_TEXT, FORGET_KEPT_TEXT
+from bot.commands.member_data import FORGET_EXPIRED_TEXT, FORGET_KEPT_TEXT, NO_DATA_TEXT
 from adapters.discord.member_commands import (
     HELP_TEXT,
-    NO_DATA_TEXT,
 )
 from bot.privacy.service import FORGET_CONFIRM_WINDOW, export_member_data, has_member_data
 from core.messages import CommunityRef, Person

@@ -21,7 +21,6 @@ from typing import Any
 import discord
 from discord import app_commands
 
-from adapters.discord.ask_command import install_ask_command
 from adapters.discord.buttons import ChoiceButton, is_choice_custom_id
 from adapters.discord.commands import STALE_TEXT, SubcommandInstaller, answer, build_groups, on_command_error
 from adapters.discord.config import BotContext, DiscordConfig
@@ -39,7 +38,7 @@ from storage.database import Database
 
 log = logging.getLogger("mge.discord")
 
-MEMBER_INSTALLERS: tuple[SubcommandInstaller, ...] = (install_member_commands, install_ask_command)
+MEMBER_INSTALLERS: tuple[SubcommandInstaller, ...] = (install_member_commands,)
 MODERATOR_INSTALLERS: tuple[SubcommandInstaller, ...] = (install_moderator_commands, install_moderator_actions)
 
 

@@ -1,5 +1,7 @@
-"""Member subcommands: `/mge join`, `/mge mycard`, `/mge mydata`, `/mge forget`, `/mge help`. All
-answers are ephemeral.
+"""Member subcommands on Discord: `/mge join`, `/mge mycard`, `/mge mydata`, `/mge forget`, `/mge help`
+(and `/mge ask`, in ``ask_command``), installed from the one table of member commands
+(``bot.commands.member_commands``: names, descriptions, options, the help's list). All answers are
+ephemeral.
 
 `/mge mydata` answers with the member's data as a JSON file attached to the ephemeral reply (Discord
 allows attachments on ephemeral messages, so nothing lands in a DM or a channel). `/mge forget` shows
@@ -12,15 +14,17 @@ from __future__ import annotations
 
 import gzip
 import io
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 import discord
 from discord import app_commands
 
+from adapters.discord.ask_command import ask_command
 from adapters.discord.buttons import ChoiceButton
 from adapters.discord.commands import answer, moderator_command
-from adapters.discord.community import community_for_dm, community_of_guild, person_of
-from adapters.discord.config import BotContext
+from adapters.discord.community import community_of_guild, member_community, person_of
+from adapters.discord.config import PLATFORM, BotContext
 from adapters.discord.delivery import deliver
 from adapters.discord.render import card_embed
 from bot.values.my_card import member_cards
@@ -29,8 +33,10 @@ from bot.commands.member_data import (
     FORGET_WINDOW_MINUTES,
     forget_button_key,
     forget_preview,
+    NO_DATA_TEXT,
     member_export,
 )
+from bot.commands.member_commands import NO_CARD_TEXT, handlers_for, help_lines
 from bot.privacy.service import NOTHING_STORED_TEXT
 from core.messages import CommunityRef
 
@@ -40,12 +46,10 @@ DMS_CLOSED_TEXT = (
     "I couldn't send you a direct message: your DMs seem closed to me. Allow direct messages from members "
     "of this server (Server menu → Privacy Settings), then run `/mge join` again."
 )
-NO_CARD_TEXT = "You don't have a values card in this community yet. Run `/mge join` to start an interview."
 MYDATA_TEXT = (
     "Here is everything stored about you in this community, as a JSON file attached to this message (only "
     "you can see it). {summary} Run `/mge forget` to erase it."
 )
-NO_DATA_TEXT = "There is nothing stored about you in this community."
 TOO_LARGE_TEXT = (
     "Your data is larger than Discord lets me attach ({size} MB). Please ask the bot's operator for a copy."
 )
@@ -53,6 +57,8 @@ FORGET_CONFIRM_HINT = (
     f"\n\nPress **Erase my data** within {FORGET_WINDOW_MINUTES} minutes to go ahead, or **Keep my data**."
 )
 ERASE_LABEL, KEEP_LABEL = "Erase my data", "Keep my data"
+
+
 def _commands(*names: str) -> str:
     return ", ".join(f"`{moderator_command(name)}`" for name in names)
 
@@ -67,12 +73,7 @@ HELP_TEXT = (
     "3. From your answers I write a **values card**. You confirm it, or tell me what to change.\n"
     "4. Later, members vote on stories of how values relate, and the results are shared.\n\n"
     "**Commands**\n"
-    "`/mge join` — start (or continue) your interview in DMs\n"
-    "`/mge mycard` — see your values cards\n"
-    "`/mge mydata` — get a file with everything stored about you here\n"
-    "`/mge forget` — erase your data in this community (asks you to confirm first)\n"
-    "`/mge ask` — ask a question; the values this community voted wisest guide the answer\n"
-    "`/mge help` — this message\n\n"
+    + "\n".join(help_lines()) + "\n\n"
     "**Moderator commands** (Manage Server permission or a moderator role)\n"
     f"{_commands('scenario', 'round', 'contexts')} — what the community deliberates, and when\n"
     f"{_commands('poll', 'polls', 'digest', 'schedule')} — story polls and the weekly digest\n"
@@ -84,7 +85,18 @@ STATUS_TEXT = {"confirmed": "Confirmed", "proposed": "Waiting for your confirmat
 
 
 def install_member_commands(group: app_commands.Group, context: BotContext) -> None:
-    @group.command(name="join", description="Take part: I'll interview you in your DMs")
+    """Every member command of the table, with its Discord handler."""
+    handlers: dict[str, Callable[[BotContext], Callable[..., Awaitable[None]]]] = {
+        "join": _join, "mycard": _mycard, "mydata": _mydata, "forget": _forget, "ask": ask_command, "help": _help,
+    }
+    for command, handler in handlers_for(PLATFORM, handlers):
+        callback = handler(context)
+        if command.params:
+            callback = app_commands.describe(**{param.name: param.help for param in command.params})(callback)
+        group.command(name=command.name, description=command.description)(callback)
+
+
+def _join(context: BotContext):
     async def join(interaction: discord.Interaction) -> None:
         if interaction.guild_id is None:
             await answer(interaction, JOIN_IN_A_SERVER_TEXT)
@@ -104,9 +116,12 @@ def install_member_commands(group: app_commands.Group, context: BotContext) -> N
                 return
         await answer(interaction, CHECK_DMS_TEXT)
 
-    @group.command(name="mycard", description="See your values cards in this community")
+    return join
+
+
+def _mycard(context: BotContext):
     async def mycard(interaction: discord.Interaction) -> None:
-        community = await _member_community(interaction, context)
+        community = await member_community(interaction, context)
         if community is None:
             return
         cards = await member_cards(context.database, community, person_of(interaction.user))
@@ -124,9 +139,12 @@ def install_member_commands(group: app_commands.Group, context: BotContext) -> N
         count = len(cards)
         await answer(interaction, f"Your values card{'s' if count != 1 else ''} ({count}):", embeds=embeds)
 
-    @group.command(name="mydata", description="Get a file with everything stored about you in this community")
+    return mycard
+
+
+def _mydata(context: BotContext):
     async def mydata(interaction: discord.Interaction) -> None:
-        community = await _member_community(interaction, context)
+        community = await member_community(interaction, context)
         if community is None:
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
@@ -148,9 +166,12 @@ def install_member_commands(group: app_commands.Group, context: BotContext) -> N
             allowed_mentions=discord.AllowedMentions.none(),
         )
 
-    @group.command(name="forget", description="Erase everything stored about you in this community")
+    return mydata
+
+
+def _forget(context: BotContext):
     async def forget(interaction: discord.Interaction) -> None:
-        community = await _member_community(interaction, context)
+        community = await member_community(interaction, context)
         if community is None:
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
@@ -166,21 +187,14 @@ def install_member_commands(group: app_commands.Group, context: BotContext) -> N
             allowed_mentions=discord.AllowedMentions.none(),
         )
 
-    @group.command(name="help", description="How the Moral Graph Bot works")
+    return forget
+
+
+def _help(context: BotContext):
     async def help_(interaction: discord.Interaction) -> None:
         await answer(interaction, HELP_TEXT)
 
-
-async def _member_community(interaction: discord.Interaction, context: BotContext) -> CommunityRef | None:
-    """The community a member command is about: the server it runs in, or in DMs the member's
-    community (see ``community_for_dm``). None after answering why it can't be known."""
-    if interaction.guild_id is not None:
-        return community_of_guild(interaction.guild, interaction.guild_id)
-    found = await community_for_dm(interaction.client, context, interaction.user)
-    if isinstance(found, str):
-        await answer(interaction, found)
-        return None
-    return found
+    return help_
 
 
 def forget_view(community: CommunityRef, *, asked_at: datetime) -> discord.ui.View:

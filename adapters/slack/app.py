@@ -29,7 +29,6 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import buttons, commands, dm, polls
 from adapters.slack.member_commands import member_commands
-from adapters.slack.ask_command import ask_subcommand
 from adapters.slack.context import SlackDeps
 from adapters.slack.moderator_commands import add_moderator_commands
 from adapters.slack.polls import reaction_of
@@ -85,7 +84,6 @@ def build_slack_app(
     deps = deps or SlackDeps(interviews=interviews, database=database)
     if command_registry is None:
         command_registry = member_commands()
-        command_registry.add(ask_subcommand())  # `/mge ask <question>`: a member command
         command_registry = add_moderator_commands(
             command_registry, moderator_ids=config.moderator_ids, poll_duration=config.poll_duration,
             token_prices=config.token_prices,

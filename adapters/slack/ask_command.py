@@ -14,16 +14,15 @@ from typing import Any
 
 from slack_sdk.errors import SlackApiError
 
-from adapters.slack.commands import COMMAND, CommandCall, CommandReply, Subcommand
+from adapters.slack.commands import COMMAND, CommandCall, CommandReply
 from adapters.slack.context import SORRY
 from adapters.slack.render import FALLBACK_LIMIT, escape, text_sections
 from bot.ask.answer import AskAnswer, ask_community
+from bot.commands.member_commands import member_command
 from core.ask import question_problem
 
 log = logging.getLogger("mge.slack.ask")
 
-#: Already escaped: Slack would read a literal ``<question>`` as a link.
-USAGE = "&lt;question&gt;"
 THINKING_TEXT = "Thinking… I'm asking the community's moral graph; the answer will appear here (only you see it)."
 
 
@@ -53,7 +52,7 @@ async def send_to_member(call: CommandCall, message: dict[str, Any]) -> None:
 
 async def ask(call: CommandCall) -> CommandReply:
     if (problem := question_problem(call.args)) is not None:
-        return CommandReply(escape(problem) + f"\n\nUsage: `{COMMAND} ask {USAGE}`")
+        return CommandReply(escape(problem) + f"\n\nUsage: `{COMMAND} ask {escape(member_command('ask').usage())}`")
 
     async def then() -> None:
         try:
@@ -72,7 +71,3 @@ async def ask(call: CommandCall) -> CommandReply:
         await send_to_member(call, ask_message(result))
 
     return CommandReply(THINKING_TEXT, then=then)
-
-
-def ask_subcommand() -> Subcommand:
-    return Subcommand("ask", "ask a question; the community's wisest values guide the answer", ask, usage=USAGE)

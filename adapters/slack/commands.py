@@ -19,9 +19,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.context import SlackDeps, community_of, run_member_work
 from adapters.slack.render import escape
+from bot.commands.member_commands import COMMAND, help_line
 from core.messages import CommunityRef, Person
 
-COMMAND = "/mge"
 #: How long a subcommand may work before the ack must go out without its answer (Slack allows 3 s).
 ACK_WITHIN = 2.5
 STILL_WORKING_TEXT = "Working on it: I'll send you the answer in a direct message."
@@ -73,8 +73,7 @@ class CommandRegistry:
     def help_text(self) -> str:
         lines = [f"*{COMMAND}* — the Moral Graph Bot. Subcommands:"]
         for sub in self.subcommands.values():
-            usage = f" {sub.usage}" if sub.usage else ""
-            lines.append(f"• `{COMMAND} {sub.name}{usage}` — {sub.summary}")
+            lines.append("• " + help_line(sub.name, sub.summary, usage=sub.usage))
         return "\n".join(lines)
 
     async def dispatch(self, call: CommandCall, name: str) -> CommandReply:

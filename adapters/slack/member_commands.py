@@ -1,4 +1,10 @@
-"""Member subcommands of ``/mge`` on Slack: join, mycard, mydata, forget, help."""
+"""Member subcommands of ``/mge`` on Slack: join, mycard, mydata, forget, help (and ask, in
+``ask_command``), registered from the one table of member commands (``bot.commands.member_commands``:
+names, what the help says, usage).
+
+`/mge mydata` uploads the member's data file to their DM with the bot; `/mge forget` shows what would be
+erased, and `/mge forget confirm` within the window erases it (``bot.commands.member_data`` does both).
+"""
 
 from __future__ import annotations
 
@@ -7,22 +13,14 @@ from typing import Any
 
 from slack_sdk.errors import SlackApiError
 
+from adapters.slack.ask_command import ask
 from adapters.slack.commands import COMMAND, CommandCall, CommandRegistry, CommandReply, Subcommand
 from adapters.slack.context import deliver, run_member_work
 from adapters.slack.render import escape
+from bot.commands.member_commands import NO_CARD_TEXT, handlers_for
+from bot.commands.member_data import FORGET_WINDOW_MINUTES, NO_DATA_TEXT, forget, forget_preview, member_export
+from bot.privacy.service import NOTHING_STORED_TEXT, ForgetConfirmations
 from bot.values.my_card import MemberCard, member_cards
-from bot.privacy.service import (
-    FORGET_CONFIRM_WINDOW,
-    NOTHING_STORED_TEXT,
-    ForgetConfirmations,
-    export_bytes,
-    export_filename,
-    export_member_data,
-    export_summary,
-    forget_member,
-    has_member_data,
-)
-from storage.repositories import community_id_of
 
 log = logging.getLogger("mge.slack.commands")
 
@@ -58,7 +56,7 @@ def _card_text(item: MemberCard) -> str:
 async def mycard(call: CommandCall) -> CommandReply:
     cards = await member_cards(call.deps.database, call.community, call.person)
     if not cards:
-        return CommandReply(f"You have no values card yet. Use `{COMMAND} join` to start an interview.")
+        return CommandReply(NO_CARD_TEXT)
     shown = cards[-MAX_CARDS_SHOWN:]
     blocks: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": "*Your values cards*"}}]
     for item in shown:
@@ -71,30 +69,24 @@ async def mycard(call: CommandCall) -> CommandReply:
 
 MYDATA_TEXT = "I'm sending you a file with everything stored about you in this workspace, in our DM."
 MYDATA_COMMENT = "Everything stored about you in this workspace. {summary} Run `/mge forget` to erase it."
-NO_DATA_TEXT = "There is nothing stored about you in this workspace."
 UPLOAD_FAILED_TEXT = (
     "I couldn't upload your data file (Slack said: {error}). Please tell the workspace's admin; the bot may "
     "need the `files:write` permission."
 )
 FORGET_CONFIRM_HINT = (
-    f"\n\nTo go ahead, run `{COMMAND} forget confirm` within "
-    f"{int(FORGET_CONFIRM_WINDOW.total_seconds() // 60)} minutes. Otherwise nothing happens."
+    f"\n\nTo go ahead, run `{COMMAND} forget confirm` within {FORGET_WINDOW_MINUTES} minutes. Otherwise nothing "
+    "happens."
 )
 FORGET_NOT_ASKED_TEXT = (
     f"Nothing was erased. First run `{COMMAND} forget` to see what would be erased, then "
-    f"`{COMMAND} forget confirm` within {int(FORGET_CONFIRM_WINDOW.total_seconds() // 60)} minutes."
+    f"`{COMMAND} forget confirm` within {FORGET_WINDOW_MINUTES} minutes."
 )
 
 
 async def mydata(call: CommandCall) -> CommandReply:
     """The export is read before the ack (a few queries), uploaded to the member's DM after it."""
-    community_id = await community_id_of(call.deps.database, call.community)
-    data = None
-    if community_id is not None:
-        data = await export_member_data(
-            call.deps.database, community_id=community_id, platform_user_id=call.person.platform_user_id
-        )
-    if data is None or not has_member_data(data):
+    export = await member_export(call.deps.database, call.community, call.person.platform_user_id)
+    if export is None:
         return CommandReply(NO_DATA_TEXT)
 
     async def upload() -> None:
@@ -103,10 +95,10 @@ async def mydata(call: CommandCall) -> CommandReply:
         try:
             await call.client.files_upload_v2(
                 channel=channel,
-                file=export_bytes(data),
-                filename=export_filename(data),
+                file=export.payload,
+                filename=export.filename,
                 title="Your Moral Graph Bot data",
-                initial_comment=MYDATA_COMMENT.format(summary=export_summary(data)),
+                initial_comment=MYDATA_COMMENT.format(summary=export.summary),
             )
         except SlackApiError as error:
             reason = str(error.response.get("error") or "an error")
@@ -120,46 +112,34 @@ def forget_command(confirmations: ForgetConfirmations):
     """`/mge forget` shows what would be erased; `/mge forget confirm` within the window erases it.
     Both run before the ack (database work only), so the ephemeral answer says exactly what happened."""
 
-    async def forget(call: CommandCall) -> CommandReply:
+    async def forget_(call: CommandCall) -> CommandReply:
         now = call.deps.clock()
         user_id = call.person.platform_user_id
-        community_id = await community_id_of(call.deps.database, call.community)
         word = call.args.strip().casefold()
         if word not in ("", "confirm"):
             return CommandReply(f"Use `{COMMAND} forget`, then `{COMMAND} forget confirm`.")
         if word == "confirm":
             if not confirmations.confirm(call.community, user_id, now):
                 return CommandReply(FORGET_NOT_ASKED_TEXT)
-            if community_id is None:
-                return CommandReply(NOTHING_STORED_TEXT)
-            report = await forget_member(call.deps.database, community_id=community_id, platform_user_id=user_id, now=now)
-            log.info("member data erased in workspace %s: %s", call.community.external_id, report.as_dict())
-            return CommandReply(report.text())
-        if community_id is None:
-            return CommandReply(NOTHING_STORED_TEXT)
-        preview = await forget_member(
-            call.deps.database, community_id=community_id, platform_user_id=user_id, now=now, dry_run=True
-        )
-        if not preview.erased_anything:
+            return CommandReply((await forget(call.deps.database, call.community, user_id, now=now)).text())
+        preview = await forget_preview(call.deps.database, call.community, user_id, now=now)
+        if preview is None:
             return CommandReply(NOTHING_STORED_TEXT)
         confirmations.ask(call.community, user_id, now)
         return CommandReply(preview.preview_text() + FORGET_CONFIRM_HINT)
 
-    return forget
+    return forget_
 
 
 def member_commands() -> CommandRegistry:
+    """``/mge``'s member subcommands, from the table (moderator ones are added by ``moderator_commands``)."""
     registry = CommandRegistry()
-    registry.add(Subcommand("join", "start (or continue) your values interview in a DM with me", join))
-    registry.add(Subcommand("mycard", "see your values cards and their status", mycard))
-    registry.add(Subcommand("mydata", "get a file (in our DM) with everything stored about you here", mydata))
-    registry.add(Subcommand(
-        "forget", "erase your data in this workspace (shows what goes first; `confirm` to go ahead)",
-        forget_command(ForgetConfirmations()), usage="[confirm]",
-    ))
 
     async def help_(call: CommandCall) -> CommandReply:  # dispatch answers "help" itself; listed for the text
         return CommandReply(registry.help_text())
 
-    registry.add(Subcommand("help", "show this help", help_))
+    handlers = {"join": join, "mycard": mycard, "mydata": mydata, "forget": forget_command(ForgetConfirmations()),
+                "ask": ask, "help": help_}
+    for command, handler in handlers_for("slack", handlers):
+        registry.add(Subcommand(command.name, command.help, handler, usage=escape(command.usage())))
     return registry

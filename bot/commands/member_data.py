@@ -39,6 +39,7 @@ FORGET_EXPIRED_TEXT = (
     "That confirmation has expired, so nothing was erased. Run `/mge forget` again if you still want to."
 )
 FORGET_KEPT_TEXT = "Nothing was erased."
+NO_DATA_TEXT = "There is nothing stored about you in this community."
 
 
 @dataclass(frozen=True, slots=True)
