@@ -11,11 +11,10 @@ import discord
 from adapters.discord.community import community_for_dm, person_of
 from adapters.discord.config import context_of
 from adapters.discord.delivery import deliver
+from bot.commands.member_commands import SORRY_TEXT
 from core.messages import CommunityRef, InboundMessage, Outbound, Reply
 
 log = logging.getLogger("mge.discord.conversation")
-
-SORRY_TEXT = "Sorry, something went wrong on my side. Please try again in a moment."
 
 
 async def reply_to_member(

@@ -15,10 +15,9 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 
 from adapters.slack.commands import COMMAND, CommandCall, CommandReply
-from adapters.slack.context import SORRY
 from adapters.slack.render import FALLBACK_LIMIT, escape, text_sections
 from bot.ask.answer import AskAnswer, ask_community
-from bot.commands.member_commands import member_command
+from bot.commands.member_commands import SORRY_TEXT, member_command
 from core.ask import question_problem
 
 log = logging.getLogger("mge.slack.ask")
@@ -66,7 +65,7 @@ async def ask(call: CommandCall) -> CommandReply:
             )
         except Exception:
             log.exception("asking the graph failed")
-            await send_to_member(call, {"text": SORRY, "parse": "none", "link_names": False})
+            await send_to_member(call, {"text": SORRY_TEXT, "parse": "none", "link_names": False})
             return
         await send_to_member(call, ask_message(result))
 

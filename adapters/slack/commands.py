@@ -19,7 +19,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.context import SlackDeps, community_of, run_member_work
 from adapters.slack.render import escape
-from bot.commands.member_commands import COMMAND, help_line
+from bot.commands.member_commands import COMMAND, SORRY_TEXT, help_line
 from core.messages import CommunityRef, Person
 
 #: How long a subcommand may work before the ack must go out without its answer (Slack allows 3 s).
@@ -128,7 +128,7 @@ def register(app: AsyncApp, deps: SlackDeps, registry: CommandRegistry) -> Comma
             await run_member_work(client, deps, None, answer_later)
             return
         except Exception:
-            await ack(text="Sorry, something went wrong on my side. Please try again in a moment.", response_type="ephemeral")
+            await ack(text=SORRY_TEXT, response_type="ephemeral")
             raise
         await ack(text=reply.text, blocks=reply.blocks, response_type="ephemeral")
         if reply.then is not None:

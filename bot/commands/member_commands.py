@@ -18,6 +18,8 @@ from bot.commands.base import Param
 from core.ask import MAX_QUESTION_CHARS
 
 COMMAND = "/mge"
+#: What a member is told, on any platform, when the bot failed to handle what they sent (a command, a DM).
+SORRY_TEXT = "Sorry, something went wrong on my side. Please try again in a moment."
 NO_CARD_TEXT = f"You don't have a values card in this community yet. Run `{COMMAND} join` to start an interview."
 
 
