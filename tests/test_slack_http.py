@@ -278,6 +278,24 @@ async def test_a_command_slower_than_the_ack_allows_is_acknowledged_and_answered
     assert dm.params["text"] == NO_CARD_TEXT and dm.params["parse"] == "none"
 
 
+async def test_the_ack_deadline_counts_from_when_the_request_arrived(slack):
+    """A loaded process may reach the handler late; Slack's 3 s (and Bolt's wait) started at arrival."""
+    from adapters.slack import commands
+
+    async def late(body, next):  # what a busy event loop does to a request before the listener runs
+        if body.get("command"):
+            await asyncio.sleep(commands.ACK_WITHIN + 0.2)
+        await next()
+
+    slack.app.use(late)
+    response = await slack.command("mycard")
+    answer = response.json()  # Bolt gave up after 3 s (404, "unhandled request") if the handler waited on
+    assert answer["text"] == commands.STILL_WORKING_TEXT and response.seconds < 3.0
+    await slack.settle()
+    [dm] = slack.posted()
+    assert dm.params["text"] == NO_CARD_TEXT
+
+
 # --- delivery and input edge cases -----------------------------------------------------------------
 
 

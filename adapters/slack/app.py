@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -129,6 +130,7 @@ class SlackHttpGate:
         self._asking = asyncio.Lock()
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        arrived = time.monotonic()
         body = await request.read()
         if not self._signed(body, request.headers):
             return web.Response(status=401, text="invalid signature")
@@ -149,7 +151,8 @@ class SlackHttpGate:
                     log.error("could not record a reaction (%s); asking Slack to deliver it again", error)
                     return web.Response(status=503, text="try again")
                 return web.Response(status=200)
-        bolt_request = AsyncBoltRequest(body=text, query=request.query_string, headers=request.headers)  # type: ignore[arg-type]
+        bolt_request = AsyncBoltRequest(body=text, query=request.query_string, headers=request.headers,  # type: ignore[arg-type]
+                                        context={commands.ARRIVED_AT: arrived})
         try:
             response = await self._app.async_dispatch(bolt_request)
         except Exception as error:  # noqa: BLE001 — Bolt reading a body of a shape Slack never sends

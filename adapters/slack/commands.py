@@ -10,6 +10,7 @@ check belongs in their handler.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +25,10 @@ from core.messages import CommunityRef, Person
 
 #: How long a subcommand may work before the ack must go out without its answer (Slack allows 3 s).
 ACK_WITHIN = 2.5
+#: Request-context key: when the HTTP gate received the request (``time.monotonic()``). Slack's 3 s, and
+#: Bolt's wait for the ack, count from there — not from when this handler starts, which under load can be
+#: a good part of a second later. Socket Mode has no such stamp: its handlers count from their start.
+ARRIVED_AT = "mge_arrived_at"
 STILL_WORKING_TEXT = "Working on it: I'll send you the answer in a direct message."
 #: Echoed text never becomes a link preview or a parsed @name.
 NO_LINKS = {"unfurl_links": False, "unfurl_media": False, "parse": "none", "link_names": False}
@@ -42,6 +47,11 @@ class CommandCall:
     body: dict[str, Any]
     client: AsyncWebClient
     deps: SlackDeps
+    #: ``time.monotonic()`` by which the ack must go out (``ACK_WITHIN`` after the request arrived).
+    ack_by: float = field(default_factory=lambda: time.monotonic() + ACK_WITHIN)
+
+    def seconds_to_ack(self) -> float:
+        return max(0.0, self.ack_by - time.monotonic())
 
 
 @dataclass
@@ -98,8 +108,9 @@ def parse(text: str) -> tuple[str, str]:
 def register(app: AsyncApp, deps: SlackDeps, registry: CommandRegistry) -> CommandRegistry:
 
     @app.command(COMMAND)
-    async def on_command(ack, body: dict[str, Any], client: AsyncWebClient) -> None:
+    async def on_command(ack, body: dict[str, Any], client: AsyncWebClient, context: dict[str, Any]) -> None:
         name, args = parse(str(body.get("text", "")))
+        arrived = context.get(ARRIVED_AT)
         call = CommandCall(
             community=community_of(body),
             person=Person(str(body.get("user_id", "")), str(body.get("user_name", ""))),
@@ -108,12 +119,13 @@ def register(app: AsyncApp, deps: SlackDeps, registry: CommandRegistry) -> Comma
             body=body,
             client=client,
             deps=deps,
+            ack_by=(arrived if isinstance(arrived, float) else time.monotonic()) + ACK_WITHIN,
         )
         task = asyncio.ensure_future(registry.dispatch(call, name))
         try:
             # Slack drops a command not acknowledged within 3 s: answer in the ack when the work is done in
             # time (the usual case), else say it is under way and send the answer in a DM when it is.
-            reply = await asyncio.wait_for(asyncio.shield(task), ACK_WITHIN)
+            reply = await asyncio.wait_for(asyncio.shield(task), call.seconds_to_ack())
         except TimeoutError:
             await ack(text=STILL_WORKING_TEXT, response_type="ephemeral")
 
