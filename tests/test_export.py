@@ -30,7 +30,8 @@ from bot.graph.build import (
     load_community_graph_input,
     value_provenance_for_graph,
 )
-from bot.voting.polls import VoteOutcome, apply_reaction, record_poll
+from bot.voting.polls import apply_reaction, record_poll
+from core.polls import VoteOutcome
 from core.graph import GraphParams, build_moral_graph, content_hash, to_interchange
 from core.messages import CommunityRef, Person
 from storage import repositories as repo
