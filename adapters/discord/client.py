@@ -32,7 +32,8 @@ from adapters.discord.moderator_commands import install_moderator_commands
 from adapters.discord.polls import on_raw_reaction
 from adapters.discord.presses import answer_press
 from bot.commands.buttons import STALE_BUTTON_TEXT
-from bot.interview.service import InterviewService, utcnow
+from bot.interview.service import InterviewService
+from core.clock import utcnow
 from bot.interview.routing import DmRouter
 from storage.database import Database
 

@@ -15,7 +15,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.render import render, without_buttons
 from bot.commands.member_commands import SORRY_TEXT
-from bot.interview.service import InterviewService, utcnow
+from bot.interview.service import InterviewService
+from core.clock import utcnow
 from core.messages import CommunityRef, Outbound, Reply
 from storage.database import Database
 

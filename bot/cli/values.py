@@ -20,6 +20,7 @@ from bot.cli.support import (
     run_with_database,
     settings_or_exit,
 )
+from core.clock import utcnow
 
 values_app = typer.Typer(
     help="Canonical values: the deduplicated values members' cards were merged into.", no_args_is_help=True
@@ -30,12 +31,6 @@ values_app = typer.Typer(
 
 def _run_values(work):
     return run_with_database(work, errors=(LookupError, ValueError))
-
-
-def _now():
-    from datetime import UTC, datetime
-
-    return datetime.now(UTC)
 
 
 def _print_json(data) -> None:
@@ -118,7 +113,7 @@ def values_merge(
     """Merge value MERGE into value KEEP (reversible per card with `mge values undo CARD_ID`)."""
     from bot.values.dedup import merge_values
 
-    moved = _run_values(lambda database: merge_values(database, keep_id=keep, merge_id=merge, actor=operator_actor(), now=_now()))
+    moved = _run_values(lambda database: merge_values(database, keep_id=keep, merge_id=merge, actor=operator_actor(), now=utcnow()))
     typer.echo(f"merged value {merge} into {keep}: {moved} card(s) moved")
 
 
@@ -127,7 +122,7 @@ def values_split(card_id: int = typer.Argument(..., help="The member card to tak
     """Take a card out of its value into a new value of its own."""
     from bot.values.dedup import split_card
 
-    result = _run_values(lambda database: split_card(database, card_id=card_id, actor=operator_actor(), now=_now()))
+    result = _run_values(lambda database: split_card(database, card_id=card_id, actor=operator_actor(), now=utcnow()))
     typer.echo(f"card {card_id} is now value {result.value_id}: {result.value_card.title}")
 
 
@@ -136,7 +131,7 @@ def values_undo(card_id: int = typer.Argument(..., help="The member card whose l
     """Revert a card's latest dedup decision (restoring the one before it)."""
     from bot.values.dedup import undo_last
 
-    result = _run_values(lambda database: undo_last(database, card_id=card_id, actor=operator_actor(), now=_now()))
+    result = _run_values(lambda database: undo_last(database, card_id=card_id, actor=operator_actor(), now=utcnow()))
     typer.echo(f"card {card_id} is back in value {result.value_id} ({result.decision}): {result.value_card.title}")
 
 
@@ -186,7 +181,7 @@ def dedup_command(
 
                     reports.append(await run_dedup(
                         database, llm=llm, embedder=embedder, judge_model=judge_model, community_id=community_id,
-                        now=_now(), progress=progress, params=params,
+                        now=utcnow(), progress=progress, params=params,
                     ))
             return reports
         finally:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from bot.interview.service import InterviewConfig, InterviewService
+from bot.interview.service import InterviewService
+from bot.interview.ports import InterviewConfig
 from bot.runtime.settings import Settings
 from core.llm import LLM
 from storage.database import Database
