@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 from bot.graph import export as exporting
 from bot.cli.export import export_command
 from bot.cli.graph import graph_app
-from bot.values.dedup import merge_values
+from bot.values.corrections import merge_values
 from bot.graph.build import (
     build_community_graph,
     community_votes,

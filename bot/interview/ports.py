@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Protocol
 from core.messages import CommunityRef, Outbound
 
 if TYPE_CHECKING:
-    from bot.values.dedup import Reconciliation
+    from bot.values.placement import Reconciliation
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,7 +23,7 @@ class InterviewConfig:
 
 
 class CardReconciler(Protocol):
-    """Places a just-confirmed card among the community's values (``bot.values.dedup.reconcile_card``
+    """Places a just-confirmed card among the community's values (``bot.values.placement.reconcile_card``
     with its LLM, embedder and parameters bound). Without one, cards wait for the `mge dedup` job."""
 
     async def __call__(self, *, card_id: int, now: datetime) -> Reconciliation: ...

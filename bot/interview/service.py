@@ -60,7 +60,7 @@ from storage.database import Database
 from storage.models import Interview, Member, ValuesCardRecord
 
 if TYPE_CHECKING:
-    from bot.values.dedup import Reconciliation
+    from bot.values.placement import Reconciliation
 
 log = logging.getLogger("mge.interviews")
 

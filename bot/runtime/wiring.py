@@ -33,7 +33,7 @@ def open_database(settings: Settings) -> Database:
 
 
 def dedup_params(settings: Settings):
-    from bot.values.dedup import DedupParams
+    from bot.values.placement import DedupParams
 
     return DedupParams(
         match_distance=settings.dedup_match_distance,
@@ -45,7 +45,7 @@ def dedup_params(settings: Settings):
 def build_reconciler(settings: Settings, *, database: Database, llm: LLM):
     """Places each confirmed card among the community's values (embeddings from the LLM endpoint)."""
     from adapters.embeddings import LLMEmbedder
-    from bot.values.dedup import Reconciler
+    from bot.values.corrections import Reconciler
 
     embedder = LLMEmbedder(llm, settings.embedding_model)
     return Reconciler(database, llm, embedder, settings.judge_model, dedup_params(settings))
