@@ -31,7 +31,8 @@ from typing import Any
 import support  # noqa: F401 — puts the repository root on sys.path
 
 from adapters.llm_openai import OpenAILLM
-from bot.interview.service import InterviewConfig, InterviewService
+from bot.interview.service import InterviewService
+from bot.interview.ports import InterviewConfig
 from bot.runtime.wiring import member_locks_for
 from bot.interview.scenarios import prepare_scenarios
 from core.messages import CommunityRef, InboundMessage, Person

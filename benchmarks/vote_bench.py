@@ -20,7 +20,8 @@ from typing import Any
 
 import support  # noqa: F401 — puts the repository root on sys.path
 
-from bot.voting.polls import VoteOutcome, record_poll
+from bot.voting.polls import record_poll
+from core.polls import VoteOutcome
 from bot.voting.inbox import Reaction, inbox_for
 from core.messages import CommunityRef, Person
 from storage.database import Database

@@ -97,3 +97,24 @@ class StoryPoll:
     from_value: ValueSummary
     to_value: ValueSummary
     poll_id: int | None = None
+
+
+class VoteOutcome(enum.StrEnum):
+    """What a reaction did. The ``ignored_*`` values say why nothing changed."""
+
+    COUNTED = "counted"  # a new vote
+    REPLACED = "replaced"  # the member's vote now has another choice
+    UNCHANGED = "unchanged"  # the reaction repeats the member's current choice
+    RETRACTED = "retracted"  # the member's vote was deleted
+    IGNORED_EMOJI = "ignored_emoji"
+    IGNORED_UNKNOWN_POLL = "ignored_unknown_poll"
+    IGNORED_OTHER_COMMUNITY = "ignored_other_community"
+    IGNORED_CLOSED = "ignored_closed"
+    IGNORED_DUPLICATE_EVENT = "ignored_duplicate_event"
+    IGNORED_NOT_CURRENT = "ignored_not_current"  # removed a reaction that is not the member's vote
+    IGNORED_OUT_OF_ORDER = "ignored_out_of_order"  # older than an event about the same reaction applied before
+    IGNORED_BOT = "ignored_bot"  # the bot's own (or another bot's) reaction; decided by adapters
+
+    @property
+    def changed_votes(self) -> bool:
+        return self in (VoteOutcome.COUNTED, VoteOutcome.REPLACED, VoteOutcome.RETRACTED)

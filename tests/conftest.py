@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from adapters.llm_openai import OpenAILLM
-from bot.interview.service import InterviewConfig, InterviewService
+from bot.interview.service import InterviewService
+from bot.interview.ports import InterviewConfig
 from storage.database import Database
 from storage.migrate import upgrade
 from tests.fakes.openai_server import FakeOpenAI

@@ -7,14 +7,9 @@ import pytest
 from sqlmodel import func, select
 
 from adapters.embeddings import LLMEmbedder
-from bot.values.dedup import (
-    merge_values,
-    reconcile_card,
-    record_member_verdict,
-    split_card,
-    undo_last,
-    value_provenance,
-)
+from bot.values.corrections import merge_values, record_member_verdict, split_card, undo_last
+from bot.values.placement import reconcile_card
+from bot.values.provenance import value_provenance
 from core.llm import LLMError
 from storage.models import CanonicalValue, EmbeddingCache, LLMCall, ValueAssignment
 from tests.conftest import make_llm

@@ -6,7 +6,9 @@ import pytest
 from sqlmodel import func, select
 
 from adapters.embeddings import LLMEmbedder
-from bot.values.dedup import DedupParams, reconcile_card, run_dedup, value_provenance
+from bot.values.placement import DedupParams, reconcile_card
+from bot.values.batch import run_dedup
+from bot.values.provenance import value_provenance
 from core.llm import LLMError
 from storage.models import CanonicalValue, EmbeddingCache, JobRun, LLMCall, ValueAssignment
 from tests.conftest import make_llm

@@ -28,7 +28,8 @@ from bot.digest.build import (
 )
 from bot.graph.build import build_community_graph
 from bot.runtime.jobs import claim_job
-from bot.voting.polls import VoteOutcome, apply_reaction, record_poll
+from bot.voting.polls import apply_reaction, record_poll
+from core.polls import VoteOutcome
 from core.digest import build_digest_from_graph, digest_markdown, digest_period
 from core.graph import GraphParams, Value, Vote, build_moral_graph
 from core.messages import CommunityRef, Person

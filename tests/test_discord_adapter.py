@@ -12,7 +12,8 @@ from sqlmodel import select
 from adapters.discord import DiscordConfig, build_client, run_discord
 from adapters.discord.community import NO_COMMUNITY_TEXT
 from adapters.discord.dm import ATTACHMENT_ONLY_TEXT
-from adapters.discord.member_commands import CHECK_DMS_TEXT, DMS_CLOSED_TEXT, JOIN_IN_A_SERVER_TEXT, NO_CARD_TEXT
+from adapters.discord.member_commands import CHECK_DMS_TEXT, DMS_CLOSED_TEXT, JOIN_IN_A_SERVER_TEXT
+from bot.commands.member_commands import NO_CARD_TEXT
 from adapters.discord.render import ZWSP
 from bot.commands import groups
 from bot.interview.routing import DmRouter

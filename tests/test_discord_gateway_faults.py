@@ -9,7 +9,7 @@ import signal
 from pathlib import Path
 from typing import Any
 
-from adapters.discord.client import STALE_BUTTON_TEXT
+from bot.commands.buttons import STALE_BUTTON_TEXT
 from adapters.discord.commands import STALE_TEXT
 from tests.discord_support import fake_discord, start_mge_discord  # noqa: F401 (fixtures)
 from tests.fakes.discord_server import EPHEMERAL, FakeDiscord

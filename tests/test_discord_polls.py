@@ -17,9 +17,9 @@ from sqlmodel import select
 
 from adapters.discord.polls import DiscordPollPublisher
 from adapters.discord.render import ZWSP
-from bot.voting.polls import VoteOutcome, close_poll, post_story_poll
+from bot.voting.polls import close_poll, post_story_poll
 from core.messages import CommunityRef
-from core.polls import QUESTION
+from core.polls import QUESTION, VoteOutcome
 from storage.models import Member, Poll, Vote
 from tests.discord_support import fake_discord, guild, running_bot  # noqa: F401 (fixtures)
 from tests.fakes.story_rows import FROM_VALUE, TO_VALUE, add_story

@@ -9,11 +9,9 @@ from datetime import timedelta
 
 import pytest
 
+from bot.commands.member_data import FORGET_EXPIRED_TEXT, FORGET_KEPT_TEXT, NO_DATA_TEXT
 from adapters.discord.member_commands import (
-    FORGET_EXPIRED_TEXT,
-    FORGET_KEPT_TEXT,
     HELP_TEXT,
-    NO_DATA_TEXT,
 )
 from bot.privacy.service import FORGET_CONFIRM_WINDOW, export_member_data, has_member_data
 from core.messages import CommunityRef, Person
@@ -144,6 +142,23 @@ async def test_another_member_pressing_the_button_erases_only_their_own_data(fak
     pressed = await fake_discord.press_button(mallory, message, buttons(message)[0][0])
     _, followup = await fake_discord.wait_for_responses(pressed, 2)
     assert "nothing stored about you" in followup["content"]
+    assert has_member_data(await alice_data(database, world, alice))
+
+
+async def test_a_forged_or_mangled_confirmation_key_erases_nothing(fake_discord, bot, guild, alice, world, database,
+                                                                  clock):
+    # The key carries the community and the time: a press whose key is not one the bot made is refused
+    # like an expired one, by the same registry route as on every platform.
+    interaction, _ = await run(fake_discord, alice, guild, "forget")
+    message = fake_discord.interactions[interaction].messages[-1]
+    now = int(clock().timestamp())
+    for key in (f"forget:{guild.id}", f"forget:{guild.id}:soon", f"forget::{now}", f"forget:{guild.id}:{now}:1"):
+        custom_id = f"mge:choice:{key}"
+        forged = {**message, "id": str(fake_discord.snowflake()), "components": [{"type": 1, "components": [
+            {"type": 2, "style": 4, "label": "Erase my data", "custom_id": custom_id}]}]}
+        pressed = await fake_discord.press_button(alice, forged, custom_id)
+        _, followup = await fake_discord.wait_for_responses(pressed, 2)
+        assert followup["content"] == FORGET_EXPIRED_TEXT and followup["flags"] == EPHEMERAL
     assert has_member_data(await alice_data(database, world, alice))
 
 

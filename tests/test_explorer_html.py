@@ -27,7 +27,8 @@ from bot.graph import export as exporting
 from bot.cli.app import app
 from bot.graph.explorer import explorer_data, global_ranking, render_explorer, script_json
 from bot.graph.build import CommunityGraphInput, CommunityInfo, StoryRecord
-from bot.voting.polls import VoteOutcome, apply_reaction, record_poll
+from bot.voting.polls import apply_reaction, record_poll
+from core.polls import VoteOutcome
 from core.graph import GraphParams, Value, Vote, build_moral_graph, content_hash
 from core.graph.export import edges_json
 from core.messages import CommunityRef, Person

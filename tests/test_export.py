@@ -23,14 +23,15 @@ from typer.testing import CliRunner
 from bot.graph import export as exporting
 from bot.cli.export import export_command
 from bot.cli.graph import graph_app
-from bot.values.dedup import merge_values
+from bot.values.corrections import merge_values
 from bot.graph.build import (
     build_community_graph,
     community_votes,
     load_community_graph_input,
     value_provenance_for_graph,
 )
-from bot.voting.polls import VoteOutcome, apply_reaction, record_poll
+from bot.voting.polls import apply_reaction, record_poll
+from core.polls import VoteOutcome
 from core.graph import GraphParams, build_moral_graph, content_hash, to_interchange
 from core.messages import CommunityRef, Person
 from storage import repositories as repo

@@ -325,7 +325,7 @@ class StubReconciler:
         self.database, self.value_id, self.verdicts = database, value_id, []
 
     async def __call__(self, *, card_id: int, now):
-        from bot.values.dedup import Reconciliation
+        from bot.values.placement import Reconciliation
 
         async with self.database.session() as session:
             card = await session.get(ValuesCardRecord, card_id)

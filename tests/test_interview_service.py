@@ -537,7 +537,7 @@ async def test_an_old_confirm_after_the_interview_ended_starts_nothing(service, 
 @pytest.fixture
 def reconciling_service(database, fake_openai, interview_config, clock):
     from adapters.embeddings import LLMEmbedder
-    from bot.values.dedup import Reconciler
+    from bot.values.corrections import Reconciler
 
     llm = make_llm(fake_openai)
     reconciler = Reconciler(database, llm, LLMEmbedder(llm, "embed-model"), "judge-model")

@@ -30,12 +30,12 @@ from adapters.discord.polls import DiscordPollPublisher
 from adapters.slack.polls import SlackPollPublisher
 from bot.graph.build import load_community_graph_input
 from bot.commands.permissions import denial_text
-from bot.voting.polls import VoteOutcome, post_story_poll
+from bot.voting.polls import post_story_poll
 from bot.privacy.service import export_member_data, has_member_data
 from bot.interview.routing import DmRouter
 from bot.interview.scenarios import prepare_scenarios
 from core.messages import CommunityRef, Person
-from core.polls import REACTIONS
+from core.polls import REACTIONS, VoteOutcome
 from storage.models import (
     CanonicalValue,
     LLMCall,

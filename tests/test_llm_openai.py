@@ -13,7 +13,8 @@ import pytest
 from pydantic import BaseModel, Field, field_validator
 
 from tests.fakes.openai_server import VALUES_CARD, Body, Delay, Error, FakeOpenAI, Raw, RecordedRequest
-from adapters.llm_openai import OpenAILLM, strict_json_schema
+from adapters.llm_openai import OpenAILLM
+from adapters.openai_schema import strict_json_schema
 from core.llm import ChatMessage, LLMError, LLMErrorKind, Usage
 
 MODEL = "fake-chat"

@@ -623,7 +623,7 @@ def test_forget_needs_a_fresh_confirmation(clock):
 
 
 def test_the_consent_notice_says_what_is_stored_who_sees_it_and_how_to_erase_it():
-    from bot.interview.service import CONSENT_NOTICE
+    from bot.interview.texts import CONSENT_NOTICE
 
     assert "What is stored" in CONSENT_NOTICE and "Who sees what" in CONSENT_NOTICE
     assert "/mge mydata" in CONSENT_NOTICE and "/mge forget" in CONSENT_NOTICE

@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
-from adapters.slack.commands import (
+from adapters.slack.member_commands import (
     FORGET_NOT_ASKED_TEXT,
     MYDATA_TEXT,
-    NO_DATA_TEXT,
     UPLOAD_FAILED_TEXT,
 )
+from bot.commands.member_data import NO_DATA_TEXT
 from bot.privacy.service import FORGET_CONFIRM_WINDOW, NOTHING_STORED_TEXT, export_member_data, has_member_data
 from core.messages import CommunityRef, Person
 from tests.fakes.slack_api import TEAM_DOMAIN, TEAM_ID

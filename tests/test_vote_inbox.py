@@ -12,10 +12,11 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
-from bot.voting.polls import VoteOutcome, apply_reaction, close_poll, record_poll
-from bot.voting.inbox import apply_pending, inbox_for, slack_event_order
+from bot.voting.polls import apply_reaction, close_poll, record_poll
+from bot.voting.apply import apply_pending
+from bot.voting.inbox import inbox_for, slack_event_order
 from core.messages import CommunityRef, Person
-from core.polls import choice_for_reaction
+from core.polls import VoteOutcome, choice_for_reaction
 from storage import reactions_repo
 from storage.models import Poll, PollReaction, ReactionEvent, Vote
 from tests.fakes.slack_api import reaction_event, signed_request

@@ -9,10 +9,11 @@ grow these ones:
 - ``render``   — neutral ``Outbound`` → Discord message kwargs (content, embed, buttons), mention-safe
 - ``delivery`` — sending rendered messages to a channel in order
 - ``dm``       — ``on_message`` for direct messages
-- ``buttons``  — choice buttons (``mge:choice:<key>``) and their presses
+- ``buttons``  — choice buttons (``mge:choice:<key>``), and how a press is acknowledged
+- ``presses``  — what a press does (``bot.commands.buttons`` decides, by the key), rendered
 - ``commands`` — the ``/mge`` (members) and ``/mge-mod`` (moderators) groups and their subcommand installers
 - ``errors``   — one-line failure logs, and the guard that drops a malformed gateway dispatch
-- ``member_commands`` — ``/mge join``, ``/mge mycard``, ``/mge help``
+- ``member_commands`` — the member subcommands of ``/mge``, from ``bot.commands.member_commands``
 """
 
 from adapters.discord.client import MgeDiscordClient, bot_intents, build_client, run_discord

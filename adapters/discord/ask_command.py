@@ -1,8 +1,8 @@
 """`/mge ask question:<text>`: ask the community's moral graph (MGE.md §9). The answer is ephemeral.
 
 In a server the community is that server; in the bot's DMs it is the member's community (as for the
-other member commands). The LLM takes a few seconds, so the command is deferred (ephemeral, "thinking")
-before any work, and answered with follow-ups. Everything echoed (the answer, value titles, contexts)
+other member commands: ``community.member_community``). The LLM takes a few seconds, so the command is
+deferred (ephemeral, "thinking") before any work, and answered with follow-ups. Everything echoed (the answer, value titles, contexts)
 is markdown-escaped, and ``answer`` defuses mentions and sends with mentions disabled.
 """
 
@@ -12,7 +12,7 @@ import discord
 from discord import app_commands
 
 from adapters.discord.commands import answer
-from adapters.discord.community import community_for_dm, community_of_guild
+from adapters.discord.community import member_community
 from adapters.discord.config import BotContext
 from adapters.discord.render import split_content
 from bot.ask.answer import AskAnswer, ask_community
@@ -28,9 +28,9 @@ def ask_text(result: AskAnswer) -> str:
     return result.formatted(esc=escape, strong=lambda text: f"**{text}**")
 
 
-def install_ask_command(group: app_commands.Group, context: BotContext) -> None:
-    @group.command(name="ask", description="Ask a question; the community's wisest values guide the answer")
-    @app_commands.describe(question=f"Your question, up to {MAX_QUESTION_CHARS} characters")
+def ask_command(context: BotContext):
+    """The `/mge ask` callback (installed from the member command table by ``member_commands``)."""
+
     async def ask(
         interaction: discord.Interaction, question: app_commands.Range[str, 1, MAX_QUESTION_CHARS]
     ) -> None:
@@ -38,14 +38,9 @@ def install_ask_command(group: app_commands.Group, context: BotContext) -> None:
         if (problem := question_problem(question)) is not None:
             await answer(interaction, escape(problem))
             return
-        if interaction.guild_id is not None:
-            community = community_of_guild(interaction.guild, interaction.guild_id)
-        else:
-            found = await community_for_dm(interaction.client, context, interaction.user)
-            if isinstance(found, str):
-                await answer(interaction, found)
-                return
-            community = found
+        community = await member_community(interaction, context)
+        if community is None:
+            return
         await interaction.response.defer(ephemeral=True, thinking=True)
         result = await ask_community(
             context.database,
@@ -57,3 +52,5 @@ def install_ask_command(group: app_commands.Group, context: BotContext) -> None:
         )
         for chunk in split_content(ask_text(result)):
             await answer(interaction, chunk)
+
+    return ask

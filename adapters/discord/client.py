@@ -21,7 +21,6 @@ from typing import Any
 import discord
 from discord import app_commands
 
-from adapters.discord.ask_command import install_ask_command
 from adapters.discord.buttons import ChoiceButton, is_choice_custom_id
 from adapters.discord.commands import STALE_TEXT, SubcommandInstaller, answer, build_groups, on_command_error
 from adapters.discord.config import BotContext, DiscordConfig
@@ -31,15 +30,17 @@ from adapters.discord.member_commands import install_member_commands
 from adapters.discord.moderator_actions import install_moderator_actions
 from adapters.discord.moderator_commands import install_moderator_commands
 from adapters.discord.polls import on_raw_reaction
-from bot.interview.service import InterviewService, utcnow
+from adapters.discord.presses import answer_press
+from bot.commands.buttons import STALE_BUTTON_TEXT
+from bot.interview.service import InterviewService
+from core.clock import utcnow
 from bot.interview.routing import DmRouter
 from storage.database import Database
 
 log = logging.getLogger("mge.discord")
 
-MEMBER_INSTALLERS: tuple[SubcommandInstaller, ...] = (install_member_commands, install_ask_command)
+MEMBER_INSTALLERS: tuple[SubcommandInstaller, ...] = (install_member_commands,)
 MODERATOR_INSTALLERS: tuple[SubcommandInstaller, ...] = (install_moderator_commands, install_moderator_actions)
-STALE_BUTTON_TEXT = "This button is no longer in use. Try `/mge help` to see what I can do now."
 
 
 def bot_intents() -> discord.Intents:
@@ -132,6 +133,10 @@ class MgeDiscordClient(discord.Client):
 
     async def on_message(self, message: discord.Message) -> None:
         await on_direct_message(self, message)
+
+    async def answer_choice_press(self, interaction: discord.Interaction, key: str) -> None:
+        """A press on a ``ChoiceButton`` (which has no way to import ``presses`` itself)."""
+        await answer_press(interaction, key)
 
     async def on_error(self, event_method: str, /, *args: Any, **kwargs: Any) -> None:
         """A handler failed (its own task: nothing else is affected). One line, not discord.py's traceback."""

@@ -1,4 +1,4 @@
-"""Which community a Discord DM belongs to.
+"""Which community a Discord DM (or a member command run in one: ``member_community``) belongs to.
 
 A DM carries no guild. The community is the one the member last ran `/mge join` in (remembered by
 ``DmRouter``); when nothing is remembered and the bot is in exactly one guild, that guild is the only
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import discord
 
+from adapters.discord.commands import answer
 from adapters.discord.config import PLATFORM, BotContext
 from core.messages import CommunityRef, Person
 
@@ -38,3 +39,15 @@ async def community_for_dm(client: discord.Client, context: BotContext, user: di
         await context.router.remember(user_id=str(user.id), community=community, now=context.clock())
         return community
     return NO_GUILD_TEXT if not guilds else NO_COMMUNITY_TEXT
+
+
+async def member_community(interaction: discord.Interaction, context: BotContext) -> CommunityRef | None:
+    """The community a member command is about: the server it runs in, or in DMs the member's
+    community (see ``community_for_dm``). None after answering why it can't be known."""
+    if interaction.guild_id is not None:
+        return community_of_guild(interaction.guild, interaction.guild_id)
+    found = await community_for_dm(interaction.client, context, interaction.user)
+    if isinstance(found, str):
+        await answer(interaction, found)
+        return None
+    return found

@@ -10,7 +10,8 @@ from datetime import datetime, timedelta
 
 import discord
 
-from bot.interview.service import InterviewService, utcnow
+from bot.interview.service import InterviewService
+from core.clock import utcnow
 from bot.interview.routing import DmRouter
 from storage.database import Database
 

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import discord
 
 from adapters.discord.community import community_for_dm, person_of
 from adapters.discord.config import context_of
 from adapters.discord.delivery import deliver
-from core.messages import InboundMessage, Outbound, Reply
+from bot.commands.member_commands import SORRY_TEXT
+from core.messages import CommunityRef, InboundMessage, Outbound, Reply
 
 log = logging.getLogger("mge.discord.conversation")
-
-SORRY_TEXT = "Sorry, something went wrong on my side. Please try again in a moment."
 
 
 async def reply_to_member(
@@ -25,9 +24,27 @@ async def reply_to_member(
     *,
     event_id: str,
     channel: discord.abc.Messageable | None = None,
-    is_choice: bool = False,
 ) -> None:
     """Hand ``text`` to the interview and send what it answers to the member's DM channel."""
+    context = context_of(client)
+
+    async def respond(community: CommunityRef) -> list[Outbound]:
+        return await context.interviews.handle(
+            InboundMessage(community=community, author=person_of(user), text=text, event_id=event_id)
+        )
+
+    await answer_member(client, user, respond, event_id=event_id, channel=channel)
+
+
+async def answer_member(
+    client: discord.Client,
+    user: discord.User | discord.Member,
+    respond: Callable[[CommunityRef], Awaitable[list[Outbound]]],
+    *,
+    event_id: str,
+    channel: discord.abc.Messageable | None = None,
+) -> None:
+    """Find the member's community, let ``respond`` answer in it, and send the answer to their DM channel."""
     context = context_of(client)
     # Handling and sending under one lock, so two quick messages get their replies in order.
     async with context.user_lock(user.id):
@@ -37,12 +54,9 @@ async def reply_to_member(
         if isinstance(community, str):
             outbound = [Reply(community)]
         else:
-            inbound = InboundMessage(
-                community=community, author=person_of(user), text=text, event_id=event_id, is_choice=is_choice
-            )
             try:
                 async with _typing(target):  # the LLM may take a few seconds
-                    outbound = await context.interviews.handle(inbound)
+                    outbound = await respond(community)
             except Exception:  # a bug must not leave the member without an answer
                 log.exception("handling event %s failed", event_id)
                 outbound = [Reply(SORRY_TEXT)]

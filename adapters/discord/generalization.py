@@ -3,13 +3,13 @@ wise to consider for …?".
 
 The question itself comes from the interview as an ordinary ``ChoicePrompt`` (rendered by ``render``,
 mentions disabled), its buttons ``ChoiceButton``s with keys ``general:<offer id>:<value id|done>``;
-``buttons.ChoiceButton.callback`` hands presses on those here instead of to the interview.
+``bot.commands.buttons`` routes presses on those to ``record_press`` instead of to the interview.
 
 Unlike other choices, a member may pick several values, so a press does not disable the whole message:
 it is acknowledged at once (Discord's 3 seconds) by disabling and highlighting the pressed button only,
-and relabelling "None of these" to "Done"; "Done" disables them all. Then the press is recorded
-(``bot.generalization.picks.record_press``: once per value, only by the member asked). A pick needs no
-message, the button shows it; anything else (done, a repeat, a refusal) is answered in the DM, escaped.
+and relabelling "None of these" to "Done"; "Done" disables them all (``acknowledge_pick``, called by
+``presses``). A pick needs no message, the button shows it; anything else (done, a repeat, a refusal)
+is answered in the DM, escaped.
 """
 
 from __future__ import annotations
@@ -20,9 +20,7 @@ import re
 import discord
 
 from adapters.discord.buttons import CUSTOM_ID_PREFIX, ChoiceButton
-from adapters.discord.legitimacy import message_kwargs
-from bot.generalization.picks import PressStatus, record_press
-from core.generalization import DONE_LABEL, KEY_PREFIX, parse_key
+from core.generalization import DONE_LABEL, parse_key
 
 log = logging.getLogger("mge.discord.generalization")
 
@@ -53,7 +51,8 @@ def after_press_view(message: discord.Message, *, pressed: str, finished: bool) 
     return view
 
 
-async def _acknowledge(interaction: discord.Interaction, key: str) -> None:
+async def acknowledge_pick(interaction: discord.Interaction, key: str) -> None:
+    """Within Discord's 3 seconds: the pressed button disabled and highlighted (all of them for "Done")."""
     parsed = parse_key(key)
     try:
         if interaction.message is not None and parsed is not None:
@@ -63,21 +62,3 @@ async def _acknowledge(interaction: discord.Interaction, key: str) -> None:
             await interaction.response.defer()
     except discord.HTTPException as error:  # the interaction expired: the press still counts
         log.warning("could not acknowledge generalization press %s: %s", interaction.id, error)
-
-
-async def answer_generalization_button(interaction: discord.Interaction, key: str) -> None:
-    """A press on a ``general:`` button: acknowledge, record, and answer when there is something to say."""
-    from adapters.discord.config import context_of
-
-    assert key.startswith(KEY_PREFIX)
-    await _acknowledge(interaction, key)
-    context = context_of(interaction.client)
-    result = await record_press(
-        context.database, key=key, platform="discord", platform_user_id=str(interaction.user.id), now=context.clock()
-    )
-    if result.status is PressStatus.PICKED:
-        return
-    try:
-        await interaction.user.send(**message_kwargs(result.text, []))
-    except discord.HTTPException as error:
-        log.warning("could not answer a generalization press: %s", error)

@@ -1,9 +1,10 @@
 """The legitimacy questions (MGE.md §8) on Discord: DMs with buttons, and what a press on one does.
 
 Buttons are the usual ``ChoiceButton`` (``mge:choice:<key>``) with keys ``fair:…`` and ``survey:…``
-(``core.legitimacy``); ``buttons.ChoiceButton.callback`` hands those to ``answer_legitimacy_button``
-rather than to the interview. A press is acknowledged there (its message's buttons disabled), so a
-second press on the same message is impossible, and the use case ignores repeats anyway.
+(``core.legitimacy``); ``bot.commands.buttons`` routes presses on those to ``record_answer`` rather
+than to the interview, and ``presses`` sends what it answers with ``message_kwargs``. A press is
+acknowledged first (its message's buttons disabled), so a second press on the same message is
+impossible, and the use case ignores repeats anyway.
 
 Texts are plain in the use case; here the whole text is markdown-escaped and mention-defused, and
 ``allowed_mentions`` is none (value titles are member or LLM text).
@@ -11,18 +12,13 @@ Texts are plain in the use case; here the whole text is markdown-escaped and men
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import discord
 
 from adapters.discord.buttons import ChoiceButton
 from adapters.discord.render import BUTTONS_PER_ROW, MAX_BUTTON_LABEL, MAX_CONTENT, neutralise
-from bot.legitimacy.checks import Outgoing, record_answer
 from core.legitimacy import Button
-
-log = logging.getLogger("mge.discord.legitimacy")
-
 
 def escaped(text: str) -> str:
     """Plain text made inert for a Discord message: no markdown, no mentions, within the length limit."""
@@ -60,19 +56,3 @@ class DiscordDirectMessenger:
         data = await self._client.http.start_private_message(int(platform_user_id))
         channel = self._client.get_partial_messageable(int(data["id"]), type=discord.ChannelType.private)
         await channel.send(**message_kwargs(text, buttons))
-
-
-async def answer_legitimacy_button(interaction: discord.Interaction, key: str) -> None:
-    """A press on a fair-position or survey button (already acknowledged): record it, reply in the DM."""
-    from adapters.discord.config import context_of
-
-    context = context_of(interaction.client)
-    replies: list[Outgoing] = await record_answer(
-        context.database, key=key, platform="discord", platform_user_id=str(interaction.user.id), now=context.clock()
-    )
-    for reply in replies:
-        try:
-            await interaction.user.send(**message_kwargs(reply.text, reply.buttons))
-        except discord.HTTPException as error:
-            log.warning("could not reply to a legitimacy button press: %s", error)
-            return

@@ -19,10 +19,10 @@ import discord
 from adapters.discord.community import community_of_guild
 from adapters.discord.config import PLATFORM, context_of
 from adapters.discord.render import MAX_EMBED_DESCRIPTION, _shorten, neutralise
-from bot.voting.polls import VoteOutcome, apply_reaction
+from bot.voting.polls import apply_reaction
 from core.eligibility import Facts
 from core.messages import Person
-from core.polls import QUESTION, StoryPoll, ValueSummary, how_to_vote, poll_reactions
+from core.polls import QUESTION, StoryPoll, ValueSummary, VoteOutcome, how_to_vote, poll_reactions
 
 log = logging.getLogger("mge.discord.polls")
 

@@ -1,7 +1,8 @@
 """Slack adapter: DM interviews, choice buttons and the ``/mge`` command, on Bolt for Python.
 
 One module per concern: ``dm`` (message.im events), ``buttons`` (block_actions), ``commands``
-(/mge), ``render`` (Block Kit), ``app`` (building and running).
+(/mge and its registry), ``member_commands`` (its member subcommands), ``render`` (Block Kit), ``app``
+(building and running).
 Nothing here decides anything about interviews; it translates.
 """
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -28,7 +29,7 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import buttons, commands, dm, polls
-from adapters.slack.ask_command import ask_subcommand
+from adapters.slack.member_commands import member_commands
 from adapters.slack.context import SlackDeps
 from adapters.slack.moderator_commands import add_moderator_commands
 from adapters.slack.polls import reaction_of
@@ -83,8 +84,7 @@ def build_slack_app(
     ``config.moderator_ids``); pass another ``commands.CommandRegistry`` to change ``/mge``."""
     deps = deps or SlackDeps(interviews=interviews, database=database)
     if command_registry is None:
-        command_registry = commands.member_commands()
-        command_registry.add(ask_subcommand())  # `/mge ask <question>`: a member command
+        command_registry = member_commands()
         command_registry = add_moderator_commands(
             command_registry, moderator_ids=config.moderator_ids, poll_duration=config.poll_duration,
             token_prices=config.token_prices,
@@ -130,6 +130,7 @@ class SlackHttpGate:
         self._asking = asyncio.Lock()
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        arrived = time.monotonic()
         body = await request.read()
         if not self._signed(body, request.headers):
             return web.Response(status=401, text="invalid signature")
@@ -151,7 +152,8 @@ class SlackHttpGate:
                     return web.Response(status=503, text="try again")
                 return web.Response(status=200)
         # Bolt reads the headers as any mapping (it lower-cases them itself); its hint names only dict.
-        bolt_request = AsyncBoltRequest(body=text, query=request.query_string, headers=request.headers)  # type: ignore[arg-type]
+        bolt_request = AsyncBoltRequest(body=text, query=request.query_string, headers=request.headers,  # type: ignore[arg-type]
+                                        context={commands.ARRIVED_AT: arrived})
         try:
             response = await self._app.async_dispatch(bolt_request)
         except Exception as error:  # noqa: BLE001 — Bolt reading a body of a shape Slack never sends

@@ -14,16 +14,14 @@ from typing import Any
 
 from slack_sdk.errors import SlackApiError
 
-from adapters.slack.commands import COMMAND, CommandCall, CommandReply, Subcommand
-from adapters.slack.context import SORRY
+from adapters.slack.commands import COMMAND, CommandCall, CommandReply
 from adapters.slack.render import FALLBACK_LIMIT, escape, text_sections
 from bot.ask.answer import AskAnswer, ask_community
+from bot.commands.member_commands import SORRY_TEXT, member_command
 from core.ask import question_problem
 
 log = logging.getLogger("mge.slack.ask")
 
-#: Already escaped: Slack would read a literal ``<question>`` as a link.
-USAGE = "&lt;question&gt;"
 THINKING_TEXT = "Thinking… I'm asking the community's moral graph; the answer will appear here (only you see it)."
 
 
@@ -53,7 +51,7 @@ async def send_to_member(call: CommandCall, message: dict[str, Any]) -> None:
 
 async def ask(call: CommandCall) -> CommandReply:
     if (problem := question_problem(call.args)) is not None:
-        return CommandReply(escape(problem) + f"\n\nUsage: `{COMMAND} ask {USAGE}`")
+        return CommandReply(escape(problem) + f"\n\nUsage: `{COMMAND} ask {escape(member_command('ask').usage())}`")
 
     async def then() -> None:
         try:
@@ -67,12 +65,8 @@ async def ask(call: CommandCall) -> CommandReply:
             )
         except Exception:
             log.exception("asking the graph failed")
-            await send_to_member(call, {"text": SORRY, "parse": "none", "link_names": False})
+            await send_to_member(call, {"text": SORRY_TEXT, "parse": "none", "link_names": False})
             return
         await send_to_member(call, ask_message(result))
 
     return CommandReply(THINKING_TEXT, then=then)
-
-
-def ask_subcommand() -> Subcommand:
-    return Subcommand("ask", "ask a question; the community's wisest values guide the answer", ask, usage=USAGE)

@@ -1,11 +1,10 @@
-"""Button presses (``block_actions``) on our choice buttons → the choice's key as a member message.
+"""Button presses (``block_actions``) on our choice buttons → ``bot.commands.buttons`` → the answer in the DM.
 
 After a press the pressed message keeps its text but loses its buttons, and a small note says what
-was chosen: the member sees their answer was taken. Older messages keep their buttons; a press on one
-of those is sent with ``is_choice`` and the interview service answers that the button is out of date
-rather than reading it as an answer (the same rule on every platform, and it survives restarts).
-Keys starting ``general:`` (values picked after a confirmed card, several per message) and the
-legitimacy keys are not interview answers: ``generalization`` and ``legitimacy`` answer them.
+was chosen: the member sees their answer was taken (a generalization pick, several per message, takes
+only the pressed button away: ``generalization.show_pick``). What the press means is decided by its
+key in ``bot.commands.buttons``: older messages keep their buttons, and a press on one of those is
+answered by the interview as out of date (the same rule on every platform, and it survives restarts).
 Any other action (a button from an older version of the bot, say) is answered privately: it is no
 longer in use. Without that, Bolt answers 404 and logs a warning, and the member's press goes nowhere.
 
@@ -25,15 +24,15 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.context import ButtonMessage, SlackDeps, community_of, deliver, retire, run_member_work
-from adapters.slack.render import CHOICE_ACTION_PREFIX, escape
-from core.generalization import is_generalization_key
-from core.legitimacy import is_legitimacy_key
-from core.messages import InboundMessage, Person
+from adapters.slack.generalization import show_pick
+from adapters.slack.legitimacy import message_args
+from adapters.slack.render import CHOICE_ACTION_PREFIX, escape, render
+from bot.commands.buttons import STALE_BUTTON_TEXT, ButtonPress, ButtonReply, route_for
+from core.messages import Person, Reply
 
 CHOICE_ACTION = re.compile(rf"^{CHOICE_ACTION_PREFIX}\d+$")
 #: Every action id but ours (Bolt matches a pattern with ``re.search``).
 OTHER_ACTION = re.compile(rf"^(?!{CHOICE_ACTION_PREFIX}\d+$)")
-STALE_BUTTON_TEXT = "This button is no longer in use. Try `/mge help` to see what I can do now."
 
 log = logging.getLogger("mge.slack.buttons")
 
@@ -71,31 +70,16 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
 
         async def work() -> None:
             key = str(action.get("value") or "")
-            if is_generalization_key(key):
-                # Values picked after a confirmed card (MGE.md §2): several per message, so only the
-                # pressed button goes; the press is checked against the workspace it came from.
-                from adapters.slack.generalization import answer_generalization_press
-
-                await answer_generalization_press(client, deps.database, pressed=pressed, key=key, community=community,
-                                                  platform_user_id=person.platform_user_id, now=deps.clock())
-                return
-            label = unescape(str((action.get("text") or {}).get("text") or action.get("value") or ""))
-            await retire(client, pressed, f"You chose: *{escape(label)}*")
-            if is_legitimacy_key(key):
-                # Not an interview answer: the fair-position question or the survey (MGE.md §8).
-                from adapters.slack.legitimacy import answer_legitimacy_press
-
-                await answer_legitimacy_press(client, deps.database, channel=channel, key=key,
-                                              platform_user_id=person.platform_user_id, now=deps.clock())
-                return
-            event_id = f"action-{action.get('action_ts') or body.get('trigger_id')}"
-            # is_choice: the service refuses a key its current question does not offer.
-            message = InboundMessage(
-                community=community, author=person, text=str(action.get("value") or ""), event_id=event_id,
-                is_choice=True,
+            route = route_for(key)
+            if not route.several_per_message:
+                label = unescape(str((action.get("text") or {}).get("text") or action.get("value") or ""))
+                await retire(client, pressed, f"You chose: *{escape(label)}*")
+            press = ButtonPress(
+                key=key, platform="slack", person=person, community=community,
+                event_id=f"action-{action.get('action_ts') or body.get('trigger_id')}", now=deps.clock(),
+                database=deps.database, interviews=deps.interviews,
             )
-            outbound = await deps.interviews.handle(message)
-            await deliver(client, channel, outbound)
+            await show_reply(client, pressed, key, await route.handler(press))
 
         await run_member_work(client, deps, channel, work)
 
@@ -113,3 +97,14 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
             await client.chat_postEphemeral(channel=channel, user=user, text=STALE_BUTTON_TEXT)
         except SlackApiError as error:
             log.warning("could not answer an unknown action: %s", error.response.get("error"))
+
+
+async def show_reply(client: AsyncWebClient, pressed: ButtonMessage, key: str, reply: ButtonReply) -> None:
+    """A press's answer, in the DM the button was pressed in."""
+    if reply.pick is not None:
+        await show_pick(client, pressed, key, reply.pick)
+    await deliver(client, pressed.channel, list(reply.messages))
+    for message in reply.plain:
+        await client.chat_postMessage(channel=pressed.channel, **message_args(message.text, message.buttons))
+    if reply.private is not None:
+        await client.chat_postMessage(channel=pressed.channel, **render(Reply(reply.private)))

@@ -3,45 +3,32 @@
 Each subcommand answers with an ephemeral reply, which Bolt sends as the ack itself (the HTTP
 response, or the Socket Mode ack payload) so the member sees it at once; slow work (anything that may
 call the LLM) goes in ``then`` and runs after the ack. Moderator subcommands can be added from other
-modules with ``commands.add(Subcommand(...))``; a permission check belongs in their handler.
+modules with ``commands.add(Subcommand(...))`` (the member ones are in ``member_commands``); a permission
+check belongs in their handler.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.slack.context import SlackDeps, community_of, deliver, run_member_work
+from adapters.slack.context import SlackDeps, community_of, run_member_work
 from adapters.slack.render import escape
-from bot.values.my_card import MemberCard, member_cards
-from bot.privacy.service import (
-    FORGET_CONFIRM_WINDOW,
-    NOTHING_STORED_TEXT,
-    ForgetConfirmations,
-    export_bytes,
-    export_filename,
-    export_member_data,
-    export_summary,
-    forget_member,
-    has_member_data,
-)
-from storage.repositories import community_id_of
+from bot.commands.member_commands import COMMAND, SORRY_TEXT, help_line
 from core.messages import CommunityRef, Person
 
-log = logging.getLogger("mge.slack.commands")
-
-COMMAND = "/mge"
-#: Slack's limit for an ephemeral response's text is generous, but a list of cards should stay readable.
-MAX_CARDS_SHOWN = 10
 #: How long a subcommand may work before the ack must go out without its answer (Slack allows 3 s).
 ACK_WITHIN = 2.5
+#: Request-context key: when the HTTP gate received the request (``time.monotonic()``). Slack's 3 s, and
+#: Bolt's wait for the ack, count from there — not from when this handler starts, which under load can be
+#: a good part of a second later. Socket Mode has no such stamp: its handlers count from their start.
+ARRIVED_AT = "mge_arrived_at"
 STILL_WORKING_TEXT = "Working on it: I'll send you the answer in a direct message."
 #: Echoed text never becomes a link preview or a parsed @name.
 NO_LINKS: dict[str, Any] = {"unfurl_links": False, "unfurl_media": False, "parse": "none", "link_names": False}
@@ -60,6 +47,11 @@ class CommandCall:
     body: dict[str, Any]
     client: AsyncWebClient
     deps: SlackDeps
+    #: ``time.monotonic()`` by which the ack must go out (``ACK_WITHIN`` after the request arrived).
+    ack_by: float = field(default_factory=lambda: time.monotonic() + ACK_WITHIN)
+
+    def seconds_to_ack(self) -> float:
+        return max(0.0, self.ack_by - time.monotonic())
 
 
 @dataclass
@@ -91,8 +83,7 @@ class CommandRegistry:
     def help_text(self) -> str:
         lines = [f"*{COMMAND}* — the Moral Graph Bot. Subcommands:"]
         for sub in self.subcommands.values():
-            usage = f" {sub.usage}" if sub.usage else ""
-            lines.append(f"• `{COMMAND} {sub.name}{usage}` — {sub.summary}")
+            lines.append("• " + help_line(sub.name, sub.summary, usage=sub.usage))
         return "\n".join(lines)
 
     async def dispatch(self, call: CommandCall, name: str) -> CommandReply:
@@ -101,141 +92,6 @@ class CommandRegistry:
             prefix = UNKNOWN_TEXT.format(name=escape(name[:40])) if sub is None and name else ""
             return CommandReply(prefix + self.help_text())
         return await sub.handler(call)
-
-
-# --- member subcommands ----------------------------------------------------------------------------
-
-
-async def join(call: CommandCall) -> CommandReply:
-    async def dm_first_prompt() -> None:
-        opened = await call.client.conversations_open(users=call.person.platform_user_id)
-        channel = str(opened["channel"]["id"])
-
-        async def work() -> None:
-            outbound = await call.deps.interviews.resume(call.community, call.person)
-            await deliver(call.client, channel, outbound)
-
-        await run_member_work(call.client, call.deps, channel, work)
-
-    return CommandReply("Check your DMs: I've sent you a message to start the interview.", then=dm_first_prompt)
-
-
-def _card_text(item: MemberCard) -> str:
-    status = "confirmed" if item.status == "confirmed" else "waiting for your confirmation in our DM"
-    policies = "\n".join(f"• {escape(p)}" for p in item.card.policies)
-    scenario = f"\n_Question:_ {escape(item.scenario)}" if item.scenario else ""
-    placed = f"\n_{escape(item.placement.line())}_" if item.placement else ""
-    return f"*{escape(item.card.title)}* ({status})\n{escape(item.card.description)}{scenario}\n{policies}{placed}"
-
-
-async def mycard(call: CommandCall) -> CommandReply:
-    cards = await member_cards(call.deps.database, call.community, call.person)
-    if not cards:
-        return CommandReply(f"You have no values card yet. Use `{COMMAND} join` to start an interview.")
-    shown = cards[-MAX_CARDS_SHOWN:]
-    blocks: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": "*Your values cards*"}}]
-    for item in shown:
-        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": _card_text(item)[:3000], "verbatim": True}})
-    text = "Your values cards: " + "; ".join(escape(item.card.title) for item in shown)
-    return CommandReply(text, blocks=blocks)
-
-
-# --- the member's own data: mydata, forget ------------------------------------------------------------
-
-MYDATA_TEXT = "I'm sending you a file with everything stored about you in this workspace, in our DM."
-MYDATA_COMMENT = "Everything stored about you in this workspace. {summary} Run `/mge forget` to erase it."
-NO_DATA_TEXT = "There is nothing stored about you in this workspace."
-UPLOAD_FAILED_TEXT = (
-    "I couldn't upload your data file (Slack said: {error}). Please tell the workspace's admin; the bot may "
-    "need the `files:write` permission."
-)
-FORGET_CONFIRM_HINT = (
-    f"\n\nTo go ahead, run `{COMMAND} forget confirm` within "
-    f"{int(FORGET_CONFIRM_WINDOW.total_seconds() // 60)} minutes. Otherwise nothing happens."
-)
-FORGET_NOT_ASKED_TEXT = (
-    f"Nothing was erased. First run `{COMMAND} forget` to see what would be erased, then "
-    f"`{COMMAND} forget confirm` within {int(FORGET_CONFIRM_WINDOW.total_seconds() // 60)} minutes."
-)
-
-
-async def mydata(call: CommandCall) -> CommandReply:
-    """The export is read before the ack (a few queries), uploaded to the member's DM after it."""
-    community_id = await community_id_of(call.deps.database, call.community)
-    data = None
-    if community_id is not None:
-        data = await export_member_data(
-            call.deps.database, community_id=community_id, platform_user_id=call.person.platform_user_id
-        )
-    if data is None or not has_member_data(data):
-        return CommandReply(NO_DATA_TEXT)
-
-    async def upload() -> None:
-        opened = await call.client.conversations_open(users=call.person.platform_user_id)
-        channel = str(opened["channel"]["id"])
-        try:
-            await call.client.files_upload_v2(
-                channel=channel,
-                file=export_bytes(data),
-                filename=export_filename(data),
-                title="Your Moral Graph Bot data",
-                initial_comment=MYDATA_COMMENT.format(summary=export_summary(data)),
-            )
-        except SlackApiError as error:
-            reason = str(error.response.get("error") or "an error")
-            log.warning("could not upload a member's data file: %s", reason)
-            await call.client.chat_postMessage(channel=channel, text=UPLOAD_FAILED_TEXT.format(error=escape(reason)))
-
-    return CommandReply(MYDATA_TEXT, then=upload)
-
-
-def forget_command(confirmations: ForgetConfirmations):
-    """`/mge forget` shows what would be erased; `/mge forget confirm` within the window erases it.
-    Both run before the ack (database work only), so the ephemeral answer says exactly what happened."""
-
-    async def forget(call: CommandCall) -> CommandReply:
-        now = call.deps.clock()
-        user_id = call.person.platform_user_id
-        community_id = await community_id_of(call.deps.database, call.community)
-        word = call.args.strip().casefold()
-        if word not in ("", "confirm"):
-            return CommandReply(f"Use `{COMMAND} forget`, then `{COMMAND} forget confirm`.")
-        if word == "confirm":
-            if not confirmations.confirm(call.community, user_id, now):
-                return CommandReply(FORGET_NOT_ASKED_TEXT)
-            if community_id is None:
-                return CommandReply(NOTHING_STORED_TEXT)
-            report = await forget_member(call.deps.database, community_id=community_id, platform_user_id=user_id, now=now)
-            log.info("member data erased in workspace %s: %s", call.community.external_id, report.as_dict())
-            return CommandReply(report.text())
-        if community_id is None:
-            return CommandReply(NOTHING_STORED_TEXT)
-        preview = await forget_member(
-            call.deps.database, community_id=community_id, platform_user_id=user_id, now=now, dry_run=True
-        )
-        if not preview.erased_anything:
-            return CommandReply(NOTHING_STORED_TEXT)
-        confirmations.ask(call.community, user_id, now)
-        return CommandReply(preview.preview_text() + FORGET_CONFIRM_HINT)
-
-    return forget
-
-
-def member_commands() -> CommandRegistry:
-    registry = CommandRegistry()
-    registry.add(Subcommand("join", "start (or continue) your values interview in a DM with me", join))
-    registry.add(Subcommand("mycard", "see your values cards and their status", mycard))
-    registry.add(Subcommand("mydata", "get a file (in our DM) with everything stored about you here", mydata))
-    registry.add(Subcommand(
-        "forget", "erase your data in this workspace (shows what goes first; `confirm` to go ahead)",
-        forget_command(ForgetConfirmations()), usage="[confirm]",
-    ))
-
-    async def help_(call: CommandCall) -> CommandReply:  # dispatch answers "help" itself; listed for the text
-        return CommandReply(registry.help_text())
-
-    registry.add(Subcommand("help", "show this help", help_))
-    return registry
 
 
 # --- wiring ----------------------------------------------------------------------------------------
@@ -249,12 +105,12 @@ def parse(text: str) -> tuple[str, str]:
     return words[0], words[1].strip() if len(words) > 1 else ""
 
 
-def register(app: AsyncApp, deps: SlackDeps, registry: CommandRegistry | None = None) -> CommandRegistry:
-    registry = registry or member_commands()
+def register(app: AsyncApp, deps: SlackDeps, registry: CommandRegistry) -> CommandRegistry:
 
     @app.command(COMMAND)
-    async def on_command(ack, body: dict[str, Any], client: AsyncWebClient) -> None:
+    async def on_command(ack, body: dict[str, Any], client: AsyncWebClient, context: dict[str, Any]) -> None:
         name, args = parse(str(body.get("text", "")))
+        arrived = context.get(ARRIVED_AT)
         call = CommandCall(
             community=community_of(body),
             person=Person(str(body.get("user_id", "")), str(body.get("user_name", ""))),
@@ -263,12 +119,13 @@ def register(app: AsyncApp, deps: SlackDeps, registry: CommandRegistry | None = 
             body=body,
             client=client,
             deps=deps,
+            ack_by=(arrived if isinstance(arrived, float) else time.monotonic()) + ACK_WITHIN,
         )
         task = asyncio.ensure_future(registry.dispatch(call, name))
         try:
             # Slack drops a command not acknowledged within 3 s: answer in the ack when the work is done in
             # time (the usual case), else say it is under way and send the answer in a DM when it is.
-            reply = await asyncio.wait_for(asyncio.shield(task), ACK_WITHIN)
+            reply = await asyncio.wait_for(asyncio.shield(task), call.seconds_to_ack())
         except TimeoutError:
             await ack(text=STILL_WORKING_TEXT, response_type="ephemeral")
 
@@ -283,7 +140,7 @@ def register(app: AsyncApp, deps: SlackDeps, registry: CommandRegistry | None = 
             await run_member_work(client, deps, None, answer_later)
             return
         except Exception:
-            await ack(text="Sorry, something went wrong on my side. Please try again in a moment.", response_type="ephemeral")
+            await ack(text=SORRY_TEXT, response_type="ephemeral")
             raise
         await ack(text=reply.text, blocks=reply.blocks, response_type="ephemeral")
         if reply.then is not None:

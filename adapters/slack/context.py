@@ -14,13 +14,13 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.render import render, without_buttons
-from bot.interview.service import InterviewService, utcnow
+from bot.commands.member_commands import SORRY_TEXT
+from bot.interview.service import InterviewService
+from core.clock import utcnow
 from core.messages import CommunityRef, Outbound, Reply
 from storage.database import Database
 
 log = logging.getLogger("mge.slack")
-
-SORRY = "Sorry, something went wrong on my side. Please try again in a moment."
 
 
 class Background:
@@ -117,6 +117,6 @@ async def run_member_work(
             log.exception("Slack handler failed")
             if channel:
                 try:
-                    await client.chat_postMessage(channel=channel, **render(Reply(SORRY)))
+                    await client.chat_postMessage(channel=channel, **render(Reply(SORRY_TEXT)))
                 except Exception:
                     log.exception("could not tell the member about the failure")

@@ -2,18 +2,18 @@
 to consider for …?".
 
 The question comes from the interview as an ordinary ``ChoicePrompt`` (Block Kit buttons whose values
-are ``general:<offer id>:<value id|done>``); ``buttons.on_choice`` hands presses on those here instead of
-to the interview. A member may pick several values, so a pick takes only the pressed button away (a
-note under the message says what was picked, "None of these" becomes "Done"); "Done" takes all the
-buttons away. The press is recorded by ``bot.generalization.picks.record_press`` with the workspace the
-press came from, so a press for another workspace's question is refused. Anything but a fresh pick
-(done, a repeat, a refusal) is answered in the DM; texts are escaped by the usual renderer.
+are ``general:<offer id>:<value id|done>``); ``bot.commands.buttons`` routes presses on those to
+``record_press`` instead of to the interview, and ``buttons`` shows the result with ``show_pick``.
+A member may pick several values, so a pick takes only the pressed button away (a note under the
+message says what was picked, "None of these" becomes "Done"); "Done" takes all the buttons away.
+The press is recorded with the workspace the press came from, so a press for another workspace's
+question is refused. Anything but a fresh pick (done, a repeat, a refusal) is answered in the DM;
+texts are escaped by the usual renderer.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
@@ -26,13 +26,10 @@ from adapters.slack.render import (
     escape,
     mrkdwn,
     plain,
-    render,
     without_buttons,
 )
-from bot.generalization.picks import PressResult, PressStatus, record_press
+from bot.generalization.picks import PressResult, PressStatus
 from core.generalization import DONE_LABEL, parse_key
-from core.messages import CommunityRef, Reply
-from storage.database import Database
 
 log = logging.getLogger("mge.slack.generalization")
 
@@ -70,23 +67,11 @@ def updated_blocks(blocks: list[dict[str, Any]], *, key: str, result: PressResul
     return None
 
 
-async def answer_generalization_press(
-    client: AsyncWebClient,
-    database: Database,
-    *,
-    pressed: ButtonMessage,
-    key: str,
-    community: CommunityRef,
-    platform_user_id: str,
-    now: datetime,
-) -> None:
-    result = await record_press(database, key=key, platform="slack", platform_user_id=platform_user_id,
-                                community_external_id=community.external_id, now=now)
+async def show_pick(client: AsyncWebClient, pressed: ButtonMessage, key: str, result: PressResult) -> None:
+    """The pressed message as ``result`` leaves it (the reply text is sent by ``buttons``)."""
     blocks = updated_blocks(pressed.blocks, key=key, result=result) if pressed.blocks else None
     if blocks is not None:
         try:
             await client.chat_update(channel=pressed.channel, ts=pressed.ts, text=pressed.text, blocks=blocks)
         except SlackApiError as error:  # a deleted message or a lost permission must not block the reply
             log.warning("could not update the pressed message: %s", error.response.get("error"))
-    if result.status is not PressStatus.PICKED:
-        await client.chat_postMessage(channel=pressed.channel, **render(Reply(result.text)))

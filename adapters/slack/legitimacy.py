@@ -1,9 +1,10 @@
 """The legitimacy questions (MGE.md §8) on Slack: DMs with Block Kit buttons, and what a press does.
 
 The buttons are our usual choice buttons (``mge_choice_<n>``) whose values are ``fair:…`` or
-``survey:…`` keys (``core.legitimacy``); ``buttons.on_choice`` hands those presses to
-``answer_legitimacy_press`` instead of the interview. Texts are plain in the use case and escaped here
-by the usual renderer (``render.escape``: no mentions, links or channel references from value titles).
+``survey:…`` keys (``core.legitimacy``); ``bot.commands.buttons`` routes those presses to
+``record_answer`` instead of the interview, and ``buttons`` sends its answers with ``message_args``.
+Texts are plain in the use case and escaped here by the usual renderer (``render.escape``: no
+mentions, links or channel references from value titles).
 """
 
 from __future__ import annotations
@@ -13,11 +14,9 @@ from typing import Any
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.render import render
-from bot.legitimacy.checks import record_answer
 from core.interview import Choice
 from core.legitimacy import Button
 from core.messages import ChoicePrompt, Reply
-from storage.database import Database
 
 
 def message_args(text: str, buttons: list[Button]) -> dict[str, Any]:
@@ -38,11 +37,3 @@ class SlackDirectMessenger:
         if not channel:
             raise RuntimeError("conversations.open gave no channel")
         await self._client.chat_postMessage(channel=channel, **message_args(text, buttons))
-
-
-async def answer_legitimacy_press(
-    client: AsyncWebClient, database: Database, *, channel: str, key: str, platform_user_id: str, now
-) -> None:
-    """Record a press on a fair-position or survey button and reply in the member's DM ``channel``."""
-    for reply in await record_answer(database, key=key, platform="slack", platform_user_id=platform_user_id, now=now):
-        await client.chat_postMessage(channel=channel, **message_args(reply.text, reply.buttons))

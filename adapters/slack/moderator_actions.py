@@ -30,6 +30,8 @@ log = logging.getLogger("mge.slack.moderation")
 WORKING_TEXT = "Working on it: I'll send you the result in a direct message."
 #: Slack wants the ack within 3 s; slow work that ends sooner is answered in the ack itself.
 ANSWER_IN_ACK_WITHIN = 2.0
+#: Time the ack itself needs, left between this wait and the command's ack deadline.
+ACK_MARGIN = 0.25
 
 _POST_FAILURES = {
     "not_in_channel": "I'm not in that channel. Invite me there (`/invite @Moral Graph Bot`) and try again.",
@@ -118,7 +120,9 @@ async def answer_when_done(call: CommandCall, work: Awaitable[ActionReply], *, p
     text is Slack markup already (not escaped)."""
     task = asyncio.ensure_future(work)
     try:
-        reply = await asyncio.wait_for(asyncio.shield(task), ANSWER_IN_ACK_WITHIN)
+        # Done before the command's own ack deadline, so the ack carries "pending" rather than "working on it".
+        wait = min(ANSWER_IN_ACK_WITHIN, call.seconds_to_ack() - ACK_MARGIN)
+        reply = await asyncio.wait_for(asyncio.shield(task), max(0.0, wait))
     except TimeoutError:
         reply = None
     if reply is not None and reply.file is None:

@@ -25,10 +25,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.context import SlackDeps, community_of
 from adapters.slack.render import HEADER_LIMIT, Blocks, escape, mrkdwn, plain, split_text
-from bot.voting.polls import VoteOutcome
 from bot.voting.inbox import Reaction, inbox_for, slack_event_order
 from core.messages import Person
-from core.polls import QUESTION, StoryPoll, ValueSummary, how_to_vote, poll_reactions
+from core.polls import QUESTION, StoryPoll, ValueSummary, VoteOutcome, how_to_vote, poll_reactions
 
 log = logging.getLogger("mge.slack.polls")
 

@@ -26,7 +26,7 @@ def ask_command(
 
     from bot.ask.answer import ask_graph
     from bot.cli.support import choose_community, database_or_exit
-    from bot.interview.service import utcnow
+    from core.clock import utcnow
     from bot.runtime.settings import SettingsError
     from bot.runtime.wiring import build_llm
     from core.ask import question_problem

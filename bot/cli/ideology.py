@@ -22,7 +22,7 @@ def ideology_rate(
     Scores run from 1 (not ideological) to 5 (slogans only); the stats give their distribution and
     Pearson's r with survey question 2 ("did your values express what you care about?")."""
     from bot.ideology.screen import rate_opening_messages, stats_lines
-    from bot.interview.service import utcnow
+    from core.clock import utcnow
     from bot.runtime.settings import SettingsError
     from bot.runtime.wiring import build_llm
     from core.llm import LLMError

@@ -18,18 +18,13 @@ from bot.cli.support import (
     run_with_database,
     settings_or_exit,
 )
+from core.clock import utcnow
 
 schedule_app = typer.Typer(
     help="When story polls and the weekly digest are posted (the scheduler of `mge run` reads it every minute).",
     no_args_is_help=True,
 )
 
-
-
-def _now():
-    from datetime import UTC, datetime
-
-    return datetime.now(UTC)
 
 
 def _change(community: str | None, changes: dict[str, Any], action: str) -> None:
@@ -42,7 +37,7 @@ def _change(community: str | None, changes: dict[str, Any], action: str) -> None
     async def work(database) -> list[str]:
         community_id = await choose_community(database, community)
         if changes:
-            await update_schedule(database, community_id=community_id, actor=operator_actor(), now=_now(),
+            await update_schedule(database, community_id=community_id, actor=operator_actor(), now=utcnow(),
                                   changes=changes, action=action)
         row = await community_schedule(database, community_id=community_id)
         return describe_schedule(row, default_duration_hours=default_hours)

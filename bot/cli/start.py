@@ -36,7 +36,7 @@ def chat(
     person = Person(name, name)
 
     async def session() -> None:
-        from bot.interview.service import utcnow
+        from core.clock import utcnow
 
         try:
             scenario_id = await prepare_scenarios(bot.database, community_ref, text=scenario, now=utcnow())

@@ -98,7 +98,7 @@ def scenario_add(
 ) -> None:
     """Add a scenario and generate its moral contexts (adding the same text again retries the contexts)."""
     from bot.stories.contexts import add_scenario
-    from bot.interview.service import utcnow
+    from core.clock import utcnow
 
     model = settings_or_exit().articulation_model
 
@@ -169,7 +169,7 @@ def contexts_add(
 ) -> None:
     """Add a context to a scenario (an existing one with the same wording is reused)."""
     from bot.stories.contexts import add_context
-    from bot.interview.service import utcnow
+    from core.clock import utcnow
 
     async def work(database, _llm):
         community_id = await _community_id(database, community)
@@ -227,7 +227,7 @@ def stories_generate(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from bot.stories.contexts import ensure_contexts
-    from bot.interview.service import utcnow
+    from core.clock import utcnow
     from bot.stories.generate import generate_stories
 
     model = settings_or_exit().articulation_model

@@ -19,6 +19,7 @@ from bot.cli.support import (
     run_with_database,
     settings_or_exit,
 )
+from core.clock import utcnow
 
 values_app = typer.Typer(
     help="Canonical values: the deduplicated values members' cards were merged into.", no_args_is_help=True
@@ -29,12 +30,6 @@ values_app = typer.Typer(
 
 def _run_values(work):
     return run_with_database(work, errors=(LookupError, ValueError))
-
-
-def _now():
-    from datetime import UTC, datetime
-
-    return datetime.now(UTC)
 
 
 def _print_json(data) -> None:
@@ -49,7 +44,7 @@ def values_list(
     all_statuses: bool = typer.Option(False, "--all", help="Also merged, hidden and empty values."),
 ) -> None:
     """List canonical values with how many member cards each holds."""
-    from bot.values.dedup import value_rows
+    from bot.values.provenance import value_rows
 
     async def rows(database):
         ids = await community_ids(database, community)
@@ -80,7 +75,7 @@ def values_show(
     format: OutputFormat = typer.Option(OutputFormat.table, "--format", help="json or table."),
 ) -> None:
     """Show a value, every member card in it, and each card's decision history."""
-    from bot.values.dedup import value_provenance
+    from bot.values.provenance import value_provenance
 
     provenance = _run_values(lambda database: value_provenance(database, value_id))
     if format is OutputFormat.json:
@@ -115,27 +110,27 @@ def values_merge(
     merge: int = typer.Argument(..., help="The value whose cards move into KEEP."),
 ) -> None:
     """Merge value MERGE into value KEEP (reversible per card with `mge values undo CARD_ID`)."""
-    from bot.values.dedup import merge_values
+    from bot.values.corrections import merge_values
 
-    moved = _run_values(lambda database: merge_values(database, keep_id=keep, merge_id=merge, actor=operator_actor(), now=_now()))
+    moved = _run_values(lambda database: merge_values(database, keep_id=keep, merge_id=merge, actor=operator_actor(), now=utcnow()))
     typer.echo(f"merged value {merge} into {keep}: {moved} card(s) moved")
 
 
 @values_app.command("split")
 def values_split(card_id: int = typer.Argument(..., help="The member card to take out of its value.")) -> None:
     """Take a card out of its value into a new value of its own."""
-    from bot.values.dedup import split_card
+    from bot.values.corrections import split_card
 
-    result = _run_values(lambda database: split_card(database, card_id=card_id, actor=operator_actor(), now=_now()))
+    result = _run_values(lambda database: split_card(database, card_id=card_id, actor=operator_actor(), now=utcnow()))
     typer.echo(f"card {card_id} is now value {result.value_id}: {result.value_card.title}")
 
 
 @values_app.command("undo")
 def values_undo(card_id: int = typer.Argument(..., help="The member card whose latest decision to revert.")) -> None:
     """Revert a card's latest dedup decision (restoring the one before it)."""
-    from bot.values.dedup import undo_last
+    from bot.values.corrections import undo_last
 
-    result = _run_values(lambda database: undo_last(database, card_id=card_id, actor=operator_actor(), now=_now()))
+    result = _run_values(lambda database: undo_last(database, card_id=card_id, actor=operator_actor(), now=utcnow()))
     typer.echo(f"card {card_id} is back in value {result.value_id} ({result.decision}): {result.value_card.title}")
 
 
@@ -149,7 +144,7 @@ def dedup_command(
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from bot.values.dedup import run_dedup
+    from bot.values.batch import run_dedup
     from bot.runtime.settings import SettingsError
     from bot.runtime.wiring import build_dedup_embedder, build_llm
     from core.llm import LLMError
@@ -181,7 +176,7 @@ def dedup_command(
 
                     reports.append(await run_dedup(
                         database, llm=llm, embedder=embedder, judge_model=judge_model, community_id=community_id,
-                        now=_now(), progress=progress, params=params,
+                        now=utcnow(), progress=progress, params=params,
                     ))
             return reports
         finally:

@@ -1,4 +1,12 @@
-"""Every moderator action, in the order help lists them (see ``base`` for how adapters run them)."""
+"""What members and moderators can ask of the bot, platform-neutral; adapters parse, call and render.
+
+- ``base`` and the action modules (deliberation, schedule, values, members, reports): every moderator
+  action, in the order help lists them (``ACTIONS``), and how adapters run them
+- ``member_commands``: the member commands (`/mge join` …), one table for both platforms and the help
+- ``member_data``: a member's own data (`/mge mydata`, `/mge forget` and its confirmation)
+- ``buttons``: the one registry from a choice button's key to what a press does
+- ``permissions``: who is a moderator
+"""
 
 from bot.commands import deliberation, members, reports, schedule, values
 from bot.commands.base import (

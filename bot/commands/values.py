@@ -5,7 +5,8 @@ every change is audited and, for merges and splits, reversible (``mge values und
 from __future__ import annotations
 
 from bot.commands.base import ActionReply, ModeratorAction, ModeratorCall, Param, audit_action, terminal_command
-from bot.values.dedup import merge_values, split_card, value_provenance, value_rows
+from bot.values.corrections import merge_values, split_card
+from bot.values.provenance import value_provenance, value_rows
 from storage import values_repo
 from storage.governance_repo import record_action
 

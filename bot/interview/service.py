@@ -13,11 +13,21 @@ import logging
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Protocol
+from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.interview.ports import CardReconciler, GeneralizationAnswer, GeneralizationOffer, InterviewConfig
+from bot.interview.texts import (
+    CONSENT_NOTICE,
+    STALE_BUTTON,
+    THANKS,
+    VALUE_CHECK_QUESTION,
+    revision_question,
+    saved_text,
+    welcome_back,
+)
 from bot.runtime.jobs import LLMRecorder
 from bot.runtime.leases import MemberLeases
 from bot.interview.scenarios import add_default_scenarios
@@ -43,24 +53,16 @@ from core.interviewer import (
 from core.llm import LLM, LLMError, LLMErrorKind
 from core.messages import CardProposal, ChoicePrompt, CommunityRef, InboundMessage, Outbound, Person, Reply
 from core.prompts import combined_sha
+from core.clock import utcnow
 from core.text import clean_member_text
 from storage import repositories as repo
 from storage.database import Database
 from storage.models import Interview, Member, ValuesCardRecord
 
 if TYPE_CHECKING:
-    from bot.values.dedup import Reconciliation
+    from bot.values.placement import Reconciliation
 
 log = logging.getLogger("mge.interviews")
-
-THANKS = (
-    "Thank you for taking part! Other members will later vote on how values relate; send me a message "
-    "any time to start another interview."
-)
-VALUE_CHECK_QUESTION = (
-    "Another member described what looks like the same value. Does this card also capture what you care about?"
-)
-STALE_BUTTON = "That button belongs to an earlier message, so I didn't act on it."
 
 #: Turn kinds: "conversation" and "revision" are what the LLM sees; "control" and "notice" are not.
 LLM_KINDS = ("conversation", "revision")
@@ -71,66 +73,6 @@ _NOT_READ = object()
 MAX_CHOICE_LABEL = 80
 #: Scenario texts kept in memory (they are read on every turn and never edited).
 SCENARIO_TEXT_CACHE = 1024
-
-CONSENT_NOTICE = (
-    "Hi! I'm the Moral Graph Bot. I'd like to interview you about what you value when facing a hard "
-    "question, so your community can find out which values it considers wisest.\n\n"
-    "What is stored: this conversation word for word, the values card you confirm, your answer if I ask "
-    "whether a shared value represents you, which other values you pick as wise for your question, and "
-    "(later) your votes on story polls, all linked to your account in this community only. The language "
-    "model also rates your first answer from 1 to 5 for how much it echoes slogans, a statistic for "
-    "moderators that never changes how you take part. Your words are sent to the language model service "
-    "this bot is configured with.\n\n"
-    "Who sees what: other members see values cards and stories without your name, and vote totals "
-    "without names; moderators can also read cards and statistics; the bot's operator can access "
-    "everything stored.\n\n"
-    "Your data stays yours: `/mge mydata` sends you a file with all of it, and `/mge forget` erases it "
-    "(your votes then stay counted, anonymously). Type 'cancel' at any time to stop.\n\n"
-    "Do you agree to take part?"
-)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-@dataclass(frozen=True, slots=True)
-class InterviewConfig:
-    chat_model: str
-    articulation_model: str
-    max_turns: int = 12
-    min_turns: int = 3
-    idle_timeout: timedelta = timedelta(hours=72)
-
-
-class CardReconciler(Protocol):
-    """Places a just-confirmed card among the community's values (``bot.values.dedup.reconcile_card``
-    with its LLM, embedder and parameters bound). Without one, cards wait for the `mge dedup` job."""
-
-    async def __call__(self, *, card_id: int, now: datetime) -> Reconciliation: ...
-
-    async def record_verdict(self, *, card_id: int, agrees: bool, now: datetime) -> Reconciliation: ...
-
-
-class GeneralizationOffer(Protocol):
-    """After a confirmed card, other members' values to pick from (``bot.generalization.picks``, MGE.md §2):
-    records what it shows, then returns the question to send (None: nothing to offer)."""
-
-    async def offer(
-        self, *, community_id: int, member_id: int, interview_id: int, scenario_id: int | None, now: datetime
-    ) -> Outbound | None: ...
-
-    async def typed(
-        self, *, community: CommunityRef, community_id: int, member_id: int, platform_user_id: str, text: str,
-        now: datetime,
-    ) -> GeneralizationAnswer | None:
-        """A typed answer to the member's open offer (its text to reply), or None: not one."""
-        ...
-
-
-class GeneralizationAnswer(Protocol):
-    text: str
-
 
 @dataclass(slots=True)
 class _Context:
@@ -236,7 +178,7 @@ class InterviewService:
                 if self._idle(interview, now) and interview.state != InterviewState.TIMED_OUT:
                     self._time_out(ctx)
                     await session.commit()
-                    return [ChoicePrompt(self._welcome_back(), TIMED_OUT_CHOICES)]
+                    return [ChoicePrompt(welcome_back(), TIMED_OUT_CHOICES)]
                 if await self._pending(ctx):
                     return await self._retry_pending(ctx)
                 await session.commit()
@@ -270,7 +212,7 @@ class InterviewService:
         notices: list[Outbound] = []
         if self._idle(interview, now) and interview.state != InterviewState.TIMED_OUT:
             self._time_out(ctx)
-            notices.append(Reply(self._welcome_back(ask=False)))
+            notices.append(Reply(welcome_back(ask=False)))
         return notices + await self._react(ctx, cleaned.text)
 
     async def _stale_press(
@@ -355,7 +297,7 @@ class InterviewService:
                 return await self._enter_state(ctx, step.new_state, self._confirm_card)
             case Effect.THANK:
                 card = await repo.confirmed_card(ctx.session, interview_id=ctx.interview.id)
-                ended = await self._end(ctx, step.new_state, f"{_saved(card)} {THANKS}")
+                ended = await self._end(ctx, step.new_state, f"{saved_text(card)} {THANKS}")
                 return ended + (await self._offer_generalization(ctx) if card is not None else [])
             case Effect.RECORD_VERDICT:
                 return await self._record_verdict(ctx, step.new_state, agrees=choice is not None and choice.key == "same")
@@ -381,7 +323,7 @@ class InterviewService:
             case Effect.NOTE_TIMEOUT:
                 self._time_out(ctx)
                 await ctx.session.commit()
-                return [ChoicePrompt(self._welcome_back(), TIMED_OUT_CHOICES)]
+                return [ChoicePrompt(welcome_back(), TIMED_OUT_CHOICES)]
         raise AssertionError(f"unhandled effect {step.effect}")
 
     async def _enter_state(
@@ -490,7 +432,7 @@ class InterviewService:
         )
 
     async def _ask_what_to_change(self, ctx: _Context) -> list[Outbound]:
-        text = self._revision_question()
+        text = revision_question()
         await self._bot_turn(ctx, text, kind="notice")
         return [Reply(text)]
 
@@ -506,7 +448,7 @@ class InterviewService:
         if placed is None or not placed.ask_member:
             return await self._apply(ctx, Trigger.NOTHING_TO_CHECK)
         await self._bot_turn(ctx, VALUE_CHECK_QUESTION, kind="notice")
-        return [Reply(_saved(record)), CardProposal(placed.value_card, VALUE_CHECK_QUESTION, VALUE_CHECK_CHOICES)]
+        return [Reply(saved_text(record)), CardProposal(placed.value_card, VALUE_CHECK_QUESTION, VALUE_CHECK_CHOICES)]
 
     async def _place(self, ctx: _Context, card_id: int) -> Reconciliation | None:
         """Find the card's value now; on failure leave it to the `mge dedup` job (never block confirming)."""
@@ -685,12 +627,12 @@ class InterviewService:
             case InterviewState.CARD_PROPOSED | InterviewState.REVISING:
                 record = await repo.proposed_card(ctx.session, interview_id=ctx.interview.id)
                 if state is InterviewState.REVISING:
-                    return [Reply(self._revision_question())]
+                    return [Reply(revision_question())]
                 if record is not None:
                     return [CardProposal(_card(record), prefix + "Does this card capture what you care about?", CARD_CHOICES)]
                 return [Reply("Please go on.")]
             case InterviewState.TIMED_OUT:
-                return [ChoicePrompt(self._welcome_back(), TIMED_OUT_CHOICES)]
+                return [ChoicePrompt(welcome_back(), TIMED_OUT_CHOICES)]
             case InterviewState.VALUE_CHECK:
                 card = await repo.confirmed_card(ctx.session, interview_id=ctx.interview.id)
                 placed = await self._place(ctx, card.id) if card is not None else None
@@ -727,25 +669,10 @@ class InterviewService:
             return "revision"
         return "control"
 
-    @staticmethod
-    def _welcome_back(*, ask: bool = True) -> str:
-        text = "Welcome back! It has been a while since we last talked."
-        return text + (" Shall we continue where we left off, or start over?" if ask else "")
-
-    @staticmethod
-    def _revision_question() -> str:
-        return (
-            "What would you like to change about the card? Tell me in your own words, "
-            "or type 'confirm' to keep it as it is."
-        )
 
 
 def _card(record: ValuesCardRecord) -> ValuesCard:
     return ValuesCard.model_construct(title=record.title, description=record.description, policies=list(record.policies))
-
-
-def _saved(card: ValuesCardRecord | None) -> str:
-    return f"Your values card \u201c{card.title}\u201d is saved." if card else "Your values card is saved."
 
 
 def _shorten(text: str, limit: int) -> str:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from storage.database import Database
 
 if TYPE_CHECKING:
-    from bot.values.dedup import DedupParams
+    from bot.values.placement import DedupParams
     from core.embeddings import Embedder
     from core.llm import LLM
 
@@ -39,7 +39,8 @@ async def run_maintenance(
     rated yet), for each community. Each is idempotent per period (they claim their own job runs), so
     running this often is cheap when nothing changed. Returns a short outcome per community and step; an
     error in one community or step does not stop the others."""
-    from bot.values.dedup import DedupParams, run_dedup
+    from bot.values.placement import DedupParams
+    from bot.values.batch import run_dedup
     from bot.ideology.screen import rate_opening_messages
     from bot.stories.generate import generate_stories
 

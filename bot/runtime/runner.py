@@ -161,7 +161,7 @@ PENDING_VOTES_EVERY_SECONDS = 30.0
 async def pending_votes_job(app: App, *, stop: asyncio.Event) -> None:
     """Apply reactions an earlier (or another, crashed) process recorded but did not apply: at start,
     then every ``PENDING_VOTES_EVERY_SECONDS``; and at shutdown whatever this process still holds."""
-    from bot.interview.service import utcnow
+    from core.clock import utcnow
     from bot.voting.inbox import inbox_for, prune_applied
 
     inbox = inbox_for(app.database)

@@ -6,14 +6,15 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from bot.interview.service import InterviewConfig, InterviewService
+from bot.interview.service import InterviewService
+from bot.interview.ports import InterviewConfig
 from bot.runtime.settings import Settings
 from core.llm import LLM
 from storage.database import Database
 from storage.migrate import ensure_schema
 
 if TYPE_CHECKING:  # numpy-heavy: imported by the functions that build them, so `mge --help` stays fast
-    from bot.values.dedup import DedupParams
+    from bot.values.placement import DedupParams
     from core.embeddings import Embedder
 
 
@@ -37,7 +38,7 @@ def open_database(settings: Settings) -> Database:
 
 
 def dedup_params(settings: Settings) -> DedupParams:
-    from bot.values.dedup import DedupParams
+    from bot.values.placement import DedupParams
 
     return DedupParams(
         match_distance=settings.dedup_match_distance,
@@ -60,7 +61,7 @@ def build_dedup_embedder(settings: Settings, *, llm: LLM, lexical: bool = False)
 def build_reconciler(settings: Settings, *, database: Database, llm: LLM):
     """Places each confirmed card among the community's values (embeddings from the LLM endpoint)."""
     from adapters.embeddings import LLMEmbedder
-    from bot.values.dedup import Reconciler
+    from bot.values.corrections import Reconciler
 
     embedder = LLMEmbedder(llm, settings.embedding_model)
     return Reconciler(database, llm, embedder, settings.judge_model, dedup_params(settings))

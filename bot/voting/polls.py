@@ -19,11 +19,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core.eligibility import Facts
 from core.messages import CommunityRef, Person
-from core.polls import PollState, StoryPoll, ValueSummary
+from core.polls import PollState, StoryPoll, ValueSummary, VoteOutcome
 from storage import polls_repo
 from storage.database import Database
 from storage.models import Poll
-from bot.voting.inbox import Reaction, VoteOutcome, inbox_for  # noqa: F401 — VoteOutcome is known from here too
+from bot.voting.inbox import Reaction, inbox_for
 
 log = logging.getLogger("mge.polls")
 

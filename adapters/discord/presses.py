@@ -1,0 +1,80 @@
+"""A press on a choice button (``buttons.ChoiceButton``) → ``bot.commands.buttons`` → what the member sees.
+
+The press is acknowledged first, within Discord's 3 seconds and before any slow work: a generalization
+pick disables only the pressed button (``generalization.acknowledge_pick``), any other press the whole
+message (``buttons.acknowledge_press``). Then the route's handler runs, and its reply is rendered:
+interview messages and plain texts in the member's DM, a private answer as an ephemeral follow-up.
+
+This module is reached through the client (``MgeDiscordClient.answer_choice_press``), never imported by
+``buttons``: rendering builds the buttons, and answering renders.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Any
+
+import discord
+
+from adapters.discord.buttons import acknowledge_press
+from adapters.discord.commands import ERROR_TEXT, answer
+from adapters.discord.community import person_of
+from adapters.discord.config import PLATFORM, context_of
+from adapters.discord.conversation import answer_member
+from adapters.discord.errors import one_line
+from adapters.discord.generalization import acknowledge_pick
+from adapters.discord.legitimacy import message_kwargs
+from bot.commands.buttons import ButtonPress, ButtonReply, route_for
+from core.messages import CommunityRef, Outbound
+
+log = logging.getLogger("mge.discord.buttons")
+
+
+async def answer_press(interaction: discord.Interaction[Any], key: str) -> None:
+    try:
+        await _answer(interaction, key)
+    except Exception as error:
+        # discord.py would log a traceback for the view and leave the member with "This interaction
+        # failed"; one line, and the member is told.
+        log.error("button %.60r failed: %s", key, one_line(error))
+        try:
+            await answer(interaction, ERROR_TEXT)
+        except (discord.HTTPException, discord.InteractionResponded):
+            pass
+
+
+async def _answer(interaction: discord.Interaction[Any], key: str) -> None:
+    route = route_for(key)
+    if route.several_per_message:
+        await acknowledge_pick(interaction, key)
+    else:
+        await acknowledge_press(interaction)
+    context = context_of(interaction.client)
+    user = interaction.user
+    press = ButtonPress(key=key, platform=PLATFORM, person=person_of(user), community=None,
+                        event_id=f"interaction-{interaction.id}", now=context.clock(), database=context.database,
+                        interviews=context.interviews)
+    if route.needs_community:
+        async def respond(community: CommunityRef) -> list[Outbound]:
+            return list((await route.handler(dataclasses.replace(press, community=community))).messages)
+
+        await answer_member(interaction.client, user, respond, event_id=press.event_id)
+        return
+    if route.exclusive:
+        async with context.user_lock(user.id):
+            reply = await route.handler(press)
+    else:
+        reply = await route.handler(press)
+    await _render(interaction, route.name, reply)
+
+
+async def _render(interaction: discord.Interaction[Any], route: str, reply: ButtonReply) -> None:
+    for message in reply.plain:
+        try:
+            await interaction.user.send(**message_kwargs(message.text, message.buttons))
+        except discord.HTTPException as error:
+            log.warning("could not answer a %s button press: %s", route, error)
+            return
+    if reply.private is not None:
+        await answer(interaction, reply.private)

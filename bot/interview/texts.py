@@ -1,0 +1,49 @@
+"""What the interviewer says to a member in its own words (not the model's): the consent notice, thanks,
+questions about a card, and the texts for coming back or for a button that belongs to an earlier
+message. Kept apart from the service so that wording can be read and changed in one place."""
+
+from __future__ import annotations
+
+from storage.models import ValuesCardRecord
+
+THANKS = (
+    "Thank you for taking part! Other members will later vote on how values relate; send me a message "
+    "any time to start another interview."
+)
+VALUE_CHECK_QUESTION = (
+    "Another member described what looks like the same value. Does this card also capture what you care about?"
+)
+STALE_BUTTON = "That button belongs to an earlier message, so I didn't act on it."
+
+CONSENT_NOTICE = (
+    "Hi! I'm the Moral Graph Bot. I'd like to interview you about what you value when facing a hard "
+    "question, so your community can find out which values it considers wisest.\n\n"
+    "What is stored: this conversation word for word, the values card you confirm, your answer if I ask "
+    "whether a shared value represents you, which other values you pick as wise for your question, and "
+    "(later) your votes on story polls, all linked to your account in this community only. The language "
+    "model also rates your first answer from 1 to 5 for how much it echoes slogans, a statistic for "
+    "moderators that never changes how you take part. Your words are sent to the language model service "
+    "this bot is configured with.\n\n"
+    "Who sees what: other members see values cards and stories without your name, and vote totals "
+    "without names; moderators can also read cards and statistics; the bot's operator can access "
+    "everything stored.\n\n"
+    "Your data stays yours: `/mge mydata` sends you a file with all of it, and `/mge forget` erases it "
+    "(your votes then stay counted, anonymously). Type 'cancel' at any time to stop.\n\n"
+    "Do you agree to take part?"
+)
+
+
+def welcome_back(*, ask: bool = True) -> str:
+    text = "Welcome back! It has been a while since we last talked."
+    return text + (" Shall we continue where we left off, or start over?" if ask else "")
+
+
+def revision_question() -> str:
+    return (
+        "What would you like to change about the card? Tell me in your own words, "
+        "or type 'confirm' to keep it as it is."
+    )
+
+
+def saved_text(card: ValuesCardRecord | None) -> str:
+    return f"Your values card \u201c{card.title}\u201d is saved." if card else "Your values card is saved."
