@@ -1,9 +1,9 @@
 """`/mge ask question:<text>`: ask the community's moral graph (MGE.md §9). The answer is ephemeral.
 
-In a server the community is that server; in the bot's DMs it is the member's community (as for the
-other member commands: ``community.member_community``). The LLM takes a few seconds, so the command is
-deferred (ephemeral, "thinking") before any work, and answered with follow-ups. Everything echoed (the answer, value titles, contexts)
-is markdown-escaped, and ``answer`` defuses mentions and sends with mentions disabled.
+In a server the community is that server; in the bot's DMs it is the member's community (as for the other
+member commands: ``community.member_community``). The LLM takes a few seconds, so the command is deferred
+(ephemeral, "thinking") before any work, and answered with follow-ups. Everything echoed (the answer, value
+titles, contexts) is markdown-escaped, and ``answer`` defuses mentions and sends with mentions disabled.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ This module is reached through the client (``MgeDiscordClient.answer_choice_pres
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 from typing import Any
@@ -38,10 +39,8 @@ async def answer_press(interaction: discord.Interaction[Any], key: str) -> None:
         # discord.py would log a traceback for the view and leave the member with "This interaction
         # failed"; one line, and the member is told.
         log.error("button %.60r failed: %s", key, one_line(error))
-        try:
+        with contextlib.suppress(discord.HTTPException, discord.InteractionResponded):
             await answer(interaction, ERROR_TEXT)
-        except (discord.HTTPException, discord.InteractionResponded):
-            pass
 
 
 async def _answer(interaction: discord.Interaction[Any], key: str) -> None:
