@@ -65,3 +65,8 @@ def matches_word(text: str, *words: str) -> bool:
     """True when the whole message is one of ``words`` (case and surrounding punctuation ignored)."""
     normalised = text.strip().strip("!.?/").casefold()
     return normalised in {w.casefold() for w in words}
+
+
+def counted(n: int, noun: str) -> str:
+    """``counted(1, "card")`` → "1 card", ``counted(3, "card")`` → "3 cards" (nouns with a plain -s plural)."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"

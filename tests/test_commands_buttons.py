@@ -17,7 +17,7 @@ from bot.commands.member_data import (
     forget_button_request,
     forget_refusal_text,
 )
-from bot.privacy.service import FORGET_CONFIRM_WINDOW
+from bot.privacy.confirmations import FORGET_CONFIRM_WINDOW
 from core.messages import CommunityRef
 
 ASKED = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

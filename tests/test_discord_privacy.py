@@ -13,7 +13,8 @@ from bot.commands.member_data import FORGET_EXPIRED_TEXT, FORGET_KEPT_TEXT, NO_D
 from adapters.discord.member_commands import (
     HELP_TEXT,
 )
-from bot.privacy.service import FORGET_CONFIRM_WINDOW, export_member_data, has_member_data
+from bot.privacy.confirmations import FORGET_CONFIRM_WINDOW
+from bot.privacy.export import export_member_data, has_member_data
 from core.messages import CommunityRef, Person
 from tests.discord_support import fake_discord, guild, running_bot  # noqa: F401 (fixtures)
 from tests.fakes.discord_server import EPHEMERAL, FakeDiscord, FakeUser

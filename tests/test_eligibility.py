@@ -101,7 +101,7 @@ async def test_the_graph_leaves_out_blocked_and_ineligible_votes_but_keeps_them(
 
 
 async def test_forgetting_keeps_a_block_and_cuts_the_facts_to_the_day(database):
-    from bot.privacy.service import forget_member
+    from bot.privacy.erase import forget_member
     from storage.models import MemberFacts
 
     cid = await community_id(database, HERE)

@@ -25,7 +25,8 @@ from bot.generalization.picks import (
     stats_lines,
 )
 from bot.interview.service import InterviewService
-from bot.privacy.service import export_member_data, forget_member
+from bot.privacy.export import export_member_data
+from bot.privacy.erase import forget_member
 from bot.interview.scenarios import prepare_scenarios
 from core.cards import ValuesCard
 from core.generalization import Candidate, GeneralKey, choose, done_key, parse_key, value_key

@@ -16,7 +16,8 @@ from sqlmodel import select
 from adapters.embeddings import LLMEmbedder
 from bot.ideology.screen import JOB, PURPOSE, rate_opening_messages, stats_lines
 from bot.runtime.maintenance import Maintenance, run_maintenance
-from bot.privacy.service import export_member_data, forget_member
+from bot.privacy.export import export_member_data
+from bot.privacy.erase import forget_member
 from bot.interview.scenarios import prepare_scenarios
 from core.ideology import IdeologyScore, correlation_text, ideology_messages, pearson
 from core.llm import LLMError

@@ -31,7 +31,7 @@ from adapters.slack.polls import SlackPollPublisher
 from bot.graph.build import load_community_graph_input
 from bot.commands.permissions import denial_text
 from bot.voting.polls import post_story_poll
-from bot.privacy.service import export_member_data, has_member_data
+from bot.privacy.export import export_member_data, has_member_data
 from bot.interview.routing import DmRouter
 from bot.interview.scenarios import prepare_scenarios
 from core.messages import CommunityRef, Person

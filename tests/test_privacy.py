@@ -20,15 +20,9 @@ from sqlmodel import SQLModel, col, select
 from bot.graph.build import load_community_graph_input
 from bot.interview.service import InterviewService
 from bot.voting.polls import apply_reaction, record_poll
-from bot.privacy.service import (
-    FORGET_CONFIRM_WINDOW,
-    NOTHING_STORED_TEXT,
-    ForgetConfirmations,
-    export_bytes,
-    export_member_data,
-    forget_member,
-    has_member_data,
-)
+from bot.privacy.confirmations import FORGET_CONFIRM_WINDOW, ForgetConfirmations
+from bot.privacy.erase import NOTHING_STORED_TEXT, forget_member
+from bot.privacy.export import export_bytes, export_member_data, has_member_data
 from bot.interview.routing import DmRouter
 from bot.interview.scenarios import prepare_scenarios
 from core.embeddings import policies_text

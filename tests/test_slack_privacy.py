@@ -16,7 +16,9 @@ from adapters.slack.member_commands import (
     UPLOAD_FAILED_TEXT,
 )
 from bot.commands.member_data import NO_DATA_TEXT
-from bot.privacy.service import FORGET_CONFIRM_WINDOW, NOTHING_STORED_TEXT, export_member_data, has_member_data
+from bot.privacy.confirmations import FORGET_CONFIRM_WINDOW
+from bot.privacy.erase import NOTHING_STORED_TEXT
+from bot.privacy.export import export_member_data, has_member_data
 from core.messages import CommunityRef, Person
 from tests.fakes.slack_api import TEAM_DOMAIN, TEAM_ID
 from tests.slack_support import Harness, serving_slack

@@ -146,7 +146,7 @@ async def test_close_poll_applies_what_is_pending_first(database, clock, poll):
 
 
 async def test_forget_erases_the_members_reaction_records(database, clock, poll):
-    from bot.privacy.service import forget_member
+    from bot.privacy.erase import forget_member
 
     await react(database, clock)(YES, user="1001")
     from storage.repositories import community_id_of

@@ -37,7 +37,7 @@ from bot.commands.member_data import (
     member_export,
 )
 from bot.commands.member_commands import NO_CARD_TEXT, handlers_for, help_lines
-from bot.privacy.service import NOTHING_STORED_TEXT
+from bot.privacy.erase import NOTHING_STORED_TEXT
 from core.messages import CommunityRef
 
 JOIN_IN_A_SERVER_TEXT = "Please run `/mge join` in the server whose community you want to take part in."

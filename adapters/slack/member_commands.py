@@ -19,7 +19,8 @@ from adapters.slack.context import deliver, run_member_work
 from adapters.slack.render import escape
 from bot.commands.member_commands import NO_CARD_TEXT, handlers_for
 from bot.commands.member_data import FORGET_WINDOW_MINUTES, NO_DATA_TEXT, forget, forget_preview, member_export
-from bot.privacy.service import NOTHING_STORED_TEXT, ForgetConfirmations
+from bot.privacy.erase import NOTHING_STORED_TEXT
+from bot.privacy.confirmations import ForgetConfirmations
 from bot.values.my_card import MemberCard, member_cards
 
 log = logging.getLogger("mge.slack.commands")

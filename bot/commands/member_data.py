@@ -13,17 +13,9 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from bot.privacy.service import (
-    FORGET_CONFIRM_WINDOW,
-    ForgetReport,
-    confirmation_is_fresh,
-    export_bytes,
-    export_filename,
-    export_member_data,
-    export_summary,
-    forget_member,
-    has_member_data,
-)
+from bot.privacy.confirmations import FORGET_CONFIRM_WINDOW, confirmation_is_fresh
+from bot.privacy.erase import ForgetReport, forget_member
+from bot.privacy.export import export_bytes, export_filename, export_member_data, export_summary, has_member_data
 from core.messages import CommunityRef
 from storage.database import Database
 from storage.repositories import community_id_of

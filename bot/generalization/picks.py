@@ -42,7 +42,7 @@ from core.generalization import (
     question_text,
 )
 from core.interview import match_choice
-from core.text import matches_word
+from core.text import counted, matches_word
 from core.messages import ChoicePrompt, CommunityRef
 from storage import generalization_repo as repo
 from storage import values_repo
@@ -209,7 +209,7 @@ async def record_press(
             picked = await repo.count_picked(session, offer_id=offer.id)
             await session.commit()
             if picked:
-                return PressResult(PressStatus.DONE, f"Thank you! Noted the {_count(picked, 'value')} you picked.")
+                return PressResult(PressStatus.DONE, f"Thank you! Noted the {counted(picked, 'value')} you picked.")
             return PressResult(PressStatus.DONE, "Thank you! Noted that none of these fit.")
         if offer.closed_at is not None:
             return PressResult(PressStatus.CLOSED, CLOSED_TEXT)
@@ -264,11 +264,7 @@ async def stats_lines(database: Database, *, community_id: int) -> list[str]:
     """The moderators' stats line: offers, impressions, picks, own-scenario vs other-scenario pick rates."""
     s = await generalization_stats(database, community_id=community_id)
     return [
-        f"Generalization: {_count(s.offers, 'offer')} after confirmed cards ({s.closed} finished), "
+        f"Generalization: {counted(s.offers, 'offer')} after confirmed cards ({s.closed} finished), "
         f"{s.shown} values shown, {s.picked} picked; own scenario {_rate(s.own_picked, s.own_shown)} picked, "
         f"other scenarios {_rate(s.other_picked, s.other_shown)}; {PAPER_RATES}."
     ]
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}{'' if n == 1 else 's'}"
