@@ -1,8 +1,14 @@
-"""Shared fixtures: a fake OpenAI server on loopback, a migrated SQLite database, the interview service."""
+"""Shared fixtures: a fake OpenAI server on loopback, migrated SQLite and PostgreSQL databases, the
+interview service.
+
+A migrated database is a copy of a template migrated once per session (per xdist worker): a SQLite file
+copied, a PostgreSQL database made with CREATE DATABASE … TEMPLATE."""
 
 from __future__ import annotations
 
 import os
+import shutil
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -57,21 +63,39 @@ def postgres_server():
         server.stop()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request, tmp_path: Path) -> str:
-    """A migrated, empty database: every test that uses it runs on SQLite and on PostgreSQL."""
-    if request.param == "postgresql":
-        return request.getfixturevalue("postgres_server").fresh_database()
-    url = f"sqlite:///{tmp_path / 'mge.sqlite3'}"
-    upgrade(url)
-    return url
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated to the Alembic head, once per session: tests get copies of it."""
+    path = tmp_path_factory.mktemp("template") / "mge.sqlite3"
+    upgrade(f"sqlite:///{path}")
+    # The migration's last connection has closed, so its WAL is checkpointed into the file and gone.
+    assert not path.with_name(path.name + "-wal").exists()
+    return path
 
 
 @pytest.fixture
-def sqlite_url(tmp_path: Path) -> str:
-    url = f"sqlite:///{tmp_path / 'mge.sqlite3'}"
-    upgrade(url)
-    return url
+def migrated_sqlite(sqlite_template: Path) -> Callable[[Path], str]:
+    """Puts a migrated, empty SQLite database at the given path (its folder made); returns its URL."""
+
+    def copy(path: Path) -> str:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(sqlite_template, path)
+        return f"sqlite:///{path}"
+
+    return copy
+
+
+@pytest.fixture
+def sqlite_url(migrated_sqlite: Callable[[Path], str], tmp_path: Path) -> str:
+    return migrated_sqlite(tmp_path / "mge.sqlite3")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest) -> str:
+    """A migrated, empty database: every test that uses it runs on SQLite and on PostgreSQL."""
+    if request.param == "postgresql":
+        return request.getfixturevalue("postgres_server").fresh_database()
+    return request.getfixturevalue("sqlite_url")
 
 
 @pytest.fixture
