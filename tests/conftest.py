@@ -2,7 +2,9 @@
 interview service.
 
 A migrated database is a copy of a template migrated once per session (per xdist worker): a SQLite file
-copied, a PostgreSQL database made with CREATE DATABASE … TEMPLATE."""
+copied, a PostgreSQL database made with CREATE DATABASE … TEMPLATE. Tests that take ``database_url`` run
+on both backends unless their module is marked ``sqlite_only`` (the database is incidental there: the
+storage and use-case tests run the same SQL on PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -63,6 +65,22 @@ def postgres_server():
         server.stop()
 
 
+#: The backends of a database test; the PostgreSQL leg carries the ``postgres`` marker.
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "database_url" in metafunc.fixturenames:
+        sqlite_only = metafunc.definition.get_closest_marker("sqlite_only") is not None
+        metafunc.parametrize("database_url", BACKENDS[:1] if sqlite_only else BACKENDS, indirect=True)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "postgres_server" in item.fixturenames:
+            item.add_marker(pytest.mark.postgres)
+
+
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A SQLite file migrated to the Alembic head, once per session: tests get copies of it."""
@@ -90,9 +108,9 @@ def sqlite_url(migrated_sqlite: Callable[[Path], str], tmp_path: Path) -> str:
     return migrated_sqlite(tmp_path / "mge.sqlite3")
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture
 def database_url(request: pytest.FixtureRequest) -> str:
-    """A migrated, empty database: every test that uses it runs on SQLite and on PostgreSQL."""
+    """A migrated, empty database on the backend the test is parametrized with (see BACKENDS)."""
     if request.param == "postgresql":
         return request.getfixturevalue("postgres_server").fresh_database()
     return request.getfixturevalue("sqlite_url")

@@ -334,6 +334,7 @@ def workdir(tmp_path: Path, monkeypatch) -> Path:
     return out
 
 
+@pytest.mark.sqlite_only  # the page: `mge export` from a PostgreSQL database runs in test_export.py
 def test_cli_writes_the_page_with_the_json_exports_hash(database_url, workdir):
     seeded = seed_sync(database_url)
     result = export(database_url, "--format", "html", "--out", str(workdir / "graph.html"))

@@ -30,6 +30,7 @@ from storage.migrate import (
     head_revision,
     upgrade,
 )
+from tests.conftest import BACKENDS
 
 #: Milliseconds after a process (with everything imported) starts migrating. A first start takes about
 #: 150 ms on an idle machine: most offsets land inside it, the last ones after it.
@@ -167,7 +168,7 @@ def _populated_at_0005(urls: list[str]) -> None:
             _populate(url)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=BACKENDS)
 def empty_url(request, tmp_path: Path):
     """A URL of a database with no schema: a SQLite file not yet created, or an empty PostgreSQL database."""
     if request.param == "postgresql":

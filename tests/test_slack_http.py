@@ -35,6 +35,9 @@ from tests.fakes.slack_api import (
 )
 from tests.slack_support import Harness, serving_slack
 
+# SQLite only: the Slack adapter parses and renders; the interview's SQL runs on PostgreSQL in test_interview_service.py.
+pytestmark = pytest.mark.sqlite_only
+
 COMMUNITY = CommunityRef("slack", TEAM_ID, TEAM_DOMAIN)
 MEMBER = Person("U1")
 SCENARIO = "My friend asks whether to report a colleague who cut corners. What should I tell her?"
