@@ -81,6 +81,25 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.postgres)
 
 
+#: Modules whose tests share one expensive module-scoped fixture: all their tests go to one xdist worker.
+ONE_WORKER_MODULES = {"tests/test_benchmarks.py"}
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """xdist's scheduler for every run with workers: each test is handed to the next free worker, except
+    the tests of ONE_WORKER_MODULES, handed out together. (xdist's own ``xdist_group`` marks the node ids,
+    which pytest 9.2 no longer lets it change: pytest-dev/pytest-xdist#1386.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class Scheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return module if module in ONE_WORKER_MODULES else nodeid
+
+    return Scheduling(config, log)
+
+
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A SQLite file migrated to the Alembic head, once per session: tests get copies of it."""
@@ -121,6 +140,15 @@ async def database(database_url: str):
     db = Database(database_url)
     yield db
     await db.dispose()
+
+
+@pytest.fixture(autouse=True)
+def slack_answers_in_the_ack(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Slack commands answer in the ack when their work ends within 2-2.5 s, else in a DM. On a loaded
+    machine (parallel workers, a shared CI host) quick work can miss that and take the DM path, which the
+    test did not ask for: here quick work always answers in the ack. Tests of the DM path set 0."""
+    monkeypatch.setattr("adapters.slack.commands.ACK_WITHIN", 30.0)
+    monkeypatch.setattr("adapters.slack.moderator_actions.ANSWER_IN_ACK_WITHIN", 30.0)
 
 
 @pytest.fixture
