@@ -367,6 +367,7 @@ def mge(*args: str, env: dict, cwd: Path) -> subprocess.CompletedProcess:
                           cwd=cwd)
 
 
+@pytest.mark.slow  # `mge ask` processes
 def test_mge_ask_in_the_terminal(cli_env, tmp_path, clock):
     fake, url, env = cli_env
 

@@ -15,6 +15,9 @@ import pytest
 
 from tests.fakes.openai_server import FakeOpenAI
 
+# Slow: `mge` processes, some killed mid-turn.
+pytestmark = pytest.mark.slow
+
 SCENARIO = "A neighbour asks whether to lend money to a struggling relative. What should the assistant say?"
 CARD = {
     "title": "Generosity With Clear Eyes",

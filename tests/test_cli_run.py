@@ -13,6 +13,9 @@ import pytest
 
 from tests.fakes.slack_api import FakeSlack, message_im_event
 
+# Slow: `mge run` processes.
+pytestmark = pytest.mark.slow
+
 
 def base_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MGE_", "OPENAI_", "DATABASE_URL", "SLACK_", "DISCORD_"))}

@@ -391,6 +391,7 @@ async def exported_page(sqlite_url: str, folder: Path) -> tuple[Path, Seeded]:
     return folder / "graph.html", seeded
 
 
+@pytest.mark.slow  # a Chromium process
 async def test_browser_opens_the_page_on_the_value_in_the_url(sqlite_url, workdir):
     chromium = browser.require_chromium()
     path, seeded = await exported_page(sqlite_url, workdir)
@@ -424,6 +425,7 @@ async def test_browser_opens_the_page_on_the_value_in_the_url(sqlite_url, workdi
         assert page.requests == [page_url(path, context=DISTRESS, value=v["B"]).split("#")[0]]
 
 
+@pytest.mark.slow  # a Chromium process
 async def test_browser_clicking_through_contexts_values_edges_and_the_drawing(sqlite_url, workdir):
     chromium = browser.require_chromium()
     path, seeded = await exported_page(sqlite_url, workdir)
@@ -474,6 +476,7 @@ async def test_browser_clicking_through_contexts_values_edges_and_the_drawing(sq
         assert await page.evaluate("document.scripts.length") == 3
 
 
+@pytest.mark.slow  # a Chromium process
 async def test_the_browser_harness_sees_errors():
     """The "no problems" assertions above mean something only if problems are caught."""
     chromium = browser.require_chromium()

@@ -15,6 +15,9 @@ import pytest
 
 from storage.migrate import upgrade
 
+# Slow: `mge` processes.
+pytestmark = pytest.mark.slow
+
 #: Commands that open the database: the bot, the terminal interview, the migration and a read-only listing.
 COMMANDS = [("run",), ("chat", "--yes"), ("db", "upgrade"), ("cards", "list")]
 #: Settings are read by one function for every command: two commands show it.
