@@ -1,16 +1,25 @@
-"""Shared fixtures: a fake OpenAI server on loopback, a migrated SQLite database, the interview service."""
+"""Shared fixtures: a fake OpenAI server on loopback, migrated SQLite and PostgreSQL databases, the
+interview service.
+
+A migrated database is a copy of a template migrated once per session (per xdist worker): a SQLite file
+copied, a PostgreSQL database made with CREATE DATABASE … TEMPLATE. Tests that take ``database_url`` run
+on both backends unless their module is marked ``sqlite_only`` (the database is incidental there: the
+storage and use-case tests run the same SQL on PostgreSQL)."""
 
 from __future__ import annotations
 
 import os
+import shutil
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from adapters.llm_openai import OpenAILLM
-from bot.interview.service import InterviewService
 from bot.interview.ports import InterviewConfig
+from bot.interview.service import InterviewService
 from storage.database import Database
 from storage.migrate import upgrade
 from tests.fakes.openai_server import FakeOpenAI
@@ -58,21 +67,74 @@ def postgres_server():
         server.stop()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request, tmp_path: Path) -> str:
-    """A migrated, empty database: every test that uses it runs on SQLite and on PostgreSQL."""
-    if request.param == "postgresql":
-        return request.getfixturevalue("postgres_server").fresh_database()
-    url = f"sqlite:///{tmp_path / 'mge.sqlite3'}"
-    upgrade(url)
-    return url
+#: The backends of a database test; the PostgreSQL leg carries the ``postgres`` marker.
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "database_url" in metafunc.fixturenames:
+        sqlite_only = metafunc.definition.get_closest_marker("sqlite_only") is not None
+        metafunc.parametrize("database_url", BACKENDS[:1] if sqlite_only else BACKENDS, indirect=True)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "postgres_server" in item.fixturenames:
+            item.add_marker(pytest.mark.postgres)
+
+
+#: Modules whose tests share one expensive module-scoped fixture: all their tests go to one xdist worker.
+ONE_WORKER_MODULES = {"tests/test_benchmarks.py"}
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """xdist's scheduler for every run with workers: each test is handed to the next free worker, except
+    the tests of ONE_WORKER_MODULES, handed out together. (xdist's own ``xdist_group`` marks the node ids,
+    which pytest 9.2 no longer lets it change: pytest-dev/pytest-xdist#1386.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class Scheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return module if module in ONE_WORKER_MODULES else nodeid
+
+    return Scheduling(config, log)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated to the Alembic head, once per session: tests get copies of it."""
+    path = tmp_path_factory.mktemp("template") / "mge.sqlite3"
+    upgrade(f"sqlite:///{path}")
+    # The migration's last connection has closed, so its WAL is checkpointed into the file and gone.
+    assert not path.with_name(path.name + "-wal").exists()
+    return path
 
 
 @pytest.fixture
-def sqlite_url(tmp_path: Path) -> str:
-    url = f"sqlite:///{tmp_path / 'mge.sqlite3'}"
-    upgrade(url)
-    return url
+def migrated_sqlite(sqlite_template: Path) -> Callable[[Path], str]:
+    """Puts a migrated, empty SQLite database at the given path (its folder made); returns its URL."""
+
+    def copy(path: Path) -> str:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(sqlite_template, path)
+        return f"sqlite:///{path}"
+
+    return copy
+
+
+@pytest.fixture
+def sqlite_url(migrated_sqlite: Callable[[Path], str], tmp_path: Path) -> str:
+    return migrated_sqlite(tmp_path / "mge.sqlite3")
+
+
+@pytest.fixture
+def database_url(request: pytest.FixtureRequest) -> str:
+    """A migrated, empty database on the backend the test is parametrized with (see BACKENDS)."""
+    if request.param == "postgresql":
+        return request.getfixturevalue("postgres_server").fresh_database()
+    return request.getfixturevalue("sqlite_url")
 
 
 @pytest.fixture
@@ -80,6 +142,25 @@ async def database(database_url: str):
     db = Database(database_url)
     yield db
     await db.dispose()
+
+
+@pytest.fixture(autouse=True)
+def slack_answers_in_the_ack(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Slack commands answer in the ack when their work ends within 2-2.5 s, else in a DM. On a loaded
+    machine (parallel workers, a shared CI host) quick work can miss that and take the DM path, which the
+    test did not ask for: here quick work always answers in the ack, and Bolt (which gives up on an ack
+    after 3 s) waits as long. Tests of the DM path set 0; the deadline's own test sets the real values."""
+    from slack_bolt.listener.async_listener import AsyncCustomListener
+
+    monkeypatch.setattr("adapters.slack.commands.ACK_WITHIN", 30.0)
+    monkeypatch.setattr("adapters.slack.moderator_actions.ANSWER_IN_ACK_WITHIN", 30.0)
+    registered = AsyncCustomListener.__init__
+
+    def patient(self, *args: Any, **kwargs: Any) -> None:
+        registered(self, *args, **kwargs)
+        self.ack_timeout = 30
+
+    monkeypatch.setattr(AsyncCustomListener, "__init__", patient)
 
 
 @pytest.fixture

@@ -1,7 +1,8 @@
 """A throwaway PostgreSQL cluster for the tests: initdb in a temporary folder, one server on 127.0.0.1,
 a template database migrated once, and a fresh copy of it for every test (CREATE DATABASE … TEMPLATE).
 
-Nothing on the machine is touched: the cluster lives and dies with the test session. Where PostgreSQL
+Nothing on the machine is touched: the cluster lives and dies with the test session (with pytest-xdist,
+each worker's session has its own cluster on its own free port). Where PostgreSQL
 is not installed the PostgreSQL tests are skipped with a message saying so; in CI (CI=true) its absence
 is an error, so the PostgreSQL leg can never silently vanish.
 """

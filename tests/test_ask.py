@@ -34,7 +34,6 @@ from core.digest import Beaten
 from core.messages import CommunityRef
 from core.prompts import load_prompt
 from storage.database import Database
-from storage.migrate import upgrade
 from storage.models import Community, LLMCall, MoralContext, TransitionStory, Vote
 from tests.conftest import make_llm
 from tests.fakes.openai_server import Error, FakeOpenAI, Raw
@@ -354,10 +353,9 @@ def test_question_cleaning_and_context_choice_schema():
 
 
 @pytest.fixture
-def cli_env(tmp_path: Path):
+def cli_env(tmp_path: Path, sqlite_url: str):
     with FakeOpenAI.in_thread() as fake:
-        url = f"sqlite:///{tmp_path / 'mge.sqlite3'}"
-        upgrade(url)
+        url = sqlite_url
         env = {k: v for k, v in os.environ.items() if not k.startswith(("MGE_", "OPENAI_", "DATABASE_URL"))}
         env.update(OPENAI_BASE_URL=fake.base_url, OPENAI_API_KEY="test", DATABASE_URL=url, MGE_LLM_MAX_RETRIES="0",
                    MGE_LLM_TIMEOUT_SECONDS="5", MGE_ARTICULATION_MODEL=MODEL, HOME=str(tmp_path))
@@ -369,6 +367,7 @@ def mge(*args: str, env: dict, cwd: Path) -> subprocess.CompletedProcess:
                           cwd=cwd)
 
 
+@pytest.mark.slow  # `mge ask` processes
 def test_mge_ask_in_the_terminal(cli_env, tmp_path, clock):
     fake, url, env = cli_env
 

@@ -19,6 +19,9 @@ from tests.fakes.story_rows import CONTEXT
 from tests.slack_support import serving_slack
 from tests.test_ask import ANSWER, QUESTION, answered, build_graph, choose
 
+# SQLite only: the platforms' flow; asking the graph runs on PostgreSQL in test_ask.py.
+pytestmark = pytest.mark.sqlite_only
+
 HOSTILE = "@everyone <@123> <!channel> **look** [click](https://example.com) & more. " + ANSWER
 # The InterviewService fixture's articulation model: `/mge ask` answers with it.
 MODEL = "card-model"

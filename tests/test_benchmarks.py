@@ -14,6 +14,9 @@ import pytest
 
 from tests.postgres import find_bin_dir
 
+# Slow: the benchmark's quick run, a minute of processes (run once: tests/conftest.py's ONE_WORKER_MODULES).
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).parents[1]
 
 

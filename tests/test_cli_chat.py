@@ -15,6 +15,9 @@ import pytest
 
 from tests.fakes.openai_server import FakeOpenAI
 
+# Slow: `mge` processes, some killed mid-turn.
+pytestmark = pytest.mark.slow
+
 SCENARIO = "A neighbour asks whether to lend money to a struggling relative. What should the assistant say?"
 CARD = {
     "title": "Generosity With Clear Eyes",
@@ -190,10 +193,15 @@ def _drain(fd: int) -> str:
     return seen.decode(errors="replace")
 
 
+#: Seconds within which Ctrl-C ends `mge chat`: far below the slow model's 30 s, and above what exiting
+#: takes on a loaded machine (tests in parallel, a shared CI host), where 2 s was once missed at 2.5 s.
+AT_ONCE = 10
+
+
 def _interrupt(process: subprocess.Popen) -> float:
     started = time.monotonic()
     process.send_signal(signal.SIGINT)  # what the terminal sends for Ctrl-C
-    process.wait(timeout=10)
+    process.wait(timeout=2 * AT_ONCE)
     return time.monotonic() - started
 
 
@@ -223,7 +231,7 @@ def test_ctrl_c_at_the_prompt_and_while_the_model_answers_ends_at_once_and_resum
                 process.kill()
                 process.wait(timeout=10)
             Terminal.stdout.close()
-        assert waited < 2 and process.returncode == 130, screen
+        assert waited < AT_ONCE and process.returncode == 130, screen
         assert "Interrupted; your interview is saved. Run `mge chat --user ola` to continue." in screen
         assert "Traceback" not in screen and "Error" not in screen
 
@@ -240,7 +248,7 @@ def test_ctrl_c_at_the_prompt_and_while_the_model_answers_ends_at_once_and_resum
                 process.kill()
                 process.wait(timeout=10)
             process.stdout.close(); process.stderr.close(); process.stdin.close()
-        assert waited < 2 and process.returncode == 130, output
+        assert waited < AT_ONCE and process.returncode == 130, output
         assert "interview is saved" in output and "Traceback" not in output and "Error" not in output
 
         slow.script(turn("What happened then?"))

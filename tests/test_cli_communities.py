@@ -22,6 +22,9 @@ from tests.dedup_support import add_card
 from tests.fakes.openai_server import FakeOpenAI
 from tests.test_contexts import SIX
 
+# Slow: `mge` processes.
+pytestmark = pytest.mark.slow
+
 GUILD = CommunityRef("discord", "1300000000000000002", "Makers Guild")
 WORKSPACE = CommunityRef("slack", "T0ACME", "acme")  # a Slack workspace's name is its domain
 LOCAL = CommunityRef("console", "local", "local")

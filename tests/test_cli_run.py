@@ -13,6 +13,9 @@ import pytest
 
 from tests.fakes.slack_api import FakeSlack, message_im_event
 
+# Slow: `mge run` processes.
+pytestmark = pytest.mark.slow
+
 
 def base_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MGE_", "OPENAI_", "DATABASE_URL", "SLACK_", "DISCORD_"))}
@@ -69,20 +72,18 @@ async def test_run_explains_what_is_missing(tmp_path, args, extra, words):
     assert words in stderr.decode() and "Traceback" not in stderr.decode()
 
 
-async def test_a_worker_posts_scheduled_polls_through_the_web_api_and_stops_on_sigterm(fake_openai, tmp_path):
+async def test_a_worker_posts_scheduled_polls_through_the_web_api_and_stops_on_sigterm(fake_openai, tmp_path,
+                                                                                      migrated_sqlite):
     """`mge run --role worker` serves no events: it leads the scheduler and posts through Slack's Web API."""
     from datetime import UTC, datetime
 
     from bot.runtime.schedules import update_schedule
     from core.messages import CommunityRef
     from storage.database import Database
-    from storage.migrate import upgrade
     from tests.fakes.story_rows import add_story
     from tests.test_scheduler import community_id
 
-    url = f"sqlite:///{tmp_path / 'data' / 'mge.sqlite3'}"
-    (tmp_path / "data").mkdir()
-    upgrade(url)
+    url = migrated_sqlite(tmp_path / "data" / "mge.sqlite3")
     database = Database(url)
     try:
         now = datetime.now(UTC)

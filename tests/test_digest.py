@@ -209,6 +209,7 @@ async def test_changes_since_the_previous_digest_and_participation(database):
             first.participation.voters_this_period) == (2, 12, 6)
 
 
+@pytest.mark.sqlite_only  # rendering: building the digest runs on PostgreSQL in the tests above
 async def test_member_text_stays_text_in_markdown_discord_and_slack(database):
     seeded = await seed(database)
     digest, _ = await build_digest(database, community_id=seeded.community_id, now=START + timedelta(days=1))
@@ -242,6 +243,7 @@ def _check_png(data: bytes, min_size: int) -> None:
     assert image.size == (1200, 800)
 
 
+@pytest.mark.sqlite_only  # drawing: the graph from the database runs on PostgreSQL in test_export.py
 async def test_the_picture_is_a_real_png_for_a_populated_and_an_empty_graph(database, tmp_path: Path):
     seeded = await seed(database)
     graph = await build_community_graph(database, community_id=seeded.community_id, params=GraphParams())

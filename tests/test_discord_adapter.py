@@ -23,6 +23,9 @@ from storage.models import Interview, InterviewTurn, Member, ValuesCardRecord
 from tests.discord_support import fake_discord, guild, running_bot  # noqa: F401 (fixtures)
 from tests.fakes.discord_server import EPHEMERAL, FakeDiscord, FakeGuild, FakeUser
 
+# SQLite only: the Discord adapter parses and renders; the interview's SQL runs on PostgreSQL in test_interview_service.py.
+pytestmark = pytest.mark.sqlite_only
+
 SCENARIO = "My friend asks whether to report a colleague who cut corners. What should I tell her?"
 CARD = {
     "title": "Courage Grounded In Care",

@@ -9,6 +9,8 @@ import signal
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from bot.commands.buttons import STALE_BUTTON_TEXT
 from adapters.discord.commands import STALE_TEXT
 from tests.discord_support import fake_discord, start_mge_discord  # noqa: F401 (fixtures)
@@ -67,6 +69,7 @@ async def stale_interactions(fake: FakeDiscord, guild, member) -> list[tuple[int
     return sent
 
 
+@pytest.mark.slow  # an `mge run` process
 async def test_malformed_dispatches_and_stale_interactions_never_stop_the_bot(fake_discord, fake_openai, tmp_path: Path):
     guild = fake_discord.add_guild("Test Guild")
     member = fake_discord.add_user("alice")

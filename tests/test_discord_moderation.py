@@ -24,6 +24,9 @@ from tests.fakes.discord_server import EPHEMERAL, FakeDiscord, FakeGuild, FakeUs
 from tests.fakes.story_rows import add_story
 from tests.test_poll_selection import add_reverse
 
+# SQLite only: the Discord gate and rendering; posting a poll runs on PostgreSQL in test_polls.py and test_poll_selection.py.
+pytestmark = pytest.mark.sqlite_only
+
 YES, NO, UNSURE = "\u2705", "\u274c", "\U0001f914"
 MANAGE_GUILD, ADMINISTRATOR = 1 << 5, 1 << 3
 MODERATOR_ROLE = 1_200_000_000_000_000_001

@@ -22,6 +22,9 @@ from tests.fakes.story_rows import add_story
 from tests.test_discord_moderation import MANAGE_GUILD
 from tests.test_scheduler import community_id
 
+# SQLite only: Discord parsing and rendering; every action runs on PostgreSQL in test_audit_coverage.py.
+pytestmark = pytest.mark.sqlite_only
+
 EXAMPLES = {"interval": "1d", "count": 2, "hours": 24, "day": "sun", "time": "18:00", "timezone": "Europe/Berlin",
             "value": 1, "keep": 1, "merge": 2, "card": 1, "text": "When in doubt", "scenario": 1, "context": 1,
             "member": "<@123>", "days": 30}

@@ -24,6 +24,9 @@ from storage.models import Member, Poll, Vote
 from tests.discord_support import fake_discord, guild, running_bot  # noqa: F401 (fixtures)
 from tests.fakes.story_rows import FROM_VALUE, TO_VALUE, add_story
 
+# SQLite only: Discord events and rendering; the vote inbox runs on PostgreSQL in test_vote_inbox.py and test_isolation.py.
+pytestmark = pytest.mark.sqlite_only
+
 YES, NO, UNSURE = "\u2705", "\u274c", "\U0001f914"
 HOSTILE_STORY = "I told @everyone and <@&123> about it, **loudly**. Then I listened instead."
 

@@ -20,6 +20,9 @@ from tests.discord_support import fake_discord, guild, running_bot  # noqa: F401
 from tests.fakes.discord_server import EPHEMERAL, FakeDiscord, FakeUser
 from tests.test_privacy import ALICE_PHRASE, BOB_PHRASE, CARD, Builder, build_world, where_found
 
+# SQLite only: the Discord flow; export and erasure run on PostgreSQL in test_privacy.py and test_isolation.py.
+pytestmark = pytest.mark.sqlite_only
+
 
 @pytest.fixture
 def alice(fake_discord) -> FakeUser:

@@ -335,6 +335,7 @@ def workdir(tmp_path: Path, monkeypatch) -> Path:
     return out
 
 
+@pytest.mark.sqlite_only  # the page: `mge export` from a PostgreSQL database runs in test_export.py
 def test_cli_writes_the_page_with_the_json_exports_hash(database_url, workdir):
     seeded = seed_sync(database_url)
     result = export(database_url, "--format", "html", "--out", str(workdir / "graph.html"))
@@ -391,6 +392,7 @@ async def exported_page(sqlite_url: str, folder: Path) -> tuple[Path, Seeded]:
     return folder / "graph.html", seeded
 
 
+@pytest.mark.slow  # a Chromium process
 async def test_browser_opens_the_page_on_the_value_in_the_url(sqlite_url, workdir):
     chromium = browser.require_chromium()
     path, seeded = await exported_page(sqlite_url, workdir)
@@ -424,6 +426,7 @@ async def test_browser_opens_the_page_on_the_value_in_the_url(sqlite_url, workdi
         assert page.requests == [page_url(path, context=DISTRESS, value=v["B"]).split("#")[0]]
 
 
+@pytest.mark.slow  # a Chromium process
 async def test_browser_clicking_through_contexts_values_edges_and_the_drawing(sqlite_url, workdir):
     chromium = browser.require_chromium()
     path, seeded = await exported_page(sqlite_url, workdir)
@@ -474,6 +477,7 @@ async def test_browser_clicking_through_contexts_values_edges_and_the_drawing(sq
         assert await page.evaluate("document.scripts.length") == 3
 
 
+@pytest.mark.slow  # a Chromium process
 async def test_the_browser_harness_sees_errors():
     """The "no problems" assertions above mean something only if problems are caught."""
     chromium = browser.require_chromium()

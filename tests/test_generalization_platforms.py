@@ -22,6 +22,9 @@ from tests.slack_support import serving_slack
 from tests.test_discord_adapter import DmThread, join
 from tests.test_generalization import CARD, SCENARIO, add_value, build_world, generalizing, turn
 
+# SQLite only: the platforms' offer and buttons; the picks run on PostgreSQL in test_generalization.py.
+pytestmark = pytest.mark.sqlite_only
+
 HOSTILE = "**Bold** <@123> @everyone <!channel>"
 
 

@@ -119,6 +119,7 @@ def test_unknown_algorithm_is_a_usage_error(files):
     assert build("--votes", str(votes), "--values", str(values), "--algorithm", "magic").exit_code == 2
 
 
+@pytest.mark.slow  # `python -m` processes
 def test_runs_as_a_module(files, tmp_path):
     votes, values = files
     out = tmp_path / "out.json"

@@ -340,6 +340,7 @@ async def test_mydata_shows_the_rating_and_forget_deletes_it_leaving_no_trace(da
 # --- the command line ---------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # `mge ideology` processes
 def test_mge_ideology_rate_rates_and_prints_the_stats(tmp_path):
     import os
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from bot.interview.service import InterviewService
 from bot.runtime.leases import MemberLeases
 from storage.database import Database
@@ -36,6 +38,7 @@ async def test_two_processes_take_one_members_messages_in_turn(database, intervi
     assert later[-3:] in (["message one", "reply A", "message two"], ["message two", "reply A", "message one"])
 
 
+@pytest.mark.slow  # `mge chat` processes
 def test_two_mge_chat_processes_for_one_member_on_sqlite_take_turns(tmp_path):
     """Two real processes (`mge chat --user` twice, on one SQLite file) answering for one member at once:
     no exception, every message saved once, turn numbers consecutive."""

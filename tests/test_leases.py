@@ -58,6 +58,7 @@ async def test_a_dead_holders_lease_expires_and_a_live_one_is_renewed(database):
     assert await dead.try_acquire("slack:T1:U2")  # released on the way out
 
 
+@pytest.mark.slow  # a lock holder process, killed
 async def test_member_file_locks_take_turns_across_holders_and_go_with_their_process(tmp_path):
     """The SQLite equivalent: one lock file, a byte per member; a killed holder's lock is free at once."""
     import subprocess

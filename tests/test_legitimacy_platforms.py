@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlmodel import select
 
 from adapters.discord.legitimacy import DiscordDirectMessenger
@@ -17,6 +18,9 @@ from tests.discord_support import fake_discord, guild, running_bot  # noqa: F401
 from tests.fakes.slack_api import TEAM_ID
 from tests.slack_support import serving_slack
 from tests.test_legitimacy import NOW, add_graph, community, member_with_value, vote_as
+
+# SQLite only: the platforms' DMs and buttons; the checks run on PostgreSQL in test_legitimacy.py.
+pytestmark = pytest.mark.sqlite_only
 
 HOSTILE = "**Bold** <@123> @everyone <!channel> <https://evil.example|click>"
 

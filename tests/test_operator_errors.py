@@ -15,6 +15,9 @@ import pytest
 
 from storage.migrate import upgrade
 
+# Slow: `mge` processes.
+pytestmark = pytest.mark.slow
+
 #: Commands that open the database: the bot, the terminal interview, the migration and a read-only listing.
 COMMANDS = [("run",), ("chat", "--yes"), ("db", "upgrade"), ("cards", "list")]
 #: Settings are read by one function for every command: two commands show it.
@@ -51,22 +54,24 @@ def assert_one_line_failure(env: dict, cwd: Path, *words: str, commands=COMMANDS
             assert word in lines[0], (args, word, lines[0])
 
 
-def _database(tmp_path: Path) -> Path:
+@pytest.fixture
+def database_file(migrated_sqlite, tmp_path: Path) -> Path:
+    """The migrated SQLite file where MGE_DATA_DIR puts it."""
     path = tmp_path / "data" / "mge.sqlite3"
-    upgrade(f"sqlite:///{path}")
+    migrated_sqlite(path)
     return path
 
 
 @pytest.mark.skipif(os.geteuid() == 0 and not Path("/usr/bin/setpriv").exists(), reason="needs setpriv as root")
-def test_a_read_only_database_file(env, tmp_path):
-    path = _database(tmp_path)
+def test_a_read_only_database_file(env, tmp_path, database_file):
+    path = database_file
     path.chmod(0o444)
     assert_one_line_failure(env, tmp_path, f"the database file {path} is read-only", "writable", prefix=AS_A_USER)
 
 
 @pytest.mark.skipif(os.geteuid() == 0 and not Path("/usr/bin/setpriv").exists(), reason="needs setpriv as root")
-def test_a_read_only_database_folder(env, tmp_path):
-    path = _database(tmp_path)
+def test_a_read_only_database_folder(env, tmp_path, database_file):
+    path = database_file
     path.parent.chmod(0o555)
     try:
         assert_one_line_failure(env, tmp_path, f"the database folder {path.parent} is read-only", "writable",
@@ -92,8 +97,8 @@ def test_an_unreachable_postgresql(env, tmp_path):
                             "start the server")
 
 
-def test_a_schema_newer_than_the_code(env, tmp_path):
-    path = _database(tmp_path)
+def test_a_schema_newer_than_the_code(env, tmp_path, database_file):
+    path = database_file
     with sqlite3.connect(path) as connection:
         connection.execute("UPDATE alembic_version SET version_num = '0999'")
     connection.close()

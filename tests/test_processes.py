@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
+import pytest
 from sqlmodel import func, select
 
 from bot.runtime.schedules import update_schedule
@@ -32,6 +33,9 @@ from tests.postgres import _free_port
 from tests.test_cli_run import base_env, run_mge
 from tests.test_poll_selection import open_poll
 from tests.test_scheduler import community_id
+
+# Slow: `mge run` processes killed and restarted.
+pytestmark = pytest.mark.slow
 
 COMMUNITY = CommunityRef("slack", TEAM_ID, "testteam")
 ROUND = 3

@@ -18,7 +18,6 @@ from bot.runtime.schedules import community_schedule, describe_schedule, digest_
 from core.messages import CommunityRef
 from core.schedule import ScheduleError
 from storage.database import Database
-from storage.migrate import upgrade
 from storage.models import ModerationAction
 from tests.test_scheduler import community_id
 
@@ -111,10 +110,9 @@ async def test_concurrent_changes_from_two_processes_both_land(database):
 
 
 @pytest.fixture
-def cli(tmp_path: Path, monkeypatch) -> tuple[typer.Typer, dict[str, str]]:
+def cli(tmp_path: Path, monkeypatch, sqlite_url: str) -> tuple[typer.Typer, dict[str, str]]:
     monkeypatch.chdir(tmp_path)
-    url = f"sqlite:///{tmp_path / 'cli.sqlite3'}"
-    upgrade(url)
+    url = sqlite_url
 
     async def seed() -> None:
         database = Database(url)

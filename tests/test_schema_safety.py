@@ -30,6 +30,7 @@ from storage.migrate import (
     head_revision,
     upgrade,
 )
+from tests.conftest import BACKENDS
 
 #: Milliseconds after a process (with everything imported) starts migrating. A first start takes about
 #: 150 ms on an idle machine: most offsets land inside it, the last ones after it.
@@ -167,7 +168,7 @@ def _populated_at_0005(urls: list[str]) -> None:
             _populate(url)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=BACKENDS)
 def empty_url(request, tmp_path: Path):
     """A URL of a database with no schema: a SQLite file not yet created, or an empty PostgreSQL database."""
     if request.param == "postgresql":
@@ -177,6 +178,7 @@ def empty_url(request, tmp_path: Path):
     return lambda: f"sqlite:///{tmp_path / f'db{next(counter)}' / 'mge.sqlite3'}"
 
 
+@pytest.mark.slow  # forked processes, killed
 def test_a_first_start_killed_at_any_moment_leaves_a_database_the_next_start_opens(empty_url):
     head = head_revision("sqlite://")
     urls = [empty_url() for _ in _offsets(empty_url())]
@@ -193,6 +195,7 @@ def test_a_first_start_killed_at_any_moment_leaves_a_database_the_next_start_ope
     assert interrupted > 0, f"no kill landed before the schema was committed ({finished})"
 
 
+@pytest.mark.slow  # forked processes, killed
 def test_an_upgrade_of_a_populated_database_killed_at_any_moment_keeps_the_data(empty_url):
     head = head_revision("sqlite://")
     urls = [empty_url() for _ in _offsets(empty_url())]
@@ -215,6 +218,7 @@ def test_an_upgrade_of_a_populated_database_killed_at_any_moment_keeps_the_data(
     assert interrupted > 0
 
 
+@pytest.mark.slow  # forked processes, killed
 def test_processes_starting_together_on_a_new_database_all_succeed(empty_url):
     head = head_revision("sqlite://")
     urls = [empty_url() for _ in range(3)]

@@ -27,6 +27,9 @@ from tests.fakes.story_rows import add_story
 from tests.test_poll_selection import add_reverse
 from tests.slack_support import Harness, serving_slack
 
+# SQLite only: the Slack gate and rendering; posting a poll runs on PostgreSQL in test_polls.py and test_poll_selection.py.
+pytestmark = pytest.mark.sqlite_only
+
 CHANNEL = "C1"
 COMMUNITY = CommunityRef("slack", TEAM_ID, TEAM_DOMAIN)
 MODERATOR, GROUP_MEMBER, MEMBER = "UMOD", "UGRP", "U1"

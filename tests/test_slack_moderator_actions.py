@@ -26,6 +26,9 @@ from tests.test_poll_selection import open_poll
 from tests.test_scheduler import community_id
 from tests.test_slack_moderation import ask
 
+# SQLite only: Slack parsing and rendering; every action runs on PostgreSQL in test_audit_coverage.py.
+pytestmark = pytest.mark.sqlite_only
+
 COMMUNITY = CommunityRef("slack", TEAM_ID, TEAM_DOMAIN)
 OTHER = CommunityRef("slack", "T0OTHER", "other")
 MODERATOR, MEMBER = "UMOD", "U1"

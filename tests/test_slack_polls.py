@@ -23,6 +23,9 @@ from tests.fakes.slack_api import (
 from tests.fakes.story_rows import TO_VALUE, add_story
 from tests.slack_support import serving_slack
 
+# SQLite only: Slack events and rendering; the vote inbox runs on PostgreSQL in test_vote_inbox.py and test_isolation.py.
+pytestmark = pytest.mark.sqlite_only
+
 CHANNEL = "C1"
 HOSTILE_STORY = "I told <!channel> and <@U999> about <https://evil.example|a link> & more. Then I listened."
 

@@ -24,6 +24,9 @@ from tests.fakes.slack_api import TEAM_DOMAIN, TEAM_ID
 from tests.slack_support import Harness, serving_slack
 from tests.test_privacy import ALICE_PHRASE, BOB_PHRASE, CARD, Builder, build_world, where_found
 
+# SQLite only: the Slack flow; export and erasure run on PostgreSQL in test_privacy.py and test_isolation.py.
+pytestmark = pytest.mark.sqlite_only
+
 COMMUNITY = CommunityRef("slack", TEAM_ID, TEAM_DOMAIN)
 ALICE_ID, ALICE_NAME = "U0ALICE77", "Alice Q. Privacy"
 

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from adapters.slack.app import SlackConfig, run_slack_socket_mode
 from bot.interview.scenarios import prepare_scenarios
 from core.messages import CommunityRef
 from tests.fakes.slack_api import TEAM_DOMAIN, TEAM_ID, FakeSlack, message_im_event, slash_command_payload
+
+# SQLite only: the Socket Mode transport; the interview's SQL runs on PostgreSQL in test_interview_service.py.
+pytestmark = pytest.mark.sqlite_only
 
 
 async def test_dm_through_socket_mode_is_acked_and_answered(service, database, clock):
