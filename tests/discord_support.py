@@ -13,7 +13,7 @@ import pytest
 
 from adapters.discord import DiscordConfig, build_client
 from adapters.discord.commands import GROUP_NAME, MODERATOR_GROUP_NAME, POLL_NAME
-from bot.commands import groups
+from bot.commands.moderator_actions import groups
 from bot.interview.routing import DmRouter
 from tests.fakes.discord_server import FakeDiscord, FakeGuild
 

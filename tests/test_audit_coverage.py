@@ -1,5 +1,5 @@
 """Every moderator action that changes something is in the audit log: a walk over the one table of
-actions (``bot.commands.ACTIONS``, which builds the Discord and Slack commands) and over the `/mge`
+actions (``bot.commands.moderator_actions.ACTIONS``, which builds the Discord and Slack commands) and over the `/mge`
 command tree the bot registers on Discord, run as a moderator through the real discord.Client against
 the fake Discord. A new action that forgets its audit entry, or a new moderator command outside the
 table, fails here until it is audited or declared ``read_only``."""
@@ -10,7 +10,7 @@ import pytest
 from discord import app_commands
 from sqlmodel import select
 
-from bot.commands import ACTIONS
+from bot.commands.moderator_actions import ACTIONS
 from storage.repositories import ensure_community
 from bot.interview.scenarios import prepare_scenarios
 from core.messages import CommunityRef

@@ -15,7 +15,7 @@ from adapters.discord.dm import ATTACHMENT_ONLY_TEXT
 from adapters.discord.member_commands import CHECK_DMS_TEXT, DMS_CLOSED_TEXT, JOIN_IN_A_SERVER_TEXT
 from bot.commands.member_commands import NO_CARD_TEXT
 from adapters.discord.render import ZWSP
-from bot.commands import groups
+from bot.commands.moderator_actions import groups
 from bot.interview.routing import DmRouter
 from bot.interview.scenarios import prepare_scenarios
 from core.messages import CommunityRef

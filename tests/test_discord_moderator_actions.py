@@ -11,7 +11,7 @@ import pytest
 from sqlmodel import select
 
 from adapters.discord.commands import MODERATOR_GROUP_NAME
-from bot.commands import ACTIONS
+from bot.commands.moderator_actions import ACTIONS
 from bot.commands.permissions import denial_text
 from bot.runtime.schedules import community_schedule
 from core.messages import CommunityRef

@@ -12,7 +12,7 @@ from io import BytesIO
 import pytest
 from sqlmodel import select
 
-from bot.commands import ACTIONS
+from bot.commands.moderator_actions import ACTIONS
 from bot.commands.members import SLACK_CANNOT
 from bot.graph.build import load_community_graph_input
 from bot.commands.permissions import denial_text

@@ -32,7 +32,7 @@ from discord import app_commands
 from adapters.discord.config import BotContext
 from adapters.discord.errors import one_line
 from adapters.discord.render import neutralise
-from bot.commands import groups
+from bot.commands.moderator_actions import groups
 
 log = logging.getLogger("mge.discord.commands")
 

@@ -29,7 +29,8 @@ from adapters.discord.digest import DiscordDigestPublisher
 from adapters.discord.moderator_commands import post_failure_text, require_moderator
 from adapters.discord.polls import DiscordPollPublisher
 from adapters.discord.render import neutralise
-from bot.commands import ActionReply, ModeratorAction, ModeratorCall, ModeratorServices, groups, run_action
+from bot.commands.base import ActionReply, ModeratorAction, ModeratorCall, ModeratorServices, run_action
+from bot.commands.moderator_actions import groups
 from bot.commands.base import channel_id_of
 from storage.repositories import ensure_community
 

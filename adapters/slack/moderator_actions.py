@@ -22,7 +22,8 @@ from adapters.slack.commands import CommandCall, CommandRegistry, CommandReply, 
 from adapters.slack.digest import SlackDigestPublisher
 from adapters.slack.polls import PLATFORM, SlackPollPublisher
 from adapters.slack.render import escape
-from bot.commands import ActionReply, ModeratorAction, ModeratorCall, ModeratorServices, groups, run_action, split_words
+from bot.commands.base import ActionReply, ModeratorAction, ModeratorCall, ModeratorServices, run_action, split_words
+from bot.commands.moderator_actions import groups
 from storage.repositories import ensure_community
 
 log = logging.getLogger("mge.slack.moderation")

@@ -29,7 +29,7 @@ from adapters.slack.commands import COMMAND, CommandCall, CommandRegistry, Comma
 from adapters.slack.moderator_actions import answer_when_done, install_actions, post_failure_text
 from adapters.slack.polls import PLATFORM, SlackPollPublisher
 from adapters.slack.render import escape
-from bot.commands import ActionReply
+from bot.commands.base import ActionReply
 from bot.commands.base import terminal_command
 from storage.repositories import ensure_community
 from bot.commands.schedule import audit_poll

@@ -5,7 +5,7 @@ options), Slack's `/mge` parsing and the command list in the help on both.
 Each adapter implements every command here (``handlers_for`` refuses to start otherwise) with the use
 cases they call: ``bot.interview`` (join), ``bot.values.my_card`` (mycard), ``bot.commands.member_data``
 (mydata, forget), ``bot.ask`` (ask); only the rendering is the platform's. Moderator commands are the
-other table (``bot.commands.ACTIONS``).
+other table (``bot.commands.moderator_actions.ACTIONS``).
 """
 
 from __future__ import annotations
