@@ -37,6 +37,7 @@ async def measure_mixed(
 
     database = Database(database_url)
     community = CommunityRef("discord", "mixed", "Mixed guild")
+    thresholds = gc.get_threshold()
     try:
         await prepare(database, community)
         await setup_polls(database, polls)
@@ -97,6 +98,7 @@ async def measure_mixed(
         stored = await count_votes(database)
     finally:
         gc.unfreeze()  # run.py's next sections start from an ordinary heap
+        gc.set_threshold(*thresholds)
         await database.dispose()
     # The turns that overlapped the burst: from its first delivery until its last vote was applied.
     turns = [turn for per in results[1:] for began, ended, turn in per
