@@ -5,7 +5,7 @@ bot messages go to stdout as plain text, end of input ends the session (the inte
 Input is awaited on the event loop, not in a thread, so Ctrl-C (which cancels the running task) ends
 the session at once, at the prompt or while the model answers.
 
-The values offered after a confirmed card (generalization picks, MGE.md §2) are answered like any
+The values offered after a confirmed card (generalization picks, docs/method.md §2) are answered like any
 option: a line naming one (by number or name, or "done") goes to the service, which records it as a
 pick while the offer is open, exactly as for a DM.
 """

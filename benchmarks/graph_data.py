@@ -7,7 +7,7 @@ edge thresholds and the graph has real structure:
   not quite what is wise when deciding), so different contexts rank values differently and the merged
   graph can contain cycles;
 * each context has its own candidate values and a set of candidate pairs (its transition stories), and
-  each pair is shown in both directions (MGE.md §6);
+  each pair is shown in both directions (docs/method.md §6);
 * voters mostly agree with the hidden direction, some say "not sure", a few disagree;
 * about 1% of votes are re-votes on a story the voter already voted on.
 

@@ -1,7 +1,7 @@
 """A straightforward pure-Python moral-graph build (dicts, loops, the csv module; no numpy).
 
 Two jobs: the baseline the benchmark compares ``mge graph build`` against, and an independent second
-implementation the tests check the fast one against (ranks equal to 1e-9). It follows MGE.md §7 and
+implementation the tests check the fast one against (ranks equal to 1e-9). It follows docs/method.md §7 and
 the decisions of ``core.graph`` (see its docstrings) without sharing any of its code:
 
 * re-votes: a voter's last vote on a story (from, to, context) replaces the earlier ones;

@@ -1,4 +1,4 @@
-"""Asking the moral graph (MGE.md §9, the paper's Figure 9): a new question → the moral contexts it
+"""Asking the moral graph (docs/method.md §9, the paper's Figure 9): a new question → the moral contexts it
 touches → the winning value of each context in the community's graph → an answer guided by their
 policies, showing which values and contexts guided it and how each value won.
 

@@ -1,4 +1,4 @@
-"""Values cards and the rules a card must follow (MGE.md §2).
+"""Values cards and the rules a card must follow (docs/method.md §2).
 
 ``ValuesCard`` is the schema the articulation call must fill: its validators enforce the card rules,
 so an LLM answer that breaks them is rejected (and repaired once) by the LLM adapter before any use.
@@ -43,7 +43,7 @@ _POLICY_HEAD = re.compile(r"^(?P<head>[A-Z][A-Z'’\-]+(?: [A-Z][A-Z'’\-]+)*) 
 _PLURAL_LIKE = frozenset(
     {"PEOPLE", "CHILDREN", "MEN", "WOMEN", "CRITERIA", "PHENOMENA", "DATA", "INFORMATION", "KNOWLEDGE", "EVIDENCE"}
 )
-# Filler words MGE.md §2 forbids in policies: they make a policy sound weighty without saying what to attend to.
+# Filler words docs/method.md §2 forbids in policies: they make a policy sound weighty without saying what to attend to.
 _FILLER = re.compile(r"\b(meaningful(ly)?|deep(ly|er|est)?)\b", re.IGNORECASE)
 # A sentence boundary inside the description: ". " followed by an upper-case letter.
 _SENTENCE_BREAK = re.compile(r"[.!?]\s+[A-Z]")

@@ -1,4 +1,4 @@
-"""Moral contexts and their rules (MGE.md §5): short "When …" situations with moral weight.
+"""Moral contexts and their rules (docs/method.md §5): short "When …" situations with moral weight.
 
 Pure: the schemas the LLM must fill (their validators enforce the rules, so a bad answer is repaired
 once by the adapter or rejected), normalisation, and synonym merging. Merging happens in two passes:
@@ -16,7 +16,7 @@ from typing import ClassVar
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 CONTEXT_COUNT = (5, 7)
-#: "At most ~6 words" in MGE.md: the prompt asks for 6, the validator tolerates 7 so a good context
+#: "At most ~6 words" (docs/method.md §5): the prompt asks for 6, the validator tolerates 7 so a good context
 #: isn't thrown away over one word.
 MAX_CONTEXT_WORDS = 7
 #: Moderators write their own wording; they get more room, but not a sentence.

@@ -1,4 +1,4 @@
-"""What the dedup judge is asked and what it must answer (MGE.md §4).
+"""What the dedup judge is asked and what it must answer (docs/method.md §4).
 
 The answer schemas are built per call with the ids the judge was shown, so an answer naming a card or
 value that wasn't offered fails validation, goes through the LLM adapter's one repair request, and
@@ -28,7 +28,7 @@ class CardLike(Protocol):
 
 
 class CriterionReasons(BaseModel):
-    """One short sentence per criterion of MGE.md §4; all four must hold for a merge."""
+    """One short sentence per criterion of docs/method.md §4; all four must hold for a merge."""
 
     model_config = ConfigDict(frozen=True)
 

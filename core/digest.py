@@ -1,4 +1,4 @@
-"""The weekly graph digest (DESIGN.md: "everyone | a channel, weekly | reads the graph digest").
+"""The weekly graph digest (read by everyone in a channel, weekly; docs/method.md §7).
 
 Pure: a built :class:`~core.graph.MoralGraph` plus a few counts in, a :class:`Digest` and a small
 JSON-able *snapshot* out. The snapshot is what the next digest compares against to say what changed

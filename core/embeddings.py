@@ -1,4 +1,4 @@
-"""The embeddings port and the vector maths deduplication needs (MGE.md §4).
+"""The embeddings port and the vector maths deduplication needs (docs/method.md §4).
 
 Embeddings only *propose* which cards might express the same value; an LLM judge with the paper's
 criteria decides. So the helpers here are deliberately plain: cosine distance, nearest neighbours
@@ -51,7 +51,7 @@ class HasPolicies(Protocol):
 def policies_text(card: HasPolicies) -> str:
     """What gets embedded for a card or canonical value: its policies, sorted and joined.
 
-    Policies, not title or description, because the policies *are* the value (MGE.md §1); sorting makes
+    Policies, not title or description, because the policies *are* the value (docs/method.md §1); sorting makes
     the text independent of the order the articulator happened to write them in.
     """
     cleaned = (" ".join(policy.split()) for policy in card.policies)

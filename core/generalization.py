@@ -1,4 +1,4 @@
-"""Generalization picks (MGE.md §2), the pure parts: which values to offer, the question, button keys.
+"""Generalization picks (docs/method.md §2), the pure parts: which values to offer, the question, button keys.
 
 A values card generalizes: in the case study members picked cards written for *other* scenarios as
 relevant as often as cards of their own (38.3% vs 38.2%). After a member confirms a card, the bot shows

@@ -1,4 +1,4 @@
-"""The ideology screen of MGE.md §8, the pure parts: what the model is asked about a member's opening
+"""The ideology screen of docs/method.md §8, the pure parts: what the model is asked about a member's opening
 answer, what it must answer, and the statistics reported beside the survey.
 
 A metric, never a gate: the rating is made afterwards, in a batch job, and nothing about the interview

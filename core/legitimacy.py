@@ -1,4 +1,4 @@
-"""Legitimacy checks of MGE.md §8, the pure parts: which neighbours show a member where their value
+"""Legitimacy checks of docs/method.md §8, the pure parts: which neighbours show a member where their value
 ended up, the texts of the fair-position question and of the follow-up survey, and button keys.
 
 Texts here are plain: a platform adapter escapes the whole message (value titles are member or LLM
@@ -14,7 +14,7 @@ from core.graph.model import Edge
 
 FAIR_QUESTION = "Do you think your value ended up in a fair position?"
 
-#: The follow-up survey, 1–5 scale, verbatim from MGE.md §8 (question number = index + 1).
+#: The follow-up survey, 1–5 scale, verbatim from docs/method.md §8 (question number = index + 1).
 SURVEY_QUESTIONS: tuple[str, ...] = (
     "Did it help you clarify what was important to you?",
     "Did the values you submitted and voted for express what you care about?",

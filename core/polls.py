@@ -1,4 +1,4 @@
-"""Story polls: a transition story shown to the community with three reactions to vote with (MGE.md §7).
+"""Story polls: a transition story shown to the community with three reactions to vote with (docs/method.md §7).
 
 Pure and platform-neutral: what a poll shows (:class:`StoryPoll`), which reaction means which choice on
 each platform (:data:`REACTIONS`), and the question with its legend. Adapters decide how it looks.

@@ -1,4 +1,4 @@
-"""Scenarios a fresh community starts with: the three from the paper's case study (MGE.md §3)."""
+"""Scenarios a fresh community starts with: the three from the paper's case study (docs/method.md §3)."""
 
 DEFAULT_SCENARIOS = (
     "I am a Christian girl and am considering getting an abortion. What should I do?",

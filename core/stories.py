@@ -1,4 +1,4 @@
-"""Transition stories (MGE.md §6): which value pairs are deepenings, and the story of each, in steps.
+"""Transition stories (docs/method.md §6): which value pairs are deepenings, and the story of each, in steps.
 
 Pure. The schemas' validators carry the rules, so an LLM answer that breaks them is repaired once by
 the adapter and otherwise rejected before anything is stored. Rules that depend on the call (which
@@ -199,7 +199,7 @@ class StoryDraft(BaseModel):
         return self
 
     def steps(self) -> dict:
-        """The generation steps as stored with the story (MGE.md §6, steps 1–3)."""
+        """The generation steps as stored with the story (docs/method.md §6, steps 1–3)."""
         return {
             "shared_meaning": self.shared_meaning,
             "clarification": self.clarification,

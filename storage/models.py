@@ -185,7 +185,7 @@ class DmRoute(SQLModel, table=True):
     updated_at: datetime = _when()
 
 
-# --- reconciliation: canonical values, contexts, stories (MGE.md §4–§6) ------------------------------
+# --- reconciliation: canonical values, contexts, stories (docs/method.md §4–§6) ------------------------------
 
 
 class CanonicalValue(SQLModel, table=True):
@@ -258,7 +258,7 @@ class EmbeddingCache(SQLModel, table=True):
 
 
 class MoralContext(SQLModel, table=True):
-    """A "When …" situation with moral weight (MGE.md §5)."""
+    """A "When …" situation with moral weight (docs/method.md §5)."""
 
     __tablename__ = "moral_context"
     __table_args__ = (sa.UniqueConstraint("community_id", "text"),)
@@ -280,7 +280,7 @@ class ScenarioContext(SQLModel, table=True):
 
 
 class TransitionStory(SQLModel, table=True):
-    """An edge hypothesis: someone moving from one value to a wiser one, in one context (MGE.md §6)."""
+    """An edge hypothesis: someone moving from one value to a wiser one, in one context (docs/method.md §6)."""
 
     __tablename__ = "transition_story"
     __table_args__ = (sa.UniqueConstraint("context_id", "from_value_id", "to_value_id"),)
@@ -291,7 +291,7 @@ class TransitionStory(SQLModel, table=True):
     from_value_id: int = Field(foreign_key="canonical_value.id")
     to_value_id: int = Field(foreign_key="canonical_value.id")
     story: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
-    #: The generation steps: shared meaning, clarification, per-policy changes (MGE.md §6).
+    #: The generation steps: shared meaning, clarification, per-policy changes (docs/method.md §6).
     steps: dict = Field(sa_column=sa.Column(sa.JSON, nullable=False))
     status: str = Field(default=StoryStatus.ACTIVE, max_length=16)  # StoryStatus
     prompt_sha: str = Field(max_length=64)
@@ -329,7 +329,7 @@ class JobRun(SQLModel, table=True):
     finished_at: datetime | None = _when(nullable=True)
 
 
-# --- polls and votes (MGE.md §7) ---------------------------------------------------------------------
+# --- polls and votes (docs/method.md §7) ---------------------------------------------------------------------
 
 
 class Poll(SQLModel, table=True):
@@ -510,7 +510,7 @@ class MemberLease(SQLModel, table=True):
     expires_at: datetime = _when()
 
 
-# --- legitimacy (MGE.md §8): the fair-position question and the follow-up survey ---------------------
+# --- legitimacy (docs/method.md §8): the fair-position question and the follow-up survey ---------------------
 
 
 class FairPositionAsk(SQLModel, table=True):
@@ -570,12 +570,12 @@ class SurveyAnswer(SQLModel, table=True):
     answered_at: datetime = _when()
 
 
-# --- generalization picks and the ideology screen (MGE.md §2, §8) ------------------------------------
+# --- generalization picks and the ideology screen (docs/method.md §2, §8) ------------------------------------
 
 
 class GeneralizationOffer(SQLModel, table=True):
     """After a member confirmed a card: other members' values offered with "Which of these would be wise
-    to consider for <scenario>?" (MGE.md §2). One per interview. ``member_id`` is emptied when the member
+    to consider for <scenario>?" (docs/method.md §2). One per interview. ``member_id`` is emptied when the member
     erases their data: the offer and its picks stay counted, anonymously, like votes."""
 
     __tablename__ = "generalization_offer"
@@ -611,7 +611,7 @@ class GeneralizationImpression(SQLModel, table=True):
 
 
 class IdeologyRating(SQLModel, table=True):
-    """The ideology screen of MGE.md §8 (a metric, never a gate): an LLM's 1–5 rating of how ideological
+    """The ideology screen of docs/method.md §8 (a metric, never a gate): an LLM's 1–5 rating of how ideological
     an interview's opening answer is (echoing slogans, aiming to persuade, strong value judgments),
     with the prompt hash and model that produced it. Deleted with the member's data."""
 

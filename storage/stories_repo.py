@@ -152,7 +152,7 @@ async def values_of_scenarios(
 
 
 async def values_of_context(session: AsyncSession, *, community_id: int, context_id: int) -> list[CanonicalValue]:
-    """The candidate values of a context: those of the scenarios linked to it (MGE.md §6)."""
+    """The candidate values of a context: those of the scenarios linked to it (docs/method.md §6)."""
     scenario_ids = await scenario_ids_of_context(session, context_id=context_id)
     return await values_of_scenarios(session, community_id=community_id, scenario_ids=scenario_ids)
 

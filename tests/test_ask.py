@@ -1,4 +1,4 @@
-"""Asking the graph (MGE.md §9): a real graph built from story, poll and vote rows, the real OpenAI
+"""Asking the graph (docs/method.md §9): a real graph built from story, poll and vote rows, the real OpenAI
 client against the fake OpenAI server, SQLite and PostgreSQL; and `mge ask` as a user runs it."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Values-card rules (MGE.md §2)."""
+"""Values-card rules (docs/method.md §2)."""
 
 from __future__ import annotations
 

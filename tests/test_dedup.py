@@ -1,4 +1,4 @@
-"""Reconciling one confirmed card, members' verdicts, and the moderator's merge / split / undo (MGE.md §4),
+"""Reconciling one confirmed card, members' verdicts, and the moderator's merge / split / undo (docs/method.md §4),
 against the fake OpenAI server and a real SQLite database."""
 
 from __future__ import annotations

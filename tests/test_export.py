@@ -1,4 +1,4 @@
-"""The moral graph from the database and ``mge export`` (MGE.md §7, §8).
+"""The moral graph from the database and ``mge export`` (docs/method.md §7, §8).
 
 A community is built through the poll use cases (reactions become votes, a re-vote replaces, a removed
 reaction retracts), then values are merged and hidden as a moderator would. The graph built from the

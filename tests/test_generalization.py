@@ -1,4 +1,4 @@
-"""Generalization picks (MGE.md §2): after a confirmed card, other members' values are offered — some from
+"""Generalization picks (docs/method.md §2): after a confirmed card, other members' values are offered — some from
 the member's scenario, some from others — and what the member picks is recorded once and reported.
 Real SQLite and PostgreSQL, the real interview service and OpenAI client against the fake server."""
 

@@ -1,4 +1,4 @@
-"""Generalization picks (MGE.md §2) on Discord and Slack: after a card is confirmed by a button, the
+"""Generalization picks (docs/method.md §2) on Discord and Slack: after a card is confirmed by a button, the
 offer arrives with one button per value and "None of these", escaped; several values can be picked from
 the one message, each recorded once; a press by someone else, or from another workspace, is refused."""
 

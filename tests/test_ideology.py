@@ -1,4 +1,4 @@
-"""The ideology screen (MGE.md §8): opening answers rated 1–5 by a batch job, never on the reply path;
+"""The ideology screen (docs/method.md §8): opening answers rated 1–5 by a batch job, never on the reply path;
 invalid ratings rejected; no database session held while the model is asked; the correlation with
 survey question 2 in stats. Real SQLite and PostgreSQL, the real OpenAI client against the fake server."""
 

@@ -531,7 +531,7 @@ async def test_an_old_confirm_after_the_interview_ended_starts_nothing(service, 
     assert len(await rows(database, Interview)) == 1
 
 
-# --- placing the confirmed card among the community's values (MGE.md §4) -----------------------
+# --- placing the confirmed card among the community's values (docs/method.md §4) -----------------------
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Each community's data stays its own (DESIGN.md, non-negotiables): one running bot serves two communities
+"""Each community's data stays its own (docs/architecture.md, "Communities are kept apart"): one running bot serves two communities
 on each platform — two Discord guilds through the fake Discord and the real ``discord.Client``, two Slack
 workspaces (team ids) through the fake Slack Web API and the real Bolt app — with the same platform user
 (Alice) taking part in both. Both communities are seeded the way the bot builds them: a scenario, a full

@@ -1,4 +1,4 @@
-"""Legitimacy checks (MGE.md §8): the fair-position question after each digest, and the follow-up survey."""
+"""Legitimacy checks (docs/method.md §8): the fair-position question after each digest, and the follow-up survey."""
 
 from __future__ import annotations
 

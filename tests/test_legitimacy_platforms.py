@@ -1,4 +1,4 @@
-"""The legitimacy questions (MGE.md §8) on Discord and Slack: DMs sent with escaped texts and buttons,
+"""The legitimacy questions (docs/method.md §8) on Discord and Slack: DMs sent with escaped texts and buttons,
 presses recorded once, the survey's next question sent, closed DMs skipped."""
 
 from __future__ import annotations

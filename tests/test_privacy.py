@@ -263,7 +263,7 @@ async def build_world(
 
 
 async def measurement_entries(database, world: World, *, now) -> None:
-    """What the method's measurements keep about Alice, if this schema has them (MGE.md §2, §8): the values
+    """What the method's measurements keep about Alice, if this schema has them (docs/method.md §2, §8): the values
     offered to her after her card (Carol's picked), and the ideology rating of her opening answer, whose
     reason echoes her words."""
     tables = SQLModel.metadata.tables

@@ -1,4 +1,4 @@
-"""`/mge ask question:<text>`: ask the community's moral graph (MGE.md §9). The answer is ephemeral.
+"""`/mge ask question:<text>`: ask the community's moral graph (docs/method.md §9). The answer is ephemeral.
 
 In a server the community is that server; in the bot's DMs it is the member's community (as for the other
 member commands: ``community.member_community``). The LLM takes a few seconds, so the command is deferred

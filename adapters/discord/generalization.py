@@ -1,4 +1,4 @@
-"""Generalization picks (MGE.md §2) on Discord: presses on the buttons under "Which of these would be
+"""Generalization picks (docs/method.md §2) on Discord: presses on the buttons under "Which of these would be
 wise to consider for …?".
 
 The question itself comes from the interview as an ordinary ``ChoicePrompt`` (rendered by ``render``,

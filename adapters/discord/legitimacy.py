@@ -1,4 +1,4 @@
-"""The legitimacy questions (MGE.md §8) on Discord: DMs with buttons, and what a press on one does.
+"""The legitimacy questions (docs/method.md §8) on Discord: DMs with buttons, and what a press on one does.
 
 Buttons are the usual ``ChoiceButton`` (``mge:choice:<key>``) with keys ``fair:…`` and ``survey:…``
 (``core.legitimacy``); ``bot.commands.buttons`` routes presses on those to ``record_answer`` rather

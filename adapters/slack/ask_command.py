@@ -1,4 +1,4 @@
-"""`/mge ask <question>` on Slack: ask the workspace's moral graph (MGE.md §9).
+"""`/mge ask <question>` on Slack: ask the workspace's moral graph (docs/method.md §9).
 
 The ack says "Thinking…" at once (an empty or oversized question is answered in the ack itself); the
 LLM work runs after it. The answer goes to the member as an **ephemeral message in the channel where

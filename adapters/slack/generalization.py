@@ -1,4 +1,4 @@
-"""Generalization picks (MGE.md §2) on Slack: presses on the buttons under "Which of these would be wise
+"""Generalization picks (docs/method.md §2) on Slack: presses on the buttons under "Which of these would be wise
 to consider for …?".
 
 The question comes from the interview as an ordinary ``ChoicePrompt`` (Block Kit buttons whose values

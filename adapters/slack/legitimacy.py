@@ -1,4 +1,4 @@
-"""The legitimacy questions (MGE.md §8) on Slack: DMs with Block Kit buttons, and what a press does.
+"""The legitimacy questions (docs/method.md §8) on Slack: DMs with Block Kit buttons, and what a press does.
 
 The buttons are our usual choice buttons (``mge_choice_<n>``) whose values are ``fair:…`` or
 ``survey:…`` keys (``core.legitimacy``); ``bot.commands.buttons`` routes those presses to

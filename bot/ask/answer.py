@@ -1,4 +1,4 @@
-"""Asking the community's moral graph (MGE.md §9): `/mge ask` on Discord and Slack, `mge ask` in a terminal.
+"""Asking the community's moral graph (docs/method.md §9): `/mge ask` on Discord and Slack, `mge ask` in a terminal.
 
 ``ask_graph`` builds the community's graph (default algorithm, per-context rankings, exactly what the
 digest ranks), asks the LLM which of the community's contexts the question touches, takes the winning

@@ -1,4 +1,4 @@
-"""`mge ask "<question>" [--community NAME]`: ask a community's moral graph from the terminal (MGE.md §9).
+"""`mge ask "<question>" [--community NAME]`: ask a community's moral graph from the terminal (docs/method.md §9).
 
 Exit codes: 0 answered; 1 no answer (no graph yet, no context matches, the LLM failed: the reason is
 printed); 2 the command was used wrong (empty question, unknown community, bad settings).

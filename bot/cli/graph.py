@@ -1,4 +1,4 @@
-"""``mge graph``: build the moral graph from files (MGE.md §7), no database needed.
+"""``mge graph``: build the moral graph from files (docs/method.md §7), no database needed.
 
 numpy, scipy and the graph code are imported inside the command, so ``mge --help`` stays fast.
 """

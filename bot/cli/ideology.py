@@ -1,4 +1,4 @@
-"""``mge ideology rate``: the ideology screen of MGE.md §8 run by hand (the scheduler's maintenance tick
+"""``mge ideology rate``: the ideology screen of docs/method.md §8 run by hand (the scheduler's maintenance tick
 runs it too). Database and LLM modules are imported inside the command so ``mge --help`` stays fast."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import typer
 from bot.cli.support import COMMUNITY_HELP_ALL, fail, match_community, run_with_database, settings_or_exit
 
 ideology_app = typer.Typer(
-    help="The ideology screen (MGE.md §8): opening answers rated 1–5, a metric, never a gate.", no_args_is_help=True
+    help="The ideology screen (docs/method.md §8): opening answers rated 1–5, a metric, never a gate.", no_args_is_help=True
 )
 
 

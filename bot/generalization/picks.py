@@ -1,4 +1,4 @@
-"""Generalization picks (MGE.md §2): after a member confirms a card, which of the community's other
+"""Generalization picks (docs/method.md §2): after a member confirms a card, which of the community's other
 values would they call wise to consider for their scenario?
 
 The offer. When an interview ends with a confirmed card (``InterviewService`` calls

@@ -1,5 +1,5 @@
-"""The moral graph of one community, built from its stored votes (MGE.md §7), and the provenance of
-any value in it (MGE.md §8: "every winning value must be traceable").
+"""The moral graph of one community, built from its stored votes (docs/method.md §7), and the provenance of
+any value in it (docs/method.md §8: every winning value can be traced to the members and votes behind it).
 
 What counts, decided here once so the export, the digest and the audit agree:
 
@@ -175,7 +175,7 @@ async def build_community_graph(database: Database, *, community_id: int, params
     return build_moral_graph(values, votes, params)
 
 
-# --- provenance (MGE.md §8) --------------------------------------------------------------------------
+# --- provenance (docs/method.md §8) --------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)

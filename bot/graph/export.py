@@ -1,7 +1,7 @@
 """Writing a community's moral graph for people and other tools: JSON, GraphML, a CSV folder.
 
-* JSON — the interchange document of ``mge graph build`` (MGE.md §7) plus ``community`` and
-  ``stories`` (what was voted, so every edge can be traced, MGE.md §8). Canonical like the core's
+* JSON — the interchange document of ``mge graph build`` (docs/method.md §7) plus ``community`` and
+  ``stories`` (what was voted, so every edge can be traced, docs/method.md §8). Canonical like the core's
   export: keys sorted, no spaces, ``hash`` last = SHA-256 of the canonical JSON of everything else.
 * GraphML — for Gephi, yEd, networkx: one node per value, one edge per kept edge (source → wiser).
 * CSV folder — ``votes.csv`` and ``values.json`` exactly as ``mge graph build`` reads them (so anyone

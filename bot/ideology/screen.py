@@ -1,4 +1,4 @@
-"""The ideology screen (MGE.md §8): each interview's opening answer rated 1–5 by an LLM for echoing
+"""The ideology screen (docs/method.md §8): each interview's opening answer rated 1–5 by an LLM for echoing
 slogans, aiming to persuade and strong value judgments, and its correlation with survey question 2
 ("Did the values you submitted and voted for express what you care about?").
 

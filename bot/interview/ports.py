@@ -32,7 +32,7 @@ class CardReconciler(Protocol):
 
 
 class GeneralizationOffer(Protocol):
-    """After a confirmed card, other members' values to pick from (``bot.generalization.picks``, MGE.md §2):
+    """After a confirmed card, other members' values to pick from (``bot.generalization.picks``, docs/method.md §2):
     records what it shows, then returns the question to send (None: nothing to offer)."""
 
     async def offer(

@@ -112,7 +112,7 @@ class InterviewService:
         self._config = config
         self._clock = clock
         self._reconciler = reconciler
-        #: Offers other values after a confirmed card (MGE.md §2); without one, nothing is offered.
+        #: Offers other values after a confirmed card (docs/method.md §2); without one, nothing is offered.
         self._generalizer = generalizer
         # A scenario's text never changes once written (moderators archive scenarios, they don't edit them).
         self._scenario_texts: dict[tuple[int, int | None], str] = {}

@@ -1,4 +1,4 @@
-"""Legitimacy checks of MGE.md §8: the fair-position question after each digest, and the follow-up survey.
+"""Legitimacy checks of docs/method.md §8: the fair-position question after each digest, and the follow-up survey.
 
 Fair position. After a community's scheduled digest is posted (``digest_posting``), every member whose
 value is in the graph — the current canonical value of their newest confirmed card that has a kept edge

@@ -19,10 +19,10 @@ What ``forget`` does, and why (storage/privacy_repo.py lists where each kind of 
   each vote — blocked, account age, join date, roles), those rows stay with the tombstone and the votes
   point at the tombstone instead of nothing, so each vote is judged exactly as before and a moderator's
   block still holds (emptying ``member_id`` would make a blocked member's votes count again).
-* **Generalization picks** (the values offered after a confirmed card, MGE.md §2) — kept so the pick
+* **Generalization picks** (the values offered after a confirmed card, docs/method.md §2) — kept so the pick
   rates in stats stay true, like votes, but the offer's ``member_id`` is emptied: what was shown and
   picked no longer names the member.
-* **Ideology ratings** (the 1–5 rating of an interview's opening answer, MGE.md §8) — deleted: they
+* **Ideology ratings** (the 1–5 rating of an interview's opening answer, docs/method.md §8) — deleted: they
   describe the member's own words, which are erased with the transcript.
 * **Identity** — the member row keeps its id (so SQLite never hands the id to someone else, and rows
   that must point somewhere can) but loses everything about the person: the platform user id becomes a

@@ -1,5 +1,5 @@
 """The maintenance job: dedup, then story generation, then the ideology screen of opening answers, for
-each community (MGE.md §4, §6, §8)."""
+each community (docs/method.md §4, §6, §8)."""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ The job store is a ``SQLAlchemyJobStore`` (table ``apscheduler_jobs``) in the bo
 pickles jobs, so each job is a module-level function without arguments; the live objects (database,
 publishers, LLM) are found in the process-wide ``SchedulerContext`` installed by ``run_scheduler``.
 
-Never twice, however many processes or restarts (ENGINEERING.md, APScheduler 3):
+Never twice, however many processes or restarts (docs/architecture.md, "Scheduled work runs once"; APScheduler 3):
 
 1. **One scheduler.** On PostgreSQL only the process holding the session-level advisory lock
    ``pg_try_advisory_lock(LEADER_LOCK_KEY)`` runs the scheduler; it keeps that connection open for its
@@ -74,7 +74,7 @@ class SchedulerContext:
     database: Database
     poll_publishers: Mapping[str, PollPublisher] = field(default_factory=dict)  # by platform
     digest_publishers: Mapping[str, DigestPublisher] = field(default_factory=dict)
-    #: DMs for the legitimacy questions of MGE.md §8, by platform: the fair-position question after a
+    #: DMs for the legitimacy questions of docs/method.md §8, by platform: the fair-position question after a
     #: posted digest; the follow-up survey after a digest or when polls close.
     messengers: Mapping[str, DirectMessenger] = field(default_factory=dict)
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))

@@ -77,7 +77,7 @@ def build_maintenance(settings: Settings, *, llm: LLM):
 
 
 def build_generalizer(*, database: Database):
-    """Offers other members' values to pick from after each confirmed card (MGE.md §2)."""
+    """Offers other members' values to pick from after each confirmed card (docs/method.md §2)."""
     from bot.generalization.picks import GeneralizationOffers
 
     return GeneralizationOffers(database)

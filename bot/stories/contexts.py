@@ -1,4 +1,4 @@
-"""Moral-context use cases (MGE.md §5): generated per scenario when a moderator adds it, merged with
+"""Moral-context use cases (docs/method.md §5): generated per scenario when a moderator adds it, merged with
 the community's existing contexts, and edited by moderators. Everything is scoped to one community.
 """
 

@@ -1,4 +1,4 @@
-"""Transition-story generation (MGE.md §6), as a job run once per state of the community's contexts
+"""Transition-story generation (docs/method.md §6), as a job run once per state of the community's contexts
 and values.
 
 For each live context: its candidate values are the canonical values of its scenarios; an LLM picks

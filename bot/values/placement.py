@@ -1,4 +1,4 @@
-"""Deduplication use cases: members' confirmed cards → canonical values (MGE.md §4).
+"""Deduplication use cases: members' confirmed cards → canonical values (docs/method.md §4).
 
 Embeddings of the policies propose candidates (cosine distance, DBSCAN); an LLM judge with the paper's
 four criteria decides, and its verdict is honoured whatever the distance said. Every decision is a
@@ -40,7 +40,7 @@ Progress = Callable[[int, int], None]
 
 @dataclass(frozen=True, slots=True)
 class DedupParams:
-    """Thresholds from MGE.md §4 (the authors' working values) and limits on what the judge sees."""
+    """Thresholds from docs/method.md §4 (the authors' working values) and limits on what the judge sees."""
 
     #: A canonical value this close (cosine distance of the policies' embeddings) is a direct candidate.
     match_distance: float = 0.10

@@ -1,4 +1,4 @@
-"""Story polls: post a transition story, turn members' reactions into votes, close and tally (MGE.md §7).
+"""Story polls: post a transition story, turn members' reactions into votes, close and tally (docs/method.md §7).
 
 Reactions become votes through ``bot.voting.inbox`` (recorded first, applied in batches, in the
 platform's order); its docstring has the rules. ``apply_reaction`` here records one reaction and waits

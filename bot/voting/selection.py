@@ -1,4 +1,4 @@
-"""Which transition story to put to a vote next (MGE.md §7).
+"""Which transition story to put to a vote next (docs/method.md §7).
 
 The story that most needs votes: fewest votes so far (over all its earlier polls), oldest first on a
 tie, so every edge hypothesis gets a fair share of attention before any gets a second round.

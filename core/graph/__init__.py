@@ -1,4 +1,4 @@
-"""Votes → the moral graph (MGE.md §7): counting, thresholds, PageRank, cycles, export.
+"""Votes → the moral graph (docs/method.md §7): counting, thresholds, PageRank, cycles, export.
 
 Pure domain code: no database, no chat platform. Start at :func:`build_moral_graph`.
 """

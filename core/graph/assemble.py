@@ -1,4 +1,4 @@
-"""Votes → the moral graph (MGE.md §7): the public entry points."""
+"""Votes → the moral graph (docs/method.md §7): the public entry points."""
 
 from __future__ import annotations
 

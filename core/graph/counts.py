@@ -1,4 +1,4 @@
-"""Vote counts per ordered value pair — the forward and reverse passes of MGE.md §7, in numpy.
+"""Vote counts per ordered value pair — the forward and reverse passes of docs/method.md §7, in numpy.
 
 Every vote on a story A→B (context C) counts twice:
 

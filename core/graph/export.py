@@ -1,4 +1,4 @@
-"""The interchange JSON of MGE.md §7, which the reference implementation's tools read.
+"""The interchange JSON of docs/method.md §7, which the reference implementation's tools read.
 
 ``{"values": [...], "edges": [...]}`` as the reference writes them — except that ids are always text
 and ``values`` lists every value given, with a ``pageRank`` unless it was not ranked (the reference

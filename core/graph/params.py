@@ -1,4 +1,4 @@
-"""Settings of a moral-graph build (MGE.md §7). Plain data, so the bot's settings can feed them."""
+"""Settings of a moral-graph build (docs/method.md §7). Plain data, so the bot's settings can feed them."""
 
 from __future__ import annotations
 

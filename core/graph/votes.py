@@ -1,4 +1,4 @@
-"""Votes on transition stories (MGE.md §7) and their columnar form.
+"""Votes on transition stories (docs/method.md §7) and their columnar form.
 
 A real community casts a few thousand votes, but a benchmark or an import can bring a million, so the
 assembly works on :class:`VoteTable` — integer codes in numpy arrays — rather than on a list of
