@@ -157,8 +157,9 @@ class OpenAILLM:
             started = time.perf_counter()
             with self._translated_errors("embeddings", model):
                 # "float" explicitly: base64 (the typed client's default) is not spoken by every server.
-                response = await self._post("/embeddings", {"model": model, "input": batch, "encoding_format": "float"},
-                                            model)
+                response = await self._post(
+                    "/embeddings", {"model": model, "input": batch, "encoding_format": "float"}, model
+                )
             items = response.get("data")
             if not isinstance(items, list) or not all(_is_embedding(item) for item in items):
                 detail = f"the embeddings response has no list of embeddings: {_excerpt(response)}"

@@ -55,9 +55,7 @@ def _strictify(node: Any, root: dict[str, Any]) -> Any:
     for key, value in list(node.items()):
         if key in ("properties", "$defs", "definitions") and isinstance(value, dict):
             node[key] = {name: _strictify(sub, root) for name, sub in value.items()}
-        elif key in ("items", "anyOf", "allOf", "prefixItems", "additionalProperties") and not isinstance(
-            value, bool
-        ):
+        elif key in ("items", "anyOf", "allOf", "prefixItems", "additionalProperties") and not isinstance(value, bool):
             node[key] = _strictify(value, root)
 
     if node.get("type") == "object" or "properties" in node:

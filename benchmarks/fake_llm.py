@@ -39,8 +39,7 @@ QUESTIONS = (
     "in that moment?",
     "What about that moment made it feel like the right thing to do, apart from how it turned out afterwards?",
     "Is there someone you admire for handling situations like this well? What would they pay attention to?",
-    "When you picture them in your friend's position, what would they notice about the people who could "
-    "be affected?",
+    "When you picture them in your friend's position, what would they notice about the people who could be affected?",
     "You've described several things. Which of them matters most to you when the stakes feel high?",
     "If an assistant attended to those things in its answer, how would the person on the other end feel "
     "afterwards, do you think?",

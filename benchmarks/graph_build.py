@@ -63,8 +63,18 @@ def run_case(label: str, argv: list[str], repeat: int) -> dict[str, object]:
     walls = [float(run["wall"]) for run in runs]
     peak_mb = max(int(run["maxrss_kib"]) for run in runs) / 1024
     summary = runs[-1]["stderr"].strip().splitlines()[-1] if runs[-1]["stderr"] else ""
-    print(f"  {label:<34} median {statistics.median(walls):6.2f} s  min {min(walls):6.2f} s  peak {peak_mb:6.0f} MB", flush=True)
-    return {"label": label, "walls": walls, "median_s": statistics.median(walls), "min_s": min(walls), "peak_mb": peak_mb, "summary": summary}
+    print(
+        f"  {label:<34} median {statistics.median(walls):6.2f} s  min {min(walls):6.2f} s  peak {peak_mb:6.0f} MB",
+        flush=True,
+    )
+    return {
+        "label": label,
+        "walls": walls,
+        "median_s": statistics.median(walls),
+        "min_s": min(walls),
+        "peak_mb": peak_mb,
+        "summary": summary,
+    }
 
 
 def main() -> None:
@@ -91,7 +101,17 @@ def main() -> None:
             votes, values = ensure_dataset(n_votes)
             print(f"{size_label} votes ({votes.stat().st_size / 2**20:.0f} MB CSV)", flush=True)
             for algorithm in ALGORITHMS:
-                argv = [*command, "--votes", str(votes), "--values", str(values), "--algorithm", algorithm, "--out", out]
+                argv = [
+                    *command,
+                    "--votes",
+                    str(votes),
+                    "--values",
+                    str(values),
+                    "--algorithm",
+                    algorithm,
+                    "--out",
+                    out,
+                ]
                 case = run_case(f"build {algorithm}", argv, args.repeat)
                 case.update(size=size_label, votes=n_votes, algorithm=algorithm, implementation="fast")
                 results["cases"].append(case)  # type: ignore[union-attr]
@@ -116,8 +136,12 @@ def check_targets(cases: list[dict], size: str) -> dict[str, object]:
     print(f"targets at {size} votes:")
     report: dict[str, object] = {}
     for algorithm in ALGORITHMS:
-        fast = next(c for c in cases if c["size"] == size and c["algorithm"] == algorithm and c["implementation"] == "fast")
-        slow = next(c for c in cases if c["size"] == size and c["algorithm"] == algorithm and c["implementation"] == "reference")
+        fast = next(
+            c for c in cases if c["size"] == size and c["algorithm"] == algorithm and c["implementation"] == "fast"
+        )
+        slow = next(
+            c for c in cases if c["size"] == size and c["algorithm"] == algorithm and c["implementation"] == "reference"
+        )
         speedup = slow["median_s"] / fast["median_s"]
         checks = {
             f"wall < {TARGET_SECONDS:g} s": fast["median_s"] < TARGET_SECONDS,
@@ -126,7 +150,12 @@ def check_targets(cases: list[dict], size: str) -> dict[str, object]:
         }
         verdict = ", ".join(f"{name}: {'ok' if passed else 'MISSED'}" for name, passed in checks.items())
         print(f"  {algorithm:<9} {fast['median_s']:.2f} s, {fast['peak_mb']:.0f} MB, {speedup:.1f}x faster — {verdict}")
-        report[algorithm] = {"wall_s": fast["median_s"], "peak_mb": fast["peak_mb"], "speedup": speedup, "checks": checks}
+        report[algorithm] = {
+            "wall_s": fast["median_s"],
+            "peak_mb": fast["peak_mb"],
+            "speedup": speedup,
+            "checks": checks,
+        }
     return report
 
 

@@ -133,7 +133,11 @@ def select_edges(pairs: dict[tuple[str, str], dict], params: Params) -> tuple[li
         total = sum(counts[field] for field in VOTE_FIELDS)
         likelihood = (counts["markedWiser"] - counts["markedLessWise"]) / total if total else 0.0
         edge_entropy = entropy(counts, fields)
-        if counts["markedWiser"] >= params.min_wiser and likelihood >= params.min_likelihood and edge_entropy <= params.max_entropy:
+        if (
+            counts["markedWiser"] >= params.min_wiser
+            and likelihood >= params.min_likelihood
+            and edge_entropy <= params.max_entropy
+        ):
             passed[(a, b)] = {
                 "sourceValueId": a,
                 "wiserValueId": b,
@@ -319,7 +323,9 @@ def build(values: list[dict], votes: list[tuple[str, str, str, str, str]], param
                 "title": value["title"],
                 "description": value["description"],
                 "policies": value["policies"],
-                **({} if ranks.get(value["id"], idle_rank) is None else {"pageRank": ranks.get(value["id"], idle_rank)}),
+                **(
+                    {} if ranks.get(value["id"], idle_rank) is None else {"pageRank": ranks.get(value["id"], idle_rank)}
+                ),
             }
             for value in values
         ],
@@ -337,7 +343,9 @@ def build(values: list[dict], votes: list[tuple[str, str, str, str, str]], param
     if params.algorithm == "mge-2023":
         doc["parameters"]["iterations"] = params.iterations
     else:
-        doc["parameters"].update(tolerance=params.tolerance, maxIterations=params.max_iterations, maxCycles=params.max_cycles)
+        doc["parameters"].update(
+            tolerance=params.tolerance, maxIterations=params.max_iterations, maxCycles=params.max_cycles
+        )
         doc["cycles"] = short_cycles(edges, position, params.max_cycles)
         doc["droppedEdges"] = dropped
         doc["contextCycles"] = context_cycles

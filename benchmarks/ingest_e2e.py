@@ -101,8 +101,10 @@ async def stored_votes(
 
     from storage.models import Member, Poll, Vote
 
-    query = select(Poll.message_id, Member.platform_user_id, Vote.choice).join(Poll, Poll.id == Vote.poll_id).join(
-        Member, Member.id == Vote.member_id
+    query = (
+        select(Poll.message_id, Member.platform_user_id, Vote.choice)
+        .join(Poll, Poll.id == Vote.poll_id)
+        .join(Member, Member.id == Vote.member_id)
     )
     async with database.session() as session:
         rows = (await session.exec(query)).all()
@@ -134,7 +136,8 @@ async def check(
         "votes_stored": len(stored),
         "votes_wrong": len(wrong),
         "wrong_examples": [
-            {"poll": p, "member": m, "expected": expected.get((p, m)), "stored": stored.get((p, m))} for p, m in wrong[:5]
+            {"poll": p, "member": m, "expected": expected.get((p, m)), "stored": stored.get((p, m))}
+            for p, m in wrong[:5]
         ],
         "events_recorded": recorded,
         "outcomes": dict(outcomes),
@@ -157,8 +160,9 @@ def _latencies(values: list[float]) -> dict[str, float]:
 
 def slack_stream(events: int, polls: int) -> tuple[list[dict[str, Any]], list[Change]]:
     """The Events API bodies in sending order (redeliveries included, marked ``retry``), and the changes."""
-    from tests.fakes.slack_api import reaction_event
     from vote_bench import CHANNEL, WORKSPACE, slack_message_id, with_redeliveries
+
+    from tests.fakes.slack_api import reaction_event
 
     redeliveries = int(events * REDELIVERED_SHARE)
     changes = member_changes(events - redeliveries, polls)
@@ -166,8 +170,13 @@ def slack_stream(events: int, polls: int) -> tuple[list[dict[str, Any]], list[Ch
     bodies = []
     for index, (poll, member, choice, added) in enumerate(changes):
         body = reaction_event(
-            names[choice], added=added, user=slack_user(member), channel=CHANNEL, ts=slack_message_id(poll),
-            team=WORKSPACE.external_id, event_id=f"Ev{index:09d}",
+            names[choice],
+            added=added,
+            user=slack_user(member),
+            channel=CHANNEL,
+            ts=slack_message_id(poll),
+            team=WORKSPACE.external_id,
+            event_id=f"Ev{index:09d}",
         )
         at = FIRST_EVENT_US + index
         body["event"]["event_ts"] = f"{at // 1_000_000}.{at % 1_000_000:06d}"
@@ -216,16 +225,23 @@ async def slack_client(url: str, events: int, polls: int, concurrency: int) -> d
         started = time.time()
         await asyncio.gather(*(sender(http) for _ in range(concurrency)))
         finished = time.time()
-    return {"started": started, "finished": finished, "statuses": dict(statuses), "response_ms": _latencies(latencies),
-            "requests": len(requests), "cpu_s": time.process_time()}
+    return {
+        "started": started,
+        "finished": finished,
+        "statuses": dict(statuses),
+        "response_ms": _latencies(latencies),
+        "requests": len(requests),
+        "cpu_s": time.process_time(),
+    }
 
 
 async def measure_slack(database_url: str, *, events: int, polls: int, concurrency: int = 200) -> dict[str, Any]:
     """One Slack HTTP leg: the server here, the client a child process (``slack-client``)."""
+    from vote_bench import setup_polls
+
     from adapters.slack.app import SlackConfig, build_slack_app, start_http
     from bot.voting.inbox import inbox_for
     from tests.fakes.slack_api import SIGNING_SECRET, FakeSlack
-    from vote_bench import setup_polls
 
     database = Database(database_url)
     service, llm = await _service(database)
@@ -238,9 +254,18 @@ async def measure_slack(database_url: str, *, events: int, polls: int, concurren
             cpu = time.process_time()
             try:
                 client = await asyncio.create_subprocess_exec(
-                    sys.executable, str(Path(__file__).resolve()), "slack-client", "--url",
-                    f"http://127.0.0.1:{port}/slack/events", "--events", str(events), "--polls", str(polls),
-                    "--concurrency", str(concurrency), stdout=asyncio.subprocess.PIPE,
+                    sys.executable,
+                    str(Path(__file__).resolve()),
+                    "slack-client",
+                    "--url",
+                    f"http://127.0.0.1:{port}/slack/events",
+                    "--events",
+                    str(events),
+                    "--polls",
+                    str(polls),
+                    "--concurrency",
+                    str(concurrency),
+                    stdout=asyncio.subprocess.PIPE,
                 )
                 # Its one line is written once the last response came back: every event is recorded.
                 line = await client.stdout.readline()
@@ -262,13 +287,20 @@ async def measure_slack(database_url: str, *, events: int, polls: int, concurren
     wall = applied - sent["started"]
     ok_responses = sent["statuses"].get("200", 0) == sent["requests"]
     return result | {
-        "platform": "slack", "path": "HTTP mode (Events API)", "events": sent["requests"],
-        "redeliveries": sent["requests"] - len(changes), "polls": polls, "concurrency": concurrency,
-        "wall_s": wall, "events_per_s": sent["requests"] / wall,
+        "platform": "slack",
+        "path": "HTTP mode (Events API)",
+        "events": sent["requests"],
+        "redeliveries": sent["requests"] - len(changes),
+        "polls": polls,
+        "concurrency": concurrency,
+        "wall_s": wall,
+        "events_per_s": sent["requests"] / wall,
         "acknowledged_per_s": sent["requests"] / (sent["finished"] - sent["started"]),
-        "statuses": sent["statuses"], "response_ms": sent["response_ms"],
+        "statuses": sent["statuses"],
+        "response_ms": sent["response_ms"],
         # Where the CPU went: the server (this process, Bolt app and inbox) and the client process (whole run).
-        "server_cpu_s": cpu, "client_cpu_s": sent["cpu_s"],
+        "server_cpu_s": cpu,
+        "client_cpu_s": sent["cpu_s"],
         "ok": result["counts_exact"] and ok_responses,
     }
 
@@ -288,13 +320,30 @@ async def discord_gateway(events: int, polls: int) -> None:
     names = poll_reactions("discord")
     async with FakeDiscord() as fake:
         guild = fake.add_guild("Bench guild")
-        print(json.dumps({"port": fake.port, "token": fake.token, "guild_id": guild.id, "guild_name": guild.name,
-                          "channel_id": guild.channel_id}), flush=True)
+        print(
+            json.dumps(
+                {
+                    "port": fake.port,
+                    "token": fake.token,
+                    "guild_id": guild.id,
+                    "guild_name": guild.name,
+                    "channel_id": guild.channel_id,
+                }
+            ),
+            flush=True,
+        )
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, sys.stdin.readline)
         author = {"id": str(fake.bot.id)}
-        messages = [{"id": str(DISCORD_MESSAGE_BASE + poll), "channel_id": str(guild.channel_id),
-                     "guild_id": str(guild.id), "author": author} for poll in range(polls)]
+        messages = [
+            {
+                "id": str(DISCORD_MESSAGE_BASE + poll),
+                "channel_id": str(guild.channel_id),
+                "guild_id": str(guild.id),
+                "author": author,
+            }
+            for poll in range(polls)
+        ]
         users: dict[int, FakeUser] = {}
         frames = []
         for poll, member, choice, added in changes:
@@ -312,18 +361,25 @@ async def measure_discord(database_url: str, *, events: int, polls: int) -> dict
     """One Discord leg: the bot here, the fake Discord a child process (``discord-gateway``)."""
     import discord
     import yarl
+    from vote_bench import setup_polls
 
     from adapters.discord import DiscordConfig, build_client
     from adapters.discord.polls import HANDLED_EVENT
     from bot.interview.routing import DmRouter
     from bot.voting.inbox import inbox_for
-    from vote_bench import setup_polls
 
     database = Database(database_url)
     service, llm = await _service(database)
     gateway = await asyncio.create_subprocess_exec(
-        sys.executable, str(Path(__file__).resolve()), "discord-gateway", "--events", str(events), "--polls", str(polls),
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "discord-gateway",
+        "--events",
+        str(events),
+        "--polls",
+        str(polls),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
     )
     saved = (discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY)
     try:
@@ -332,8 +388,13 @@ async def measure_discord(database_url: str, *, events: int, polls: int) -> dict
         discord.http.Route.BASE = f"http://127.0.0.1:{fake['port']}/api/v10"
         discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(f"ws://127.0.0.1:{fake['port']}/gateway")
         community = CommunityRef("discord", str(fake["guild_id"]), fake["guild_name"])
-        await setup_polls(database, polls, community=community, channel=str(fake["channel_id"]),
-                          message_id=lambda index: str(DISCORD_MESSAGE_BASE + index))
+        await setup_polls(
+            database,
+            polls,
+            community=community,
+            channel=str(fake["channel_id"]),
+            message_id=lambda index: str(DISCORD_MESSAGE_BASE + index),
+        )
         config = DiscordConfig(token=fake["token"], sync_commands=False, guild_ready_timeout=0.05)
         client = build_client(config, interviews=service, router=DmRouter(database), database=database)
         handled: Counter[str] = Counter()
@@ -360,7 +421,9 @@ async def measure_discord(database_url: str, *, events: int, polls: int) -> dict
             await running
         changes = member_changes(events, polls)
         result = await check(
-            database, changes, poll_of=lambda message: int(message) - DISCORD_MESSAGE_BASE,
+            database,
+            changes,
+            poll_of=lambda message: int(message) - DISCORD_MESSAGE_BASE,
             member_of=lambda user: int(user) - DISCORD_USER_BASE,
         )
     finally:
@@ -373,8 +436,15 @@ async def measure_discord(database_url: str, *, events: int, polls: int) -> dict
         await database.dispose()
     wall = applied - sent["started"]
     return result | {
-        "platform": "discord", "path": "gateway", "events": events, "redeliveries": 0, "polls": polls,
-        "wall_s": wall, "events_per_s": events / wall, "handled": dict(handled), "server_cpu_s": cpu,
+        "platform": "discord",
+        "path": "gateway",
+        "events": events,
+        "redeliveries": 0,
+        "polls": polls,
+        "wall_s": wall,
+        "events_per_s": events / wall,
+        "handled": dict(handled),
+        "server_cpu_s": cpu,
         "ok": result["counts_exact"] and "failed" not in handled,
     }
 
@@ -395,7 +465,11 @@ def measure(platform: str, database_url: str, *, events: int, concurrency: int =
 
 
 def summary(leg: dict[str, Any]) -> str:
-    response = f", HTTP p50 {leg['response_ms']['p50']:.0f} ms p99 {leg['response_ms']['p99']:.0f} ms" if "response_ms" in leg else ""
+    response = (
+        f", HTTP p50 {leg['response_ms']['p50']:.0f} ms p99 {leg['response_ms']['p99']:.0f} ms"
+        if "response_ms" in leg
+        else ""
+    )
     return (
         f"{leg['events_per_s']:,.0f} events/s to the last vote applied{response}; {leg['votes_stored']:,} votes "
         f"stored, {leg['votes_expected']:,} expected, {leg['votes_wrong']} wrong; {leg['events_recorded']:,} events "

@@ -31,10 +31,10 @@ from typing import Any
 import support  # noqa: F401 — puts the repository root on sys.path
 
 from adapters.llm_openai import OpenAILLM
-from bot.interview.service import InterviewService
 from bot.interview.ports import InterviewConfig
-from bot.runtime.wiring import member_locks_for
 from bot.interview.scenarios import prepare_scenarios
+from bot.interview.service import InterviewService
+from bot.runtime.wiring import member_locks_for
 from core.messages import CommunityRef, InboundMessage, Person
 from storage.database import Database
 
@@ -129,7 +129,9 @@ class Turn:
 def build_service(database: Database, base_url: str, *, timeout: float = 60.0) -> tuple[InterviewService, OpenAILLM]:
     """The interview service as ``bot.runtime.wiring`` builds it (default settings), minus the reconciler:
     with the member locks ``wiring.member_leases`` gives it (a lock file on SQLite, leases on PostgreSQL)."""
-    llm = OpenAILLM(base_url=base_url, api_key="bench", timeout_seconds=timeout, max_retries=0, structured_output="auto")
+    llm = OpenAILLM(
+        base_url=base_url, api_key="bench", timeout_seconds=timeout, max_retries=0, structured_output="auto"
+    )
     config = InterviewConfig(chat_model="bench-chat", articulation_model="bench-card", max_turns=12, min_turns=3)
     leases = member_locks_for(database.url, database)
     return InterviewService(database=database, llm=TimedLLM(llm), config=config, leases=leases), llm
@@ -211,7 +213,9 @@ async def measure_tokens(base_url: str, database_url: str) -> dict[str, Any]:
             await llm.aclose()
         async with database.session() as session:
             [row] = (await session.exec(select(Interview))).all()
-            calls = (await session.exec(select(LLMCall).where(LLMCall.interview_id == row.id).order_by(LLMCall.id))).all()
+            calls = (
+                await session.exec(select(LLMCall).where(LLMCall.interview_id == row.id).order_by(LLMCall.id))
+            ).all()
     finally:
         await database.dispose()
     if row.state != InterviewState.CONFIRMED:
@@ -282,8 +286,12 @@ async def measure_latency(
     summary = summarise([turn for turns in results for turn in turns], wall)
     # CPU of this whole process (all its threads: aiosqlite runs SQLite in one) per turn: what caps the
     # turns per second one process can serve, whatever the pacing.
-    summary.update(concurrency=concurrency, interviews=concurrency * rounds, think_s=think,
-                   cpu_ms_per_turn=cpu * 1000 / max(1, summary["turns"]))
+    summary.update(
+        concurrency=concurrency,
+        interviews=concurrency * rounds,
+        think_s=think,
+        cpu_ms_per_turn=cpu * 1000 / max(1, summary["turns"]),
+    )
     return summary
 
 
@@ -305,7 +313,9 @@ async def open_interviews(base_url: str, database_url: str, count: int, parallel
 
         async def one(index: int) -> None:
             async with gate:
-                await interview(service, community, Person(f"m{index}", f"Member {index}"), texts=(*OPENING, *ANSWERS[:2]))
+                await interview(
+                    service, community, Person(f"m{index}", f"Member {index}"), texts=(*OPENING, *ANSWERS[:2])
+                )
 
         await asyncio.gather(*(one(i) for i in range(count)))
         import gc

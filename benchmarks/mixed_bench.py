@@ -19,19 +19,24 @@ from datetime import UTC, datetime
 from typing import Any
 
 import support  # noqa: F401 — puts the repository root on sys.path
-
 from interview_bench import ANSWERS, CLOSING, OPENING, _message, build_service, interview, prepare, timed_handle
+from vote_bench import CHANNEL, WORKSPACE, count_votes, make_events, setup_polls
+
 from bot.runtime.heap import freeze_startup_heap
 from bot.voting.inbox import Reaction, inbox_for
 from core.messages import CommunityRef, Person
 from storage.database import Database
-from vote_bench import CHANNEL, WORKSPACE, count_votes, make_events, setup_polls
-
 
 
 async def measure_mixed(
-    base_url: str, database_url: str, *, events: int, rate: float = 1_000.0, participants: int = 60,
-    think: float = 5.0, polls: int = 40,
+    base_url: str,
+    database_url: str,
+    *,
+    events: int,
+    rate: float = 1_000.0,
+    participants: int = 60,
+    think: float = 5.0,
+    polls: int = 40,
 ) -> dict[str, Any]:
     from support import percentile
 
@@ -57,11 +62,19 @@ async def measure_mixed(
 
             async def deliver(event: dict) -> None:
                 started = time.perf_counter()
-                await inbox.record(Reaction(
-                    community=WORKSPACE, platform="slack", channel_id=CHANNEL, message_id=event["message_id"],
-                    person=Person(event["user"], event["user"]), emoji=event["emoji"], added=True,
-                    event_id=event["event_id"], now=now,
-                ))
+                await inbox.record(
+                    Reaction(
+                        community=WORKSPACE,
+                        platform="slack",
+                        channel_id=CHANNEL,
+                        message_id=event["message_id"],
+                        person=Person(event["user"], event["user"]),
+                        emoji=event["emoji"],
+                        added=True,
+                        event_id=event["event_id"],
+                        now=now,
+                    )
+                )
                 acks.append(time.perf_counter() - started)
 
             burst["start"] = time.perf_counter()
@@ -101,10 +114,15 @@ async def measure_mixed(
         gc.set_threshold(*thresholds)
         await database.dispose()
     # The turns that overlapped the burst: from its first delivery until its last vote was applied.
-    turns = [turn for per in results[1:] for began, ended, turn in per
-             if ended >= burst["start"] and began <= burst["applied"]]
-    quiet = [turn for per in results[1:] for began, ended, turn in per
-             if ended < burst["start"] or began > burst["applied"]]
+    turns = [
+        turn
+        for per in results[1:]
+        for began, ended, turn in per
+        if ended >= burst["start"] and began <= burst["applied"]
+    ]
+    quiet = [
+        turn for per in results[1:] for began, ended, turn in per if ended < burst["start"] or began > burst["applied"]
+    ]
     own = [t.own * 1000 for t in turns]
     reply = [t.total * 1000 for t in turns]
     applied_s = burst["applied"] - burst["start"]
@@ -113,8 +131,12 @@ async def measure_mixed(
         "think_s": think,
         "turns": len(turns),
         "turns_outside_burst": len(quiet),
-        "own_ms_outside_burst": {"p50": percentile([t.own * 1000 for t in quiet], 50),
-                                 "p99": percentile([t.own * 1000 for t in quiet], 99)} if quiet else None,
+        "own_ms_outside_burst": {
+            "p50": percentile([t.own * 1000 for t in quiet], 50),
+            "p99": percentile([t.own * 1000 for t in quiet], 99),
+        }
+        if quiet
+        else None,
         "failed_turns": sum(1 for t in turns if not t.ok),
         "own_ms": {"p50": percentile(own, 50), "p99": percentile(own, 99), "max": max(own)},
         "reply_ms": {"p50": percentile(reply, 50), "p99": percentile(reply, 99), "max": max(reply)},
@@ -125,7 +147,9 @@ async def measure_mixed(
         "recorded_s": burst["recorded"] - burst["start"],
         "vote_events_per_s": len(stream) / applied_s,
         "arrival_rate": rate,
-        "ack_ms": {"p50": percentile([a * 1000 for a in burst["ack_ms"]], 50),
-                   "p99": percentile([a * 1000 for a in burst["ack_ms"]], 99)},
+        "ack_ms": {
+            "p50": percentile([a * 1000 for a in burst["ack_ms"]], 50),
+            "p99": percentile([a * 1000 for a in burst["ack_ms"]], 99),
+        },
         "ok": stored == unique,
     }

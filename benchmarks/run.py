@@ -67,9 +67,13 @@ def settings(args: argparse.Namespace) -> dict[str, Any]:
         # message, as people do: the load a community of that size really produces. 60 s is the pace of
         # the paper's participants (median 15–21 minutes for a dozen or so messages and the votes);
         # 20 s is a community of fast typists.
-        "paced_think_s": _numbers(args.paced_think) if args.paced_think is not None else ([] if quick else [20.0, 60.0]),
+        "paced_think_s": _numbers(args.paced_think)
+        if args.paced_think is not None
+        else ([] if quick else [20.0, 60.0]),
         "vote_events": args.vote_events or (1_000 if quick else 100_000),
-        "vote_legs": _vote_legs(args.vote_legs or ("sqlite:1,sqlite:200" if quick else "sqlite:1,sqlite:200,postgresql:200")),
+        "vote_legs": _vote_legs(
+            args.vote_legs or ("sqlite:1,sqlite:200" if quick else "sqlite:1,sqlite:200,postgresql:200")
+        ),
         # A busy community (60 members interviewing, ~10 turns/s) while reactions arrive at 1,000 a second.
         "mixed_events": 2_000 if quick else 20_000,
         "mixed_participants": 20 if quick else 60,
@@ -79,8 +83,14 @@ def settings(args: argparse.Namespace) -> dict[str, Any]:
         "graph_repeat": 1 if quick else 3,
         "memory_interviews": args.memory_interviews or (50 if quick else 1_000),
         "e2e_events": args.e2e_events or (1_000 if quick else 20_000),
-        "e2e_legs": _e2e_legs(args.e2e_legs or ("slack:sqlite,discord:sqlite" if quick else
-                                                "slack:sqlite,discord:sqlite,slack:postgresql,discord:postgresql")),
+        "e2e_legs": _e2e_legs(
+            args.e2e_legs
+            or (
+                "slack:sqlite,discord:sqlite"
+                if quick
+                else "slack:sqlite,discord:sqlite,slack:postgresql,discord:postgresql"
+            )
+        ),
         "postgres": not args.no_postgres,
     }
 
@@ -150,15 +160,29 @@ def run_mixed(base_url: str, scratch: Path, config: dict[str, Any], postgres) ->
     for backend in ("sqlite", "postgresql"):
         if (url := _fresh_database(backend, postgres, scratch, "mixed")) is None:
             continue  # no PostgreSQL here: run.py says so in postgres_note
-        print(f"  mixed: {config['mixed_participants']} interviews while {config['mixed_events']:,} reactions arrive at "
-              f"{config['mixed_rate']:,.0f}/s, {backend} ...", flush=True)
-        result = asyncio.run(measure_mixed(base_url, url, events=config["mixed_events"], rate=config["mixed_rate"],
-                                           participants=config["mixed_participants"], think=config["mixed_think_s"]))
+        print(
+            f"  mixed: {config['mixed_participants']} interviews while {config['mixed_events']:,} reactions arrive at "
+            f"{config['mixed_rate']:,.0f}/s, {backend} ...",
+            flush=True,
+        )
+        result = asyncio.run(
+            measure_mixed(
+                base_url,
+                url,
+                events=config["mixed_events"],
+                rate=config["mixed_rate"],
+                participants=config["mixed_participants"],
+                think=config["mixed_think_s"],
+            )
+        )
         result["backend"] = backend
         legs.append(result)
-        print(f"    {result['turns']} turns during the burst: own p99 {result['own_ms']['p99']:.1f} ms, reply p99 "
-              f"{result['reply_ms']['p99']:.0f} ms; votes {result['vote_events_per_s']:,.0f} events/s, "
-              f"{result['votes_stored']:,} of {result['unique_votes']:,} stored", flush=True)
+        print(
+            f"    {result['turns']} turns during the burst: own p99 {result['own_ms']['p99']:.1f} ms, reply p99 "
+            f"{result['reply_ms']['p99']:.0f} ms; votes {result['vote_events_per_s']:,.0f} events/s, "
+            f"{result['votes_stored']:,} of {result['unique_votes']:,} stored",
+            flush=True,
+        )
     return legs
 
 
@@ -220,8 +244,21 @@ def run_graph(config: dict[str, Any]) -> list[dict[str, Any]]:
             votes, values = ensure_dataset(n_votes)
             print(f"  graph build: {size} votes", flush=True)
             for algorithm in graph_build.ALGORITHMS:
-                argv = [sys.executable, "-m", "bot", "graph", "build", "--votes", str(votes), "--values", str(values),
-                        "--algorithm", algorithm, "--out", out]
+                argv = [
+                    sys.executable,
+                    "-m",
+                    "bot",
+                    "graph",
+                    "build",
+                    "--votes",
+                    str(votes),
+                    "--values",
+                    str(values),
+                    "--algorithm",
+                    algorithm,
+                    "--out",
+                    out,
+                ]
                 case = graph_build.run_case(f"build {algorithm}", argv, config["graph_repeat"])
                 case.update(size=size, votes=n_votes, algorithm=algorithm)
                 cases.append(case)
@@ -233,9 +270,20 @@ def run_memory(base_url: str, scratch: Path, config: dict[str, Any]) -> dict[str
     print(f"  memory: a bot process with {count:,} open interviews ...", flush=True)
     url = support.sqlite_url(scratch, "memory")
     done = subprocess.run(
-        [sys.executable, str(HERE / "interview_bench.py"), "memory", "--base-url", base_url, "--database-url", url,
-         "--interviews", str(count)],
-        capture_output=True, text=True, check=False,
+        [
+            sys.executable,
+            str(HERE / "interview_bench.py"),
+            "memory",
+            "--base-url",
+            base_url,
+            "--database-url",
+            url,
+            "--interviews",
+            str(count),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if done.returncode != 0:
         raise RuntimeError(f"the memory child failed:\n{done.stderr[-3000:]}")
@@ -268,28 +316,34 @@ def report_rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
     rows += _latency_rows(results)
     rows += _vote_rows(results.get("votes", []))
     for leg in results.get("mixed", []):
-        rows.append((
-            f"DM turns while {leg['vote_events']:,} reactions arrive "
-            f"at {leg['arrival_rate']:,.0f}/s, {leg['backend']}",
-            f"{leg['turns']} turns during the burst: own p99 {leg['own_ms']['p99']:.1f} ms (outside it "
-            f"{(leg['own_ms_outside_burst'] or {}).get('p99', 0):.1f} ms), "
-            f"reply p99 {leg['reply_ms']['p99']:.0f} ms; "
-            f"reactions recorded p99 {leg['ack_ms']['p99']:.0f} ms, {leg['votes_stored']:,} votes stored",
-            f"own p99 < 50 ms, reply p99 < 1 s; = {leg['unique_votes']:,} "
-            f"unique ({'ok' if leg['ok'] else 'WRONG'})",
-        ))
+        rows.append(
+            (
+                f"DM turns while {leg['vote_events']:,} reactions arrive "
+                f"at {leg['arrival_rate']:,.0f}/s, {leg['backend']}",
+                f"{leg['turns']} turns during the burst: own p99 {leg['own_ms']['p99']:.1f} ms (outside it "
+                f"{(leg['own_ms_outside_burst'] or {}).get('p99', 0):.1f} ms), "
+                f"reply p99 {leg['reply_ms']['p99']:.0f} ms; "
+                f"reactions recorded p99 {leg['ack_ms']['p99']:.0f} ms, {leg['votes_stored']:,} votes stored",
+                f"own p99 < 50 ms, reply p99 < 1 s; = {leg['unique_votes']:,} "
+                f"unique ({'ok' if leg['ok'] else 'WRONG'})",
+            )
+        )
     for case in results.get("graph", []):
-        rows.append((
-            f"Graph build ({case['algorithm']}), {case['size']} votes",
-            f"{case['median_s']:.2f} s, peak {case['peak_mb']:.0f} MB",
-            "1M: < 5 s, < 600 MB" if case["size"] == "1M" else "",
-        ))
+        rows.append(
+            (
+                f"Graph build ({case['algorithm']}), {case['size']} votes",
+                f"{case['median_s']:.2f} s, peak {case['peak_mb']:.0f} MB",
+                "1M: < 5 s, < 600 MB" if case["size"] == "1M" else "",
+            )
+        )
     if (memory := results.get("memory")) is not None:
-        rows.append((
-            f"Bot process RSS with {memory['interviews']:,} open interviews",
-            f"{memory['rss_mb']:.0f} MB ({memory['rss_mb_before']:.0f} MB with one)",
-            "",
-        ))
+        rows.append(
+            (
+                f"Bot process RSS with {memory['interviews']:,} open interviews",
+                f"{memory['rss_mb']:.0f} MB ({memory['rss_mb_before']:.0f} MB with one)",
+                "",
+            )
+        )
     rows += _e2e_rows(results.get("e2e", []))
     return rows
 
@@ -315,8 +369,11 @@ def _latency_rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
             pacing = f", answering after ~{leg['think_s']:g} s" if leg["think_s"] else ""
             if leg["concurrency"] == largest:
                 met = leg["own_ms"]["p99"] < TARGET_P99_MS and not leg["failed_turns"]
-                target = f"p99 < {TARGET_P99_MS:.0f} ms at 500 ({'met' if met else 'MISSED'})" if largest == 500 else (
-                    f"p99 < {TARGET_P99_MS:.0f} ms at 500 (not run at 500)")
+                target = (
+                    f"p99 < {TARGET_P99_MS:.0f} ms at 500 ({'met' if met else 'MISSED'})"
+                    if largest == 500
+                    else (f"p99 < {TARGET_P99_MS:.0f} ms at 500 (not run at 500)")
+                )
             what = f"Bot's own latency per DM turn, {backend}, {leg['concurrency']} concurrent{pacing}"
             rows.append((what, _latency_cell(leg), target))
     if "postgresql" not in results["latency"]:
@@ -332,12 +389,14 @@ def _vote_rows(votes: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
             rows.append((what, f"not run: {leg['skipped']}", ""))
             continue
         lost = f", {sum(leg['errors'].values())} errors" if leg["errors"] else ""
-        rows.append((
-            what,
-            f"{leg['events_per_s']:,.0f} events/s end to end (recorded at {leg.get('recorded_per_s', 0):,.0f}/s); "
-            f"{leg['votes_stored']:,} votes stored from {leg['events']:,} events{lost}",
-            f"= {leg['unique_votes']:,} unique ({'ok' if leg['ok'] else 'WRONG'})",
-        ))
+        rows.append(
+            (
+                what,
+                f"{leg['events_per_s']:,.0f} events/s end to end (recorded at {leg.get('recorded_per_s', 0):,.0f}/s); "
+                f"{leg['votes_stored']:,} votes stored from {leg['events']:,} events{lost}",
+                f"= {leg['unique_votes']:,} unique ({'ok' if leg['ok'] else 'WRONG'})",
+            )
+        )
     return rows
 
 
@@ -347,20 +406,27 @@ def _e2e_rows(legs: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
     rows: list[tuple[str, str, str]] = []
     for leg in legs:
         if "skipped" in leg:
-            rows.append((f"End-to-end ingestion, {leg['platform']}, {leg['backend']}", f"not run: {leg['skipped']}", ""))
+            rows.append(
+                (f"End-to-end ingestion, {leg['platform']}, {leg['backend']}", f"not run: {leg['skipped']}", "")
+            )
             continue
         what = f"End-to-end ingestion, {leg['platform']} {leg['path']}, {leg['backend']}, {leg['events']:,} events"
-        response = (f"; HTTP p50 {_ms(leg['response_ms']['p50'])}, p99 {_ms(leg['response_ms']['p99'])}"
-                    if "response_ms" in leg else "")
+        response = (
+            f"; HTTP p50 {_ms(leg['response_ms']['p50'])}, p99 {_ms(leg['response_ms']['p99'])}"
+            if "response_ms" in leg
+            else ""
+        )
         redelivered = f" ({leg['redeliveries']:,} redelivered)" if leg["redeliveries"] else ""
         met = leg["events_per_s"] >= TARGET_EVENTS_PER_S and leg["ok"]
-        rows.append((
-            what,
-            f"{leg['events_per_s']:,.0f} events/s to the last vote applied{response}; "
-            f"{leg['votes_stored']:,} votes "
-            f"from {leg['events']:,} events{redelivered}, {'exact' if leg['ok'] else 'WRONG'}",
-            f"≥ {TARGET_EVENTS_PER_S:,} events/s, exact counts ({'met' if met else 'MISSED'})",
-        ))
+        rows.append(
+            (
+                what,
+                f"{leg['events_per_s']:,.0f} events/s to the last vote applied{response}; "
+                f"{leg['votes_stored']:,} votes "
+                f"from {leg['events']:,} events{redelivered}, {'exact' if leg['ok'] else 'WRONG'}",
+                f"≥ {TARGET_EVENTS_PER_S:,} events/s, exact counts ({'met' if met else 'MISSED'})",
+            )
+        )
     return rows
 
 
@@ -419,10 +485,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="a short version (CI): fewer interviews, events, sizes")
     parser.add_argument("--out", type=Path, help="the JSON file (default: benchmarks/results/run-<timestamp>.json)")
     parser.add_argument(
-        "--table", type=Path,
+        "--table",
+        type=Path,
         help="the markdown table (default: benchmarks/results/README-table.md; quick: README-table-quick.md)",
     )
-    parser.add_argument("--llm-latency", type=float, help="seconds the fake LLM waits before each answer (0.5; quick 0.05)")
+    parser.add_argument(
+        "--llm-latency", type=float, help="seconds the fake LLM waits before each answer (0.5; quick 0.05)"
+    )
     parser.add_argument("--concurrency", help="comma-separated concurrent interviews (1,100,500; quick 1,20)")
     parser.add_argument(
         "--paced-think",
@@ -430,8 +499,12 @@ def main(argv: list[str] | None = None) -> int:
         "(20,60; quick: no such legs; 0: none)",
     )
     parser.add_argument("--vote-events", type=int, help="reaction events (100000; quick 1000)")
-    parser.add_argument("--vote-legs", help="backend:workers,... (sqlite:1,sqlite:200,postgresql:200; quick sqlite:1,sqlite:200)")
-    parser.add_argument("--memory-interviews", type=int, help="open interviews in the memory benchmark (1000; quick 50)")
+    parser.add_argument(
+        "--vote-legs", help="backend:workers,... (sqlite:1,sqlite:200,postgresql:200; quick sqlite:1,sqlite:200)"
+    )
+    parser.add_argument(
+        "--memory-interviews", type=int, help="open interviews in the memory benchmark (1000; quick 50)"
+    )
     parser.add_argument("--e2e-events", type=int, help="reaction events per end-to-end leg (20000; quick 1000)")
     parser.add_argument(
         "--e2e-legs",
@@ -442,7 +515,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
     parser.add_argument(
-        "--sections", default=",".join(SECTIONS),
+        "--sections",
+        default=",".join(SECTIONS),
         help=f"which sections to run, comma-separated (default: all of {','.join(SECTIONS)})",
     )
     args = parser.parse_args(argv)
@@ -467,16 +541,26 @@ def main(argv: list[str] | None = None) -> int:
         print(title, flush=True)
         began = time.perf_counter()
         results[name] = run()
-        sections[name] = {"seconds": round(time.perf_counter() - began, 1), "load_average_after": support.load_average()}
+        sections[name] = {
+            "seconds": round(time.perf_counter() - began, 1),
+            "load_average_after": support.load_average(),
+        }
 
-    with tempfile.TemporaryDirectory(prefix="mge-bench-") as scratch_dir, fake_llm_process(config["llm_latency_s"]) as base_url:
+    with (
+        tempfile.TemporaryDirectory(prefix="mge-bench-") as scratch_dir,
+        fake_llm_process(config["llm_latency_s"]) as base_url,
+    ):
         scratch = Path(scratch_dir)
         section("tokens", "1. tokens per completed interview", lambda: run_tokens(base_url, scratch))
         if "tokens" in results:
             print(f"    {results['tokens']['total_tokens']:,} tokens", flush=True)
         with support.maybe_postgres(config["postgres"]) as (postgres, why_not):
             results["postgres_note"] = why_not
-            section("latency", "2. the bot's own latency per DM turn", lambda: run_latency(base_url, scratch, config, postgres))
+            section(
+                "latency",
+                "2. the bot's own latency per DM turn",
+                lambda: run_latency(base_url, scratch, config, postgres),
+            )
             section("votes", "3. vote ingestion", lambda: run_votes(scratch, config, postgres))
             section("mixed", "3b. DM turns during a vote burst", lambda: run_mixed(base_url, scratch, config, postgres))
             section("e2e", "6. vote ingestion end to end", lambda: run_e2e(scratch, config, postgres))
@@ -498,9 +582,12 @@ def main(argv: list[str] | None = None) -> int:
     if not results["votes_ok"]:
         for leg in results.get("e2e", []):
             if not leg.get("ok", True):
-                print(f"END-TO-END VOTES WRONG ({leg['platform']}, {leg['backend']}): {leg['votes_wrong']} wrong "
-                      f"(e.g. {leg['wrong_examples']}); {leg['events_recorded']} events recorded; statuses "
-                      f"{leg.get('statuses')}; outcomes {leg['outcomes']}", file=sys.stderr)
+                print(
+                    f"END-TO-END VOTES WRONG ({leg['platform']}, {leg['backend']}): {leg['votes_wrong']} wrong "
+                    f"(e.g. {leg['wrong_examples']}); {leg['events_recorded']} events recorded; statuses "
+                    f"{leg.get('statuses')}; outcomes {leg['outcomes']}",
+                    file=sys.stderr,
+                )
         wrong = [leg for leg in results.get("votes", []) if not leg.get("ok", True)]
         for leg in wrong:
             print(

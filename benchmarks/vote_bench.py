@@ -20,10 +20,10 @@ from typing import Any
 
 import support  # noqa: F401 — puts the repository root on sys.path
 
-from bot.voting.polls import record_poll
-from core.polls import VoteOutcome
 from bot.voting.inbox import Reaction, inbox_for
+from bot.voting.polls import record_poll
 from core.messages import CommunityRef, Person
+from core.polls import VoteOutcome
 from storage.database import Database
 from tests.fakes.story_rows import add_story
 
@@ -67,7 +67,11 @@ def slack_message_id(index: int) -> str:
 
 
 async def setup_polls(
-    database: Database, polls: int, *, community: CommunityRef = WORKSPACE, channel: str = CHANNEL,
+    database: Database,
+    polls: int,
+    *,
+    community: CommunityRef = WORKSPACE,
+    channel: str = CHANNEL,
     message_id: Callable[[int], str] = slack_message_id,
 ) -> None:
     """``polls`` open polls in ``community``'s ``channel``, the i-th on the message ``message_id(i)``."""
@@ -75,8 +79,13 @@ async def setup_polls(
     for index in range(polls):
         story_id = await add_story(database, community, now=now, story=f"Story {index}: a transition.")
         await record_poll(
-            database, story_id=story_id, platform=community.platform, channel_id=channel,
-            message_id=message_id(index), closes_at=now + timedelta(days=7), now=now,
+            database,
+            story_id=story_id,
+            platform=community.platform,
+            channel_id=channel,
+            message_id=message_id(index),
+            closes_at=now + timedelta(days=7),
+            now=now,
         )
 
 
@@ -110,9 +119,15 @@ async def measure_votes(database_url: str, *, events: int, polls: int = 200, wor
         async def worker() -> None:
             while (event := await queue.get()) is not None:
                 reaction = Reaction(
-                    community=WORKSPACE, platform="slack", channel_id=CHANNEL, message_id=event["message_id"],
-                    person=Person(event["user"], event["user"]), emoji=event["emoji"], added=True,
-                    event_id=event["event_id"], now=now,
+                    community=WORKSPACE,
+                    platform="slack",
+                    channel_id=CHANNEL,
+                    message_id=event["message_id"],
+                    person=Person(event["user"], event["user"]),
+                    emoji=event["emoji"],
+                    added=True,
+                    event_id=event["event_id"],
+                    now=now,
                 )
                 try:
                     outcome = await inbox.record(reaction)
@@ -141,7 +156,8 @@ async def measure_votes(database_url: str, *, events: int, polls: int = 200, wor
         "events_per_s": len(stream) / wall,
         "recorded_per_s": len(stream) / recorded_s,
         "votes_stored": stored,
-        "outcomes": dict(outcomes) | {"redeliveries_refused": recorded.get(VoteOutcome.IGNORED_DUPLICATE_EVENT.value, 0)},
+        "outcomes": dict(outcomes)
+        | {"redeliveries_refused": recorded.get(VoteOutcome.IGNORED_DUPLICATE_EVENT.value, 0)},
         "errors": dict(errors),
         "ok": stored == unique
         and outcomes.get(VoteOutcome.COUNTED.value, 0) == unique

@@ -221,9 +221,7 @@ class GuidedAnswer(BaseModel):
     model_config = ConfigDict(frozen=True)
     offered_ids: ClassVar[frozenset[str]] = frozenset()
 
-    answer: str = Field(
-        description=f"The answer in plain text (no markdown), at most {MAX_ANSWER_CHARS} characters."
-    )
+    answer: str = Field(description=f"The answer in plain text (no markdown), at most {MAX_ANSWER_CHARS} characters.")
     used_value_ids: list[str] = Field(description="Ids of the values that guided the answer, at least one.")
 
     @field_validator("answer")
@@ -335,6 +333,8 @@ def format_answer(
     lines = [esc(answer), "", strong(GUIDED_BY_HEADING)]
     lines += [f"{bullet} {citation_line(g, esc=esc, strong=strong)}" for g in guides]
     if unranked:
-        lines += ["", f"Your question also touches {quoted_list(unranked, esc=esc)}, where no value has been "
-                      "ranked yet."]
+        lines += [
+            "",
+            f"Your question also touches {quoted_list(unranked, esc=esc)}, where no value has been ranked yet.",
+        ]
     return "\n".join(lines)

@@ -31,6 +31,7 @@ class ValueStatus(enum.StrEnum):
     #: Its last card left it.
     EMPTY = "empty"
 
+
 TITLE_WORDS = (3, 6)
 POLICY_COUNT = (3, 7)
 MAX_DESCRIPTION_CHARS = 300

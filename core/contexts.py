@@ -33,8 +33,42 @@ _WANTING = re.compile(r"\b(wants?|wanting|wish(es|ing)?|hop(e|es|ing) to|would l
 _FIRST_PERSON = re.compile(r"\b(I|me|my|mine|we|us|our)\b", re.I)
 # Words that carry no situation: dropped before comparing two contexts.
 _STOPWORDS = frozenset(
-    "when a an the is are am be being been someone somebody person people one's one their they them "
-    "his her he she it its of to in on at for with by about".split()
+    [
+        "when",
+        "a",
+        "an",
+        "the",
+        "is",
+        "are",
+        "am",
+        "be",
+        "being",
+        "been",
+        "someone",
+        "somebody",
+        "person",
+        "people",
+        "one's",
+        "one",
+        "their",
+        "they",
+        "them",
+        "his",
+        "her",
+        "he",
+        "she",
+        "it",
+        "its",
+        "of",
+        "to",
+        "in",
+        "on",
+        "at",
+        "for",
+        "with",
+        "by",
+        "about",
+    ]
 )
 _WORD = re.compile(r"[a-z0-9']+")
 

@@ -127,6 +127,7 @@ def match_schema(offered_ids: Iterable[int]) -> type[MatchVerdict]:
 
 def cluster_schema(offered_ids: Iterable[int]) -> type[ClusterVerdict]:
     ids = frozenset(offered_ids)
+
     class ClusterVerdictForCall(ClusterVerdict):
         offered_ids: ClassVar[frozenset[int]] = ids
 

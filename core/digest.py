@@ -296,8 +296,10 @@ def change_lines(changes: Changes, esc=escape_markdown, *, limit: int = 10) -> l
         if len(items) > limit:
             lines.append(f"…and {len(items) - limit} more")
 
-    capped(changes.new_edges, lambda e: f"New edge in {esc(e.context)}: {esc(e.wiser_title)} is wiser than "
-                                        f"{esc(e.source_title)}")
+    capped(
+        changes.new_edges,
+        lambda e: f"New edge in {esc(e.context)}: {esc(e.wiser_title)} is wiser than {esc(e.source_title)}",
+    )
     capped(changes.rank_moves, lambda m: f"{esc(m.title)} {_rank_move(m)} in {esc(m.context)}")
     capped(changes.new_values, lambda t: f"New value: {esc(t)}")
     return lines

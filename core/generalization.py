@@ -49,8 +49,9 @@ class Shown:
     position: int  # 1-based
 
 
-def choose(candidates: Sequence[Candidate], rng: random.Random, *, per_group: int = PER_GROUP,
-           total: int = MAX_SHOWN) -> list[Shown]:
+def choose(
+    candidates: Sequence[Candidate], rng: random.Random, *, per_group: int = PER_GROUP, total: int = MAX_SHOWN
+) -> list[Shown]:
     """Up to ``per_group`` values from the member's scenario and up to ``per_group`` from others, chosen
     at random; when one group is short, the other fills the free places (up to ``total``). The order is
     shuffled, so neither group always comes first. Candidates are sorted by id first, so one seed
@@ -99,8 +100,11 @@ def offer_choices(offer_id: int, shown: Sequence[Shown]) -> tuple[Choice, ...]:
     """One button per value (label: the title; detail: title and description, listed in full where the
     platform has room) and a last one for "None of these"."""
     choices = [
-        Choice(value_key(offer_id, s.candidate.value_id), _shorten(s.candidate.title, MAX_LABEL) or str(s.position),
-               detail=f"{_one_line(s.candidate.title)}: {_one_line(s.candidate.description)}")
+        Choice(
+            value_key(offer_id, s.candidate.value_id),
+            _shorten(s.candidate.title, MAX_LABEL) or str(s.position),
+            detail=f"{_one_line(s.candidate.title)}: {_one_line(s.candidate.description)}",
+        )
         for s in shown
     ]
     return (*choices, Choice(done_key(offer_id), NONE_LABEL))

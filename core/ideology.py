@@ -29,8 +29,9 @@ class IdeologyScore(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    score: int = Field(ge=1, le=5, description="1 = not ideological at all, 5 = nothing but slogan, persuasion or "
-                                               "sweeping verdicts.")
+    score: int = Field(
+        ge=1, le=5, description="1 = not ideological at all, 5 = nothing but slogan, persuasion or sweeping verdicts."
+    )
     reason: str = Field(description="One short sentence: which signs were seen, or that none were.")
 
     @field_validator("score", mode="before")
@@ -82,7 +83,7 @@ def pearson(xs: Sequence[float], ys: Sequence[float]) -> float | None:
 
 
 def correlation_text(pairs: Sequence[tuple[float, float]]) -> str:
-    """"r = 0.12 (n = 9)", or why there is none."""
+    """ "r = 0.12 (n = 9)", or why there is none."""
     n = len(pairs)
     if n < MIN_PAIRS:
         return f"not enough data (n = {n}; needs {MIN_PAIRS})"

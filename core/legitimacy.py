@@ -106,8 +106,10 @@ def fair_position_buttons(ask_id: int) -> list[Button]:
     ]
 
 
-FAIR_THANKS = {YES: "Thank you — noted that you find your value's position fair.",
-               NO: "Thank you — noted that you don't find your value's position fair. Moderators see these answers."}
+FAIR_THANKS = {
+    YES: "Thank you — noted that you find your value's position fair.",
+    NO: "Thank you — noted that you don't find your value's position fair. Moderators see these answers.",
+}
 OPTED_OUT_TEXT = "Understood: I won't ask you about your value's position or send you the survey again."
 ALREADY_ANSWERED_TEXT = "You already answered this one — thank you."
 

@@ -21,6 +21,7 @@ class PollState(enum.StrEnum):
     OPEN = "open"
     CLOSED = "closed"
 
+
 QUESTION = "Did this person become wiser?"
 
 #: What each choice means to a voter, in the order the reactions are offered.
@@ -67,7 +68,9 @@ def display_emoji(platform: str, emoji: str) -> str:
 
 def legend_lines(platform: str) -> list[str]:
     """One line per reaction, e.g. "✅ Yes, they became wiser"."""
-    return [f"{display_emoji(platform, emoji)} {CHOICE_LABELS[choice]}" for emoji, choice in REACTIONS[platform].items()]
+    return [
+        f"{display_emoji(platform, emoji)} {CHOICE_LABELS[choice]}" for emoji, choice in REACTIONS[platform].items()
+    ]
 
 
 def how_to_vote(platform: str) -> str:

@@ -103,9 +103,18 @@ def parse_interval(text: str) -> timedelta:
     """``"30m"``, ``"6h"``, ``"1d"``, ``"1w"`` (a bare number is hours) → a checked interval."""
     raw = text.strip().casefold().replace(" ", "")
     number = raw.rstrip("abcdefghijklmnopqrstuvwxyz")
-    unit = raw[len(number):] or "h"
-    unit = {"minutes": "m", "minute": "m", "mins": "m", "hours": "h", "hour": "h", "days": "d", "day": "d",
-            "weeks": "w", "week": "w"}.get(unit, unit)
+    unit = raw[len(number) :] or "h"
+    unit = {
+        "minutes": "m",
+        "minute": "m",
+        "mins": "m",
+        "hours": "h",
+        "hour": "h",
+        "days": "d",
+        "day": "d",
+        "weeks": "w",
+        "week": "w",
+    }.get(unit, unit)
     try:
         amount = float(number)
     except ValueError:

@@ -25,6 +25,7 @@ _LIST_LINE = re.compile(r"^\s*(?:[-*•–]|\d+[.)]|[a-z][.)])\s+", re.MULTILINE
 # Voters see the story, not our ids or labels: "value 12", "#12", "id: 3", "Value A".
 _ID_MENTION = re.compile(r"(?:#\s*\d+|\bids?\b\s*:?\s*\d+|\bvalue\s+(?:\d+|[AB]\b)|\[\d+\])", re.IGNORECASE)
 
+
 class StoryStatus(enum.StrEnum):
     """``transition_story.status``: a withdrawn story (its context was edited or removed) is not put to a vote."""
 
@@ -173,7 +174,9 @@ class StoryDraft(BaseModel):
         if not low <= words <= high:
             raise ValueError(f"the story must be {low}–{high} words, got {words}")
         if match := _ID_MENTION.search(value):
-            raise ValueError(f"the story must not mention value ids or labels like {match[0]!r}: name what matters instead")
+            raise ValueError(
+                f"the story must not mention value ids or labels like {match[0]!r}: name what matters instead"
+            )
         return value
 
     @model_validator(mode="after")

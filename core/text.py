@@ -42,9 +42,7 @@ def clean_member_text(raw: str | None) -> CleanText:
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     text = _TERMINAL_SEQUENCE.sub("", text)
     # Drop control characters (Cc), unassigned/private/surrogate code points, keep newlines and tabs.
-    text = "".join(
-        ch for ch in text if ch in "\n\t" or unicodedata.category(ch) not in {"Cc", "Cs", "Co", "Cn"}
-    )
+    text = "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch) not in {"Cc", "Cs", "Co", "Cn"})
     text = _INVISIBLE.sub("", text).replace("\ufffd", "")
     text = _SPACES.sub(" ", text)
     text = "\n".join(line.strip() for line in text.split("\n"))

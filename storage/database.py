@@ -16,9 +16,9 @@ from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 import sqlalchemy as sa
-from sqlalchemy.util import await_only
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.util import await_only
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 log = logging.getLogger("mge.database")
@@ -105,8 +105,9 @@ def explain_database_error(url: str, error: Exception) -> str:
     detail = _first_line(getattr(error, "orig", None) or error)
     where = make_url(url).render_as_string(hide_password=True)
     if "refused" in detail or "could not connect" in detail or "connection failed" in detail:
-        return (f"cannot reach PostgreSQL at {where} ({detail}): start the server, or fix the host and port "
-                "in DATABASE_URL")
+        return (
+            f"cannot reach PostgreSQL at {where} ({detail}): start the server, or fix the host and port in DATABASE_URL"
+        )
     return f"cannot use the PostgreSQL database {where}: {detail}"
 
 
@@ -114,20 +115,28 @@ def _explain_sqlite_error(path: Path, error: Exception) -> str:
     folder = path.parent
     blocker = next((parent for parent in (folder, *folder.parents) if parent.exists()), None)
     if blocker is not None and not blocker.is_dir():
-        return (f"cannot create the database folder {folder}: {blocker} is a file, not a folder; set "
-                "MGE_DATA_DIR (or DATABASE_URL) to a folder path")
+        return (
+            f"cannot create the database folder {folder}: {blocker} is a file, not a folder; set "
+            "MGE_DATA_DIR (or DATABASE_URL) to a folder path"
+        )
     detail = _first_line(getattr(error, "orig", None) or error)
     if "not a database" in detail:
-        return (f"{path} is not a SQLite database ({detail}): point DATABASE_URL or MGE_DATA_DIR at the "
-                "bot's database, or move this file aside so a new database is created")
+        return (
+            f"{path} is not a SQLite database ({detail}): point DATABASE_URL or MGE_DATA_DIR at the "
+            "bot's database, or move this file aside so a new database is created"
+        )
     if path.exists() and not os.access(path, os.W_OK):
         return f"the database file {path} is read-only: make it writable by the user the bot runs as"
     if folder.is_dir() and not os.access(folder, os.W_OK | os.X_OK):
-        return (f"the database folder {folder} is read-only (SQLite writes its journal files beside the "
-                "database): make it writable by the user the bot runs as")
+        return (
+            f"the database folder {folder} is read-only (SQLite writes its journal files beside the "
+            "database): make it writable by the user the bot runs as"
+        )
     if isinstance(error, OSError):
-        return (f"cannot create the database folder {folder} ({error.strerror or error}); set MGE_DATA_DIR "
-                "(or DATABASE_URL) to a folder the bot can write")
+        return (
+            f"cannot create the database folder {folder} ({error.strerror or error}); set MGE_DATA_DIR "
+            "(or DATABASE_URL) to a folder the bot can write"
+        )
     if "locked" in detail:
         return f"the database {path} stayed locked by another process ({detail}): try again when it is done"
     return f"cannot use the SQLite database {path}: {detail}"
@@ -247,8 +256,11 @@ class IdleConnectionPing:
         try:
             self._ping(dbapi_connection)
         except Exception as error:
-            log.info("a pooled database connection idle for %.0f s is gone (%s); taking a new one",
-                     self._clock() - idle_since, error)
+            log.info(
+                "a pooled database connection idle for %.0f s is gone (%s); taking a new one",
+                self._clock() - idle_since,
+                error,
+            )
             raise sa.exc.DisconnectionError(str(error)) from error
 
     def _ping(self, dbapi_connection) -> None:
@@ -260,7 +272,12 @@ class Database:
     """An async engine and its sessions. ``expire_on_commit=False``: objects stay readable after commit."""
 
     def __init__(
-        self, url: str, *, echo: bool = False, sqlite_write_wait: float = 60.0, idle_ping_seconds: float = IDLE_PING_SECONDS
+        self,
+        url: str,
+        *,
+        echo: bool = False,
+        sqlite_write_wait: float = 60.0,
+        idle_ping_seconds: float = IDLE_PING_SECONDS,
     ):
         with explained_database_errors(url):
             ensure_sqlite_directory(url)

@@ -17,13 +17,17 @@ from storage.models import Interview, MoralContext, Scenario, ScenarioContext, V
 async def scenario_context_texts(session: AsyncSession, *, community_id: int) -> list[tuple[int, str, str]]:
     """(scenario id, scenario text, context text) of each context linked to a scenario, by scenario then
     context, oldest first."""
-    return list((await session.exec(
-        select(Scenario.id, Scenario.text, MoralContext.text)
-        .join(ScenarioContext, col(ScenarioContext.scenario_id) == col(Scenario.id))
-        .join(MoralContext, col(MoralContext.id) == col(ScenarioContext.context_id))
-        .where(Scenario.community_id == community_id, MoralContext.community_id == community_id)
-        .order_by(col(Scenario.id), col(MoralContext.id))
-    )).all())
+    return list(
+        (
+            await session.exec(
+                select(Scenario.id, Scenario.text, MoralContext.text)
+                .join(ScenarioContext, col(ScenarioContext.scenario_id) == col(Scenario.id))
+                .join(MoralContext, col(MoralContext.id) == col(ScenarioContext.context_id))
+                .where(Scenario.community_id == community_id, MoralContext.community_id == community_id)
+                .order_by(col(Scenario.id), col(MoralContext.id))
+            )
+        ).all()
+    )
 
 
 async def participation_counts(
@@ -42,6 +46,8 @@ async def participation_counts(
         interviews_this_period=await scalar(select(func.count()).select_from(Interview).where(*confirmed, *in_period)),
         interviews_total=await scalar(select(func.count()).select_from(Interview).where(*confirmed)),
         votes_this_period=await scalar(select(func.count()).select_from(Vote).where(*votes, *votes_in_period)),
-        voters_this_period=await scalar(select(func.count(distinct(col(Vote.voter_key)))).where(*votes, *votes_in_period)),
+        voters_this_period=await scalar(
+            select(func.count(distinct(col(Vote.voter_key)))).where(*votes, *votes_in_period)
+        ),
         voters_total=await scalar(select(func.count(distinct(col(Vote.voter_key)))).where(*votes)),
     )

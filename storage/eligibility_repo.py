@@ -69,13 +69,17 @@ async def get_rules(session: AsyncSession, *, community_id: int) -> Rules:
     row = await session.get(EligibilityRule, community_id)
     if row is None:
         return Rules()
-    return Rules(timedelta(days=row.min_account_age_days), timedelta(days=row.min_membership_days),
-                 row.required_role_id)
+    return Rules(
+        timedelta(days=row.min_account_age_days), timedelta(days=row.min_membership_days), row.required_role_id
+    )
 
 
 async def rules_for_update(session: AsyncSession, *, community_id: int, now: datetime) -> EligibilityRule:
-    await insert_ignoring_conflict(session, table_of(EligibilityRule), {
-        "community_id": community_id, "min_account_age_days": 0, "min_membership_days": 0, "updated_at": now})
+    await insert_ignoring_conflict(
+        session,
+        table_of(EligibilityRule),
+        {"community_id": community_id, "min_account_age_days": 0, "min_membership_days": 0, "updated_at": now},
+    )
     query = select(EligibilityRule).where(EligibilityRule.community_id == community_id).with_for_update()
     return (await session.exec(query)).one()
 

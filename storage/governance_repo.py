@@ -15,8 +15,17 @@ from storage.repositories import insert_ignoring_conflict
 
 #: The columns a moderator may change (everything but the key and the bookkeeping).
 SCHEDULE_FIELDS = (
-    "poll_channel_id", "poll_interval_minutes", "polls_per_round", "poll_duration_hours", "polls_paused",
-    "digest_channel_id", "digest_day", "digest_hour", "digest_minute", "digest_timezone", "digest_paused",
+    "poll_channel_id",
+    "poll_interval_minutes",
+    "polls_per_round",
+    "poll_duration_hours",
+    "polls_paused",
+    "digest_channel_id",
+    "digest_day",
+    "digest_hour",
+    "digest_minute",
+    "digest_timezone",
+    "digest_paused",
 )
 
 
@@ -28,11 +37,22 @@ def schedule_fields(row: CommunitySchedule) -> dict[str, Any]:
 async def schedule_for_update(session: AsyncSession, *, community_id: int, now: datetime) -> CommunitySchedule:
     """The community's schedule row, created with the defaults if missing, locked for this transaction
     on PostgreSQL (two moderators changing it at once apply one after the other)."""
-    await insert_ignoring_conflict(session, table_of(CommunitySchedule), {
-        "community_id": community_id, "poll_interval_minutes": 1440, "polls_per_round": 1, "polls_paused": False,
-        "digest_day": "mon", "digest_hour": 9, "digest_minute": 0, "digest_timezone": "UTC", "digest_paused": False,
-        "updated_at": now,
-    })
+    await insert_ignoring_conflict(
+        session,
+        table_of(CommunitySchedule),
+        {
+            "community_id": community_id,
+            "poll_interval_minutes": 1440,
+            "polls_per_round": 1,
+            "polls_paused": False,
+            "digest_day": "mon",
+            "digest_hour": 9,
+            "digest_minute": 0,
+            "digest_timezone": "UTC",
+            "digest_paused": False,
+            "updated_at": now,
+        },
+    )
     query = select(CommunitySchedule).where(CommunitySchedule.community_id == community_id).with_for_update()
     return (await session.exec(query)).one()
 
@@ -62,8 +82,15 @@ async def record_action(
     before: dict[str, Any] | None = None,
     after: dict[str, Any] | None = None,
 ) -> ModerationAction:
-    row = ModerationAction(community_id=community_id, actor=actor[:80], action=action[:60], target=target[:200],
-                           before=before, after=after, at=now)
+    row = ModerationAction(
+        community_id=community_id,
+        actor=actor[:80],
+        action=action[:60],
+        target=target[:200],
+        before=before,
+        after=after,
+        at=now,
+    )
     session.add(row)
     return row
 

@@ -18,12 +18,19 @@ def job_scope(community_id: int | None) -> str:
     return "all" if community_id is None else f"community:{community_id}"
 
 
-async def add_job_run(
-    session: AsyncSession, *, job: str, community_id: int | None, period: str, now: datetime
-) -> bool:
+async def add_job_run(session: AsyncSession, *, job: str, community_id: int | None, period: str, now: datetime) -> bool:
     """Insert a running run for (job, community, period) unless one exists; True when it was inserted."""
-    values = {"job": job, "community_id": community_id, "scope": job_scope(community_id), "period": period,
-              "status": JobStatus.RUNNING, "input_tokens": 0, "output_tokens": 0, "detail": "", "started_at": now}
+    values = {
+        "job": job,
+        "community_id": community_id,
+        "scope": job_scope(community_id),
+        "period": period,
+        "status": JobStatus.RUNNING,
+        "input_tokens": 0,
+        "output_tokens": 0,
+        "detail": "",
+        "started_at": now,
+    }
     return await insert_ignoring_conflict(session, table_of(JobRun), values)
 
 
@@ -34,9 +41,11 @@ async def find_job_run(session: AsyncSession, *, job: str, community_id: int | N
 
 async def latest_done_runs(session: AsyncSession, *, job: str, community_id: int, limit: int) -> Sequence[JobRun]:
     """The community's last ``limit`` runs of ``job`` that were done, newest first."""
-    return (await session.exec(
-        select(JobRun)
-        .where(JobRun.job == job, JobRun.community_id == community_id, JobRun.status == JobStatus.DONE)
-        .order_by(col(JobRun.finished_at).desc(), col(JobRun.id).desc())
-        .limit(limit)
-    )).all()
+    return (
+        await session.exec(
+            select(JobRun)
+            .where(JobRun.job == job, JobRun.community_id == community_id, JobRun.status == JobStatus.DONE)
+            .order_by(col(JobRun.finished_at).desc(), col(JobRun.id).desc())
+            .limit(limit)
+        )
+    ).all()

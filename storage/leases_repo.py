@@ -23,8 +23,9 @@ _LEASES = table_of(MemberLease)
 
 @functools.cache
 def _take_lease(backend: str) -> sa.Insert:
-    statement = dialect_insert(backend)(_LEASES).values(key=sa.bindparam("lease_key"), holder=sa.bindparam("lease_holder"),
-                                       expires_at=sa.bindparam("lease_expires"))
+    statement = dialect_insert(backend)(_LEASES).values(
+        key=sa.bindparam("lease_key"), holder=sa.bindparam("lease_holder"), expires_at=sa.bindparam("lease_expires")
+    )
     return statement.on_conflict_do_update(
         index_elements=[_LEASES.c.key],
         set_={"holder": statement.excluded.holder, "expires_at": statement.excluded.expires_at},
@@ -46,8 +47,9 @@ async def take_lease(
     connection: AsyncConnection, *, backend: str, key: str, holder: str, now: datetime, expires_at: datetime
 ) -> bool:
     """Take the lease if it is free, expired, or already ``holder``'s: one statement. True when taken."""
-    taken = await connection.execute(_take_lease(backend), {"lease_key": key, "lease_holder": holder, "now": now,
-                                                            "lease_expires": expires_at})
+    taken = await connection.execute(
+        _take_lease(backend), {"lease_key": key, "lease_holder": holder, "now": now, "lease_expires": expires_at}
+    )
     return taken.first() is not None
 
 

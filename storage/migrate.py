@@ -144,16 +144,22 @@ def _clear_half_created(connection: sa.Connection) -> None:
     present = [table for table in sqlmodel.SQLModel.metadata.sorted_tables if inspector.has_table(table.name)]
     if not present:
         return
-    holding = [table.name for table in present
-               if connection.execute(sa.select(sa.literal(1)).select_from(table).limit(1)).first() is not None]
+    holding = [
+        table.name
+        for table in present
+        if connection.execute(sa.select(sa.literal(1)).select_from(table).limit(1)).first() is not None
+    ]
     if holding:
         raise SchemaHalfCreated(
             f"The database has the bot's tables, with rows in {', '.join(holding)}, but no schema revision "
             "recorded (an interrupted first start of an older version, or tables made by hand), so its "
             "schema is unknown: restore a backup, or move this database aside and start with a new one."
         )
-    log.warning("the database has %d empty tables of the bot but no schema revision (an interrupted first "
-                "start of an older version): creating the schema afresh", len(present))
+    log.warning(
+        "the database has %d empty tables of the bot but no schema revision (an interrupted first "
+        "start of an older version): creating the schema afresh",
+        len(present),
+    )
     for table in reversed(present):
         table.drop(connection)
 

@@ -39,9 +39,8 @@ import sqlalchemy as sa
 from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage import values_repo
 from storage.models import (
-    PollReaction,
-    ReactionEvent,
     CanonicalValue,
     Community,
     DmRoute,
@@ -56,13 +55,14 @@ from storage.models import (
     Member,
     MoralContext,
     Poll,
+    PollReaction,
+    ReactionEvent,
     Scenario,
     TransitionStory,
     ValueAssignment,
     ValuesCardRecord,
     Vote,
 )
-from storage import values_repo
 from storage.repositories import dialect_of
 
 #: Inbound event ids of poll reactions are stored with this prefix (``bot.voting.polls.apply_reaction``).
@@ -199,11 +199,15 @@ async def generalization_offers_of(
     session: AsyncSession, *, community_id: int, member_id: int
 ) -> list[tuple[GeneralizationOffer, list[GeneralizationImpression]]]:
     """The values offered to the member after their confirmed cards, each with what was shown and picked."""
-    offers = list((await session.exec(
-        select(GeneralizationOffer)
-        .where(GeneralizationOffer.community_id == community_id, GeneralizationOffer.member_id == member_id)
-        .order_by(col(GeneralizationOffer.id))
-    )).all())
+    offers = list(
+        (
+            await session.exec(
+                select(GeneralizationOffer)
+                .where(GeneralizationOffer.community_id == community_id, GeneralizationOffer.member_id == member_id)
+                .order_by(col(GeneralizationOffer.id))
+            )
+        ).all()
+    )
     shown: dict[int, list[GeneralizationImpression]] = {offer.id: [] for offer in offers}
     for chunk in _chunks(shown):
         query = select(GeneralizationImpression).where(
@@ -261,11 +265,15 @@ async def inbound_events_at(
 async def reaction_events_of(
     session: AsyncSession, *, platform: str, external_id: str, platform_user_id: str
 ) -> list[ReactionEvent]:
-    query = select(ReactionEvent).where(
-        ReactionEvent.platform == platform,
-        ReactionEvent.community_external_id == external_id,
-        ReactionEvent.user_id == platform_user_id,
-    ).order_by(col(ReactionEvent.id))
+    query = (
+        select(ReactionEvent)
+        .where(
+            ReactionEvent.platform == platform,
+            ReactionEvent.community_external_id == external_id,
+            ReactionEvent.user_id == platform_user_id,
+        )
+        .order_by(col(ReactionEvent.id))
+    )
     return list((await session.exec(query)).all())
 
 

@@ -35,7 +35,7 @@ _APPLY_LOCK_KEY = 0x6D6765_766F7465  # "mge" "vote"
 
 def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
     for start in range(0, len(items), _CHUNK):
-        yield items[start:start + _CHUNK]
+        yield items[start : start + _CHUNK]
 
 
 # --- recording -------------------------------------------------------------------------------------
@@ -103,7 +103,9 @@ async def communities_by_key(conn: AsyncConnection, keys: set[tuple[str, str]]) 
     return found
 
 
-async def polls_by_message(conn: AsyncConnection, keys: set[tuple[str, str, str]]) -> dict[tuple[str, str, str], sa.Row]:
+async def polls_by_message(
+    conn: AsyncConnection, keys: set[tuple[str, str, str]]
+) -> dict[tuple[str, str, str], sa.Row]:
     """(platform, channel id, message id) → the poll row, for messages that are polls."""
     found: dict[tuple[str, str, str], sa.Row] = {}
     messages = sorted({message for _, _, message in keys})
@@ -115,9 +117,7 @@ async def polls_by_message(conn: AsyncConnection, keys: set[tuple[str, str, str]
     return found
 
 
-async def members_by_user(
-    conn: AsyncConnection, *, community_id: int, user_ids: Sequence[str]
-) -> dict[str, sa.Row]:
+async def members_by_user(conn: AsyncConnection, *, community_id: int, user_ids: Sequence[str]) -> dict[str, sa.Row]:
     found: dict[str, sa.Row] = {}
     for chunk in _chunks(sorted(set(user_ids))):
         query = sa.select(MEMBERS.c.id, MEMBERS.c.platform_user_id, MEMBERS.c.display_name).where(
@@ -146,7 +146,9 @@ async def ensure_members(
     ]
     if missing:
         await conn.execute(_insert_members(conn.dialect.name), missing)
-        existing.update(await members_by_user(conn, community_id=community_id, user_ids=[m["platform_user_id"] for m in missing]))
+        existing.update(
+            await members_by_user(conn, community_id=community_id, user_ids=[m["platform_user_id"] for m in missing])
+        )
     renamed = [
         {"member_id": existing[user].id, "name": name[:200]}
         for user, (name, _) in people.items()
@@ -154,7 +156,9 @@ async def ensure_members(
     ]
     if renamed:
         await conn.execute(
-            sa.update(MEMBERS).where(MEMBERS.c.id == sa.bindparam("member_id")).values(display_name=sa.bindparam("name")),
+            sa.update(MEMBERS)
+            .where(MEMBERS.c.id == sa.bindparam("member_id"))
+            .values(display_name=sa.bindparam("name")),
             renamed,
         )
     return {user: existing[user].id for user in people}
@@ -169,9 +173,7 @@ def _upsert_facts(dialect: str):
         set_={
             "account_created_at": sa.func.coalesce(insert.excluded.account_created_at, FACTS.c.account_created_at),
             "joined_at": sa.func.coalesce(insert.excluded.joined_at, FACTS.c.joined_at),
-            "role_ids": sa.case(
-                (insert.excluded.role_ids.is_(None), FACTS.c.role_ids), else_=insert.excluded.role_ids
-            ),
+            "role_ids": sa.case((insert.excluded.role_ids.is_(None), FACTS.c.role_ids), else_=insert.excluded.role_ids),
             "updated_at": insert.excluded.updated_at,
         },
     )
@@ -278,7 +280,5 @@ async def store_tallies(conn: AsyncConnection, *, poll_id: int, tallies: dict[st
 
 async def prune_applied(conn: AsyncConnection, *, before: datetime) -> int:
     """Delete events applied before ``before`` (the redeliveries they guard against come within hours)."""
-    result = await conn.execute(
-        sa.delete(EVENTS).where(EVENTS.c.applied_at.is_not(None), EVENTS.c.applied_at < before)
-    )
+    result = await conn.execute(sa.delete(EVENTS).where(EVENTS.c.applied_at.is_not(None), EVENTS.c.applied_at < before))
     return result.rowcount or 0

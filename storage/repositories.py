@@ -69,8 +69,9 @@ async def community_id_of(database: Database, community: CommunityRef) -> int | 
 async def ensure_community(database: Database, community: CommunityRef, *, now: datetime) -> int:
     """The community's id, recording the community (committed) if this is the first we hear of it."""
     async with database.session() as session:
-        row = await get_or_create_community(session, platform=community.platform, external_id=community.external_id,
-                                            name=community.name, now=now)
+        row = await get_or_create_community(
+            session, platform=community.platform, external_id=community.external_id, name=community.name, now=now
+        )
         await session.commit()
         assert row.id is not None
         return row.id
@@ -81,8 +82,11 @@ async def ensure_community(database: Database, community: CommunityRef, *, now: 
 _FIND_MEMBER = (
     select(Community, Member)
     .join(Member, col(Member.community_id) == col(Community.id))
-    .where(Community.platform == sa.bindparam("platform"), Community.external_id == sa.bindparam("external_id"),
-           Member.platform_user_id == sa.bindparam("platform_user_id"))
+    .where(
+        Community.platform == sa.bindparam("platform"),
+        Community.external_id == sa.bindparam("external_id"),
+        Member.platform_user_id == sa.bindparam("platform_user_id"),
+    )
 )
 
 
@@ -149,27 +153,39 @@ async def list_communities(session: AsyncSession) -> Sequence[Community]:
 
 async def communities_with_counts(session: AsyncSession) -> list[tuple[Community, int, int]]:
     """(community, members who did not erase their data, confirmed cards) of every community, by id."""
-    members = (select(Member.community_id, sa.func.count().label("n"))
-               .where(col(Member.forgotten_at).is_(None)).group_by(col(Member.community_id)).subquery())
-    cards = (select(ValuesCardRecord.community_id, sa.func.count().label("n"))
-             .where(ValuesCardRecord.status == CardStatus.CONFIRMED).group_by(col(ValuesCardRecord.community_id)).subquery())
-    query = (select(Community, members.c.n, cards.c.n)
-             .outerjoin(members, members.c.community_id == Community.id)
-             .outerjoin(cards, cards.c.community_id == Community.id)
-             .order_by(col(Community.id)))
+    members = (
+        select(Member.community_id, sa.func.count().label("n"))
+        .where(col(Member.forgotten_at).is_(None))
+        .group_by(col(Member.community_id))
+        .subquery()
+    )
+    cards = (
+        select(ValuesCardRecord.community_id, sa.func.count().label("n"))
+        .where(ValuesCardRecord.status == CardStatus.CONFIRMED)
+        .group_by(col(ValuesCardRecord.community_id))
+        .subquery()
+    )
+    query = (
+        select(Community, members.c.n, cards.c.n)
+        .outerjoin(members, members.c.community_id == Community.id)
+        .outerjoin(cards, cards.c.community_id == Community.id)
+        .order_by(col(Community.id))
+    )
     return [(c, m or 0, n or 0) for c, m, n in (await session.exec(query)).all()]
 
 
 # --- DM routes -----------------------------------------------------------------------------------
 
 
-async def set_dm_route(session: AsyncSession, *, platform: str, platform_user_id: str, community_id: int,
-                       now: datetime) -> None:
+async def set_dm_route(
+    session: AsyncSession, *, platform: str, platform_user_id: str, community_id: int, now: datetime
+) -> None:
     """Remember ``community_id`` as the community of the member's DMs on ``platform``."""
     route = await session.get(DmRoute, (platform, platform_user_id))
     if route is None:
-        session.add(DmRoute(platform=platform, platform_user_id=platform_user_id, community_id=community_id,
-                            updated_at=now))
+        session.add(
+            DmRoute(platform=platform, platform_user_id=platform_user_id, community_id=community_id, updated_at=now)
+        )
     else:
         route.community_id = community_id
         route.updated_at = now
@@ -322,7 +338,9 @@ async def touch_interview(session: AsyncSession, *, interview: Interview, now: d
     set_committed_value(interview, "last_activity_at", now)
 
 
-async def add_interview_usage(session: AsyncSession, *, interview: Interview, input_tokens: int, output_tokens: int) -> None:
+async def add_interview_usage(
+    session: AsyncSession, *, interview: Interview, input_tokens: int, output_tokens: int
+) -> None:
     """Add one LLM call's tokens to the interview's totals."""
     params = {"interview_id": interview.id, "add_input": input_tokens, "add_output": output_tokens}
     await session.exec(_ADD_INTERVIEW_USAGE, params=params)
@@ -356,8 +374,15 @@ async def add_turn(
     if seq is None:
         seq = (await session.exec(_NEXT_SEQ, params={"interview_id": interview_id})).one()
     values = {
-        "interview_id": interview_id, "seq": seq, "role": role, "kind": kind, "content": content,
-        "prompt_sha": prompt_sha, "model": model, "input_tokens": input_tokens, "output_tokens": output_tokens,
+        "interview_id": interview_id,
+        "seq": seq,
+        "role": role,
+        "kind": kind,
+        "content": content,
+        "prompt_sha": prompt_sha,
+        "model": model,
+        "input_tokens": input_tokens,
+        "output_tokens": output_tokens,
         "created_at": now,
     }
     await session.exec(_INSERT_TURN, params=values)
@@ -373,9 +398,7 @@ def _transcript_query(kinds: tuple[str, ...]):
     )
 
 
-async def transcript(
-    session: AsyncSession, *, interview_id: int, kinds: Sequence[str]
-) -> list[tuple[str, str, str]]:
+async def transcript(session: AsyncSession, *, interview_id: int, kinds: Sequence[str]) -> list[tuple[str, str, str]]:
     """(role, kind, content) of the interview's turns of ``kinds``, in order: plain rows, no ORM objects
     (this runs on every DM turn)."""
     query = _transcript_query(tuple(kinds))
@@ -388,7 +411,9 @@ def _last_role_and_seq_query(kinds: tuple[str, ...]):
     return select(_last_role(interview_id, kinds), _top_seq(interview_id))
 
 
-async def last_role_and_seq(session: AsyncSession, *, interview_id: int, kinds: Sequence[str]) -> tuple[str | None, int]:
+async def last_role_and_seq(
+    session: AsyncSession, *, interview_id: int, kinds: Sequence[str]
+) -> tuple[str | None, int]:
     """Who spoke last among turns of ``kinds`` (None: no such turn), and the highest turn number of any
     kind (0: none yet), in one query."""
     query = _last_role_and_seq_query(tuple(kinds))
@@ -458,7 +483,10 @@ async def confirmed_card(session: AsyncSession, *, interview_id: int) -> ValuesC
 
 
 async def list_cards(
-    session: AsyncSession, *, community_ids: Sequence[int] | None = None, statuses: Sequence[str] = (CardStatus.CONFIRMED,)
+    session: AsyncSession,
+    *,
+    community_ids: Sequence[int] | None = None,
+    statuses: Sequence[str] = (CardStatus.CONFIRMED,),
 ) -> Sequence[tuple[ValuesCardRecord, Member | None, Scenario | None, Community]]:
     query = (
         select(ValuesCardRecord, Member, Scenario, Community)
@@ -496,9 +524,17 @@ async def add_llm_call(
 ) -> None:
     """Record one LLM request (a plain INSERT: every DM turn that asks the model makes one)."""
     values = {
-        "community_id": community_id, "interview_id": interview_id, "purpose": purpose, "model": model,
-        "prompt_sha": prompt_sha, "input_tokens": input_tokens, "output_tokens": output_tokens, "ok": ok,
-        "error": error, "duration_ms": duration_ms, "created_at": created_at,
+        "community_id": community_id,
+        "interview_id": interview_id,
+        "purpose": purpose,
+        "model": model,
+        "prompt_sha": prompt_sha,
+        "input_tokens": input_tokens,
+        "output_tokens": output_tokens,
+        "ok": ok,
+        "error": error,
+        "duration_ms": duration_ms,
+        "created_at": created_at,
     }
     await session.exec(_INSERT_LLM_CALL, params=values)
 

@@ -92,8 +92,14 @@ async def add_context(
     model: str | None = None,
 ) -> MoralContext:
     """The community's context with exactly ``text``, inserted unless it exists (a concurrent insert wins)."""
-    values = {"community_id": community_id, "text": text, "source": source, "prompt_sha": prompt_sha,
-              "model": model, "created_at": now}
+    values = {
+        "community_id": community_id,
+        "text": text,
+        "source": source,
+        "prompt_sha": prompt_sha,
+        "model": model,
+        "created_at": now,
+    }
     await insert_ignoring_conflict(session, table_of(MoralContext), values)
     found = await find_context(session, community_id=community_id, text=text)
     assert found is not None

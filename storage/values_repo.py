@@ -13,8 +13,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core.cards import CardStatus, ValueStatus
 from core.embeddings import Embedded, Embedder
-from storage.repositories import insert_ignoring_conflict
 from storage.models import CanonicalValue, EmbeddingCache, ValueAssignment, ValuesCardRecord, table_of
+from storage.repositories import insert_ignoring_conflict
 
 #: Wraps the embedder's request, e.g. to record its usage with ``LLMRecorder.call``.
 EmbedWrapper = Callable[[Awaitable[Embedded]], Awaitable[Embedded]]
@@ -44,8 +44,13 @@ async def store_vectors(session: AsyncSession, *, model: str, vectors: dict[str,
     """Cache vectors by text hash; a row another process stored first is left as it is."""
     for sha, vector in vectors.items():
         data = np.asarray(vector, dtype="<f4")
-        values = {"model": model, "text_sha": sha, "vector": data.tobytes(), "dimensions": int(data.shape[0]),
-                  "created_at": now}
+        values = {
+            "model": model,
+            "text_sha": sha,
+            "vector": data.tobytes(),
+            "dimensions": int(data.shape[0]),
+            "created_at": now,
+        }
         await insert_ignoring_conflict(session, table_of(EmbeddingCache), values)
 
 

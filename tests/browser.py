@@ -99,7 +99,11 @@ class _Connection:
         self._listeners.setdefault(session_id, []).append(listener)
 
     async def send(
-        self, method: str, params: dict[str, Any] | None = None, *, session_id: str | None = None,
+        self,
+        method: str,
+        params: dict[str, Any] | None = None,
+        *,
+        session_id: str | None = None,
         timeout: float = COMMAND_TIMEOUT,
     ) -> dict[str, Any]:
         if self._reader.done():
@@ -332,8 +336,13 @@ async def launch(binary: str | None = None) -> AsyncIterator[Browser]:
     stderr_path = profile.parent / f"{profile.name}.stderr"
     with stderr_path.open("wb") as stderr:
         process = await asyncio.create_subprocess_exec(
-            binary, *FLAGS, f"--user-data-dir={profile}", "about:blank",
-            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=stderr,
+            binary,
+            *FLAGS,
+            f"--user-data-dir={profile}",
+            "about:blank",
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=stderr,
             start_new_session=True,  # its own process group: its helpers are stopped with it
         )
     session: aiohttp.ClientSession | None = None

@@ -120,21 +120,31 @@ async def community(database: Database, name: str, now: datetime) -> int:
         return row.id
 
 
-async def add_card(database: Database, community_id: int, card: dict, now: datetime, *, member: str = "ana",
-                   status: str = "confirmed") -> int:
+async def add_card(
+    database: Database, community_id: int, card: dict, now: datetime, *, member: str = "ana", status: str = "confirmed"
+) -> int:
     """A member's card as the interview stores it (with its member and interview)."""
     async with database.session() as session:
         author = await repo.get_or_create_member(
             session, community_id=community_id, platform_user_id=member, display_name=member, now=now
         )
-        interview = Interview(community_id=community_id, member_id=author.id, state="done", created_at=now,
-                              last_activity_at=now)
+        interview = Interview(
+            community_id=community_id, member_id=author.id, state="done", created_at=now, last_activity_at=now
+        )
         session.add(interview)
         await session.flush()
         record = ValuesCardRecord(
-            community_id=community_id, interview_id=interview.id, author_member_id=author.id, title=card["title"],
-            description=card["description"], policies=list(card["policies"]), status=status, prompt_sha="test",
-            model="card-model", created_at=now, confirmed_at=now if status == "confirmed" else None,
+            community_id=community_id,
+            interview_id=interview.id,
+            author_member_id=author.id,
+            title=card["title"],
+            description=card["description"],
+            policies=list(card["policies"]),
+            status=status,
+            prompt_sha="test",
+            model="card-model",
+            created_at=now,
+            confirmed_at=now if status == "confirmed" else None,
         )
         session.add(record)
         await session.commit()

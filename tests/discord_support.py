@@ -50,7 +50,14 @@ async def start_mge_discord(
     env = {**env, "DISCORD_TOKEN": fake.token, "FAKE_DISCORD_PORT": str(fake.port)}
     with output.open("wb") as sink:
         return await asyncio.create_subprocess_exec(
-            sys.executable, "-c", _REDIRECTED_MGE, *args, env=env, cwd=cwd, stdout=sink, stderr=sink,
+            sys.executable,
+            "-c",
+            _REDIRECTED_MGE,
+            *args,
+            env=env,
+            cwd=cwd,
+            stdout=sink,
+            stderr=sink,
         )
 
 

@@ -14,9 +14,9 @@ from typing import Any
 import aiohttp
 from slack_bolt.async_app import AsyncApp
 
-from bot.voting.inbox import inbox_for
 from adapters.slack.app import SlackConfig, build_slack_app, start_http
 from adapters.slack.context import SlackDeps
+from bot.voting.inbox import inbox_for
 from tests.fakes.slack_api import (
     SIGNING_SECRET,
     Call,
@@ -74,14 +74,19 @@ class Harness:
     async def press(self, posted: Call, label: str) -> Response:
         message = posted.message()
         action_id = next(
-            e["action_id"] for b in message["blocks"] if b["type"] == "actions" for e in b["elements"]
+            e["action_id"]
+            for b in message["blocks"]
+            if b["type"] == "actions"
+            for e in b["elements"]
             if e["text"]["text"] == label
         )
         response = await self.post(block_actions_body(block_actions_payload(message, action_id=action_id)))
         assert response.status == 200, response.text
         return response
 
-    async def react(self, channel: str, ts: str, reaction: str, *, added: bool = True, user: str = "U1", **extra) -> dict:
+    async def react(
+        self, channel: str, ts: str, reaction: str, *, added: bool = True, user: str = "U1", **extra
+    ) -> dict:
         body = reaction_event(reaction, added=added, user=user, channel=channel, ts=ts, **extra)
         await self.event(body)
         await self.settle()
@@ -109,9 +114,7 @@ class Harness:
 
 
 @contextlib.asynccontextmanager
-async def serving_slack(
-    service, database, *, clock=None, prepare=None, **config: Any
-) -> AsyncIterator[Harness]:
+async def serving_slack(service, database, *, clock=None, prepare=None, **config: Any) -> AsyncIterator[Harness]:
     """The Bolt app on a free loopback port, talking to a fresh fake Slack; ``config`` overrides
     SlackConfig fields, ``clock`` the handlers' clock, ``prepare(fake)`` sets the fake up first."""
     async with FakeSlack() as fake:

@@ -74,8 +74,16 @@ class Built:
 async def add_votes(database: Database, poll, choices: list[str], *, now: datetime) -> None:
     async with database.session() as session:
         for n, choice in enumerate(choices):
-            session.add(Vote(community_id=poll.community_id, poll_id=poll.id, voter_key=f"voter:{poll.id}:{n}",
-                             choice=choice, cast_at=now, updated_at=now))
+            session.add(
+                Vote(
+                    community_id=poll.community_id,
+                    poll_id=poll.id,
+                    voter_key=f"voter:{poll.id}:{n}",
+                    choice=choice,
+                    cast_at=now,
+                    updated_at=now,
+                )
+            )
         await session.commit()
 
 
@@ -85,17 +93,30 @@ async def context_id(database: Database, community_id: int, text: str) -> int:
         return (await session.exec(query)).one()
 
 
-async def build_graph(database: Database, community: CommunityRef, *, now: datetime, votes: bool = True,
-                      from_value: dict = FROM_VALUE, to_value: dict = TO_VALUE, context: str = CONTEXT,
-                      unranked: str | None = UNRANKED_CONTEXT) -> Built:
+async def build_graph(
+    database: Database,
+    community: CommunityRef,
+    *,
+    now: datetime,
+    votes: bool = True,
+    from_value: dict = FROM_VALUE,
+    to_value: dict = TO_VALUE,
+    context: str = CONTEXT,
+    unranked: str | None = UNRANKED_CONTEXT,
+) -> Built:
     """Two values in ``context``, the story from one to the other voted 3 × "wiser", 1 × "not wiser"
     (so ``to_value`` wins: "wiser than <from_value> (3 of 4 voters)"), and a second context whose story has
     no votes (no ranking)."""
     story_id = await add_story(database, community, now=now, context=context, from_value=from_value, to_value=to_value)
     if unranked is not None:
-        await add_story(database, community, now=now, context=unranked,
-                        from_value={**from_value, "title": from_value["title"] + " Again"},
-                        to_value={**to_value, "title": to_value["title"] + " Again"})
+        await add_story(
+            database,
+            community,
+            now=now,
+            context=unranked,
+            from_value={**from_value, "title": from_value["title"] + " Again"},
+            to_value={**to_value, "title": to_value["title"] + " Again"},
+        )
     if votes:
         poll = await open_poll(database, story_id, now=now, closes_at=now + timedelta(days=1))
         await add_votes(database, poll, ["upgrade", "upgrade", "upgrade", "no_upgrade"], now=now)
@@ -133,8 +154,9 @@ async def llm(fake_openai):
 
 
 async def ask(database, llm, built: Built, clock, question: str = QUESTION):
-    return await ask_graph(database, llm=llm, model=MODEL, community_id=built.community_id, question=question,
-                           now=clock())
+    return await ask_graph(
+        database, llm=llm, model=MODEL, community_id=built.community_id, question=question, now=clock()
+    )
 
 
 # --- answering ---------------------------------------------------------------------------------------
@@ -157,8 +179,10 @@ async def test_the_answer_cites_the_winning_value_of_the_chosen_context_and_how_
     assert value.how_it_won() == "voted wiser than Fixing The Problem (3 of 4 voters)"
     shown = result.formatted()
     assert shown.startswith(ANSWER) and "Guided by the community's moral graph:" in shown
-    assert f"Being With The Person (wisest in “{CONTEXT}”, score {value.score:.3f}): voted wiser than " \
-           "Fixing The Problem (3 of 4 voters)" in shown
+    assert (
+        f"Being With The Person (wisest in “{CONTEXT}”, score {value.score:.3f}): voted wiser than "
+        "Fixing The Problem (3 of 4 voters)" in shown
+    )
 
     # What the LLM saw: every context of the community by id, then the winner's card and the question.
     contexts_request, answer_request = fake_openai.chat_requests
@@ -229,7 +253,9 @@ async def test_a_question_touching_only_an_unranked_context_says_so(database, fa
 
 
 @pytest.mark.parametrize("question", ["", "   \n\u200b ", "x" * (MAX_QUESTION_CHARS + 1), "y" * 10_000])
-async def test_empty_or_oversized_questions_are_refused_before_anything_else(database, fake_openai, llm, clock, question):
+async def test_empty_or_oversized_questions_are_refused_before_anything_else(
+    database, fake_openai, llm, clock, question
+):
     built = await build_graph(database, HERE, now=clock())
     result = await ask(database, llm, built, clock, question=question)
     assert result.outcome is AskOutcome.INVALID_QUESTION
@@ -291,15 +317,24 @@ async def test_an_unreachable_llm_is_a_clear_message(database, fake_openai, llm,
 
 async def test_a_question_is_answered_from_its_own_communitys_graph_only(database, fake_openai, llm, clock):
     here = await build_graph(database, HERE, now=clock())
-    elsewhere = await build_graph(database, ELSEWHERE, now=clock(), from_value=SECRET_LOSER, to_value=SECRET,
-                                  context=ELSEWHERE_CONTEXT, unranked=None)
+    elsewhere = await build_graph(
+        database,
+        ELSEWHERE,
+        now=clock(),
+        from_value=SECRET_LOSER,
+        to_value=SECRET,
+        context=ELSEWHERE_CONTEXT,
+        unranked=None,
+    )
 
     # The other community's context is not offered, and naming it is rejected like any unknown id.
     fake_openai.script(choose(elsewhere.context_id), choose(elsewhere.context_id))
     refused = await ask(database, llm, here, clock)
     assert refused.outcome is AskOutcome.LLM_FAILED
     # So is the other community's winning value in the answer.
-    fake_openai.script(choose(here.context_id), answered(ANSWER, elsewhere.winner_id), answered(ANSWER, elsewhere.winner_id))
+    fake_openai.script(
+        choose(here.context_id), answered(ANSWER, elsewhere.winner_id), answered(ANSWER, elsewhere.winner_id)
+    )
     refused = await ask(database, llm, here, clock)
     assert refused.outcome is AskOutcome.LLM_FAILED
 
@@ -322,8 +357,14 @@ async def test_a_question_is_answered_from_its_own_communitys_graph_only(databas
 
 def test_citations_escape_every_text_and_show_how_each_value_won():
     guide = Guide(
-        context_id=1, context="When *anyone* <asks>", value_id="7", title="Care **First**", description="",
-        policies=(), score=0.25, beaten=(Beaten("A", 3, 4), Beaten("B", 2, 2), Beaten("C", 2, 3), Beaten("D", 2, 5)),
+        context_id=1,
+        context="When *anyone* <asks>",
+        value_id="7",
+        title="Care **First**",
+        description="",
+        policies=(),
+        score=0.25,
+        beaten=(Beaten("A", 3, 4), Beaten("B", 2, 2), Beaten("C", 2, 3), Beaten("D", 2, 5)),
     )
     assert guide.how_it_won() == (
         "voted wiser than A (3 of 4 voters); wiser than B (2 of 2 voters); wiser than C (2 of 3 voters); and 1 more"
@@ -335,7 +376,10 @@ def test_citations_escape_every_text_and_show_how_each_value_won():
     assert text.startswith("Hi &lt;there>\n\n")
     lonely = Guide(1, "When alone", "8", "Solitude", "", (), 1.0)
     assert citation_line(lonely).endswith(": ranked first")
-    assert quoted_list(["A", "B", "C"]) == "“A”, “B” and “C”" and quoted_list(list("ABC"), limit=2) == "“A”, “B” and 1 more"
+    assert (
+        quoted_list(["A", "B", "C"]) == "“A”, “B” and “C”"
+        and quoted_list(list("ABC"), limit=2) == "“A”, “B” and 1 more"
+    )
 
 
 def test_question_cleaning_and_context_choice_schema():
@@ -357,14 +401,22 @@ def cli_env(tmp_path: Path, sqlite_url: str):
     with FakeOpenAI.in_thread() as fake:
         url = sqlite_url
         env = {k: v for k, v in os.environ.items() if not k.startswith(("MGE_", "OPENAI_", "DATABASE_URL"))}
-        env.update(OPENAI_BASE_URL=fake.base_url, OPENAI_API_KEY="test", DATABASE_URL=url, MGE_LLM_MAX_RETRIES="0",
-                   MGE_LLM_TIMEOUT_SECONDS="5", MGE_ARTICULATION_MODEL=MODEL, HOME=str(tmp_path))
+        env.update(
+            OPENAI_BASE_URL=fake.base_url,
+            OPENAI_API_KEY="test",
+            DATABASE_URL=url,
+            MGE_LLM_MAX_RETRIES="0",
+            MGE_LLM_TIMEOUT_SECONDS="5",
+            MGE_ARTICULATION_MODEL=MODEL,
+            HOME=str(tmp_path),
+        )
         yield fake, url, env
 
 
 def mge(*args: str, env: dict, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "bot", *args], env=env, capture_output=True, text=True, timeout=60,
-                          cwd=cwd)
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args], env=env, capture_output=True, text=True, timeout=60, cwd=cwd
+    )
 
 
 @pytest.mark.slow  # `mge ask` processes
@@ -375,8 +427,15 @@ def test_mge_ask_in_the_terminal(cli_env, tmp_path, clock):
         database = Database(url)
         try:
             here = await build_graph(database, CommunityRef("console", "local", "local"), now=clock())
-            other = await build_graph(database, ELSEWHERE, now=clock(), from_value=SECRET_LOSER, to_value=SECRET,
-                                      context=ELSEWHERE_CONTEXT, unranked=None)
+            other = await build_graph(
+                database,
+                ELSEWHERE,
+                now=clock(),
+                from_value=SECRET_LOSER,
+                to_value=SECRET,
+                context=ELSEWHERE_CONTEXT,
+                unranked=None,
+            )
             return here, other
         finally:
             await database.dispose()

@@ -75,11 +75,14 @@ async def test_discord_ask_defers_then_answers_ephemerally_with_the_values_that_
     assert "voted wiser than Fixing The Problem (3 of 4 voters)" in content
     assert {r["model"] for r in fake_openai.chat_requests} == {MODEL}
     assert [(c.purpose, c.model, c.community_id) for c in await llm_calls(database)] == [
-        ("ask_contexts", MODEL, built.community_id), ("ask_answer", MODEL, built.community_id),
+        ("ask_contexts", MODEL, built.community_id),
+        ("ask_answer", MODEL, built.community_id),
     ]
 
 
-async def test_discord_ask_without_a_graph_says_so_without_the_llm(fake_discord, bot, guild, alice, database, fake_openai):
+async def test_discord_ask_without_a_graph_says_so_without_the_llm(
+    fake_discord, bot, guild, alice, database, fake_openai
+):
     interaction = await fake_discord.send_slash_command(alice, guild, "mge", "ask", options=question_option(QUESTION))
     _, reply = await fake_discord.wait_for_responses(interaction, 2)
     assert reply["content"] == NO_GRAPH_TEXT and reply["flags"] == EPHEMERAL
@@ -93,7 +96,9 @@ async def test_discord_ask_refuses_an_empty_question_at_once(fake_discord, bot, 
     assert fake_openai.chat_requests == []
 
 
-async def test_discord_ask_in_dms_uses_the_members_community(fake_discord, bot, guild, alice, database, fake_openai, clock):
+async def test_discord_ask_in_dms_uses_the_members_community(
+    fake_discord, bot, guild, alice, database, fake_openai, clock
+):
     built = await build_graph(database, discord_community(guild), now=clock())
     fake_openai.script(choose(built.context_id), answered(ANSWER, built.winner_id))
     interaction = await fake_discord.send_slash_command(alice, None, "mge", "ask", options=question_option(QUESTION))

@@ -11,10 +11,10 @@ from discord import app_commands
 from sqlmodel import select
 
 from bot.commands.moderator_actions import ACTIONS
-from storage.repositories import ensure_community
 from bot.interview.scenarios import prepare_scenarios
 from core.messages import CommunityRef
 from storage.models import CanonicalValue, ModerationAction, ValueAssignment
+from storage.repositories import ensure_community
 from tests.dedup_support import add_card
 from tests.discord_support import fake_discord, guild, running_bot  # noqa: F401 (fixtures)
 from tests.fakes.story_rows import add_story
@@ -27,8 +27,14 @@ MEMBER_COMMANDS = {"join", "mycard", "mydata", "forget", "help", "ask"}
 #: Moderator commands outside the action table, and the audit entry each must leave.
 OTHER_MODERATOR_COMMANDS = {"poll": "poll"}
 #: What must be true before an action can change anything (restoring needs something archived …).
-BEFORE = {"scenario restore": "scenario archive", "round open": "round close", "values restore": "values hide",
-          "member unblock": "member block", "polls resume": "polls pause", "digest resume": "digest pause"}
+BEFORE = {
+    "scenario restore": "scenario archive",
+    "round open": "round close",
+    "values restore": "values hide",
+    "member unblock": "member block",
+    "polls resume": "polls pause",
+    "digest resume": "digest pause",
+}
 #: Words that differ from a fresh community's defaults (the walk wants a change, not "Nothing changed").
 WORDS = {**EXAMPLES, "interval": "12h", "role": "555"}
 
@@ -52,8 +58,15 @@ async def community(database, guild, clock) -> CommunityRef:
         card = {"title": f"{member} cares", "description": "d", "policies": ["MOMENTS of care"]}
         card_id = await add_card(database, community_id, card, clock(), member=member)
         async with database.session() as session:
-            session.add(ValueAssignment(community_id=community_id, card_id=card_id, canonical_value_id=value_id,
-                                        decision="new_value", created_at=clock()))
+            session.add(
+                ValueAssignment(
+                    community_id=community_id,
+                    card_id=card_id,
+                    canonical_value_id=value_id,
+                    decision="new_value",
+                    created_at=clock(),
+                )
+            )
             await session.commit()
     return ref
 
@@ -74,8 +87,9 @@ async def moderator_runs(fake, mod, guild, path: str) -> str:
 
 
 @pytest.mark.parametrize("action", ACTIONS, ids=lambda a: a.path)
-async def test_every_action_that_changes_something_is_audited(fake_discord, bot, guild, community, database,
-                                                               fake_openai, action):
+async def test_every_action_that_changes_something_is_audited(
+    fake_discord, bot, guild, community, database, fake_openai, action
+):
     fake_openai.script({"contexts": SIX}, {"groups": []})  # `scenario add` writes its contexts
     mod = fake_discord.add_user("mod")
     if action.path in BEFORE:
@@ -88,8 +102,7 @@ async def test_every_action_that_changes_something_is_audited(fake_discord, bot,
         return
     assert added, f"/mge-mod {action.path} answered {answer!r} and left nothing in the audit log"
     assert all(e.actor == f"discord:{mod.id}" and e.community_id == added[0].community_id for e in added)
-    assert any(e.action.startswith(action.group) or e.action == action.group for e in added), \
-        [e.action for e in added]
+    assert any(e.action.startswith(action.group) or e.action == action.group for e in added), [e.action for e in added]
 
 
 async def test_poll_outside_the_table_is_audited(fake_discord, bot, guild, community, database):

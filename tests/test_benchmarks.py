@@ -26,7 +26,10 @@ def quick_run(tmp_path_factory) -> tuple[dict, str, subprocess.CompletedProcess]
     out, table = folder / "run.json", folder / "table.md"
     done = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--quick", "--out", str(out), "--table", str(table)],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert done.returncode == 0, f"exit {done.returncode}\n{done.stdout[-3000:]}\n{done.stderr[-5000:]}"
     return json.loads(out.read_text()), table.read_text(), done

@@ -69,7 +69,9 @@ def test_scripted_interview_through_piped_stdin_produces_a_valid_card(fake, env,
         "When I lent my brother money I watched whether we could still talk openly.",
         "confirm",
     ]
-    result = mge("chat", "--scenario", SCENARIO, "--yes", "--user", "ana", env=env, input="\n".join(lines) + "\n", cwd=tmp_path)
+    result = mge(
+        "chat", "--scenario", SCENARIO, "--yes", "--user", "ana", env=env, input="\n".join(lines) + "\n", cwd=tmp_path
+    )
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert SCENARIO in out and "What do you notice first?" in out and "Tell me about a time." in out
@@ -89,7 +91,9 @@ def test_scripted_interview_through_piped_stdin_produces_a_valid_card(fake, env,
 
 def test_end_of_input_saves_and_the_same_user_resumes(fake, env, tmp_path):
     fake.script(turn("What matters most to you here?"))
-    first = mge("chat", "--scenario", SCENARIO, "--yes", "--user", "ben", env=env, input="Trust matters.\n", cwd=tmp_path)
+    first = mge(
+        "chat", "--scenario", SCENARIO, "--yes", "--user", "ben", env=env, input="Trust matters.\n", cwd=tmp_path
+    )
     assert first.returncode == 0, first.stderr
     again = mge("chat", "--user", "ben", env=env, input="", cwd=tmp_path)
     assert again.returncode == 0, again.stderr
@@ -123,7 +127,11 @@ def test_killed_between_turns_resumes_with_no_lost_turn(fake, env, tmp_path):
     fake.script(turn("First question?"), turn("Second question?"))
     process = subprocess.Popen(
         [sys.executable, "-m", "bot", "chat", "--scenario", SCENARIO, "--yes", "--user", "eve"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=tmp_path,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        cwd=tmp_path,
     )
     try:
         _read_until(process, "good response should consider")
@@ -136,7 +144,9 @@ def test_killed_between_turns_resumes_with_no_lost_turn(fake, env, tmp_path):
     finally:
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=10)
-        process.stdout.close(); process.stderr.close(); process.stdin.close()
+        process.stdout.close()
+        process.stderr.close()
+        process.stdin.close()
 
     fake.script(turn("Third question?"))
     resumed = mge("chat", "--user", "eve", env=env, input="My third answer.\n", cwd=tmp_path)
@@ -165,14 +175,20 @@ def test_killed_while_waiting_for_the_llm_answers_the_pending_turn_on_restart(en
         slow.script(Delay(30, then=turn("never delivered")))
         process = subprocess.Popen(
             [sys.executable, "-m", "bot", "chat", "--scenario", SCENARIO, "--yes", "--user", "fay"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=tmp_path,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            cwd=tmp_path,
         )
         try:
             _answer_in_flight(process, slow)
         finally:
             process.send_signal(signal.SIGKILL)
             process.wait(timeout=10)
-            process.stdout.close(); process.stderr.close(); process.stdin.close()
+            process.stdout.close()
+            process.stderr.close()
+            process.stdin.close()
         slow.script(turn("Sorry for the wait. What happened then?"))
         resumed = mge("chat", "--user", "fay", env=env, input="", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
@@ -237,8 +253,14 @@ def test_ctrl_c_at_the_prompt_and_while_the_model_answers_ends_at_once_and_resum
 
         # While the model answers, with piped input: the member's message is saved before the call.
         slow.script(Delay(30, then=turn("never delivered")))
-        process = subprocess.Popen(command[:4] + ["--user", "ola"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                   stderr=subprocess.PIPE, env=env, cwd=tmp_path)
+        process = subprocess.Popen(
+            command[:4] + ["--user", "ola"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            cwd=tmp_path,
+        )
         try:
             _answer_in_flight(process, slow)
             waited = _interrupt(process)
@@ -247,7 +269,9 @@ def test_ctrl_c_at_the_prompt_and_while_the_model_answers_ends_at_once_and_resum
             if process.poll() is None:
                 process.kill()
                 process.wait(timeout=10)
-            process.stdout.close(); process.stderr.close(); process.stdin.close()
+            process.stdout.close()
+            process.stderr.close()
+            process.stdin.close()
         assert waited < AT_ONCE and process.returncode == 130, output
         assert "interview is saved" in output and "Traceback" not in output and "Error" not in output
 
@@ -263,7 +287,9 @@ def test_llm_errors_reach_the_member_as_words_and_exit_cleanly(fake, env, tmp_pa
     from tests.fakes.openai_server import Error
 
     fake.script(Error(500), turn("Recovered question?"))
-    result = mge("chat", "--scenario", SCENARIO, "--yes", "--user", "gus", env=env, input="An answer.\nretry\n", cwd=tmp_path)
+    result = mge(
+        "chat", "--scenario", SCENARIO, "--yes", "--user", "gus", env=env, input="An answer.\nretry\n", cwd=tmp_path
+    )
     assert result.returncode == 0, result.stderr
     assert "couldn't reach the language model" in result.stdout and "Recovered question?" in result.stdout
     assert "Traceback" not in result.stderr
@@ -344,9 +370,27 @@ def test_db_upgrade_and_status(env, tmp_path):
 def test_cards_list_filters_by_community(fake, env, tmp_path):
     fake.script(turn("Q1"), turn("Q2"), turn("ok", ready=True), CARD)
     answers = "a1\na2\na3\nconfirm\n"
-    assert mge("chat", "--scenario", SCENARIO, "--yes", "--user", "jo", "--community", "club", env=env, input=answers, cwd=tmp_path).returncode == 0
+    assert (
+        mge(
+            "chat",
+            "--scenario",
+            SCENARIO,
+            "--yes",
+            "--user",
+            "jo",
+            "--community",
+            "club",
+            env=env,
+            input=answers,
+            cwd=tmp_path,
+        ).returncode
+        == 0
+    )
     assert len(json.loads(mge("cards", "list", "--format", "json", env=env, cwd=tmp_path).stdout)) == 1
-    assert len(json.loads(mge("cards", "list", "--format", "json", "--community", "club", env=env, cwd=tmp_path).stdout)) == 1
+    assert (
+        len(json.loads(mge("cards", "list", "--format", "json", "--community", "club", env=env, cwd=tmp_path).stdout))
+        == 1
+    )
     missing = mge("cards", "list", "--community", "nowhere", env=env, cwd=tmp_path)
     assert missing.returncode == 2 and "no community named 'nowhere'" in missing.stderr
 
@@ -358,7 +402,10 @@ def test_interactive_terminal_shows_a_prompt_and_draws_the_card(fake, env, tmp_p
     controller, terminal = pty.openpty()
     process = subprocess.Popen(
         [sys.executable, "-m", "bot", "chat", "--scenario", SCENARIO, "--yes", "--user", "kim"],
-        stdin=terminal, stdout=terminal, stderr=subprocess.PIPE, env={**env, "COLUMNS": "120", "TERM": "xterm"},
+        stdin=terminal,
+        stdout=terminal,
+        stderr=subprocess.PIPE,
+        env={**env, "COLUMNS": "120", "TERM": "xterm"},
         cwd=tmp_path,
     )
     os.close(terminal)

@@ -34,12 +34,24 @@ CARD = {"title": "Care", "description": "d", "policies": ["MOMENTS of care"]}
 
 #: Every command with --community, with the rest of what it needs to get as far as naming the community.
 COMMANDS = [
-    ["stories", "generate"], ["stories", "list"], ["scenario", "list"], ["contexts", "list"],
-    ["contexts", "add", "When unsure", "--scenario", "1"], ["contexts", "edit", "1", "When unsure"],
-    ["contexts", "remove", "1"], ["values", "list"], ["dedup", "--lexical"], ["cards", "list"],
-    ["export", "--format", "json", "--out", "-"], ["digest", "preview", "--out", "{tmp}/digest"],
-    ["schedule", "show"], ["schedule", "polls", "--every", "1d"], ["schedule", "digest", "--pause"], ["audit"],
-    ["ask", "How do I comfort a friend?"], ["ideology", "rate"],
+    ["stories", "generate"],
+    ["stories", "list"],
+    ["scenario", "list"],
+    ["contexts", "list"],
+    ["contexts", "add", "When unsure", "--scenario", "1"],
+    ["contexts", "edit", "1", "When unsure"],
+    ["contexts", "remove", "1"],
+    ["values", "list"],
+    ["dedup", "--lexical"],
+    ["cards", "list"],
+    ["export", "--format", "json", "--out", "-"],
+    ["digest", "preview", "--out", "{tmp}/digest"],
+    ["schedule", "show"],
+    ["schedule", "polls", "--every", "1d"],
+    ["schedule", "digest", "--pause"],
+    ["audit"],
+    ["ask", "How do I comfort a friend?"],
+    ["ideology", "rate"],
 ]
 
 
@@ -48,11 +60,13 @@ async def seed(url: str) -> None:
     try:
         async with database.session() as session:
             for ref in ALL:
-                row = await repo.get_or_create_community(session, platform=ref.platform, external_id=ref.external_id,
-                                                         name=ref.name, now=_now())
+                row = await repo.get_or_create_community(
+                    session, platform=ref.platform, external_id=ref.external_id, name=ref.name, now=_now()
+                )
                 await session.flush()
-                await repo.find_or_add_scenario(session, community_id=row.id, text=f"Question of {ref.external_id}?",
-                                                now=_now())
+                await repo.find_or_add_scenario(
+                    session, community_id=row.id, text=f"Question of {ref.external_id}?", now=_now()
+                )
             await session.commit()
         async with database.session() as session:
             workspace = next(c for c in await repo.list_communities(session) if c.external_id == WORKSPACE.external_id)
@@ -78,31 +92,50 @@ def fake():
 def env(sqlite_url: str, tmp_path: Path, fake: FakeOpenAI) -> dict[str, str]:
     asyncio.run(seed(sqlite_url))
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("MGE_", "OPENAI_", "DATABASE_URL"))}
-    environment.update(DATABASE_URL=sqlite_url, OPENAI_BASE_URL=fake.base_url, OPENAI_API_KEY="test",
-                       MGE_LLM_MAX_RETRIES="0", MGE_DATA_DIR=str(tmp_path / "data"), HOME=str(tmp_path))
+    environment.update(
+        DATABASE_URL=sqlite_url,
+        OPENAI_BASE_URL=fake.base_url,
+        OPENAI_API_KEY="test",
+        MGE_LLM_MAX_RETRIES="0",
+        MGE_DATA_DIR=str(tmp_path / "data"),
+        HOME=str(tmp_path),
+    )
     return environment
 
 
 def mge(*args: str, env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "bot", *args], env=env, capture_output=True, text=True, timeout=60,
-                          cwd=env["HOME"])
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args], env=env, capture_output=True, text=True, timeout=60, cwd=env["HOME"]
+    )
 
 
 def test_communities_list_shows_what_community_accepts(env):
     listed = mge("communities", "list", "--format", "json", env=env)
     assert listed.returncode == 0, listed.stderr
     rows = json.loads(listed.stdout)
-    assert [(r["platform"], r["external_id"], r["name"]) for r in rows] == [(c.platform, c.external_id, c.name) for c in ALL]
+    assert [(r["platform"], r["external_id"], r["name"]) for r in rows] == [
+        (c.platform, c.external_id, c.name) for c in ALL
+    ]
     assert [(r["members"], r["cards"]) for r in rows] == [(0, 0), (2, 2), (0, 0), (0, 0), (0, 0)]
     table = mge("communities", "list", env=env)
     assert table.returncode == 0 and "1300000000000000002" in table.stdout and "Makers Guild" in table.stdout
 
 
-@pytest.mark.parametrize(("wanted", "community"), [
-    ("1300000000000000002", GUILD), ("Makers Guild", GUILD), ("makers guild", GUILD), ("discord:1300000000000000002", GUILD),
-    ("T0ACME", WORKSPACE), ("acme", WORKSPACE), ("ACME", WORKSPACE), ("slack:T0ACME", WORKSPACE), ("local", LOCAL),
-    ("slack:T0BOOK", BOOK_CLUBS[1]),
-])
+@pytest.mark.parametrize(
+    ("wanted", "community"),
+    [
+        ("1300000000000000002", GUILD),
+        ("Makers Guild", GUILD),
+        ("makers guild", GUILD),
+        ("discord:1300000000000000002", GUILD),
+        ("T0ACME", WORKSPACE),
+        ("acme", WORKSPACE),
+        ("ACME", WORKSPACE),
+        ("slack:T0ACME", WORKSPACE),
+        ("local", LOCAL),
+        ("slack:T0BOOK", BOOK_CLUBS[1]),
+    ],
+)
 def test_a_community_is_named_by_its_id_name_or_domain(env, wanted, community):
     shown = mge("scenario", "list", "--community", wanted, env=env)
     assert shown.returncode == 0, shown.stderr
@@ -113,8 +146,9 @@ def test_a_name_two_communities_share_lists_both_in_one_line(env):
     shown = mge("stories", "list", "--community", "Book Club", env=env)
     assert shown.returncode == 2 and shown.stdout == ""
     assert shown.stderr.count("\n") == 1 and "Traceback" not in shown.stderr
-    assert shown.stderr.startswith("error: 2 communities match 'Book Club'; use the platform and id, e.g. "
-                                   "--community discord:1300000000000000009")
+    assert shown.stderr.startswith(
+        "error: 2 communities match 'Book Club'; use the platform and id, e.g. --community discord:1300000000000000009"
+    )
     assert "(slack T0BOOK)" in shown.stderr
 
 
@@ -123,8 +157,13 @@ def test_every_command_resolves_community_the_same_way(env, tmp_path, command):
     args = [word.replace("{tmp}", str(tmp_path)) for word in command]
     unknown = mge(*args, "--community", "nowhere", env=env)
     assert unknown.returncode == 2, unknown.stderr
-    assert unknown.stderr.startswith("error: no community named 'nowhere'; there are: Makers Guild (discord "
-                                     "1300000000000000002), acme (slack T0ACME)") and unknown.stderr.count("\n") == 1
+    assert (
+        unknown.stderr.startswith(
+            "error: no community named 'nowhere'; there are: Makers Guild (discord "
+            "1300000000000000002), acme (slack T0ACME)"
+        )
+        and unknown.stderr.count("\n") == 1
+    )
     found = mge(*args, "--community", "acme", env=env)
     assert "no community" not in found.stderr and "communities match" not in found.stderr
     assert "Traceback" not in found.stderr
@@ -147,8 +186,9 @@ def test_scenario_add_goes_to_the_named_workspace_or_starts_a_console_community(
 async def test_rows_and_matching_on_both_databases(database):
     async with database.session() as session:
         for ref in ALL:
-            await repo.get_or_create_community(session, platform=ref.platform, external_id=ref.external_id,
-                                               name=ref.name, now=_now())
+            await repo.get_or_create_community(
+                session, platform=ref.platform, external_id=ref.external_id, name=ref.name, now=_now()
+            )
         await session.commit()
         communities = list(await repo.list_communities(session))
     rows = await community_rows(database)

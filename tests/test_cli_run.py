@@ -18,22 +18,35 @@ pytestmark = pytest.mark.slow
 
 
 def base_env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MGE_", "OPENAI_", "DATABASE_URL", "SLACK_", "DISCORD_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("MGE_", "OPENAI_", "DATABASE_URL", "SLACK_", "DISCORD_"))
+    }
     env.update(MGE_DATA_DIR=str(tmp_path / "data"), HOME=str(tmp_path), **extra)
     return env
 
 
 async def run_mge(*args: str, env: dict, cwd: Path) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", *args, env=env, cwd=cwd,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "bot",
+        *args,
+        env=env,
+        cwd=cwd,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
 
 
 async def test_run_serves_slack_socket_mode_and_stops_on_sigterm(fake_openai, tmp_path):
     async with FakeSlack() as slack:
         env = base_env(
-            tmp_path, OPENAI_BASE_URL=fake_openai.base_url, SLACK_BOT_TOKEN="xoxb-test", SLACK_APP_TOKEN="xapp-test",
+            tmp_path,
+            OPENAI_BASE_URL=fake_openai.base_url,
+            SLACK_BOT_TOKEN="xoxb-test",
+            SLACK_APP_TOKEN="xapp-test",
             SLACK_API_URL=slack.api_url,
         )
         process = await run_mge("run", env=env, cwd=tmp_path)
@@ -60,7 +73,14 @@ async def test_run_serves_slack_socket_mode_and_stops_on_sigterm(fake_openai, tm
         (("--http-port", "3999"), {"SLACK_BOT_TOKEN": "xoxb-1"}, "SLACK_SIGNING_SECRET"),
         ((), {"DISCORD_TOKEN": "abc"}, "No language model is configured"),
     ],
-    ids=["nothing", "discord-missing", "worker-without-platform", "socket-mode-without-app-token", "http-without-secret", "no-llm"],
+    ids=[
+        "nothing",
+        "discord-missing",
+        "worker-without-platform",
+        "socket-mode-without-app-token",
+        "http-without-secret",
+        "no-llm",
+    ],
 )
 async def test_run_explains_what_is_missing(tmp_path, args, extra, words):
     env = base_env(tmp_path, **extra)
@@ -72,8 +92,9 @@ async def test_run_explains_what_is_missing(tmp_path, args, extra, words):
     assert words in stderr.decode() and "Traceback" not in stderr.decode()
 
 
-async def test_a_worker_posts_scheduled_polls_through_the_web_api_and_stops_on_sigterm(fake_openai, tmp_path,
-                                                                                      migrated_sqlite):
+async def test_a_worker_posts_scheduled_polls_through_the_web_api_and_stops_on_sigterm(
+    fake_openai, tmp_path, migrated_sqlite
+):
     """`mge run --role worker` serves no events: it leads the scheduler and posts through Slack's Web API."""
     from datetime import UTC, datetime
 
@@ -89,13 +110,23 @@ async def test_a_worker_posts_scheduled_polls_through_the_web_api_and_stops_on_s
         now = datetime.now(UTC)
         community = CommunityRef("slack", "T0TEST", "Test Team")
         await add_story(database, community, now=now)
-        await update_schedule(database, community_id=await community_id(database, community), actor="test", now=now,
-                              changes={"poll_channel_id": "CPOLLS"})
+        await update_schedule(
+            database,
+            community_id=await community_id(database, community),
+            actor="test",
+            now=now,
+            changes={"poll_channel_id": "CPOLLS"},
+        )
     finally:
         await database.dispose()
     async with FakeSlack() as slack:
-        env = base_env(tmp_path, OPENAI_BASE_URL=fake_openai.base_url, SLACK_BOT_TOKEN="xoxb-test",
-                       SLACK_API_URL=slack.api_url, MGE_SCHEDULER_TICK_SECONDS="1")
+        env = base_env(
+            tmp_path,
+            OPENAI_BASE_URL=fake_openai.base_url,
+            SLACK_BOT_TOKEN="xoxb-test",
+            SLACK_API_URL=slack.api_url,
+            MGE_SCHEDULER_TICK_SECONDS="1",
+        )
         process = await run_mge("run", "--role", "worker", env=env, cwd=tmp_path)
         try:
             [poll] = await slack.wait_for("chat.postMessage", timeout=30)

@@ -23,20 +23,23 @@ from core.messages import CommunityRef
 ASKED = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
-@pytest.mark.parametrize(("key", "route"), [
-    ("general:4:17", "generalization"),
-    ("general:4:done", "generalization"),
-    ("forget:123:1700000000", "forget"),
-    (FORGET_CANCEL_KEY, "forget"),
-    ("fair:9:yes", "legitimacy"),
-    ("survey:9:3", "legitimacy"),
-    ("accept", "interview"),
-    ("confirm", "interview"),
-    # A key no route knows (an older version's, or a typo'd one) is the interview's: it answers that the
-    # button is out of date and repeats where the member is.
-    ("vote:3", "interview"),
-    ("", "interview"),
-])
+@pytest.mark.parametrize(
+    ("key", "route"),
+    [
+        ("general:4:17", "generalization"),
+        ("general:4:done", "generalization"),
+        ("forget:123:1700000000", "forget"),
+        (FORGET_CANCEL_KEY, "forget"),
+        ("fair:9:yes", "legitimacy"),
+        ("survey:9:3", "legitimacy"),
+        ("accept", "interview"),
+        ("confirm", "interview"),
+        # A key no route knows (an older version's, or a typo'd one) is the interview's: it answers that the
+        # button is out of date and repeats where the member is.
+        ("vote:3", "interview"),
+        ("", "interview"),
+    ],
+)
 def test_every_key_has_exactly_one_route(key, route):
     assert route_for(key).name == route
     assert [r.name for r in ROUTES][-1] == "interview"  # the catch-all comes last
@@ -56,8 +59,10 @@ def test_a_forget_key_carries_its_community_and_expires(platform_id):
     assert forget_button_request(key, now=ASKED - timedelta(seconds=1)) is None  # asked "in the future"
 
 
-@pytest.mark.parametrize("key", [FORGET_CANCEL_KEY, "forget:", "forget:123", "forget::1700000000",
-                                 "forget:12:34:1700000000", "forget:123:soon"])
+@pytest.mark.parametrize(
+    "key",
+    [FORGET_CANCEL_KEY, "forget:", "forget:123", "forget::1700000000", "forget:12:34:1700000000", "forget:123:soon"],
+)
 def test_a_forget_key_that_is_not_a_fresh_request_erases_nothing(key):
     assert forget_button_request(key, now=ASKED) is None
     assert forget_refusal_text(key) == (FORGET_KEPT_TEXT if key == FORGET_CANCEL_KEY else FORGET_EXPIRED_TEXT)

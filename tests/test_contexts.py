@@ -7,7 +7,14 @@ import pytest
 from pydantic import ValidationError
 from sqlmodel import select
 
-from bot.stories.contexts import ContextError, add_context, add_scenario, edit_context, generate_contexts, remove_context
+from bot.stories.contexts import (
+    ContextError,
+    add_context,
+    add_scenario,
+    edit_context,
+    generate_contexts,
+    remove_context,
+)
 from core.contexts import (
     ContextProposal,
     MergedContext,
@@ -26,8 +33,14 @@ from tests.conftest import make_llm
 from tests.test_stories import all_rows, seed_community, seed_context, seed_scenario
 
 MODEL = "context-model"
-SIX = ["When in distress", "When someone is in distress", "When grieving", "When mourning a loss",
-       "When making decisions", "When being religious"]
+SIX = [
+    "When in distress",
+    "When someone is in distress",
+    "When grieving",
+    "When mourning a loss",
+    "When making decisions",
+    "When being religious",
+]
 
 
 # --- rules ------------------------------------------------------------------------------------------
@@ -44,7 +57,9 @@ def test_normalisation_and_rules():
 
 
 def test_proposal_schema_enforces_count_form_and_uniqueness():
-    assert ContextProposal.model_validate({"contexts": [t.lower() + "." for t in SIX]}).contexts[0] == "When in distress"
+    assert (
+        ContextProposal.model_validate({"contexts": [t.lower() + "." for t in SIX]}).contexts[0] == "When in distress"
+    )
     for contexts, why in [
         (SIX[:4], "5–7"),
         (SIX + ["When tired", "When afraid"], "5–7"),
@@ -70,7 +85,9 @@ def test_near_duplicates_and_merging_keep_existing_wording():
         MergedContext("When being religious", False, ("When being religious",)),
     ]
     # A group of existing contexts only is not the generator's to merge.
-    assert [m.text for m in merge_contexts(["When tired"], ["When a", "When b"], groups=[["When a", "When b"]])] == ["When tired"]
+    assert [m.text for m in merge_contexts(["When tired"], ["When a", "When b"], groups=[["When a", "When b"]])] == [
+        "When tired"
+    ]
 
 
 def test_synonym_schema_only_accepts_listed_contexts():
@@ -79,7 +96,13 @@ def test_synonym_schema_only_accepts_listed_contexts():
     for groups, why in [
         ([{"contexts": ["When grieving", "When sad"]}], "only use contexts from the list"),
         ([{"contexts": ["When grieving"]}], "at least two"),
-        ([{"contexts": ["When grieving", "When in distress"]}, {"contexts": ["When grieving", "When mourning a loss"]}], "one group only"),
+        (
+            [
+                {"contexts": ["When grieving", "When in distress"]},
+                {"contexts": ["When grieving", "When mourning a loss"]},
+            ],
+            "one group only",
+        ),
     ]:
         with pytest.raises(ValidationError, match=why):
             schema.model_validate({"groups": groups})
@@ -102,7 +125,11 @@ async def test_generation_merges_synonyms_within_the_batch_and_with_existing_con
     await llm.aclose()
 
     assert [c.text for c in contexts] == [
-        "When making a decision", "When facing loss", "When in distress", "When grieving", "When being religious"
+        "When making a decision",
+        "When facing loss",
+        "When in distress",
+        "When grieving",
+        "When being religious",
     ]
     assert {c.id for c in contexts} >= {old_decision, old_loss}
     # The synonym judge saw the existing contexts and only the new ones the lexical pass left.
@@ -118,10 +145,21 @@ async def test_generation_merges_synonyms_within_the_batch_and_with_existing_con
 async def test_a_scenario_with_contexts_is_not_regenerated_unless_forced(database, fake_openai, clock):
     llm = make_llm(fake_openai)
     fake_openai.script({"contexts": SIX}, {"groups": [{"contexts": ["When grieving", "When mourning a loss"]}]})
-    added = await add_scenario(database, llm=llm, model=MODEL, community=CommunityRef("console", "c", "c"),
-                               text="  My friend is grieving.  ", now=clock())
+    added = await add_scenario(
+        database,
+        llm=llm,
+        model=MODEL,
+        community=CommunityRef("console", "c", "c"),
+        text="  My friend is grieving.  ",
+        now=clock(),
+    )
     assert added.scenario.text == "My friend is grieving."
-    assert [c.text for c in added.contexts] == ["When in distress", "When grieving", "When making decisions", "When being religious"]
+    assert [c.text for c in added.contexts] == [
+        "When in distress",
+        "When grieving",
+        "When making decisions",
+        "When being religious",
+    ]
     again = await generate_contexts(database, llm=llm, model=MODEL, scenario_id=added.scenario.id, now=clock())
     assert [c.id for c in again] == [c.id for c in added.contexts] and len(fake_openai.chat_requests) == 2
 
@@ -129,7 +167,9 @@ async def test_a_scenario_with_contexts_is_not_regenerated_unless_forced(databas
     fake_openai.script(
         {"contexts": ["When in distress", "When tired", "When afraid", "When alone", "When rushed"]}, {"groups": []}
     )
-    forced = await generate_contexts(database, llm=llm, model=MODEL, scenario_id=added.scenario.id, now=clock(), force=True)
+    forced = await generate_contexts(
+        database, llm=llm, model=MODEL, scenario_id=added.scenario.id, now=clock(), force=True
+    )
     await llm.aclose()
     assert [c.text for c in forced] == ["When in distress", "When tired", "When afraid", "When alone", "When rushed"]
     assert forced[0].id == added.contexts[0].id
@@ -196,8 +236,19 @@ async def test_moderator_add_edit_and_remove(database, clock):
     async with database.session() as session:
         a = await seed_value(session, cid, s1, clock(), "Honesty", POLICIES["honesty"])
         b = await seed_value(session, cid, s1, clock(), "Care", POLICIES["care"])
-        await stories_repo.add_story(session, community_id=cid, context_id=existing, from_value_id=a, to_value_id=b,
-                                     story="s", steps={}, prompt_sha="p", model="m", run_id=None, now=clock())
+        await stories_repo.add_story(
+            session,
+            community_id=cid,
+            context_id=existing,
+            from_value_id=a,
+            to_value_id=b,
+            story="s",
+            steps={},
+            prompt_sha="p",
+            model="m",
+            run_id=None,
+            now=clock(),
+        )
         await session.commit()
     removed = await remove_context(database, community_id=cid, context_id=existing)
     assert not removed.deleted and removed.withdrawn_stories == 1

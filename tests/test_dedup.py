@@ -88,7 +88,9 @@ async def test_identical_cards_merge_when_the_judge_says_same(database, fake_ope
     assert again == merged and len(fake_openai.chat_requests) == 1
 
 
-async def test_a_better_written_near_duplicate_becomes_the_values_text(database, fake_openai, vectors, reconcile, clock):
+async def test_a_better_written_near_duplicate_becomes_the_values_text(
+    database, fake_openai, vectors, reconcile, clock
+):
     cid = await community(database, "guild", clock())
     vectors.set(AUTONOMY, unit(0))
     vectors.set(AUTONOMY_REWORDED, near(unit(0), 0.04, towards=1))
@@ -162,12 +164,17 @@ async def test_member_verdicts(database, fake_openai, vectors, reconcile, clock)
     assert declined.value_card.title == AUTONOMY_REWORDED["title"]
     async with database.session() as session:
         old = await session.get(CanonicalValue, base.value_id)
-        history = (await session.exec(select(ValueAssignment).where(ValueAssignment.card_id == declining)
-                                       .order_by(ValueAssignment.id))).all()
+        history = (
+            await session.exec(
+                select(ValueAssignment).where(ValueAssignment.card_id == declining).order_by(ValueAssignment.id)
+            )
+        ).all()
     # The declining card had become the value's text; the value shows a remaining member's card again.
     assert old.source_card_id == first and old.title == AUTONOMY["title"]
     assert [(a.decision, a.member_agrees, a.superseded_at is not None) for a in history] == [
-        ("judged_same", False, True), ("member_declined", None, False)]
+        ("judged_same", False, True),
+        ("member_declined", None, False),
+    ]
     assert fake_openai.pending == 0 and len(fake_openai.chat_requests) == 2  # no judge call for verdicts
 
 
@@ -186,7 +193,10 @@ async def test_merge_split_undo_keep_provenance(database, fake_openai, vectors, 
     assert sorted(card.card_id for card in kept.cards) == sorted([a.card_id, b.card_id, g.card_id])
     assert kept.merged_from == [g.value_id]
     moved = next(card for card in kept.cards if card.card_id == g.card_id)
-    assert moved.decision == "manual_merge" and [step.decision for step in moved.history] == ["new_value", "manual_merge"]
+    assert moved.decision == "manual_merge" and [step.decision for step in moved.history] == [
+        "new_value",
+        "manual_merge",
+    ]
     assert moved.history[-1].actor == "mod:zoe" and moved.history[0].superseded_at is not None
     merged = await value_provenance(database, g.value_id)
     assert merged.status == "merged" and merged.merged_into_id == a.value_id and merged.cards == []
@@ -196,7 +206,11 @@ async def test_merge_split_undo_keep_provenance(database, fake_openai, vectors, 
     back = await undo_last(database, card_id=g.card_id, actor="mod:zoe", now=clock())
     assert back.value_id == g.value_id and back.decision == "new_value"
     restored = await value_provenance(database, g.value_id)
-    assert restored.status == "active" and restored.merged_into_id is None and [c.card_id for c in restored.cards] == [g.card_id]
+    assert (
+        restored.status == "active"
+        and restored.merged_into_id is None
+        and [c.card_id for c in restored.cards] == [g.card_id]
+    )
     assert [step.decision for step in restored.cards[0].history] == ["new_value", "manual_merge", "new_value"]
 
     # Split the judged card out, then undo the split.
@@ -229,7 +243,9 @@ async def test_moderator_tools_refuse_what_makes_no_sense(database, fake_openai,
     with pytest.raises(ValueError, match="into itself"):
         await merge_values(database, keep_id=a.value_id, merge_id=a.value_id, actor="mod", now=clock())
     with pytest.raises(LookupError):
-        await merge_values(database, keep_id=a.value_id, merge_id=b.value_id, actor="mod", now=clock(), community_id=one)
+        await merge_values(
+            database, keep_id=a.value_id, merge_id=b.value_id, actor="mod", now=clock(), community_id=one
+        )
     with pytest.raises(ValueError, match="only card"):
         await split_card(database, card_id=a.card_id, actor="mod", now=clock())
     with pytest.raises(ValueError, match="no earlier decision"):
@@ -242,7 +258,9 @@ async def test_moderator_tools_refuse_what_makes_no_sense(database, fake_openai,
     assert await count(database, ValueAssignment) == 2
 
 
-async def test_malformed_judge_output_is_rejected_with_no_partial_writes(database, fake_openai, vectors, reconcile, clock):
+async def test_malformed_judge_output_is_rejected_with_no_partial_writes(
+    database, fake_openai, vectors, reconcile, clock
+):
     cid = await community(database, "guild", clock())
     vectors.set(AUTONOMY, unit(0))
     base = await reconcile(await add_card(database, cid, AUTONOMY, clock()))
@@ -251,8 +269,12 @@ async def test_malformed_judge_output_is_rejected_with_no_partial_writes(databas
     # First an unknown candidate id, then (the repair) empty reasons: both fail validation.
     fake_openai.script(
         same(base.value_id + 99),
-        {"reasons": {**SAME_REASONS, "fully_captured": "  "}, "same_value": True, "candidate_id": base.value_id,
-         "better_written": "new"},
+        {
+            "reasons": {**SAME_REASONS, "fully_captured": "  "},
+            "same_value": True,
+            "candidate_id": base.value_id,
+            "better_written": "new",
+        },
     )
 
     with pytest.raises(LLMError) as raised:

@@ -6,8 +6,8 @@ import pytest
 from sqlmodel import func, select
 
 from adapters.embeddings import LLMEmbedder
-from bot.values.placement import DedupParams, reconcile_card
 from bot.values.batch import run_dedup
+from bot.values.placement import DedupParams, reconcile_card
 from bot.values.provenance import value_provenance
 from core.llm import LLMError
 from storage.models import CanonicalValue, EmbeddingCache, JobRun, LLMCall, ValueAssignment
@@ -50,8 +50,15 @@ def vectors(fake_openai) -> Embeddings:
 @pytest.fixture
 def dedup(database, llm, clock):
     async def run(community_id: int, **options):
-        return await run_dedup(database, llm=llm, embedder=LLMEmbedder(llm, "embed-model"), judge_model="judge-model",
-                               community_id=community_id, now=clock(), **options)
+        return await run_dedup(
+            database,
+            llm=llm,
+            embedder=LLMEmbedder(llm, "embed-model"),
+            judge_model="judge-model",
+            community_id=community_id,
+            now=clock(),
+            **options,
+        )
 
     return run
 
@@ -74,8 +81,9 @@ async def test_a_cluster_is_confirmed_by_the_judge_and_the_rest_placed_one_by_on
     # Three wordings of one value and a same-vocabulary different value, all within DBSCAN's eps;
     # generosity far away.
     cards = [AUTONOMY, variant(AUTONOMY, 1), AUTONOMY_REWORDED, CANDOUR_SAME_WORDS, GENEROSITY]
-    for card, vector in zip(cards, [unit(0), near(unit(0), 0.02, 1), near(unit(0), 0.03, 2), near(unit(0), 0.04, 3),
-                                    unit(9)]):
+    for card, vector in zip(
+        cards, [unit(0), near(unit(0), 0.02, 1), near(unit(0), 0.03, 2), near(unit(0), 0.04, 3), unit(9)]
+    ):
         vectors.set(card, vector)
     ids = [await add_card(database, cid, card, clock(), member=f"m{n}") for n, card in enumerate(cards)]
     a1, a2, a3, candour, generosity = ids
@@ -96,7 +104,12 @@ async def test_a_cluster_is_confirmed_by_the_judge_and_the_rest_placed_one_by_on
     assert provenance.source_card_id == a3 and provenance.title == AUTONOMY_REWORDED["title"]
     assert sorted(card.card_id for card in provenance.cards) == [a1, a2, a3]
     assert (report.cards, report.assigned, report.clusters_judged, report.clustered_cards, report.new_values) == (
-        5, 5, 1, 3, 3)
+        5,
+        5,
+        1,
+        3,
+        3,
+    )
     assert seen[-1] == (5, 5) and [done for done, _ in seen] == sorted(done for done, _ in seen)
     async with database.session() as session:
         [run] = (await session.exec(select(JobRun))).all()
@@ -104,15 +117,18 @@ async def test_a_cluster_is_confirmed_by_the_judge_and_the_rest_placed_one_by_on
     assert (report.input_tokens, report.output_tokens) == (run.input_tokens, run.output_tokens)
 
 
-async def test_pairs_and_direct_matches_are_judged_one_card_at_a_time(database, fake_openai, vectors, dedup, llm, clock):
+async def test_pairs_and_direct_matches_are_judged_one_card_at_a_time(
+    database, fake_openai, vectors, dedup, llm, clock
+):
     cid = await community(database, "guild", clock())
     vectors.set(AUTONOMY, unit(0))
     vectors.set(AUTONOMY_REWORDED, near(unit(0), 0.05, 1))
     vectors.set(GENEROSITY, unit(7))
     vectors.set(variant(GENEROSITY, 1), near(unit(7), 0.02, 8))
     existing = await add_card(database, cid, AUTONOMY, clock())
-    base = await reconcile_card(database, llm=llm, embedder=LLMEmbedder(llm, "embed-model"), judge_model="j",
-                                card_id=existing, now=clock())
+    base = await reconcile_card(
+        database, llm=llm, embedder=LLMEmbedder(llm, "embed-model"), judge_model="j", card_id=existing, now=clock()
+    )
     direct = await add_card(database, cid, AUTONOMY_REWORDED, clock(), member="ben")
     g1 = await add_card(database, cid, GENEROSITY, clock(), member="cy")
     g2 = await add_card(database, cid, variant(GENEROSITY, 1), clock(), member="di")
@@ -139,8 +155,10 @@ async def test_rerunning_with_nothing_new_is_a_no_op(database, fake_openai, vect
     ids = [await add_card(database, cid, variant(AUTONOMY, n), clock(), member=f"m{n}") for n in range(3)]
     fake_openai.script({"groups": [group(ids, best=ids[0])]})
     await dedup(cid)
-    before = {table: await rows(database, table)
-              for table in (CanonicalValue, ValueAssignment, JobRun, LLMCall, EmbeddingCache)}
+    before = {
+        table: await rows(database, table)
+        for table in (CanonicalValue, ValueAssignment, JobRun, LLMCall, EmbeddingCache)
+    }
     requests = len(fake_openai.requests)
 
     report = await dedup(cid)

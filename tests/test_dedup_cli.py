@@ -13,7 +13,17 @@ from typer.testing import CliRunner
 
 from bot.cli.values import dedup_command, values_app
 from storage.database import Database
-from tests.dedup_support import AUTONOMY, AUTONOMY_REWORDED, GENEROSITY, Embeddings, add_card, community, group, near, unit
+from tests.dedup_support import (
+    AUTONOMY,
+    AUTONOMY_REWORDED,
+    GENEROSITY,
+    Embeddings,
+    add_card,
+    community,
+    group,
+    near,
+    unit,
+)
 from tests.fakes.openai_server import FakeOpenAI
 
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
@@ -41,9 +51,15 @@ def fake():
 def env(tmp_path: Path, fake: FakeOpenAI, monkeypatch, sqlite_url: str) -> dict[str, str]:
     monkeypatch.chdir(tmp_path)  # no stray .env
     url = sqlite_url
-    return {"DATABASE_URL": url, "OPENAI_BASE_URL": fake.base_url, "OPENAI_API_KEY": "test",
-            "MGE_LLM_MAX_RETRIES": "0", "MGE_LLM_TIMEOUT_SECONDS": "5", "MGE_ARTICULATION_MODEL": "judge-model",
-            "MGE_EMBEDDING_MODEL": "embed-model"}
+    return {
+        "DATABASE_URL": url,
+        "OPENAI_BASE_URL": fake.base_url,
+        "OPENAI_API_KEY": "test",
+        "MGE_LLM_MAX_RETRIES": "0",
+        "MGE_LLM_TIMEOUT_SECONDS": "5",
+        "MGE_ARTICULATION_MODEL": "judge-model",
+        "MGE_EMBEDDING_MODEL": "embed-model",
+    }
 
 
 def seed(url: str, cards: list[tuple[str, dict]]) -> list[int]:

@@ -61,7 +61,9 @@ def test_dbscan_scales_to_a_few_thousand_cards():
 
 
 async def test_lexical_embedder_is_deterministic_and_lexical():
-    texts = [policies_text(ValuesCard(**card)) for card in (AUTONOMY, AUTONOMY_REWORDED, CANDOUR_SAME_WORDS, GENEROSITY)]
+    texts = [
+        policies_text(ValuesCard(**card)) for card in (AUTONOMY, AUTONOMY_REWORDED, CANDOUR_SAME_WORDS, GENEROSITY)
+    ]
     first = (await LexicalEmbedder().embed(texts)).vectors
     again = LexicalEmbedder().vectors(texts)
     assert first.dtype == np.float32 and first.shape == (4, 1024)
@@ -105,7 +107,9 @@ async def test_llm_embedder_batches_and_caches_per_model(database, fake_openai, 
             await values_repo.embed_texts(session, embedder=LLMEmbedder(llm, "embed-b"), texts=["x"], now=clock())
             await session.commit()
         assert [(r["model"], r["input"]) for r in fake_openai.embedding_requests] == [
-            ("embed-a", ["x", "y"]), ("embed-b", ["x"])]
+            ("embed-a", ["x", "y"]),
+            ("embed-b", ["x"]),
+        ]
         fake_openai.embedding_fn = lambda text: []
         with pytest.raises(LLMError):
             await LLMEmbedder(llm, "embed-c").embed(["z"])
@@ -115,25 +119,41 @@ async def test_llm_embedder_batches_and_caches_per_model(database, fake_openai, 
 
 def test_judge_schemas_reject_unknown_ids_and_empty_reasons():
     schema = match_schema([4, 7])
-    ok = schema.model_validate({"reasons": SAME_REASONS, "same_value": True, "candidate_id": 7, "better_written": "new"})
+    ok = schema.model_validate(
+        {"reasons": SAME_REASONS, "same_value": True, "candidate_id": 7, "better_written": "new"}
+    )
     assert ok.candidate_id == 7
     for bad in (
         {"reasons": SAME_REASONS, "same_value": True, "candidate_id": 5, "better_written": "new"},
         {"reasons": SAME_REASONS, "same_value": True, "candidate_id": None, "better_written": "new"},
-        {"reasons": {**SAME_REASONS, "same_granularity": ""}, "same_value": False, "candidate_id": None,
-         "better_written": "existing"},
+        {
+            "reasons": {**SAME_REASONS, "same_granularity": ""},
+            "same_value": False,
+            "candidate_id": None,
+            "better_written": "existing",
+        },
     ):
         with pytest.raises(ValueError):
             schema.model_validate(bad)
-    apart = schema.model_validate({"reasons": SAME_REASONS, "same_value": False, "candidate_id": 99,
-                                   "better_written": "existing"})
+    apart = schema.model_validate(
+        {"reasons": SAME_REASONS, "same_value": False, "candidate_id": 99, "better_written": "existing"}
+    )
     assert not apart.same_value  # a stray id is harmless when nothing is merged
 
     groups = cluster_schema([1, 2, 3])
+
     def answer(*parts):
-        return {"groups": [{"card_ids": ids, "best_written_card_id": best, "reasons": SAME_REASONS} for ids, best in parts]}
+        return {
+            "groups": [{"card_ids": ids, "best_written_card_id": best, "reasons": SAME_REASONS} for ids, best in parts]
+        }
+
     assert len(groups.model_validate(answer(([1, 2], 2), ([3], 3))).groups) == 2
-    for bad in (answer(([1, 2], 3), ([3], 3)), answer(([1, 2], 1)), answer(([1, 2, 3], 1), ([3], 3)),
-                answer(([1, 2, 3, 4], 1)), answer(([1, 2, 3], 1), ([], 1))):
+    for bad in (
+        answer(([1, 2], 3), ([3], 3)),
+        answer(([1, 2], 1)),
+        answer(([1, 2, 3], 1), ([3], 3)),
+        answer(([1, 2, 3, 4], 1)),
+        answer(([1, 2, 3], 1), ([], 1)),
+    ):
         with pytest.raises(ValueError):
             groups.model_validate(bad)

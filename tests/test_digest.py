@@ -29,10 +29,10 @@ from bot.digest.build import (
 from bot.graph.build import build_community_graph
 from bot.runtime.jobs import claim_job
 from bot.voting.polls import apply_reaction, record_poll
-from core.polls import VoteOutcome
 from core.digest import build_digest_from_graph, digest_markdown, digest_period
 from core.graph import GraphParams, Value, Vote, build_moral_graph
 from core.messages import CommunityRef, Person
+from core.polls import VoteOutcome
 from storage import repositories as repo
 from storage.database import Database
 from storage.models import (
@@ -57,8 +57,11 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 def spec(title: str) -> dict:
-    return {"title": title, "description": f"{title}, described.", "policies": [f"MOMENTS of {title}",
-                                                                               f"CHOICES that show {title}"]}
+    return {
+        "title": title,
+        "description": f"{title}, described.",
+        "policies": [f"MOMENTS of {title}", f"CHOICES that show {title}"],
+    }
 
 
 @dataclass
@@ -74,31 +77,56 @@ class Seeded:
 
 async def add_values(database: Database, seeded: Seeded, values: dict[str, str]) -> None:
     async with database.session() as session:
-        rows = {k: CanonicalValue(community_id=seeded.community_id, created_at=seeded.now, updated_at=seeded.now,
-                                  **spec(t)) for k, t in values.items()}
+        rows = {
+            k: CanonicalValue(community_id=seeded.community_id, created_at=seeded.now, updated_at=seeded.now, **spec(t))
+            for k, t in values.items()
+        }
         session.add_all(rows.values())
         await session.commit()
         seeded.values |= {k: r.id for k, r in rows.items()}
 
 
-async def vote_story(database: Database, seeded: Seeded, name: str, a: str, b: str, context: str,
-                     votes: list[tuple[Person, str]]) -> None:
+async def vote_story(
+    database: Database, seeded: Seeded, name: str, a: str, b: str, context: str, votes: list[tuple[Person, str]]
+) -> None:
     async with database.session() as session:
         story = TransitionStory(
-            community_id=seeded.community_id, context_id=seeded.contexts[context], from_value_id=seeded.values[a],
-            to_value_id=seeded.values[b], story=f"Story {name}", steps={}, prompt_sha="0" * 64, model="test",
+            community_id=seeded.community_id,
+            context_id=seeded.contexts[context],
+            from_value_id=seeded.values[a],
+            to_value_id=seeded.values[b],
+            story=f"Story {name}",
+            steps={},
+            prompt_sha="0" * 64,
+            model="test",
             created_at=seeded.now,
         )
         session.add(story)
         await session.commit()
         story_id = story.id
-    await record_poll(database, story_id=story_id, platform="discord", channel_id="c1", message_id=name,
-                      closes_at=None, now=seeded.now)
+    await record_poll(
+        database,
+        story_id=story_id,
+        platform="discord",
+        channel_id="c1",
+        message_id=name,
+        closes_at=None,
+        now=seeded.now,
+    )
     for person, emoji in votes:
         seeded.now += timedelta(minutes=1)
-        outcome = await apply_reaction(database, community=GUILD, platform="discord", channel_id="c1",
-                                       message_id=name, person=person, emoji=emoji, added=True, event_id=None,
-                                       now=seeded.now)
+        outcome = await apply_reaction(
+            database,
+            community=GUILD,
+            platform="discord",
+            channel_id="c1",
+            message_id=name,
+            person=person,
+            emoji=emoji,
+            added=True,
+            event_id=None,
+            now=seeded.now,
+        )
         assert outcome == VoteOutcome.COUNTED
 
 
@@ -106,21 +134,34 @@ async def seed(database: Database) -> Seeded:
     """Week 1: two scenarios with a context each. In GRIEF, Kind Honesty beat Obedience 5 of 6 and
     Listening First beat it 2 of 3 (one unsure); in CHILD, the hostile-titled value beat Patience."""
     async with database.session() as session:
-        row = await repo.get_or_create_community(session, platform=GUILD.platform, external_id=GUILD.external_id,
-                                                 name=GUILD.name, now=START)
+        row = await repo.get_or_create_community(
+            session, platform=GUILD.platform, external_id=GUILD.external_id, name=GUILD.name, now=START
+        )
         contexts = {text: MoralContext(community_id=row.id, text=text, created_at=START) for text in (GRIEF, CHILD)}
         scenarios = [Scenario(community_id=row.id, text=t, created_at=START) for t in ("A friend in need", "Parenting")]
         session.add_all([*contexts.values(), *scenarios])
         await session.flush()
-        session.add_all([ScenarioContext(scenario_id=scenarios[0].id, context_id=contexts[GRIEF].id),
-                         ScenarioContext(scenario_id=scenarios[1].id, context_id=contexts[CHILD].id)])
+        session.add_all(
+            [
+                ScenarioContext(scenario_id=scenarios[0].id, context_id=contexts[GRIEF].id),
+                ScenarioContext(scenario_id=scenarios[1].id, context_id=contexts[CHILD].id),
+            ]
+        )
         await session.commit()
         seeded = Seeded(row.id, contexts={t: c.id for t, c in contexts.items()})
-    await add_values(database, seeded, {"O": "Obedience", "K": "Kind Honesty", "L": "Listening First",
-                                        "P": "Patience", "H": HOSTILE})
+    await add_values(
+        database, seeded, {"O": "Obedience", "K": "Kind Honesty", "L": "Listening First", "P": "Patience", "H": HOSTILE}
+    )
     p = PEOPLE
-    await vote_story(database, seeded, "s1", "O", "K", GRIEF, [(p[0], YES), (p[1], YES), (p[2], YES), (p[3], YES),
-                                                                 (p[4], YES), (p[5], NO)])
+    await vote_story(
+        database,
+        seeded,
+        "s1",
+        "O",
+        "K",
+        GRIEF,
+        [(p[0], YES), (p[1], YES), (p[2], YES), (p[3], YES), (p[4], YES), (p[5], NO)],
+    )
     await vote_story(database, seeded, "s2", "O", "L", GRIEF, [(p[0], YES), (p[1], YES), (p[2], UNSURE)])
     await vote_story(database, seeded, "s3", "P", "H", CHILD, [(p[0], YES), (p[1], YES), (p[2], YES)])
 
@@ -129,10 +170,23 @@ async def seed(database: Database) -> Seeded:
         member = Member(community_id=seeded.community_id, platform_user_id="INTERVIEWEE", created_at=START)
         session.add(member)
         await session.flush()
-        for state, ended in [("confirmed", START), ("confirmed", START + timedelta(hours=2)),
-                             ("confirmed", START - timedelta(days=30)), ("cancelled", START), ("conversing", None)]:
-            session.add(Interview(community_id=seeded.community_id, member_id=member.id, state=state,
-                                  created_at=START - timedelta(days=40), last_activity_at=START, ended_at=ended))
+        for state, ended in [
+            ("confirmed", START),
+            ("confirmed", START + timedelta(hours=2)),
+            ("confirmed", START - timedelta(days=30)),
+            ("cancelled", START),
+            ("conversing", None),
+        ]:
+            session.add(
+                Interview(
+                    community_id=seeded.community_id,
+                    member_id=member.id,
+                    state=state,
+                    created_at=START - timedelta(days=40),
+                    last_activity_at=START,
+                    ended_at=ended,
+                )
+            )
         await session.commit()
     return seeded
 
@@ -167,7 +221,8 @@ async def test_top_values_follow_the_graph_rankings_per_scenario_and_context(dat
     assert winner.policies == ("MOMENTS of Kind Honesty", "CHOICES that show Kind Honesty")
     assert winner.how_it_won == "wiser than Obedience (5 of 6 voters)"
     assert dict((c.context, c) for _, c in digest.contexts())[GRIEF].top[1].how_it_won == (
-        "wiser than Obedience (2 of 3 voters)")
+        "wiser than Obedience (2 of 3 voters)"
+    )
     assert digest.changes.first
     assert snapshot["period"] == "2026-W47" and set(snapshot["contexts"]) == {GRIEF, CHILD}
     assert snapshot["contexts"][GRIEF]["ranking"][0] == seeded.vid("K")
@@ -178,8 +233,9 @@ async def test_changes_since_the_previous_digest_and_participation(database):
     seeded = await seed(database)
     first_now = START + timedelta(days=1)
     async with database.session() as session:
-        run = await claim_job(session, job=DIGEST_JOB, community_id=seeded.community_id,
-                              period=digest_period(first_now), now=first_now)
+        run = await claim_job(
+            session, job=DIGEST_JOB, community_id=seeded.community_id, period=digest_period(first_now), now=first_now
+        )
         _, snapshot = await build_digest(database, community_id=seeded.community_id, now=first_now)
         finish_digest_job(run, snapshot, now=first_now)
         await session.commit()
@@ -191,7 +247,9 @@ async def test_changes_since_the_previous_digest_and_participation(database):
     changes = digest.changes
     assert not changes.first and changes.previous_period == "2026-W47" and digest.period == "2026-W48"
     assert {(e.context, e.source_title, e.wiser_title) for e in changes.new_edges} == {
-        (GRIEF, "Kind Honesty", "Listening First"), (CHILD, "Patience", "Gentle Truth")}
+        (GRIEF, "Kind Honesty", "Listening First"),
+        (CHILD, "Patience", "Gentle Truth"),
+    }
     moves = {(m.context, m.title): (m.old_rank, m.new_rank) for m in changes.rank_moves}
     assert moves[(GRIEF, "Listening First")] == (2, 1)
     assert moves[(GRIEF, "Kind Honesty")] == (1, 2)
@@ -205,8 +263,11 @@ async def test_changes_since_the_previous_digest_and_participation(database):
     assert (p.votes_this_period, p.voters_this_period, p.voters_total) == (6, 3, 6)
     assert (p.interviews_this_period, p.interviews_total) == (0, 3)
     first, _ = await build_digest(database, community_id=seeded.community_id, now=first_now, previous={})
-    assert (first.participation.interviews_this_period, first.participation.votes_this_period,
-            first.participation.voters_this_period) == (2, 12, 6)
+    assert (
+        first.participation.interviews_this_period,
+        first.participation.votes_this_period,
+        first.participation.voters_this_period,
+    ) == (2, 12, 6)
 
 
 @pytest.mark.sqlite_only  # rendering: building the digest runs on PostgreSQL in the tests above
@@ -270,8 +331,9 @@ async def test_the_picture_is_a_real_png_for_a_populated_and_an_empty_graph(data
 
 def big_digest():
     """40 values with long hostile titles, 40 contexts: more than either platform takes in a message."""
-    values = [Value(str(i), f"{HOSTILE} number {i} " + "very long title " * 12, policies=("P " * 200,) * 3)
-              for i in range(40)]
+    values = [
+        Value(str(i), f"{HOSTILE} number {i} " + "very long title " * 12, policies=("P " * 200,) * 3) for i in range(40)
+    ]
     votes = []
     for c in range(40):
         context = f"<!channel> context {c} " + "x" * 150
@@ -281,8 +343,14 @@ def big_digest():
             votes.append(Vote(f"w{voter}", str(a), str(b), context, "upgrade"))
     graph = build_moral_graph(values, votes, GraphParams())
     scenarios = [("@here scenario " + "s" * 300, [f"<!channel> context {c} " + "x" * 150 for c in range(40)])]
-    digest, _ = build_digest_from_graph(graph, community="Big <!everyone>", period="2026-W47",
-                                        since=START, until=START + timedelta(days=7), scenarios=scenarios)
+    digest, _ = build_digest_from_graph(
+        graph,
+        community="Big <!everyone>",
+        period="2026-W47",
+        since=START,
+        until=START + timedelta(days=7),
+        scenarios=scenarios,
+    )
     assert len(digest.contexts()) == 40
     return graph, digest
 
@@ -323,8 +391,7 @@ async def test_slack_post_digest_posts_blocks_then_uploads_the_picture(sqlite_ur
     database = Database(sqlite_url)
     try:
         seeded = await seed(database)
-        digest, _, png = await prepare_digest(database, community_id=seeded.community_id,
-                                              now=START + timedelta(days=1))
+        digest, _, png = await prepare_digest(database, community_id=seeded.community_id, now=START + timedelta(days=1))
     finally:
         await database.dispose()
     async with FakeSlack() as slack:
@@ -335,7 +402,10 @@ async def test_slack_post_digest_posts_blocks_then_uploads_the_picture(sqlite_ur
         (complete,) = slack.calls_to("files.completeUploadExternal")
         assert complete.params["channel_id"] == "C0DIGEST"
         assert [c.method for c in slack.calls] == [
-            "chat.postMessage", "files.getUploadURLExternal", "files.completeUploadExternal"]
+            "chat.postMessage",
+            "files.getUploadURLExternal",
+            "files.completeUploadExternal",
+        ]
         assert result["file_id"] in slack.uploads and slack.uploads[result["file_id"]] == png
         assert result["ts"] == post.result["ts"]
 
@@ -354,19 +424,22 @@ def test_cli_preview_writes_the_markdown_and_the_picture(sqlite_url, tmp_path: P
     asyncio.run(main())
     monkeypatch.chdir(tmp_path)  # no stray .env
     out = tmp_path / "preview"
-    result = CliRunner().invoke(digest_app, ["preview", "--out", str(out), "--community", "Riverside Guild"],
-                                env={"DATABASE_URL": sqlite_url})
+    result = CliRunner().invoke(
+        digest_app, ["preview", "--out", str(out), "--community", "Riverside Guild"], env={"DATABASE_URL": sqlite_url}
+    )
     assert result.exit_code == 0, result.output
     md = (out / "digest.md").read_text(encoding="utf-8")
     assert "Kind Honesty" in md and "wiser than Obedience (5 of 6 voters)" in md.replace("\\", "")
     assert (out / "graph.png").read_bytes().startswith(PNG_MAGIC)
 
-    missing = CliRunner().invoke(digest_app, ["preview", "--out", str(out), "--community", "Nope"],
-                                 env={"DATABASE_URL": sqlite_url})
+    missing = CliRunner().invoke(
+        digest_app, ["preview", "--out", str(out), "--community", "Nope"], env={"DATABASE_URL": sqlite_url}
+    )
     assert missing.exit_code == 2 and "no community named" in missing.output
 
 
-@pytest.mark.parametrize("when,period", [(datetime(2026, 1, 1, tzinfo=UTC), "2026-W01"),
-                                         (datetime(2027, 1, 1, tzinfo=UTC), "2026-W53")])
+@pytest.mark.parametrize(
+    "when,period", [(datetime(2026, 1, 1, tzinfo=UTC), "2026-W01"), (datetime(2027, 1, 1, tzinfo=UTC), "2026-W53")]
+)
 def test_digest_period_is_the_iso_week(when, period):
     assert digest_period(when) == period

@@ -40,8 +40,18 @@ class FakeDigestPublisher:
 
 async def configured(database: Database, *, at: datetime) -> int:
     cid = await community_id(database, HERE)
-    await update_schedule(database, community_id=cid, actor="slack:UMOD", now=at, changes={
-        "digest_channel_id": "CDIGEST", "digest_day": "mon", "digest_hour": 9, "digest_timezone": "Europe/Berlin"})
+    await update_schedule(
+        database,
+        community_id=cid,
+        actor="slack:UMOD",
+        now=at,
+        changes={
+            "digest_channel_id": "CDIGEST",
+            "digest_day": "mon",
+            "digest_hour": 9,
+            "digest_timezone": "Europe/Berlin",
+        },
+    )
     return cid
 
 
@@ -102,7 +112,9 @@ async def test_a_digest_interrupted_while_posting_is_never_posted_again(database
         session.add(run)
         await session.commit()
     publisher = FakeDigestPublisher()
-    assert await run_due_digests(database, {"slack": publisher}, now=SLOT + timedelta(minutes=30)) == {}  # still "running"
+    assert (
+        await run_due_digests(database, {"slack": publisher}, now=SLOT + timedelta(minutes=30)) == {}
+    )  # still "running"
     assert await run_due_digests(database, {"slack": publisher}, now=SLOT + timedelta(hours=2)) == {}  # stale: closed
     assert publisher.posts == []
     [run] = await digest_runs(database)
@@ -116,8 +128,9 @@ async def test_two_processes_at_the_same_slot_post_one_digest(database):
     other = Database(database.url)
     first, second = FakeDigestPublisher(), FakeDigestPublisher()
     try:
-        await asyncio.gather(run_due_digests(database, {"slack": first}, now=SLOT),
-                             run_due_digests(other, {"slack": second}, now=SLOT))
+        await asyncio.gather(
+            run_due_digests(database, {"slack": first}, now=SLOT), run_due_digests(other, {"slack": second}, now=SLOT)
+        )
     finally:
         await other.dispose()
     assert len(first.posts) + len(second.posts) == 1

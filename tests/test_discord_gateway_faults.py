@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from bot.commands.buttons import STALE_BUTTON_TEXT
 from adapters.discord.commands import STALE_TEXT
+from bot.commands.buttons import STALE_BUTTON_TEXT
 from tests.discord_support import fake_discord, start_mge_discord  # noqa: F401 (fixtures)
 from tests.fakes.discord_server import EPHEMERAL, FakeDiscord
 from tests.test_cli_run import base_env
@@ -34,8 +34,14 @@ def malformed_dispatches(fake: FakeDiscord, guild, member) -> list[tuple[str, An
     reaction wrong in every way, broken DMs and interactions."""
     message = fake.dm_payload(member, "a poll") | {"guild_id": str(guild.id), "channel_id": str(guild.channel_id)}
     events: list[tuple[str, Any]] = []
-    for event in ("MESSAGE_REACTION_ADD", "MESSAGE_REACTION_REMOVE", "MESSAGE_CREATE", "INTERACTION_CREATE",
-                  "GUILD_CREATE", "MESSAGE_POLL_VOTE_ADD"):
+    for event in (
+        "MESSAGE_REACTION_ADD",
+        "MESSAGE_REACTION_REMOVE",
+        "MESSAGE_CREATE",
+        "INTERACTION_CREATE",
+        "GUILD_CREATE",
+        "MESSAGE_POLL_VOTE_ADD",
+    ):
         events += [(event, None), (event, []), (event, "text"), (event, {})]
     for added, event in ((True, "MESSAGE_REACTION_ADD"), (False, "MESSAGE_REACTION_REMOVE")):
         reaction = fake.reaction_payload(member, message, "✅", added=added)
@@ -43,12 +49,17 @@ def malformed_dispatches(fake: FakeDiscord, guild, member) -> list[tuple[str, An
         for key in reaction:
             events.append((event, without(reaction, key)))
             events += [(event, with_field(reaction, key, value)) for value in WRONG]
-        events += [(event, with_field(reaction, "emoji", value)) for value in ({"id": "x", "name": None},
-                                                                            {"name": 5}, {"id": None, "name": None})]
+        events += [
+            (event, with_field(reaction, "emoji", value))
+            for value in ({"id": "x", "name": None}, {"name": 5}, {"id": None, "name": None})
+        ]
     dm = fake.dm_payload(member, "hello")
     events += [("MESSAGE_CREATE", with_field(dm, "content", value)) for value in (5, None, ["hi"], {"t": 1})]
-    events += [("MESSAGE_CREATE", with_field(dm, key, value)) for key in ("author", "id", "channel_id", "attachments")
-               for value in (None, "x", [1])]
+    events += [
+        ("MESSAGE_CREATE", with_field(dm, key, value))
+        for key in ("author", "id", "channel_id", "attachments")
+        for value in (None, "x", [1])
+    ]
     return events
 
 
@@ -59,10 +70,22 @@ async def stale_interactions(fake: FakeDiscord, guild, member) -> list[tuple[int
         (await fake.send_slash_command(member, guild, "mge-mod", "shutdown"), STALE_TEXT),
         (await fake.send_slash_command(member, guild, "moralgraph", "join"), STALE_TEXT),  # renamed since
         # `/mge ask` with its question typed as a number: the definition changed under the member.
-        (await fake.send_slash_command(member, guild, "mge", "ask", options=[
-            {"name": "question", "type": 4, "value": 3}]), STALE_TEXT),
-        (await fake.send_interaction(3, member, guild, {"custom_id": "mge:vote:3", "component_type": 2},
-                                     message=fake.dm_payload(member, "old")), STALE_BUTTON_TEXT),
+        (
+            await fake.send_slash_command(
+                member, guild, "mge", "ask", options=[{"name": "question", "type": 4, "value": 3}]
+            ),
+            STALE_TEXT,
+        ),
+        (
+            await fake.send_interaction(
+                3,
+                member,
+                guild,
+                {"custom_id": "mge:vote:3", "component_type": 2},
+                message=fake.dm_payload(member, "old"),
+            ),
+            STALE_BUTTON_TEXT,
+        ),
         (await fake.send_interaction(5, member, guild, {"custom_id": "mge:form", "components": []}), STALE_TEXT),
         (await fake.send_interaction(99, member, guild, {"name": "mge"}), STALE_TEXT),
     ]
@@ -70,7 +93,9 @@ async def stale_interactions(fake: FakeDiscord, guild, member) -> list[tuple[int
 
 
 @pytest.mark.slow  # an `mge run` process
-async def test_malformed_dispatches_and_stale_interactions_never_stop_the_bot(fake_discord, fake_openai, tmp_path: Path):
+async def test_malformed_dispatches_and_stale_interactions_never_stop_the_bot(
+    fake_discord, fake_openai, tmp_path: Path
+):
     guild = fake_discord.add_guild("Test Guild")
     member = fake_discord.add_user("alice")
     output = tmp_path / "mge.log"

@@ -24,7 +24,8 @@ from tests.fakes.discord_server import EPHEMERAL, FakeDiscord, FakeGuild, FakeUs
 from tests.fakes.story_rows import add_story
 from tests.test_poll_selection import add_reverse
 
-# SQLite only: the Discord gate and rendering; posting a poll runs on PostgreSQL in test_polls.py and test_poll_selection.py.
+# SQLite only: the Discord gate and rendering;
+# posting a poll runs on PostgreSQL in test_polls.py and test_poll_selection.py.
 pytestmark = pytest.mark.sqlite_only
 
 YES, NO, UNSURE = "\u2705", "\u274c", "\U0001f914"
@@ -43,8 +44,13 @@ def alice(fake_discord) -> FakeUser:
 @pytest.fixture
 async def bot(fake_discord, guild, service, database, clock):
     async with running_bot(
-        fake_discord, service, database, clock,
-        sync_commands=False, moderator_role_ids=(MODERATOR_ROLE,), poll_duration=POLL_DURATION,
+        fake_discord,
+        service,
+        database,
+        clock,
+        sync_commands=False,
+        moderator_role_ids=(MODERATOR_ROLE,),
+        poll_duration=POLL_DURATION,
     ) as client:
         yield client
 
@@ -62,9 +68,12 @@ def give_roles(fake: FakeDiscord, monkeypatch, user: FakeUser, *role_ids: int) -
     monkeypatch.setattr(fake, "_member", with_roles)
 
 
-async def run_poll(fake: FakeDiscord, user: FakeUser, guild: FakeGuild | None, *, permissions: int = 0,
-                   responses: int = 2) -> list[dict]:
-    interaction = await fake.send_slash_command(user, guild, MODERATOR_GROUP_NAME, "poll", member_permissions=permissions)
+async def run_poll(
+    fake: FakeDiscord, user: FakeUser, guild: FakeGuild | None, *, permissions: int = 0, responses: int = 2
+) -> list[dict]:
+    interaction = await fake.send_slash_command(
+        user, guild, MODERATOR_GROUP_NAME, "poll", member_permissions=permissions
+    )
     return await fake.wait_for_responses(interaction, responses)
 
 
@@ -98,7 +107,9 @@ def reactions_on(fake: FakeDiscord, guild: FakeGuild, message: dict) -> list[str
     return [unquote(p.path.split("/")[-2]) for p in puts]
 
 
-async def test_a_member_without_manage_server_is_told_why_and_nothing_is_posted(fake_discord, bot, guild, alice, database, clock):
+async def test_a_member_without_manage_server_is_told_why_and_nothing_is_posted(
+    fake_discord, bot, guild, alice, database, clock
+):
     await add_story(database, CommunityRef("discord", str(guild.id), guild.name), now=clock())
     [response] = await run_poll(fake_discord, alice, guild, responses=1)
     assert response["type"] == 4 and response["flags"] == EPHEMERAL
@@ -108,7 +119,9 @@ async def test_a_member_without_manage_server_is_told_why_and_nothing_is_posted(
     assert fake_discord.bot_messages(guild.channel_id) == [] and await polls(database) == []
 
 
-async def test_manage_server_posts_the_next_story_with_three_reactions(fake_discord, bot, guild, alice, database, clock):
+async def test_manage_server_posts_the_next_story_with_three_reactions(
+    fake_discord, bot, guild, alice, database, clock
+):
     story_id = await add_story(database, CommunityRef("discord", str(guild.id), guild.name), now=clock())
     deferred, followup = await run_poll(fake_discord, alice, guild, permissions=MANAGE_GUILD)
     assert deferred["type"] == 5 and deferred["flags"] == EPHEMERAL  # acknowledged before the work
@@ -119,13 +132,25 @@ async def test_manage_server_posts_the_next_story_with_three_reactions(fake_disc
     assert reactions_on(fake_discord, guild, message) == [YES, NO, UNSURE]
     [poll] = await polls(database)
     assert (poll.story_id, poll.channel_id, poll.message_id, poll.state) == (
-        story_id, str(guild.channel_id), message["id"], "open"
+        story_id,
+        str(guild.channel_id),
+        message["id"],
+        "open",
     )
     assert poll.closes_at == clock() + POLL_DURATION
     [entry] = await audit_log(database)
-    assert (entry.action, entry.actor, entry.target, entry.at) == ("poll", f"discord:{alice.id}", f"poll {poll.id}", clock())
-    assert entry.after == {"story": story_id, "channel": str(guild.channel_id), "message": message["id"],
-                           "closes_at": poll.closes_at.isoformat()}
+    assert (entry.action, entry.actor, entry.target, entry.at) == (
+        "poll",
+        f"discord:{alice.id}",
+        f"poll {poll.id}",
+        clock(),
+    )
+    assert entry.after == {
+        "story": story_id,
+        "channel": str(guild.channel_id),
+        "message": message["id"],
+        "closes_at": poll.closes_at.isoformat(),
+    }
     assert message["id"] in followup["content"] and f"<t:{int(poll.closes_at.timestamp())}:f>" in followup["content"]
 
 
@@ -154,7 +179,9 @@ async def test_nothing_to_post_gets_a_clear_answer(fake_discord, bot, guild, ali
     assert fake_discord.bot_messages(guild.channel_id) == [] and await polls(database) == []
 
 
-async def test_a_second_poll_posts_neither_the_open_story_nor_its_reverse(fake_discord, bot, guild, alice, database, clock):
+async def test_a_second_poll_posts_neither_the_open_story_nor_its_reverse(
+    fake_discord, bot, guild, alice, database, clock
+):
     community = CommunityRef("discord", str(guild.id), guild.name)
     first = await add_story(database, community, now=clock())
     await add_reverse(database, first, now=clock())
@@ -169,10 +196,13 @@ async def test_a_second_poll_posts_neither_the_open_story_nor_its_reverse(fake_d
     assert len(fake_discord.bot_messages(guild.channel_id)) == 2
 
 
-@pytest.mark.parametrize(("status", "code", "message", "reason"), [
-    (403, 50001, "Missing Access", "I need the View Channel, Send Messages, Embed Links and Add Reactions"),
-    (404, 10003, "Unknown Channel", "that channel doesn't exist or I can't see it"),
-])
+@pytest.mark.parametrize(
+    ("status", "code", "message", "reason"),
+    [
+        (403, 50001, "Missing Access", "I need the View Channel, Send Messages, Embed Links and Add Reactions"),
+        (404, 10003, "Unknown Channel", "that channel doesn't exist or I can't see it"),
+    ],
+)
 async def test_a_channel_the_bot_cannot_post_in_is_answered_with_the_reason_never_posted(
     fake_discord, bot, guild, alice, database, clock, monkeypatch, status, code, message, reason
 ):
@@ -194,15 +224,17 @@ async def test_polls_post_now_answers_with_the_failure_and_audits_the_post(
 ):
     await add_story(database, CommunityRef("discord", str(guild.id), guild.name), now=clock())
     refuse_posts_in(fake_discord, monkeypatch, guild.channel_id, status=403, code=50013, message="Missing Permissions")
-    interaction = await fake_discord.send_slash_command(alice, guild, "mge-mod", "post-now", group="polls",
-                                                        member_permissions=MANAGE_GUILD)
+    interaction = await fake_discord.send_slash_command(
+        alice, guild, "mge-mod", "post-now", group="polls", member_permissions=MANAGE_GUILD
+    )
     _, failed = await fake_discord.wait_for_responses(interaction, 2)
     assert failed["content"].startswith(f"I couldn't post in channel {guild.channel_id}: I need the View Channel")
     assert await polls(database) == [] and await audit_log(database) == []
 
     monkeypatch.undo()
-    interaction = await fake_discord.send_slash_command(alice, guild, "mge-mod", "post-now", group="polls",
-                                                        member_permissions=MANAGE_GUILD)
+    interaction = await fake_discord.send_slash_command(
+        alice, guild, "mge-mod", "post-now", group="polls", member_permissions=MANAGE_GUILD
+    )
     _, posted = await fake_discord.wait_for_responses(interaction, 2)
     assert posted["content"].startswith("Posted a poll on")
     [poll] = await polls(database)

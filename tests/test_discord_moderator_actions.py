@@ -25,16 +25,31 @@ from tests.test_scheduler import community_id
 # SQLite only: Discord parsing and rendering; every action runs on PostgreSQL in test_audit_coverage.py.
 pytestmark = pytest.mark.sqlite_only
 
-EXAMPLES = {"interval": "1d", "count": 2, "hours": 24, "day": "sun", "time": "18:00", "timezone": "Europe/Berlin",
-            "value": 1, "keep": 1, "merge": 2, "card": 1, "text": "When in doubt", "scenario": 1, "context": 1,
-            "member": "<@123>", "days": 30}
+EXAMPLES = {
+    "interval": "1d",
+    "count": 2,
+    "hours": 24,
+    "day": "sun",
+    "time": "18:00",
+    "timezone": "Europe/Berlin",
+    "value": 1,
+    "keep": 1,
+    "merge": 2,
+    "card": 1,
+    "text": "When in doubt",
+    "scenario": 1,
+    "context": 1,
+    "member": "<@123>",
+    "days": 30,
+}
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.fixture
 async def bot(fake_discord, guild, service, database, clock):
-    async with running_bot(fake_discord, service, database, clock, sync_commands=False,
-                           poll_duration=timedelta(hours=48)) as client:
+    async with running_bot(
+        fake_discord, service, database, clock, sync_commands=False, poll_duration=timedelta(hours=48)
+    ) as client:
         yield client
 
 
@@ -46,7 +61,12 @@ def mod(fake_discord):
 async def run(fake, user, guild, action_path: str, permissions: int = MANAGE_GUILD, responses: int = 2, **options):
     group, _, name = action_path.partition(" ")
     interaction = await fake.send_slash_command(
-        user, guild, MODERATOR_GROUP_NAME, name or group, group=group if name else None, member_permissions=permissions,
+        user,
+        guild,
+        MODERATOR_GROUP_NAME,
+        name or group,
+        group=group if name else None,
+        member_permissions=permissions,
         options=[{"name": k, "type": 4 if isinstance(v, int) else 3, "value": v} for k, v in options.items()],
     )
     return await fake.wait_for_responses(interaction, responses)
@@ -81,7 +101,11 @@ async def test_a_moderator_sets_the_schedule_from_chat_and_it_is_audited(fake_di
 
     community = CommunityRef("discord", str(guild.id), guild.name)
     row = await community_schedule(database, community_id=await community_id(database, community))
-    assert (row.poll_channel_id, row.poll_interval_minutes, row.digest_channel_id) == ("555", 720, str(guild.channel_id))
+    assert (row.poll_channel_id, row.poll_interval_minutes, row.digest_channel_id) == (
+        "555",
+        720,
+        str(guild.channel_id),
+    )
     entries = await audit(database)
     assert [e.action for e in entries] == ["polls.channel", "polls.every", "digest.channel", "digest.schedule"]
     assert all(e.actor == f"discord:{mod.id}" for e in entries)
@@ -108,15 +132,24 @@ async def test_values_hide_and_export_attach_files(fake_discord, bot, guild, mod
     assert [e.action for e in await audit(database)] == ["values.hide", "export"]
 
 
-async def test_eligibility_rules_use_what_discord_says_and_leave_votes_out(fake_discord, bot, guild, mod, database, clock):
+async def test_eligibility_rules_use_what_discord_says_and_leave_votes_out(
+    fake_discord, bot, guild, mod, database, clock
+):
     from adapters.discord.polls import DiscordPollPublisher
     from bot.graph.build import load_community_graph_input
     from bot.voting.polls import post_story_poll
 
     community = CommunityRef("discord", str(guild.id), guild.name)
     story = await add_story(database, community, now=clock())
-    await post_story_poll(database, DiscordPollPublisher(bot), story_id=story, platform="discord",
-                          channel_id=str(guild.channel_id), closes_at=None, now=clock())
+    await post_story_poll(
+        database,
+        DiscordPollPublisher(bot),
+        story_id=story,
+        platform="discord",
+        channel_id=str(guild.channel_id),
+        closes_at=None,
+        now=clock(),
+    )
     [message] = fake_discord.bot_messages(guild.channel_id)
     voters = [fake_discord.add_user(f"v{n}") for n in range(3)]
     for voter in voters:
@@ -144,7 +177,11 @@ async def test_eligibility_rules_use_what_discord_says_and_leave_votes_out(fake_
     _, stats = await run(fake_discord, mod, guild, "stats")
     assert "Votes left out of the graph: 1 (1 blocked)." in stats["content"]
     assert [e.action for e in await audit(database)] == [
-        "eligibility.membership", "eligibility.membership", "eligibility.account-age", "member.block"]
+        "eligibility.membership",
+        "eligibility.membership",
+        "eligibility.account-age",
+        "member.block",
+    ]
 
 
 async def test_answers_name_the_moderator_commands_as_discord_shows_them(fake_discord, bot, guild, mod):

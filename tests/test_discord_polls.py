@@ -24,7 +24,8 @@ from storage.models import Member, Poll, Vote
 from tests.discord_support import fake_discord, guild, running_bot  # noqa: F401 (fixtures)
 from tests.fakes.story_rows import FROM_VALUE, TO_VALUE, add_story
 
-# SQLite only: Discord events and rendering; the vote inbox runs on PostgreSQL in test_vote_inbox.py and test_isolation.py.
+# SQLite only: Discord events and rendering;
+# the vote inbox runs on PostgreSQL in test_vote_inbox.py and test_isolation.py.
 pytestmark = pytest.mark.sqlite_only
 
 YES, NO, UNSURE = "\u2705", "\u274c", "\U0001f914"
@@ -64,8 +65,13 @@ async def posted(fake_discord, guild, bot, database, clock) -> tuple[Poll, dict]
     community = CommunityRef("discord", str(guild.id), guild.name)
     story_id = await add_story(database, community, now=clock(), story=HOSTILE_STORY)
     poll = await post_story_poll(
-        database, DiscordPollPublisher(bot), story_id=story_id, platform="discord",
-        channel_id=str(guild.channel_id), closes_at=clock() + timedelta(days=3), now=clock(),
+        database,
+        DiscordPollPublisher(bot),
+        story_id=story_id,
+        platform="discord",
+        channel_id=str(guild.channel_id),
+        closes_at=clock() + timedelta(days=3),
+        now=clock(),
     )
     await bot.handled.wait(3)
     [message] = fake_discord.bot_messages(guild.channel_id)
@@ -78,7 +84,9 @@ async def votes(database) -> dict[int | None, str]:
         return {int(member.platform_user_id): vote.choice for vote, member in rows}
 
 
-async def test_publish_posts_the_story_without_mentions_and_adds_three_reactions(fake_discord, guild, bot, posted, database):
+async def test_publish_posts_the_story_without_mentions_and_adds_three_reactions(
+    fake_discord, guild, bot, posted, database
+):
     poll, message = posted
     assert poll.message_id == message["id"] and poll.channel_id == str(guild.channel_id) and poll.state == "open"
 
@@ -122,7 +130,9 @@ async def test_reactions_count_replace_and_retract_votes(fake_discord, bot, post
     assert alice_row.display_name == "Alice"
 
 
-async def test_other_bots_unknown_messages_and_closed_polls_are_ignored(fake_discord, guild, bot, posted, database, clock):
+async def test_other_bots_unknown_messages_and_closed_polls_are_ignored(
+    fake_discord, guild, bot, posted, database, clock
+):
     poll, message = posted
     alice, helper = fake_discord.add_user("alice"), fake_discord.add_user("helper", bot=True)
     await fake_discord.add_reaction(helper, message, YES)

@@ -9,10 +9,10 @@ from datetime import timedelta
 
 import pytest
 
-from bot.commands.member_data import FORGET_EXPIRED_TEXT, FORGET_KEPT_TEXT, NO_DATA_TEXT
 from adapters.discord.member_commands import (
     HELP_TEXT,
 )
+from bot.commands.member_data import FORGET_EXPIRED_TEXT, FORGET_KEPT_TEXT, NO_DATA_TEXT
 from bot.privacy.confirmations import FORGET_CONFIRM_WINDOW
 from bot.privacy.export import export_member_data, has_member_data
 from core.messages import CommunityRef, Person
@@ -103,7 +103,10 @@ async def test_forget_asks_first_and_erases_only_on_the_button(fake_discord, bot
     assert "2 votes anonymised" in prompt["content"]
     message = fake_discord.interactions[interaction].messages[-1]
     (erase, erase_label), (keep, keep_label) = buttons(message)
-    assert erase.startswith(f"mge:choice:forget:{guild.id}:") and (erase_label, keep_label) == ("Erase my data", "Keep my data")
+    assert erase.startswith(f"mge:choice:forget:{guild.id}:") and (erase_label, keep_label) == (
+        "Erase my data",
+        "Keep my data",
+    )
     assert keep == "mge:choice:forget:cancel"
     assert has_member_data(await alice_data(database, world, alice))  # asking erased nothing
 
@@ -138,8 +141,9 @@ async def test_an_expired_confirmation_erases_nothing(fake_discord, bot, guild, 
     assert has_member_data(await alice_data(database, world, alice))
 
 
-async def test_another_member_pressing_the_button_erases_only_their_own_data(fake_discord, bot, guild, alice, world,
-                                                                             database):
+async def test_another_member_pressing_the_button_erases_only_their_own_data(
+    fake_discord, bot, guild, alice, world, database
+):
     interaction, _ = await run(fake_discord, alice, guild, "forget")
     message = fake_discord.interactions[interaction].messages[-1]
     mallory = fake_discord.add_user("mallory")
@@ -149,8 +153,9 @@ async def test_another_member_pressing_the_button_erases_only_their_own_data(fak
     assert has_member_data(await alice_data(database, world, alice))
 
 
-async def test_a_forged_or_mangled_confirmation_key_erases_nothing(fake_discord, bot, guild, alice, world, database,
-                                                                  clock):
+async def test_a_forged_or_mangled_confirmation_key_erases_nothing(
+    fake_discord, bot, guild, alice, world, database, clock
+):
     # The key carries the community and the time: a press whose key is not one the bot made is refused
     # like an expired one, by the same registry route as on every platform.
     interaction, _ = await run(fake_discord, alice, guild, "forget")
@@ -158,8 +163,13 @@ async def test_a_forged_or_mangled_confirmation_key_erases_nothing(fake_discord,
     now = int(clock().timestamp())
     for key in (f"forget:{guild.id}", f"forget:{guild.id}:soon", f"forget::{now}", f"forget:{guild.id}:{now}:1"):
         custom_id = f"mge:choice:{key}"
-        forged = {**message, "id": str(fake_discord.snowflake()), "components": [{"type": 1, "components": [
-            {"type": 2, "style": 4, "label": "Erase my data", "custom_id": custom_id}]}]}
+        forged = {
+            **message,
+            "id": str(fake_discord.snowflake()),
+            "components": [
+                {"type": 1, "components": [{"type": 2, "style": 4, "label": "Erase my data", "custom_id": custom_id}]}
+            ],
+        }
         pressed = await fake_discord.press_button(alice, forged, custom_id)
         _, followup = await fake_discord.wait_for_responses(pressed, 2)
         assert followup["content"] == FORGET_EXPIRED_TEXT and followup["flags"] == EPHEMERAL
@@ -179,8 +189,9 @@ async def test_the_commands_are_registered(fake_discord, guild, service, databas
     assert timedelta(minutes=5) == FORGET_CONFIRM_WINDOW
 
 
-async def test_a_file_too_large_for_discord_is_compressed_or_explained(fake_discord, bot, guild, alice, world,
-                                                                       monkeypatch):
+async def test_a_file_too_large_for_discord_is_compressed_or_explained(
+    fake_discord, bot, guild, alice, world, monkeypatch
+):
     import gzip
 
     import tests.fakes.discord_server as fake_module
@@ -189,7 +200,9 @@ async def test_a_file_too_large_for_discord_is_compressed_or_explained(fake_disc
     interaction, (_, followup) = await run(fake_discord, alice, guild, "mydata")
     [attachment] = fake_discord.interactions[interaction].messages[-1]["attachments"]
     assert attachment["filename"].endswith(".json.gz")
-    assert json.loads(gzip.decompress(fake_discord.files[attachment["id"]]))["member"]["platform_user_id"] == str(alice.id)
+    assert json.loads(gzip.decompress(fake_discord.files[attachment["id"]]))["member"]["platform_user_id"] == str(
+        alice.id
+    )
 
     monkeypatch.setattr(fake_module, "ATTACHMENT_SIZE_LIMIT", 100)
     interaction, (_, followup) = await run(fake_discord, alice, guild, "mydata")

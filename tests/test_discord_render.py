@@ -16,7 +16,11 @@ def custom_ids(view: discord.ui.View) -> list[str]:
 
 def test_every_message_disables_mentions():
     card = ValuesCard.model_construct(title="A Fine Title Here", description="d.", policies=["MOMENTS when x"])
-    items = [Reply("hi"), ChoicePrompt("pick", (Choice("a", "A"),)), CardProposal(card, "heading", (Choice("confirm", "Confirm"),))]
+    items = [
+        Reply("hi"),
+        ChoicePrompt("pick", (Choice("a", "A"),)),
+        CardProposal(card, "heading", (Choice("confirm", "Confirm"),)),
+    ]
     for item in items:
         for message in render(item):
             assert message.kwargs()["allowed_mentions"].to_dict() == {"parse": []}

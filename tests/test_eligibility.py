@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from sqlmodel import select
 
 from bot.graph.build import load_community_graph_input
+from bot.voting.polls import apply_reaction
 from core.eligibility import (
     ACCOUNT_TOO_NEW,
     BLOCKED,
@@ -19,7 +20,6 @@ from core.eligibility import (
     exclusion_reason,
 )
 from core.messages import CommunityRef, Person
-from bot.voting.polls import apply_reaction
 from storage import eligibility_repo
 from storage.models import Member, Vote
 from tests.fakes.story_rows import add_story
@@ -50,9 +50,19 @@ def test_a_vote_counts_unless_a_rule_or_a_block_says_otherwise():
 
 
 async def vote(database, poll, user: str, *, at: datetime, facts: Facts | None = None) -> None:
-    await apply_reaction(database, community=HERE, platform="discord", channel_id=poll.channel_id,
-                         message_id=poll.message_id, person=Person(user, user), emoji="\u2705", added=True,
-                         event_id=None, now=at, facts=facts)
+    await apply_reaction(
+        database,
+        community=HERE,
+        platform="discord",
+        channel_id=poll.channel_id,
+        message_id=poll.message_id,
+        person=Person(user, user),
+        emoji="\u2705",
+        added=True,
+        event_id=None,
+        now=at,
+        facts=facts,
+    )
 
 
 async def member_id(database, user: str) -> int:
@@ -97,7 +107,10 @@ async def test_the_graph_leaves_out_blocked_and_ineligible_votes_but_keeps_them(
         rule.min_membership_days = 1000
         session.add(rule)
         await session.commit()
-    assert (await load_community_graph_input(database, community_id=cid)).excluded_votes == {BLOCKED: 1, ACCOUNT_TOO_NEW: 1}
+    assert (await load_community_graph_input(database, community_id=cid)).excluded_votes == {
+        BLOCKED: 1,
+        ACCOUNT_TOO_NEW: 1,
+    }
 
 
 async def test_forgetting_keeps_a_block_and_cuts_the_facts_to_the_day(database):

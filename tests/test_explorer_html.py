@@ -23,15 +23,15 @@ from urllib.parse import quote, urlencode
 import pytest
 from typer.testing import CliRunner
 
-from bot.graph import export as exporting
 from bot.cli.app import app
-from bot.graph.explorer import explorer_data, global_ranking, render_explorer, script_json
+from bot.graph import export as exporting
 from bot.graph.build import CommunityGraphInput, CommunityInfo, StoryRecord
+from bot.graph.explorer import explorer_data, global_ranking, render_explorer, script_json
 from bot.voting.polls import apply_reaction, record_poll
-from core.polls import VoteOutcome
 from core.graph import GraphParams, Value, Vote, build_moral_graph, content_hash
 from core.graph.export import edges_json
 from core.messages import CommunityRef, Person
+from core.polls import VoteOutcome
 from storage import repositories as repo
 from storage.database import Database
 from storage.models import CanonicalValue, MoralContext, TransitionStory
@@ -40,10 +40,10 @@ from tests import browser
 # --- hostile text ------------------------------------------------------------------------------------
 
 SCRIPT_TITLE = "</script><script>alert(1)</script>"
-COMMENT_TITLE = '<!-- Quiet <b>Patience</b> & "care" \'always\''
+COMMENT_TITLE = "<!-- Quiet <b>Patience</b> & \"care\" 'always'"
 HOSTILE_CONTEXT = 'When <img src=x onerror=alert(2)> & "friends" </SCRIPT>'
 HOSTILE_STORY = "</script><!-- <script>alert(3)</script> --> I learnt to wait. \u2028 <style>body{display:none}</style>"
-HOSTILE_POLICY = '<a href="https://evil.example/">CHOICES</a> that {{EXPORT_JSON}} \'quoted\''
+HOSTILE_POLICY = "<a href=\"https://evil.example/\">CHOICES</a> that {{EXPORT_JSON}} 'quoted'"
 HOSTILE_COMMUNITY = 'Guild </title><script>alert(4)</script> {{HASH}} & "friends"'
 DISTRESS = "When someone is in distress"
 
@@ -72,7 +72,11 @@ def hostile_input() -> CommunityGraphInput:
         stories.append(StoryRecord(story_id, context, a, b, text, len(choices)))
     return CommunityGraphInput(
         community=CommunityInfo(1, HOSTILE_COMMUNITY, "discord"),
-        values=values, votes=votes, vote_story_ids=story_ids, stories=stories, dropped_votes=0,
+        values=values,
+        votes=votes,
+        vote_story_ids=story_ids,
+        stories=stories,
+        dropped_votes=0,
     )
 
 
@@ -186,8 +190,10 @@ def test_the_page_is_self_contained():
     def sha(body: str) -> str:
         return "'sha256-" + base64.b64encode(hashlib.sha256(body.encode()).digest()).decode() + "'"
 
-    assert csp == (f"default-src 'none'; script-src {sha(inline_script)}; style-src {sha(style)}; "
-                   "base-uri 'none'; form-action 'none'")
+    assert csp == (
+        f"default-src 'none'; script-src {sha(inline_script)}; style-src {sha(style)}; "
+        "base-uri 'none'; form-action 'none'"
+    )
 
 
 @pytest.mark.parametrize("algorithm", ["default", "mge-2023"])
@@ -199,8 +205,9 @@ def test_same_input_same_bytes_and_the_json_exports_hash(algorithm):
     data = hostile_input()
     raw = exporting.export_json(graph, community=data.community, stories=data.stories)
     expected_hash = json.loads(raw)["hash"]
-    assert expected_hash == content_hash(exporting.export_document(graph, community=data.community,
-                                                                   stories=data.stories))
+    assert expected_hash == content_hash(
+        exporting.export_document(graph, community=data.community, stories=data.stories)
+    )
     parts = PageParts(page)
     assert parts.text["content-hash"] == expected_hash and parts.text["algorithm"] == algorithm
     embedded = parts.script("mge-export")
@@ -273,20 +280,34 @@ async def seed(database: Database) -> Seeded:
             session, platform=GUILD.platform, external_id=GUILD.external_id, name=GUILD.name, now=START
         )
         rows = {
-            letter: CanonicalValue(community_id=community.id, title=title, description=description,
-                                   policies=policies, created_at=START, updated_at=START)
+            letter: CanonicalValue(
+                community_id=community.id,
+                title=title,
+                description=description,
+                policies=policies,
+                created_at=START,
+                updated_at=START,
+            )
             for letter, (title, description, policies) in VALUES.items()
         }
         session.add_all(rows.values())
-        contexts = {text: MoralContext(community_id=community.id, text=text, created_at=START)
-                    for text in (DISTRESS, HOSTILE_CONTEXT)}
+        contexts = {
+            text: MoralContext(community_id=community.id, text=text, created_at=START)
+            for text in (DISTRESS, HOSTILE_CONTEXT)
+        }
         session.add_all(contexts.values())
         await session.flush()
         stories = {
             name: TransitionStory(
-                community_id=community.id, context_id=contexts[context].id, from_value_id=rows[a].id,
-                to_value_id=rows[b].id, story=HOSTILE_STORY if name == "s5" else f"Story {name}: from {a} to {b}.",
-                steps={}, prompt_sha="0" * 64, model="test-model", created_at=START,
+                community_id=community.id,
+                context_id=contexts[context].id,
+                from_value_id=rows[a].id,
+                to_value_id=rows[b].id,
+                story=HOSTILE_STORY if name == "s5" else f"Story {name}: from {a} to {b}.",
+                steps={},
+                prompt_sha="0" * 64,
+                model="test-model",
+                created_at=START,
             )
             for name, (a, b, context, _) in STORIES.items()
         }
@@ -297,16 +318,25 @@ async def seed(database: Database) -> Seeded:
 
     now = START
     for name, story_id in seeded.stories.items():
-        await record_poll(database, story_id=story_id, platform="discord", channel_id="c1", message_id=name,
-                          closes_at=None, now=now)
+        await record_poll(
+            database, story_id=story_id, platform="discord", channel_id="c1", message_id=name, closes_at=None, now=now
+        )
     for name, (_, _, _, reactions) in STORIES.items():
         for person, emoji in zip(PEOPLE, reactions):
             if emoji is None:
                 continue
             now += timedelta(minutes=1)
             outcome = await apply_reaction(
-                database, community=GUILD, platform="discord", channel_id="c1", message_id=name, person=person,
-                emoji=emoji, added=True, event_id=None, now=now,
+                database,
+                community=GUILD,
+                platform="discord",
+                channel_id="c1",
+                message_id=name,
+                person=person,
+                emoji=emoji,
+                added=True,
+                event_id=None,
+                now=now,
             )
             assert outcome == VoteOutcome.COUNTED
     return seeded
@@ -381,8 +411,9 @@ READY = "document.documentElement.dataset.ready === 'true'"
 
 async def selection(page: browser.Page) -> dict[str, str]:
     """The context and value the page's URL now names."""
-    return json.loads(await page.evaluate(
-        "JSON.stringify(Object.fromEntries(new URLSearchParams(location.hash.slice(1))))"))
+    return json.loads(
+        await page.evaluate("JSON.stringify(Object.fromEntries(new URLSearchParams(location.hash.slice(1))))")
+    )
 
 
 async def exported_page(sqlite_url: str, folder: Path) -> tuple[Path, Seeded]:
@@ -407,7 +438,9 @@ async def test_browser_opens_the_page_on_the_value_in_the_url(sqlite_url, workdi
         assert await page.text("#card .card-title") == "Being With The Person"
         assert await page.texts("#card ul.policies li") == ["FEELINGS not yet named", HOSTILE_POLICY]
         assert await page.texts("#incoming .edge-line") == [
-            "Wiser than Fixing The Problem (3 of 4 votes)", f"Wiser than {SCRIPT_TITLE} (3 of 3 votes)"]
+            "Wiser than Fixing The Problem (3 of 4 votes)",
+            f"Wiser than {SCRIPT_TITLE} (3 of 3 votes)",
+        ]
         assert await page.text("#card p.none") == "No value was voted wiser than this one here."
         assert await page.texts("#stories .tally") == [
             "3 said the second value is wiser · 1 said it is not · 0 not sure (4 votes)",
@@ -415,7 +448,8 @@ async def test_browser_opens_the_page_on_the_value_in_the_url(sqlite_url, workdi
         ]
         assert await page.evaluate("document.querySelectorAll('#graph svg g.node').length") == 3
         assert await page.text("#content-hash") == await page.evaluate(
-            "JSON.parse(document.getElementById('mge-export').textContent).hash")
+            "JSON.parse(document.getElementById('mge-export').textContent).hash"
+        )
 
         # Nothing the members wrote became markup, nothing ran, nothing was fetched.
         assert await page.evaluate("document.scripts.length") == 3
@@ -448,7 +482,8 @@ async def test_browser_clicking_through_contexts_values_edges_and_the_drawing(sq
         assert await page.text("#card .card-title") == COMMENT_TITLE
         assert await page.texts("#incoming .edge-line") == ["Wiser than Fixing The Problem (3 of 3 votes)"]
         assert await page.texts("#outgoing .edge-line") == [
-            "Being With The Person was voted wiser than it (2 of 3 votes)"]
+            "Being With The Person was voted wiser than it (2 of 3 votes)"
+        ]
         assert await page.texts("#stories .story-text") == ["Story s4: from A to D.", HOSTILE_STORY]
         assert await selection(page) == {"context": HOSTILE_CONTEXT, "value": v["D"]}  # a link to share
 

@@ -20,20 +20,20 @@ import typer
 from sqlmodel import select
 from typer.testing import CliRunner
 
-from bot.graph import export as exporting
 from bot.cli.export import export_command
 from bot.cli.graph import graph_app
-from bot.values.corrections import merge_values
+from bot.graph import export as exporting
 from bot.graph.build import (
     build_community_graph,
     community_votes,
     load_community_graph_input,
     value_provenance_for_graph,
 )
+from bot.values.corrections import merge_values
 from bot.voting.polls import apply_reaction, record_poll
-from core.polls import VoteOutcome
 from core.graph import GraphParams, build_moral_graph, content_hash, to_interchange
 from core.messages import CommunityRef, Person
+from core.polls import VoteOutcome
 from storage import repositories as repo
 from storage import values_repo
 from storage.database import Database
@@ -54,8 +54,11 @@ START = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
 
 def value_spec(title: str) -> dict:
-    return {"title": title, "description": f"{title}, described.", "policies": [f"MOMENTS of {title.lower()}",
-                                                                               f"CHOICES, that show {title.lower()}"]}
+    return {
+        "title": title,
+        "description": f"{title}, described.",
+        "policies": [f"MOMENTS of {title.lower()}", f"CHOICES, that show {title.lower()}"],
+    }
 
 
 @dataclass
@@ -78,8 +81,9 @@ async def _values_and_stories(
         row = await repo.get_or_create_community(
             session, platform=community.platform, external_id=community.external_id, name=community.name, now=START
         )
-        value_rows = {k: CanonicalValue(community_id=row.id, created_at=START, updated_at=START, **v)
-                      for k, v in values.items()}
+        value_rows = {
+            k: CanonicalValue(community_id=row.id, created_at=START, updated_at=START, **v) for k, v in values.items()
+        }
         session.add_all(value_rows.values())
         contexts: dict[str, MoralContext] = {}
         for _, _, text in stories.values():
@@ -89,9 +93,15 @@ async def _values_and_stories(
         await session.flush()
         story_rows = {
             name: TransitionStory(
-                community_id=row.id, context_id=contexts[context].id, from_value_id=value_rows[a].id,
-                to_value_id=value_rows[b].id, story=f"Story {name}: I moved from {a} to {b}.", steps={},
-                prompt_sha="0" * 64, model="test-model", created_at=START,
+                community_id=row.id,
+                context_id=contexts[context].id,
+                from_value_id=value_rows[a].id,
+                to_value_id=value_rows[b].id,
+                story=f"Story {name}: I moved from {a} to {b}.",
+                steps={},
+                prompt_sha="0" * 64,
+                model="test-model",
+                created_at=START,
             )
             for name, (a, b, context) in stories.items()
         }
@@ -104,15 +114,33 @@ async def seed(database: Database) -> Seeded:
     """The guild: values A, B, C, Z (never voted on), D (merged into B), H (hidden); two contexts;
     seven stories voted on through reactions; and another community whose votes must stay out."""
     community_id, values, stories = await _values_and_stories(
-        database, GUILD,
-        {k: value_spec(t) for k, t in {"A": "Fixing The Problem", "B": "Being With The Person",
-                                       "C": "Trusting Their Strength", "D": "Staying Beside Them",
-                                       "H": "A Hidden Value", "Z": "Quiet Patience"}.items()},
-        {"s1": ("A", "B", DISTRESS), "s2": ("A", "C", DISTRESS), "s3": ("D", "C", DISTRESS),
-         "s4": ("A", "D", MONEY), "s5": ("A", "H", DISTRESS), "s6": ("D", "B", MONEY), "s7": ("C", "B", MONEY)},
+        database,
+        GUILD,
+        {
+            k: value_spec(t)
+            for k, t in {
+                "A": "Fixing The Problem",
+                "B": "Being With The Person",
+                "C": "Trusting Their Strength",
+                "D": "Staying Beside Them",
+                "H": "A Hidden Value",
+                "Z": "Quiet Patience",
+            }.items()
+        },
+        {
+            "s1": ("A", "B", DISTRESS),
+            "s2": ("A", "C", DISTRESS),
+            "s3": ("D", "C", DISTRESS),
+            "s4": ("A", "D", MONEY),
+            "s5": ("A", "H", DISTRESS),
+            "s6": ("D", "B", MONEY),
+            "s7": ("C", "B", MONEY),
+        },
     )
     other_id, _, other_stories = await _values_and_stories(
-        database, OTHER, {"X": value_spec("Outside Value X"), "Y": value_spec("Outside Value Y")},
+        database,
+        OTHER,
+        {"X": value_spec("Outside Value X"), "Y": value_spec("Outside Value Y")},
         {"o1": ("X", "Y", OTHER_CONTEXT)},
     )
     seeded = Seeded(community_id, other_id, values, stories)
@@ -120,16 +148,26 @@ async def seed(database: Database) -> Seeded:
     now = START
     for name, story_id in [*stories.items(), *other_stories.items()]:
         platform = "slack" if name.startswith("o") else "discord"
-        await record_poll(database, story_id=story_id, platform=platform, channel_id="c1", message_id=name,
-                          closes_at=None, now=now)
+        await record_poll(
+            database, story_id=story_id, platform=platform, channel_id="c1", message_id=name, closes_at=None, now=now
+        )
 
-    async def react(story: str, person: Person, emoji: str, *, added: bool = True,
-                    community: CommunityRef = GUILD) -> VoteOutcome:
+    async def react(
+        story: str, person: Person, emoji: str, *, added: bool = True, community: CommunityRef = GUILD
+    ) -> VoteOutcome:
         nonlocal now
         now += timedelta(minutes=1)  # cast order is time order
         return await apply_reaction(
-            database, community=community, platform=community.platform, channel_id="c1", message_id=story,
-            person=person, emoji=emoji, added=added, event_id=None, now=now,
+            database,
+            community=community,
+            platform=community.platform,
+            channel_id="c1",
+            message_id=story,
+            person=person,
+            emoji=emoji,
+            added=added,
+            event_id=None,
+            now=now,
         )
 
     p = PEOPLE
@@ -194,19 +232,31 @@ async def test_community_votes_follow_merges_and_drop_hidden_and_self_votes(data
     a, b, c = s.vid("A"), s.vid("B"), s.vid("C")
     assert [(v.from_value_id, v.to_value_id, v.context, v.choice) for v in votes] == [
         # s1: five votes in cast order; the re-vote kept its place, the retracted vote is gone
-        (a, b, DISTRESS, "upgrade"), (a, b, DISTRESS, "upgrade"), (a, b, DISTRESS, "upgrade"),
-        (a, b, DISTRESS, "no_upgrade"), (a, b, DISTRESS, "upgrade"),
-        (a, c, DISTRESS, "upgrade"), (a, c, DISTRESS, "no_upgrade"), (a, c, DISTRESS, "not_sure"),
-        (b, c, DISTRESS, "upgrade"), (b, c, DISTRESS, "upgrade"), (b, c, DISTRESS, "upgrade"),  # s3: D→C is B→C
-        (a, b, MONEY, "upgrade"), (a, b, MONEY, "upgrade"), (a, b, MONEY, "not_sure"),  # s4: A→D is A→B
+        (a, b, DISTRESS, "upgrade"),
+        (a, b, DISTRESS, "upgrade"),
+        (a, b, DISTRESS, "upgrade"),
+        (a, b, DISTRESS, "no_upgrade"),
+        (a, b, DISTRESS, "upgrade"),
+        (a, c, DISTRESS, "upgrade"),
+        (a, c, DISTRESS, "no_upgrade"),
+        (a, c, DISTRESS, "not_sure"),
+        (b, c, DISTRESS, "upgrade"),
+        (b, c, DISTRESS, "upgrade"),
+        (b, c, DISTRESS, "upgrade"),  # s3: D→C is B→C
+        (a, b, MONEY, "upgrade"),
+        (a, b, MONEY, "upgrade"),
+        (a, b, MONEY, "not_sure"),  # s4: A→D is A→B
         # s5 (to the hidden H) and s6 (D→B, now B→B) are left out
-        (c, b, MONEY, "upgrade"), (c, b, MONEY, "upgrade"), (c, b, MONEY, "no_upgrade"),
+        (c, b, MONEY, "upgrade"),
+        (c, b, MONEY, "upgrade"),
+        (c, b, MONEY, "no_upgrade"),
     ]
     assert len({v.voter_id for v in votes}) == 6 and all(v.voter_id.startswith("member:") for v in votes)
     data = await load_community_graph_input(database, community_id=s.community_id)
     assert data.dropped_votes == 5 and data.community.name == GUILD.name
-    assert [(st.id, st.votes) for st in data.stories] == [(s.stories[k], n) for k, n in
-                                                          [("s1", 5), ("s2", 3), ("s3", 3), ("s4", 3), ("s7", 3)]]
+    assert [(st.id, st.votes) for st in data.stories] == [
+        (s.stories[k], n) for k, n in [("s1", 5), ("s2", 3), ("s3", 3), ("s4", 3), ("s7", 3)]
+    ]
     story3 = data.stories[2]
     assert (story3.from_value_id, story3.to_value_id, story3.context) == (b, c, DISTRESS)
 
@@ -245,10 +295,20 @@ async def test_graph_from_the_database_and_provenance_of_the_winner(database):
 
 def build_from_files(folder: Path, values: Path | None = None, algorithm: str = "default") -> dict:
     out = folder / f"rebuilt-{algorithm}.json"
-    result = CliRunner().invoke(graph_app, [
-        "build", "--votes", str(folder / "votes.csv"), "--values", str(values or folder / "values.json"),
-        "--out", str(out), "--algorithm", algorithm,
-    ])
+    result = CliRunner().invoke(
+        graph_app,
+        [
+            "build",
+            "--votes",
+            str(folder / "votes.csv"),
+            "--values",
+            str(values or folder / "values.json"),
+            "--out",
+            str(out),
+            "--algorithm",
+            algorithm,
+        ],
+    )
     assert result.exit_code == 0, result.stderr
     return json.loads(out.read_bytes())
 
@@ -312,7 +372,9 @@ async def test_graphml_reads_back_with_the_same_nodes_and_edges(database):
     assert read.nodes[b]["pageRank"] == pytest.approx(graph.page_rank[b], abs=0)
     edge = next(iter(graph.edges))
     attributes = read.edges[edge.source_id, edge.wiser_id]
-    assert attributes["markedWiser"] == edge.counts.marked_wiser and attributes["impressions"] == edge.counts.impressions
+    assert (
+        attributes["markedWiser"] == edge.counts.marked_wiser and attributes["impressions"] == edge.counts.impressions
+    )
     assert attributes["wiserLikelihood"] == edge.wiser_likelihood and attributes["entropy"] == edge.entropy
     assert attributes["contexts"].split("\n") == list(edge.contexts)
     assert read.graph["interchangeHash"] == content_hash(to_interchange(graph))
@@ -345,6 +407,7 @@ def export(cli: typer.Typer, env: dict[str, str], *args: str):
 
 def private_strings(url: str) -> list[str]:
     """Every platform user id and display name in the database."""
+
     async def main() -> list[str]:
         database = Database(url)
         try:
@@ -376,9 +439,12 @@ def test_cli_exports_every_format_and_names_no_one(cli, env, tmp_path):
     stdout = export(cli, env, "--format", "json", "--out", "-", "--community", GUILD.external_id)
     assert stdout.exit_code == 0, stdout.stderr
     assert stdout.stdout.encode() == (out / "graph.json").read_bytes()
-    paper = export(cli, env, "--format", "json", "--out", str(out / "paper.json"), "--algorithm", "mge-2023",
-                   *community)
-    assert paper.exit_code == 0 and json.loads((out / "paper.json").read_bytes())["parameters"]["algorithm"] == "mge-2023"
+    paper = export(
+        cli, env, "--format", "json", "--out", str(out / "paper.json"), "--algorithm", "mge-2023", *community
+    )
+    assert (
+        paper.exit_code == 0 and json.loads((out / "paper.json").read_bytes())["parameters"]["algorithm"] == "mge-2023"
+    )
     assert export(cli, env, "--format", "graphml", "--out", str(out / "graph.graphml"), *community).exit_code == 0
     assert export(cli, env, "--format", "csv", "--out", str(out / "csv"), *community).exit_code == 0
     assert not list(out.rglob(".*partial"))

@@ -24,10 +24,10 @@ from bot.generalization.picks import (
     record_press,
     stats_lines,
 )
-from bot.interview.service import InterviewService
-from bot.privacy.export import export_member_data
-from bot.privacy.erase import forget_member
 from bot.interview.scenarios import prepare_scenarios
+from bot.interview.service import InterviewService
+from bot.privacy.erase import forget_member
+from bot.privacy.export import export_member_data
 from core.cards import ValuesCard
 from core.generalization import Candidate, GeneralKey, choose, done_key, parse_key, value_key
 from core.messages import ChoicePrompt, CommunityRef, InboundMessage, Person, Reply
@@ -78,38 +78,78 @@ async def rows(database, model, *where):
 
 async def member_id(database, community_id: int, user: str, *, now) -> int:
     async with database.session() as session:
-        member = await repo.get_or_create_member(session, community_id=community_id, platform_user_id=user,
-                                                 display_name="", now=now)
+        member = await repo.get_or_create_member(
+            session, community_id=community_id, platform_user_id=user, display_name="", now=now
+        )
         await session.commit()
         return member.id
 
 
-async def add_value(database, community_id: int, scenario_id: int | None, title: str, *, now, status: str = "active",
-                    author: str | None = None, into: int | None = None) -> int:
+async def add_value(
+    database,
+    community_id: int,
+    scenario_id: int | None,
+    title: str,
+    *,
+    now,
+    status: str = "active",
+    author: str | None = None,
+    into: int | None = None,
+) -> int:
     """A confirmed card (by ``author``, default a new bystander) for ``scenario_id`` and the value it is in:
     a new value with this title, or the existing value ``into``."""
     author_id = await member_id(database, community_id, author or f"author-{uuid.uuid4().hex[:8]}", now=now)
     async with database.session() as session:
-        interview = Interview(community_id=community_id, member_id=author_id, scenario_id=scenario_id,
-                              state="confirmed", created_at=now, last_activity_at=now, ended_at=now)
+        interview = Interview(
+            community_id=community_id,
+            member_id=author_id,
+            scenario_id=scenario_id,
+            state="confirmed",
+            created_at=now,
+            last_activity_at=now,
+            ended_at=now,
+        )
         session.add(interview)
         await session.flush()
-        card = ValuesCardRecord(community_id=community_id, interview_id=interview.id, author_member_id=author_id,
-                                scenario_id=scenario_id, title=title, description=f"The assistant attends to {title}.",
-                                policies=["MOMENTS that matter", "CHOICES that are real", "SIGNS of care"],
-                                status="confirmed", prompt_sha="0" * 12, model="card-model", created_at=now,
-                                confirmed_at=now)
+        card = ValuesCardRecord(
+            community_id=community_id,
+            interview_id=interview.id,
+            author_member_id=author_id,
+            scenario_id=scenario_id,
+            title=title,
+            description=f"The assistant attends to {title}.",
+            policies=["MOMENTS that matter", "CHOICES that are real", "SIGNS of care"],
+            status="confirmed",
+            prompt_sha="0" * 12,
+            model="card-model",
+            created_at=now,
+            confirmed_at=now,
+        )
         session.add(card)
         await session.flush()
         if into is None:
-            value = CanonicalValue(community_id=community_id, title=title, description=card.description,
-                                   policies=list(card.policies), source_card_id=card.id, status=status,
-                                   created_at=now, updated_at=now)
+            value = CanonicalValue(
+                community_id=community_id,
+                title=title,
+                description=card.description,
+                policies=list(card.policies),
+                source_card_id=card.id,
+                status=status,
+                created_at=now,
+                updated_at=now,
+            )
             session.add(value)
             await session.flush()
             into = value.id
-        session.add(ValueAssignment(community_id=community_id, card_id=card.id, canonical_value_id=into,
-                                    decision="new_value", created_at=now))
+        session.add(
+            ValueAssignment(
+                community_id=community_id,
+                card_id=card.id,
+                canonical_value_id=into,
+                decision="new_value",
+                created_at=now,
+            )
+        )
         await session.commit()
         return into
 
@@ -129,8 +169,11 @@ async def build_world(database, clock, *, own: int = 5, other: int = 4, communit
     second = await prepare_scenarios(database, community, text=OTHER_SCENARIO, now=now)
     third = await prepare_scenarios(database, community, text=THIRD_SCENARIO, now=now)
     async with database.session() as session:
-        cid = (await repo.get_or_create_community(session, platform=community.platform,
-                                                  external_id=community.external_id, name="", now=now)).id
+        cid = (
+            await repo.get_or_create_community(
+                session, platform=community.platform, external_id=community.external_id, name="", now=now
+            )
+        ).id
     world = World()
     world.scenario, world.community_id = scenario, cid
     world.own = [await add_value(database, cid, scenario, f"Own {n}", now=now) for n in range(own)]
@@ -153,8 +196,9 @@ async def build_world(database, clock, *, own: int = 5, other: int = 4, communit
 def generalizing(database, fake_openai, interview_config, clock, *, seed: int = 7, reconciler=None):
     llm = make_llm(fake_openai)
     offers = GeneralizationOffers(database, rng=random.Random(seed))
-    return InterviewService(database=database, llm=llm, config=interview_config, clock=clock,
-                            generalizer=offers, reconciler=reconciler), llm
+    return InterviewService(
+        database=database, llm=llm, config=interview_config, clock=clock, generalizer=offers, reconciler=reconciler
+    ), llm
 
 
 @pytest.fixture
@@ -164,8 +208,9 @@ async def gen_service(database, fake_openai, interview_config, clock):
     await llm.aclose()
 
 
-async def confirm_card(service: InterviewService, fake, scenario_id: int, person: Person = ALICE,
-                       community: CommunityRef = COMMUNITY) -> list:
+async def confirm_card(
+    service: InterviewService, fake, scenario_id: int, person: Person = ALICE, community: CommunityRef = COMMUNITY
+) -> list:
     await service.resume(community, person, scenario_id=scenario_id)
     await service.handle(say("I agree", person, community))
     fake.script(turn("What do you notice?"), turn("Tell me about a time."), turn("ok", ready=True), CARD)
@@ -177,8 +222,10 @@ async def confirm_card(service: InterviewService, fake, scenario_id: int, person
 async def offer_of(database) -> tuple[GeneralizationOffer, list[GeneralizationImpression]]:
     """The newest offer and what it showed, in order."""
     offer = max(await rows(database, GeneralizationOffer), key=lambda o: o.id)
-    shown = sorted(await rows(database, GeneralizationImpression, GeneralizationImpression.offer_id == offer.id),
-                   key=lambda i: i.position)
+    shown = sorted(
+        await rows(database, GeneralizationImpression, GeneralizationImpression.offer_id == offer.id),
+        key=lambda i: i.position,
+    )
     return offer, shown
 
 
@@ -186,8 +233,9 @@ async def offer_of(database) -> tuple[GeneralizationOffer, list[GeneralizationIm
 
 
 def candidates(own: int, other: int) -> list[Candidate]:
-    return ([Candidate(n, f"own {n}", "d", True) for n in range(own)]
-            + [Candidate(100 + n, f"other {n}", "d", False) for n in range(other)])
+    return [Candidate(n, f"own {n}", "d", True) for n in range(own)] + [
+        Candidate(100 + n, f"other {n}", "d", False) for n in range(other)
+    ]
 
 
 def test_choose_takes_three_from_each_group_at_random_and_fills_from_the_other_when_one_is_short():
@@ -206,8 +254,18 @@ def test_choose_takes_three_from_each_group_at_random_and_fills_from_the_other_w
 def test_keys_parse_and_malformed_ones_do_not():
     assert parse_key(value_key(12, 34)) == GeneralKey(12, 34) and not GeneralKey(12, 34).done
     assert parse_key(done_key(12)) == GeneralKey(12, None) and parse_key(done_key(12)).done
-    for bad in ("general:", "general:x:1", "general:1:", "general:1:x", "general:1:2:3", "general:-1:2",
-                "general:1:٣", "fair:1:yes", "confirm", "general:1" + "0" * 30 + ":1"):
+    for bad in (
+        "general:",
+        "general:x:1",
+        "general:1:",
+        "general:1:x",
+        "general:1:2:3",
+        "general:-1:2",
+        "general:1:٣",
+        "fair:1:yes",
+        "confirm",
+        "general:1" + "0" * 30 + ":1",
+    ):
         assert parse_key(bad) is None, bad
 
 
@@ -221,8 +279,12 @@ async def test_the_offer_shows_three_values_of_the_members_scenario_and_three_of
     alice = await member_id(database, world.community_id, ALICE.platform_user_id, now=clock())
     interview = await repo_interview(database, world.community_id, alice, world.scenario, clock())
     prompt = await GeneralizationOffers(database, rng=random.Random(5)).offer(
-        community_id=world.community_id, member_id=alice, interview_id=interview, scenario_id=world.scenario,
-        now=clock())
+        community_id=world.community_id,
+        member_id=alice,
+        interview_id=interview,
+        scenario_id=world.scenario,
+        now=clock(),
+    )
     assert isinstance(prompt, ChoicePrompt)
     assert f"Which of these would be wise to consider for “{SCENARIO}”?" in prompt.text
     offer, shown = await offer_of(database)
@@ -239,15 +301,26 @@ async def test_the_offer_shows_three_values_of_the_members_scenario_and_three_of
     assert all(c.detail.startswith(c.label + ": The assistant attends to") for c in prompt.choices[:-1])
     # One offer per interview.
     again = await GeneralizationOffers(database).offer(
-        community_id=world.community_id, member_id=alice, interview_id=interview, scenario_id=world.scenario,
-        now=clock())
+        community_id=world.community_id,
+        member_id=alice,
+        interview_id=interview,
+        scenario_id=world.scenario,
+        now=clock(),
+    )
     assert again is None and len(await rows(database, GeneralizationOffer)) == 1
 
 
 async def repo_interview(database, community_id: int, member: int, scenario_id: int, now) -> int:
     async with database.session() as session:
-        interview = Interview(community_id=community_id, member_id=member, scenario_id=scenario_id, state="confirmed",
-                              created_at=now, last_activity_at=now, ended_at=now)
+        interview = Interview(
+            community_id=community_id,
+            member_id=member,
+            scenario_id=scenario_id,
+            state="confirmed",
+            created_at=now,
+            last_activity_at=now,
+            ended_at=now,
+        )
         session.add(interview)
         await session.commit()
         return interview.id
@@ -258,9 +331,16 @@ async def test_nothing_is_offered_without_other_visible_values_nor_from_another_
     await build_world(database, clock, community=ELSEWHERE)  # plenty of values, in another community
     alice = await member_id(database, world.community_id, ALICE.platform_user_id, now=clock())
     interview = await repo_interview(database, world.community_id, alice, world.scenario, clock())
-    assert await GeneralizationOffers(database).offer(
-        community_id=world.community_id, member_id=alice, interview_id=interview, scenario_id=world.scenario,
-        now=clock()) is None
+    assert (
+        await GeneralizationOffers(database).offer(
+            community_id=world.community_id,
+            member_id=alice,
+            interview_id=interview,
+            scenario_id=world.scenario,
+            now=clock(),
+        )
+        is None
+    )
     assert await rows(database, GeneralizationOffer) == []
 
 
@@ -297,7 +377,9 @@ async def test_in_a_dm_a_typed_number_title_or_done_is_a_pick_and_anything_else_
     assert "Thank you! Noted the 2 values you picked" in (await gen_service.handle(say("done")))[0].text
     _, shown = await offer_of(database)
     assert {i.value_id for i in shown if i.picked_at} == {
-        int(first.key.rsplit(":", 1)[1]), int(second.key.rsplit(":", 1)[1])}
+        int(first.key.rsplit(":", 1)[1]),
+        int(second.key.rsplit(":", 1)[1]),
+    }
     [closed] = await rows(database, GeneralizationOffer, GeneralizationOffer.id == offer.id)
     assert closed.closed_at is not None
     interviews_before = len(await rows(database, Interview))
@@ -307,8 +389,9 @@ async def test_in_a_dm_a_typed_number_title_or_done_is_a_pick_and_anything_else_
     assert isinstance(again[0], ChoicePrompt) and len(await rows(database, Interview)) == interviews_before + 1
 
 
-async def test_no_offer_when_the_interview_is_cancelled_or_without_a_generalizer(service, gen_service, fake_openai,
-                                                                                   database, clock):
+async def test_no_offer_when_the_interview_is_cancelled_or_without_a_generalizer(
+    service, gen_service, fake_openai, database, clock
+):
     world = await build_world(database, clock)
     plain = await confirm_card(service, fake_openai, world.scenario, person=BOB)  # the service without one
     assert not any(isinstance(item, ChoicePrompt) for item in plain)
@@ -330,8 +413,15 @@ class StubReconciler:
 
         async with self.database.session() as session:
             card = await session.get(ValuesCardRecord, card_id)
-            session.add(ValueAssignment(community_id=card.community_id, card_id=card_id,
-                                        canonical_value_id=self.value_id, decision="judged_same", created_at=now))
+            session.add(
+                ValueAssignment(
+                    community_id=card.community_id,
+                    card_id=card_id,
+                    canonical_value_id=self.value_id,
+                    decision="judged_same",
+                    created_at=now,
+                )
+            )
             await session.commit()
         return Reconciliation(card_id, self.value_id, "judged_same", ValuesCard(**CARD), ask_member=True)
 
@@ -344,8 +434,9 @@ async def test_after_the_value_check_the_offer_comes_with_the_thanks_and_skips_t
 ):
     world = await build_world(database, clock)
     shared = world.own[1]
-    service, llm = generalizing(database, fake_openai, interview_config, clock,
-                                reconciler=StubReconciler(database, shared))
+    service, llm = generalizing(
+        database, fake_openai, interview_config, clock, reconciler=StubReconciler(database, shared)
+    )
     try:
         check = await confirm_card(service, fake_openai, world.scenario)
         assert not any(isinstance(item, ChoicePrompt) for item in check)  # the value check comes first
@@ -365,15 +456,32 @@ async def offered(database, clock, world) -> tuple[GeneralizationOffer, list[Gen
     alice = await member_id(database, world.community_id, ALICE.platform_user_id, now=clock())
     interview = await repo_interview(database, world.community_id, alice, world.scenario, clock())
     await GeneralizationOffers(database, rng=random.Random(1)).offer(
-        community_id=world.community_id, member_id=alice, interview_id=interview, scenario_id=world.scenario,
-        now=clock())
+        community_id=world.community_id,
+        member_id=alice,
+        interview_id=interview,
+        scenario_id=world.scenario,
+        now=clock(),
+    )
     return await offer_of(database)
 
 
-async def press(database, key: str, *, user: str = ALICE.platform_user_id, community: CommunityRef = COMMUNITY,
-                now=None, external: bool = True):
-    return await record_press(database, key=key, platform=community.platform, platform_user_id=user, now=now,
-                              community_external_id=community.external_id if external else None)
+async def press(
+    database,
+    key: str,
+    *,
+    user: str = ALICE.platform_user_id,
+    community: CommunityRef = COMMUNITY,
+    now=None,
+    external: bool = True,
+):
+    return await record_press(
+        database,
+        key=key,
+        platform=community.platform,
+        platform_user_id=user,
+        now=now,
+        community_external_id=community.external_id if external else None,
+    )
 
 
 async def test_a_pick_is_recorded_once_and_done_closes_the_offer(database, clock):
@@ -407,9 +515,7 @@ async def test_none_of_these_is_recorded_as_no_pick(database, clock):
     assert await rows(database, GeneralizationImpression, GeneralizationImpression.picked_at != None) == []  # noqa: E711
 
 
-async def test_presses_by_another_member_from_another_community_or_on_values_not_offered_are_refused(
-    database, clock
-):
+async def test_presses_by_another_member_from_another_community_or_on_values_not_offered_are_refused(database, clock):
     world = await build_world(database, clock)
     await build_world(database, clock, community=ELSEWHERE)
     offer, shown = await offered(database, clock, world)
@@ -420,14 +526,25 @@ async def test_presses_by_another_member_from_another_community_or_on_values_not
     assert by_bob.status is PressStatus.REFUSED and by_bob.text == NOT_YOURS_TEXT
     from_elsewhere = await press(database, key, community=ELSEWHERE, now=clock())
     assert from_elsewhere.status is PressStatus.REFUSED and from_elsewhere.text == OTHER_COMMUNITY_TEXT
-    on_slack = await record_press(database, key=key, platform="slack", platform_user_id=ALICE.platform_user_id,
-                                  now=clock(), community_external_id=COMMUNITY.external_id)
+    on_slack = await record_press(
+        database,
+        key=key,
+        platform="slack",
+        platform_user_id=ALICE.platform_user_id,
+        now=clock(),
+        community_external_id=COMMUNITY.external_id,
+    )
     assert on_slack.text == OTHER_COMMUNITY_TEXT
     # Bob's "done" does not close Alice's offer.
     assert (await press(database, done_key(offer.id), user=BOB.platform_user_id, now=clock())).text == NOT_YOURS_TEXT
     not_offered = next(v for v in world.own + world.other if v not in {i.value_id for i in shown})
-    for bad in (value_key(offer.id, not_offered), value_key(offer.id, world.never[0]), value_key(offer.id + 99, 1),
-                "general:nonsense", "general:1:2:3"):
+    for bad in (
+        value_key(offer.id, not_offered),
+        value_key(offer.id, world.never[0]),
+        value_key(offer.id + 99, 1),
+        "general:nonsense",
+        "general:1:2:3",
+    ):
         result = await press(database, bad, now=clock())
         assert result.status is PressStatus.INVALID and result.text == INVALID_TEXT, bad
     assert await rows(database, GeneralizationImpression, GeneralizationImpression.picked_at != None) == []  # noqa: E711
@@ -440,8 +557,7 @@ async def test_presses_by_another_member_from_another_community_or_on_values_not
 async def test_a_forgotten_member_cannot_pick(database, clock):
     world = await build_world(database, clock)
     offer, shown = await offered(database, clock, world)
-    await forget_member(database, community_id=world.community_id, platform_user_id=ALICE.platform_user_id,
-                        now=clock())
+    await forget_member(database, community_id=world.community_id, platform_user_id=ALICE.platform_user_id, now=clock())
     result = await press(database, value_key(offer.id, shown[0].value_id), now=clock())
     assert result.status is PressStatus.REFUSED
 
@@ -454,8 +570,11 @@ async def test_stats_report_offers_impressions_picks_and_the_two_pick_rates(data
     elsewhere = await build_world(database, clock, community=ELSEWHERE)
     now = clock()
     async with database.session() as session:
-        alice = (await repo.get_or_create_member(session, community_id=world.community_id, platform_user_id="a",
-                                                 display_name="", now=now)).id
+        alice = (
+            await repo.get_or_create_member(
+                session, community_id=world.community_id, platform_user_id="a", display_name="", now=now
+            )
+        ).id
         await session.commit()
     # Two offers: own-scenario values shown 12 times (5 picked), other scenarios' 11 times (4 picked).
     plan = [(True, world.own, 5), (False, world.other, 4)]
@@ -463,17 +582,29 @@ async def test_stats_report_offers_impressions_picks_and_the_two_pick_rates(data
     for _ in range(2):
         interview = await repo_interview(database, world.community_id, alice, world.scenario, now)
         async with database.session() as session:
-            offer = GeneralizationOffer(community_id=world.community_id, member_id=alice, interview_id=interview,
-                                        scenario_id=world.scenario, offered_at=now)
+            offer = GeneralizationOffer(
+                community_id=world.community_id,
+                member_id=alice,
+                interview_id=interview,
+                scenario_id=world.scenario,
+                offered_at=now,
+            )
             session.add(offer)
             await session.commit()
             offers.append(offer.id)
     async with database.session() as session:
         for own, values, picked in plan:
             for n, value in enumerate(values):
-                session.add(GeneralizationImpression(
-                    community_id=world.community_id, offer_id=offers[n % 2], value_id=value, own_scenario=own,
-                    position=n + 1, picked_at=now if n < picked else None))
+                session.add(
+                    GeneralizationImpression(
+                        community_id=world.community_id,
+                        offer_id=offers[n % 2],
+                        value_id=value,
+                        own_scenario=own,
+                        position=n + 1,
+                        picked_at=now if n < picked else None,
+                    )
+                )
         first = await session.get(GeneralizationOffer, offers[0])
         first.closed_at = now
         session.add(first)
@@ -496,8 +627,9 @@ async def test_moderator_stats_include_the_generalization_and_ideology_lines(dat
 
     world = await build_world(database, clock)
     await offered(database, clock, world)
-    call = SimpleNamespace(database=database, community_id=world.community_id,
-                           services=SimpleNamespace(token_prices=(0.0, 0.0)))
+    call = SimpleNamespace(
+        database=database, community_id=world.community_id, services=SimpleNamespace(token_prices=(0.0, 0.0))
+    )
     reply = await stats(call)
     assert "Generalization: 1 offer after confirmed cards (0 finished), 6 values shown, 0 picked" in reply.text
     assert "Ideology screen" in reply.text and "not enough data (n = 0; needs 3)" in reply.text
@@ -511,10 +643,22 @@ async def test_the_console_shows_the_offer_and_records_picks_typed_by_number_or_
 ):
     world = await build_world(database, clock, own=3, other=3)  # all six are shown, in random order
     out = io.StringIO()
-    lines = ["I agree", "Whether he feels heard.", "When he gives up quickly.", "Once I sat with him.", "confirm",
-             "Own 1", "own 1", "Other 2", "6", "done", "hello there"]
-    chat = ConsoleChat(gen_service, COMMUNITY, ALICE, stdin=io.StringIO("\n".join(lines) + "\n"), stdout=out,
-                       interactive=False)
+    lines = [
+        "I agree",
+        "Whether he feels heard.",
+        "When he gives up quickly.",
+        "Once I sat with him.",
+        "confirm",
+        "Own 1",
+        "own 1",
+        "Other 2",
+        "6",
+        "done",
+        "hello there",
+    ]
+    chat = ConsoleChat(
+        gen_service, COMMUNITY, ALICE, stdin=io.StringIO("\n".join(lines) + "\n"), stdout=out, interactive=False
+    )
     fake_openai.script(turn("What do you notice?"), turn("Tell me about a time."), turn("ok", ready=True), CARD)
     await chat.run(scenario_id=world.scenario)
     printed = out.getvalue()
@@ -548,7 +692,8 @@ async def test_mydata_lists_the_offers_and_forget_keeps_the_picks_counted_withou
     [exported] = data["generalization_picks"]
     assert exported["interview_id"] == offer.interview_id and exported["question"] == SCENARIO
     assert [v["value"] for v in exported["values_shown"]] == [
-        {"id": i.value_id, "title": titles[i.value_id]} for i in shown]
+        {"id": i.value_id, "title": titles[i.value_id]} for i in shown
+    ]
     assert [v["picked"] for v in exported["values_shown"]] == [n == 2 for n in range(len(shown))]
     assert [v["from_your_question"] for v in exported["values_shown"]] == [i.own_scenario for i in shown]
     assert "generalization_picks" in data["explanation"]
@@ -556,8 +701,9 @@ async def test_mydata_lists_the_offers_and_forget_keeps_the_picks_counted_withou
     assert bob["generalization_picks"] == []
 
     before = await stats_lines(database, community_id=world.community_id)
-    report = await forget_member(database, community_id=world.community_id, platform_user_id=ALICE.platform_user_id,
-                                 now=clock())
+    report = await forget_member(
+        database, community_id=world.community_id, platform_user_id=ALICE.platform_user_id, now=clock()
+    )
     assert report.generalization_offers_anonymised == 1
     assert any("kept without your name" in line and "picks" in line for line in report.lines())
     [kept] = await rows(database, GeneralizationOffer)

@@ -51,15 +51,23 @@ async def world_for(database, clock, ref: CommunityRef):
 async def the_offer(database) -> tuple[GeneralizationOffer, list[GeneralizationImpression]]:
     async with database.session() as session:
         [offer] = (await session.exec(select(GeneralizationOffer))).all()
-        shown = (await session.exec(select(GeneralizationImpression).where(GeneralizationImpression.offer_id == offer.id)
-                                    .order_by(GeneralizationImpression.position))).all()
+        shown = (
+            await session.exec(
+                select(GeneralizationImpression)
+                .where(GeneralizationImpression.offer_id == offer.id)
+                .order_by(GeneralizationImpression.position)
+            )
+        ).all()
     return offer, list(shown)
 
 
 async def picked_ids(database) -> set[int]:
     async with database.session() as session:
-        rows = (await session.exec(select(GeneralizationImpression.value_id)
-                                   .where(col(GeneralizationImpression.picked_at).is_not(None)))).all()
+        rows = (
+            await session.exec(
+                select(GeneralizationImpression.value_id).where(col(GeneralizationImpression.picked_at).is_not(None))
+            )
+        ).all()
     return set(rows)
 
 
@@ -79,7 +87,12 @@ def buttons(message: dict) -> list[dict]:
 
 
 async def test_discord_offer_after_confirming_with_picks_recorded_once_and_foreign_presses_refused(
-    fake_discord, guild, gen_service, database, clock, fake_openai  # noqa: F811
+    fake_discord,
+    guild,
+    gen_service,
+    database,
+    clock,
+    fake_openai,  # noqa: F811
 ):
     alice, bob = fake_discord.add_user("alice"), fake_discord.add_user("bob")
     world = await world_for(database, clock, CommunityRef("discord", str(guild.id), guild.name))
@@ -104,7 +117,8 @@ async def test_discord_offer_after_confirming_with_picks_recorded_once_and_forei
         assert all(p.json["allowed_mentions"] == {"parse": []} for p in posts)
         keys = [b["custom_id"] for b in buttons(question)]
         assert keys == [f"mge:choice:{value_key(offer.id, i.value_id)}" for i in shown] + [
-            f"mge:choice:{done_key(offer.id)}"]
+            f"mge:choice:{done_key(offer.id)}"
+        ]
         assert buttons(question)[-1]["label"] == f"{len(shown) + 1}. None of these"  # numbered: listed above
         assert world.hostile in {i.value_id for i in shown}
 
@@ -126,7 +140,9 @@ async def test_discord_offer_after_confirming_with_picks_recorded_once_and_forei
         assert "already picked" in again["content"]
 
         # Bob presses Alice's buttons: refused, in his own DM; nothing changes.
-        interaction = await fake_discord.press_button(bob, question, f"mge:choice:{value_key(offer.id, shown[2].value_id)}")
+        interaction = await fake_discord.press_button(
+            bob, question, f"mge:choice:{value_key(offer.id, shown[2].value_id)}"
+        )
         await fake_discord.wait_for_responses(interaction, 1)
         [refused] = await fake_discord.wait_for_bot_messages(fake_discord.dm_channel_id(bob), 1)
         assert refused["content"] == NOT_YOURS_TEXT
@@ -172,13 +188,15 @@ async def test_slack_offer_after_confirming_with_picks_recorded_once_and_foreign
         assert "is saved" in thanks.params["text"]
 
         offer, shown = await the_offer(database)
-        sections = json.dumps([b for b in question.blocks() if b["type"] == "section"] + [question.params["text"]],
-                              ensure_ascii=False)
+        sections = json.dumps(
+            [b for b in question.blocks() if b["type"] == "section"] + [question.params["text"]], ensure_ascii=False
+        )
         assert "Which of these would be wise to consider for" in sections and SCENARIO in sections
         assert "<@123>" not in sections and "<!channel>" not in sections and "&lt;@123&gt;" in sections
         assert question.params["parse"] == "none"
         assert [e["value"] for b in question.blocks() if b["type"] == "actions" for e in b["elements"]] == [
-            value_key(offer.id, i.value_id) for i in shown] + [done_key(offer.id)]
+            value_key(offer.id, i.value_id) for i in shown
+        ] + [done_key(offer.id)]
         assert labels(question.blocks())[-1] == "None of these"
         assert world.hostile in {i.value_id for i in shown}
 
@@ -198,8 +216,13 @@ async def test_slack_offer_after_confirming_with_picks_recorded_once_and_foreign
 
         # U2 in the same workspace, and U1's press arriving from another workspace: refused.
         message = question.message()
-        action = next(e["action_id"] for b in message["blocks"] if b["type"] == "actions" for e in b["elements"]
-                      if e["text"]["text"] == titles[1])
+        action = next(
+            e["action_id"]
+            for b in message["blocks"]
+            if b["type"] == "actions"
+            for e in b["elements"]
+            if e["text"]["text"] == titles[1]
+        )
         await slack.post(block_actions_body(block_actions_payload(message, action_id=action, user="U2")))
         await slack.settle()
         assert slack.posted()[-1].params["text"] == NOT_YOURS_TEXT

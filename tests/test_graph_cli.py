@@ -74,7 +74,9 @@ def test_threshold_overrides(files):
 
 def test_rank_nodes_option(files):
     votes, values = files
-    result = build("--votes", str(votes), "--values", str(values), "--rank-nodes", "graph-values", "--algorithm", "mge-2023")
+    result = build(
+        "--votes", str(votes), "--values", str(values), "--rank-nodes", "graph-values", "--algorithm", "mge-2023"
+    )
     doc = json.loads(result.stdout)
     assert "pageRank" not in doc["values"][3]  # value 4 has no edge
 

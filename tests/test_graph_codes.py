@@ -20,7 +20,12 @@ def test_pack_orders_like_tuples_and_survives_huge_codes():
 
 def test_stable_order_is_a_stable_argsort():
     rng = np.random.default_rng(1)
-    for key in (np.zeros(0, np.int64), rng.integers(0, 3, 1000), rng.integers(0, 2**40, 5000), rng.integers(0, 2**62, 100)):
+    for key in (
+        np.zeros(0, np.int64),
+        rng.integers(0, 3, 1000),
+        rng.integers(0, 2**40, 5000),
+        rng.integers(0, 2**62, 100),
+    ):
         assert np.array_equal(stable_order(key), np.argsort(key, kind="stable"))
 
 

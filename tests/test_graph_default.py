@@ -197,7 +197,13 @@ def test_vote_table_round_trip_and_bad_choice():
         VoteTable.from_votes([vote("u", "A", "B", "c", "maybe")])
     with pytest.raises(ValueError, match="codes outside"):
         VoteTable(
-            np.array([0]), np.array([0]), np.array([5]), np.array([0]), np.array([0]), value_ids=("A", "B"), contexts=("c",)
+            np.array([0]),
+            np.array([0]),
+            np.array([5]),
+            np.array([0]),
+            np.array([0]),
+            value_ids=("A", "B"),
+            contexts=("c",),
         )
 
 

@@ -69,7 +69,13 @@ def test_document_shape(params):
     first = doc["edges"][0]
     assert (first["sourceValueId"], first["wiserValueId"]) == ("1", "2")
     assert first["contexts"] == ["When in distress", "When grieving, or afraid"]
-    assert first["counts"] == {"markedWiser": 3, "markedNotWiser": 0, "markedLessWise": 0, "markedUnsure": 0, "impressions": 4}
+    assert first["counts"] == {
+        "markedWiser": 3,
+        "markedNotWiser": 0,
+        "markedLessWise": 0,
+        "markedUnsure": 0,
+        "impressions": 4,
+    }
     assert set(doc["rankings"]) == {"When in distress", "When grieving, or afraid"}
     for ranking in doc["rankings"].values():
         assert all(set(entry) == {"id", "title", "score"} for entry in ranking)
@@ -150,8 +156,16 @@ def test_large_random_graph_writer_matches_dict_form():
     rng = np.random.default_rng(5)
     values = [Value(f"id-{i}", f"T{i}", "d", ("p",)) for i in range(60)]
     votes = [
-        v(f"m{rng.integers(50)}", f"id-{a}", f"id-{b}", f"ctx {rng.integers(4)}", ["upgrade", "no_upgrade", "not_sure"][c])
-        for a, b, c in zip(rng.integers(0, 30, 3000), rng.integers(30, 60, 3000), rng.choice(3, 3000, p=[0.7, 0.2, 0.1]))
+        v(
+            f"m{rng.integers(50)}",
+            f"id-{a}",
+            f"id-{b}",
+            f"ctx {rng.integers(4)}",
+            ["upgrade", "no_upgrade", "not_sure"][c],
+        )
+        for a, b, c in zip(
+            rng.integers(0, 30, 3000), rng.integers(30, 60, 3000), rng.choice(3, 3000, p=[0.7, 0.2, 0.1])
+        )
     ]
     for algorithm in ("default", "mge-2023"):
         graph = build_moral_graph(values, votes, GraphParams(algorithm=algorithm, min_likelihood=0.0))

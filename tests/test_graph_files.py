@@ -78,7 +78,9 @@ def test_header_only_is_no_votes(tmp_path):
 
 
 def test_ids_are_text_and_match_json_numbers(tmp_path):
-    values = read_values(write(tmp_path, json.dumps([{"id": 1, "title": "One"}, {"id": "2", "title": "Two"}]), "v.json"))
+    values = read_values(
+        write(tmp_path, json.dumps([{"id": 1, "title": "One"}, {"id": "2", "title": "Two"}]), "v.json")
+    )
     table = read_votes(write(tmp_path, HEADER + "m,1,2,c,upgrade\n"), values)
     assert [(v.from_value_id, v.to_value_id) for v in table.to_votes()] == [("1", "2")]
 

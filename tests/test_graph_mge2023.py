@@ -167,7 +167,10 @@ def test_cycle_with_equal_ranks_and_tie_order():
 def test_zero_likelihood_two_cycle_is_kept_but_passes_no_rank():
     # With min_likelihood 0 the paper's code keeps both halves of a draw (weight 0 each), and a
     # node whose out-weights sum to 0 gives nothing away.
-    votes = [vote(u, a, b, "c", "upgrade") for a, b, u in [("A", "B", "u1"), ("A", "B", "u2"), ("B", "A", "u3"), ("B", "A", "u4")]]
+    votes = [
+        vote(u, a, b, "c", "upgrade")
+        for a, b, u in [("A", "B", "u1"), ("A", "B", "u2"), ("B", "A", "u3"), ("B", "A", "u4")]
+    ]
     graph = build_moral_graph(VALUES[:2], votes, GraphParams(algorithm="mge-2023", min_likelihood=0.0))
     assert {(e.source_id, e.wiser_id) for e in graph.edges} == {("A", "B"), ("B", "A")}
     assert graph.page_rank == pytest.approx({"A": 0.075, "B": 0.075})

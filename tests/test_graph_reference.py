@@ -37,14 +37,20 @@ def random_votes(seed: int, n_values: int = 60, n_votes: int = 4000) -> tuple[li
     for _ in range(n_votes):
         if votes and rng.random() < 0.03:
             old = rng.choice(votes)
-            votes.append(Vote(old.voter_id, old.from_value_id, old.to_value_id, old.context, rng.choice(["upgrade", "no_upgrade"])))
+            votes.append(
+                Vote(
+                    old.voter_id, old.from_value_id, old.to_value_id, old.context, rng.choice(["upgrade", "no_upgrade"])
+                )
+            )
             continue
         a, b, context = rng.choice(pairs)
         if a == b:
             continue
         wiser = wisdom[context][b] > wisdom[context][a]
         agree = rng.random() < 0.75
-        choice = rng.choice(["upgrade", "upgrade", "not_sure"]) if wiser == agree else rng.choice(["no_upgrade", "not_sure"])
+        choice = (
+            rng.choice(["upgrade", "upgrade", "not_sure"]) if wiser == agree else rng.choice(["no_upgrade", "not_sure"])
+        )
         votes.append(Vote(f"member {rng.randrange(300)}", values[a].id, values[b].id, context, choice))  # type: ignore[arg-type]
     # Exact draws (as many say A→B is wiser as say B→A), which only pass when min_likelihood is 0.
     values += [Value("draw-a", "Draw A"), Value("draw-b", "Draw B")]

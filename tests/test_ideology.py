@@ -15,10 +15,10 @@ from sqlmodel import select
 
 from adapters.embeddings import LLMEmbedder
 from bot.ideology.screen import JOB, PURPOSE, rate_opening_messages, stats_lines
-from bot.runtime.maintenance import Maintenance, run_maintenance
-from bot.privacy.export import export_member_data
-from bot.privacy.erase import forget_member
 from bot.interview.scenarios import prepare_scenarios
+from bot.privacy.erase import forget_member
+from bot.privacy.export import export_member_data
+from bot.runtime.maintenance import Maintenance, run_maintenance
 from core.ideology import IdeologyScore, correlation_text, ideology_messages, pearson
 from core.llm import LLMError
 from core.messages import CommunityRef, InboundMessage, Person
@@ -49,27 +49,41 @@ async def rows(database, model, *where):
 async def community_and_scenario(database, clock, ref: CommunityRef = COMMUNITY) -> tuple[int, int]:
     scenario = await prepare_scenarios(database, ref, text=SCENARIO, now=clock())
     async with database.session() as session:
-        cid = (await repo.get_or_create_community(session, platform=ref.platform, external_id=ref.external_id,
-                                                  name=ref.name, now=clock())).id
+        cid = (
+            await repo.get_or_create_community(
+                session, platform=ref.platform, external_id=ref.external_id, name=ref.name, now=clock()
+            )
+        ).id
     return cid, scenario
 
 
-async def interview_with(database, clock, cid: int, scenario: int, user: str, *answers: str,
-                         state: str = "confirmed") -> int:
+async def interview_with(
+    database, clock, cid: int, scenario: int, user: str, *answers: str, state: str = "confirmed"
+) -> int:
     """An interview whose member gave ``answers`` (the first is the opening answer), with the bot's
     questions between them and a consent press before, as the interview service writes them."""
     async with database.session() as session:
-        member = await repo.get_or_create_member(session, community_id=cid, platform_user_id=user, display_name="",
-                                                 now=clock())
-        interview = await repo.add_interview(session, community_id=cid, member_id=member.id, state=state,
-                                             scenario_id=scenario, now=clock())
-        await repo.add_turn(session, interview_id=interview.id, role="member", kind="control", content="I agree",
-                            now=clock())
+        member = await repo.get_or_create_member(
+            session, community_id=cid, platform_user_id=user, display_name="", now=clock()
+        )
+        interview = await repo.add_interview(
+            session, community_id=cid, member_id=member.id, state=state, scenario_id=scenario, now=clock()
+        )
+        await repo.add_turn(
+            session, interview_id=interview.id, role="member", kind="control", content="I agree", now=clock()
+        )
         for answer in answers:
-            await repo.add_turn(session, interview_id=interview.id, role="bot", kind="conversation",
-                                content="What should a good response consider?", now=clock())
-            await repo.add_turn(session, interview_id=interview.id, role="member", kind="conversation",
-                                content=answer, now=clock())
+            await repo.add_turn(
+                session,
+                interview_id=interview.id,
+                role="bot",
+                kind="conversation",
+                content="What should a good response consider?",
+                now=clock(),
+            )
+            await repo.add_turn(
+                session, interview_id=interview.id, role="member", kind="conversation", content=answer, now=clock()
+            )
         await session.commit()
         return interview.id
 
@@ -93,8 +107,16 @@ def test_the_score_is_a_whole_number_from_1_to_5_with_a_reason():
     assert IdeologyScore.model_validate(rating(4.0)).score == 4
     long = IdeologyScore.model_validate(rating(1, "x " * 400)).reason
     assert len(long) <= 300 and long.endswith("…")
-    for bad in (rating(0), rating(6), rating(2.5), rating("3"), rating(True), rating(None), rating(2, "   "),
-                {"score": 2}):
+    for bad in (
+        rating(0),
+        rating(6),
+        rating(2.5),
+        rating("3"),
+        rating(True),
+        rating(None),
+        rating(2, "   "),
+        {"score": 2},
+    ):
         with pytest.raises(ValueError):
             IdeologyScore.model_validate(bad)
 
@@ -141,7 +163,8 @@ async def test_the_batch_rates_each_unrated_opening_answer_once(database, fake_o
     assert (stored[slogan].score, stored[personal].score) == (5, 1)
     assert stored[personal].reason == "Speaks for herself, no slogans."
     assert {(r.prompt_sha, r.model, r.run_id, r.community_id) for r in stored.values()} == {
-        (load_prompt("ideology").sha, MODEL, report.run_id, cid)}
+        (load_prompt("ideology").sha, MODEL, report.run_id, cid)
+    }
     calls = await rows(database, LLMCall, LLMCall.purpose == PURPOSE)
     assert sorted(c.interview_id for c in calls) == sorted([slogan, personal])
     assert all(c.ok and c.input_tokens > 0 and c.community_id == cid for c in calls)
@@ -244,7 +267,9 @@ async def test_no_database_connection_is_held_while_the_model_is_asked(database,
     assert len(await rows(database, IdeologyRating)) == 3
 
 
-async def test_the_screen_is_never_on_the_reply_path_and_runs_in_maintenance(service, database, fake_openai, llm, clock):
+async def test_the_screen_is_never_on_the_reply_path_and_runs_in_maintenance(
+    service, database, fake_openai, llm, clock
+):
     cid, scenario = await community_and_scenario(database, clock)
     person = Person("U9")
     await service.resume(COMMUNITY, person, scenario_id=scenario, consent=True)
@@ -266,18 +291,29 @@ async def test_the_screen_is_never_on_the_reply_path_and_runs_in_maintenance(ser
 
 async def survey(database, cid: int, user: str, score: int | None, *, clock, question: int = 2) -> None:
     async with database.session() as session:
-        member = (await session.exec(select(Member).where(Member.community_id == cid,
-                                                          Member.platform_user_id == user))).one()
-        session.add(SurveyAnswer(community_id=cid, member_id=member.id, question=question, score=score,
-                                 answered_at=clock()))
+        member = (
+            await session.exec(select(Member).where(Member.community_id == cid, Member.platform_user_id == user))
+        ).one()
+        session.add(
+            SurveyAnswer(community_id=cid, member_id=member.id, question=question, score=score, answered_at=clock())
+        )
         await session.commit()
 
 
 async def rated(database, clock, cid: int, scenario: int, user: str, score: int) -> None:
     interview = await interview_with(database, clock, cid, scenario, user, f"answer of {user}")
     async with database.session() as session:
-        session.add(IdeologyRating(community_id=cid, interview_id=interview, score=score, reason="r",
-                                   prompt_sha="p", model="m", rated_at=clock()))
+        session.add(
+            IdeologyRating(
+                community_id=cid,
+                interview_id=interview,
+                score=score,
+                reason="r",
+                prompt_sha="p",
+                model="m",
+                rated_at=clock(),
+            )
+        )
         await session.commit()
 
 
@@ -308,7 +344,7 @@ async def test_stats_report_the_distribution_and_pearsons_r_with_survey_question
     assert "8 opening answer(s) rated, mean 2.9 (1: 2, 2: 2, 3: 1, 4: 1, 5: 2)" in line
     assert "Pearson correlation with survey Q2 “expressed what you care about”: r = -0.95 (n = 5)" in line
     assert line.endswith("paper: no correlation.")
-    assert -0.9461 == pytest.approx(pearson([1, 2, 3, 5, 3], [5, 4, 4, 2, 3]), abs=1e-4)
+    assert pytest.approx(pearson([1, 2, 3, 5, 3], [5, 4, 4, 2, 3]), abs=1e-4) == -0.9461
 
 
 # --- privacy ------------------------------------------------------------------------------------------------
@@ -346,12 +382,19 @@ def test_mge_ideology_rate_rates_and_prints_the_stats(tmp_path):
 
     with FakeOpenAI.in_thread() as fake:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("MGE_", "OPENAI_", "DATABASE_URL"))}
-        env.update(OPENAI_BASE_URL=fake.base_url, OPENAI_API_KEY="test", MGE_DATA_DIR=str(tmp_path / "data"),
-                   MGE_LLM_MAX_RETRIES="0", MGE_LLM_TIMEOUT_SECONDS="5", HOME=str(tmp_path))
+        env.update(
+            OPENAI_BASE_URL=fake.base_url,
+            OPENAI_API_KEY="test",
+            MGE_DATA_DIR=str(tmp_path / "data"),
+            MGE_LLM_MAX_RETRIES="0",
+            MGE_LLM_TIMEOUT_SECONDS="5",
+            HOME=str(tmp_path),
+        )
 
         def mge(*args: str, input: str | None = None) -> subprocess.CompletedProcess:
-            return subprocess.run([sys.executable, "-m", "bot", *args], input=input, env=env, capture_output=True,
-                                  text=True, timeout=60)
+            return subprocess.run(
+                [sys.executable, "-m", "bot", *args], input=input, env=env, capture_output=True, text=True, timeout=60
+            )
 
         chat = mge("chat", "--scenario", SCENARIO, "--yes", "--user", "ana", input=f"{SLOGAN}\n")
         assert chat.returncode == 0, chat.stderr

@@ -12,13 +12,17 @@ from core.interview import (
     TRANSITIONS,
     Choice,
     Effect,
-    InterviewState as S,
     InvalidTransition,
-    Trigger as T,
     interpret,
     match_choice,
     mermaid_diagram,
     transition,
+)
+from core.interview import (
+    InterviewState as S,
+)
+from core.interview import (
+    Trigger as T,
 )
 
 ACTIVE = [s for s in S if s.is_active]
@@ -108,9 +112,17 @@ def test_table_covers_exactly_the_expected_pairs():
 
 @pytest.mark.parametrize(
     ("text", "trigger"),
-    [("1", T.CONSENT_GIVEN), ("I agree", T.CONSENT_GIVEN), ("yes", T.CONSENT_GIVEN), ("accept", T.CONSENT_GIVEN),
-     ("2", T.CONSENT_DECLINED), ("no thanks", T.CONSENT_DECLINED), ("no", T.CONSENT_DECLINED),
-     ("what is this?", T.UNCLEAR), ("3", T.UNCLEAR)],
+    [
+        ("1", T.CONSENT_GIVEN),
+        ("I agree", T.CONSENT_GIVEN),
+        ("yes", T.CONSENT_GIVEN),
+        ("accept", T.CONSENT_GIVEN),
+        ("2", T.CONSENT_DECLINED),
+        ("no thanks", T.CONSENT_DECLINED),
+        ("no", T.CONSENT_DECLINED),
+        ("what is this?", T.UNCLEAR),
+        ("3", T.UNCLEAR),
+    ],
 )
 def test_consent_answers(text, trigger):
     assert interpret(S.AWAITING_CONSENT, text)[0] is trigger
@@ -161,7 +173,7 @@ def test_value_check_answers():
 
 
 def test_timed_out_answers():
-    assert interpret(S.TIMED_OUT, "1") [0] is T.RESUME
+    assert interpret(S.TIMED_OUT, "1")[0] is T.RESUME
     assert interpret(S.TIMED_OUT, "continue")[0] is T.RESUME
     assert interpret(S.TIMED_OUT, "2")[0] is T.RESTART
     trigger, choice = interpret(S.TIMED_OUT, "I was thinking about my sister")

@@ -13,17 +13,19 @@ from bot.runtime.leases import MemberLeases
 from storage.database import Database
 from tests.conftest import make_llm
 from tests.fakes.openai_server import FakeOpenAI
-from tests.test_interview_service import scenario_id, say, start_conversation, texts, turn  # noqa: F401 (fixture)
+from tests.test_interview_service import say, scenario_id, start_conversation, texts, turn  # noqa: F401 (fixture)
 
 
 async def test_two_processes_take_one_members_messages_in_turn(database, interview_config, clock, scenario_id):
     other_db = Database(database.url)
     async with FakeOpenAI(latency=0.2) as fake:
         first_llm, second_llm = make_llm(fake), make_llm(fake)
-        first = InterviewService(database=database, llm=first_llm, config=interview_config, clock=clock,
-                                 leases=MemberLeases(database))
-        second = InterviewService(database=other_db, llm=second_llm, config=interview_config, clock=clock,
-                                  leases=MemberLeases(other_db))
+        first = InterviewService(
+            database=database, llm=first_llm, config=interview_config, clock=clock, leases=MemberLeases(database)
+        )
+        second = InterviewService(
+            database=other_db, llm=second_llm, config=interview_config, clock=clock, leases=MemberLeases(other_db)
+        )
         try:
             await start_conversation(first, scenario_id)
             fake.script(turn("reply A"), turn("reply B"))
@@ -51,16 +53,35 @@ def test_two_mge_chat_processes_for_one_member_on_sqlite_take_turns(tmp_path):
 
     with FakeOpenAI.in_thread(latency=0.1) as fake:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("MGE_", "OPENAI_", "DATABASE_URL"))}
-        env.update(OPENAI_BASE_URL=fake.base_url, OPENAI_API_KEY="test", MGE_DATA_DIR=str(tmp_path / "data"),
-                   MGE_LLM_MAX_RETRIES="0", HOME=str(tmp_path))
+        env.update(
+            OPENAI_BASE_URL=fake.base_url,
+            OPENAI_API_KEY="test",
+            MGE_DATA_DIR=str(tmp_path / "data"),
+            MGE_LLM_MAX_RETRIES="0",
+            HOME=str(tmp_path),
+        )
         command = [sys.executable, "-m", "bot", "chat", "--user", "pat"]
-        started = subprocess.run([*command, "--scenario", SCENARIO, "--yes"], input="", env=env, capture_output=True,
-                                 text=True, timeout=60, cwd=tmp_path)
+        started = subprocess.run(
+            [*command, "--scenario", SCENARIO, "--yes"],
+            input="",
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=tmp_path,
+        )
         assert started.returncode == 0, started.stderr
         answers = {name: [f"{name} answer {i}." for i in range(6)] for name in ("first", "second")}
         processes = [
-            subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-                             cwd=tmp_path, text=True)
+            subprocess.Popen(
+                command,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=env,
+                cwd=tmp_path,
+                text=True,
+            )
             for _ in answers
         ]
         outputs = [p.communicate("\n".join(lines) + "\n", timeout=120) for p, lines in zip(processes, answers.values())]

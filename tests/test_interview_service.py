@@ -8,8 +8,8 @@ import uuid
 import pytest
 from sqlmodel import select
 
-from bot.interview.service import InterviewService
 from bot.interview.scenarios import prepare_scenarios
+from bot.interview.service import InterviewService
 from core.interview import InterviewState
 from core.messages import CardProposal, ChoicePrompt, CommunityRef, InboundMessage, Person, Reply
 from core.prompts import combined_sha, load_prompt
@@ -116,7 +116,9 @@ async def test_full_interview_ends_in_a_confirmed_card_with_provenance(service, 
         ("member", "conversation")
     ]
     asked = [t for t in turns if t.role == "bot" and t.kind == "conversation" and t.model]
-    assert {t.prompt_sha for t in asked} == {load_prompt("interviewer").sha} and {t.model for t in asked} == {"chat-model"}
+    assert {t.prompt_sha for t in asked} == {load_prompt("interviewer").sha} and {t.model for t in asked} == {
+        "chat-model"
+    }
 
 
 async def test_interviewer_requests_carry_the_scenario_and_whole_conversation(service, fake_openai, scenario_id):
@@ -215,7 +217,9 @@ async def test_llm_failure_in_conversation_keeps_state_and_can_be_retried(
 
     interview = await the_interview(database)
     assert interview.state == InterviewState.CONVERSING
-    member_turns = await rows(database, InterviewTurn, InterviewTurn.role == "member", InterviewTurn.kind == "conversation")
+    member_turns = await rows(
+        database, InterviewTurn, InterviewTurn.role == "member", InterviewTurn.kind == "conversation"
+    )
     assert [t.content for t in member_turns] == ["I care about fairness."]
     [failed] = await rows(database, LLMCall)
     assert not failed.ok and failed.error
@@ -244,9 +248,13 @@ async def test_a_card_that_fails_validation_is_repaired_once_then_reported(servi
     assert isinstance(proposal[0], CardProposal)
 
 
-async def test_a_cut_off_response_while_writing_the_card_is_told_and_retried(service, fake_openai, database, scenario_id):
+async def test_a_cut_off_response_while_writing_the_card_is_told_and_retried(
+    service, fake_openai, database, scenario_id
+):
     await start_conversation(service, scenario_id)
-    fake_openai.script(turn("Q1"), turn("Q2"), turn("ok", ready=True), Body('{"id": "chatcmpl-9", "object": "chat.comp'))
+    fake_openai.script(
+        turn("Q1"), turn("Q2"), turn("ok", ready=True), Body('{"id": "chatcmpl-9", "object": "chat.comp')
+    )
     for answer in ["a1", "a2", "a3"]:
         reply = await service.handle(say(answer))
     assert "couldn't turn our conversation into a valid values card" in texts(reply) and "retry" in texts(reply)
@@ -278,7 +286,9 @@ async def test_failed_revision_keeps_the_previous_card(service, fake_openai, dat
     assert "Make it shorter." in fake_openai.chat_requests[-1]["messages"][0]["content"]
 
 
-async def test_pending_answer_is_answered_when_the_bot_comes_back(database, fake_openai, interview_config, clock, scenario_id):
+async def test_pending_answer_is_answered_when_the_bot_comes_back(
+    database, fake_openai, interview_config, clock, scenario_id
+):
     first = InterviewService(database=database, llm=make_llm(fake_openai), config=interview_config, clock=clock)
     await start_conversation(first, scenario_id)
     fake_openai.script(Error(503))
@@ -305,7 +315,9 @@ async def test_resume_repeats_the_current_question(service, fake_openai, scenari
     [("", "didn't receive any text"), ("   \u200b ", "didn't receive any text"), ("x" * 50_000, "50,000 characters")],
     ids=["empty", "invisible", "50k"],
 )
-async def test_unusable_messages_get_a_reason_and_store_nothing(service, fake_openai, database, scenario_id, text, words):
+async def test_unusable_messages_get_a_reason_and_store_nothing(
+    service, fake_openai, database, scenario_id, text, words
+):
     await start_conversation(service, scenario_id)
     before = len(await rows(database, InterviewTurn))
     requests_before = len(fake_openai.chat_requests)
@@ -316,7 +328,9 @@ async def test_unusable_messages_get_a_reason_and_store_nothing(service, fake_op
     assert (await the_interview(database)).state == InterviewState.CONVERSING
 
 
-async def test_control_and_zero_width_characters_are_stripped_before_storage(service, fake_openai, database, scenario_id):
+async def test_control_and_zero_width_characters_are_stripped_before_storage(
+    service, fake_openai, database, scenario_id
+):
     await start_conversation(service, scenario_id)
     fake_openai.script(turn("Go on."))
     # ESC c would be a whole sequence (a terminal reset) and take the c with it: a colour code shows the intent.
@@ -377,7 +391,6 @@ async def test_messages_from_one_member_are_handled_in_order(database, interview
         # The second request already saw the first exchange: no two calls raced on one transcript.
         second = [m["content"] for m in fake.chat_requests[-1]["messages"][1:]]
         assert second[-3:] == ["message one", "reply one", "message two"]
-
 
 
 async def connections_while_the_model_thinks(database, fake, handling) -> int:
@@ -451,7 +464,9 @@ async def test_restart_from_a_proposed_card(service, fake_openai, database, scen
     assert [c.status for c in await rows(database, ValuesCardRecord)] == ["proposed"]  # kept, never confirmed
 
 
-async def test_returning_after_the_idle_timeout_with_an_answer_continues(service, fake_openai, database, clock, scenario_id):
+async def test_returning_after_the_idle_timeout_with_an_answer_continues(
+    service, fake_openai, database, clock, scenario_id
+):
     await start_conversation(service, scenario_id)
     clock.advance(hours=73)
     fake_openai.script(turn("Good to see you. What else?"))
@@ -519,7 +534,9 @@ async def test_a_stale_button_is_not_read_as_an_answer(service, fake_openai, dat
     reply = await service.handle(press("accept"))  # the consent button, pressed again mid-conversation
     assert "belongs to an earlier message" in texts(reply) and "good response should consider" in texts(reply)
     assert len(fake_openai.chat_requests) == requests
-    assert await rows(database, InterviewTurn, InterviewTurn.role == "member", InterviewTurn.kind == "conversation") == []
+    assert (
+        await rows(database, InterviewTurn, InterviewTurn.role == "member", InterviewTurn.kind == "conversation") == []
+    )
 
 
 async def test_an_old_confirm_after_the_interview_ended_starts_nothing(service, fake_openai, database, scenario_id):
@@ -602,7 +619,9 @@ async def test_a_failing_judge_never_blocks_confirming(reconciling_service, fake
     assert [c.status for c in await rows(database, ValuesCardRecord)] == ["confirmed", "confirmed"]
 
 
-async def test_a_cut_off_embeddings_response_never_blocks_confirming(reconciling_service, fake_openai, database, scenario_id):
+async def test_a_cut_off_embeddings_response_never_blocks_confirming(
+    reconciling_service, fake_openai, database, scenario_id
+):
     fake_openai.script_embeddings(Body('{"object": "list", "data": [{"object": "embedding", "embed'))
     done = await confirm_as(reconciling_service, fake_openai, ALICE, scenario_id)
     assert fake_openai.embedding_requests and fake_openai.pending == 0

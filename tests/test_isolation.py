@@ -1,6 +1,6 @@
-"""Each community's data stays its own (docs/architecture.md, "Communities are kept apart"): one running bot serves two communities
-on each platform — two Discord guilds through the fake Discord and the real ``discord.Client``, two Slack
-workspaces (team ids) through the fake Slack Web API and the real Bolt app — with the same platform user
+"""Each community's data stays its own (docs/architecture.md, "Communities are kept apart"): one running bot
+serves two communities on each platform — two Discord guilds through the fake Discord and the real
+``discord.Client``, two Slack workspaces (team ids) through the fake Slack Web API and the real Bolt app — with the same platform user
 (Alice) taking part in both. Both communities are seeded the way the bot builds them: a scenario, a full
 interview ending in a confirmed card (through the interview service and the fake OpenAI server), other
 members' cards merged into values, a moral context, transition stories, polls posted through the platform
@@ -28,12 +28,12 @@ from sqlmodel import col, select
 from adapters.discord.moderator_actions import OTHER_SERVER_TEXT
 from adapters.discord.polls import DiscordPollPublisher
 from adapters.slack.polls import SlackPollPublisher
-from bot.graph.build import load_community_graph_input
 from bot.commands.permissions import denial_text
-from bot.voting.polls import post_story_poll
-from bot.privacy.export import export_member_data, has_member_data
+from bot.graph.build import load_community_graph_input
 from bot.interview.routing import DmRouter
 from bot.interview.scenarios import prepare_scenarios
+from bot.privacy.export import export_member_data, has_member_data
+from bot.voting.polls import post_story_poll
 from core.messages import CommunityRef, Person
 from core.polls import REACTIONS, VoteOutcome
 from storage.models import (
@@ -64,8 +64,11 @@ POLICIES = [
 
 
 def card_spec(marker: str, title: str) -> dict:
-    return {"title": f"{marker} {title}", "policies": POLICIES,
-            "description": f"The assistant helps the person act on what they see at {marker}."}
+    return {
+        "title": f"{marker} {title}",
+        "policies": POLICIES,
+        "description": f"The assistant helps the person act on what they see at {marker}.",
+    }
 
 
 @dataclass
@@ -98,27 +101,42 @@ async def seed(builder: Builder, seeded: Seeded, *, alice: Person, bob: Person, 
     """Scenario, Alice's interview and card, Bob's and Carol's cards, two values, a context, two stories."""
     database, clock, marker = builder.database, builder.clock, seeded.marker
     seeded.scenario_id = await prepare_scenarios(
-        database, seeded.community, text=f"A {marker} colleague cut corners. What should my friend do?", now=clock())
+        database, seeded.community, text=f"A {marker} colleague cut corners. What should my friend do?", now=clock()
+    )
     seeded.community_id = await community_id_of(database, seeded.community)
-    alice_card = await builder.card(seeded.community, alice, seeded.scenario_id, seeded.phrase,
-                                    card_spec(marker, "Courage Grounded In Care"))
-    bob_card = await card_row(database, seeded.community_id, bob, card_spec(marker, "Speaking Up With Kindness"),
-                              now=clock())
-    carol_card = await card_row(database, seeded.community_id, carol, card_spec(marker, "Honest Reporting Of Harm"),
-                                now=clock())
+    alice_card = await builder.card(
+        seeded.community, alice, seeded.scenario_id, seeded.phrase, card_spec(marker, "Courage Grounded In Care")
+    )
+    bob_card = await card_row(
+        database, seeded.community_id, bob, card_spec(marker, "Speaking Up With Kindness"), now=clock()
+    )
+    carol_card = await card_row(
+        database, seeded.community_id, carol, card_spec(marker, "Honest Reporting Of Harm"), now=clock()
+    )
     seeded.card_ids = [alice_card, bob_card, carol_card]
-    seeded.value_ids = [await value_for(database, [alice_card, bob_card], now=clock(), agrees=True),
-                        await value_for(database, [carol_card], now=clock())]
+    seeded.value_ids = [
+        await value_for(database, [alice_card, bob_card], now=clock(), agrees=True),
+        await value_for(database, [carol_card], now=clock()),
+    ]
     async with database.session() as session:
-        context = MoralContext(community_id=seeded.community_id, text=f"When a {marker} colleague cuts corners",
-                               created_at=clock())
+        context = MoralContext(
+            community_id=seeded.community_id, text=f"When a {marker} colleague cuts corners", created_at=clock()
+        )
         session.add(context)
         await session.flush()
         seeded.context_id = context.id
         for source, target in (seeded.value_ids, seeded.value_ids[::-1]):
-            story = TransitionStory(community_id=seeded.community_id, context_id=context.id, from_value_id=source,
-                                    to_value_id=target, story=f"At {marker} I moved from {source} to {target}.",
-                                    steps={}, prompt_sha="0" * 64, model="story-model", created_at=clock())
+            story = TransitionStory(
+                community_id=seeded.community_id,
+                context_id=context.id,
+                from_value_id=source,
+                to_value_id=target,
+                story=f"At {marker} I moved from {source} to {target}.",
+                steps={},
+                prompt_sha="0" * 64,
+                model="story-model",
+                created_at=clock(),
+            )
             session.add(story)
             await session.flush()
             seeded.story_ids.append(story.id)
@@ -129,8 +147,15 @@ async def seed(builder: Builder, seeded: Seeded, *, alice: Person, bob: Person, 
 async def post_polls(database, publisher, seeded: Seeded, *, channel_id: str, now) -> list[Poll]:
     polls = []
     for story_id in seeded.story_ids:
-        poll = await post_story_poll(database, publisher, story_id=story_id, platform=seeded.community.platform,
-                                     channel_id=channel_id, closes_at=None, now=now)
+        poll = await post_story_poll(
+            database,
+            publisher,
+            story_id=story_id,
+            platform=seeded.community.platform,
+            channel_id=channel_id,
+            closes_at=None,
+            now=now,
+        )
         seeded.poll_ids.append(poll.id)
         polls.append(poll)
     return polls
@@ -138,8 +163,13 @@ async def post_polls(database, publisher, seeded: Seeded, *, channel_id: str, no
 
 #: Who votes how on the first story (shared value → Carol's): three "wiser", one "not wiser", so Carol's
 #: value wins its context; Alice also says "not sure" on the way back.
-VOTES = [("alice", 0, "upgrade"), ("dave", 0, "upgrade"), ("erin", 0, "upgrade"), ("carol", 0, "no_upgrade"),
-         ("alice", 1, "not_sure")]
+VOTES = [
+    ("alice", 0, "upgrade"),
+    ("dave", 0, "upgrade"),
+    ("erin", 0, "upgrade"),
+    ("carol", 0, "no_upgrade"),
+    ("alice", 1, "not_sure"),
+]
 
 
 def emoji_for(platform: str, choice: str) -> str:
@@ -162,18 +192,22 @@ def assert_none_of(other: Seeded, *texts: Any) -> None:
 async def snapshot(database, seeded: Seeded) -> dict:
     """Everything of one community that the other must never change."""
     async with database.session() as session:
+
         def of(model):
             return select(model).where(model.community_id == seeded.community_id)
 
         return {
             "graph": await graph_summary(database, seeded.community_id),
             "values": sorted((v.id, v.title, v.status) for v in (await session.exec(of(CanonicalValue))).all()),
-            "cards": sorted((c.id, c.title, c.author_member_id, c.status)
-                            for c in (await session.exec(of(ValuesCardRecord))).all()),
-            "members": sorted((m.id, m.platform_user_id, m.forgotten_at is None)
-                              for m in (await session.exec(of(Member))).all()),
-            "votes": sorted((v.poll_id, v.member_id, v.voter_key, v.choice)
-                            for v in (await session.exec(of(Vote))).all()),
+            "cards": sorted(
+                (c.id, c.title, c.author_member_id, c.status) for c in (await session.exec(of(ValuesCardRecord))).all()
+            ),
+            "members": sorted(
+                (m.id, m.platform_user_id, m.forgotten_at is None) for m in (await session.exec(of(Member))).all()
+            ),
+            "votes": sorted(
+                (v.poll_id, v.member_id, v.voter_key, v.choice) for v in (await session.exec(of(Vote))).all()
+            ),
             "scenarios": sorted((s.id, s.text, s.is_open) for s in (await session.exec(of(Scenario))).all()),
             "contexts": sorted((c.id, c.text) for c in (await session.exec(of(MoralContext))).all()),
             "audit": sorted((a.id, a.action) for a in (await session.exec(of(ModerationAction))).all()),
@@ -201,8 +235,10 @@ async def ask_call_communities(database) -> set[int]:
 
 
 def export_ids(document: dict) -> dict[str, set[str]]:
-    return {"values": {str(v["id"]) for v in document["values"]},
-            "stories": {str(s["id"]) for s in document["stories"]}}
+    return {
+        "values": {str(v["id"]) for v in document["values"]},
+        "stories": {str(s["id"]) for s in document["stories"]},
+    }
 
 
 def assert_export_is_only(document: dict, mine: Seeded, other: Seeded) -> None:
@@ -247,19 +283,41 @@ class DiscordWorld:
             await asyncio.sleep(0.02)
         raise AssertionError("the bot did not handle the reaction")
 
-    async def command(self, user: str, key: str, subcommand: str, *, responses: int, permissions: int = 0,
-                      group: str | None = None, **options) -> tuple[int, list[dict]]:
+    async def command(
+        self,
+        user: str,
+        key: str,
+        subcommand: str,
+        *,
+        responses: int,
+        permissions: int = 0,
+        group: str | None = None,
+        **options,
+    ) -> tuple[int, list[dict]]:
         interaction = await self.fake.send_slash_command(
-            self.users[user], self.guilds[key], top_level(group or subcommand), subcommand, group=group, member_permissions=permissions,
+            self.users[user],
+            self.guilds[key],
+            top_level(group or subcommand),
+            subcommand,
+            group=group,
+            member_permissions=permissions,
             options=[{"name": k, "type": 4 if isinstance(v, int) else 3, "value": v} for k, v in options.items()],
         )
         return interaction, await self.fake.wait_for_responses(interaction, responses)
 
-    async def moderate(self, user: str, key: str, path: str, *, permissions: int = MANAGE_GUILD,
-                       responses: int = 2, **options) -> list[dict]:
+    async def moderate(
+        self, user: str, key: str, path: str, *, permissions: int = MANAGE_GUILD, responses: int = 2, **options
+    ) -> list[dict]:
         group, _, name = path.partition(" ")
-        _, replies = await self.command(user, key, name or group, group=group if name else None,
-                                        permissions=permissions, responses=responses, **options)
+        _, replies = await self.command(
+            user,
+            key,
+            name or group,
+            group=group if name else None,
+            permissions=permissions,
+            responses=responses,
+            **options,
+        )
         return replies
 
     def files_of(self, interaction: int) -> list[tuple[str, bytes]]:
@@ -273,8 +331,10 @@ async def discord_world(fake_discord, service, database, fake_openai, clock):
     users = {name: fake_discord.add_user(name) for name in ("alice", "bob", "carol", "dave", "erin", "mod")}
     people = {name: Person(str(user.id), name) for name, user in users.items()}
     outcomes: list[tuple[int, VoteOutcome | None]] = []
-    async with running_bot(fake_discord, service, database, clock, sync_commands=False,
-                           poll_duration=timedelta(hours=48)) as bot:
+    async with running_bot(
+        fake_discord, service, database, clock, sync_commands=False, poll_duration=timedelta(hours=48)
+    ) as bot:
+
         async def on_handled(payload, outcome) -> None:
             outcomes.append((payload.user_id, outcome))
 
@@ -283,8 +343,13 @@ async def discord_world(fake_discord, service, database, fake_openai, clock):
         builder = Builder(database, service, fake_openai, clock)
         for key, marker in (("A", "Alpha"), ("B", "Bravo")):
             guild = guilds[key]
-            seeded = await seed(builder, Seeded(CommunityRef("discord", str(guild.id), guild.name), marker),
-                                alice=people["alice"], bob=people["bob"], carol=people["carol"])
+            seeded = await seed(
+                builder,
+                Seeded(CommunityRef("discord", str(guild.id), guild.name), marker),
+                alice=people["alice"],
+                bob=people["bob"],
+                carol=people["carol"],
+            )
             await post_polls(database, DiscordPollPublisher(bot), seeded, channel_id=str(guild.channel_id), now=clock())
             seeded.messages = fake_discord.bot_messages(guild.channel_id)[-2:]
             for voter, index, choice in VOTES:
@@ -292,8 +357,9 @@ async def discord_world(fake_discord, service, database, fake_openai, clock):
                 assert outcome is VoteOutcome.COUNTED
             world.seeded[key] = seeded
         # Alice's DMs belong to the guild where she last ran /mge join: A.
-        await DmRouter(database).remember(user_id=people["alice"].platform_user_id,
-                                          community=world.seeded["A"].community, now=clock())
+        await DmRouter(database).remember(
+            user_id=people["alice"].platform_user_id, community=world.seeded["A"].community, now=clock()
+        )
         yield world
 
 
@@ -312,7 +378,8 @@ async def test_discord_a_member_sees_only_the_community_they_ask_in(discord_worl
         data = json.loads(content)
         assert data["community"]["id"] == mine.community.external_id
         assert mine.phrase in content.decode() and [c["title"] for c in data["values_cards"]] == [
-            f"{mine.marker} Courage Grounded In Care"]
+            f"{mine.marker} Courage Grounded In Care"
+        ]
         assert {v["poll_id"] for v in data["votes"]} == set(mine.poll_ids)
         assert_none_of(other, followup, content)
 
@@ -344,24 +411,28 @@ async def test_discord_a_moderator_sees_and_exports_only_their_own_guild(discord
         _, shown = await world.moderate("mod", key, "values show", value=mine.value_ids[0])
         assert f"{mine.marker} Speaking Up With Kindness" in shown["content"]
         # The other guild's ids, in every command that takes one, are unknown here.
-        for path, options in (("values show", {"value": other.value_ids[0]}),
-                              ("values hide", {"value": other.value_ids[0]}),
-                              ("values merge", {"keep": mine.value_ids[0], "merge": other.value_ids[1]}),
-                              ("values split", {"card": other.card_ids[0]}),
-                              ("round close", {"scenario": other.scenario_id}),
-                              ("contexts edit", {"context": other.context_id, "text": "When taken over"}),
-                              ("contexts remove", {"context": other.context_id})):
+        for path, options in (
+            ("values show", {"value": other.value_ids[0]}),
+            ("values hide", {"value": other.value_ids[0]}),
+            ("values merge", {"keep": mine.value_ids[0], "merge": other.value_ids[1]}),
+            ("values split", {"card": other.card_ids[0]}),
+            ("round close", {"scenario": other.scenario_id}),
+            ("contexts edit", {"context": other.context_id, "text": "When taken over"}),
+            ("contexts remove", {"context": other.context_id}),
+        ):
             _, refused = await world.moderate("mod", key, path, **options)
             assert refused["content"].casefold().startswith("no "), (path, refused)
             assert_none_of(other, refused)
         # The digest preview and every export format: this guild's values and stories only.
-        interaction, (_, preview) = await world.command("mod", key, "preview", group="digest", responses=2,
-                                                        permissions=MANAGE_GUILD)
+        interaction, (_, preview) = await world.command(
+            "mod", key, "preview", group="digest", responses=2, permissions=MANAGE_GUILD
+        )
         assert f"{mine.marker} Honest Reporting Of Harm" in preview["content"]
         assert_none_of(other, preview)
         for fmt in ("json", "graphml", "csv", "html"):
-            interaction, (_, exported) = await world.command("mod", key, "export", responses=2,
-                                                             permissions=MANAGE_GUILD, format=fmt)
+            interaction, (_, exported) = await world.command(
+                "mod", key, "export", responses=2, permissions=MANAGE_GUILD, format=fmt
+            )
             [(name, content)] = world.files_of(interaction)
             if fmt == "json":
                 assert_export_is_only(json.loads(content), mine, other)
@@ -379,11 +450,16 @@ async def test_discord_a_moderator_sees_and_exports_only_their_own_guild(discord
         assert_none_of(other, stats, log)
         # This guild's audit log: its own four exports, none of the other guild's.
         assert [line.split(" · ")[-1] for line in log["content"].splitlines()] == [
-            "export html", "export csv", "export graphml", "export json"]
+            "export html",
+            "export csv",
+            "export graphml",
+            "export json",
+        ]
     after = {key: await snapshot(database, s) for key, s in world.seeded.items()}
     for key in ("A", "B"):  # nothing changed but each guild's own audit log (its exports)
-        assert {k: v for k, v in after[key].items() if k != "audit"} == {k: v for k, v in before[key].items()
-                                                                          if k != "audit"}
+        assert {k: v for k, v in after[key].items() if k != "audit"} == {
+            k: v for k, v in before[key].items() if k != "audit"
+        }
 
 
 async def test_discord_manage_server_in_one_guild_grants_nothing_in_the_other(discord_world, database):
@@ -394,9 +470,15 @@ async def test_discord_manage_server_in_one_guild_grants_nothing_in_the_other(di
     assert "Alpha" in listed["content"]
     # … and an ordinary member of B: every moderator action there is refused.
     b = world.seeded["B"]
-    for path, options in (("values list", {}), ("values hide", {"value": b.value_ids[0]}), ("export", {}),
-                          ("digest preview", {}), ("member block", {"member": f"<@{world.users['alice'].id}>"}),
-                          ("round close", {"scenario": b.scenario_id}), ("stats", {})):
+    for path, options in (
+        ("values list", {}),
+        ("values hide", {"value": b.value_ids[0]}),
+        ("export", {}),
+        ("digest preview", {}),
+        ("member block", {"member": f"<@{world.users['alice'].id}>"}),
+        ("round close", {"scenario": b.scenario_id}),
+        ("stats", {}),
+    ):
         [refused] = await world.moderate("mod", "B", path, permissions=0, responses=1, **options)
         group = path.split()[0]
         assert refused["content"] == denial_text("discord", action=f"use /mge-mod {group}"), path
@@ -451,8 +533,9 @@ async def test_discord_forgetting_in_one_guild_leaves_the_other_intact(discord_w
     b_data = await export_member_data(database, community_id=b.community_id, platform_user_id=alice)
     interaction, _ = await world.command("alice", "A", "forget", responses=2)
     message = world.fake.interactions[interaction].messages[-1]
-    erase = next(c["custom_id"] for row in message["components"] for c in row["components"]
-                 if c["label"] == "Erase my data")
+    erase = next(
+        c["custom_id"] for row in message["components"] for c in row["components"] if c["label"] == "Erase my data"
+    )
     assert erase.startswith(f"mge:choice:forget:{world.guilds['A'].id}:")
     pressed = await world.fake.press_button(world.users["alice"], message, erase)
     _, done = await world.fake.wait_for_responses(pressed, 2)
@@ -461,8 +544,9 @@ async def test_discord_forgetting_in_one_guild_leaves_the_other_intact(discord_w
     # B: the same user's rows are all there, and B's graph is unchanged.
     assert await snapshot(database, b) == b_before
     after = await export_member_data(database, community_id=b.community_id, platform_user_id=alice)
-    assert {k: v for k, v in after.items() if k != "exported_at"} == {k: v for k, v in b_data.items()
-                                                                      if k != "exported_at"}
+    assert {k: v for k, v in after.items() if k != "exported_at"} == {
+        k: v for k, v in b_data.items() if k != "exported_at"
+    }
     _, [shown] = await world.command("alice", "B", "mycard", responses=1)
     assert [e["title"] for e in shown["embeds"]] == ["Bravo Courage Grounded In Care"]
 
@@ -473,8 +557,14 @@ async def test_discord_forgetting_in_one_guild_leaves_the_other_intact(discord_w
 
 TEAMS = {"A": "T0ALPHA", "B": "T0BRAVO"}
 CHANNELS = {"A": "C0ALPHA", "B": "C0BRAVO"}
-SLACK_USERS = {"alice": "W0ALICE", "bob": "W0BOB", "carol": "W0CAROL", "dave": "W0DAVE", "erin": "W0ERIN",
-               "mod": "W0MOD"}
+SLACK_USERS = {
+    "alice": "W0ALICE",
+    "bob": "W0BOB",
+    "carol": "W0CAROL",
+    "dave": "W0DAVE",
+    "erin": "W0ERIN",
+    "mod": "W0MOD",
+}
 #: The moderator of A only (Enterprise Grid: the same W… id exists in both workspaces).
 SLACK_MODERATORS = (f"{TEAMS['A']}:{SLACK_USERS['mod']}",)
 
@@ -488,8 +578,9 @@ class SlackWorld:
         return "B" if key == "A" else "A"
 
     async def command(self, user: str, key: str, text: str, *, channel: str | None = None) -> dict:
-        response = await self.slack.command(text, user=SLACK_USERS[user], user_name=user, team=TEAMS[key],
-                                            channel=channel or CHANNELS[key])
+        response = await self.slack.command(
+            text, user=SLACK_USERS[user], user_name=user, team=TEAMS[key], channel=channel or CHANNELS[key]
+        )
         await self.slack.settle()
         answer = response.json()
         assert answer["response_type"] == "ephemeral"
@@ -509,15 +600,22 @@ class SlackWorld:
 @pytest.fixture
 async def slack_world(service, database, fake_openai, clock):
     people = {name: Person(uid, name) for name, uid in SLACK_USERS.items()}
-    async with serving_slack(service, database, clock=clock, moderator_ids=SLACK_MODERATORS,
-                             poll_duration=timedelta(hours=48)) as slack:
+    async with serving_slack(
+        service, database, clock=clock, moderator_ids=SLACK_MODERATORS, poll_duration=timedelta(hours=48)
+    ) as slack:
         world = SlackWorld(slack, {})
         builder = Builder(database, service, fake_openai, clock)
         for key, marker in (("A", "Alpha"), ("B", "Bravo")):
-            seeded = await seed(builder, Seeded(CommunityRef("slack", TEAMS[key], marker.lower()), marker),
-                                alice=people["alice"], bob=people["bob"], carol=people["carol"])
-            polls = await post_polls(database, SlackPollPublisher(slack.app.client), seeded, channel_id=CHANNELS[key],
-                                     now=clock())
+            seeded = await seed(
+                builder,
+                Seeded(CommunityRef("slack", TEAMS[key], marker.lower()), marker),
+                alice=people["alice"],
+                bob=people["bob"],
+                carol=people["carol"],
+            )
+            polls = await post_polls(
+                database, SlackPollPublisher(slack.app.client), seeded, channel_id=CHANNELS[key], now=clock()
+            )
             seeded.messages = [(poll.channel_id, poll.message_id) for poll in polls]
             for voter, index, choice in VOTES:
                 await world.react(voter, key, *seeded.messages[index], emoji_for("slack", choice))
@@ -561,10 +659,15 @@ async def test_slack_a_moderator_of_one_workspace_sees_exports_and_changes_only_
     listed = await world.command("mod", "A", "values list")
     assert f"{a.value_ids[0]}. Alpha Courage Grounded In Care" in listed["text"]
     assert_none_of(b, listed)
-    for text in (f"values show {b.value_ids[0]}", f"values hide {b.value_ids[0]}",
-                 f"values merge {a.value_ids[0]} {b.value_ids[1]}", f"values split {b.card_ids[0]}",
-                 f"round close {b.scenario_id}", f"contexts edit {b.context_id} When taken over",
-                 f"contexts remove {b.context_id}"):
+    for text in (
+        f"values show {b.value_ids[0]}",
+        f"values hide {b.value_ids[0]}",
+        f"values merge {a.value_ids[0]} {b.value_ids[1]}",
+        f"values split {b.card_ids[0]}",
+        f"round close {b.scenario_id}",
+        f"contexts edit {b.context_id} When taken over",
+        f"contexts remove {b.context_id}",
+    ):
         refused = await world.command("mod", "A", text)
         assert refused["text"].casefold().startswith("no "), (text, refused)
         assert_none_of(b, refused)
@@ -585,16 +688,29 @@ async def test_slack_a_moderator_of_one_workspace_sees_exports_and_changes_only_
     log = await world.command("mod", "A", "audit")
     assert_none_of(b, await world.command("mod", "A", "stats"), log)
     assert [line.split(" · ")[-1] for line in log["text"].splitlines()] == [
-        "export html", "export graphml", "export csv", "export json"]
+        "export html",
+        "export graphml",
+        "export csv",
+        "export json",
+    ]
 
     # The moderator id is scoped to A: the same user in B is refused everything, and told why.
     dms_before = len(world.dms_to("mod"))
-    for text in ("values list", f"values hide {b.value_ids[0]}", "export json", "digest preview", "stats",
-                 f"member block <@{SLACK_USERS['alice']}>", f"round close {b.scenario_id}", "poll"):
+    for text in (
+        "values list",
+        f"values hide {b.value_ids[0]}",
+        "export json",
+        "digest preview",
+        "stats",
+        f"member block <@{SLACK_USERS['alice']}>",
+        f"round close {b.scenario_id}",
+        "poll",
+    ):
         refused = await world.command("mod", "B", text)
         action = "post polls" if text == "poll" else f"use /mge {text.split()[0]}"
-        assert refused["text"] == denial_text("slack", action=action, moderator_ids=SLACK_MODERATORS,
-                                              team_id=TEAMS["B"]), text
+        assert refused["text"] == denial_text(
+            "slack", action=action, moderator_ids=SLACK_MODERATORS, team_id=TEAMS["B"]
+        ), text
         assert "none are configured for this workspace" in refused["text"]
     assert len(world.dms_to("mod")) == dms_before
     assert await snapshot(database, b) == b_before
@@ -631,6 +747,7 @@ async def test_slack_forgetting_in_one_workspace_leaves_the_other_intact(slack_w
     assert not has_member_data(await export_member_data(database, community_id=a.community_id, platform_user_id=alice))
     assert await snapshot(database, b) == b_before
     after = await export_member_data(database, community_id=b.community_id, platform_user_id=alice)
-    assert {k: v for k, v in after.items() if k != "exported_at"} == {k: v for k, v in b_data.items()
-                                                                      if k != "exported_at"}
+    assert {k: v for k, v in after.items() if k != "exported_at"} == {
+        k: v for k, v in b_data.items() if k != "exported_at"
+    }
     assert (await world.command("alice", "B", "mycard"))["text"] == "Your values cards: Bravo Courage Grounded In Care"

@@ -80,11 +80,17 @@ async def test_member_file_locks_take_turns_across_holders_and_go_with_their_pro
         second.release("discord:1:alice")
 
         holder = subprocess.Popen(
-            [sys.executable, "-c", "import asyncio, sys, time; from pathlib import Path; "
-             "from bot.runtime.leases import MemberFileLocks as L; "
-             "assert L(Path(sys.argv[1])).try_acquire('slack:T:U'); "
-             "print('held', flush=True); time.sleep(60)", str(path)],
-            stdout=subprocess.PIPE, text=True,
+            [
+                sys.executable,
+                "-c",
+                "import asyncio, sys, time; from pathlib import Path; "
+                "from bot.runtime.leases import MemberFileLocks as L; "
+                "assert L(Path(sys.argv[1])).try_acquire('slack:T:U'); "
+                "print('held', flush=True); time.sleep(60)",
+                str(path),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
         )
         assert holder.stdout.readline().strip() == "held"
         assert not first.try_acquire("slack:T:U")

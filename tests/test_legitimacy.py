@@ -108,34 +108,56 @@ class FakeMessenger:
 
 async def community(database: Database, ref: CommunityRef = HERE) -> int:
     async with database.session() as session:
-        row = await repo.get_or_create_community(session, platform=ref.platform, external_id=ref.external_id,
-                                                 name=ref.name, now=NOW)
+        row = await repo.get_or_create_community(
+            session, platform=ref.platform, external_id=ref.external_id, name=ref.name, now=NOW
+        )
         await session.commit()
         return row.id
 
 
-async def add_graph(database: Database, cid: int, titles: list[str], edges: list[tuple[str, str]], *,
-                    context: str = CONTEXT, votes: int = 3) -> tuple[dict[str, int], list[int]]:
+async def add_graph(
+    database: Database,
+    cid: int,
+    titles: list[str],
+    edges: list[tuple[str, str]],
+    *,
+    context: str = CONTEXT,
+    votes: int = 3,
+) -> tuple[dict[str, int], list[int]]:
     """Values (by title), stories for ``edges`` and enough votes on each for a kept edge."""
     async with database.session() as session:
-        ctx = (await session.exec(select(MoralContext).where(MoralContext.community_id == cid,
-                                                             MoralContext.text == context))).first()
+        ctx = (
+            await session.exec(
+                select(MoralContext).where(MoralContext.community_id == cid, MoralContext.text == context)
+            )
+        ).first()
         if ctx is None:
             ctx = MoralContext(community_id=cid, text=context, created_at=NOW)
             session.add(ctx)
-        existing = {v.title: v for v in (await session.exec(
-            select(CanonicalValue).where(CanonicalValue.community_id == cid))).all()}
+        existing = {
+            v.title: v
+            for v in (await session.exec(select(CanonicalValue).where(CanonicalValue.community_id == cid))).all()
+        }
         for title in titles:
             if title not in existing:
-                existing[title] = CanonicalValue(community_id=cid, title=title, description="d", policies=["P"],
-                                                 created_at=NOW, updated_at=NOW)
+                existing[title] = CanonicalValue(
+                    community_id=cid, title=title, description="d", policies=["P"], created_at=NOW, updated_at=NOW
+                )
                 session.add(existing[title])
         await session.flush()
         stories = []
         for a, b in edges:
-            story = TransitionStory(community_id=cid, context_id=ctx.id, from_value_id=existing[a].id,
-                                    to_value_id=existing[b].id, story="s", steps={}, prompt_sha="0" * 64,
-                                    model="m", created_at=NOW)
+            story = TransitionStory(
+                community_id=cid,
+                context_id=ctx.id,
+                from_value_id=existing[a].id,
+                to_value_id=existing[b].id,
+                story="s",
+                steps={},
+                prompt_sha="0" * 64,
+                model="m",
+                created_at=NOW,
+            )
             session.add(story)
             stories.append(story)
         await session.commit()
@@ -149,15 +171,20 @@ async def add_graph(database: Database, cid: int, titles: list[str], edges: list
     return ids, polls
 
 
-async def member_with_value(database: Database, cid: int, user: str, value_id: int, *,
-                            at: datetime = NOW - timedelta(days=2)) -> int:
+async def member_with_value(
+    database: Database, cid: int, user: str, value_id: int, *, at: datetime = NOW - timedelta(days=2)
+) -> int:
     card_id = await add_card(database, cid, {**CARD, "title": f"card of {user}"}, at, member=user)
     async with database.session() as session:
-        session.add(ValueAssignment(community_id=cid, card_id=card_id, canonical_value_id=value_id,
-                                    decision="new_value", created_at=at))
+        session.add(
+            ValueAssignment(
+                community_id=cid, card_id=card_id, canonical_value_id=value_id, decision="new_value", created_at=at
+            )
+        )
         await session.commit()
-        member = await repo.get_or_create_member(session, community_id=cid, platform_user_id=user, display_name=user,
-                                                 now=at)
+        member = await repo.get_or_create_member(
+            session, community_id=cid, platform_user_id=user, display_name=user, now=at
+        )
         return member.id
 
 
@@ -195,8 +222,10 @@ async def test_members_with_a_value_in_the_graph_are_asked_once_per_period_with_
     assert await ask_fair_position(database, messenger, community_id=cid, now=NOW, period="2026-W47") == 0
     assert len(messenger.sent) == 2
     # The next digest asks again.
-    assert await ask_fair_position(database, messenger, community_id=cid, now=NOW + timedelta(days=7),
-                                   period="2026-W48") == 2
+    assert (
+        await ask_fair_position(database, messenger, community_id=cid, now=NOW + timedelta(days=7), period="2026-W48")
+        == 2
+    )
     assert len(await asks(database)) == 4
 
 
@@ -242,8 +271,10 @@ async def test_a_late_answer_counts_for_its_own_period_and_opting_out_stops_the_
     [reply] = await record_answer(database, key=stop, platform="slack", platform_user_id="ana", now=NOW + timedelta(8))
     assert reply.text == OPTED_OUT_TEXT
     assert await record_answer(database, key=stop, platform="slack", platform_user_id="ana", now=NOW + timedelta(9))
-    assert await ask_fair_position(database, messenger, community_id=cid, now=NOW + timedelta(days=14),
-                                   period="2026-W49") == 1  # bea only
+    assert (
+        await ask_fair_position(database, messenger, community_id=cid, now=NOW + timedelta(days=14), period="2026-W49")
+        == 1
+    )  # bea only
     assert len(messenger.to("ana")) == 2
 
 
@@ -251,7 +282,8 @@ async def test_stats_report_the_fair_position_answers_and_survey_means(database)
     cid, _, _ = await setting(database)
     messenger = FakeMessenger()
     assert (await stats_lines(database, community_id=cid))[0] == (
-        "Fair position: 0 of 0 asked said yes (—), 0 no, 0 not answered.")
+        "Fair position: 0 of 0 asked said yes (—), 0 no, 0 not answered."
+    )
     await ask_fair_position(database, messenger, community_id=cid, now=NOW, period="2026-W47")
     [(_, _, buttons)] = messenger.to("ana")
     await record_answer(database, key=buttons[0][0], platform="slack", platform_user_id="ana", now=NOW)
@@ -262,8 +294,11 @@ async def test_stats_report_the_fair_position_answers_and_survey_means(database)
     from bot.commands.base import ModeratorCall
     from bot.commands.reports import stats
 
-    reply = await stats(ModeratorCall(database=database, community_id=cid, community=HERE, actor="slack:UMOD",
-                                      channel_id=None, args={}, now=NOW))
+    reply = await stats(
+        ModeratorCall(
+            database=database, community_id=cid, community=HERE, actor="slack:UMOD", channel_id=None, args={}, now=NOW
+        )
+    )
     assert "Fair position: 1 of 2 asked said yes (50%), 0 no, 1 not answered." in reply.text
 
 
@@ -272,8 +307,17 @@ async def test_stats_report_the_fair_position_answers_and_survey_means(database)
 
 async def vote_as(database: Database, cid: int, poll_id: int, member_id: int) -> None:
     async with database.session() as session:
-        session.add(VoteRow(community_id=cid, poll_id=poll_id, member_id=member_id, voter_key=f"member:{member_id}",
-                            choice="upgrade", cast_at=NOW, updated_at=NOW))
+        session.add(
+            VoteRow(
+                community_id=cid,
+                poll_id=poll_id,
+                member_id=member_id,
+                voter_key=f"member:{member_id}",
+                choice="upgrade",
+                cast_at=NOW,
+                updated_at=NOW,
+            )
+        )
         await session.commit()
 
 
@@ -290,8 +334,9 @@ async def test_the_survey_is_offered_once_after_a_confirmed_card_and_a_vote_and_
     assert [label for _, label in buttons] == ["1", "2", "3", "4", "5", "Skip", "Stop the survey"]
 
     async def press(question: int, action: str):
-        return await record_answer(database, key=f"survey:{ana}:{question}:{action}", platform="slack",
-                                   platform_user_id="ana", now=NOW)
+        return await record_answer(
+            database, key=f"survey:{ana}:{question}:{action}", platform="slack", platform_user_id="ana", now=NOW
+        )
 
     [second] = await press(1, "4")
     assert SURVEY_QUESTIONS[1] in second.text and second.buttons[0][0] == f"survey:{ana}:2:1"
@@ -324,11 +369,13 @@ async def test_the_survey_can_be_stopped_and_opted_out_members_are_not_offered_i
     await record_answer(database, key=bea_stop, platform="slack", platform_user_id="bea", now=NOW)
     assert await offer_surveys(database, messenger, community_id=cid, now=NOW) == 1  # ana only
 
-    [stopped] = await record_answer(database, key=f"survey:{ana}:1:stop", platform="slack", platform_user_id="ana",
-                                    now=NOW)
+    [stopped] = await record_answer(
+        database, key=f"survey:{ana}:1:stop", platform="slack", platform_user_id="ana", now=NOW
+    )
     assert stopped.text == SURVEY_STOPPED_TEXT
-    assert await record_answer(database, key=f"survey:{ana}:1:5", platform="slack", platform_user_id="ana",
-                               now=NOW) == []
+    assert (
+        await record_answer(database, key=f"survey:{ana}:1:5", platform="slack", platform_user_id="ana", now=NOW) == []
+    )
     async with database.session() as session:
         offer = await session.get(SurveyOffer, ana)
         assert offer.ended_at == NOW
@@ -344,8 +391,18 @@ async def test_a_posted_scheduled_digest_is_followed_by_the_questions_and_a_fail
     from tests.test_digest_posting import SLOT, FakeDigestPublisher
 
     cid, _, _ = await setting(database)
-    await update_schedule(database, community_id=cid, actor="slack:UMOD", now=SLOT - timedelta(days=2), changes={
-        "digest_channel_id": "CDIGEST", "digest_day": "mon", "digest_hour": 9, "digest_timezone": "Europe/Berlin"})
+    await update_schedule(
+        database,
+        community_id=cid,
+        actor="slack:UMOD",
+        now=SLOT - timedelta(days=2),
+        changes={
+            "digest_channel_id": "CDIGEST",
+            "digest_day": "mon",
+            "digest_hour": 9,
+            "digest_timezone": "Europe/Berlin",
+        },
+    )
     messenger = FakeMessenger()
     failing = FakeDigestPublisher(fail=True)
     assert await run_due_digests(database, {"slack": failing}, now=SLOT, messengers={"slack": messenger}) == {}
@@ -353,12 +410,17 @@ async def test_a_posted_scheduled_digest_is_followed_by_the_questions_and_a_fail
     publisher = FakeDigestPublisher()
     later = SLOT + timedelta(hours=1)
     assert await run_due_digests(database, {"slack": publisher}, now=later, messengers={"slack": messenger}) == {
-        cid: "msg-1"}
+        cid: "msg-1"
+    }
     assert sorted(s[0] for s in messenger.sent) == ["ana", "bea"]
     assert {a.period for a in await asks(database)} == {"2026-W47"}
     # The next tick of the same week posts nothing and asks nobody again.
-    assert await run_due_digests(database, {"slack": publisher}, now=later + timedelta(minutes=1),
-                                 messengers={"slack": messenger}) == {}
+    assert (
+        await run_due_digests(
+            database, {"slack": publisher}, now=later + timedelta(minutes=1), messengers={"slack": messenger}
+        )
+        == {}
+    )
     assert len(messenger.sent) == 2
 
 
@@ -381,8 +443,9 @@ async def make_ineligible(database: Database, cid: int, member_id: int) -> None:
         rules = await eligibility_repo.rules_for_update(session, community_id=cid, now=NOW)
         rules.min_account_age_days = 30
         session.add(rules)
-        await eligibility_repo.record_facts(session, member_id=member_id, now=NOW,
-                                            account_created_at=NOW - timedelta(days=1))
+        await eligibility_repo.record_facts(
+            session, member_id=member_id, now=NOW, account_created_at=NOW - timedelta(days=1)
+        )
         await session.commit()
 
 
@@ -393,8 +456,9 @@ async def verified_votes(database: Database, cid: int, poll_id: int, count: int)
     for n in range(count):
         member = await repo_member(database, cid, f"voter-{poll_id}-{n}")
         async with database.session() as session:
-            await eligibility_repo.record_facts(session, member_id=member, now=NOW,
-                                                account_created_at=NOW - timedelta(days=365))
+            await eligibility_repo.record_facts(
+                session, member_id=member, now=NOW, account_created_at=NOW - timedelta(days=365)
+            )
             await session.commit()
         await vote_as(database, cid, poll_id, member)
 
@@ -442,7 +506,7 @@ async def test_closing_polls_offers_the_survey_once_even_without_a_digest_and_ne
     cid, ids, polls = await setting(database)
     ana = await member_with_value(database, cid, "ana", ids["b"])
     bea = await member_with_value(database, cid, "bea", ids["c"])
-    cy = (await repo_member(database, cid, "cy"))
+    cy = await repo_member(database, cid, "cy")
     due = await due_poll(database, polls[0], closes_at=NOW - timedelta(hours=1))
     later = await due_poll(database, polls[0], closes_at=NOW + timedelta(hours=1))
     for member in (ana, bea, cy):
@@ -478,13 +542,15 @@ async def test_closing_polls_offers_the_survey_once_even_without_a_digest_and_ne
 
 async def test_the_poll_closing_job_offers_the_survey_with_the_schedulers_messengers(database):
     from bot.runtime import scheduler as sched
+
     cid, ids, polls = await setting(database)
     ana = await member_with_value(database, cid, "ana", ids["b"])
     due = await due_poll(database, polls[0], closes_at=NOW - timedelta(hours=1))
     await vote_as(database, cid, due, ana)
     slack, discord = FakeMessenger(), FakeMessenger()
-    sched.install_context(sched.SchedulerContext(database=database, messengers={"slack": slack, "discord": discord},
-                                                 clock=lambda: NOW))
+    sched.install_context(
+        sched.SchedulerContext(database=database, messengers={"slack": slack, "discord": discord}, clock=lambda: NOW)
+    )
     try:
         assert await sched.close_polls_job() == [due]
         assert await sched.close_polls_job() == []
@@ -510,7 +576,8 @@ async def test_a_failing_survey_offer_does_not_stop_polls_from_closing(database,
 async def repo_member(database: Database, cid: int, user: str) -> int:
     """The id of ``user``'s member row (made by ``setting``)."""
     async with database.session() as session:
-        member = await repo.get_or_create_member(session, community_id=cid, platform_user_id=user, display_name=user,
-                                                 now=NOW)
+        member = await repo.get_or_create_member(
+            session, community_id=cid, platform_user_id=user, display_name=user, now=NOW
+        )
         await session.commit()
         return member.id

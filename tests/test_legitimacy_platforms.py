@@ -44,7 +44,11 @@ async def asks(database):
 
 
 async def test_discord_dm_with_escaped_neighbours_and_yes_no_buttons_and_a_press_recorded_once(
-    fake_discord, guild, service, database, clock  # noqa: F811
+    fake_discord,
+    guild,
+    service,
+    database,
+    clock,  # noqa: F811
 ):
     alice, bob = fake_discord.add_user("alice"), fake_discord.add_user("bob")
     fake_discord.closed_dms.add(bob.id)  # bob holds c: asking him fails, alice is still asked
@@ -64,8 +68,10 @@ async def test_discord_dm_with_escaped_neighbours_and_yes_no_buttons_and_a_press
         [ask] = await asks(database)
         buttons = [c for row in message["components"] for c in row["components"]]
         assert [(b["custom_id"], b["label"]) for b in buttons] == [
-            (f"mge:choice:fair:{ask.id}:yes", "Yes"), (f"mge:choice:fair:{ask.id}:no", "No"),
-            (f"mge:choice:fair:{ask.id}:stop", "Don't ask me again")]
+            (f"mge:choice:fair:{ask.id}:yes", "Yes"),
+            (f"mge:choice:fair:{ask.id}:no", "No"),
+            (f"mge:choice:fair:{ask.id}:stop", "Don't ask me again"),
+        ]
 
         await fake_discord.press_button(alice, message, f"mge:choice:fair:{ask.id}:no")
         [_, thanks] = await fake_discord.wait_for_bot_messages(channel, 2)
@@ -136,8 +142,12 @@ async def test_slack_dm_escaped_and_presses_recorded_and_opting_out(service, dat
         later = harness.posted()[-1]
         await harness.press(later, "Don't ask me again")
         await harness.settle()
-        assert await ask_fair_position(database, messenger, community_id=cid, now=NOW + timedelta(days=14),
-                                       period="2026-W49") == 0
+        assert (
+            await ask_fair_position(
+                database, messenger, community_id=cid, now=NOW + timedelta(days=14), period="2026-W49"
+            )
+            == 0
+        )
     async with database.session() as session:
         assert len((await session.exec(select(LegitimacyOptOut))).all()) == 1
         [answer] = (await session.exec(select(SurveyAnswer))).all()
@@ -145,7 +155,10 @@ async def test_slack_dm_escaped_and_presses_recorded_and_opting_out(service, dat
 
 
 async def test_the_schedulers_rest_only_discord_client_can_send_the_dm(
-    fake_discord, service, database, clock  # noqa: F811
+    fake_discord,
+    service,
+    database,
+    clock,  # noqa: F811
 ):
     import discord
 
@@ -154,8 +167,9 @@ async def test_the_schedulers_rest_only_discord_client_can_send_the_dm(
         rest = discord.Client(intents=discord.Intents.none())  # as runner.platform_publishers builds it
         await rest.login(fake_discord.token)
         try:
-            await DiscordDirectMessenger(rest).send(platform_user_id=str(alice.id), text="Hi <@1> *there*",
-                                                    buttons=[("fair:1:yes", "Yes")])
+            await DiscordDirectMessenger(rest).send(
+                platform_user_id=str(alice.id), text="Hi <@1> *there*", buttons=[("fair:1:yes", "Yes")]
+            )
         finally:
             await rest.close()
     [message] = fake_discord.bot_messages(fake_discord.dm_channel_id(alice))

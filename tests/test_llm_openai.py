@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, Field, field_validator
 
-from tests.fakes.openai_server import VALUES_CARD, Body, Delay, Error, FakeOpenAI, Raw, RecordedRequest
 from adapters.llm_openai import OpenAILLM
 from adapters.openai_schema import strict_json_schema
 from core.llm import ChatMessage, LLMError, LLMErrorKind, Usage
+from tests.fakes.openai_server import VALUES_CARD, Body, Delay, Error, FakeOpenAI, Raw, RecordedRequest
 
 MODEL = "fake-chat"
 MESSAGES = [ChatMessage("system", "You name values."), ChatMessage("user", "Name one value of mine.")]

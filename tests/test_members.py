@@ -28,13 +28,23 @@ async def test_mycard_says_which_value_a_card_is_in_who_shares_it_and_its_rank(d
         autonomy = await values_repo.create_value_from_card(session, card=cards[ana], now=NOW)
         generosity = await values_repo.create_value_from_card(session, card=cards[cy], now=NOW)
         for card_id, value in ((ana, autonomy), (bea, autonomy), (cy, generosity)):
-            await values_repo.add_assignment(session, card=cards[card_id], value_id=value.id, decision="new_value", now=NOW)
+            await values_repo.add_assignment(
+                session, card=cards[card_id], value_id=value.id, decision="new_value", now=NOW
+            )
         context = MoralContext(community_id=cid, text="When someone is unsure", created_at=NOW)
         session.add(context)
         await session.flush()
-        story = TransitionStory(community_id=cid, context_id=context.id, from_value_id=generosity.id,
-                                to_value_id=autonomy.id, story="…", steps={}, prompt_sha="0" * 64, model="m",
-                                created_at=NOW)
+        story = TransitionStory(
+            community_id=cid,
+            context_id=context.id,
+            from_value_id=generosity.id,
+            to_value_id=autonomy.id,
+            story="…",
+            steps={},
+            prompt_sha="0" * 64,
+            model="m",
+            created_at=NOW,
+        )
         session.add(story)
         await session.commit()
         story_id = story.id
@@ -43,7 +53,8 @@ async def test_mycard_says_which_value_a_card_is_in_who_shares_it_and_its_rank(d
     assert [(c.status, c.placement is not None) for c in before] == [("confirmed", True), ("proposed", False)]
     assert before[0].placement.line() == (
         "In the value “Informed Autonomy Under Pressure” with 1 other member's card; "
-        "not ranked yet (it needs votes on stories about it).")
+        "not ranked yet (it needs votes on stories about it)."
+    )
     assert draft  # the proposed card is listed without a placement
 
     poll = await open_poll(database, story_id, now=NOW, closes_at=None)

@@ -29,17 +29,31 @@ AS_A_USER = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"] if os.g
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
-    environment = {k: v for k, v in os.environ.items()
-                   if not k.startswith(("MGE_", "OPENAI_", "DATABASE_URL", "DISCORD_", "SLACK_"))}
+    environment = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("MGE_", "OPENAI_", "DATABASE_URL", "DISCORD_", "SLACK_"))
+    }
     # Enough configuration for `mge run` and `mge chat` to reach the database (nothing is contacted before).
-    environment.update(OPENAI_BASE_URL="http://127.0.0.1:9/v1", DISCORD_TOKEN="not-a-token",
-                       MGE_DATA_DIR=str(tmp_path / "data"), HOME=str(tmp_path))
+    environment.update(
+        OPENAI_BASE_URL="http://127.0.0.1:9/v1",
+        DISCORD_TOKEN="not-a-token",
+        MGE_DATA_DIR=str(tmp_path / "data"),
+        HOME=str(tmp_path),
+    )
     return environment
 
 
 def _mge(args: tuple[str, ...], env: dict, cwd: Path, prefix: list[str]) -> subprocess.CompletedProcess:
-    return subprocess.run([*prefix, sys.executable, "-m", "bot", *args], env=env, cwd=cwd, capture_output=True,
-                          text=True, timeout=120, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [*prefix, sys.executable, "-m", "bot", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def assert_one_line_failure(env: dict, cwd: Path, *words: str, commands=COMMANDS, prefix=()) -> None:
@@ -74,8 +88,9 @@ def test_a_read_only_database_folder(env, tmp_path, database_file):
     path = database_file
     path.parent.chmod(0o555)
     try:
-        assert_one_line_failure(env, tmp_path, f"the database folder {path.parent} is read-only", "writable",
-                                prefix=AS_A_USER)
+        assert_one_line_failure(
+            env, tmp_path, f"the database folder {path.parent} is read-only", "writable", prefix=AS_A_USER
+        )
     finally:
         path.parent.chmod(0o755)
 
@@ -93,8 +108,9 @@ def test_an_unreachable_postgresql(env, tmp_path):
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     env["DATABASE_URL"] = f"postgresql://mge:secret@127.0.0.1:{port}/mge"
-    assert_one_line_failure(env, tmp_path, "cannot reach PostgreSQL at postgresql://mge:***@127.0.0.1", "refused",
-                            "start the server")
+    assert_one_line_failure(
+        env, tmp_path, "cannot reach PostgreSQL at postgresql://mge:***@127.0.0.1", "refused", "start the server"
+    )
 
 
 def test_a_schema_newer_than_the_code(env, tmp_path, database_file):
@@ -122,8 +138,9 @@ def test_an_in_memory_sqlite_url_is_explained(env, tmp_path, url):
 @pytest.mark.parametrize("value", ["1e12", "nan", "0"])
 def test_an_idle_timeout_out_of_range_is_explained(env, tmp_path, value):
     env["MGE_INTERVIEW_IDLE_TIMEOUT_HOURS"] = value
-    assert_one_line_failure(env, tmp_path, "MGE_INTERVIEW_IDLE_TIMEOUT_HOURS", "at most 8760",
-                            commands=SETTINGS_COMMANDS)
+    assert_one_line_failure(
+        env, tmp_path, "MGE_INTERVIEW_IDLE_TIMEOUT_HOURS", "at most 8760", commands=SETTINGS_COMMANDS
+    )
 
 
 def test_a_data_directory_under_a_regular_file(env, tmp_path):
@@ -134,5 +151,6 @@ def test_a_data_directory_under_a_regular_file(env, tmp_path):
 
 def test_several_settings_problems_share_the_one_line(env, tmp_path):
     env.update(MGE_INTERVIEW_IDLE_TIMEOUT_HOURS="-1", MGE_LLM_MAX_RETRIES="lots")
-    assert_one_line_failure(env, tmp_path, "MGE_INTERVIEW_IDLE_TIMEOUT_HOURS", "MGE_LLM_MAX_RETRIES",
-                            commands=COMMANDS[:1])
+    assert_one_line_failure(
+        env, tmp_path, "MGE_INTERVIEW_IDLE_TIMEOUT_HOURS", "MGE_LLM_MAX_RETRIES", commands=COMMANDS[:1]
+    )

@@ -8,8 +8,8 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlmodel import select
 
-from bot.voting.selection import next_story, next_story_for
 from bot.voting.polls import close_poll, record_poll
+from bot.voting.selection import next_story, next_story_for
 from core.messages import CommunityRef
 from storage.database import Database
 from storage.models import CanonicalValue, Poll, TransitionStory, Vote
@@ -30,9 +30,15 @@ async def add_reverse(database: Database, story_id: int, *, now: datetime) -> in
         story = await session.get(TransitionStory, story_id)
         assert story is not None
         reverse = TransitionStory(
-            community_id=story.community_id, context_id=story.context_id, from_value_id=story.to_value_id,
-            to_value_id=story.from_value_id, story="The other way round.", steps={}, prompt_sha="0" * 64,
-            model="test-model", created_at=now,
+            community_id=story.community_id,
+            context_id=story.context_id,
+            from_value_id=story.to_value_id,
+            to_value_id=story.from_value_id,
+            story="The other way round.",
+            steps={},
+            prompt_sha="0" * 64,
+            model="test-model",
+            created_at=now,
         )
         session.add(reverse)
         await session.commit()
@@ -41,16 +47,29 @@ async def add_reverse(database: Database, story_id: int, *, now: datetime) -> in
 
 async def open_poll(database: Database, story_id: int, *, now: datetime, closes_at: datetime | None) -> Poll:
     return await record_poll(
-        database, story_id=story_id, platform="discord", channel_id="1", message_id=str(next(_messages)),
-        closes_at=closes_at, now=now,
+        database,
+        story_id=story_id,
+        platform="discord",
+        channel_id="1",
+        message_id=str(next(_messages)),
+        closes_at=closes_at,
+        now=now,
     )
 
 
 async def add_votes(database: Database, poll: Poll, count: int, *, now: datetime) -> None:
     async with database.session() as session:
         for n in range(count):
-            session.add(Vote(community_id=poll.community_id, poll_id=poll.id, voter_key=f"voter:{poll.id}:{n}",
-                             choice="upgrade", cast_at=now, updated_at=now))
+            session.add(
+                Vote(
+                    community_id=poll.community_id,
+                    poll_id=poll.id,
+                    voter_key=f"voter:{poll.id}:{n}",
+                    choice="upgrade",
+                    cast_at=now,
+                    updated_at=now,
+                )
+            )
         await session.commit()
 
 

@@ -40,18 +40,38 @@ async def votes(database, poll_id: int) -> dict[str, str]:
 async def poll(database, clock) -> Poll:
     story_id = await add_story(database, GUILD, now=clock())
     return await record_poll(
-        database, story_id=story_id, platform="discord", channel_id="c1", message_id="m1",
-        closes_at=clock() + timedelta(days=2), now=clock(),
+        database,
+        story_id=story_id,
+        platform="discord",
+        channel_id="c1",
+        message_id="m1",
+        closes_at=clock() + timedelta(days=2),
+        now=clock(),
     )
 
 
 @pytest.fixture
 def react(database, clock):
-    async def react(emoji: str, *, person: Person = ALICE, added: bool = True, event_id: str | None = None,
-                    community: CommunityRef = GUILD, message_id: str = "m1") -> VoteOutcome:
+    async def react(
+        emoji: str,
+        *,
+        person: Person = ALICE,
+        added: bool = True,
+        event_id: str | None = None,
+        community: CommunityRef = GUILD,
+        message_id: str = "m1",
+    ) -> VoteOutcome:
         return await apply_reaction(
-            database, community=community, platform="discord", channel_id="c1", message_id=message_id,
-            person=person, emoji=emoji, added=added, event_id=event_id, now=clock(),
+            database,
+            community=community,
+            platform="discord",
+            channel_id="c1",
+            message_id=message_id,
+            person=person,
+            emoji=emoji,
+            added=added,
+            event_id=event_id,
+            now=clock(),
         )
 
     return react
@@ -84,8 +104,13 @@ async def test_story_poll_view(database, clock):
 
 async def test_record_poll_is_idempotent_on_the_message(database, clock, poll):
     again = await record_poll(
-        database, story_id=poll.story_id, platform="discord", channel_id="c1", message_id="m1",
-        closes_at=None, now=clock() + timedelta(hours=1),
+        database,
+        story_id=poll.story_id,
+        platform="discord",
+        channel_id="c1",
+        message_id="m1",
+        closes_at=None,
+        now=clock() + timedelta(hours=1),
     )
     assert again.id == poll.id and again.closes_at == poll.closes_at and poll.state == "open"
 

@@ -18,13 +18,13 @@ import sqlalchemy as sa
 from sqlmodel import SQLModel, col, select
 
 from bot.graph.build import load_community_graph_input
+from bot.interview.routing import DmRouter
+from bot.interview.scenarios import prepare_scenarios
 from bot.interview.service import InterviewService
-from bot.voting.polls import apply_reaction, record_poll
 from bot.privacy.confirmations import FORGET_CONFIRM_WINDOW, ForgetConfirmations
 from bot.privacy.erase import NOTHING_STORED_TEXT, forget_member
 from bot.privacy.export import export_bytes, export_member_data, has_member_data
-from bot.interview.routing import DmRouter
-from bot.interview.scenarios import prepare_scenarios
+from bot.voting.polls import apply_reaction, record_poll
 from core.embeddings import policies_text
 from core.graph import build_moral_graph
 from core.interview import InterviewState
@@ -81,7 +81,11 @@ SOLO_CARD = {
 CAROL_CARD = {
     "title": "Honest Reporting Of Harm",
     "description": "The assistant helps the person tell the truth about harm done to others.",
-    "policies": ["HARMS that others cannot see yet", "DUTIES the person has to people at risk", "FACTS worth writing down"],
+    "policies": [
+        "HARMS that others cannot see yet",
+        "DUTIES the person has to people at risk",
+        "FACTS worth writing down",
+    ],
 }
 
 
@@ -120,11 +124,23 @@ class Builder:
         await self.draft(community, person, scenario_id, phrase, card)
         await self.say(community, person, "confirm")
         async with self.database.session() as session:
-            member = (await session.exec(select(Member).where(Member.platform_user_id == person.platform_user_id,
-                                                               col(Member.forgotten_at).is_(None)))).all()
-            cards = (await session.exec(select(ValuesCardRecord).where(
-                ValuesCardRecord.status == "confirmed",
-                ValuesCardRecord.author_member_id.in_([m.id for m in member])).order_by(ValuesCardRecord.id))).all()
+            member = (
+                await session.exec(
+                    select(Member).where(
+                        Member.platform_user_id == person.platform_user_id, col(Member.forgotten_at).is_(None)
+                    )
+                )
+            ).all()
+            cards = (
+                await session.exec(
+                    select(ValuesCardRecord)
+                    .where(
+                        ValuesCardRecord.status == "confirmed",
+                        ValuesCardRecord.author_member_id.in_([m.id for m in member]),
+                    )
+                    .order_by(ValuesCardRecord.id)
+                )
+            ).all()
             return cards[-1].id
 
     async def draft(self, community, person, scenario_id, phrase: str, card: dict) -> None:
@@ -150,9 +166,16 @@ class Builder:
         self._reaction += 1
         emoji = next(e for e, c in REACTIONS[community.platform].items() if c == choice)
         outcome = await apply_reaction(
-            self.database, community=community, platform=community.platform, channel_id=channel_of(community),
+            self.database,
+            community=community,
+            platform=community.platform,
+            channel_id=channel_of(community),
             message_id=poll_message,
-            person=person, emoji=emoji, added=True, event_id=f"reaction-{self._reaction}", now=self.clock(),
+            person=person,
+            emoji=emoji,
+            added=True,
+            event_id=f"reaction-{self._reaction}",
+            now=self.clock(),
         )
         assert outcome.changed_votes, outcome
 
@@ -170,8 +193,13 @@ async def value_for(database, card_ids: list[int], *, now, agrees: bool | None =
         for index, card_id in enumerate(card_ids):
             card = await values_repo.get_card(session, card_id=card_id)
             await values_repo.add_assignment(
-                session, card=card, value_id=value.id, decision="new_value" if index == 0 else "judged_same",
-                reason="the same attention", now=now, member_agrees=agrees,
+                session,
+                card=card,
+                value_id=value.id,
+                decision="new_value" if index == 0 else "judged_same",
+                reason="the same attention",
+                now=now,
+                member_agrees=agrees,
             )
         await session.commit()
         return value.id
@@ -183,12 +211,26 @@ async def card_row(database, community_id: int, person: Person, card: dict, *, n
         member = Member(community_id=community_id, platform_user_id=person.platform_user_id, created_at=now)
         session.add(member)
         await session.flush()
-        interview = Interview(community_id=community_id, member_id=member.id, state="confirmed", created_at=now,
-                              last_activity_at=now, ended_at=now)
+        interview = Interview(
+            community_id=community_id,
+            member_id=member.id,
+            state="confirmed",
+            created_at=now,
+            last_activity_at=now,
+            ended_at=now,
+        )
         session.add(interview)
         await session.flush()
-        record = ValuesCardRecord(community_id=community_id, interview_id=interview.id, author_member_id=member.id,
-                                  status="confirmed", prompt_sha="0" * 64, model="card-model", created_at=now, **card)
+        record = ValuesCardRecord(
+            community_id=community_id,
+            interview_id=interview.id,
+            author_member_id=member.id,
+            status="confirmed",
+            prompt_sha="0" * 64,
+            model="card-model",
+            created_at=now,
+            **card,
+        )
         session.add(record)
         await session.commit()
         return record.id
@@ -202,9 +244,17 @@ async def stories_between(database, community_id: int, a: int, b: int, *, now) -
         await session.flush()
         ids = []
         for source, target in ((a, b), (b, a)):
-            story = TransitionStory(community_id=community_id, context_id=context.id, from_value_id=source,
-                                    to_value_id=target, story=f"I moved from {source} to {target}.", steps={},
-                                    prompt_sha="0" * 64, model="story-model", created_at=now)
+            story = TransitionStory(
+                community_id=community_id,
+                context_id=context.id,
+                from_value_id=source,
+                to_value_id=target,
+                story=f"I moved from {source} to {target}.",
+                steps={},
+                prompt_sha="0" * 64,
+                model="story-model",
+                created_at=now,
+            )
             session.add(story)
             await session.flush()
             ids.append(story.id)
@@ -232,27 +282,47 @@ async def build_world(
     carol_card = await card_row(database, community_id, CAROL, CAROL_CARD, now=clock())
     world.other_value = await value_for(database, [carol_card], now=clock())
 
-    forward, backward = await stories_between(database, community_id, world.shared_value, world.other_value, now=clock())
+    forward, backward = await stories_between(
+        database, community_id, world.shared_value, world.other_value, now=clock()
+    )
     for story_id, message_id in ((forward, "801"), (backward, "802")):
-        await record_poll(database, story_id=story_id, platform=community.platform, channel_id=channel_of(community),
-                          message_id=message_id, closes_at=None, now=clock())
-    voters = [(alice, "801", "upgrade"), (DAVE, "801", "upgrade"), (CAROL, "801", "no_upgrade"),
-              (ERIN, "802", "upgrade"), (alice, "802", "not_sure")]
+        await record_poll(
+            database,
+            story_id=story_id,
+            platform=community.platform,
+            channel_id=channel_of(community),
+            message_id=message_id,
+            closes_at=None,
+            now=clock(),
+        )
+    voters = [
+        (alice, "801", "upgrade"),
+        (DAVE, "801", "upgrade"),
+        (CAROL, "801", "no_upgrade"),
+        (ERIN, "802", "upgrade"),
+        (alice, "802", "not_sure"),
+    ]
     if with_bob:
         voters.append((BOB, "801", "upgrade"))
     for person, message, emoji in voters:
         await builder.vote(community, person, message, emoji)
     async with database.session() as session:  # Alice explained one vote in her own words
-        vote = (await session.exec(select(Vote).where(Vote.community_id == community_id, Vote.choice == "upgrade")
-                                   .order_by(Vote.id))).first()
+        vote = (
+            await session.exec(
+                select(Vote).where(Vote.community_id == community_id, Vote.choice == "upgrade").order_by(Vote.id)
+            )
+        ).first()
         vote.why = f"Because of {ALICE_PHRASE}."
         session.add(vote)
         await session.commit()
 
     await builder.conversation(community, alice, scenario_id, ALICE_PHRASE)  # still going on
     async with database.session() as session:  # a failed LLM call whose error echoed her words
-        interview = (await session.exec(select(Interview).where(Interview.community_id == community_id)
-                                        .order_by(Interview.id.desc()))).first()
+        interview = (
+            await session.exec(
+                select(Interview).where(Interview.community_id == community_id).order_by(Interview.id.desc())
+            )
+        ).first()
         call = (await session.exec(select(LLMCall).where(LLMCall.interview_id == interview.id))).first()
         call.ok, call.error = False, f"invalid output: '{ALICE_PHRASE}'"
         session.add(call)
@@ -273,17 +343,41 @@ async def measurement_entries(database, world: World, *, now) -> None:
         card = await session.get(ValuesCardRecord, world.alice_card)
         interview = await session.get(Interview, card.interview_id)
         offers, shown = tables["generalization_offer"], tables["generalization_impression"]
-        offer_id = (await session.exec(sa.insert(offers).values(
-            community_id=world.community_id, member_id=interview.member_id, interview_id=interview.id,
-            scenario_id=world.scenario_id, offered_at=now, closed_at=now,
-        ).returning(offers.c.id))).scalar_one()
-        await session.exec(sa.insert(shown).values(community_id=world.community_id, offer_id=offer_id,
-                                                   value_id=world.other_value, own_scenario=True, position=1,
-                                                   picked_at=now))
-        await session.exec(sa.insert(tables["ideology_rating"]).values(
-            community_id=world.community_id, interview_id=interview.id, score=3,
-            reason=f"Repeats '{ALICE_PHRASE}' like a slogan.", prompt_sha="0" * 12, model="judge-model", rated_at=now,
-        ))
+        offer_id = (
+            await session.exec(
+                sa.insert(offers)
+                .values(
+                    community_id=world.community_id,
+                    member_id=interview.member_id,
+                    interview_id=interview.id,
+                    scenario_id=world.scenario_id,
+                    offered_at=now,
+                    closed_at=now,
+                )
+                .returning(offers.c.id)
+            )
+        ).scalar_one()
+        await session.exec(
+            sa.insert(shown).values(
+                community_id=world.community_id,
+                offer_id=offer_id,
+                value_id=world.other_value,
+                own_scenario=True,
+                position=1,
+                picked_at=now,
+            )
+        )
+        await session.exec(
+            sa.insert(tables["ideology_rating"]).values(
+                community_id=world.community_id,
+                interview_id=interview.id,
+                score=3,
+                reason=f"Repeats '{ALICE_PHRASE}' like a slogan.",
+                prompt_sha="0" * 12,
+                model="judge-model",
+                rated_at=now,
+            )
+        )
         await session.commit()
 
 
@@ -294,10 +388,17 @@ async def audit_entry(database, community_id: int, platform: str, alice: Person,
         return
     identity = f"{platform}:{alice.platform_user_id}"
     async with database.session() as session:
-        await session.exec(sa.insert(table).values(
-            community_id=community_id, actor=identity, action="schedule.set", target=f"member {identity}",
-            before=None, after={"by": alice.platform_user_id, "channel": "700"}, at=now,
-        ))
+        await session.exec(
+            sa.insert(table).values(
+                community_id=community_id,
+                actor=identity,
+                action="schedule.set",
+                target=f"member {identity}",
+                before=None,
+                after={"by": alice.platform_user_id, "channel": "700"},
+                at=now,
+            )
+        )
         await session.commit()
 
 
@@ -330,8 +431,8 @@ async def everything(database) -> dict[str, list]:
     async with database.session() as session:
         return {
             table.name: sorted(
-                (json.dumps({k: str(v) for k, v in row._mapping.items()}, sort_keys=True)
-                 for row in (await session.exec(sa.select(table))).all())
+                json.dumps({k: str(v) for k, v in row._mapping.items()}, sort_keys=True)
+                for row in (await session.exec(sa.select(table))).all()
             )
             for table in SQLModel.metadata.sorted_tables
         }
@@ -347,8 +448,9 @@ async def graph_summary(database, community_id: int) -> dict:
     graph = build_moral_graph(data.values, data.votes)
     return {
         "values": sorted(v.id for v in graph.values),
-        "edges": sorted((e.source_id, e.wiser_id, e.contexts, tuple(e.counts), e.wiser_likelihood, e.entropy)
-                        for e in graph.edges),
+        "edges": sorted(
+            (e.source_id, e.wiser_id, e.contexts, tuple(e.counts), e.wiser_likelihood, e.entropy) for e in graph.edges
+        ),
         "page_rank": dict(graph.page_rank),
         "rankings": {name: [(r.id, r.score) for r in g.ranking] for name, g in graph.contexts.items()},
         "votes_counted": graph.votes_counted,
@@ -380,11 +482,22 @@ async def test_mydata_holds_the_transcripts_cards_votes_and_routes_of_this_membe
 
     [card] = data["values_cards"]
     assert card["id"] == world.alice_card and card["title"] == CARD["title"] and card["status"] == "confirmed"
-    assert card["value"] == {"id": world.shared_value, "title": CARD["title"], "status": "active", "shows_your_card": True}
+    assert card["value"] == {
+        "id": world.shared_value,
+        "title": CARD["title"],
+        "status": "active",
+        "shows_your_card": True,
+    }
     assert [d["decision"] for d in card["decisions"]] == ["new_value"]
     assert data["dedup_verdicts"] == [
-        {"card_id": world.alice_card, "value_id": world.shared_value, "value_title": CARD["title"], "agrees": True,
-         "decided_at": card["decisions"][0]["at"], "current": True}
+        {
+            "card_id": world.alice_card,
+            "value_id": world.shared_value,
+            "value_title": CARD["title"],
+            "agrees": True,
+            "decided_at": card["decisions"][0]["at"],
+            "current": True,
+        }
     ]
 
     assert [(v["poll_id"] is not None, v["choice"]) for v in data["votes"]] == [(True, "upgrade"), (True, "not_sure")]
@@ -398,7 +511,8 @@ async def test_mydata_holds_the_transcripts_cards_votes_and_routes_of_this_membe
     events = [e["event_id"] for e in data["delivery_records"]]
     assert len([e for e in events if e.startswith("message-")]) == 6 == len(events)
     assert [(r["choice"], r["added"], r["outcome"]) for r in data["poll_reactions"]] == [
-        ("upgrade", True, "counted"), ("not_sure", True, "counted")
+        ("upgrade", True, "counted"),
+        ("not_sure", True, "counted"),
     ]
     if data["mentions"]:  # the audit log exists in this schema
         assert {m["table"] for m in data["mentions"]} == {"moderation_action"}
@@ -432,11 +546,17 @@ async def test_forget_leaves_no_personal_data_and_the_graph_unchanged(builder, d
     world = await build_world(builder)
     needles = [ALICE.platform_user_id, ALICE.display_name, ALICE_PHRASE]
     assert {table for table, _, _ in await where_found(database, needles)} >= {
-        "member", "interview_turn", "dm_route", "vote", "llm_call"
+        "member",
+        "interview_turn",
+        "dm_route",
+        "vote",
+        "llm_call",
     }
     before = await graph_summary(database, world.community_id)
     assert before["edges"], "the votes should make at least one edge"
-    bob_before = await export_member_data(database, community_id=world.community_id, platform_user_id=BOB.platform_user_id)
+    bob_before = await export_member_data(
+        database, community_id=world.community_id, platform_user_id=BOB.platform_user_id
+    )
 
     report = await forget_member(
         database, community_id=world.community_id, platform_user_id=ALICE.platform_user_id, now=clock()
@@ -455,16 +575,27 @@ async def test_forget_leaves_no_personal_data_and_the_graph_unchanged(builder, d
     if SQLModel.metadata.tables.get("ideology_rating") is not None:
         assert (report.ideology_ratings_deleted, report.generalization_offers_anonymised) == (1, 1)
     if SQLModel.metadata.tables.get("moderation_action") is not None:
-        assert report.mentions_replaced == {"moderation_action.actor": 1, "moderation_action.target": 1,
-                                            "moderation_action.after": 1}
+        assert report.mentions_replaced == {
+            "moderation_action.actor": 1,
+            "moderation_action.target": 1,
+            "moderation_action.after": 1,
+        }
     text = report.text()
     assert "cannot be undone" in text and "2 votes anonymised" in text and "/mge join" in text
 
     [tombstone] = await rows(database, Member, Member.forgotten_at != None)  # noqa: E711
     assert tombstone.platform_user_id.startswith("forgotten:") and tombstone.display_name == ""
     assert tombstone.consented_at is None and tombstone.forgotten_at == clock()
-    assert await rows(database, InterviewTurn, InterviewTurn.interview_id.in_(
-        [i.id for i in await rows(database, Interview, Interview.member_id == tombstone.id)])) == []
+    assert (
+        await rows(
+            database,
+            InterviewTurn,
+            InterviewTurn.interview_id.in_(
+                [i.id for i in await rows(database, Interview, Interview.member_id == tombstone.id)]
+            ),
+        )
+        == []
+    )
     interviews = await rows(database, Interview, Interview.member_id == tombstone.id)
     assert sorted(i.state for i in interviews) == ["cancelled", "confirmed"]
     [card] = await rows(database, ValuesCardRecord, ValuesCardRecord.id == world.alice_card)
@@ -474,13 +605,17 @@ async def test_forget_leaves_no_personal_data_and_the_graph_unchanged(builder, d
     assert votes[0].voter_key.startswith("forgotten:") and all(v.why is None for v in votes)
     assert await rows(database, DmRoute) == []
     # Bob, Carol and the rest are untouched.
-    bob_after = await export_member_data(database, community_id=world.community_id, platform_user_id=BOB.platform_user_id)
+    bob_after = await export_member_data(
+        database, community_id=world.community_id, platform_user_id=BOB.platform_user_id
+    )
     assert {k: v for k, v in bob_after.items() if k != "exported_at"} == {
         k: v for k, v in bob_before.items() if k != "exported_at"
     }
 
 
-async def test_a_card_only_the_member_held_is_deleted_with_its_value_and_drafts_too(builder, database, clock, fake_openai):
+async def test_a_card_only_the_member_held_is_deleted_with_its_value_and_drafts_too(
+    builder, database, clock, fake_openai
+):
     world = await build_world(builder, with_bob=False)
     # A second, confirmed card whose value is hers alone and in no story; and a draft card.
     async with database.session() as session:  # end the ongoing interview so a new one can start
@@ -498,8 +633,9 @@ async def test_a_card_only_the_member_held_is_deleted_with_its_value_and_drafts_
     before = await graph_summary(database, world.community_id)
     assert str(solo_value) in before["values"]
 
-    report = await forget_member(database, community_id=world.community_id, platform_user_id=ALICE.platform_user_id,
-                                 now=clock())
+    report = await forget_member(
+        database, community_id=world.community_id, platform_user_id=ALICE.platform_user_id, now=clock()
+    )
 
     assert (report.cards_deleted, report.values_deleted, report.cards_kept_without_author) == (2, 1, 1)
     assert report.embeddings_deleted == 1
@@ -521,8 +657,9 @@ async def test_a_card_only_the_member_held_is_deleted_with_its_value_and_drafts_
 
 async def test_a_card_only_the_member_held_but_in_a_story_is_kept_without_author(builder, database, clock):
     world = await build_world(builder, with_bob=False)  # her value is hers alone, but stories name it
-    report = await forget_member(database, community_id=world.community_id, platform_user_id=ALICE.platform_user_id,
-                                 now=clock())
+    report = await forget_member(
+        database, community_id=world.community_id, platform_user_id=ALICE.platform_user_id, now=clock()
+    )
     assert (report.cards_deleted, report.cards_kept_without_author) == (0, 1)
     [card] = await rows(database, ValuesCardRecord, ValuesCardRecord.id == world.alice_card)
     assert card.author_member_id is None
@@ -531,17 +668,20 @@ async def test_a_card_only_the_member_held_but_in_a_story_is_kept_without_author
 async def test_forget_is_idempotent_and_the_preview_changes_nothing(builder, database, clock):
     world = await build_world(builder)
     start = await everything(database)
-    preview = await forget_member(database, community_id=world.community_id, platform_user_id=ALICE.platform_user_id,
-                                  now=clock(), dry_run=True)
+    preview = await forget_member(
+        database, community_id=world.community_id, platform_user_id=ALICE.platform_user_id, now=clock(), dry_run=True
+    )
     assert await everything(database) == start
     assert "cannot be undone" in preview.preview_text()
 
-    first = await forget_member(database, community_id=world.community_id, platform_user_id=ALICE.platform_user_id,
-                                now=clock())
+    first = await forget_member(
+        database, community_id=world.community_id, platform_user_id=ALICE.platform_user_id, now=clock()
+    )
     assert first.as_dict() == preview.as_dict()
     after_first = await everything(database)
-    second = await forget_member(database, community_id=world.community_id, platform_user_id=ALICE.platform_user_id,
-                                 now=clock())
+    second = await forget_member(
+        database, community_id=world.community_id, platform_user_id=ALICE.platform_user_id, now=clock()
+    )
     assert not second.erased_anything and second.text() == NOTHING_STORED_TEXT
     assert await everything(database) == after_first
 
@@ -549,21 +689,26 @@ async def test_forget_is_idempotent_and_the_preview_changes_nothing(builder, dat
 async def test_forgetting_in_one_community_leaves_the_other_intact(builder, database, clock):
     world_a = await build_world(builder)
     world_b = await build_world(builder, COMMUNITY_B, with_bob=False)
-    in_b_before = await export_member_data(database, community_id=world_b.community_id,
-                                           platform_user_id=ALICE.platform_user_id)
+    in_b_before = await export_member_data(
+        database, community_id=world_b.community_id, platform_user_id=ALICE.platform_user_id
+    )
     graph_b = await graph_summary(database, world_b.community_id)
 
-    await forget_member(database, community_id=world_a.community_id, platform_user_id=ALICE.platform_user_id,
-                        now=clock())
+    await forget_member(
+        database, community_id=world_a.community_id, platform_user_id=ALICE.platform_user_id, now=clock()
+    )
 
-    in_b_after = await export_member_data(database, community_id=world_b.community_id,
-                                          platform_user_id=ALICE.platform_user_id)
+    in_b_after = await export_member_data(
+        database, community_id=world_b.community_id, platform_user_id=ALICE.platform_user_id
+    )
     strip = lambda data: {k: v for k, v in data.items() if k != "exported_at"}  # noqa: E731
     assert strip(in_b_after) == strip(in_b_before)
     assert in_b_after["member"]["display_name"] == ALICE.display_name
     assert len(in_b_after["votes"]) == 2 and in_b_after["dm_routes"]  # her DM route leads to B: kept
     assert await graph_summary(database, world_b.community_id) == graph_b
-    in_a = await export_member_data(database, community_id=world_a.community_id, platform_user_id=ALICE.platform_user_id)
+    in_a = await export_member_data(
+        database, community_id=world_a.community_id, platform_user_id=ALICE.platform_user_id
+    )
     assert not has_member_data(in_a)
 
 
@@ -592,8 +737,9 @@ async def test_a_forgotten_voter_who_votes_again_is_a_new_voter(builder, databas
 async def test_inbound_events_of_others_are_kept(builder, database, clock):
     world = await build_world(builder)
     before = len(await rows(database, InboundEvent))
-    report = await forget_member(database, community_id=world.community_id, platform_user_id=ALICE.platform_user_id,
-                                 now=clock())
+    report = await forget_member(
+        database, community_id=world.community_id, platform_user_id=ALICE.platform_user_id, now=clock()
+    )
     assert len(await rows(database, InboundEvent)) == before - report.delivery_records_deleted
     # Bob's five messages are still de-duplicated, and the reactions of Bob, Carol, Dave and Erin kept.
     assert len(await rows(database, InboundEvent)) == 5
@@ -632,16 +778,24 @@ async def test_a_blocked_members_votes_stay_left_out_after_forgetting(builder, d
     if facts is None:
         pytest.skip("no eligibility facts in this schema")
     world = await build_world(builder)
-    [alice] = await rows(database, Member, Member.platform_user_id == ALICE.platform_user_id,
-                         Member.community_id == world.community_id)
+    [alice] = await rows(
+        database, Member, Member.platform_user_id == ALICE.platform_user_id, Member.community_id == world.community_id
+    )
     async with database.session() as session:
-        await session.exec(sa.insert(facts).values(member_id=alice.id, blocked_at=clock(), updated_at=clock(),
-                                                   account_created_at=clock() - timedelta(days=400)))
+        await session.exec(
+            sa.insert(facts).values(
+                member_id=alice.id,
+                blocked_at=clock(),
+                updated_at=clock(),
+                account_created_at=clock() - timedelta(days=400),
+            )
+        )
         await session.commit()
     before = await graph_summary(database, world.community_id)
 
-    report = await forget_member(database, community_id=world.community_id, platform_user_id=ALICE.platform_user_id,
-                                 now=clock())
+    report = await forget_member(
+        database, community_id=world.community_id, platform_user_id=ALICE.platform_user_id, now=clock()
+    )
 
     assert report.votes_anonymised == 2
     assert await graph_summary(database, world.community_id) == before

@@ -42,8 +42,11 @@ ROUND = 3
 
 
 def values(n: int) -> dict:
-    return {"title": f"Value Number {n}", "description": f"The person acts on value {n}.",
-            "policies": [f"MOMENTS when value {n} matters", f"CHOICES that honour value {n}"]}
+    return {
+        "title": f"Value Number {n}",
+        "description": f"The person acts on value {n}.",
+        "policies": [f"MOMENTS when value {n} matters", f"CHOICES that honour value {n}"],
+    }
 
 
 async def seeded(url: str) -> int:
@@ -51,12 +54,23 @@ async def seeded(url: str) -> int:
     try:
         now = datetime.now(UTC)
         for n in range(8):
-            await add_story(database, COMMUNITY, now=now - timedelta(days=1), from_value=values(n), to_value=values(n + 1))
+            await add_story(
+                database, COMMUNITY, now=now - timedelta(days=1), from_value=values(n), to_value=values(n + 1)
+            )
         cid = await community_id(database, COMMUNITY)
         # A weekly round of three, and a digest whose latest slot is due: set a week ago.
-        await update_schedule(database, community_id=cid, actor="test", now=now - timedelta(days=8), changes={
-            "poll_channel_id": "CPOLLS", "poll_interval_minutes": 7 * 24 * 60, "polls_per_round": ROUND,
-            "digest_channel_id": "CDIGEST"})
+        await update_schedule(
+            database,
+            community_id=cid,
+            actor="test",
+            now=now - timedelta(days=8),
+            changes={
+                "poll_channel_id": "CPOLLS",
+                "poll_interval_minutes": 7 * 24 * 60,
+                "polls_per_round": ROUND,
+                "digest_channel_id": "CDIGEST",
+            },
+        )
         return cid
     finally:
         await database.dispose()
@@ -80,9 +94,15 @@ async def test_killed_workers_never_post_a_poll_or_digest_twice(postgres_server,
     cid = await seeded(url)
     rng = random.Random(20261122)
     async with FakeSlack() as slack:
-        env = base_env(tmp_path, DATABASE_URL=url, OPENAI_BASE_URL=fake_openai.base_url, SLACK_BOT_TOKEN="xoxb-test",
-                       SLACK_API_URL=slack.api_url, MGE_SCHEDULER_TICK_SECONDS="1",
-                       MGE_MAINTENANCE_INTERVAL_MINUTES="0")
+        env = base_env(
+            tmp_path,
+            DATABASE_URL=url,
+            OPENAI_BASE_URL=fake_openai.base_url,
+            SLACK_BOT_TOKEN="xoxb-test",
+            SLACK_API_URL=slack.api_url,
+            MGE_SCHEDULER_TICK_SECONDS="1",
+            MGE_MAINTENANCE_INTERVAL_MINUTES="0",
+        )
         workers = [await run_mge("run", "--role", "worker", env=env, cwd=tmp_path) for _ in range(2)]
         kills = 0
 
@@ -107,8 +127,16 @@ async def test_killed_workers_never_post_a_poll_or_digest_twice(postgres_server,
                 await posted_more_than(len(slack.calls_to("chat.postMessage")), 30)
             # Then let the survivors finish: three polls and the digest.
             for _ in range(600):
-                if len([c for c in slack.calls_to("chat.postMessage")
-                        if c.params.get("channel") in ("CPOLLS", "CDIGEST")]) >= ROUND + 1:
+                if (
+                    len(
+                        [
+                            c
+                            for c in slack.calls_to("chat.postMessage")
+                            if c.params.get("channel") in ("CPOLLS", "CDIGEST")
+                        ]
+                    )
+                    >= ROUND + 1
+                ):
                     break
                 await asyncio.sleep(0.1)
             await asyncio.sleep(2)  # anything more would be a double post
@@ -156,14 +184,21 @@ async def test_two_slack_processes_count_each_vote_once_through_kills_and_retrie
 
     rng = random.Random(7)
     async with FakeSlack() as slack:
-        env = base_env(tmp_path, DATABASE_URL=url, OPENAI_BASE_URL=fake_openai.base_url, SLACK_BOT_TOKEN="xoxb-test",
-                       SLACK_SIGNING_SECRET=SIGNING_SECRET, SLACK_API_URL=slack.api_url,
-                       MGE_MAINTENANCE_INTERVAL_MINUTES="0")
+        env = base_env(
+            tmp_path,
+            DATABASE_URL=url,
+            OPENAI_BASE_URL=fake_openai.base_url,
+            SLACK_BOT_TOKEN="xoxb-test",
+            SLACK_SIGNING_SECRET=SIGNING_SECRET,
+            SLACK_API_URL=slack.api_url,
+            MGE_MAINTENANCE_INTERVAL_MINUTES="0",
+        )
         ports = [_free_port(), _free_port()]
 
         async def serve(port: int) -> asyncio.subprocess.Process:
-            return await run_mge("run", "--role", "slack", "--http-port", str(port), "--http-host", "127.0.0.1",
-                                 env=env, cwd=tmp_path)
+            return await run_mge(
+                "run", "--role", "slack", "--http-port", str(port), "--http-host", "127.0.0.1", env=env, cwd=tmp_path
+            )
 
         processes = [await serve(port) for port in ports]
         async with aiohttp.ClientSession() as http:
@@ -174,8 +209,9 @@ async def test_two_slack_processes_count_each_vote_once_through_kills_and_retrie
                     headers |= {"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"}
                 for _ in range(900):  # until this process listens (it may be starting, or just restarted)
                     try:
-                        async with http.post(f"http://127.0.0.1:{port}/slack/events", data=body.encode(),
-                                             headers=headers) as response:
+                        async with http.post(
+                            f"http://127.0.0.1:{port}/slack/events", data=body.encode(), headers=headers
+                        ) as response:
                             if response.status == 200:
                                 return
                     except aiohttp.ClientError:
@@ -185,8 +221,9 @@ async def test_two_slack_processes_count_each_vote_once_through_kills_and_retrie
 
             try:
                 for n in range(20):
-                    body = json.dumps(reaction_event("white_check_mark", user=f"UVOTER{n}", channel="CPOLL",
-                                                     ts="1700000000.000100"))
+                    body = json.dumps(
+                        reaction_event("white_check_mark", user=f"UVOTER{n}", channel="CPOLL", ts="1700000000.000100")
+                    )
                     await asyncio.gather(deliver(ports[0], body, None), deliver(ports[1], body, None))
                     await deliver(ports[rng.randrange(2)], body, 1)  # Slack's retry
                     if n in (6, 13):  # one process dies and is started again

@@ -42,8 +42,15 @@ def test_the_slot_keeps_its_wall_clock_time_across_daylight_saving():
 
 
 def test_a_digest_is_due_from_its_latest_slot_unless_paused_or_set_after_it():
-    schedule = DigestSchedule(community_id=1, platform="slack", channel_id="C1", day="mon", hour=9, timezone="UTC",
-                              since=utc(2026, 11, 18, 12, 0))
+    schedule = DigestSchedule(
+        community_id=1,
+        platform="slack",
+        channel_id="C1",
+        day="mon",
+        hour=9,
+        timezone="UTC",
+        since=utc(2026, 11, 18, 12, 0),
+    )
     assert schedule.due_slot(utc(2026, 11, 20, 0, 0)) is None  # Monday the 16th passed before it was set
     assert schedule.due_slot(utc(2026, 11, 23, 9, 0)) == utc(2026, 11, 23, 9, 0)
     # Three weeks down: only the latest slot is due (missed weeks are coalesced).
@@ -53,8 +60,9 @@ def test_a_digest_is_due_from_its_latest_slot_unless_paused_or_set_after_it():
 
 
 def test_a_slots_period_is_the_iso_week_of_its_local_date():
-    auckland = DigestSchedule(community_id=1, platform="slack", channel_id="C1", day="mon", hour=8,
-                              timezone="Pacific/Auckland")
+    auckland = DigestSchedule(
+        community_id=1, platform="slack", channel_id="C1", day="mon", hour=8, timezone="Pacific/Auckland"
+    )
     slot = auckland.latest_slot(utc(2026, 11, 22, 20, 0))  # Monday 09:00 NZDT = Sunday 20:00 UTC
     assert slot == utc(2026, 11, 22, 19, 0)
     assert auckland.period(slot) == "2026-W48"  # UTC says week 47; the community's Monday is in week 48
@@ -63,8 +71,15 @@ def test_a_slots_period_is_the_iso_week_of_its_local_date():
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("30m", timedelta(minutes=30)), ("12h", timedelta(hours=12)), ("1d", timedelta(days=1)), ("1w", timedelta(weeks=1)),
-     ("2 days", timedelta(days=2)), ("6", timedelta(hours=6)), ("1.5h", timedelta(minutes=90))],
+    [
+        ("30m", timedelta(minutes=30)),
+        ("12h", timedelta(hours=12)),
+        ("1d", timedelta(days=1)),
+        ("1w", timedelta(weeks=1)),
+        ("2 days", timedelta(days=2)),
+        ("6", timedelta(hours=6)),
+        ("1.5h", timedelta(minutes=90)),
+    ],
 )
 def test_intervals_are_read_as_people_write_them(text, expected):
     assert parse_interval(text) == expected
@@ -72,8 +87,14 @@ def test_intervals_are_read_as_people_write_them(text, expected):
 
 @pytest.mark.parametrize(
     ("text", "words"),
-    [("5m", "between 10 minutes and 28 days"), ("0h", "between"), ("5w", "between"), ("abc", "a number and a unit"),
-     ("3x", "unit must be m, h, d or w"), ("", "a number and a unit")],
+    [
+        ("5m", "between 10 minutes and 28 days"),
+        ("0h", "between"),
+        ("5w", "between"),
+        ("abc", "a number and a unit"),
+        ("3x", "unit must be m, h, d or w"),
+        ("", "a number and a unit"),
+    ],
 )
 def test_bad_intervals_are_refused_with_what_is_allowed(text, words):
     with pytest.raises(ScheduleError, match=words):

@@ -18,8 +18,6 @@ from sqlmodel import SQLModel, select
 from adapters.discord.polls import DiscordPollPublisher
 from bot.runtime import scheduler as sched
 from bot.runtime.jobs import claim_job
-from bot.voting.polls import close_poll
-from bot.voting.rounds import close_due_polls, run_poll_round
 from bot.runtime.scheduler import (
     CLOSE_POLLS_JOB_ID,
     DIGEST_TICK_JOB_ID,
@@ -31,6 +29,8 @@ from bot.runtime.scheduler import (
     try_become_leader,
 )
 from bot.runtime.schedules import update_schedule
+from bot.voting.polls import close_poll
+from bot.voting.rounds import close_due_polls, run_poll_round
 from core.messages import CommunityRef
 from core.schedule import PollSchedule, period_key
 from storage import repositories as repo
@@ -70,15 +70,21 @@ class FakePublisher:
 
 async def community_id(database: Database, community: CommunityRef = HERE) -> int:
     async with database.session() as session:
-        row = await repo.get_or_create_community(session, platform=community.platform, external_id=community.external_id,
-                                                 name=community.name, now=datetime(2026, 1, 1, tzinfo=UTC))
+        row = await repo.get_or_create_community(
+            session,
+            platform=community.platform,
+            external_id=community.external_id,
+            name=community.name,
+            now=datetime(2026, 1, 1, tzinfo=UTC),
+        )
         await session.commit()
         return row.id
 
 
 def schedule(cid: int, **overrides) -> PollSchedule:
-    values = dict(community_id=cid, platform="discord", channel_id="777", interval=DAY, per_round=2,
-                  duration=timedelta(hours=72))
+    values = dict(
+        community_id=cid, platform="discord", channel_id="777", interval=DAY, per_round=2, duration=timedelta(hours=72)
+    )
     values.update(overrides)
     return PollSchedule(**values)
 
@@ -232,7 +238,9 @@ async def test_a_round_killed_while_adding_reactions_is_resumed_without_an_extra
     posted = await run_poll_round(database, publisher, plan, now=clock(), stale_after=timedelta(0))
     assert len(posted) == 1 and len(await polls(database)) == 2
     [run] = await runs(database)
-    assert run.status == "done" and sorted(json.loads(run.detail)["polls"]) == sorted(p.id for p in await polls(database))
+    assert run.status == "done" and sorted(json.loads(run.detail)["polls"]) == sorted(
+        p.id for p in await polls(database)
+    )
 
 
 async def test_paused_or_empty_rounds_do_nothing(database, clock):
@@ -281,7 +289,11 @@ async def test_close_due_polls_closes_exactly_the_due_ones_with_tallies_idempote
     assert await close_due_polls(database, now=now) == []
     state = {p.id: p for p in await polls(database)}
     assert state[past.id].state == "closed" and state[past.id].tallies == {"upgrade": 2, "no_upgrade": 0, "not_sure": 0}
-    assert state[exactly.id].state == "closed" and state[exactly.id].tallies == {"upgrade": 0, "no_upgrade": 0, "not_sure": 0}
+    assert state[exactly.id].state == "closed" and state[exactly.id].tallies == {
+        "upgrade": 0,
+        "no_upgrade": 0,
+        "not_sure": 0,
+    }
     assert state[later.id].state == "open" and state[forever.id].state == "open"
 
     clock.advance(hours=2)
@@ -296,8 +308,13 @@ async def test_the_pickled_job_entry_points_use_the_installed_context_and_the_st
     sched.install_context(SchedulerContext(database=database, poll_publishers={"discord": publisher}, clock=clock))
     try:
         assert await sched.poll_rounds_job() == {}  # no schedule stored: nothing is posted
-        await update_schedule(database, community_id=cid, actor="operator", now=clock(), changes={
-            "poll_channel_id": "777", "polls_per_round": 1, "poll_duration_hours": 1})
+        await update_schedule(
+            database,
+            community_id=cid,
+            actor="operator",
+            now=clock(),
+            changes={"poll_channel_id": "777", "polls_per_round": 1, "poll_duration_hours": 1},
+        )
         [[poll_id]] = (await sched.poll_rounds_job()).values()
         assert publisher.calls[0][0] == "777"
         assert await sched.poll_rounds_job() == {}  # same window
@@ -314,8 +331,8 @@ async def test_the_pickled_job_entry_points_use_the_installed_context_and_the_st
 
 
 async def test_a_scheduled_round_posts_a_discord_poll_with_three_reactions(service, database, clock):
-    from tests.fakes.discord_server import FakeDiscord
     from tests.discord_support import running_bot
+    from tests.fakes.discord_server import FakeDiscord
     from tests.test_discord_polls import Handled
 
     async with FakeDiscord() as fake:
@@ -325,8 +342,14 @@ async def test_a_scheduled_round_posts_a_discord_poll_with_three_reactions(servi
             bot.on_mge_reaction_handled = bot.handled
             community = CommunityRef("discord", str(guild.id), guild.name)
             story_id = await add_story(database, community, now=clock())
-            plan = PollSchedule(community_id=await community_id(database, community), platform="discord",
-                                channel_id=str(guild.channel_id), interval=DAY, per_round=1, duration=timedelta(hours=72))
+            plan = PollSchedule(
+                community_id=await community_id(database, community),
+                platform="discord",
+                channel_id=str(guild.channel_id),
+                interval=DAY,
+                per_round=1,
+                duration=timedelta(hours=72),
+            )
             [poll_id] = await run_poll_round(database, DiscordPollPublisher(bot), plan, now=clock())
             await bot.handled.wait(3)  # the bot's own three reactions echoed back (and ignored)
             [message] = fake.bot_messages(guild.channel_id)
@@ -378,7 +401,9 @@ async def test_run_scheduler_starts_prunes_stale_jobs_and_stops(database, clock)
 
     stop = asyncio.Event()
     context = SchedulerContext(database=database, poll_publishers={"discord": FakePublisher()}, clock=clock)
-    task = asyncio.create_task(run_scheduler(context, database_url=url, stop=stop, retry_leadership=timedelta(seconds=0.1)))
+    task = asyncio.create_task(
+        run_scheduler(context, database_url=url, stop=stop, retry_leadership=timedelta(seconds=0.1))
+    )
     wanted = {POLL_TICK_JOB_ID, CLOSE_POLLS_JOB_ID, DIGEST_TICK_JOB_ID}
     engine = sa.create_engine(sync_url(url))
     try:
@@ -426,8 +451,13 @@ async def test_a_new_leader_takes_over_a_round_its_dead_predecessor_left_running
     cid = await community_id(database)
     for _ in range(3):
         await add_story(database, HERE, now=clock())
-    await update_schedule(database, community_id=cid, actor="operator", now=clock(), changes={
-        "poll_channel_id": "777", "polls_per_round": 2})
+    await update_schedule(
+        database,
+        community_id=cid,
+        actor="operator",
+        now=clock(),
+        changes={"poll_channel_id": "777", "polls_per_round": 2},
+    )
     # The old leader claimed this window's round and died before posting.
     async with database.session() as session:
         await claim_job(session, job="poll_round", community_id=cid, period=period_key(clock(), DAY), now=clock())

@@ -14,7 +14,13 @@ from sqlmodel import select
 from typer.testing import CliRunner
 
 from bot.cli.schedule import audit_command, schedule_app
-from bot.runtime.schedules import community_schedule, describe_schedule, digest_schedules, poll_schedules, update_schedule
+from bot.runtime.schedules import (
+    community_schedule,
+    describe_schedule,
+    digest_schedules,
+    poll_schedules,
+    update_schedule,
+)
 from core.messages import CommunityRef
 from core.schedule import ScheduleError
 from storage.database import Database
@@ -36,8 +42,13 @@ async def test_changes_are_checked_audited_and_read_by_the_scheduler(database):
     assert await poll_schedules(database, default_duration=timedelta(hours=72)) == []
     assert await digest_schedules(database) == []
 
-    before, after = await update_schedule(database, community_id=cid, actor="discord:42", now=NOW, changes={
-        "poll_channel_id": "777", "poll_interval_minutes": timedelta(hours=12), "polls_per_round": 2})
+    before, after = await update_schedule(
+        database,
+        community_id=cid,
+        actor="discord:42",
+        now=NOW,
+        changes={"poll_channel_id": "777", "poll_interval_minutes": timedelta(hours=12), "polls_per_round": 2},
+    )
     assert before["poll_channel_id"] is None and after["poll_interval_minutes"] == 720
     [entry] = await audit(database)
     assert (entry.actor, entry.action, entry.target) == ("discord:42", "schedule.update", "schedule")
@@ -55,34 +66,59 @@ async def test_changes_are_checked_audited_and_read_by_the_scheduler(database):
 
 @pytest.mark.parametrize(
     ("changes", "words"),
-    [({"poll_interval_minutes": 5}, "10 minutes"), ({"polls_per_round": 11}, "between 0 and 10"),
-     ({"poll_duration_hours": 0}, "1 and 768"), ({"digest_timezone": "Atlantis/Capital"}, "not a timezone"),
-     ({"digest_day": "caturday"}, "weekday"), ({"digest_hour": 24}, "23:59"), ({"poll_channel_id": "<!here>"}, "channel id"),
-     ({"polls_paused": "yes"}, "true or false"), ({"owner": "me"}, "unknown schedule settings")],
+    [
+        ({"poll_interval_minutes": 5}, "10 minutes"),
+        ({"polls_per_round": 11}, "between 0 and 10"),
+        ({"poll_duration_hours": 0}, "1 and 768"),
+        ({"digest_timezone": "Atlantis/Capital"}, "not a timezone"),
+        ({"digest_day": "caturday"}, "weekday"),
+        ({"digest_hour": 24}, "23:59"),
+        ({"poll_channel_id": "<!here>"}, "channel id"),
+        ({"polls_paused": "yes"}, "true or false"),
+        ({"owner": "me"}, "unknown schedule settings"),
+    ],
 )
 async def test_bad_values_are_refused_and_nothing_is_written(database, changes, words):
     cid = await community_id(database, DISCORD)
     with pytest.raises(ScheduleError, match=words):
-        await update_schedule(database, community_id=cid, actor="discord:42", now=NOW,
-                              changes={"poll_channel_id": "777", **changes})
+        await update_schedule(
+            database, community_id=cid, actor="discord:42", now=NOW, changes={"poll_channel_id": "777", **changes}
+        )
     assert await audit(database) == []
     assert (await community_schedule(database, community_id=cid)).poll_channel_id is None
 
 
 async def test_the_digest_schedule_starts_from_when_it_was_set(database):
     cid = await community_id(database, SLACK)
-    await update_schedule(database, community_id=cid, actor="slack:U1", now=NOW, changes={
-        "digest_channel_id": "C9", "digest_day": "Friday", "digest_hour": 17, "digest_timezone": "America/New_York"})
+    await update_schedule(
+        database,
+        community_id=cid,
+        actor="slack:U1",
+        now=NOW,
+        changes={
+            "digest_channel_id": "C9",
+            "digest_day": "Friday",
+            "digest_hour": 17,
+            "digest_timezone": "America/New_York",
+        },
+    )
     [digest] = await digest_schedules(database)
     assert (digest.platform, digest.channel_id, digest.day, digest.hour, digest.timezone) == (
-        "slack", "C9", "fri", 17, "America/New_York")
+        "slack",
+        "C9",
+        "fri",
+        17,
+        "America/New_York",
+    )
     assert digest.since == NOW
     # Pausing does not move the start; changing the time does.
-    await update_schedule(database, community_id=cid, actor="slack:U1", now=NOW + timedelta(days=1),
-                          changes={"digest_paused": True})
+    await update_schedule(
+        database, community_id=cid, actor="slack:U1", now=NOW + timedelta(days=1), changes={"digest_paused": True}
+    )
     assert (await digest_schedules(database))[0].since == NOW
-    await update_schedule(database, community_id=cid, actor="slack:U1", now=NOW + timedelta(days=2),
-                          changes={"digest_minute": 30})
+    await update_schedule(
+        database, community_id=cid, actor="slack:U1", now=NOW + timedelta(days=2), changes={"digest_minute": 30}
+    )
     assert (await digest_schedules(database))[0].since == NOW + timedelta(days=2)
     row = await community_schedule(database, community_id=cid)
     assert describe_schedule(row, default_duration_hours=72) == [
@@ -133,11 +169,16 @@ def test_the_operator_sets_schedules_and_reads_the_audit_log(cli):
     runner = CliRunner()
     shown = runner.invoke(app, ["schedule", "show"], env=env)
     assert shown.exit_code == 0 and "no channel set" in shown.output
-    polls = runner.invoke(app, ["schedule", "polls", "--channel", "C123", "--every", "12h", "--per-round", "2"], env=env)
+    polls = runner.invoke(
+        app, ["schedule", "polls", "--channel", "C123", "--every", "12h", "--per-round", "2"], env=env
+    )
     assert polls.exit_code == 0, polls.output
     assert "Story polls: 2 every 12h in channel C123, each open 72 h" in polls.output
-    digest = runner.invoke(app, ["schedule", "digest", "--channel", "C9", "--day", "sun", "--time", "18:00",
-                                 "--timezone", "Europe/Berlin"], env=env)
+    digest = runner.invoke(
+        app,
+        ["schedule", "digest", "--channel", "C9", "--day", "sun", "--time", "18:00", "--timezone", "Europe/Berlin"],
+        env=env,
+    )
     assert "Weekly digest: Sun 18:00 Europe/Berlin in channel C9" in digest.output
     paused = runner.invoke(app, ["schedule", "polls", "--pause"], env=env)
     assert "PAUSED" in paused.output
@@ -153,11 +194,13 @@ def test_the_operator_sets_schedules_and_reads_the_audit_log(cli):
 
 @pytest.mark.parametrize(
     ("args", "words"),
-    [(["schedule", "digest", "--timezone", "Mars/Olympus"], "not a timezone"),
-     (["schedule", "polls", "--every", "3 fortnights"], "unit must be"),
-     (["schedule", "polls", "--pause", "--resume"], "not both"),
-     (["schedule", "digest", "--time", "25:00"], "23:59"),
-     (["schedule", "show", "--community", "nowhere"], "nowhere")],
+    [
+        (["schedule", "digest", "--timezone", "Mars/Olympus"], "not a timezone"),
+        (["schedule", "polls", "--every", "3 fortnights"], "unit must be"),
+        (["schedule", "polls", "--pause", "--resume"], "not both"),
+        (["schedule", "digest", "--time", "25:00"], "23:59"),
+        (["schedule", "show", "--community", "nowhere"], "nowhere"),
+    ],
 )
 def test_the_terminal_explains_bad_input_and_exits_2(cli, args, words):
     app, env = cli

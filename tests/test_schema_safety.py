@@ -77,12 +77,18 @@ for argument in sys.argv[3:]:
 
 def _forked(function: str, mode: str, urls: list[str], offsets: list[int]) -> list[str]:
     """How each forked process ended, in order."""
-    result = subprocess.run([sys.executable, "-c", FORKER, function, mode,
-                             *(f"{url} {offset}" for url, offset in zip(urls, offsets))],
-                            capture_output=True, text=True, timeout=240)
+    result = subprocess.run(
+        [sys.executable, "-c", FORKER, function, mode, *(f"{url} {offset}" for url, offset in zip(urls, offsets))],
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert result.returncode == 0, result.stderr
-    return [line.rsplit(" ", 1)[1] for line in result.stdout.splitlines() if line.rsplit(" ", 1)[1] in
-            {"finished", "failed", "killed"}] or [result.stdout]
+    return [
+        line.rsplit(" ", 1)[1]
+        for line in result.stdout.splitlines()
+        if line.rsplit(" ", 1)[1] in {"finished", "failed", "killed"}
+    ] or [result.stdout]
 
 
 def _offsets(url: str) -> list[int]:
@@ -128,19 +134,48 @@ def _populate(url: str) -> None:
     now = datetime(2026, 1, 2, tzinfo=UTC)
     with _connected(url, begin=True) as connection:
         meta = sa.MetaData()
-        table = {name: sa.Table(name, meta, autoload_with=connection)
-                 for name in ("community", "member", "interview", "values_card")}
-        connection.execute(table["community"].insert(), {"id": 1, "platform": "console", "external_id": "c",
-                                                         "name": "Here", "created_at": now})
-        connection.execute(table["member"].insert(), {"id": 1, "community_id": 1, "platform_user_id": "u1",
-                                                      "display_name": "Ada", "created_at": now})
-        connection.execute(table["interview"].insert(), {
-            "id": 1, "community_id": 1, "member_id": 1, "state": "done", "input_tokens": 0, "output_tokens": 0,
-            "llm_calls": 0, "created_at": now, "last_activity_at": now})
-        connection.execute(table["values_card"].insert(), {
-            "id": 1, "community_id": 1, "interview_id": 1, "author_member_id": 1, "title": "Candour",
-            "description": "Saying what is so.", "policies": ["ASKING plainly"], "status": "confirmed",
-            "prompt_sha": "x", "model": "m", "created_at": now})
+        table = {
+            name: sa.Table(name, meta, autoload_with=connection)
+            for name in ("community", "member", "interview", "values_card")
+        }
+        connection.execute(
+            table["community"].insert(),
+            {"id": 1, "platform": "console", "external_id": "c", "name": "Here", "created_at": now},
+        )
+        connection.execute(
+            table["member"].insert(),
+            {"id": 1, "community_id": 1, "platform_user_id": "u1", "display_name": "Ada", "created_at": now},
+        )
+        connection.execute(
+            table["interview"].insert(),
+            {
+                "id": 1,
+                "community_id": 1,
+                "member_id": 1,
+                "state": "done",
+                "input_tokens": 0,
+                "output_tokens": 0,
+                "llm_calls": 0,
+                "created_at": now,
+                "last_activity_at": now,
+            },
+        )
+        connection.execute(
+            table["values_card"].insert(),
+            {
+                "id": 1,
+                "community_id": 1,
+                "interview_id": 1,
+                "author_member_id": 1,
+                "title": "Candour",
+                "description": "Saying what is so.",
+                "policies": ["ASKING plainly"],
+                "status": "confirmed",
+                "prompt_sha": "x",
+                "model": "m",
+                "created_at": now,
+            },
+        )
 
 
 def _populated_rows(url: str) -> tuple:

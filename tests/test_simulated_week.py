@@ -41,8 +41,11 @@ RESTART_AT = datetime(2026, 11, 19, 12, 0, tzinfo=UTC)
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 VOTERS = 3
 VALUES = [
-    {"title": f"Value Number {n}", "description": f"The person acts on value {n}.",
-     "policies": [f"MOMENTS when value {n} matters", f"CHOICES that honour value {n}"]}
+    {
+        "title": f"Value Number {n}",
+        "description": f"The person acts on value {n}.",
+        "policies": [f"MOMENTS when value {n} matters", f"CHOICES that honour value {n}"],
+    }
     for n in range(9)
 ]
 
@@ -90,15 +93,28 @@ async def _discord(stack, service, database, clock):
         raise AssertionError("the bot did not handle the reaction")
 
     def digest_posts():
-        return [(str(guild.channel_id), fake.files[m["attachments"][0]["id"]] if m["attachments"] else None)
-                for m in fake.bot_messages(guild.channel_id) if m["embeds"] and m["embeds"][0].get("title", "").startswith("Moral graph digest")]
+        return [
+            (str(guild.channel_id), fake.files[m["attachments"][0]["id"]] if m["attachments"] else None)
+            for m in fake.bot_messages(guild.channel_id)
+            if m["embeds"] and m["embeds"][0].get("title", "").startswith("Moral graph digest")
+        ]
 
     def posted_polls():
-        return sum(1 for m in fake.bot_messages(guild.channel_id)
-                   if m["embeds"] and not m["embeds"][0].get("title", "").startswith("Moral graph digest"))
+        return sum(
+            1
+            for m in fake.bot_messages(guild.channel_id)
+            if m["embeds"] and not m["embeds"][0].get("title", "").startswith("Moral graph digest")
+        )
 
-    return Platform("discord", CommunityRef("discord", str(guild.id), guild.name), str(guild.channel_id), bot,
-                    react, digest_posts, posted_polls)
+    return Platform(
+        "discord",
+        CommunityRef("discord", str(guild.id), guild.name),
+        str(guild.channel_id),
+        bot,
+        react,
+        digest_posts,
+        posted_polls,
+    )
 
 
 async def _slack(stack, service, database, clock):
@@ -115,16 +131,26 @@ async def _slack(stack, service, database, clock):
     def posted_polls():
         return sum(1 for c in harness.posts_to("CWEEK") if "digest" not in (c.params.get("text") or ""))
 
-    return Platform("slack", CommunityRef("slack", TEAM_ID, "Test Team"), "CWEEK", harness.app.client, react,
-                    digest_posts, posted_polls)
+    return Platform(
+        "slack",
+        CommunityRef("slack", TEAM_ID, "Test Team"),
+        "CWEEK",
+        harness.app.client,
+        react,
+        digest_posts,
+        posted_polls,
+    )
 
 
 async def tick(context: sched.SchedulerContext) -> dict[str, Any]:
     """One scheduler tick: what the three periodic jobs do at ``context.clock()``."""
     sched.install_context(context)
     try:
-        return {"polls": await sched.poll_rounds_job(), "closed": await sched.close_polls_job(),
-                "digests": await sched.digests_job()}
+        return {
+            "polls": await sched.poll_rounds_job(),
+            "closed": await sched.close_polls_job(),
+            "digests": await sched.digests_job(),
+        }
     finally:
         sched.install_context(None)
 
@@ -147,15 +173,28 @@ async def test_a_simulated_week(platform_name, service, database):
         for a, b in itertools.pairwise(VALUES):
             await add_story(database, platform.community, now=START - timedelta(days=1), from_value=a, to_value=b)
         cid = await community_id(database, platform.community)
-        await update_schedule(database, community_id=cid, actor=f"{platform_name}:mod", now=START, changes={
-            "poll_channel_id": platform.channel, "poll_interval_minutes": 24 * 60, "polls_per_round": 1,
-            "poll_duration_hours": 48, "digest_channel_id": platform.channel, "digest_day": "sun", "digest_hour": 18,
-            "digest_timezone": "Europe/Berlin"})
+        await update_schedule(
+            database,
+            community_id=cid,
+            actor=f"{platform_name}:mod",
+            now=START,
+            changes={
+                "poll_channel_id": platform.channel,
+                "poll_interval_minutes": 24 * 60,
+                "polls_per_round": 1,
+                "poll_duration_hours": 48,
+                "digest_channel_id": platform.channel,
+                "digest_day": "sun",
+                "digest_hour": 18,
+                "digest_timezone": "Europe/Berlin",
+            },
+        )
         yes = poll_reactions(platform_name)[0]
 
         polls, digests = platform.publishers()
-        context = sched.SchedulerContext(database=database, poll_publishers=polls, digest_publishers=digests,
-                                         clock=clock)
+        context = sched.SchedulerContext(
+            database=database, poll_publishers=polls, digest_publishers=digests, clock=clock
+        )
         posted_at: dict[int, datetime] = {}
         closed_at: dict[int, datetime] = {}
         digest_ticks: list[datetime] = []
@@ -165,8 +204,9 @@ async def test_a_simulated_week(platform_name, service, database):
                 if clock() == RESTART_AT:  # a restart: new engine, new publishers, the same hour again
                     restarted_db = Database(database.url)
                     polls, digests = platform.publishers()
-                    context = sched.SchedulerContext(database=restarted_db, poll_publishers=polls,
-                                                     digest_publishers=digests, clock=clock)
+                    context = sched.SchedulerContext(
+                        database=restarted_db, poll_publishers=polls, digest_publishers=digests, clock=clock
+                    )
                     assert (await tick(context))["polls"] == {}  # this day's poll went out at 00:00
                 for _ in range(2):  # a second fire in the same tick (a second process) does nothing more
                     done = await tick(context)

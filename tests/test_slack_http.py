@@ -11,10 +11,9 @@ import pytest
 from sqlmodel import select
 
 from adapters.slack.app import SlackConfig
-
+from adapters.slack.dm import FILES_ONLY
 from bot.commands.buttons import STALE_BUTTON_TEXT
 from bot.commands.member_commands import NO_CARD_TEXT
-from adapters.slack.dm import FILES_ONLY
 from bot.interview.scenarios import prepare_scenarios
 from core.messages import CommunityRef, Person
 from storage.models import Interview, InterviewTurn, Member, ValuesCardRecord
@@ -36,7 +35,8 @@ from tests.fakes.slack_api import (
 )
 from tests.slack_support import Harness, serving_slack
 
-# SQLite only: the Slack adapter parses and renders; the interview's SQL runs on PostgreSQL in test_interview_service.py.
+# SQLite only: the Slack adapter parses and renders;
+# the interview's SQL runs on PostgreSQL in test_interview_service.py.
 pytestmark = pytest.mark.sqlite_only
 
 COMMUNITY = CommunityRef("slack", TEAM_ID, TEAM_DOMAIN)
@@ -116,13 +116,30 @@ async def test_a_stale_subcommand_or_button_gets_a_clear_private_answer_and_no_t
     assert answer["text"].startswith("`/mge vote` is not a command I know") and "/mge join" in answer["text"]
     # A button from an older version of the bot: acknowledged, and the member told so, privately.
     for action_id in ("mge_vote_yes", "mge_choice_", "mge_choice_1x"):
-        old = {"ts": "1700000000.000100", "text": "old", "blocks": [{"type": "actions", "block_id": "b", "elements": [
-            {"type": "button", "action_id": action_id, "text": {"type": "plain_text", "text": "Yes"}, "value": "y"}]}]}
+        old = {
+            "ts": "1700000000.000100",
+            "text": "old",
+            "blocks": [
+                {
+                    "type": "actions",
+                    "block_id": "b",
+                    "elements": [
+                        {
+                            "type": "button",
+                            "action_id": action_id,
+                            "text": {"type": "plain_text", "text": "Yes"},
+                            "value": "y",
+                        }
+                    ],
+                }
+            ],
+        }
         response = await slack.post(block_actions_body(block_actions_payload(old, action_id=action_id)))
         assert response.status == 200, response.text
     said = await slack.slack.wait_for("chat.postEphemeral", 3)
     assert [(c.params["channel"], c.params["user"], c.params["text"]) for c in said] == [
-        ("D1", "U1", STALE_BUTTON_TEXT)] * 3
+        ("D1", "U1", STALE_BUTTON_TEXT)
+    ] * 3
     await slack.settle()
     assert not slack.posted()  # not read as an interview answer
     assert "Traceback" not in caplog.text and "Unhandled request" not in caplog.text
@@ -137,7 +154,8 @@ async def test_join_opens_a_dm_and_posts_the_consent_prompt_with_buttons(slack, 
     assert prompt.params["channel"] == "D1"
     assert actions(prompt) == ["I agree", "No thanks"]
     assert [e["action_id"] for b in prompt.blocks() if b["type"] == "actions" for e in b["elements"]] == [
-        "mge_choice_1", "mge_choice_2"
+        "mge_choice_1",
+        "mge_choice_2",
     ]
     assert prompt.params["unfurl_links"] is False and prompt.params["unfurl_media"] is False
 
@@ -176,7 +194,13 @@ async def test_a_cut_off_llm_response_is_told_in_the_dm_and_the_next_message_con
     [question] = await slack.next_posts()
     assert "What would speaking up cost her?" in question.params["text"]
     async with database.session() as session:
-        saved = (await session.exec(select(InterviewTurn.content).where(InterviewTurn.role == "member", InterviewTurn.kind == "conversation"))).all()
+        saved = (
+            await session.exec(
+                select(InterviewTurn.content).where(
+                    InterviewTurn.role == "member", InterviewTurn.kind == "conversation"
+                )
+            )
+        ).all()
     assert saved == ["I think she should speak to her colleague first."]
 
 
@@ -386,8 +410,9 @@ async def test_run_slack_http_serves_until_stopped(service, database):
             async with aiohttp.ClientSession() as http:
                 for _ in range(100):  # until the server is up
                     try:
-                        async with http.post(f"http://127.0.0.1:{port}/slack/events", data=body,
-                                             headers=signed_request(body)) as response:
+                        async with http.post(
+                            f"http://127.0.0.1:{port}/slack/events", data=body, headers=signed_request(body)
+                        ) as response:
                             assert response.status == 200 and "ping" in await response.text()
                             break
                     except aiohttp.ClientConnectorError:

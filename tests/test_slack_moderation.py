@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
-
 from adapters.slack.moderator_commands import GROUPS_UNCHECKED_TEXT, NOTHING_TO_POLL_TEXT, POSTING_TEXT
 from bot.commands.permissions import (
     ModeratorFacts,
@@ -24,10 +23,11 @@ from core.polls import QUESTION
 from storage.models import ModerationAction, Poll
 from tests.fakes.slack_api import TEAM_DOMAIN, TEAM_ID
 from tests.fakes.story_rows import add_story
-from tests.test_poll_selection import add_reverse
 from tests.slack_support import Harness, serving_slack
+from tests.test_poll_selection import add_reverse
 
-# SQLite only: the Slack gate and rendering; posting a poll runs on PostgreSQL in test_polls.py and test_poll_selection.py.
+# SQLite only: the Slack gate and rendering;
+# posting a poll runs on PostgreSQL in test_polls.py and test_poll_selection.py.
 pytestmark = pytest.mark.sqlite_only
 
 CHANNEL = "C1"
@@ -101,14 +101,27 @@ async def test_a_listed_user_posts_the_next_story_with_three_reactions(slack, da
     ]
     [poll] = await polls(database)
     assert (poll.story_id, poll.platform, poll.channel_id, poll.message_id, poll.state) == (
-        story_id, "slack", CHANNEL, post.result["ts"], "open"
+        story_id,
+        "slack",
+        CHANNEL,
+        post.result["ts"],
+        "open",
     )
     assert poll.closes_at == clock() + POLL_DURATION
     assert slack.slack.calls_to("usergroups.users.list") == []  # listed by user id: no lookup needed
     [entry] = await audit_log(database)
-    assert (entry.action, entry.actor, entry.target, entry.at) == ("poll", f"slack:{MODERATOR}", f"poll {poll.id}", clock())
-    assert entry.after == {"story": story_id, "channel": CHANNEL, "message": post.result["ts"],
-                           "closes_at": poll.closes_at.isoformat()}
+    assert (entry.action, entry.actor, entry.target, entry.at) == (
+        "poll",
+        f"slack:{MODERATOR}",
+        f"poll {poll.id}",
+        clock(),
+    )
+    assert entry.after == {
+        "story": story_id,
+        "channel": CHANNEL,
+        "message": post.result["ts"],
+        "closes_at": poll.closes_at.isoformat(),
+    }
 
 
 async def test_a_user_group_member_is_allowed_and_the_group_is_looked_up_once_a_minute(slack, database, clock):
@@ -150,8 +163,10 @@ async def test_a_channel_the_bot_is_not_in_is_named_in_the_answer_and_the_story_
     refuse_posts_in(slack, monkeypatch, "C2", "not_in_channel")
     answer = await ask(slack, "poll", user=MODERATOR, channel="C2")
     # Never "posting" or "posted": the answer is the failure and what to do about it.
-    assert answer["text"] == ("I couldn't post in channel C2: I'm not in that channel. Invite me there "
-                              "(`/invite @Moral Graph Bot`) and try again.")
+    assert answer["text"] == (
+        "I couldn't post in channel C2: I'm not in that channel. Invite me there "
+        "(`/invite @Moral Graph Bot`) and try again."
+    )
     assert slack.posts_to("DMOD") == []  # no second, contradicting message
     assert await polls(database) == [] and await audit_log(database) == []
 
@@ -208,7 +223,9 @@ async def test_a_scoped_id_is_a_moderator_only_in_its_workspace(slack, database,
     assert "not on that list" in refused["text"]
     assert slack.slack.calls_to("usergroups.users.list")[-1].params == {"usergroup": GROUP, "team_id": OTHER_TEAM}
     # The group scoped to the other workspace counts there (looked up in that workspace) and nowhere else.
-    assert (await ask(slack, "poll", user=GROUP_MEMBER, team=OTHER_TEAM))["text"] == NOTHING_TO_POLL.replace(TEAM_ID, OTHER_TEAM)
+    assert (await ask(slack, "poll", user=GROUP_MEMBER, team=OTHER_TEAM))["text"] == NOTHING_TO_POLL.replace(
+        TEAM_ID, OTHER_TEAM
+    )
     lookups = len(slack.slack.calls_to("usergroups.users.list"))
     here = await ask(slack, "poll", user=GROUP_MEMBER)
     assert here["text"] == denial_text("slack", action="post polls", moderator_ids=SCOPED, team_id=TEAM_ID)
@@ -223,7 +240,9 @@ async def test_a_scoped_id_is_a_moderator_only_in_its_workspace(slack, database,
 async def test_a_bare_id_is_a_moderator_in_every_workspace(slack, database, clock):
     await add_story(database, COMMUNITY, now=clock())
     assert (await ask(slack, "poll", user=MODERATOR))["text"].startswith("Posted a poll on")
-    assert (await ask(slack, "poll", user=MODERATOR, team=OTHER_TEAM))["text"] == NOTHING_TO_POLL.replace(TEAM_ID, OTHER_TEAM)
+    assert (await ask(slack, "poll", user=MODERATOR, team=OTHER_TEAM))["text"] == NOTHING_TO_POLL.replace(
+        TEAM_ID, OTHER_TEAM
+    )
 
 
 async def test_help_lists_poll(slack):

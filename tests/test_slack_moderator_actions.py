@@ -12,10 +12,9 @@ from io import BytesIO
 import pytest
 from sqlmodel import select
 
-from bot.commands.moderator_actions import ACTIONS
 from bot.commands.members import SLACK_CANNOT
+from bot.commands.moderator_actions import ACTIONS
 from bot.graph.build import load_community_graph_input
-from bot.commands.permissions import denial_text
 from bot.runtime.schedules import community_schedule
 from core.messages import CommunityRef
 from storage.models import CanonicalValue, ModerationAction, Poll
@@ -37,8 +36,9 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 @pytest.fixture
 async def slack(service, database, clock):
-    async with serving_slack(service, database, clock=clock, moderator_ids=(MODERATOR,),
-                             poll_duration=timedelta(hours=48)) as harness:
+    async with serving_slack(
+        service, database, clock=clock, moderator_ids=(MODERATOR,), poll_duration=timedelta(hours=48)
+    ) as harness:
         yield harness
 
 
@@ -48,9 +48,25 @@ async def audit(database) -> list[ModerationAction]:
 
 
 def example_text(action) -> str:
-    words = {"interval": "1d", "count": "2", "hours": "24", "day": "sun", "time": "18:00", "timezone": "Europe/Berlin",
-             "value": "1", "keep": "1", "merge": "2", "card": "1", "format": "json", "channel": "C9",
-             "text": "When in doubt", "scenario": "1", "context": "1", "member": "<@U2|bob>", "days": "30"}
+    words = {
+        "interval": "1d",
+        "count": "2",
+        "hours": "24",
+        "day": "sun",
+        "time": "18:00",
+        "timezone": "Europe/Berlin",
+        "value": "1",
+        "keep": "1",
+        "merge": "2",
+        "card": "1",
+        "format": "json",
+        "channel": "C9",
+        "text": "When in doubt",
+        "scenario": "1",
+        "context": "1",
+        "member": "<@U2|bob>",
+        "days": "30",
+    }
     return " ".join([action.path] + [words[p.name] for p in action.params if p.required])
 
 
@@ -81,8 +97,13 @@ async def test_a_moderator_sets_the_schedule_from_chat_and_it_is_audited(slack, 
     row = await community_schedule(database, community_id=await community_id(database, COMMUNITY))
     assert (row.poll_channel_id, row.poll_interval_minutes, row.digest_timezone) == ("C0POLLS", 720, "Europe/Berlin")
     entries = await audit(database)
-    assert [e.action for e in entries] == ["polls.channel", "polls.every", "digest.schedule", "digest.channel",
-                                           "digest.timezone"]
+    assert [e.action for e in entries] == [
+        "polls.channel",
+        "polls.every",
+        "digest.schedule",
+        "digest.channel",
+        "digest.timezone",
+    ]
     assert all(e.actor == f"slack:{MODERATOR}" for e in entries)
     assert entries[1].before == {"poll_interval_minutes": 1440} and entries[1].after == {"poll_interval_minutes": 720}
     log = await ask(slack, "audit 2", user=MODERATOR)
@@ -91,8 +112,12 @@ async def test_a_moderator_sets_the_schedule_from_chat_and_it_is_audited(slack, 
 
 async def test_values_are_hidden_restored_and_scoped_to_the_community(slack, database, clock):
     await add_story(database, COMMUNITY, now=clock())
-    await add_story(database, OTHER, now=clock(), from_value={"title": "Elsewhere", "description": "d",
-                                                               "policies": ["MOMENTS elsewhere"]})
+    await add_story(
+        database,
+        OTHER,
+        now=clock(),
+        from_value={"title": "Elsewhere", "description": "d", "policies": ["MOMENTS elsewhere"]},
+    )
     async with database.session() as session:
         ours, theirs = [], []
         for value in (await session.exec(select(CanonicalValue).order_by(CanonicalValue.id))).all():
@@ -125,13 +150,19 @@ async def test_slow_actions_answer_in_a_dm_with_their_files(slack, database, clo
     assert "Moral graph digest" in dms[1].params["text"]
     uploads = list(slack.slack.uploads.values())
     with zipfile.ZipFile(BytesIO(uploads[0])) as archive:
-        assert sorted(archive.namelist()) == ["moral-graph/edges.csv", "moral-graph/rankings.csv",
-                                              "moral-graph/values.json", "moral-graph/votes.csv"]
+        assert sorted(archive.namelist()) == [
+            "moral-graph/edges.csv",
+            "moral-graph/rankings.csv",
+            "moral-graph/values.json",
+            "moral-graph/votes.csv",
+        ]
         assert json.loads(archive.read("moral-graph/values.json"))
     assert uploads[1].startswith(PNG_MAGIC)
     async with database.session() as session:
         [poll] = (await session.exec(select(Poll))).all()
-    assert poll.channel_id == "C0HERE" and poll.closes_at.replace(tzinfo=clock().tzinfo) == clock() + timedelta(hours=48)
+    assert poll.channel_id == "C0HERE" and poll.closes_at.replace(tzinfo=clock().tzinfo) == clock() + timedelta(
+        hours=48
+    )
     assert [e.action for e in await audit(database)] == ["export", "polls.post-now"]
 
 
@@ -171,11 +202,22 @@ async def test_a_moderator_runs_a_deliberation_round_from_chat(service, database
         await ask(slack, f"scenario restore {scenario_id}", user=MODERATOR)
         assert "— closed" in (await ask(slack, "scenario list", user=MODERATOR))["text"]
     entries = await audit(database)
-    assert [e.action for e in entries] == ["scenario.add", "round.close", "contexts.add", "contexts.remove",
-                                           "contexts.add", "contexts.edit", "contexts.remove", "round.open",
-                                           "scenario.archive", "scenario.restore"]
+    assert [e.action for e in entries] == [
+        "scenario.add",
+        "round.close",
+        "contexts.add",
+        "contexts.remove",
+        "contexts.add",
+        "contexts.edit",
+        "contexts.remove",
+        "round.open",
+        "scenario.archive",
+        "scenario.restore",
+    ]
     assert entries[2].after["text"] == "When grief & anger mix"
-    assert entries[5].before == {"text": "When someone asks for advice"} and entries[5].after == {"text": "When asked for advice"}
+    assert entries[5].before == {"text": "When someone asks for advice"} and entries[5].after == {
+        "text": "When asked for advice"
+    }
 
 
 async def test_blocking_on_slack_and_why_account_rules_cannot_apply_there(slack, database, clock):
@@ -197,8 +239,9 @@ async def test_blocking_on_slack_and_why_account_rules_cannot_apply_there(slack,
     assert data.votes == [] and data.excluded_votes == {"blocked": 1}
     stats = await ask(slack, "stats", user=MODERATOR)
     assert "Votes left out of the graph: 1 (1 blocked)." in stats["text"]
-    assert (await ask(slack, "eligibility show", user=MODERATOR))["text"] == \
-        "Every member's vote counts. Blocked members: 1."
+    assert (await ask(slack, "eligibility show", user=MODERATOR))[
+        "text"
+    ] == "Every member's vote counts. Blocked members: 1."
     assert (await ask(slack, "member block @bob", user=MODERATOR))["text"] == "Name the member with a @mention."
     assert [e.action for e in await audit(database)] == ["member.block"]
 
@@ -208,13 +251,27 @@ async def test_stats_estimate_the_cost_at_the_operators_prices(service, database
 
     cid = await community_id(database, COMMUNITY)
     async with database.session() as session:
-        session.add(LLMCall(community_id=cid, purpose="interview", model="m", prompt_sha="0" * 12,
-                            input_tokens=300_000, output_tokens=50_000, ok=True, duration_ms=1, created_at=clock()))
+        session.add(
+            LLMCall(
+                community_id=cid,
+                purpose="interview",
+                model="m",
+                prompt_sha="0" * 12,
+                input_tokens=300_000,
+                output_tokens=50_000,
+                ok=True,
+                duration_ms=1,
+                created_at=clock(),
+            )
+        )
         await session.commit()
-    async with serving_slack(service, database, clock=clock, moderator_ids=(MODERATOR,),
-                             token_prices=(2.5, 10.0)) as priced:
+    async with serving_slack(
+        service, database, clock=clock, moderator_ids=(MODERATOR,), token_prices=(2.5, 10.0)
+    ) as priced:
         stats = (await ask(priced, "stats", user=MODERATOR))["text"]
-    assert ("LLM tokens used in all: 300,000 in, 50,000 out (interviews, dedup, contexts, stories), "
-            "about $1.25 at the configured prices.") in stats
+    assert (
+        "LLM tokens used in all: 300,000 in, 50,000 out (interviews, dedup, contexts, stories), "
+        "about $1.25 at the configured prices."
+    ) in stats
     async with serving_slack(service, database, clock=clock, moderator_ids=(MODERATOR,)) as unpriced:
         assert "configured prices" not in (await ask(unpriced, "stats", user=MODERATOR))["text"]

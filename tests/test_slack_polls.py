@@ -8,7 +8,6 @@ import asyncio
 import pytest
 from sqlmodel import select
 
-
 from adapters.slack.polls import SlackPollPublisher
 from bot.voting.polls import close_poll, post_story_poll
 from core.messages import CommunityRef
@@ -23,7 +22,8 @@ from tests.fakes.slack_api import (
 from tests.fakes.story_rows import TO_VALUE, add_story
 from tests.slack_support import serving_slack
 
-# SQLite only: Slack events and rendering; the vote inbox runs on PostgreSQL in test_vote_inbox.py and test_isolation.py.
+# SQLite only: Slack events and rendering;
+# the vote inbox runs on PostgreSQL in test_vote_inbox.py and test_isolation.py.
 pytestmark = pytest.mark.sqlite_only
 
 CHANNEL = "C1"
@@ -41,8 +41,13 @@ async def poll(slack, database, clock) -> Poll:
     story_id = await add_story(database, CommunityRef("slack", TEAM_ID, TEAM_DOMAIN), now=clock(), story=HOSTILE_STORY)
     # closes_at None: the handler reads the real clock, the fixture's clock is in the past.
     return await post_story_poll(
-        database, SlackPollPublisher(slack.app.client), story_id=story_id, platform="slack", channel_id=CHANNEL,
-        closes_at=None, now=clock(),
+        database,
+        SlackPollPublisher(slack.app.client),
+        story_id=story_id,
+        platform="slack",
+        channel_id=CHANNEL,
+        closes_at=None,
+        now=clock(),
     )
 
 
@@ -89,7 +94,9 @@ async def test_reactions_count_replace_and_retract_votes(slack, poll, database):
     await assert_votes(database, {"U1": "upgrade", "U2": "not_sure"})
     await slack.react(poll.channel_id, poll.message_id, "x")  # the latest reaction wins
     await assert_votes(database, {"U1": "no_upgrade", "U2": "not_sure"})
-    await slack.react(poll.channel_id, poll.message_id, "white_check_mark", added=False)  # not the current choice: nothing changes
+    await slack.react(
+        poll.channel_id, poll.message_id, "white_check_mark", added=False
+    )  # not the current choice: nothing changes
     await assert_votes(database, {"U1": "no_upgrade", "U2": "not_sure"})
     await slack.react(poll.channel_id, poll.message_id, "x", added=False)
     await slack.react(poll.channel_id, poll.message_id, "tada", user="U2")
@@ -108,8 +115,9 @@ async def test_retried_event_is_counted_once(slack, poll, database):
 
 async def test_a_burst_of_first_reactions_asks_slack_who_the_bot_is_once(slack, poll, database):
     # The first reactions after a start arrive together; each needs the bot's own user id.
-    bodies = [reaction_event("white_check_mark", user=f"U{n}", channel=poll.channel_id, ts=poll.message_id)
-              for n in range(40)]
+    bodies = [
+        reaction_event("white_check_mark", user=f"U{n}", channel=poll.channel_id, ts=poll.message_id) for n in range(40)
+    ]
     await asyncio.gather(*(slack.event(body) for body in bodies))
     await slack.settle()
     assert len(slack.slack.calls_to("auth.test")) == 1

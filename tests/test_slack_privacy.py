@@ -39,7 +39,9 @@ async def slack(service, database, clock):
 
 @pytest.fixture
 async def world(database, service, fake_openai, clock):
-    return await build_world(Builder(database, service, fake_openai, clock), COMMUNITY, alice=Person(ALICE_ID, ALICE_NAME))
+    return await build_world(
+        Builder(database, service, fake_openai, clock), COMMUNITY, alice=Person(ALICE_ID, ALICE_NAME)
+    )
 
 
 async def ask(slack: Harness, text: str, user: str = ALICE_ID) -> dict[str, Any]:

@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 import pytest
+import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlmodel import SQLModel
 
+from bot.interview.routing import DmRouter
 from bot.runtime.leases import MemberLeases
 from bot.values.my_card import member_cards
-from bot.interview.routing import DmRouter
 from core.cards import ValuesCard
 from core.messages import CommunityRef, Person
 from storage import models  # noqa: F401
 from storage import repositories as repo
 from storage.database import Database, DatabaseURLError, IdleConnectionPing, async_url, sync_url
-from storage.migrate import SchemaOutOfDate, current_revision, ensure_schema, head_revision, upgrade
+from storage.migrate import SchemaOutOfDate, current_revision, ensure_schema, head_revision
 
 
 def test_migrations_create_exactly_the_models(database_url):
@@ -44,8 +44,10 @@ def test_fresh_database_is_migrated_automatically_and_old_one_is_refused(tmp_pat
 async def test_sqlite_runs_with_wal_foreign_keys_and_busy_timeout(sqlite_url):
     database = Database(sqlite_url)
     async with database.session() as session:
-        pragmas = {name: (await session.exec(sa.text(f"PRAGMA {name}"))).scalar() for name in
-                   ("journal_mode", "foreign_keys", "busy_timeout", "synchronous")}
+        pragmas = {
+            name: (await session.exec(sa.text(f"PRAGMA {name}"))).scalar()
+            for name in ("journal_mode", "foreign_keys", "busy_timeout", "synchronous")
+        }
     await database.dispose()
     assert pragmas == {"journal_mode": "wal", "foreign_keys": 1, "busy_timeout": 5000, "synchronous": 1}
 
@@ -129,9 +131,15 @@ async def test_member_cards_are_scoped_to_the_member_and_community(database, clo
     here, there = CommunityRef("slack", "T1", "Here"), CommunityRef("slack", "T2", "There")
     async with database.session() as session:
         for community in (here, there):
-            row = await repo.get_or_create_community(session, platform="slack", external_id=community.external_id, name="", now=clock())
-            member = await repo.get_or_create_member(session, community_id=row.id, platform_user_id="U1", display_name="", now=clock())
-            interview = await repo.add_interview(session, community_id=row.id, member_id=member.id, state="card_proposed", scenario_id=None, now=clock())
+            row = await repo.get_or_create_community(
+                session, platform="slack", external_id=community.external_id, name="", now=clock()
+            )
+            member = await repo.get_or_create_member(
+                session, community_id=row.id, platform_user_id="U1", display_name="", now=clock()
+            )
+            interview = await repo.add_interview(
+                session, community_id=row.id, member_id=member.id, state="card_proposed", scenario_id=None, now=clock()
+            )
             await repo.add_card(session, interview=interview, card=card, prompt_sha="abc", model="m", now=clock())
         await session.commit()
     mine = await member_cards(database, here, Person("U1"))
@@ -145,11 +153,18 @@ async def test_values_taking_part_in_a_merge_are_found_on_both_sides(database, c
     from storage.models import CanonicalValue
 
     async with database.session() as session:
-        community = await repo.get_or_create_community(session, platform="console", external_id="c", name="c",
-                                                       now=clock())
+        community = await repo.get_or_create_community(
+            session, platform="console", external_id="c", name="c", now=clock()
+        )
         kept, merged, alone = (
-            CanonicalValue(community_id=community.id, title=title, description="", policies=[], created_at=clock(),
-                           updated_at=clock())
+            CanonicalValue(
+                community_id=community.id,
+                title=title,
+                description="",
+                policies=[],
+                created_at=clock(),
+                updated_at=clock(),
+            )
             for title in ("Kept", "Merged", "Alone")
         )
         session.add_all([kept, merged, alone])

@@ -32,9 +32,21 @@ from tests.fakes.openai_server import Error, FakeOpenAI
 
 MODEL = "story-model"
 POLICIES = {
-    "honesty": ["FACTS the person needs to decide", "MOMENTS when a hard truth is easier to hear", "WORDS that say plainly what is known"],
-    "care": ["FEELINGS the person has not yet named", "SIGNS that the person feels heard", "TRUTHS the person is ready to hear"],
-    "autonomy": ["CHOICES the person can still make", "REASONS the person gives for their path", "LIMITS of what others may decide"],
+    "honesty": [
+        "FACTS the person needs to decide",
+        "MOMENTS when a hard truth is easier to hear",
+        "WORDS that say plainly what is known",
+    ],
+    "care": [
+        "FEELINGS the person has not yet named",
+        "SIGNS that the person feels heard",
+        "TRUTHS the person is ready to hear",
+    ],
+    "autonomy": [
+        "CHOICES the person can still make",
+        "REASONS the person gives for their path",
+        "LIMITS of what others may decide",
+    ],
 }
 
 
@@ -50,15 +62,24 @@ async def seed_scenario(session, community_id: int, now: datetime, text: str = "
     return (await repo.find_or_add_scenario(session, community_id=community_id, text=text, now=now)).id
 
 
-async def seed_context(session, community_id: int, scenario_id: int, now: datetime, text: str = "When in distress") -> int:
+async def seed_context(
+    session, community_id: int, scenario_id: int, now: datetime, text: str = "When in distress"
+) -> int:
     context = await stories_repo.add_context(session, community_id=community_id, text=text, source="llm", now=now)
     await stories_repo.link_context(session, scenario_id=scenario_id, context_id=context.id)
     return context.id
 
 
 async def seed_value(
-    session, community_id: int, scenario_id: int, now: datetime, title: str, policies: list[str],
-    *, card_status: str = "confirmed", value_status: str = "active",
+    session,
+    community_id: int,
+    scenario_id: int,
+    now: datetime,
+    title: str,
+    policies: list[str],
+    *,
+    card_status: str = "confirmed",
+    value_status: str = "active",
 ) -> int:
     """A canonical value with one current assignment of a member card from ``scenario_id``."""
     member = await repo.get_or_create_member(
@@ -68,20 +89,41 @@ async def seed_value(
         session, community_id=community_id, member_id=member.id, state="done", scenario_id=scenario_id, now=now
     )
     card = ValuesCardRecord(
-        community_id=community_id, interview_id=interview.id, author_member_id=member.id, scenario_id=scenario_id,
-        title=title, description=f"The assistant acts on {title}.", policies=policies, status=card_status,
-        prompt_sha="p", model="m", created_at=now,
+        community_id=community_id,
+        interview_id=interview.id,
+        author_member_id=member.id,
+        scenario_id=scenario_id,
+        title=title,
+        description=f"The assistant acts on {title}.",
+        policies=policies,
+        status=card_status,
+        prompt_sha="p",
+        model="m",
+        created_at=now,
     )
     session.add(card)
     await session.flush()
     value = CanonicalValue(
-        community_id=community_id, title=title, description=card.description, policies=policies,
-        source_card_id=card.id, status=value_status, created_at=now, updated_at=now,
+        community_id=community_id,
+        title=title,
+        description=card.description,
+        policies=policies,
+        source_card_id=card.id,
+        status=value_status,
+        created_at=now,
+        updated_at=now,
     )
     session.add(value)
     await session.flush()
-    session.add(ValueAssignment(community_id=community_id, card_id=card.id, canonical_value_id=value.id,
-                                decision="new_value", created_at=now))
+    session.add(
+        ValueAssignment(
+            community_id=community_id,
+            card_id=card.id,
+            canonical_value_id=value.id,
+            decision="new_value",
+            created_at=now,
+        )
+    )
     await session.flush()
     return value.id
 
@@ -102,8 +144,13 @@ def story_text(words: int = 100, seed: str = "I") -> str:
 
 def story_answer(policies: list[str], *, drop: int | None = None, story: str | None = None) -> dict:
     changes = [
-        {"policy": p, "kind": "partial_view_made_whole", "change": f"Attending to {p.split()[0].lower()} in light of the whole person."}
-        for i, p in enumerate(policies) if i != drop
+        {
+            "policy": p,
+            "kind": "partial_view_made_whole",
+            "change": f"Attending to {p.split()[0].lower()} in light of the whole person.",
+        }
+        for i, p in enumerate(policies)
+        if i != drop
     ]
     return {
         "shared_meaning": "Both are about the person being able to face their situation.",
@@ -194,8 +241,14 @@ async def test_stories_are_written_in_both_directions_with_steps_and_provenance(
         story_answer(POLICIES["care"], story=story_text(seed="Once I")),
     )
     ticks = []
-    report = await generate_stories(database, llm=llm, model=MODEL, community_id=cid, now=clock(),
-                                    progress=lambda done, total, text: ticks.append((done, total, text)))
+    report = await generate_stories(
+        database,
+        llm=llm,
+        model=MODEL,
+        community_id=cid,
+        now=clock(),
+        progress=lambda done, total, text: ticks.append((done, total, text)),
+    )
     await llm.aclose()
     assert fake_openai.pending == 0 and len(fake_openai.chat_requests) == 3
     assert all(r["model"] == MODEL for r in fake_openai.chat_requests)
@@ -227,7 +280,9 @@ async def test_stories_are_written_in_both_directions_with_steps_and_provenance(
 async def test_running_again_with_nothing_new_is_a_no_op(database, fake_openai, clock):
     cid, sid, ctx, v = await seeded_community(database, clock())
     llm = make_llm(fake_openai)
-    fake_openai.script(pairs_answer((v["honesty"], v["care"])), story_answer(POLICIES["honesty"]), story_answer(POLICIES["care"]))
+    fake_openai.script(
+        pairs_answer((v["honesty"], v["care"])), story_answer(POLICIES["honesty"]), story_answer(POLICIES["care"])
+    )
     await generate_stories(database, llm=llm, model=MODEL, community_id=cid, now=clock())
     requests = len(fake_openai.chat_requests)
     clock.advance(hours=3)
@@ -244,7 +299,10 @@ async def test_running_again_with_nothing_new_is_a_no_op(database, fake_openai, 
     await llm.aclose()
     assert third.pairs_skipped == 1 and third.stories_written == 0 and fake_openai.pending == 0
     assert len(fake_openai.chat_requests) == requests + 1
-    assert f"{min(v['honesty'], v['care'])} and {max(v['honesty'], v['care'])}" in fake_openai.chat_requests[-1]["messages"][0]["content"]
+    assert (
+        f"{min(v['honesty'], v['care'])} and {max(v['honesty'], v['care'])}"
+        in fake_openai.chat_requests[-1]["messages"][0]["content"]
+    )
     assert len(await all_rows(database, TransitionStory)) == 2
 
 
@@ -255,7 +313,9 @@ async def test_unknown_value_ids_in_pairs_are_rejected_with_nothing_written(data
     fake_openai.script(pairs_answer((v["honesty"], 999)), pairs_answer((999, v["care"])))
     report = await generate_stories(database, llm=llm, model=MODEL, community_id=cid, now=clock())
     await llm.aclose()
-    assert report.stories_written == 0 and len(report.rejected) == 1 and "not among the candidates" in report.rejected[0]
+    assert (
+        report.stories_written == 0 and len(report.rejected) == 1 and "not among the candidates" in report.rejected[0]
+    )
     assert await all_rows(database, TransitionStory) == []
     [run] = await all_rows(database, JobRun)
     assert run.status == "done" and run.input_tokens > 0  # the wasted tokens are still counted
@@ -287,8 +347,10 @@ async def test_a_crashed_run_resumes_without_rewriting_finished_pairs(database, 
     llm = make_llm(fake_openai)
     fake_openai.script(
         pairs_answer((v["honesty"], v["care"]), (v["autonomy"], v["care"])),
-        story_answer(POLICIES["honesty"]), story_answer(POLICIES["care"]),
-        story_answer(POLICIES["autonomy"]), Error(500),  # the service goes down mid-pair
+        story_answer(POLICIES["honesty"]),
+        story_answer(POLICIES["care"]),
+        story_answer(POLICIES["autonomy"]),
+        Error(500),  # the service goes down mid-pair
     )
     with pytest.raises(LLMError):
         await generate_stories(database, llm=llm, model=MODEL, community_id=cid, now=clock())
@@ -298,7 +360,8 @@ async def test_a_crashed_run_resumes_without_rewriting_finished_pairs(database, 
 
     fake_openai.script(
         pairs_answer((v["honesty"], v["care"]), (v["autonomy"], v["care"])),
-        story_answer(POLICIES["autonomy"]), story_answer(POLICIES["care"]),
+        story_answer(POLICIES["autonomy"]),
+        story_answer(POLICIES["care"]),
     )
     before = len(fake_openai.chat_requests)
     report = await generate_stories(database, llm=llm, model=MODEL, community_id=cid, now=clock())
@@ -331,9 +394,13 @@ async def test_communities_are_isolated(database, fake_openai, clock):
     cid2, _, ctx2, v2 = await seeded_community(database, clock(), "two", values=("care", "autonomy"))
     async with database.session() as session:
         # Community one's context has one value of its own: another community's values never join it.
-        assert [v.id for v in await stories_repo.values_of_context(session, community_id=cid1, context_id=ctx1)] == [v1["honesty"]]
+        assert [v.id for v in await stories_repo.values_of_context(session, community_id=cid1, context_id=ctx1)] == [
+            v1["honesty"]
+        ]
     llm = make_llm(fake_openai)
-    assert (await generate_stories(database, llm=llm, model=MODEL, community_id=cid1, now=clock())).contexts_skipped == 1
+    assert (
+        await generate_stories(database, llm=llm, model=MODEL, community_id=cid1, now=clock())
+    ).contexts_skipped == 1
     assert fake_openai.chat_requests == []
     fake_openai.script(pairs_answer((v2["care"], v1["honesty"])), pairs_answer((v2["care"], v1["honesty"])))
     report = await generate_stories(database, llm=llm, model=MODEL, community_id=cid2, now=clock())
@@ -351,12 +418,22 @@ def test_cli_scenario_contexts_and_stories(tmp_path, monkeypatch):
     runner = CliRunner()
     with FakeOpenAI.in_thread() as fake:
         monkeypatch.chdir(tmp_path)
-        for key, value in {"OPENAI_BASE_URL": fake.base_url, "OPENAI_API_KEY": "test", "DATABASE_URL": url,
-                           "MGE_DATA_DIR": str(tmp_path / "data"), "MGE_LLM_MAX_RETRIES": "0",
-                           "MGE_ARTICULATION_MODEL": MODEL}.items():
+        for key, value in {
+            "OPENAI_BASE_URL": fake.base_url,
+            "OPENAI_API_KEY": "test",
+            "DATABASE_URL": url,
+            "MGE_DATA_DIR": str(tmp_path / "data"),
+            "MGE_LLM_MAX_RETRIES": "0",
+            "MGE_ARTICULATION_MODEL": MODEL,
+        }.items():
             monkeypatch.setenv(key, value)
-        contexts = ["When in distress", "When facing a hard truth", "When a friend asks for help",
-                    "When trust is at stake", "When time is short"]
+        contexts = [
+            "When in distress",
+            "When facing a hard truth",
+            "When a friend asks for help",
+            "When trust is at stake",
+            "When time is short",
+        ]
         fake.script({"contexts": contexts}, {"groups": []})
         result = runner.invoke(scenario_app, ["add", "A friend asks for advice.", "--community", "club"])
         assert result.exit_code == 0, result.output
@@ -390,7 +467,9 @@ def test_cli_scenario_contexts_and_stories(tmp_path, monkeypatch):
 
         v = asyncio.run(seed())
         fake.script(
-            pairs_answer((v["honesty"], v["care"])), story_answer(POLICIES["honesty"]), story_answer(POLICIES["care"]),
+            pairs_answer((v["honesty"], v["care"])),
+            story_answer(POLICIES["honesty"]),
+            story_answer(POLICIES["care"]),
             *([{"pairs": []}] * 4),  # the other four contexts: no deepening
         )
         generated = runner.invoke(stories_app, ["generate", "--community", "club"])

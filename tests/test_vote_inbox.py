@@ -9,12 +9,11 @@ import random
 import time
 from datetime import timedelta
 
-import pytest
 from sqlmodel import select
 
-from bot.voting.polls import apply_reaction, close_poll, record_poll
 from bot.voting.apply import apply_pending
 from bot.voting.inbox import inbox_for, slack_event_order
+from bot.voting.polls import apply_reaction, close_poll, record_poll
 from core.messages import CommunityRef, Person
 from core.polls import VoteOutcome, choice_for_reaction
 from storage import reactions_repo
@@ -25,13 +24,21 @@ from tests.slack_support import serving_slack
 from tests.test_polls import GUILD, NO, UNSURE, YES, poll, votes  # noqa: F401 (poll: the fixture)
 
 
-
 def react(database, clock):
-    async def react(emoji: str, *, user: str = "1001", added: bool = True, order: int | None = None,
-                    event_id: str | None = None) -> VoteOutcome:
+    async def react(
+        emoji: str, *, user: str = "1001", added: bool = True, order: int | None = None, event_id: str | None = None
+    ) -> VoteOutcome:
         return await apply_reaction(
-            database, community=GUILD, platform="discord", channel_id="c1", message_id="m1",
-            person=Person(user, f"user {user}"), emoji=emoji, added=added, event_id=event_id, now=clock(),
+            database,
+            community=GUILD,
+            platform="discord",
+            channel_id="c1",
+            message_id="m1",
+            person=Person(user, f"user {user}"),
+            emoji=emoji,
+            added=added,
+            event_id=event_id,
+            now=clock(),
             event_order=order,
         )
 
@@ -41,9 +48,18 @@ def react(database, clock):
 def pending_row(clock, *, user: str, emoji: str, added: bool = True, key: str, order: int, when=None) -> dict:
     """A recorded reaction as a process leaves it when it dies before applying it."""
     return {
-        "platform": "discord", "community_external_id": GUILD.external_id, "channel_id": "c1", "message_id": "m1",
-        "user_id": user, "display_name": "", "choice": choice_for_reaction("discord", emoji), "added": added,
-        "event_key": key, "event_order": order, "received_at": when or clock(), "facts": None,
+        "platform": "discord",
+        "community_external_id": GUILD.external_id,
+        "channel_id": "c1",
+        "message_id": "m1",
+        "user_id": user,
+        "display_name": "",
+        "choice": choice_for_reaction("discord", emoji),
+        "added": added,
+        "event_key": key,
+        "event_order": order,
+        "received_at": when or clock(),
+        "facts": None,
     }
 
 
@@ -102,9 +118,14 @@ async def test_bursts_of_conflicting_reactions_end_as_the_platform_ordered_them(
 
     stored = await votes(database, poll.id)
     async with database.session() as session:
-        ids = {m.platform_user_id: m.id for m in (await session.exec(select(__import__("storage.models", fromlist=["Member"]).Member))).all()}
+        ids = {
+            m.platform_user_id: m.id
+            for m in (await session.exec(select(__import__("storage.models", fromlist=["Member"]).Member))).all()
+        }
     for member in members:
-        mine = [(order, choice_for_reaction("discord", emoji), added) for who, order, emoji, added in sent if who == member]
+        mine = [
+            (order, choice_for_reaction("discord", emoji), added) for who, order, emoji, added in sent if who == member
+        ]
         assert stored.get(f"member:{ids[member]}") == expected_vote(mine), member
 
 
@@ -112,11 +133,14 @@ async def test_bursts_of_conflicting_reactions_end_as_the_platform_ordered_them(
 
 
 async def test_events_recorded_by_a_process_that_died_are_applied_by_the_next(database, clock, poll):
-    await record_only(database, [
-        pending_row(clock, user="1001", emoji=YES, key="r:dead:1", order=10),
-        pending_row(clock, user="1002", emoji=NO, key="r:dead:2", order=11),
-        pending_row(clock, user="1001", emoji=YES, added=False, key="r:dead:3", order=12),
-    ])
+    await record_only(
+        database,
+        [
+            pending_row(clock, user="1001", emoji=YES, key="r:dead:1", order=10),
+            pending_row(clock, user="1002", emoji=NO, key="r:dead:2", order=11),
+            pending_row(clock, user="1001", emoji=YES, added=False, key="r:dead:3", order=12),
+        ],
+    )
     assert await votes(database, poll.id) == {}
     await inbox_for(database).drain()
     assert sorted((await votes(database, poll.id)).values()) == ["no_upgrade"]
@@ -181,10 +205,14 @@ async def test_slack_requests_are_checked_before_they_are_parsed(database, servi
             signed = await slack.post(body, headers=signed_request(body, content_type="application/json"))
             assert signed.status == 400, body
         for form in ("[1, 2]", "", "payload=%7Bnot"):
-            signed = await slack.post(form, headers=signed_request(form, content_type="application/x-www-form-urlencoded"))
+            signed = await slack.post(
+                form, headers=signed_request(form, content_type="application/x-www-form-urlencoded")
+            )
             assert signed.status == 400, form
         form = "payload=%5B1%2C2%5D"  # an interactivity payload that is a JSON list
-        response = await slack.post(form, headers=signed_request(form, content_type="application/x-www-form-urlencoded"))
+        response = await slack.post(
+            form, headers=signed_request(form, content_type="application/x-www-form-urlencoded")
+        )
         assert response.status == 400
         stale = await slack.post("{}", headers=signed_request("{}", timestamp=int(time.time()) - 3600))
         assert stale.status == 401
@@ -194,8 +222,15 @@ async def test_slack_requests_are_checked_before_they_are_parsed(database, servi
 async def test_slack_reactions_are_recorded_before_the_200_and_redeliveries_once(database, service, clock):
     team = "T0TEST"
     story_id = await add_story(database, CommunityRef("slack", team, "t"), now=clock())
-    await record_poll(database, story_id=story_id, platform="slack", channel_id="C1", message_id="1700000000.000100",
-                      closes_at=clock() + timedelta(days=1), now=clock())
+    await record_poll(
+        database,
+        story_id=story_id,
+        platform="slack",
+        channel_id="C1",
+        message_id="1700000000.000100",
+        closes_at=clock() + timedelta(days=1),
+        now=clock(),
+    )
     async with serving_slack(service, database, clock=clock) as slack:
         body = reaction_event("x", added=True, user="U7", channel="C1", ts="1700000000.000100", team=team)
         for retry in (None, 1, 2):
@@ -211,8 +246,17 @@ async def test_a_redelivery_recorded_in_the_same_batch_as_its_original_is_refuse
     inbox = inbox_for(database)
     from bot.voting.inbox import Reaction
 
-    reaction = Reaction(community=GUILD, platform="discord", channel_id="c1", message_id="m1",
-                        person=Person("1001"), emoji=YES, added=True, event_id="Ev-same", now=clock())
+    reaction = Reaction(
+        community=GUILD,
+        platform="discord",
+        channel_id="c1",
+        message_id="m1",
+        person=Person("1001"),
+        emoji=YES,
+        added=True,
+        event_id="Ev-same",
+        now=clock(),
+    )
     results = await asyncio.gather(inbox.record(reaction), inbox.record(reaction))  # one insert, both rows
     assert sorted(map(str, results)) == ["None", VoteOutcome.IGNORED_DUPLICATE_EVENT.value]
     await inbox.drain()
@@ -239,8 +283,12 @@ def _random_json(rng: random.Random, depth: int = 0):
     if kind == "dict":
         keys = ["type", "event", "event_id", "team_id", "user", "item", "reaction", "event_ts", "channel", "ts", "x"]
         return {rng.choice(keys): _random_json(rng, depth + 1) for _ in range(rng.randrange(4))}
-    return {"null": None, "int": rng.randrange(-5, 10**12), "str": rng.choice(["", "reaction_added", "U1", "x"]),
-            "bool": rng.random() < 0.5}[kind]
+    return {
+        "null": None,
+        "int": rng.randrange(-5, 10**12),
+        "str": rng.choice(["", "reaction_added", "U1", "x"]),
+        "bool": rng.random() < 0.5,
+    }[kind]
 
 
 async def test_fuzzed_signed_slack_requests_never_fail_with_a_server_error(database, service, clock, caplog):
@@ -252,9 +300,19 @@ async def test_fuzzed_signed_slack_requests_never_fail_with_a_server_error(datab
     for _ in range(150):
         body = _random_json(rng)
         if rng.random() < 0.5:  # an Events API envelope around a random reaction event
-            event = {"type": rng.choice(["reaction_added", "reaction_removed"]), "user": _random_json(rng),
-                     "reaction": _random_json(rng), "item": _random_json(rng), "event_ts": _random_json(rng)}
-            body = {"type": "event_callback", "team_id": _random_json(rng), "event_id": _random_json(rng), "event": event}
+            event = {
+                "type": rng.choice(["reaction_added", "reaction_removed"]),
+                "user": _random_json(rng),
+                "reaction": _random_json(rng),
+                "item": _random_json(rng),
+                "event_ts": _random_json(rng),
+            }
+            body = {
+                "type": "event_callback",
+                "team_id": _random_json(rng),
+                "event_id": _random_json(rng),
+                "event": event,
+            }
         bodies.append(json.dumps(body))
     bodies += ["", "\x00\xff", "{" * 50, json.dumps({"type": "event_callback", "event": None})]
     async with serving_slack(service, database, clock=clock) as slack:

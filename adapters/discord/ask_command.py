@@ -31,9 +31,7 @@ def ask_text(result: AskAnswer) -> str:
 def ask_command(context: BotContext):
     """The `/mge ask` callback (installed from the member command table by ``member_commands``)."""
 
-    async def ask(
-        interaction: discord.Interaction, question: app_commands.Range[str, 1, MAX_QUESTION_CHARS]
-    ) -> None:
+    async def ask(interaction: discord.Interaction, question: app_commands.Range[str, 1, MAX_QUESTION_CHARS]) -> None:
         # Discord enforces the length in its client; a request sent another way is checked here.
         if (problem := question_problem(question)) is not None:
             await answer(interaction, escape(problem))

@@ -32,9 +32,9 @@ from adapters.discord.moderator_commands import install_moderator_commands
 from adapters.discord.polls import on_raw_reaction
 from adapters.discord.presses import answer_press
 from bot.commands.buttons import STALE_BUTTON_TEXT
+from bot.interview.routing import DmRouter
 from bot.interview.service import InterviewService
 from core.clock import utcnow
-from bot.interview.routing import DmRouter
 from storage.database import Database
 
 log = logging.getLogger("mge.discord")
@@ -129,7 +129,9 @@ class MgeDiscordClient(discord.Client):
             log.info("synced %d global commands", len(synced))
 
     async def on_ready(self) -> None:
-        log.info("connected to Discord as %s (%s), in %d guilds", self.user, self.user and self.user.id, len(self.guilds))
+        log.info(
+            "connected to Discord as %s (%s), in %d guilds", self.user, self.user and self.user.id, len(self.guilds)
+        )
 
     async def on_message(self, message: discord.Message) -> None:
         await on_direct_message(self, message)
@@ -147,8 +149,11 @@ class MgeDiscordClient(discord.Client):
         """Answer what no handler will: a button the bot no longer makes, a form or an interaction type
         it does not know. (Commands, stale ones included, are the tree's: see ``on_command_error``.)"""
         kind = interaction.type
-        if kind in (discord.InteractionType.application_command, discord.InteractionType.autocomplete,
-                    discord.InteractionType.ping):
+        if kind in (
+            discord.InteractionType.application_command,
+            discord.InteractionType.autocomplete,
+            discord.InteractionType.ping,
+        ):
             return
         data: Mapping[str, object] = interaction.data if isinstance(interaction.data, dict) else {}
         custom_id = data.get("custom_id")
@@ -192,8 +197,12 @@ def build_client(
     clock: Callable[[], datetime] = utcnow,
 ) -> MgeDiscordClient:
     context = BotContext(
-        interviews=interviews, router=router, database=database, clock=clock,
-        moderator_role_ids=config.moderator_role_ids, poll_duration=config.poll_duration,
+        interviews=interviews,
+        router=router,
+        database=database,
+        clock=clock,
+        moderator_role_ids=config.moderator_role_ids,
+        poll_duration=config.poll_duration,
         token_prices=config.token_prices,
     )
     return MgeDiscordClient(

@@ -63,8 +63,10 @@ def build_groups(
     for install in member_installers:
         install(members, context)
     moderators = app_commands.Group(
-        name=MODERATOR_GROUP_NAME, description="Moral Graph Bot, for moderators: polls, digest, values, rounds",
-        default_permissions=discord.Permissions(manage_guild=True), guild_only=True,
+        name=MODERATOR_GROUP_NAME,
+        description="Moral Graph Bot, for moderators: polls, digest, values, rounds",
+        default_permissions=discord.Permissions(manage_guild=True),
+        guild_only=True,
     )
     for install in moderator_installers:
         install(moderators, context)
@@ -96,7 +98,9 @@ async def answer(
     batches = _embed_batches(embeds) or [[]]
     for index, batch in enumerate(batches):
         kwargs: dict[str, Any] = {
-            "ephemeral": True, "allowed_mentions": discord.AllowedMentions.none(), "embeds": batch
+            "ephemeral": True,
+            "allowed_mentions": discord.AllowedMentions.none(),
+            "embeds": batch,
         }
         if index == 0 and content:
             kwargs["content"] = neutralise(discord_text(content))
@@ -143,7 +147,11 @@ def _embed_batches(embeds: Sequence[discord.Embed]) -> list[list[discord.Embed]]
     batches: list[list[discord.Embed]] = []
     size = 0
     for embed in embeds:
-        if not batches or len(batches[-1]) == EPHEMERAL_EMBEDS_PER_MESSAGE or size + len(embed) > EMBED_CHARS_PER_MESSAGE:
+        if (
+            not batches
+            or len(batches[-1]) == EPHEMERAL_EMBEDS_PER_MESSAGE
+            or size + len(embed) > EMBED_CHARS_PER_MESSAGE
+        ):
             batches.append([])
             size = 0
         batches[-1].append(embed)

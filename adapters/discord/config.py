@@ -10,9 +10,9 @@ from datetime import datetime, timedelta
 
 import discord
 
+from bot.interview.routing import DmRouter
 from bot.interview.service import InterviewService
 from core.clock import utcnow
-from bot.interview.routing import DmRouter
 from storage.database import Database
 
 PLATFORM = "discord"

@@ -55,14 +55,17 @@ def _context_field(scenario: str | None, ctx) -> tuple[str, str]:
 
 
 def digest_embed(digest: Digest, *, image: bool = False) -> discord.Embed:
-    title = _cut(f"Moral graph digest — {neutralise(' '.join(digest.community.split()))} — {digest.period}",
-                 MAX_EMBED_TITLE)
-    description = "\n".join([
-        f"**Participation**\n{participation_line(digest.participation)}",
-        "",
-        "**What changed**",
-        *(f"• {line}" for line in change_lines(digest.changes, esc)),
-    ])
+    title = _cut(
+        f"Moral graph digest — {neutralise(' '.join(digest.community.split()))} — {digest.period}", MAX_EMBED_TITLE
+    )
+    description = "\n".join(
+        [
+            f"**Participation**\n{participation_line(digest.participation)}",
+            "",
+            "**What changed**",
+            *(f"• {line}" for line in change_lines(digest.changes, esc)),
+        ]
+    )
     if not digest.scenarios:
         description += "\n\nNo context has a ranking yet: polls need a few more votes."
     embed = discord.Embed(title=title, description=_cut(description, min(MAX_EMBED_DESCRIPTION, 2000)))

@@ -36,8 +36,12 @@ async def on_direct_message(client: discord.Client, message: discord.Message) ->
     if not is_member_dm(client, message):
         return
     if not isinstance(message.content, str) or not isinstance(message.attachments, list):
-        log.warning("ignored a malformed DM %s from %s: content is %s", message.id, message.author.id,
-                    type(message.content).__name__)
+        log.warning(
+            "ignored a malformed DM %s from %s: content is %s",
+            message.id,
+            message.author.id,
+            type(message.content).__name__,
+        )
         return
     if not message.content.strip() and (message.attachments or message.stickers):
         await deliver(message.channel, [Reply(ATTACHMENT_ONLY_TEXT)])

@@ -44,8 +44,11 @@ def after_press_view(message: discord.Message, *, pressed: str, finished: bool) 
             if parsed is not None and parsed.done and not is_pressed and not finished:
                 number = re.match(r"\d+\. ", label)  # labels are numbered when the choices are listed above
                 label = (number.group(0) if number else "") + DONE_LABEL
-            style = discord.ButtonStyle.success if is_pressed or child.style is discord.ButtonStyle.success \
+            style = (
+                discord.ButtonStyle.success
+                if is_pressed or child.style is discord.ButtonStyle.success
                 else discord.ButtonStyle.secondary
+            )
             disabled = finished or is_pressed or bool(child.disabled)
             view.add_item(ChoiceButton(key, label, style=style, disabled=disabled, row=min(row, 4)))
     return view

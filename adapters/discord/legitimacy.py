@@ -20,6 +20,7 @@ from adapters.discord.buttons import ChoiceButton
 from adapters.discord.render import BUTTONS_PER_ROW, MAX_BUTTON_LABEL, MAX_CONTENT, neutralise
 from core.legitimacy import Button
 
+
 def escaped(text: str) -> str:
     """Plain text made inert for a Discord message: no markdown, no mentions, within the length limit."""
     lines = [discord.utils.escape_markdown(line, as_needed=False) for line in text.split("\n")]

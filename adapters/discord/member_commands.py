@@ -27,17 +27,17 @@ from adapters.discord.community import community_of_guild, member_community, per
 from adapters.discord.config import PLATFORM, BotContext
 from adapters.discord.delivery import deliver
 from adapters.discord.render import card_embed
-from bot.values.my_card import member_cards
+from bot.commands.member_commands import NO_CARD_TEXT, handlers_for, help_lines
 from bot.commands.member_data import (
     FORGET_CANCEL_KEY,
     FORGET_WINDOW_MINUTES,
+    NO_DATA_TEXT,
     forget_button_key,
     forget_preview,
-    NO_DATA_TEXT,
     member_export,
 )
-from bot.commands.member_commands import NO_CARD_TEXT, handlers_for, help_lines
 from bot.privacy.erase import NOTHING_STORED_TEXT
+from bot.values.my_card import member_cards
 from core.messages import CommunityRef
 
 JOIN_IN_A_SERVER_TEXT = "Please run `/mge join` in the server whose community you want to take part in."
@@ -72,8 +72,7 @@ HELP_TEXT = (
     "why it matters, a time you faced something like it. Answer in your own words; there are no wrong answers.\n"
     "3. From your answers I write a **values card**. You confirm it, or tell me what to change.\n"
     "4. Later, members vote on stories of how values relate, and the results are shared.\n\n"
-    "**Commands**\n"
-    + "\n".join(help_lines()) + "\n\n"
+    "**Commands**\n" + "\n".join(help_lines()) + "\n\n"
     "**Moderator commands** (Manage Server permission or a moderator role)\n"
     f"{_commands('scenario', 'round', 'contexts')} — what the community deliberates, and when\n"
     f"{_commands('poll', 'polls', 'digest', 'schedule')} — story polls and the weekly digest\n"
@@ -87,7 +86,12 @@ STATUS_TEXT = {"confirmed": "Confirmed", "proposed": "Waiting for your confirmat
 def install_member_commands(group: app_commands.Group, context: BotContext) -> None:
     """Every member command of the table, with its Discord handler."""
     handlers: dict[str, Callable[[BotContext], Callable[..., Awaitable[None]]]] = {
-        "join": _join, "mycard": _mycard, "mydata": _mydata, "forget": _forget, "ask": ask_command, "help": _help,
+        "join": _join,
+        "mycard": _mycard,
+        "mydata": _mydata,
+        "forget": _forget,
+        "ask": ask_command,
+        "help": _help,
     }
     for command, handler in handlers_for(PLATFORM, handlers):
         callback = handler(context)
@@ -133,8 +137,16 @@ def _mycard(context: BotContext):
         embeds = [
             card_embed(
                 item.card,
-                footer=" · ".join(filter(None, [STATUS_TEXT.get(item.status, item.status), _clip(item.scenario, 200),
-                                                item.placement.line() if item.placement else None])),
+                footer=" · ".join(
+                    filter(
+                        None,
+                        [
+                            STATUS_TEXT.get(item.status, item.status),
+                            _clip(item.scenario, 200),
+                            item.placement.line() if item.placement else None,
+                        ],
+                    )
+                ),
             )
             for item in cards
         ]
@@ -202,8 +214,9 @@ def _help(context: BotContext):
 def forget_view(community: CommunityRef, *, asked_at: datetime) -> discord.ui.View:
     """**Erase my data** (carrying the community and when it was asked) and **Keep my data**."""
     view = discord.ui.View(timeout=None)
-    view.add_item(ChoiceButton(forget_button_key(community, asked_at=asked_at), ERASE_LABEL,
-                               style=discord.ButtonStyle.danger))
+    view.add_item(
+        ChoiceButton(forget_button_key(community, asked_at=asked_at), ERASE_LABEL, style=discord.ButtonStyle.danger)
+    )
     view.add_item(ChoiceButton(FORGET_CANCEL_KEY, KEEP_LABEL))
     return view
 

@@ -29,9 +29,8 @@ from adapters.discord.digest import DiscordDigestPublisher
 from adapters.discord.moderator_commands import post_failure_text, require_moderator
 from adapters.discord.polls import DiscordPollPublisher
 from adapters.discord.render import neutralise
-from bot.commands.base import ActionReply, ModeratorAction, ModeratorCall, ModeratorServices, run_action
+from bot.commands.base import ActionReply, ModeratorAction, ModeratorCall, ModeratorServices, channel_id_of, run_action
 from bot.commands.moderator_actions import groups
-from bot.commands.base import channel_id_of
 from storage.repositories import ensure_community
 
 #: A message's content may hold 2000 characters; longer answers come as a file as well.
@@ -53,7 +52,9 @@ def install_moderator_actions(group: app_commands.Group, context: BotContext) ->
 
 def _command(action: ModeratorAction, context: BotContext, *, name: str) -> app_commands.Command:
     async def callback(interaction: discord.Interaction, **values) -> None:
-        if not await require_moderator(interaction, context, name=action.path, action=f"use {moderator_command(action.group)}"):
+        if not await require_moderator(
+            interaction, context, name=action.path, action=f"use {moderator_command(action.group)}"
+        ):
             return
         assert interaction.guild_id is not None  # checked by the gate
         await interaction.response.defer(ephemeral=True, thinking=True)
@@ -61,8 +62,10 @@ def _command(action: ModeratorAction, context: BotContext, *, name: str) -> app_
         community = community_of_guild(interaction.guild, interaction.guild_id)
         args = {p.name: _text(p.kind, values.get(p.name)) for p in action.params if values.get(p.name) is not None}
         for param in action.params:
-            if param.kind == "channel" and param.name in args and await _elsewhere(
-                interaction.client, args[param.name], guild_id=interaction.guild_id
+            if (
+                param.kind == "channel"
+                and param.name in args
+                and await _elsewhere(interaction.client, args[param.name], guild_id=interaction.guild_id)
             ):
                 await answer(interaction, OTHER_SERVER_TEXT)
                 return
@@ -74,22 +77,31 @@ def _command(action: ModeratorAction, context: BotContext, *, name: str) -> app_
             channel_id=str(interaction.channel_id) if interaction.channel_id else None,
             args=args,
             now=now,
-            services=ModeratorServices(DiscordPollPublisher(interaction.client),
-                                       DiscordDigestPublisher(interaction.client), context.poll_duration,
-                                       llm=context.interviews.llm, model=context.interviews.articulation_model,
-                                       token_prices=context.token_prices, post_failure=post_failure_text),
+            services=ModeratorServices(
+                DiscordPollPublisher(interaction.client),
+                DiscordDigestPublisher(interaction.client),
+                context.poll_duration,
+                llm=context.interviews.llm,
+                model=context.interviews.articulation_model,
+                token_prices=context.token_prices,
+                post_failure=post_failure_text,
+            ),
         )
         await _reply(interaction, await run_action(action, call))
 
-    parameters = [inspect.Parameter("interaction", inspect.Parameter.POSITIONAL_OR_KEYWORD,
-                                    annotation=discord.Interaction)]
+    parameters = [
+        inspect.Parameter("interaction", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=discord.Interaction)
+    ]
     for param in action.params:
         kind = _TYPES[param.kind]
-        parameters.append(inspect.Parameter(
-            param.name, inspect.Parameter.KEYWORD_ONLY,
-            annotation=kind if param.required else Optional[kind],  # noqa: UP045 (discord.py reads typing.Optional)
-            default=inspect.Parameter.empty if param.required else None,
-        ))
+        parameters.append(
+            inspect.Parameter(
+                param.name,
+                inspect.Parameter.KEYWORD_ONLY,
+                annotation=kind if param.required else Optional[kind],  # noqa: UP045 (discord.py reads typing.Optional)
+                default=inspect.Parameter.empty if param.required else None,
+            )
+        )
     # discord.py reads the options and their descriptions off these two function attributes, which a
     # function's type does not declare.
     callback.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
@@ -135,5 +147,6 @@ async def _reply(interaction: discord.Interaction, reply: ActionReply) -> None:
     if not files:
         await answer(interaction, text)
         return
-    await interaction.followup.send(neutralise(text), files=files, ephemeral=True,
-                                    allowed_mentions=discord.AllowedMentions.none())
+    await interaction.followup.send(
+        neutralise(text), files=files, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
+    )

@@ -21,12 +21,12 @@ from adapters.discord.community import community_of_guild
 from adapters.discord.config import PLATFORM, BotContext
 from adapters.discord.polls import DiscordPollPublisher
 from bot.commands.base import terminal_command
-from storage.repositories import ensure_community
-from bot.commands.schedule import audit_poll
 from bot.commands.permissions import ModeratorFacts, denial_text, is_moderator
-from bot.voting.selection import next_story_for
+from bot.commands.schedule import audit_poll
 from bot.voting.polls import post_story_poll, story_poll_view
+from bot.voting.selection import next_story_for
 from core.polls import StoryPoll
+from storage.repositories import ensure_community
 
 log = logging.getLogger("mge.discord.moderation")
 
@@ -62,7 +62,12 @@ async def require_moderator(interaction: discord.Interaction, context: BotContex
         return False
     if is_moderator(moderator_facts(interaction), moderator_role_ids=context.moderator_role_ids):
         return True
-    log.info("refused %s to %s in guild %s: not a moderator", moderator_command(name), interaction.user.id, interaction.guild_id)
+    log.info(
+        "refused %s to %s in guild %s: not a moderator",
+        moderator_command(name),
+        interaction.user.id,
+        interaction.guild_id,
+    )
     await answer(interaction, denial_text(PLATFORM, action=action, moderator_role_ids=context.moderator_role_ids))
     return False
 
@@ -70,8 +75,10 @@ async def require_moderator(interaction: discord.Interaction, context: BotContex
 def post_failure_text(error: BaseException, channel: str) -> str | None:
     """What a moderator is told when Discord refused a post in ``channel`` (None: not Discord's refusal)."""
     if isinstance(error, discord.Forbidden):
-        why = ("I need the View Channel, Send Messages, Embed Links and Add Reactions permissions there. "
-               "Give them to me (or add me to that channel) and try again.")
+        why = (
+            "I need the View Channel, Send Messages, Embed Links and Add Reactions permissions there. "
+            "Give them to me (or add me to that channel) and try again."
+        )
     elif isinstance(error, discord.NotFound):
         why = "that channel doesn't exist or I can't see it. Name another channel."
     elif isinstance(error, discord.HTTPException):
@@ -83,6 +90,7 @@ def post_failure_text(error: BaseException, channel: str) -> str | None:
 
 def posted_text(view: StoryPoll, *, closes_at: datetime, jump_url: str) -> str:
     """The moderator's confirmation. Echoed texts are markdown-escaped (``answer`` defuses mentions)."""
+
     def clean(text: str) -> str:
         return discord.utils.escape_markdown(" ".join(text.split()))
 
@@ -109,22 +117,34 @@ def install_moderator_commands(group: app_commands.Group, context: BotContext) -
             now = context.clock()
             story_id = await next_story_for(context.database, community, now=now)
             if story_id is None:
-                await answer(interaction, NOTHING_TO_POLL_TEXT.format(command=terminal_command(community, "stories generate")))
+                await answer(
+                    interaction, NOTHING_TO_POLL_TEXT.format(command=terminal_command(community, "stories generate"))
+                )
                 return
             closes_at = now + context.poll_duration
             try:
                 recorded = await post_story_poll(
-                    context.database, DiscordPollPublisher(interaction.client), story_id=story_id, platform=PLATFORM,
-                    channel_id=str(interaction.channel_id), closes_at=closes_at, now=now,
+                    context.database,
+                    DiscordPollPublisher(interaction.client),
+                    story_id=story_id,
+                    platform=PLATFORM,
+                    channel_id=str(interaction.channel_id),
+                    closes_at=closes_at,
+                    now=now,
                 )
             except discord.HTTPException as error:
                 log.warning("could not post a poll in channel %s: %s", interaction.channel_id, error)
                 await answer(interaction, post_failure_text(error, str(interaction.channel_id)) or "")
                 return
         log.info("poll %s on story %s posted by %s", recorded.id, story_id, interaction.user.id)
-        await audit_poll(context.database, recorded, community_id=await ensure_community(context.database, community,
-                                                                                          now=now),
-                         actor=f"{PLATFORM}:{interaction.user.id}", now=now, action="poll")
+        await audit_poll(
+            context.database,
+            recorded,
+            community_id=await ensure_community(context.database, community, now=now),
+            actor=f"{PLATFORM}:{interaction.user.id}",
+            now=now,
+            action="poll",
+        )
         jump_url = f"https://discord.com/channels/{interaction.guild_id}/{recorded.channel_id}/{recorded.message_id}"
         view = await story_poll_view(context.database, story_id)
         await answer(interaction, posted_text(view, closes_at=closes_at, jump_url=jump_url))

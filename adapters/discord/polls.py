@@ -48,7 +48,9 @@ def _value_field(label: str, value: ValueSummary) -> tuple[str, str]:
 def poll_embed(poll: StoryPoll) -> discord.Embed:
     """The story, its context, the two values it moves between, and how to vote."""
     description = f"**{_clean(poll.context)}**\n\n{_clean(poll.story)}"
-    embed = discord.Embed(title=QUESTION, description=_shorten(description, STORY_LIMIT), colour=discord.Colour.blurple())
+    embed = discord.Embed(
+        title=QUESTION, description=_shorten(description, STORY_LIMIT), colour=discord.Colour.blurple()
+    )
     for label, value in (("Before", poll.from_value), ("After", poll.to_value)):
         name, body = _value_field(label, value)
         embed.add_field(name=name, value=body, inline=False)

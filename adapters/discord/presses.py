@@ -51,10 +51,18 @@ async def _answer(interaction: discord.Interaction[Any], key: str) -> None:
         await acknowledge_press(interaction)
     context = context_of(interaction.client)
     user = interaction.user
-    press = ButtonPress(key=key, platform=PLATFORM, person=person_of(user), community=None,
-                        event_id=f"interaction-{interaction.id}", now=context.clock(), database=context.database,
-                        interviews=context.interviews)
+    press = ButtonPress(
+        key=key,
+        platform=PLATFORM,
+        person=person_of(user),
+        community=None,
+        event_id=f"interaction-{interaction.id}",
+        now=context.clock(),
+        database=context.database,
+        interviews=context.interviews,
+    )
     if route.needs_community:
+
         async def respond(community: CommunityRef) -> list[Outbound]:
             return list((await route.handler(dataclasses.replace(press, community=community))).messages)
 

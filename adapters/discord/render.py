@@ -103,7 +103,12 @@ def choice_view(choices: tuple[Choice, ...] | list[Choice], *, numbered: bool = 
         label = f"{index + 1}. {choice.label}" if numbered else choice.label
         style = discord.ButtonStyle.primary if index == 0 else discord.ButtonStyle.secondary
         view.add_item(
-            ChoiceButton(choice.key, _shorten(label, MAX_BUTTON_LABEL) or str(index + 1), style=style, row=index // BUTTONS_PER_ROW)
+            ChoiceButton(
+                choice.key,
+                _shorten(label, MAX_BUTTON_LABEL) or str(index + 1),
+                style=style,
+                row=index // BUTTONS_PER_ROW,
+            )
         )
     return view
 

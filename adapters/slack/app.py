@@ -13,12 +13,11 @@ the token is checked against ``api_url`` too.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
-
-import json
 from urllib.parse import parse_qsl
 
 from aiohttp import web
@@ -29,12 +28,12 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import buttons, commands, dm, polls
-from adapters.slack.member_commands import member_commands
 from adapters.slack.context import SlackDeps
+from adapters.slack.member_commands import member_commands
 from adapters.slack.moderator_commands import add_moderator_commands
 from adapters.slack.polls import reaction_of
-from bot.voting.inbox import inbox_for
 from bot.interview.service import InterviewService
+from bot.voting.inbox import inbox_for
 from storage.database import Database
 
 log = logging.getLogger("mge.slack")
@@ -86,7 +85,9 @@ def build_slack_app(
     if command_registry is None:
         command_registry = member_commands()
         command_registry = add_moderator_commands(
-            command_registry, moderator_ids=config.moderator_ids, poll_duration=config.poll_duration,
+            command_registry,
+            moderator_ids=config.moderator_ids,
+            poll_duration=config.poll_duration,
             token_prices=config.token_prices,
         )
     app = AsyncApp(
@@ -152,8 +153,12 @@ class SlackHttpGate:
                     return web.Response(status=503, text="try again")
                 return web.Response(status=200)
         # Bolt reads the headers as any mapping (it lower-cases them itself); its hint names only dict.
-        bolt_request = AsyncBoltRequest(body=text, query=request.query_string, headers=request.headers,  # type: ignore[arg-type]
-                                        context={commands.ARRIVED_AT: arrived})
+        bolt_request = AsyncBoltRequest(
+            body=text,
+            query=request.query_string,
+            headers=request.headers,  # type: ignore[arg-type]
+            context={commands.ARRIVED_AT: arrived},
+        )
         try:
             response = await self._app.async_dispatch(bolt_request)
         except Exception as error:  # noqa: BLE001 — Bolt reading a body of a shape Slack never sends
@@ -202,10 +207,22 @@ def _parse(text: str, content_type: str) -> dict:
 #: Fields of Slack's envelopes (Events API, interactivity) that Bolt reads before any listener runs,
 #: by the type Slack sends them as: a body with one of another type is not from Slack.
 _ENVELOPE_TYPES: dict[str, type | tuple[type, ...]] = {
-    "type": str, "token": str, "team_id": str, "api_app_id": str, "event_id": str, "enterprise_id": str,
-    "context_team_id": str, "context_enterprise_id": (str, type(None)), "event_time": int,
-    "event": dict, "team": (dict, type(None)), "user": dict, "channel": dict, "enterprise": (dict, type(None)),
-    "authorizations": list, "is_enterprise_install": bool,
+    "type": str,
+    "token": str,
+    "team_id": str,
+    "api_app_id": str,
+    "event_id": str,
+    "enterprise_id": str,
+    "context_team_id": str,
+    "context_enterprise_id": (str, type(None)),
+    "event_time": int,
+    "event": dict,
+    "team": (dict, type(None)),
+    "user": dict,
+    "channel": dict,
+    "enterprise": (dict, type(None)),
+    "authorizations": list,
+    "is_enterprise_install": bool,
 }
 
 
@@ -218,7 +235,9 @@ def _check_envelope(payload: dict) -> None:
         raise ValueError("the event has no type")
 
 
-async def start_http(app: AsyncApp, deps: SlackDeps, *, host: str, port: int, signing_secret: str) -> tuple[web.AppRunner, int]:
+async def start_http(
+    app: AsyncApp, deps: SlackDeps, *, host: str, port: int, signing_secret: str
+) -> tuple[web.AppRunner, int]:
     """Serve ``app`` on ``host:port`` (port 0: any free port) behind a ``SlackHttpGate``; returns the
     runner and the bound port."""
     gate = SlackHttpGate(app, deps, signing_secret=signing_secret)
@@ -245,8 +264,13 @@ async def run_slack_http(
     if not config.signing_secret:
         raise ValueError("HTTP mode needs the Slack signing secret")
     app, deps = build_slack_app(config, interviews=interviews, database=database)
-    runner, bound = await start_http(app, deps, host=host or config.http_host,
-                                     port=config.http_port if port is None else port, signing_secret=config.signing_secret)
+    runner, bound = await start_http(
+        app,
+        deps,
+        host=host or config.http_host,
+        port=config.http_port if port is None else port,
+        signing_secret=config.signing_secret,
+    )
     log.info("Slack HTTP mode listening on %s:%s%s", host or config.http_host, bound, EVENTS_PATH)
     try:
         await (stop or asyncio.Event()).wait()

@@ -41,8 +41,9 @@ async def send_to_member(call: CommandCall, message: dict[str, Any]) -> None:
             await call.client.chat_postEphemeral(channel=call.channel_id, user=user, **message)
             return
         except SlackApiError as error:
-            log.info("ephemeral answer refused in %s (%s): sending it by DM", call.channel_id,
-                     error.response.get("error"))
+            log.info(
+                "ephemeral answer refused in %s (%s): sending it by DM", call.channel_id, error.response.get("error")
+            )
     opened = await call.client.conversations_open(users=user)
     await call.client.chat_postMessage(
         channel=str(opened["channel"]["id"]), unfurl_links=False, unfurl_media=False, **message

@@ -75,9 +75,14 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
                 label = unescape(str((action.get("text") or {}).get("text") or action.get("value") or ""))
                 await retire(client, pressed, f"You chose: *{escape(label)}*")
             press = ButtonPress(
-                key=key, platform="slack", person=person, community=community,
-                event_id=f"action-{action.get('action_ts') or body.get('trigger_id')}", now=deps.clock(),
-                database=deps.database, interviews=deps.interviews,
+                key=key,
+                platform="slack",
+                person=person,
+                community=community,
+                event_id=f"action-{action.get('action_ts') or body.get('trigger_id')}",
+                now=deps.clock(),
+                database=deps.database,
+                interviews=deps.interviews,
             )
             await show_reply(client, pressed, key, await route.handler(press))
 

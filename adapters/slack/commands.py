@@ -33,7 +33,9 @@ STILL_WORKING_TEXT = "Working on it: I'll send you the answer in a direct messag
 #: Echoed text never becomes a link preview or a parsed @name.
 NO_LINKS: dict[str, Any] = {"unfurl_links": False, "unfurl_media": False, "parse": "none", "link_names": False}
 #: A subcommand the bot does not have: a typo, or one that changed since the member learnt it.
-UNKNOWN_TEXT = f"`{COMMAND} {{name}}` is not a command I know (commands change now and then). Here is what I can do:\n\n"
+UNKNOWN_TEXT = (
+    f"`{COMMAND} {{name}}` is not a command I know (commands change now and then). Here is what I can do:\n\n"
+)
 
 
 @dataclass
@@ -132,8 +134,9 @@ def register(app: AsyncApp, deps: SlackDeps, registry: CommandRegistry) -> Comma
             async def answer_later() -> None:
                 late = await task
                 opened = await client.conversations_open(users=call.person.platform_user_id)
-                await client.chat_postMessage(channel=str(opened["channel"]["id"]), text=late.text,
-                                              blocks=late.blocks, **NO_LINKS)
+                await client.chat_postMessage(
+                    channel=str(opened["channel"]["id"]), text=late.text, blocks=late.blocks, **NO_LINKS
+                )
                 if late.then is not None:
                     await late.then()
 

@@ -53,8 +53,15 @@ def digest_blocks(digest: Digest) -> dict[str, Any]:
     blocks: Blocks = [
         {"type": "header", "text": plain(f"Moral graph digest — {digest.community} — {digest.period}", HEADER_LIMIT)},
         {"type": "context", "elements": [mrkdwn(escape(participation_line(digest.participation)))]},
-        {"type": "section", "text": mrkdwn(_cut("*What changed*\n" + "\n".join(
-            f"• {line}" for line in change_lines(digest.changes, esc)), SECTION_LIMIT))},
+        {
+            "type": "section",
+            "text": mrkdwn(
+                _cut(
+                    "*What changed*\n" + "\n".join(f"• {line}" for line in change_lines(digest.changes, esc)),
+                    SECTION_LIMIT,
+                )
+            ),
+        },
         {"type": "divider"},
     ]
     if not digest.scenarios:

@@ -25,8 +25,7 @@ from core.messages import InboundMessage, Person, Reply
 MEMBER_SUBTYPES = {None, "file_share", "thread_broadcast"}
 
 FILES_ONLY = (
-    "I can only read text, so files and images don't reach the interview. "
-    "Please answer in words in a normal message."
+    "I can only read text, so files and images don't reach the interview. Please answer in words in a normal message."
 )
 
 

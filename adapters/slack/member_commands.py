@@ -19,8 +19,8 @@ from adapters.slack.context import deliver, run_member_work
 from adapters.slack.render import escape
 from bot.commands.member_commands import NO_CARD_TEXT, handlers_for
 from bot.commands.member_data import FORGET_WINDOW_MINUTES, NO_DATA_TEXT, forget, forget_preview, member_export
-from bot.privacy.erase import NOTHING_STORED_TEXT
 from bot.privacy.confirmations import ForgetConfirmations
+from bot.privacy.erase import NOTHING_STORED_TEXT
 from bot.values.my_card import MemberCard, member_cards
 
 log = logging.getLogger("mge.slack.commands")
@@ -61,7 +61,9 @@ async def mycard(call: CommandCall) -> CommandReply:
     shown = cards[-MAX_CARDS_SHOWN:]
     blocks: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": "*Your values cards*"}}]
     for item in shown:
-        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": _card_text(item)[:3000], "verbatim": True}})
+        blocks.append(
+            {"type": "section", "text": {"type": "mrkdwn", "text": _card_text(item)[:3000], "verbatim": True}}
+        )
     text = "Your values cards: " + "; ".join(escape(item.card.title) for item in shown)
     return CommandReply(text, blocks=blocks)
 
@@ -139,8 +141,14 @@ def member_commands() -> CommandRegistry:
     async def help_(call: CommandCall) -> CommandReply:  # dispatch answers "help" itself; listed for the text
         return CommandReply(registry.help_text())
 
-    handlers = {"join": join, "mycard": mycard, "mydata": mydata, "forget": forget_command(ForgetConfirmations()),
-                "ask": ask, "help": help_}
+    handlers = {
+        "join": join,
+        "mycard": mycard,
+        "mydata": mydata,
+        "forget": forget_command(ForgetConfirmations()),
+        "ask": ask,
+        "help": help_,
+    }
     for command, handler in handlers_for("slack", handlers):
         registry.add(Subcommand(command.name, command.help, handler, usage=escape(command.usage())))
     return registry

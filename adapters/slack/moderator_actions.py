@@ -37,11 +37,11 @@ ACK_MARGIN = 0.25
 _POST_FAILURES = {
     "not_in_channel": "I'm not in that channel. Invite me there (`/invite @Moral Graph Bot`) and try again.",
     "channel_not_found": "I can't see that channel: it is private and I'm not in it, or it no longer exists. "
-                         "Invite me there or name another channel, and try again.",
+    "Invite me there or name another channel, and try again.",
     "is_archived": "that channel is archived. Name another channel.",
     "restricted_action": "the workspace doesn't let me post there. Name another channel.",
     "missing_scope": "I lack the chat:write or reactions:write permission: ask the workspace's admin to "
-                     "reinstall the app with the scopes in its manifest.",
+    "reinstall the app with the scopes in its manifest.",
 }
 
 
@@ -58,11 +58,18 @@ def _usage(actions: list[ModeratorAction]) -> str:
     return "\n".join(f"`/mge {a.usage()}` — {a.help}" for a in actions)
 
 
-def install_actions(registry: CommandRegistry, gate, *, poll_duration: timedelta,
-                    token_prices: tuple[float, float] = (0.0, 0.0)) -> None:
+def install_actions(
+    registry: CommandRegistry, gate, *, poll_duration: timedelta, token_prices: tuple[float, float] = (0.0, 0.0)
+) -> None:
     """Add one subcommand per action group (``polls``, ``digest``, ``values`` …) to ``registry``."""
     for group, actions in groups().items():
-        registry.add(Subcommand(group, f"(moderators) {_summary(group, actions)}", _handler(group, actions, gate, poll_duration, token_prices)))
+        registry.add(
+            Subcommand(
+                group,
+                f"(moderators) {_summary(group, actions)}",
+                _handler(group, actions, gate, poll_duration, token_prices),
+            )
+        )
 
 
 def _summary(group: str, actions: list[ModeratorAction]) -> str:
@@ -71,8 +78,9 @@ def _summary(group: str, actions: list[ModeratorAction]) -> str:
     return f"{group}: " + ", ".join(a.name for a in actions)
 
 
-def _handler(group: str, actions: list[ModeratorAction], gate, poll_duration: timedelta,
-             token_prices: tuple[float, float]):
+def _handler(
+    group: str, actions: list[ModeratorAction], gate, poll_duration: timedelta, token_prices: tuple[float, float]
+):
     async def handle(call: CommandCall) -> CommandReply:
         refusal = await gate.refusal(call, action=f"use /mge {group}")
         if refusal is not None:
@@ -94,9 +102,15 @@ def _handler(group: str, actions: list[ModeratorAction], gate, poll_duration: ti
             channel_id=None if not call.channel_id or call.channel_id.startswith("D") else call.channel_id,
             args=_slack_args(rest, action),
             now=now,
-            services=ModeratorServices(SlackPollPublisher(call.client), SlackDigestPublisher(call.client), poll_duration,
-                                       llm=call.deps.interviews.llm, model=call.deps.interviews.articulation_model,
-                                       token_prices=token_prices, post_failure=post_failure_text),
+            services=ModeratorServices(
+                SlackPollPublisher(call.client),
+                SlackDigestPublisher(call.client),
+                poll_duration,
+                llm=call.deps.interviews.llm,
+                model=call.deps.interviews.articulation_model,
+                token_prices=token_prices,
+                post_failure=post_failure_text,
+            ),
         )
         if not action.slow:
             reply = await run_action(action, moderator_call)
@@ -114,8 +128,9 @@ def _slack_args(text: str, action: ModeratorAction) -> dict[str, str]:
     return {name: html.unescape(value) if kinds[name] == "text" else value for name, value in args.items()}
 
 
-async def answer_when_done(call: CommandCall, work: Awaitable[ActionReply], *, pending: str,
-                           markup: bool = False) -> CommandReply:
+async def answer_when_done(
+    call: CommandCall, work: Awaitable[ActionReply], *, pending: str, markup: bool = False
+) -> CommandReply:
     """The outcome of ``work`` in the ack when it is known in time (and carries no file); otherwise the ack
     is ``pending`` and the outcome goes to the moderator in a DM once known. ``markup``: the reply's
     text is Slack markup already (not escaped)."""

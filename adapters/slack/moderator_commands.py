@@ -29,13 +29,12 @@ from adapters.slack.commands import COMMAND, CommandCall, CommandRegistry, Comma
 from adapters.slack.moderator_actions import answer_when_done, install_actions, post_failure_text
 from adapters.slack.polls import PLATFORM, SlackPollPublisher
 from adapters.slack.render import escape
-from bot.commands.base import ActionReply
-from bot.commands.base import terminal_command
-from storage.repositories import ensure_community
-from bot.commands.schedule import audit_poll
+from bot.commands.base import ActionReply, terminal_command
 from bot.commands.permissions import ModeratorFacts, SlackModeratorId, denial_text, is_moderator, slack_moderator_ids
-from bot.voting.selection import next_story_for
+from bot.commands.schedule import audit_poll
 from bot.voting.polls import post_story_poll, story_poll_view
+from bot.voting.selection import next_story_for
+from storage.repositories import ensure_community
 
 log = logging.getLogger("mge.slack.moderation")
 
@@ -81,8 +80,9 @@ class UsergroupMembers:
         # team_id: which workspace the group is in (required by Slack for org-wide tokens, harmless otherwise);
         # slack_sdk leaves a None parameter out of the request.
         try:
-            response = await asyncio.wait_for(client.usergroups_users_list(usergroup=group_id, team_id=team_id or None),
-                                              GROUP_LOOKUP_TIMEOUT)
+            response = await asyncio.wait_for(
+                client.usergroups_users_list(usergroup=group_id, team_id=team_id or None), GROUP_LOOKUP_TIMEOUT
+            )
         except SlackApiError as error:
             # missing_scope (no usergroups:read), no_such_subteam (a typo), plan_upgrade_required (free plan)
             log.warning("could not list user-group %s: %s", group_id, error.response.get("error"))
@@ -126,7 +126,10 @@ def slack_date(when: datetime) -> str:
 
 
 def add_moderator_commands(
-    registry: CommandRegistry, *, moderator_ids: Iterable[str], poll_duration: timedelta,
+    registry: CommandRegistry,
+    *,
+    moderator_ids: Iterable[str],
+    poll_duration: timedelta,
     token_prices: tuple[float, float] = (0.0, 0.0),
 ) -> CommandRegistry:
     """Add the moderator subcommands to ``registry`` (and return it)."""
@@ -145,7 +148,9 @@ def add_moderator_commands(
         now = call.deps.clock()
         story_id = await next_story_for(call.deps.database, call.community, now=now, exclude=busy)
         if story_id is None:
-            return CommandReply(escape(NOTHING_TO_POLL_TEXT.format(command=terminal_command(call.community, "stories generate"))))
+            return CommandReply(
+                escape(NOTHING_TO_POLL_TEXT.format(command=terminal_command(call.community, "stories generate")))
+            )
         busy.add(story_id)
         closes_at = now + poll_duration
         view = await story_poll_view(call.deps.database, story_id)
@@ -153,8 +158,13 @@ def add_moderator_commands(
         async def post() -> ActionReply:
             try:
                 recorded = await post_story_poll(
-                    call.deps.database, SlackPollPublisher(call.client), story_id=story_id, platform=PLATFORM,
-                    channel_id=call.channel_id, closes_at=closes_at, now=now,
+                    call.deps.database,
+                    SlackPollPublisher(call.client),
+                    story_id=story_id,
+                    platform=PLATFORM,
+                    channel_id=call.channel_id,
+                    closes_at=closes_at,
+                    now=now,
                 )
             except SlackApiError as error:
                 log.warning("could not post a poll in %s: %s", call.channel_id, error.response.get("error"))
@@ -163,8 +173,14 @@ def add_moderator_commands(
                 busy.discard(story_id)
             log.info("poll %s on story %s posted by %s", recorded.id, story_id, call.person.platform_user_id)
             community_id = await ensure_community(call.deps.database, call.community, now=now)
-            await audit_poll(call.deps.database, recorded, community_id=community_id,
-                             actor=f"{PLATFORM}:{call.person.platform_user_id}", now=now, action="poll")
+            await audit_poll(
+                call.deps.database,
+                recorded,
+                community_id=community_id,
+                actor=f"{PLATFORM}:{call.person.platform_user_id}",
+                now=now,
+                action="poll",
+            )
             return ActionReply(
                 f"Posted a poll on “{escape(view.context)}”: {escape(view.from_value.title)} → "
                 f"{escape(view.to_value.title)}, in this channel. It closes {slack_date(closes_at)}."
@@ -175,4 +191,3 @@ def add_moderator_commands(
     registry.add(Subcommand("poll", "(moderators) post the next transition story as a poll in this channel", poll))
     install_actions(registry, gate, poll_duration=poll_duration, token_prices=token_prices)
     return registry
-

@@ -44,8 +44,10 @@ def _value_text(label: str, value: ValueSummary) -> str:
 def poll_blocks(poll: StoryPoll) -> Blocks:
     """Question, context, story, the two values side by side, and the legend. All echoed text escaped."""
     story = split_text(escape(poll.story), STORY_LIMIT)[0]
-    values = [mrkdwn(split_text(_value_text(label, value), 2000)[0])
-              for label, value in (("Before", poll.from_value), ("After", poll.to_value))]
+    values = [
+        mrkdwn(split_text(_value_text(label, value), 2000)[0])
+        for label, value in (("Before", poll.from_value), ("After", poll.to_value))
+    ]
     return [
         {"type": "header", "text": plain(QUESTION, HEADER_LIMIT)},
         {"type": "section", "text": mrkdwn(f"*{escape(poll.context)}*")},

@@ -94,7 +94,9 @@ def choice_blocks(choices: tuple[Choice, ...]) -> Blocks:
             }
             for n, choice in enumerate(choices[start : start + ACTIONS_LIMIT], start=start + 1)
         ]
-        blocks.append({"type": "actions", "block_id": f"{CHOICES_BLOCK_PREFIX}_{start // ACTIONS_LIMIT}", "elements": elements})
+        blocks.append(
+            {"type": "actions", "block_id": f"{CHOICES_BLOCK_PREFIX}_{start // ACTIONS_LIMIT}", "elements": elements}
+        )
     return blocks
 
 

@@ -155,9 +155,15 @@ async def ask_graph(
             prompt, messages = context_messages(text, contexts)
             shas.append(prompt.sha)
             choice = await recorder.call(
-                CONTEXTS_PURPOSE, prompt.sha, model,
-                llm.structured(messages, context_choice_schema(c.id for c in contexts), model=model,
-                               temperature=CONTEXTS_TEMPERATURE),
+                CONTEXTS_PURPOSE,
+                prompt.sha,
+                model,
+                llm.structured(
+                    messages,
+                    context_choice_schema(c.id for c in contexts),
+                    model=model,
+                    temperature=CONTEXTS_TEMPERATURE,
+                ),
             )
             answered_by = choice.model
             by_id = {c.id: c for c in contexts}
@@ -166,26 +172,42 @@ async def ask_graph(
             guides = winners(graph, touched)
             unranked = tuple(graph_key(c.text) for c in touched if c not in ranked)
             if not touched:
-                return AskAnswer(AskOutcome.NO_MATCH, NO_MATCH_TEXT.format(contexts=ranked_list), reason=reason,
-                                 prompt_shas=tuple(shas), model=answered_by)
+                return AskAnswer(
+                    AskOutcome.NO_MATCH,
+                    NO_MATCH_TEXT.format(contexts=ranked_list),
+                    reason=reason,
+                    prompt_shas=tuple(shas),
+                    model=answered_by,
+                )
             if not guides:
                 return AskAnswer(
                     AskOutcome.NOT_RANKED,
                     NOT_RANKED_TEXT.format(touched=quoted_list(unranked), contexts=ranked_list),
-                    unranked_contexts=unranked, reason=reason, prompt_shas=tuple(shas), model=answered_by,
+                    unranked_contexts=unranked,
+                    reason=reason,
+                    prompt_shas=tuple(shas),
+                    model=answered_by,
                 )
 
             prompt, messages = answer_messages(text, guides)
             shas.append(prompt.sha)
             reply = await recorder.call(
-                ANSWER_PURPOSE, prompt.sha, model,
-                llm.structured(messages, answer_schema(g.value_id for g in guides), model=model,
-                               temperature=ANSWER_TEMPERATURE),
+                ANSWER_PURPOSE,
+                prompt.sha,
+                model,
+                llm.structured(
+                    messages, answer_schema(g.value_id for g in guides), model=model, temperature=ANSWER_TEMPERATURE
+                ),
             )
         except LLMError as error:
             log.warning("asking the graph of community %s failed: %s", community_id, error)
-            return AskAnswer(AskOutcome.LLM_FAILED, failure_text(error), prompt_shas=tuple(shas),
-                             model=error.model or answered_by, error_kind=error.kind.value)
+            return AskAnswer(
+                AskOutcome.LLM_FAILED,
+                failure_text(error),
+                prompt_shas=tuple(shas),
+                model=error.model or answered_by,
+                error_kind=error.kind.value,
+            )
         finally:
             # The calls' records (and tokens) are kept whatever the outcome.
             await session.commit()

@@ -25,10 +25,23 @@ from bot.cli.values import dedup_command, values_app
 START, DELIBERATION, RESULTS, ADMIN = "Getting started", "The deliberation", "Results", "Administration"
 #: ``mge --help`` lists the commands in this order (Typer would put single commands before groups).
 OPERATOR_PATH = (
-    "chat", "run",
-    "scenario", "contexts", "dedup", "values", "stories", "schedule",
-    "graph", "digest", "export", "ask",
-    "db", "communities", "audit", "cards", "ideology",
+    "chat",
+    "run",
+    "scenario",
+    "contexts",
+    "dedup",
+    "values",
+    "stories",
+    "schedule",
+    "graph",
+    "digest",
+    "export",
+    "ask",
+    "db",
+    "communities",
+    "audit",
+    "cards",
+    "ideology",
 )
 
 

@@ -13,7 +13,7 @@ import typer
 
 from bot.cli.support import COMMUNITY_HELP, fail, settings_or_exit
 
-QUESTION_HELP = "The question, e.g. \"How do I support a friend who is grieving?\" (up to 500 characters)."
+QUESTION_HELP = 'The question, e.g. "How do I support a friend who is grieving?" (up to 500 characters).'
 
 
 def ask_command(
@@ -26,10 +26,10 @@ def ask_command(
 
     from bot.ask.answer import ask_graph
     from bot.cli.support import choose_community, database_or_exit
-    from core.clock import utcnow
     from bot.runtime.settings import SettingsError
     from bot.runtime.wiring import build_llm
     from core.ask import question_problem
+    from core.clock import utcnow
 
     if (problem := question_problem(question)) is not None:
         raise fail(problem)
@@ -45,8 +45,12 @@ def ask_command(
         try:
             community_id = await choose_community(database, community)
             return await ask_graph(
-                database, llm=llm, model=settings.articulation_model, community_id=community_id,
-                question=question, now=utcnow(),
+                database,
+                llm=llm,
+                model=settings.articulation_model,
+                community_id=community_id,
+                question=question,
+                now=utcnow(),
             )
         finally:
             await llm.aclose()

@@ -6,8 +6,9 @@ import typer
 
 from bot.cli.support import OutputFormat, print_rows, run_with_database
 
-communities_app = typer.Typer(help="Communities: Discord servers, Slack workspaces, console communities.",
-                              no_args_is_help=True)
+communities_app = typer.Typer(
+    help="Communities: Discord servers, Slack workspaces, console communities.", no_args_is_help=True
+)
 
 
 async def community_rows(database) -> list[dict]:
@@ -16,8 +17,14 @@ async def community_rows(database) -> list[dict]:
 
     async with database.session() as session:
         return [
-            {"platform": c.platform, "external_id": c.external_id, "name": c.name, "members": m,
-             "cards": n, "created": c.created_at.isoformat()}
+            {
+                "platform": c.platform,
+                "external_id": c.external_id,
+                "name": c.name,
+                "members": m,
+                "cards": n,
+                "created": c.created_at.isoformat(),
+            }
             for c, m, n in await repo.communities_with_counts(session)
         ]
 
@@ -28,6 +35,10 @@ def communities_list(
 ) -> None:
     """List communities: platform, external id (Discord server id, Slack team id), name, members, cards.
     Any of the id, the name or ``platform:id`` names a community in ``--community``."""
-    print_rows(output_format, run_with_database(community_rows), ("platform", "external id", "name", "members", "cards"),
-               lambda r: (r["platform"], r["external_id"], r["name"], str(r["members"]), str(r["cards"])),
-               empty="no communities yet")
+    print_rows(
+        output_format,
+        run_with_database(community_rows),
+        ("platform", "external id", "name", "members", "cards"),
+        lambda r: (r["platform"], r["external_id"], r["name"], str(r["members"]), str(r["cards"])),
+        empty="no communities yet",
+    )

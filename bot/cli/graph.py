@@ -9,7 +9,7 @@ import enum
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn, Optional, cast
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 import typer
 
@@ -50,11 +50,13 @@ def build(
     ),
     output_format: FormatOption = typer.Option(FormatOption.json, "--format", help="Output format."),
     out: str = typer.Option("-", "--out", help="Output file; - writes to standard output."),
-    min_wiser: Optional[int] = typer.Option(None, "--min-wiser", help="Least 'wiser' votes for an edge [2]."),
-    min_likelihood: Optional[float] = typer.Option(
+    min_wiser: int | None = typer.Option(None, "--min-wiser", help="Least 'wiser' votes for an edge [2]."),
+    min_likelihood: float | None = typer.Option(
         None, "--min-likelihood", help="Least wiserLikelihood for an edge [0.33]."
     ),
-    max_entropy: Optional[float] = typer.Option(None, "--max-entropy", help="Most vote entropy (bits) for an edge [1.69]."),
+    max_entropy: float | None = typer.Option(
+        None, "--max-entropy", help="Most vote entropy (bits) for an edge [1.69]."
+    ),
     rank_nodes: RankNodesOption = typer.Option(
         RankNodesOption.all_values,
         "--rank-nodes",
@@ -68,7 +70,11 @@ def build(
 
     overrides: dict[str, Any] = {
         name: setting
-        for name, setting in (("min_wiser", min_wiser), ("min_likelihood", min_likelihood), ("max_entropy", max_entropy))
+        for name, setting in (
+            ("min_wiser", min_wiser),
+            ("min_likelihood", min_likelihood),
+            ("max_entropy", max_entropy),
+        )
         if setting is not None
     }
     try:

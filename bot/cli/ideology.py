@@ -8,7 +8,8 @@ import typer
 from bot.cli.support import COMMUNITY_HELP_ALL, fail, match_community, run_with_database, settings_or_exit
 
 ideology_app = typer.Typer(
-    help="The ideology screen (docs/method.md §8): opening answers rated 1–5, a metric, never a gate.", no_args_is_help=True
+    help="The ideology screen (docs/method.md §8): opening answers rated 1–5, a metric, never a gate.",
+    no_args_is_help=True,
 )
 
 
@@ -22,9 +23,9 @@ def ideology_rate(
     Scores run from 1 (not ideological) to 5 (slogans only); the stats give their distribution and
     Pearson's r with survey question 2 ("did your values express what you care about?")."""
     from bot.ideology.screen import rate_opening_messages, stats_lines
-    from core.clock import utcnow
     from bot.runtime.settings import SettingsError
     from bot.runtime.wiring import build_llm
+    from core.clock import utcnow
     from core.llm import LLMError
     from storage import repositories as repo
 
@@ -46,8 +47,9 @@ def ideology_rate(
             for row in communities:
                 rated = rejected = tokens = 0
                 while True:  # batches of ``limit`` until one rates nothing new
-                    report = await rate_opening_messages(database, llm=llm, model=settings.judge_model,
-                                                         community_id=row.id, now=utcnow(), limit=limit)
+                    report = await rate_opening_messages(
+                        database, llm=llm, model=settings.judge_model, community_id=row.id, now=utcnow(), limit=limit
+                    )
                     rated, rejected = rated + report.rated, rejected + len(report.rejected)
                     tokens += report.input_tokens + report.output_tokens
                     if report.run_id is None or report.rated == 0:

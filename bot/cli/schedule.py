@@ -26,7 +26,6 @@ schedule_app = typer.Typer(
 )
 
 
-
 def _change(community: str | None, changes: dict[str, Any], action: str) -> None:
     from bot.cli.support import choose_community
     from bot.runtime.schedules import community_schedule, describe_schedule, update_schedule
@@ -37,8 +36,14 @@ def _change(community: str | None, changes: dict[str, Any], action: str) -> None
     async def work(database) -> list[str]:
         community_id = await choose_community(database, community)
         if changes:
-            await update_schedule(database, community_id=community_id, actor=operator_actor(), now=utcnow(),
-                                  changes=changes, action=action)
+            await update_schedule(
+                database,
+                community_id=community_id,
+                actor=operator_actor(),
+                now=utcnow(),
+                changes=changes,
+                action=action,
+            )
         row = await community_schedule(database, community_id=community_id)
         return describe_schedule(row, default_duration_hours=default_hours)
 
@@ -133,15 +138,30 @@ def audit_command(
         community_id = await choose_community(database, community)
         async with database.session() as session:
             return [
-                {"at": a.at.isoformat(), "actor": a.actor, "action": a.action, "target": a.target,
-                 "before": a.before, "after": a.after}
+                {
+                    "at": a.at.isoformat(),
+                    "actor": a.actor,
+                    "action": a.action,
+                    "target": a.target,
+                    "before": a.before,
+                    "after": a.after,
+                }
                 for a in await list_actions(session, community_id=community_id, limit=limit)
             ]
 
     def cells(e: dict) -> tuple[str, ...]:
-        return (e["at"][:16].replace("T", " "), e["actor"], f"{e['action']} {e['target']}".strip(),
-                json.dumps(e["before"], ensure_ascii=False) if e["before"] else "",
-                json.dumps(e["after"], ensure_ascii=False) if e["after"] else "")
+        return (
+            e["at"][:16].replace("T", " "),
+            e["actor"],
+            f"{e['action']} {e['target']}".strip(),
+            json.dumps(e["before"], ensure_ascii=False) if e["before"] else "",
+            json.dumps(e["after"], ensure_ascii=False) if e["after"] else "",
+        )
 
-    print_rows(output_format, run_with_database(work), ("when (UTC)", "who", "what", "before", "after"), cells,
-               empty="No moderator or operator actions recorded yet.")
+    print_rows(
+        output_format,
+        run_with_database(work),
+        ("when (UTC)", "who", "what", "before", "after"),
+        cells,
+        empty="No moderator or operator actions recorded yet.",
+    )

@@ -15,7 +15,9 @@ from bot.cli.support import fail, operator_errors, settings_or_exit
 def chat(
     scenario: str | None = typer.Option(None, "--scenario", help="Start on this scenario (added if new)."),
     yes: bool = typer.Option(False, "--yes", help="Accept the consent notice without being asked."),
-    user: str | None = typer.Option(None, "--user", help="Participant name; the same name resumes the same interview. Default: your OS user."),
+    user: str | None = typer.Option(
+        None, "--user", help="Participant name; the same name resumes the same interview. Default: your OS user."
+    ),
     community: str = typer.Option("local", "--community", help="Console community to use."),
 ) -> None:
     """Be interviewed in the terminal until you have a values card.
@@ -65,11 +67,14 @@ class Role(StrEnum):
 
 def run(
     role: Role = typer.Option(
-        Role.all, "--role",
+        Role.all,
+        "--role",
         help="all: every configured platform and the scheduler. discord or slack: that platform's events only. "
         "worker: only the scheduler (posts polls and digests). Split roles need PostgreSQL.",
     ),
-    http_port: int | None = typer.Option(None, "--http-port", help="Serve Slack in HTTP mode on this port instead of Socket Mode."),
+    http_port: int | None = typer.Option(
+        None, "--http-port", help="Serve Slack in HTTP mode on this port instead of Socket Mode."
+    ),
     http_host: str = typer.Option("0.0.0.0", "--http-host", help="Address for Slack's HTTP mode."),
     log_level: str = typer.Option("INFO", "--log-level", help="DEBUG, INFO, WARNING or ERROR."),
 ) -> None:
@@ -91,6 +96,8 @@ def run(
         if role is not Role.all and database_backend(settings.resolved_database_url) == "sqlite":
             logging.getLogger("mge.run").warning(
                 "--role %s on SQLite: run the other roles on the same machine only; several machines need "
-                "PostgreSQL (DATABASE_URL)", role.value)
+                "PostgreSQL (DATABASE_URL)",
+                role.value,
+            )
         bot = build_app(settings)
     asyncio.run(serve(bot, plan, http_port=http_port, http_host=http_host))

@@ -23,13 +23,12 @@ contexts_app = typer.Typer(help="Moral contexts ('When …') of each scenario.",
 stories_app = typer.Typer(help="Transition stories between values, per moral context.", no_args_is_help=True)
 
 
-
 def _run(work: Callable[[Any, Any], Awaitable[R]], *, needs_llm: bool = False) -> R:
     """Open the database (and the LLM client when needed), run ``work(database, llm)``, close both,
     and turn the errors an operator can fix into one-line messages."""
-    from bot.stories.contexts import ContextError
     from bot.runtime.settings import load_settings
     from bot.runtime.wiring import build_llm, open_database
+    from bot.stories.contexts import ContextError
     from core.llm import LLMError
 
     async def main() -> R:
@@ -227,8 +226,8 @@ def stories_generate(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from bot.stories.contexts import ensure_contexts
-    from core.clock import utcnow
     from bot.stories.generate import generate_stories
+    from core.clock import utcnow
 
     model = settings_or_exit().articulation_model
     console = Console(stderr=True, markup=False, highlight=False)
@@ -246,7 +245,12 @@ def stories_generate(
                 bar.update(task, completed=done, total=total, description=text[:40])
 
             return await generate_stories(
-                database, llm=llm, model=model, community_id=community_id, now=utcnow(), progress=progress,
+                database,
+                llm=llm,
+                model=model,
+                community_id=community_id,
+                now=utcnow(),
+                progress=progress,
                 max_pairs_per_context=max_pairs,
             )
 
@@ -289,8 +293,11 @@ def stories_list(
         table.add_column(column)
     for row in rows:
         table.add_row(
-            str(row["id"]), row["context"], f"{row['from_value_id']}. {row['from_title']}",
-            f"{row['to_value_id']}. {row['to_title']}", row["story"],
+            str(row["id"]),
+            row["context"],
+            f"{row['from_value_id']}. {row['from_title']}",
+            f"{row['to_value_id']}. {row['to_title']}",
+            row["story"],
         )
     Console(markup=False, highlight=False).print(table)
     if not rows:

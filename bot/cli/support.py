@@ -5,10 +5,9 @@ Kept light (typer only at import) so `mge --help` stays fast; the rest is import
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from enum import StrEnum
-from collections.abc import Sequence
 from typing import Any
 
 import typer
@@ -118,8 +117,10 @@ def match_community(communities: Sequence[Any], wanted: str) -> Any:
             return found[0]
         if found:
             names = ", ".join(community_label(c) for c in found)
-            raise LookupError(f"{len(found)} communities match {wanted!r}; use the platform and id, e.g. "
-                              f"--community {found[0].platform}:{found[0].external_id}: {names}")
+            raise LookupError(
+                f"{len(found)} communities match {wanted!r}; use the platform and id, e.g. "
+                f"--community {found[0].platform}:{found[0].external_id}: {names}"
+            )
     if not communities:
         raise CommunityNotFound(f"no community named {wanted!r}; there are no communities yet")
     names = ", ".join(community_label(c) for c in communities)

@@ -26,8 +26,6 @@ values_app = typer.Typer(
 )
 
 
-
-
 def _run_values(work):
     return run_with_database(work, errors=(LookupError, ValueError))
 
@@ -62,8 +60,9 @@ def values_list(
         table.add_column(column)
     for row in found:
         status = row["status"] + (f" → {row['merged_into_id']}" if row["merged_into_id"] else "")
-        table.add_row(str(row["id"]), row["title"], row["description"], "\n".join(row["policies"]),
-                      str(row["cards"]), status)
+        table.add_row(
+            str(row["id"]), row["title"], row["description"], "\n".join(row["policies"]), str(row["cards"]), status
+        )
     Console(markup=False, highlight=False).print(table)
     if not found:
         typer.echo("no values yet (run `mge dedup` after members confirm cards)")
@@ -112,7 +111,9 @@ def values_merge(
     """Merge value MERGE into value KEEP (reversible per card with `mge values undo CARD_ID`)."""
     from bot.values.corrections import merge_values
 
-    moved = _run_values(lambda database: merge_values(database, keep_id=keep, merge_id=merge, actor=operator_actor(), now=utcnow()))
+    moved = _run_values(
+        lambda database: merge_values(database, keep_id=keep, merge_id=merge, actor=operator_actor(), now=utcnow())
+    )
     typer.echo(f"merged value {merge} into {keep}: {moved} card(s) moved")
 
 
@@ -137,16 +138,18 @@ def values_undo(card_id: int = typer.Argument(..., help="The member card whose l
 def dedup_command(
     community: str | None = typer.Option(None, "--community", help=COMMUNITY_HELP_ALL),
     lexical: bool = typer.Option(
-        False, "--lexical", help="Use the offline lexical embedder instead of the embeddings endpoint (weaker candidates)."
+        False,
+        "--lexical",
+        help="Use the offline lexical embedder instead of the embeddings endpoint (weaker candidates).",
     ),
 ) -> None:
     """Merge members' confirmed cards into canonical values: embeddings propose, the LLM judge decides."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from bot.values.batch import run_dedup
     from bot.runtime.settings import SettingsError
     from bot.runtime.wiring import build_dedup_embedder, build_llm
+    from bot.values.batch import run_dedup
     from core.llm import LLMError
     from storage import repositories as repo
 
@@ -167,17 +170,31 @@ def dedup_command(
                     ids = [c.id for c in await repo.list_communities(session)]
             reports = []
             for community_id in ids:
-                with Progress(TextColumn(f"community {community_id}"), BarColumn(), MofNCompleteColumn(),
-                              TimeElapsedColumn(), console=console, transient=True) as bar:
+                with Progress(
+                    TextColumn(f"community {community_id}"),
+                    BarColumn(),
+                    MofNCompleteColumn(),
+                    TimeElapsedColumn(),
+                    console=console,
+                    transient=True,
+                ) as bar:
                     task = bar.add_task("dedup", total=None)
 
                     def progress(done: int, total: int) -> None:
                         bar.update(task, completed=done, total=total)  # noqa: B023 (called within this iteration)
 
-                    reports.append(await run_dedup(
-                        database, llm=llm, embedder=embedder, judge_model=judge_model, community_id=community_id,
-                        now=utcnow(), progress=progress, params=params,
-                    ))
+                    reports.append(
+                        await run_dedup(
+                            database,
+                            llm=llm,
+                            embedder=embedder,
+                            judge_model=judge_model,
+                            community_id=community_id,
+                            now=utcnow(),
+                            progress=progress,
+                            params=params,
+                        )
+                    )
             return reports
         finally:
             await llm.aclose()

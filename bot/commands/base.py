@@ -120,8 +120,10 @@ async def run_action(action: ModeratorAction, call: ModeratorCall) -> ActionRepl
         return ActionReply(str(error.args[0]) if error.args else str(error))
     except Exception:
         log.exception("moderator action %s failed for %s", action.path, call.actor)
-        return ActionReply(f"Something went wrong running /mge {action.path}. The details are in the bot's "
-                           "log; try again, or ask the bot's operator.")
+        return ActionReply(
+            f"Something went wrong running /mge {action.path}. The details are in the bot's "
+            "log; try again, or ask the bot's operator."
+        )
 
 
 def terminal_command(community: CommunityRef, command: str) -> str:
@@ -152,19 +154,45 @@ def channel_id_of(text: str) -> str:
     return text
 
 
-async def audit_action(call: ModeratorCall, action: str, target: str, *, before: dict | None = None,
-                after: dict | None = None) -> None:
+async def audit_action(
+    call: ModeratorCall, action: str, target: str, *, before: dict | None = None, after: dict | None = None
+) -> None:
     """Record, in its own transaction, an action whose change a use case has already committed."""
-    await record_moderator_action(call.database, community_id=call.community_id, actor=call.actor, action=action,
-                                  now=call.now, target=target, before=before, after=after)
+    await record_moderator_action(
+        call.database,
+        community_id=call.community_id,
+        actor=call.actor,
+        action=action,
+        now=call.now,
+        target=target,
+        before=before,
+        after=after,
+    )
 
 
-async def record_moderator_action(database: Database, *, community_id: int, actor: str, action: str, now: datetime,
-                                  target: str, before: dict | None = None, after: dict | None = None) -> None:
+async def record_moderator_action(
+    database: Database,
+    *,
+    community_id: int,
+    actor: str,
+    action: str,
+    now: datetime,
+    target: str,
+    before: dict | None = None,
+    after: dict | None = None,
+) -> None:
     """:func:`audit_action` for commands that run outside the action table (``/mge poll``)."""
     async with database.session() as session:
-        await record_action(session, community_id=community_id, actor=actor, action=action, now=now,
-                            target=target, before=before, after=after)
+        await record_action(
+            session,
+            community_id=community_id,
+            actor=actor,
+            action=action,
+            now=now,
+            target=target,
+            before=before,
+            after=after,
+        )
         await session.commit()
 
 

@@ -78,8 +78,12 @@ class ButtonRoute:
 
 async def answer_generalization(press: ButtonPress) -> ButtonReply:
     result = await record_press(
-        press.database, key=press.key, platform=press.platform, platform_user_id=press.person.platform_user_id,
-        now=press.now, community_external_id=press.community.external_id if press.community else None,
+        press.database,
+        key=press.key,
+        platform=press.platform,
+        platform_user_id=press.person.platform_user_id,
+        now=press.now,
+        community_external_id=press.community.external_id if press.community else None,
     )
     # A pick needs no message: the pressed button shows it.
     text = () if result.status is PressStatus.PICKED else (Outgoing(result.text),)
@@ -96,15 +100,21 @@ async def answer_forget(press: ButtonPress) -> ButtonReply:
 
 
 async def answer_legitimacy(press: ButtonPress) -> ButtonReply:
-    replies = await record_answer(press.database, key=press.key, platform=press.platform,
-                                  platform_user_id=press.person.platform_user_id, now=press.now)
+    replies = await record_answer(
+        press.database,
+        key=press.key,
+        platform=press.platform,
+        platform_user_id=press.person.platform_user_id,
+        now=press.now,
+    )
     return ButtonReply(plain=tuple(replies))
 
 
 async def answer_interview(press: ButtonPress) -> ButtonReply:
     assert press.community is not None, "the adapter finds the community for this route"
-    message = InboundMessage(community=press.community, author=press.person, text=press.key,
-                             event_id=press.event_id, is_choice=True)
+    message = InboundMessage(
+        community=press.community, author=press.person, text=press.key, event_id=press.event_id, is_choice=True
+    )
     return ButtonReply(messages=tuple(await press.interviews.handle(message)))
 
 

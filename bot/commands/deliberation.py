@@ -16,11 +16,21 @@ CONTEXT = Param("context", "the context's number (see /mge contexts list)", kind
 async def scenario_add(call: ModeratorCall) -> ActionReply:
     if call.services.llm is None:
         raise ActionError("Adding a scenario needs the language model, which this process has not configured.")
-    added = await add_scenario(call.database, llm=call.services.llm, model=call.services.model,
-                               community=call.community, text=call.arg("text") or "", now=call.now)
+    added = await add_scenario(
+        call.database,
+        llm=call.services.llm,
+        model=call.services.model,
+        community=call.community,
+        text=call.arg("text") or "",
+        now=call.now,
+    )
     scenario = added.scenario
-    await audit_action(call, "scenario.add", f"scenario {scenario.id}",
-                 after={"text": scenario.text, "contexts": [c.text for c in added.contexts]})
+    await audit_action(
+        call,
+        "scenario.add",
+        f"scenario {scenario.id}",
+        after={"text": scenario.text, "contexts": [c.text for c in added.contexts]},
+    )
     lines = [f"Scenario {scenario.id} is open for interviews: {scenario.text}", "Its moral contexts:"]
     lines += [f"  {c.id}. {c.text}" for c in added.contexts] or ["  (none yet: add some with /mge contexts add)"]
     return ActionReply("\n".join(lines))
@@ -55,15 +65,24 @@ async def _set_round(call: ModeratorCall, *, is_open: bool) -> ActionReply:
             return ActionReply(f"Scenario {scenario_id} is already {'open' if is_open else 'closed'}.")
         scenario.is_open = is_open
         session.add(scenario)
-        await record_action(session, community_id=call.community_id, actor=call.actor, now=call.now,
-                            action="round.open" if is_open else "round.close", target=f"scenario {scenario_id}",
-                            before={"open": not is_open}, after={"open": is_open})
+        await record_action(
+            session,
+            community_id=call.community_id,
+            actor=call.actor,
+            now=call.now,
+            action="round.open" if is_open else "round.close",
+            target=f"scenario {scenario_id}",
+            before={"open": not is_open},
+            after={"open": is_open},
+        )
         await session.commit()
         text = scenario.text
     if is_open:
         return ActionReply(f"Scenario {scenario_id} is open: members can be interviewed about it ({text}).")
-    return ActionReply(f"Scenario {scenario_id} is closed: no new interviews about it; interviews already under "
-                       "way may finish, and its stories and polls go on.")
+    return ActionReply(
+        f"Scenario {scenario_id} is closed: no new interviews about it; interviews already under "
+        "way may finish, and its stories and polls go on."
+    )
 
 
 async def round_open(call: ModeratorCall) -> ActionReply:
@@ -87,14 +106,22 @@ async def _set_archived(call: ModeratorCall, *, archived: bool) -> ActionReply:
         if archived:
             scenario.is_open = False
         session.add(scenario)
-        await record_action(session, community_id=call.community_id, actor=call.actor, now=call.now,
-                            action="scenario.archive" if archived else "scenario.restore",
-                            target=f"scenario {scenario_id}", before=before,
-                            after={"archived": archived, "open": scenario.is_open})
+        await record_action(
+            session,
+            community_id=call.community_id,
+            actor=call.actor,
+            now=call.now,
+            action="scenario.archive" if archived else "scenario.restore",
+            target=f"scenario {scenario_id}",
+            before=before,
+            after={"archived": archived, "open": scenario.is_open},
+        )
         await session.commit()
     if archived:
-        return ActionReply(f"Scenario {scenario_id} is archived: closed for interviews and listed apart. Its "
-                           "values, stories and votes stay in the graph.")
+        return ActionReply(
+            f"Scenario {scenario_id} is archived: closed for interviews and listed apart. Its "
+            "values, stories and votes stay in the graph."
+        )
     return ActionReply(f"Scenario {scenario_id} is restored (still closed: open it with /mge round open).")
 
 
@@ -112,10 +139,16 @@ async def contexts_list(call: ModeratorCall) -> ActionReply:
 
 async def contexts_add(call: ModeratorCall) -> ActionReply:
     scenario_id = call.int_arg("scenario")
-    context = await add_context(call.database, community_id=call.community_id, scenario_id=scenario_id,
-                                text=call.arg("text") or "", now=call.now)
-    await audit_action(call, "contexts.add", f"context {context.id}",
-                       after={"scenario": scenario_id, "text": context.text})
+    context = await add_context(
+        call.database,
+        community_id=call.community_id,
+        scenario_id=scenario_id,
+        text=call.arg("text") or "",
+        now=call.now,
+    )
+    await audit_action(
+        call, "contexts.add", f"context {context.id}", after={"scenario": scenario_id, "text": context.text}
+    )
     return ActionReply(f"Context {context.id} “{context.text}” is linked to scenario {scenario_id}.")
 
 
@@ -126,35 +159,60 @@ async def contexts_edit(call: ModeratorCall) -> ActionReply:
     if old is None:
         raise LookupError(f"No context {context_id} in this community.")
     before = old.text
-    context = await edit_context(call.database, community_id=call.community_id, context_id=context_id,
-                                 text=call.arg("text") or "")
-    await audit_action(call, "contexts.edit", f"context {context_id}", before={"text": before},
-                       after={"text": context.text})
+    context = await edit_context(
+        call.database, community_id=call.community_id, context_id=context_id, text=call.arg("text") or ""
+    )
+    await audit_action(
+        call, "contexts.edit", f"context {context_id}", before={"text": before}, after={"text": context.text}
+    )
     return ActionReply(f"Context {context_id} now reads “{context.text}”.")
 
 
 async def contexts_remove(call: ModeratorCall) -> ActionReply:
     removed = await remove_context(call.database, community_id=call.community_id, context_id=call.int_arg("context"))
-    await audit_action(call, "contexts.remove", f"context {removed.context_id}", before={"text": removed.text},
-                 after={"stories_withdrawn": removed.withdrawn_stories})
-    withdrawn = f" {removed.withdrawn_stories} story(ies) about it were withdrawn (their votes are kept)." \
-        if removed.withdrawn_stories else ""
+    await audit_action(
+        call,
+        "contexts.remove",
+        f"context {removed.context_id}",
+        before={"text": removed.text},
+        after={"stories_withdrawn": removed.withdrawn_stories},
+    )
+    withdrawn = (
+        f" {removed.withdrawn_stories} story(ies) about it were withdrawn (their votes are kept)."
+        if removed.withdrawn_stories
+        else ""
+    )
     return ActionReply(f"Removed context {removed.context_id} “{removed.text}”.{withdrawn}")
 
 
 ACTIONS = (
-    ModeratorAction("scenario", "add", "add a scenario to deliberate; its moral contexts are written at once",
-                    scenario_add, (Param("text", "the question members will be interviewed about"),), slow=True),
-    ModeratorAction("scenario", "list", "the scenarios, open or closed, with their contexts", scenario_list, read_only=True),
-    ModeratorAction("scenario", "archive", "close a finished scenario and list it apart", scenario_archive,
-                    (SCENARIO,)),
+    ModeratorAction(
+        "scenario",
+        "add",
+        "add a scenario to deliberate; its moral contexts are written at once",
+        scenario_add,
+        (Param("text", "the question members will be interviewed about"),),
+        slow=True,
+    ),
+    ModeratorAction(
+        "scenario", "list", "the scenarios, open or closed, with their contexts", scenario_list, read_only=True
+    ),
+    ModeratorAction(
+        "scenario", "archive", "close a finished scenario and list it apart", scenario_archive, (SCENARIO,)
+    ),
     ModeratorAction("scenario", "restore", "bring an archived scenario back (closed)", scenario_restore, (SCENARIO,)),
     ModeratorAction("round", "open", "open interviews on a scenario", round_open, (SCENARIO,)),
     ModeratorAction("round", "close", "close interviews on a scenario", round_close, (SCENARIO,)),
     ModeratorAction("contexts", "list", "every scenario's moral contexts", contexts_list, read_only=True),
-    ModeratorAction("contexts", "add", "add a 'When …' context to a scenario", contexts_add,
-                    (SCENARIO, Param("text", "e.g. When someone is in distress"))),
+    ModeratorAction(
+        "contexts",
+        "add",
+        "add a 'When …' context to a scenario",
+        contexts_add,
+        (SCENARIO, Param("text", "e.g. When someone is in distress")),
+    ),
     ModeratorAction("contexts", "edit", "reword a context", contexts_edit, (CONTEXT, Param("text", "the new wording"))),
-    ModeratorAction("contexts", "remove", "remove a context (its stories are withdrawn, votes kept)", contexts_remove,
-                    (CONTEXT,)),
+    ModeratorAction(
+        "contexts", "remove", "remove a context (its stories are withdrawn, votes kept)", contexts_remove, (CONTEXT,)
+    ),
 )

@@ -43,15 +43,27 @@ class MemberCommand:
 QUESTION = Param("question", f"Your question, up to {MAX_QUESTION_CHARS} characters")
 
 MEMBER_COMMANDS: tuple[MemberCommand, ...] = (
-    MemberCommand("join", "start (or continue) your values interview in a DM with me",
-                  "Take part: I'll interview you in your DMs"),
+    MemberCommand(
+        "join", "start (or continue) your values interview in a DM with me", "Take part: I'll interview you in your DMs"
+    ),
     MemberCommand("mycard", "see your values cards and their status", "See your values cards in this community"),
-    MemberCommand("mydata", "get a file with everything stored about you here",
-                  "Get a file with everything stored about you in this community"),
-    MemberCommand("forget", "erase your data here (shows what would go first, and asks you to confirm)",
-                  "Erase everything stored about you in this community", typed_usage="[confirm]"),
-    MemberCommand("ask", "ask a question; the community's wisest values guide the answer",
-                  "Ask a question; the community's wisest values guide the answer", params=(QUESTION,)),
+    MemberCommand(
+        "mydata",
+        "get a file with everything stored about you here",
+        "Get a file with everything stored about you in this community",
+    ),
+    MemberCommand(
+        "forget",
+        "erase your data here (shows what would go first, and asks you to confirm)",
+        "Erase everything stored about you in this community",
+        typed_usage="[confirm]",
+    ),
+    MemberCommand(
+        "ask",
+        "ask a question; the community's wisest values guide the answer",
+        "Ask a question; the community's wisest values guide the answer",
+        params=(QUESTION,),
+    ),
     MemberCommand("help", "show this help", "How the Moral Graph Bot works"),
 )
 

@@ -62,8 +62,9 @@ async def forget_preview(
     community_id = await community_id_of(database, community)
     if community_id is None:
         return None
-    preview = await forget_member(database, community_id=community_id, platform_user_id=platform_user_id, now=now,
-                                  dry_run=True)
+    preview = await forget_member(
+        database, community_id=community_id, platform_user_id=platform_user_id, now=now, dry_run=True
+    )
     return preview if preview.erased_anything else None
 
 

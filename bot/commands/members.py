@@ -5,7 +5,6 @@ counted in ``/mge stats``; changing a rule re-decides every vote, past ones incl
 from __future__ import annotations
 
 import re
-from datetime import timedelta
 
 from bot.commands.base import ActionError, ActionReply, ModeratorAction, ModeratorCall, Param
 from storage import eligibility_repo
@@ -17,8 +16,10 @@ MEMBER = Param("member", "the member, as a @mention", kind="member")
 _MENTION = re.compile(r"^<@!?([A-Za-z0-9]+)(?:\|[^>]*)?>$|^([A-Za-z0-9]+)$")
 #: Discord <@&123>; a bare id too.
 _ROLE = re.compile(r"^<@&(\d+)>$|^(\d+)$")
-SLACK_CANNOT = ("Slack does not tell apps when an account was created, when someone joined the workspace, or "
-                "their roles, so this rule can't be checked on Slack. Block members one by one instead.")
+SLACK_CANNOT = (
+    "Slack does not tell apps when an account was created, when someone joined the workspace, or "
+    "their roles, so this rule can't be checked on Slack. Block members one by one instead."
+)
 
 
 def _user_id(call: ModeratorCall) -> str:
@@ -31,20 +32,30 @@ def _user_id(call: ModeratorCall) -> str:
 async def _block(call: ModeratorCall, *, blocked: bool) -> ActionReply:
     user_id = _user_id(call)
     async with call.database.session() as session:
-        member = await repo.get_or_create_member(session, community_id=call.community_id, platform_user_id=user_id,
-                                                 display_name="", now=call.now)
+        member = await repo.get_or_create_member(
+            session, community_id=call.community_id, platform_user_id=user_id, display_name="", now=call.now
+        )
         assert member.id is not None
         changed = await eligibility_repo.set_blocked(session, member_id=member.id, blocked=blocked, now=call.now)
         if changed:
-            await record_action(session, community_id=call.community_id, actor=call.actor,
-                                action="member.block" if blocked else "member.unblock", now=call.now,
-                                target=f"member {member.id}", before={"blocked": not blocked}, after={"blocked": blocked})
+            await record_action(
+                session,
+                community_id=call.community_id,
+                actor=call.actor,
+                action="member.block" if blocked else "member.unblock",
+                now=call.now,
+                target=f"member {member.id}",
+                before={"blocked": not blocked},
+                after={"blocked": blocked},
+            )
         await session.commit()
     if not changed:
         return ActionReply(f"That member is already {'blocked' if blocked else 'not blocked'}.")
     if blocked:
-        return ActionReply("Blocked. Their votes are kept but no longer count in the graph (past ones included), "
-                           "and stats count them. Unblock to count them again.")
+        return ActionReply(
+            "Blocked. Their votes are kept but no longer count in the graph (past ones included), "
+            "and stats count them. Unblock to count them again."
+        )
     return ActionReply("Unblocked: their votes count again.")
 
 
@@ -75,8 +86,16 @@ async def _set_rule(call: ModeratorCall, *, field: str, value, action: str) -> A
         setattr(row, field, value)
         row.updated_at = call.now
         session.add(row)
-        await record_action(session, community_id=call.community_id, actor=call.actor, action=action, now=call.now,
-                            target="eligibility", before={field: before}, after={field: value})
+        await record_action(
+            session,
+            community_id=call.community_id,
+            actor=call.actor,
+            action=action,
+            now=call.now,
+            target="eligibility",
+            before={field: before},
+            after={field: value},
+        )
         await session.commit()
     return await show_rules(call)
 
@@ -111,10 +130,18 @@ DAYS = Param("days", "0 for no rule", kind="int")
 ACTIONS = (
     ModeratorAction("member", "block", "leave a member's votes out of the graph", block, (MEMBER,)),
     ModeratorAction("member", "unblock", "count a blocked member's votes again", unblock, (MEMBER,)),
-    ModeratorAction("eligibility", "show", "who may vote, and how many members are blocked", show_rules, read_only=True),
-    ModeratorAction("eligibility", "account-age", "minimum account age in days for votes to count", account_age,
-                    (DAYS,)),
+    ModeratorAction(
+        "eligibility", "show", "who may vote, and how many members are blocked", show_rules, read_only=True
+    ),
+    ModeratorAction(
+        "eligibility", "account-age", "minimum account age in days for votes to count", account_age, (DAYS,)
+    ),
     ModeratorAction("eligibility", "membership", "minimum days in the server for votes to count", membership, (DAYS,)),
-    ModeratorAction("eligibility", "role", "a role members need for their votes to count (none: drop the rule)", role,
-                    (Param("role", "a @role", required=False),)),
+    ModeratorAction(
+        "eligibility",
+        "role",
+        "a role members need for their votes to count (none: drop the rule)",
+        role,
+        (Param("role", "a @role", required=False),),
+    ),
 )

@@ -5,7 +5,11 @@ from bot.commands import deliberation, members, reports, schedule, values
 from bot.commands.base import ModeratorAction
 
 ACTIONS: tuple[ModeratorAction, ...] = (
-    *deliberation.ACTIONS, *schedule.ACTIONS, *values.ACTIONS, *members.ACTIONS, *reports.ACTIONS,
+    *deliberation.ACTIONS,
+    *schedule.ACTIONS,
+    *values.ACTIONS,
+    *members.ACTIONS,
+    *reports.ACTIONS,
 )
 
 

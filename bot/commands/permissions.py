@@ -125,10 +125,13 @@ def is_moderator(
 def slack_group_ids(moderator_ids: Iterable[str | SlackModeratorId], *, team_id: str | None = None) -> tuple[str, ...]:
     """The configured user-groups (that apply in workspace ``team_id``; None: in any): only these need a
     ``usergroups.users.list`` lookup."""
-    return tuple(dict.fromkeys(
-        entry.id for entry in slack_moderator_ids(moderator_ids)
-        if entry.is_group and (team_id is None or entry.applies_in(team_id))
-    ))
+    return tuple(
+        dict.fromkeys(
+            entry.id
+            for entry in slack_moderator_ids(moderator_ids)
+            if entry.is_group and (team_id is None or entry.applies_in(team_id))
+        )
+    )
 
 
 def denial_text(

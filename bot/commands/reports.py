@@ -49,8 +49,10 @@ async def stats(call: ModeratorCall) -> ActionReply:
     from bot.generalization.picks import stats_lines as generalization_lines
     from bot.ideology.screen import stats_lines as ideology_lines
 
-    lines_method = [*await generalization_lines(call.database, community_id=cid),
-                    *await ideology_lines(call.database, community_id=cid)]
+    lines_method = [
+        *await generalization_lines(call.database, community_id=cid),
+        *await ideology_lines(call.database, community_id=cid),
+    ]
     rate = f"{len(completed) / started:.0%}" if started else "—"
     median_turns = statistics.median([turns.get(c[0], 0) for c in completed]) if completed else None
     median_tokens = statistics.median([c[1] + c[2] for c in completed]) if completed else None
@@ -64,13 +66,14 @@ async def stats(call: ModeratorCall) -> ActionReply:
         *lines_legitimacy,
         *lines_method,
         f"LLM tokens used in all: {tokens[0]:,} in, {tokens[1]:,} out (interviews, dedup, contexts, stories)"
-        + _cost(tokens, call.services.token_prices) + ".",
+        + _cost(tokens, call.services.token_prices)
+        + ".",
     ]
     return ActionReply("\n".join(lines))
 
 
 def _cost(tokens, prices: tuple[float, float]) -> str:
-    """", about $1.23" from the operator's prices per million tokens; nothing when none are set."""
+    """ ", about $1.23" from the operator's prices per million tokens; nothing when none are set."""
     if not any(prices):
         return ""
     cost = (tokens[0] * prices[0] + tokens[1] * prices[1]) / 1_000_000
@@ -105,11 +108,14 @@ async def _vote_health(call: ModeratorCall) -> list[str]:
         if known is None:
             continue
         if (known.account_created_at and cast_at - known.account_created_at < NEW_ACCOUNT) or (
-                known.joined_at and cast_at - known.joined_at < NEW_MEMBER):
+            known.joined_at and cast_at - known.joined_at < NEW_MEMBER
+        ):
             fresh += 1
     if fresh:
-        lines.append(f"Look at: {fresh} vote(s) cast within {NEW_ACCOUNT.days} days of the account's creation or "
-                     f"{NEW_MEMBER.days} days of joining.")
+        lines.append(
+            f"Look at: {fresh} vote(s) cast within {NEW_ACCOUNT.days} days of the account's creation or "
+            f"{NEW_MEMBER.days} days of joining."
+        )
     by_sequence: dict[frozenset, int] = {}
     for votes in sequences.values():
         if len(votes) >= SAME_SEQUENCE_MIN:
@@ -117,8 +123,10 @@ async def _vote_health(call: ModeratorCall) -> list[str]:
             by_sequence[key] = by_sequence.get(key, 0) + 1
     twins = [n for n in by_sequence.values() if n > 1]
     if twins:
-        lines.append(f"Look at: {sum(twins)} voters in {len(twins)} group(s) voted identically on every poll they "
-                     f"voted on (at least {SAME_SEQUENCE_MIN} polls).")
+        lines.append(
+            f"Look at: {sum(twins)} voters in {len(twins)} group(s) voted identically on every poll they "
+            f"voted on (at least {SAME_SEQUENCE_MIN} polls)."
+        )
     return lines
 
 
@@ -145,17 +153,36 @@ async def export(call: ModeratorCall) -> ActionReply:
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
             for file_name, file_bytes in exporting.export_csv_files(graph, data.votes).items():
-                archive.writestr(zipfile.ZipInfo(f"moral-graph/{file_name}", date_time=(2020, 1, 1, 0, 0, 0)), file_bytes)
+                archive.writestr(
+                    zipfile.ZipInfo(f"moral-graph/{file_name}", date_time=(2020, 1, 1, 0, 0, 0)), file_bytes
+                )
         name, content = "moral-graph-csv.zip", buffer.getvalue()
     await audit_action(call, "export", fmt)
-    return ActionReply(f"The moral graph: {len(graph.values)} values, {len(graph.edges)} edges, "
-                       f"{len(data.votes)} votes. Voters appear only as anonymous numbers.", file=(name, content))
+    return ActionReply(
+        f"The moral graph: {len(graph.values)} values, {len(graph.edges)} edges, "
+        f"{len(data.votes)} votes. Voters appear only as anonymous numbers.",
+        file=(name, content),
+    )
 
 
 ACTIONS = (
-    ModeratorAction("audit", "", "the latest moderator actions: who, when, what, before and after", audit,
-                    (Param("count", "how many (1-50, default 15)", kind="int", required=False),), read_only=True),
-    ModeratorAction("stats", "", "participation, completion, interview length and tokens, votes", stats, read_only=True),
-    ModeratorAction("export", "", "the moral graph as a file: json, graphml, csv (zip) or html", export,
-                    (Param("format", "json, graphml, csv or html", required=False),), slow=True),
+    ModeratorAction(
+        "audit",
+        "",
+        "the latest moderator actions: who, when, what, before and after",
+        audit,
+        (Param("count", "how many (1-50, default 15)", kind="int", required=False),),
+        read_only=True,
+    ),
+    ModeratorAction(
+        "stats", "", "participation, completion, interview length and tokens, votes", stats, read_only=True
+    ),
+    ModeratorAction(
+        "export",
+        "",
+        "the moral graph as a file: json, graphml, csv (zip) or html",
+        export,
+        (Param("format", "json, graphml, csv or html", required=False),),
+        slow=True,
+    ),
 )

@@ -18,9 +18,9 @@ from bot.commands.base import (
     terminal_command,
 )
 from bot.digest.build import prepare_digest
-from bot.voting.selection import next_story
-from bot.voting.polls import post_story_poll, story_poll_view
 from bot.runtime.schedules import community_schedule, describe_schedule, update_schedule
+from bot.voting.polls import post_story_poll, story_poll_view
+from bot.voting.selection import next_story
 from core.digest import digest_markdown
 from core.schedule import parse_interval, parse_time_of_day
 
@@ -34,8 +34,9 @@ async def _show(call: ModeratorCall, prefix: str = "") -> ActionReply:
 
 
 async def _set(call: ModeratorCall, action: str, changes: dict[str, Any]) -> ActionReply:
-    before, after = await update_schedule(call.database, community_id=call.community_id, actor=call.actor,
-                                          now=call.now, changes=changes, action=action)
+    before, after = await update_schedule(
+        call.database, community_id=call.community_id, actor=call.actor, now=call.now, changes=changes, action=action
+    )
     return await _show(call, "Saved." if before != after else "Nothing changed.")
 
 
@@ -82,30 +83,52 @@ async def polls_post_now(call: ModeratorCall) -> ActionReply:
         raise ActionError("No poll channel is set: name one, or run this in the channel you mean.")
     story_id = await next_story(call.database, community_id=call.community_id, now=call.now)
     if story_id is None:
-        return ActionReply("No story needs votes right now: stories are written for new values by the "
-                           f"scheduler's maintenance (or {terminal_command(call.community, 'stories generate')}).")
-    duration = timedelta(hours=row.poll_duration_hours) if row.poll_duration_hours else call.services.default_poll_duration
+        return ActionReply(
+            "No story needs votes right now: stories are written for new values by the "
+            f"scheduler's maintenance (or {terminal_command(call.community, 'stories generate')})."
+        )
+    duration = (
+        timedelta(hours=row.poll_duration_hours) if row.poll_duration_hours else call.services.default_poll_duration
+    )
     try:
-        poll = await post_story_poll(call.database, call.services.poll_publisher, story_id=story_id,
-                                     platform=call.community.platform, channel_id=channel,
-                                     closes_at=call.now + duration, now=call.now)
+        poll = await post_story_poll(
+            call.database,
+            call.services.poll_publisher,
+            story_id=story_id,
+            platform=call.community.platform,
+            channel_id=channel,
+            closes_at=call.now + duration,
+            now=call.now,
+        )
     except Exception as error:
         if (text := post_failure_text(call.services, error, channel)) is None:
             raise
         raise ActionError(text) from None
-    await audit_poll(call.database, poll, community_id=call.community_id, actor=call.actor, now=call.now,
-                     action="polls.post-now")
+    await audit_poll(
+        call.database, poll, community_id=call.community_id, actor=call.actor, now=call.now, action="polls.post-now"
+    )
     view = await story_poll_view(call.database, story_id)
-    return ActionReply(f"Posted a poll on “{view.context}”: {view.from_value.title} → {view.to_value.title} "
-                       f"(poll {poll.id}), open for {int(duration.total_seconds() // 3600)} h.")
+    return ActionReply(
+        f"Posted a poll on “{view.context}”: {view.from_value.title} → {view.to_value.title} "
+        f"(poll {poll.id}), open for {int(duration.total_seconds() // 3600)} h."
+    )
 
 
 async def audit_poll(database, poll, *, community_id: int, actor: str, now, action: str) -> None:
     """A poll a moderator had posted (``/mge poll``, ``/mge polls post-now``), in the audit log."""
     await record_moderator_action(
-        database, community_id=community_id, actor=actor, action=action, now=now, target=f"poll {poll.id}",
-        after={"story": poll.story_id, "channel": poll.channel_id, "message": poll.message_id,
-               "closes_at": poll.closes_at.isoformat() if poll.closes_at else None},
+        database,
+        community_id=community_id,
+        actor=actor,
+        action=action,
+        now=now,
+        target=f"poll {poll.id}",
+        after={
+            "story": poll.story_id,
+            "channel": poll.channel_id,
+            "message": poll.message_id,
+            "closes_at": poll.closes_at.isoformat() if poll.closes_at else None,
+        },
     )
 
 
@@ -115,8 +138,9 @@ async def digest_channel(call: ModeratorCall) -> ActionReply:
 
 async def digest_schedule(call: ModeratorCall) -> ActionReply:
     hour, minute = parse_time_of_day(call.arg("time") or "")
-    return await _set(call, "digest.schedule", {"digest_day": call.arg("day") or "", "digest_hour": hour,
-                                                "digest_minute": minute})
+    return await _set(
+        call, "digest.schedule", {"digest_day": call.arg("day") or "", "digest_hour": hour, "digest_minute": minute}
+    )
 
 
 async def digest_timezone(call: ModeratorCall) -> ActionReply:
@@ -156,27 +180,54 @@ async def digest_post_now(call: ModeratorCall) -> ActionReply:
 
 
 ACTIONS = (
-    ModeratorAction("schedule", "", "show where and how often polls and the digest are posted", show,
-                    read_only=True),
+    ModeratorAction("schedule", "", "show where and how often polls and the digest are posted", show, read_only=True),
     ModeratorAction("polls", "channel", "post scheduled story polls in a channel", polls_channel, (CHANNEL,)),
-    ModeratorAction("polls", "every", "how often a round of polls is posted (30m, 12h, 1d, 1w)", polls_every,
-                    (Param("interval", "e.g. 1d"),)),
-    ModeratorAction("polls", "per-round", "stories posted per round (0-10)", polls_per_round,
-                    (Param("count", "0-10", kind="int"),)),
-    ModeratorAction("polls", "duration", "hours each poll stays open (1-768)", polls_duration,
-                    (Param("hours", "1-768", kind="int"),)),
+    ModeratorAction(
+        "polls",
+        "every",
+        "how often a round of polls is posted (30m, 12h, 1d, 1w)",
+        polls_every,
+        (Param("interval", "e.g. 1d"),),
+    ),
+    ModeratorAction(
+        "polls", "per-round", "stories posted per round (0-10)", polls_per_round, (Param("count", "0-10", kind="int"),)
+    ),
+    ModeratorAction(
+        "polls",
+        "duration",
+        "hours each poll stays open (1-768)",
+        polls_duration,
+        (Param("hours", "1-768", kind="int"),),
+    ),
     ModeratorAction("polls", "pause", "stop posting rounds (open polls still close)", polls_pause),
     ModeratorAction("polls", "resume", "post rounds again", polls_resume),
-    ModeratorAction("polls", "post-now", "post the story that most needs votes now", polls_post_now, (CHANNEL,),
-                    slow=True),
+    ModeratorAction(
+        "polls", "post-now", "post the story that most needs votes now", polls_post_now, (CHANNEL,), slow=True
+    ),
     ModeratorAction("digest", "channel", "post the weekly digest in a channel", digest_channel, (CHANNEL,)),
-    ModeratorAction("digest", "schedule", "weekday and time of the digest", digest_schedule,
-                    (Param("day", "mon … sun"), Param("time", "24-hour HH:MM"))),
-    ModeratorAction("digest", "timezone", "the digest's timezone, e.g. Europe/Berlin", digest_timezone,
-                    (Param("timezone", "an IANA name such as America/New_York"),)),
+    ModeratorAction(
+        "digest",
+        "schedule",
+        "weekday and time of the digest",
+        digest_schedule,
+        (Param("day", "mon … sun"), Param("time", "24-hour HH:MM")),
+    ),
+    ModeratorAction(
+        "digest",
+        "timezone",
+        "the digest's timezone, e.g. Europe/Berlin",
+        digest_timezone,
+        (Param("timezone", "an IANA name such as America/New_York"),),
+    ),
     ModeratorAction("digest", "pause", "stop posting the weekly digest", digest_pause),
     ModeratorAction("digest", "resume", "post the weekly digest again", digest_resume),
-    ModeratorAction("digest", "preview", "see the digest as it would be posted now (only you)", digest_preview,
-                    slow=True, read_only=True),
+    ModeratorAction(
+        "digest",
+        "preview",
+        "see the digest as it would be posted now (only you)",
+        digest_preview,
+        slow=True,
+        read_only=True,
+    ),
     ModeratorAction("digest", "post-now", "post the digest now", digest_post_now, (CHANNEL,), slow=True),
 )

@@ -18,8 +18,10 @@ async def list_values(call: ModeratorCall) -> ActionReply:
     rows = await value_rows(call.database, community_ids=[call.community_id], statuses=["active", "hidden"])
     if not rows:
         return ActionReply("No values yet: they appear as members confirm their cards.")
-    lines = [f"{r['id']}. {r['title']} — {r['cards']} card(s)" + (" (hidden)" if r["status"] == "hidden" else "")
-             for r in rows[:MAX_LISTED]]
+    lines = [
+        f"{r['id']}. {r['title']} — {r['cards']} card(s)" + (" (hidden)" if r["status"] == "hidden" else "")
+        for r in rows[:MAX_LISTED]
+    ]
     if len(rows) > MAX_LISTED:
         lines.append(
             f"… and {len(rows) - MAX_LISTED} more "
@@ -30,8 +32,12 @@ async def list_values(call: ModeratorCall) -> ActionReply:
 
 async def show_value(call: ModeratorCall) -> ActionReply:
     value = await value_provenance(call.database, call.int_arg("value"), community_id=call.community_id)
-    lines = [f"{value.id}. {value.title} ({value.status})", value.description, *[f"• {p}" for p in value.policies],
-             f"Member cards in it: {len(value.cards)}"]
+    lines = [
+        f"{value.id}. {value.title} ({value.status})",
+        value.description,
+        *[f"• {p}" for p in value.policies],
+        f"Member cards in it: {len(value.cards)}",
+    ]
     for card in value.cards:
         agrees = {True: ", the member agrees", False: ", the member disagrees", None: ""}[card.member_agrees]
         lines.append(f"  card {card.card_id}: {card.title} ({card.decision}{agrees})")
@@ -52,8 +58,16 @@ async def _set_status(call: ModeratorCall, *, status: str, action: str) -> Actio
         before = value.status
         value.status, value.updated_at = status, call.now
         session.add(value)
-        await record_action(session, community_id=call.community_id, actor=call.actor, action=action, now=call.now,
-                            target=f"value {value_id}", before={"status": before}, after={"status": status})
+        await record_action(
+            session,
+            community_id=call.community_id,
+            actor=call.actor,
+            action=action,
+            now=call.now,
+            target=f"value {value_id}",
+            before={"status": before},
+            after={"status": status},
+        )
         await session.commit()
         title = value.title
     verb = "Hidden" if status == "hidden" else "Restored"
@@ -70,28 +84,46 @@ async def restore_value(call: ModeratorCall) -> ActionReply:
 
 async def merge(call: ModeratorCall) -> ActionReply:
     keep, other = call.int_arg("keep"), call.int_arg("merge")
-    moved = await merge_values(call.database, keep_id=keep, merge_id=other, actor=call.actor, now=call.now,
-                               community_id=call.community_id)
+    moved = await merge_values(
+        call.database, keep_id=keep, merge_id=other, actor=call.actor, now=call.now, community_id=call.community_id
+    )
     await audit_action(call, "values.merge", f"value {other} into {keep}", after={"cards_moved": moved})
-    return ActionReply(f"Merged value {other} into {keep}: {moved} card(s) moved. Each move can be undone "
-                       "with `mge values undo CARD` in the terminal.")
+    return ActionReply(
+        f"Merged value {other} into {keep}: {moved} card(s) moved. Each move can be undone "
+        "with `mge values undo CARD` in the terminal."
+    )
 
 
 async def split(call: ModeratorCall) -> ActionReply:
     card_id = call.int_arg("card")
-    result = await split_card(call.database, card_id=card_id, actor=call.actor, now=call.now,
-                              community_id=call.community_id)
+    result = await split_card(
+        call.database, card_id=card_id, actor=call.actor, now=call.now, community_id=call.community_id
+    )
     await audit_action(call, "values.split", f"card {card_id}", after={"value": result.value_id})
     return ActionReply(f"Card {card_id} is now a value of its own: {result.value_id}. {result.value_card.title}.")
 
 
 ACTIONS = (
-    ModeratorAction("values", "list", "the community's values and how many cards each holds", list_values, read_only=True),
-    ModeratorAction("values", "show", "a value and every member card merged into it", show_value, (VALUE,), read_only=True),
+    ModeratorAction(
+        "values", "list", "the community's values and how many cards each holds", list_values, read_only=True
+    ),
+    ModeratorAction(
+        "values", "show", "a value and every member card merged into it", show_value, (VALUE,), read_only=True
+    ),
     ModeratorAction("values", "hide", "take a value out of the graph, digest and polls", hide_value, (VALUE,)),
     ModeratorAction("values", "restore", "bring a hidden value back", restore_value, (VALUE,)),
-    ModeratorAction("values", "merge", "merge a duplicate value into another", merge,
-                    (Param("keep", "the value to keep", kind="int"), Param("merge", "the duplicate", kind="int"))),
-    ModeratorAction("values", "split", "take a member's card out of its value", split,
-                    (Param("card", "the card's number (see /mge values show)", kind="int"),)),
+    ModeratorAction(
+        "values",
+        "merge",
+        "merge a duplicate value into another",
+        merge,
+        (Param("keep", "the value to keep", kind="int"), Param("merge", "the duplicate", kind="int")),
+    ),
+    ModeratorAction(
+        "values",
+        "split",
+        "take a member's card out of its value",
+        split,
+        (Param("card", "the card's number (see /mge values show)", kind="int"),),
+    ),
 )

@@ -55,13 +55,19 @@ async def prepare_digest(
 ) -> tuple[Digest, dict, bytes]:
     """What a digest post needs: the digest, its snapshot (store it with :func:`finish_digest_job`)
     and the PNG picture of the graph. ``period`` names the digest (default: the ISO week of ``now``)."""
-    digest, snapshot, graph = await _build(database, community_id=community_id, now=now, params=params,
-                                           previous=None, period=period)
+    digest, snapshot, graph = await _build(
+        database, community_id=community_id, now=now, params=params, previous=None, period=period
+    )
     return digest, snapshot, graph_png(graph, title=f"{digest.community} — {digest.period}")
 
 
 async def _build(
-    database: Database, *, community_id: int, now: datetime, params: GraphParams, previous: dict | None,
+    database: Database,
+    *,
+    community_id: int,
+    now: datetime,
+    params: GraphParams,
+    previous: dict | None,
     period: str | None = None,
 ) -> tuple[Digest, dict, MoralGraph]:
     data = await load_community_graph_input(database, community_id=community_id)
@@ -108,8 +114,9 @@ async def participation_counts(
 async def previous_snapshot(database: Database, *, community_id: int) -> dict | None:
     """The snapshot of the community's last digest that was done, or None (none yet, or unreadable)."""
     async with database.session() as session:
-        runs = await jobs_repo.latest_done_runs(session, job=DIGEST_JOB, community_id=community_id,
-                                                limit=SNAPSHOT_LOOKBACK)
+        runs = await jobs_repo.latest_done_runs(
+            session, job=DIGEST_JOB, community_id=community_id, limit=SNAPSHOT_LOOKBACK
+        )
     # A done run without a snapshot (one interrupted while posting, see digest_posting) is skipped.
     for run in runs:
         try:
@@ -187,8 +194,17 @@ def render_graph_png(graph: MoralGraph, path_or_buffer: str | Path | IO[bytes], 
     titles = {v.id: v.title for v in graph.values}
     pairs = graph.edges.pairs()
     if not pairs:
-        ax.text(0.5, 0.5, "no edges yet", ha="center", va="center", fontsize=28, color="#666666",
-                transform=ax.transAxes, parse_math=False)
+        ax.text(
+            0.5,
+            0.5,
+            "no edges yet",
+            ha="center",
+            va="center",
+            fontsize=28,
+            color="#666666",
+            transform=ax.transAxes,
+            parse_math=False,
+        )
     else:
         rank = {k: (v or 0.0) for k, v in graph.page_rank.items()}
         nodes = sorted({n for pair in pairs for n in pair}, key=lambda n: (-rank.get(n, 0.0), n))
@@ -200,19 +216,63 @@ def render_graph_png(graph: MoralGraph, path_or_buffer: str | Path | IO[bytes], 
         top = max((rank.get(n, 0.0) for n in g), default=0.0) or 1.0
         biggest = 2700 if len(g) <= 15 else 1400
         sizes = [300 + biggest * (rank.get(n, 0.0) / top) for n in g]
-        nx.draw_networkx_edges(g, pos, ax=ax, node_size=sizes, arrowstyle="-|>", arrowsize=16,
-                               edge_color="#888888", width=1.2, connectionstyle="arc3,rad=0.08")
-        nx.draw_networkx_nodes(g, pos, ax=ax, node_size=sizes, node_color=[rank.get(n, 0.0) for n in g],
-                               cmap="YlGnBu", vmin=-0.3 * top, vmax=1.15 * top, edgecolors="#335577", linewidths=1.0)
+        nx.draw_networkx_edges(
+            g,
+            pos,
+            ax=ax,
+            node_size=sizes,
+            arrowstyle="-|>",
+            arrowsize=16,
+            edge_color="#888888",
+            width=1.2,
+            connectionstyle="arc3,rad=0.08",
+        )
+        nx.draw_networkx_nodes(
+            g,
+            pos,
+            ax=ax,
+            node_size=sizes,
+            node_color=[rank.get(n, 0.0) for n in g],
+            cmap="YlGnBu",
+            vmin=-0.3 * top,
+            vmax=1.15 * top,
+            edgecolors="#335577",
+            linewidths=1.0,
+        )
         for node, (x, y) in pos.items():
-            ax.text(x, y, _label(titles.get(node, node)), ha="center", va="center", fontsize=9,
-                    parse_math=False, bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none", "alpha": 0.7})
+            ax.text(
+                x,
+                y,
+                _label(titles.get(node, node)),
+                ha="center",
+                va="center",
+                fontsize=9,
+                parse_math=False,
+                bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none", "alpha": 0.7},
+            )
         if len(nodes) > MAX_NODES:
-            ax.text(0.99, 0.01, f"{len(nodes) - MAX_NODES} more values not shown", ha="right", va="bottom",
-                    fontsize=9, color="#666666", transform=ax.transAxes, parse_math=False)
+            ax.text(
+                0.99,
+                0.01,
+                f"{len(nodes) - MAX_NODES} more values not shown",
+                ha="right",
+                va="bottom",
+                fontsize=9,
+                color="#666666",
+                transform=ax.transAxes,
+                parse_math=False,
+            )
         ax.margins(0.08)
-        figure.text(0.5, 0.01, "arrow: from a value to the value voted wiser than it; size: PageRank",
-                    ha="center", va="bottom", fontsize=9, color="#666666", parse_math=False)
+        figure.text(
+            0.5,
+            0.01,
+            "arrow: from a value to the value voted wiser than it; size: PageRank",
+            ha="center",
+            va="bottom",
+            fontsize=9,
+            color="#666666",
+            parse_math=False,
+        )
     figure.savefig(path_or_buffer, format="png", dpi=DPI, metadata={"Software": None})
 
 

@@ -18,8 +18,8 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from bot.digest.build import DIGEST_JOB, finish_digest_job, prepare_digest
-from bot.runtime.jobs import STALE_RUN, claim_job, finish_job
 from bot.legitimacy.checks import DirectMessenger, after_digest
+from bot.runtime.jobs import STALE_RUN, claim_job, finish_job
 from bot.runtime.schedules import digest_schedules
 from core.digest import Digest
 from core.graph import GraphParams
@@ -57,16 +57,30 @@ def _phase(detail: str) -> str | None:
 
 
 async def post_scheduled_digest(
-    database: Database, publisher: DigestPublisher, schedule: DigestSchedule, *, slot: datetime, now: datetime,
-    params: GraphParams = GraphParams(), messenger: DirectMessenger | None = None, stale_after: timedelta = STALE_RUN,
+    database: Database,
+    publisher: DigestPublisher,
+    schedule: DigestSchedule,
+    *,
+    slot: datetime,
+    now: datetime,
+    params: GraphParams = GraphParams(),
+    messenger: DirectMessenger | None = None,
+    stale_after: timedelta = STALE_RUN,
 ) -> str | None:
     """Post the digest of ``slot``'s week unless it was posted (or is being posted). Returns the posted
     message's id, or None when nothing was posted by this call. With a ``messenger``, a posted digest is
     followed by the legitimacy DMs (``bot.legitimacy.checks.after_digest``; their failures are only logged)."""
     period = schedule.period(slot)
     async with database.session() as session:
-        run = await claim_job(session, job=DIGEST_JOB, community_id=schedule.community_id, period=period, now=now,
-                              retry_after=RETRY_AFTER, stale_after=stale_after)
+        run = await claim_job(
+            session,
+            job=DIGEST_JOB,
+            community_id=schedule.community_id,
+            period=period,
+            now=now,
+            retry_after=RETRY_AFTER,
+            stale_after=stale_after,
+        )
         if run is None:
             return None
         if _phase(run.detail) == "posting":
@@ -103,14 +117,20 @@ async def post_scheduled_digest(
         await session.commit()
     log.info("digest %s of community %s posted as message %s", period, schedule.community_id, message_id)
     if messenger is not None:
-        await after_digest(database, messenger, community_id=schedule.community_id, period=period, now=now,
-                           params=params)
+        await after_digest(
+            database, messenger, community_id=schedule.community_id, period=period, now=now, params=params
+        )
     return message_id
 
 
 async def run_due_digests(
-    database: Database, publishers: Mapping[str, DigestPublisher], *, now: datetime, params: GraphParams = GraphParams(),
-    messengers: Mapping[str, DirectMessenger] | None = None, stale_after: timedelta = STALE_RUN,
+    database: Database,
+    publishers: Mapping[str, DigestPublisher],
+    *,
+    now: datetime,
+    params: GraphParams = GraphParams(),
+    messengers: Mapping[str, DirectMessenger] | None = None,
+    stale_after: timedelta = STALE_RUN,
 ) -> dict[int, str]:
     """Every community's digest whose weekly slot has come and that was not posted yet: community id →
     message id. After downtime only the latest slot is due (missed weeks are coalesced into one post)."""
@@ -121,9 +141,16 @@ async def run_due_digests(
         if slot is None or publisher is None:
             continue
         try:
-            message_id = await post_scheduled_digest(database, publisher, schedule, slot=slot, now=now, params=params,
-                                                     messenger=(messengers or {}).get(schedule.platform),
-                                                     stale_after=stale_after)
+            message_id = await post_scheduled_digest(
+                database,
+                publisher,
+                schedule,
+                slot=slot,
+                now=now,
+                params=params,
+                messenger=(messengers or {}).get(schedule.platform),
+                stale_after=stale_after,
+            )
         except Exception:
             continue  # logged above; retried after RETRY_AFTER
         if message_id is not None:

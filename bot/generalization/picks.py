@@ -42,8 +42,8 @@ from core.generalization import (
     question_text,
 )
 from core.interview import match_choice
-from core.text import counted, matches_word
 from core.messages import ChoicePrompt, CommunityRef
+from core.text import counted, matches_word
 from storage import generalization_repo as repo
 from storage import values_repo
 from storage.database import Database
@@ -102,28 +102,51 @@ class GeneralizationOffers:
             shown = choose(candidates, self._rng)
             if not shown:
                 return None
-            offer_id = await repo.add_offer(session, community_id=community_id, member_id=member_id,
-                                            interview_id=interview_id, scenario_id=scenario_id, now=now)
+            offer_id = await repo.add_offer(
+                session,
+                community_id=community_id,
+                member_id=member_id,
+                interview_id=interview_id,
+                scenario_id=scenario_id,
+                now=now,
+            )
             if offer_id is None:
                 await session.rollback()
                 return None
             for item in shown:
                 repo.add_impression(
-                    session, community_id=community_id, offer_id=offer_id, value_id=item.candidate.value_id,
-                    own_scenario=item.candidate.own_scenario, position=item.position,
+                    session,
+                    community_id=community_id,
+                    offer_id=offer_id,
+                    value_id=item.candidate.value_id,
+                    own_scenario=item.candidate.own_scenario,
+                    position=item.position,
                 )
             scenario = await session.get(Scenario, scenario_id) if scenario_id is not None else None
-            text = question_text(scenario.text if scenario is not None and scenario.community_id == community_id
-                                 else None)
+            text = question_text(
+                scenario.text if scenario is not None and scenario.community_id == community_id else None
+            )
             await session.commit()  # offer and impressions are stored before anything is sent
         return ChoicePrompt(text, offer_choices(offer_id, shown))
 
     async def press(self, *, key: str, community: CommunityRef, platform_user_id: str, now: datetime) -> PressResult:
-        return await record_press(self._db, key=key, platform=community.platform, platform_user_id=platform_user_id,
-                                  community_external_id=community.external_id, now=now)
+        return await record_press(
+            self._db,
+            key=key,
+            platform=community.platform,
+            platform_user_id=platform_user_id,
+            community_external_id=community.external_id,
+            now=now,
+        )
 
     async def typed(
-        self, *, community: CommunityRef, community_id: int, member_id: int, platform_user_id: str, text: str,
+        self,
+        *,
+        community: CommunityRef,
+        community_id: int,
+        member_id: int,
+        platform_user_id: str,
+        text: str,
         now: datetime,
     ) -> PressResult | None:
         """A DM typed while the member's latest offer is open, read as a press when it names one of its
@@ -135,9 +158,13 @@ class GeneralizationOffers:
                 return None
             rows = await repo.impressions_with_values(session, offer_id=offer.id)
         # The options as they were shown (same labels, same order, "None of these" last).
-        choices = offer_choices(offer.id, [
-            Shown(Candidate(i.value_id, title, description, i.own_scenario), i.position) for i, title, description in rows
-        ])
+        choices = offer_choices(
+            offer.id,
+            [
+                Shown(Candidate(i.value_id, title, description, i.own_scenario), i.position)
+                for i, title, description in rows
+            ],
+        )
         choice = match_choice(text, choices)
         if choice is None and matches_word(text, "done", "none"):
             choice = choices[-1]
@@ -171,8 +198,11 @@ async def candidates_for(
         value = by_id[value_id]
         if value_id in own or value.status != ValueStatus.ACTIVE:
             continue
-        found.append(Candidate(value_id, value.title, value.description,
-                               own_scenario=scenario_id is not None and scenario_id in linked))
+        found.append(
+            Candidate(
+                value_id, value.title, value.description, own_scenario=scenario_id is not None and scenario_id in linked
+            )
+        )
     return found
 
 
@@ -197,12 +227,19 @@ async def record_press(
         if offer is None:
             return PressResult(PressStatus.INVALID, INVALID_TEXT)
         community = await session.get(Community, offer.community_id)
-        if community is None or community.platform != platform or (
-                community_external_id is not None and community.external_id != community_external_id):
+        if (
+            community is None
+            or community.platform != platform
+            or (community_external_id is not None and community.external_id != community_external_id)
+        ):
             return PressResult(PressStatus.REFUSED, OTHER_COMMUNITY_TEXT)
         member = await session.get(Member, offer.member_id) if offer.member_id is not None else None
-        if (member is None or member.forgotten_at is not None or member.community_id != offer.community_id
-                or member.platform_user_id != platform_user_id):
+        if (
+            member is None
+            or member.forgotten_at is not None
+            or member.community_id != offer.community_id
+            or member.platform_user_id != platform_user_id
+        ):
             return PressResult(PressStatus.REFUSED, NOT_YOURS_TEXT)
         if parsed.value_id is None:  # "done": the member has finished picking
             await repo.close_offer(session, offer_id=offer.id, now=now)
@@ -213,8 +250,9 @@ async def record_press(
             return PressResult(PressStatus.DONE, "Thank you! Noted that none of these fit.")
         if offer.closed_at is not None:
             return PressResult(PressStatus.CLOSED, CLOSED_TEXT)
-        impression = await repo.find_impression(session, offer_id=offer.id, community_id=offer.community_id,
-                                                value_id=parsed.value_id)
+        impression = await repo.find_impression(
+            session, offer_id=offer.id, community_id=offer.community_id, value_id=parsed.value_id
+        )
         if impression is None:
             return PressResult(PressStatus.INVALID, INVALID_TEXT)
         value = await session.get(CanonicalValue, impression.value_id)

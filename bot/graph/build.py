@@ -118,9 +118,7 @@ async def load_community_graph_input(database: Database, *, community_id: int) -
         votes.append(Vote(voter_key, str(source), str(wiser), context_text, choice))  # type: ignore[arg-type]
         vote_story_ids.append(story.id)
         story_votes[story.id] += 1
-        stories.setdefault(
-            story.id, StoryRecord(story.id, context_text, str(source), str(wiser), story.story, 0)
-        )
+        stories.setdefault(story.id, StoryRecord(story.id, context_text, str(source), str(wiser), story.story, 0))
     story_list = [
         StoryRecord(s.id, s.context, s.from_value_id, s.to_value_id, s.story, story_votes[s.id])
         for s in sorted(stories.values(), key=lambda s: s.id)
@@ -147,7 +145,9 @@ def resolve_values(rows: Iterable[CanonicalValue]) -> dict[int, int]:
         seen: set[int] = set()
         current = by_id.get(start)
         while (
-            current is not None and current.status == ValueStatus.MERGED and (target := current.merged_into_id) is not None
+            current is not None
+            and current.status == ValueStatus.MERGED
+            and (target := current.merged_into_id) is not None
         ):
             if current.id in seen:
                 current = None
@@ -260,10 +260,21 @@ async def value_provenance_for_graph(
 
     async with database.session() as session:
         rows = await values_repo.all_values_of(session, community_id=community_id)
-        merged = sorted(other for other, target in resolve_values(rows).items() if str(target) == value_id
-                        and str(other) != value_id)
-        cards = [CardRef(card_id, title) for card_id, title in await graph_repo.current_cards_of_values(
-            session, value_ids=[int(value_id), *merged])] if value_id.isdigit() else []
+        merged = sorted(
+            other
+            for other, target in resolve_values(rows).items()
+            if str(target) == value_id and str(other) != value_id
+        )
+        cards = (
+            [
+                CardRef(card_id, title)
+                for card_id, title in await graph_repo.current_cards_of_values(
+                    session, value_ids=[int(value_id), *merged]
+                )
+            ]
+            if value_id.isdigit()
+            else []
+        )
     return GraphValueProvenance(
         value_id=value_id,
         title=value.title,

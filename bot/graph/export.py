@@ -109,7 +109,13 @@ def votes_csv(votes: Sequence[Vote]) -> bytes:
     order of contexts on an edge)."""
     numbers: dict[str, int] = {}
     rows = (
-        [f"voter-{numbers.setdefault(v.voter_id, len(numbers) + 1)}", v.from_value_id, v.to_value_id, v.context, v.choice]
+        [
+            f"voter-{numbers.setdefault(v.voter_id, len(numbers) + 1)}",
+            v.from_value_id,
+            v.to_value_id,
+            v.context,
+            v.choice,
+        ]
         for v in votes
     )
     return _csv(VOTE_COLUMNS, rows)
@@ -118,19 +124,34 @@ def votes_csv(votes: Sequence[Vote]) -> bytes:
 def values_json(graph: MoralGraph) -> bytes:
     """The VALUES.json ``mge graph build`` reads: a list of values, no ranks (they are derived)."""
     doc = [
-        {"id": v.id, "title": v.title, "description": v.description, "policies": list(v.policies)}
-        for v in graph.values
+        {"id": v.id, "title": v.title, "description": v.description, "policies": list(v.policies)} for v in graph.values
     ]
     return (json.dumps(doc, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
 
 
 def edges_csv(graph: MoralGraph) -> bytes:
     titles = {v.id: v.title for v in graph.values}
-    header = ("source_value_id", "source_title", "wiser_value_id", "wiser_title", *COUNT_FIELDS,
-              "wiserLikelihood", "entropy", "contexts")
+    header = (
+        "source_value_id",
+        "source_title",
+        "wiser_value_id",
+        "wiser_title",
+        *COUNT_FIELDS,
+        "wiserLikelihood",
+        "entropy",
+        "contexts",
+    )
     rows = (
-        [edge.source_id, titles[edge.source_id], edge.wiser_id, titles[edge.wiser_id], *edge.counts,
-         repr(edge.wiser_likelihood), repr(edge.entropy), LIST_SEPARATOR.join(edge.contexts)]
+        [
+            edge.source_id,
+            titles[edge.source_id],
+            edge.wiser_id,
+            titles[edge.wiser_id],
+            *edge.counts,
+            repr(edge.wiser_likelihood),
+            repr(edge.entropy),
+            LIST_SEPARATOR.join(edge.contexts),
+        ]
         for edge in graph.edges
     )
     return _csv(header, rows)

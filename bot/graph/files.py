@@ -53,7 +53,9 @@ def read_values(path: Path) -> list[Value]:
     try:
         doc = json.loads(_read_bytes(path))
     except json.JSONDecodeError as error:
-        raise GraphInputError(f"{name} is not valid JSON: {error.msg} (line {error.lineno}, column {error.colno})") from None
+        raise GraphInputError(
+            f"{name} is not valid JSON: {error.msg} (line {error.lineno}, column {error.colno})"
+        ) from None
     except UnicodeDecodeError:
         raise GraphInputError(f"{name} is not UTF-8 text") from None
     if isinstance(doc, dict):
@@ -381,7 +383,9 @@ def _group(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return _group_sorted(order, n, lambda a, b: sorted_key[1:] != sorted_key[:-1])
 
 
-def _group_sorted(order: np.ndarray, n: int, differs: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+def _group_sorted(
+    order: np.ndarray, n: int, differs: Callable[[np.ndarray, np.ndarray], np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
     """Codes in first-seen order from rows sorted so that equal strings are adjacent."""
     is_new = np.ones(n, dtype=bool)
     is_new[1:] = differs(order[1:], order[:-1])

@@ -69,8 +69,10 @@ class IdeologyReport:
     def summary(self) -> str:
         if self.already_done:
             return f"already done ({self.pending} pending)"
-        return (f"{self.rated} rated of {self.pending}, {len(self.rejected)} rejected, "
-                f"{self.input_tokens + self.output_tokens} tokens")
+        return (
+            f"{self.rated} rated of {self.pending}, {len(self.rejected)} rejected, "
+            f"{self.input_tokens + self.output_tokens} tokens"
+        )
 
 
 async def unrated_openings(session: AsyncSession, *, community_id: int, limit: int = DEFAULT_LIMIT) -> list[Opening]:
@@ -102,8 +104,16 @@ async def rate_opening_messages(
     report = IdeologyReport(run_id=run_id, pending=len(openings))
     try:
         for opening in openings:
-            await _rate_one(database, llm=llm, model=model, community_id=community_id, run_id=run_id,
-                            opening=opening, report=report, now=now)
+            await _rate_one(
+                database,
+                llm=llm,
+                model=model,
+                community_id=community_id,
+                run_id=run_id,
+                opening=opening,
+                report=report,
+                now=now,
+            )
     except LLMError as error:
         await _finish(database, run_id, report, now=now, ok=False, error=str(error))
         raise
@@ -112,8 +122,15 @@ async def rate_opening_messages(
 
 
 async def _rate_one(
-    database: Database, *, llm: LLM, model: str, community_id: int, run_id: int, opening: Opening,
-    report: IdeologyReport, now: datetime,
+    database: Database,
+    *,
+    llm: LLM,
+    model: str,
+    community_id: int,
+    run_id: int,
+    opening: Opening,
+    report: IdeologyReport,
+    now: datetime,
 ) -> None:
     prompt, messages = ideology_messages(opening.scenario, opening.text)
     async with database.session() as session:
@@ -124,7 +141,10 @@ async def _rate_one(
         spent = (run.input_tokens, run.output_tokens) if run is not None else (0, 0)
         try:
             result = await recorder.call(
-                PURPOSE, prompt.sha, model, llm.structured(messages, IdeologyScore, model=model, temperature=TEMPERATURE)
+                PURPOSE,
+                prompt.sha,
+                model,
+                llm.structured(messages, IdeologyScore, model=model, temperature=TEMPERATURE),
             )
         except LLMError as error:
             _count_tokens(report, run, spent)
@@ -139,8 +159,15 @@ async def _rate_one(
         # Rated only if the answer is still there: a member who erased their data meanwhile is not rated.
         if await repo.member_turn_exists(session, interview_id=opening.interview_id, seq=opening.seq):
             inserted = await repo.add_rating(
-                session, community_id=community_id, interview_id=opening.interview_id, score=score.score,
-                reason=score.reason, prompt_sha=prompt.sha, model=result.model[:200], run_id=run_id, now=now,
+                session,
+                community_id=community_id,
+                interview_id=opening.interview_id,
+                score=score.score,
+                reason=score.reason,
+                prompt_sha=prompt.sha,
+                model=result.model[:200],
+                run_id=run_id,
+                now=now,
             )
             report.rated += int(inserted)
         await session.commit()
@@ -152,13 +179,18 @@ def _count_tokens(report: IdeologyReport, run: JobRun | None, before: tuple[int,
         report.output_tokens += run.output_tokens - before[1]
 
 
-async def _finish(database: Database, run_id: int, report: IdeologyReport, *, now: datetime, ok: bool,
-                  error: str | None = None) -> None:
+async def _finish(
+    database: Database, run_id: int, report: IdeologyReport, *, now: datetime, ok: bool, error: str | None = None
+) -> None:
     async with database.session() as session:
         run = await session.get(JobRun, run_id)
         if run is None:
             return
-        detail: dict[str, int | str] = {"rated": report.rated, "pending": report.pending, "rejected": len(report.rejected)}
+        detail: dict[str, int | str] = {
+            "rated": report.rated,
+            "pending": report.pending,
+            "rejected": len(report.rejected),
+        }
         if error:
             detail["error"] = error
         finish_job(run, now=now, ok=ok, detail=json.dumps(detail))
@@ -180,13 +212,15 @@ class IdeologyStats:
 async def ideology_stats(database: Database, *, community_id: int) -> IdeologyStats:
     async with database.session() as session:
         rated = await repo.rated_scores(session, community_id=community_id)
-        answers = await repo.survey_scores_of_question(session, community_id=community_id,
-                                                       question=EXPRESSED_QUESTION)
+        answers = await repo.survey_scores_of_question(session, community_id=community_id, question=EXPRESSED_QUESTION)
     by_member: dict[int, list[int]] = {}
     for score, member_id in rated:
         by_member.setdefault(member_id, []).append(score)
-    pairs = [(statistics.fmean(scores), float(answers[member_id]))
-             for member_id, scores in sorted(by_member.items()) if member_id in answers]
+    pairs = [
+        (statistics.fmean(scores), float(answers[member_id]))
+        for member_id, scores in sorted(by_member.items())
+        if member_id in answers
+    ]
     return IdeologyStats([score for score, _ in rated], pairs)
 
 

@@ -40,7 +40,13 @@ class GeneralizationOffer(Protocol):
     ) -> Outbound | None: ...
 
     async def typed(
-        self, *, community: CommunityRef, community_id: int, member_id: int, platform_user_id: str, text: str,
+        self,
+        *,
+        community: CommunityRef,
+        community_id: int,
+        member_id: int,
+        platform_user_id: str,
+        text: str,
         now: datetime,
     ) -> GeneralizationAnswer | None:
         """A typed answer to the member's open offer (its text to reply), or None: not one."""

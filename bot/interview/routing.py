@@ -22,8 +22,9 @@ class DmRouter:
             row = await repo.get_or_create_community(
                 session, platform=community.platform, external_id=community.external_id, name=community.name, now=now
             )
-            await repo.set_dm_route(session, platform=community.platform, platform_user_id=user_id,
-                                    community_id=row.id, now=now)
+            await repo.set_dm_route(
+                session, platform=community.platform, platform_user_id=user_id, community_id=row.id, now=now
+            )
             await session.commit()
 
     async def community_for(self, *, platform: str, user_id: str) -> CommunityRef | None:

@@ -18,9 +18,7 @@ class ScenarioError(ValueError):
     pass
 
 
-async def prepare_scenarios(
-    database: Database, community: CommunityRef, *, text: str | None, now
-) -> int | None:
+async def prepare_scenarios(database: Database, community: CommunityRef, *, text: str | None, now) -> int | None:
     """Make sure ``community`` has something to discuss: the scenario ``text`` (returned, to start on it),
     or the paper's default scenarios when the community has none yet."""
     async with database.session() as session:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.interview.ports import CardReconciler, GeneralizationAnswer, GeneralizationOffer, InterviewConfig
+from bot.interview.scenarios import add_default_scenarios
 from bot.interview.texts import (
     CONSENT_NOTICE,
     STALE_BUTTON,
@@ -30,9 +31,9 @@ from bot.interview.texts import (
 )
 from bot.runtime.jobs import LLMRecorder
 from bot.runtime.leases import MemberLeases
-from bot.interview.scenarios import add_default_scenarios
 from core import interview as machine
 from core.cards import CardStatus, ValuesCard
+from core.clock import utcnow
 from core.interview import (
     CARD_CHOICES,
     CONSENT_CHOICES,
@@ -53,7 +54,6 @@ from core.interviewer import (
 from core.llm import LLM, LLMError, LLMErrorKind
 from core.messages import CardProposal, ChoicePrompt, CommunityRef, InboundMessage, Outbound, Person, Reply
 from core.prompts import combined_sha
-from core.clock import utcnow
 from core.text import clean_member_text
 from storage import repositories as repo
 from storage.database import Database
@@ -73,6 +73,7 @@ _NOT_READ = object()
 MAX_CHOICE_LABEL = 80
 #: Scenario texts kept in memory (they are read on every turn and never edited).
 SCENARIO_TEXT_CACHE = 1024
+
 
 @dataclass(slots=True)
 class _Context:
@@ -150,9 +151,8 @@ class InterviewService:
 
     async def handle(self, message: InboundMessage) -> list[Outbound]:
         """Handle one member message. A repeated ``event_id`` is ignored (returns nothing)."""
-        async with self._one_at_a_time(message.community, message.author):
-            async with self._db.session() as session:
-                return await self._handle(session, message)
+        async with self._one_at_a_time(message.community, message.author), self._db.session() as session:
+            return await self._handle(session, message)
 
     async def resume(
         self,
@@ -165,24 +165,23 @@ class InterviewService:
         """Where the member stands: start an interview if none is active, answer a pending turn, or
         repeat the current question. ``scenario_id`` preselects the scenario of a new interview;
         ``consent`` records that the member accepted the notice elsewhere (``mge chat --yes``)."""
-        async with self._one_at_a_time(community, person):
-            async with self._db.session() as session:
-                now = self._clock()
-                member = await self._member(session, community, person, now)
-                if consent and member.consented_at is None:
-                    member.consented_at = now
-                interview = await repo.active_interview(session, community_id=member.community_id, member_id=member.id)
-                if interview is None:
-                    return await self._begin(session, member, now, scenario_id=scenario_id)
-                ctx = _Context(session, member, interview, now)
-                if self._idle(interview, now) and interview.state != InterviewState.TIMED_OUT:
-                    self._time_out(ctx)
-                    await session.commit()
-                    return [ChoicePrompt(welcome_back(), TIMED_OUT_CHOICES)]
-                if await self._pending(ctx):
-                    return await self._retry_pending(ctx)
+        async with self._one_at_a_time(community, person), self._db.session() as session:
+            now = self._clock()
+            member = await self._member(session, community, person, now)
+            if consent and member.consented_at is None:
+                member.consented_at = now
+            interview = await repo.active_interview(session, community_id=member.community_id, member_id=member.id)
+            if interview is None:
+                return await self._begin(session, member, now, scenario_id=scenario_id)
+            ctx = _Context(session, member, interview, now)
+            if self._idle(interview, now) and interview.state != InterviewState.TIMED_OUT:
+                self._time_out(ctx)
                 await session.commit()
-                return await self._current_prompt(ctx)
+                return [ChoicePrompt(welcome_back(), TIMED_OUT_CHOICES)]
+            if await self._pending(ctx):
+                return await self._retry_pending(ctx)
+            await session.commit()
+            return await self._current_prompt(ctx)
 
     # --- the message path --------------------------------------------------------------------------
 
@@ -300,7 +299,9 @@ class InterviewService:
                 ended = await self._end(ctx, step.new_state, f"{saved_text(card)} {THANKS}")
                 return ended + (await self._offer_generalization(ctx) if card is not None else [])
             case Effect.RECORD_VERDICT:
-                return await self._record_verdict(ctx, step.new_state, agrees=choice is not None and choice.key == "same")
+                return await self._record_verdict(
+                    ctx, step.new_state, agrees=choice is not None and choice.key == "same"
+                )
             case Effect.RESUME:
                 interview.previous_state = None
                 interview.state = step.new_state
@@ -309,10 +310,14 @@ class InterviewService:
                 await ctx.session.commit()
                 return await self._current_prompt(ctx)
             case Effect.SAY_CANCELLED:
-                return await self._end(ctx, step.new_state, "Interview cancelled. Send me any message to start a new one.")
+                return await self._end(
+                    ctx, step.new_state, "Interview cancelled. Send me any message to start a new one."
+                )
             case Effect.SAY_NO_CONSENT:
                 return await self._end(
-                    ctx, step.new_state, "No problem, nothing more will be asked. Send me a message if you change your mind."
+                    ctx,
+                    step.new_state,
+                    "No problem, nothing more will be asked. Send me a message if you change your mind.",
                 )
             case Effect.START_OVER:
                 await self._end(ctx, step.new_state, "")
@@ -350,7 +355,12 @@ class InterviewService:
     ) -> list[Outbound]:
         state = InterviewState.CHOOSING_SCENARIO if member.consented_at else InterviewState.AWAITING_CONSENT
         interview = await repo.add_interview(
-            session, community_id=member.community_id, member_id=member.id, state=state, scenario_id=scenario_id, now=now
+            session,
+            community_id=member.community_id,
+            member_id=member.id,
+            state=state,
+            scenario_id=scenario_id,
+            now=now,
         )
         ctx = _Context(session, member, interview, now, next_seq=1, last_role=None, transcript_rows=[])
         if state is InterviewState.AWAITING_CONSENT:
@@ -425,10 +435,19 @@ class InterviewService:
     async def _articulate(self, ctx: _Context, messages, prompt_sha: str) -> ValuesCardRecord:
         model = self._config.articulation_model
         result = await self._call(
-            ctx, "articulate", prompt_sha, model, self._llm.structured(messages, ValuesCard, model=model, temperature=0.2)
+            ctx,
+            "articulate",
+            prompt_sha,
+            model,
+            self._llm.structured(messages, ValuesCard, model=model, temperature=0.2),
         )
         return await repo.add_card(
-            ctx.session, interview=ctx.interview, card=result.value, prompt_sha=prompt_sha, model=result.model, now=ctx.now
+            ctx.session,
+            interview=ctx.interview,
+            card=result.value,
+            prompt_sha=prompt_sha,
+            model=result.model,
+            now=ctx.now,
         )
 
     async def _ask_what_to_change(self, ctx: _Context) -> list[Outbound]:
@@ -481,8 +500,12 @@ class InterviewService:
             return None
         await session.commit()  # the event's claim; the pick is written in the generalizer's own session
         return await self._generalizer.typed(
-            community=message.community, community_id=member.community_id, member_id=member.id,
-            platform_user_id=message.author.platform_user_id, text=text, now=now,
+            community=message.community,
+            community_id=member.community_id,
+            member_id=member.id,
+            platform_user_id=message.author.platform_user_id,
+            text=text,
+            now=now,
         )
 
     async def _offer_generalization(self, ctx: _Context) -> list[Outbound]:
@@ -515,7 +538,9 @@ class InterviewService:
 
     async def _member(self, session: AsyncSession, community: CommunityRef, person: Person, now: datetime) -> Member:
         known = await repo.find_member(
-            session, platform=community.platform, external_id=community.external_id,
+            session,
+            platform=community.platform,
+            external_id=community.external_id,
             platform_user_id=person.platform_user_id,
         )
         if known is not None:
@@ -542,7 +567,9 @@ class InterviewService:
         recorder = LLMRecorder(ctx.session, ctx.interview.community_id, ctx.now, interview=ctx.interview)
         return await recorder.call(purpose, prompt_sha, model, request)
 
-    async def _bot_turn(self, ctx: _Context, text: str, *, kind: str, prompt_sha: str | None = None, result=None) -> None:
+    async def _bot_turn(
+        self, ctx: _Context, text: str, *, kind: str, prompt_sha: str | None = None, result=None
+    ) -> None:
         await self._add_turn(
             ctx,
             role="bot",
@@ -556,8 +583,14 @@ class InterviewService:
 
     async def _add_turn(self, ctx: _Context, *, role: str, kind: str, content: str, **turn) -> None:
         seq = await repo.add_turn(
-            ctx.session, interview_id=ctx.interview.id, now=ctx.now, seq=ctx.next_seq,
-            role=role, kind=kind, content=content, **turn,
+            ctx.session,
+            interview_id=ctx.interview.id,
+            now=ctx.now,
+            seq=ctx.next_seq,
+            role=role,
+            kind=kind,
+            content=content,
+            **turn,
         )
         ctx.next_seq = seq + 1
         if kind in PENDING_KINDS:
@@ -573,7 +606,9 @@ class InterviewService:
 
     async def _transcript(self, ctx: _Context, kinds: tuple[str, ...] = LLM_KINDS) -> list[TranscriptLine]:
         """The turns of ``kinds`` (some of LLM_KINDS) as the prompts take them."""
-        return [TranscriptLine(role, content) for role, kind, content in await self._llm_transcript(ctx) if kind in kinds]
+        return [
+            TranscriptLine(role, content) for role, kind, content in await self._llm_transcript(ctx) if kind in kinds
+        ]
 
     async def _pending(self, ctx: _Context) -> bool:
         """True when the member's last words got no answer (the LLM step failed or the bot stopped)."""
@@ -590,8 +625,9 @@ class InterviewService:
 
     async def _scenario_choices(self, ctx: _Context) -> list[Choice]:
         scenarios = await repo.open_scenarios(ctx.session, community_id=ctx.interview.community_id)
-        if not scenarios and await add_default_scenarios(ctx.session, community_id=ctx.interview.community_id,
-                                                         now=ctx.now):
+        if not scenarios and await add_default_scenarios(
+            ctx.session, community_id=ctx.interview.community_id, now=ctx.now
+        ):
             scenarios = await repo.open_scenarios(ctx.session, community_id=ctx.interview.community_id)
         return [Choice(str(s.id), _shorten(s.text, MAX_CHOICE_LABEL), detail=s.text) for s in scenarios]
 
@@ -629,7 +665,11 @@ class InterviewService:
                 if state is InterviewState.REVISING:
                     return [Reply(revision_question())]
                 if record is not None:
-                    return [CardProposal(_card(record), prefix + "Does this card capture what you care about?", CARD_CHOICES)]
+                    return [
+                        CardProposal(
+                            _card(record), prefix + "Does this card capture what you care about?", CARD_CHOICES
+                        )
+                    ]
                 return [Reply("Please go on.")]
             case InterviewState.TIMED_OUT:
                 return [ChoicePrompt(welcome_back(), TIMED_OUT_CHOICES)]
@@ -670,9 +710,10 @@ class InterviewService:
         return "control"
 
 
-
 def _card(record: ValuesCardRecord) -> ValuesCard:
-    return ValuesCard.model_construct(title=record.title, description=record.description, policies=list(record.policies))
+    return ValuesCard.model_construct(
+        title=record.title, description=record.description, policies=list(record.policies)
+    )
 
 
 def _shorten(text: str, limit: int) -> str:

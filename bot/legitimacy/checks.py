@@ -44,11 +44,11 @@ from core.legitimacy import (
     ALREADY_ANSWERED_TEXT,
     FAIR_THANKS,
     OPTED_OUT_TEXT,
+    SKIP,
     STOP,
     SURVEY_DONE_TEXT,
     SURVEY_QUESTIONS,
     SURVEY_STOPPED_TEXT,
-    SKIP,
     Button,
     FairKey,
     FairPositionView,
@@ -90,7 +90,12 @@ async def _member_values(session, *, community_id: int) -> list[tuple[int, str, 
 
 
 async def ask_fair_position(
-    database: Database, messenger: DirectMessenger, *, community_id: int, now: datetime, period: str | None = None,
+    database: Database,
+    messenger: DirectMessenger,
+    *,
+    community_id: int,
+    now: datetime,
+    period: str | None = None,
     params: GraphParams = GraphParams(),
 ) -> int:
     """DM every member whose value is in the graph (not opted out, not yet asked for ``period``) the
@@ -117,10 +122,15 @@ async def ask_fair_position(
     for member_id, (user_id, view) in chosen.items():
         async with database.session() as session:
             ask = await repo.claim_fair_position_ask(
-                session, community_id=community_id, member_id=member_id, period=period,
-                value_id=int(view.value_id), context=view.context[:120],
+                session,
+                community_id=community_id,
+                member_id=member_id,
+                period=period,
+                value_id=int(view.value_id),
+                context=view.context[:120],
                 less_wise_value_id=int(view.less_wise.value_id) if view.less_wise else None,
-                wiser_value_id=int(view.wiser.value_id) if view.wiser else None, now=now,
+                wiser_value_id=int(view.wiser.value_id) if view.wiser else None,
+                now=now,
             )
             await session.commit()
             if ask is None:
@@ -128,7 +138,11 @@ async def ask_fair_position(
             ask_id = ask.id
         assert ask_id is not None
         if await _send_or_give_back(
-            database, messenger, user_id=user_id, text=fair_position_text(view), buttons=fair_position_buttons(ask_id),
+            database,
+            messenger,
+            user_id=user_id,
+            text=fair_position_text(view),
+            buttons=fair_position_buttons(ask_id),
             give_back=functools.partial(repo.delete_fair_position_ask, ask_id=ask_id),
             what=f"ask member {member_id} about their value's position",
         ):
@@ -137,8 +151,14 @@ async def ask_fair_position(
 
 
 async def _send_or_give_back(
-    database: Database, messenger: DirectMessenger, *, user_id: str, text: str, buttons: list[Button],
-    give_back: Callable[[AsyncSession], Awaitable[None]], what: str,
+    database: Database,
+    messenger: DirectMessenger,
+    *,
+    user_id: str,
+    text: str,
+    buttons: list[Button],
+    give_back: Callable[[AsyncSession], Awaitable[None]],
+    what: str,
 ) -> bool:
     """Send a claimed DM; when it fails (DMs closed, user gone) delete the claim (``give_back``), so the
     member can be asked another time, and go on with the others. True when it was sent."""
@@ -166,7 +186,10 @@ async def offer_surveys(database: Database, messenger: DirectMessenger, *, commu
         if not claimed:
             continue
         if await _send_or_give_back(
-            database, messenger, user_id=user_id, text=survey_question_text(1, intro=True),
+            database,
+            messenger,
+            user_id=user_id,
+            text=survey_question_text(1, intro=True),
             buttons=survey_buttons(member_id, 1),
             give_back=functools.partial(repo.delete_survey_offer, member_id=member_id),
             what=f"offer the survey to member {member_id}",
@@ -176,14 +199,20 @@ async def offer_surveys(database: Database, messenger: DirectMessenger, *, commu
 
 
 async def after_digest(
-    database: Database, messenger: DirectMessenger, *, community_id: int, period: str, now: datetime,
+    database: Database,
+    messenger: DirectMessenger,
+    *,
+    community_id: int,
+    period: str,
+    now: datetime,
     params: GraphParams = GraphParams(),
 ) -> tuple[int, int]:
     """What follows a posted digest: the fair-position question, then survey offers. Never raises."""
     asked = offered = 0
     try:
-        asked = await ask_fair_position(database, messenger, community_id=community_id, now=now, period=period,
-                                        params=params)
+        asked = await ask_fair_position(
+            database, messenger, community_id=community_id, now=now, period=period, params=params
+        )
     except Exception:
         log.exception("fair-position questions of community %s failed", community_id)
     try:
@@ -194,7 +223,11 @@ async def after_digest(
 
 
 async def after_polls_closed(
-    database: Database, messengers: Mapping[str, DirectMessenger], *, poll_ids: Iterable[int], now: datetime,
+    database: Database,
+    messengers: Mapping[str, DirectMessenger],
+    *,
+    poll_ids: Iterable[int],
+    now: datetime,
 ) -> dict[int, int]:
     """What follows closing polls: survey offers in each community a closed poll belongs to (on a platform
     this process can DM on). Community id → how many were offered it. Never raises."""
@@ -244,8 +277,9 @@ async def record_answer(
     return []
 
 
-async def _fair_press(database: Database, key: FairKey, *, platform: str, platform_user_id: str,
-                      now: datetime) -> list[Outgoing]:
+async def _fair_press(
+    database: Database, key: FairKey, *, platform: str, platform_user_id: str, now: datetime
+) -> list[Outgoing]:
     async with database.session() as session:
         ask = await session.get(FairPositionAsk, key.ask_id)
         if ask is None:
@@ -266,8 +300,9 @@ async def _fair_press(database: Database, key: FairKey, *, platform: str, platfo
     return [Outgoing(FAIR_THANKS[key.action])]
 
 
-async def _survey_press(database: Database, key: SurveyKey, *, platform: str, platform_user_id: str,
-                        now: datetime) -> list[Outgoing]:
+async def _survey_press(
+    database: Database, key: SurveyKey, *, platform: str, platform_user_id: str, now: datetime
+) -> list[Outgoing]:
     last = len(SURVEY_QUESTIONS)
     async with database.session() as session:
         member = await _member_matches(session, key.member_id, platform=platform, platform_user_id=platform_user_id)
@@ -282,8 +317,9 @@ async def _survey_press(database: Database, key: SurveyKey, *, platform: str, pl
             await session.commit()
             return [Outgoing(SURVEY_STOPPED_TEXT)]
         score = None if key.action == SKIP else int(key.action)
-        inserted = await repo.add_survey_answer(session, community_id=member.community_id, member_id=member.id,
-                                                question=key.question, score=score, now=now)
+        inserted = await repo.add_survey_answer(
+            session, community_id=member.community_id, member_id=member.id, question=key.question, score=score, now=now
+        )
         if not inserted:
             await session.rollback()
             return []  # a repeated press: the next question was sent already

@@ -44,8 +44,8 @@ from datetime import datetime
 from bot.privacy.export import identity_strings
 from bot.voting.inbox import inbox_for
 from core.embeddings import policies_text
-from core.text import counted
 from core.interview import InterviewState
+from core.text import counted
 from storage import eligibility_repo
 from storage import privacy_repo as repo
 from storage.database import Database
@@ -92,7 +92,10 @@ class ForgetReport:
     @property
     def erased_anything(self) -> bool:
         return bool(
-            self.identity_erased or self.dm_routes_deleted or self.mentions_replaced or self.delivery_records_deleted
+            self.identity_erased
+            or self.dm_routes_deleted
+            or self.mentions_replaced
+            or self.delivery_records_deleted
             or self.reaction_events_deleted
         )
 
@@ -142,7 +145,9 @@ class ForgetReport:
         if self.delivery_records_deleted:
             lines.append(f"{counted(self.delivery_records_deleted, 'message delivery record')}")
         if self.reaction_events_deleted:
-            lines.append(f"{counted(self.reaction_events_deleted, 'poll reaction record')} (the reactions your votes came from)")
+            lines.append(
+                f"{counted(self.reaction_events_deleted, 'poll reaction record')} (the reactions your votes came from)"
+            )
         if self.llm_error_texts_erased:
             lines.append(f"{counted(self.llm_error_texts_erased, 'language-model error text')}")
         mentions = sum(self.mentions_replaced.values())
@@ -168,9 +173,8 @@ class ForgetReport:
         lines = self.lines()
         if not lines:
             return NOTHING_STORED_TEXT
-        return (
-            "This erases what is stored about you in this community, and cannot be undone:\n"
-            + "\n".join(f"• {line}" for line in lines)
+        return "This erases what is stored about you in this community, and cannot be undone:\n" + "\n".join(
+            f"• {line}" for line in lines
         )
 
     def as_dict(self) -> dict:
@@ -210,7 +214,10 @@ async def forget_member(
         report.dm_routes_deleted = len(routes)
         tokens, exact = identity_strings(community.platform, platform_user_id)
         report.mentions_replaced = await repo.pseudonymise(
-            session, community_id=community_id, tokens=tokens, exact=exact,
+            session,
+            community_id=community_id,
+            tokens=tokens,
+            exact=exact,
             pseudonym=FORGOTTEN_PREFIX + secrets.token_hex(6),
         )
         if dry_run:
@@ -280,7 +287,9 @@ async def _erase_member(session, member, report: ForgetReport, *, now: datetime)
         texts |= {policies_text(values[v]) for v in doomed_values if v in values}
         await session.flush()
         card_ids, value_ids = list(deletable), list(doomed_values)
-        report.decisions_deleted = await repo.delete_where_in(session, ValueAssignment, ValueAssignment.card_id, card_ids)
+        report.decisions_deleted = await repo.delete_where_in(
+            session, ValueAssignment, ValueAssignment.card_id, card_ids
+        )
         report.values_deleted = await repo.delete_where_in(session, CanonicalValue, CanonicalValue.id, value_ids)
         report.cards_deleted = await repo.delete_where_in(session, ValuesCardRecord, ValuesCardRecord.id, card_ids)
         report.embeddings_deleted = await repo.delete_embeddings(session, texts=texts)
@@ -291,8 +300,11 @@ async def _erase_member(session, member, report: ForgetReport, *, now: datetime)
     community = await session.get(Community, community_id)
     assert community is not None
     report.reaction_events_deleted = await repo.delete_reaction_records(
-        session, platform=community.platform, external_id=community.external_id,
-        platform_user_id=member.platform_user_id, voter_key=f"member:{member_id}",
+        session,
+        platform=community.platform,
+        external_id=community.external_id,
+        platform_user_id=member.platform_user_id,
+        voter_key=f"member:{member_id}",
     )
     bound = await repo.rows_bound_to_member(session, member_id=member_id)
     voter_key = FORGOTTEN_PREFIX + secrets.token_hex(16)

@@ -9,6 +9,8 @@ from datetime import date, datetime
 from typing import Any
 
 from core.cards import ValueStatus
+from core.clock import utcnow
+from core.text import counted
 from storage import privacy_repo as repo
 from storage.database import Database
 from storage.models import (
@@ -19,8 +21,6 @@ from storage.models import (
     ValueAssignment,
     ValuesCardRecord,
 )
-from core.clock import utcnow
-from core.text import counted
 
 FORMAT = "mge-member-data/1"
 
@@ -100,9 +100,7 @@ async def export_member_data(database: Database, *, community_id: int, platform_
         scenarios = await repo.scenarios_by_id(
             session, ids=[i.scenario_id for i in interviews] + [c.scenario_id for c in cards]
         )
-        data["interviews"] = [
-            _interview_json(interview, turns, calls, scenarios) for interview in interviews
-        ]
+        data["interviews"] = [_interview_json(interview, turns, calls, scenarios) for interview in interviews]
 
         assignments = await repo.assignments_of_cards(session, card_ids=[c.id for c in cards])
         values = await repo.values_of_community(session, community_id=community_id)
@@ -179,10 +177,18 @@ async def export_member_data(database: Database, *, community_id: int, platform_
         )
         data["delivery_records"] = [{"event_id": e.event_id, "received_at": _when(e.received_at)} for e in events]
         data["poll_reactions"] = [
-            {"channel_id": e.channel_id, "message_id": e.message_id, "choice": e.choice, "added": e.added,
-             "received_at": _when(e.received_at), "outcome": e.outcome}
+            {
+                "channel_id": e.channel_id,
+                "message_id": e.message_id,
+                "choice": e.choice,
+                "added": e.added,
+                "received_at": _when(e.received_at),
+                "outcome": e.outcome,
+            }
             for e in await repo.reaction_events_of(
-                session, platform=community.platform, external_id=community.external_id,
+                session,
+                platform=community.platform,
+                external_id=community.external_id,
                 platform_user_id=member.platform_user_id,
             )
         ]
@@ -305,7 +311,12 @@ def _card_json(
 def _follow_merges(values: dict[int, CanonicalValue], value_id: int) -> CanonicalValue | None:
     seen: set[int] = set()
     value = values.get(value_id)
-    while value is not None and value.status == ValueStatus.MERGED and value.merged_into_id is not None and value.id not in seen:
+    while (
+        value is not None
+        and value.status == ValueStatus.MERGED
+        and value.merged_into_id is not None
+        and value.id not in seen
+    ):
         seen.add(value.id)
         value = values.get(value.merged_into_id)
     return value

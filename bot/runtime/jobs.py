@@ -22,6 +22,7 @@ from storage import jobs_repo
 from storage import repositories as repo
 from storage.models import Interview, JobRun, JobStatus
 
+
 class _Answer(Protocol):
     """What every answer of the LLM port (completion, structured output, embeddings) tells about itself."""
 
@@ -109,8 +110,12 @@ class LLMRecorder:
             self.run.input_tokens += usage.input_tokens
             self.run.output_tokens += usage.output_tokens
         if self.interview is not None:
-            await repo.add_interview_usage(self.session, interview=self.interview, input_tokens=usage.input_tokens,
-                                           output_tokens=usage.output_tokens)
+            await repo.add_interview_usage(
+                self.session,
+                interview=self.interview,
+                input_tokens=usage.input_tokens,
+                output_tokens=usage.output_tokens,
+            )
         await repo.add_llm_call(
             self.session,
             community_id=self.community_id,

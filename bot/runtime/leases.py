@@ -49,9 +49,15 @@ class LeaseTimeout(TimeoutError):
 class MemberLeases:
     """Leases held by this process (one ``holder`` id per process)."""
 
-    def __init__(self, database: Database, *, clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-                 ttl: timedelta = LEASE_TTL, renew_every: timedelta = RENEW_EVERY,
-                 wait_at_most: timedelta = WAIT_AT_MOST) -> None:
+    def __init__(
+        self,
+        database: Database,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        ttl: timedelta = LEASE_TTL,
+        renew_every: timedelta = RENEW_EVERY,
+        wait_at_most: timedelta = WAIT_AT_MOST,
+    ) -> None:
         self._db = database
         self._clock = clock
         self._ttl, self._renew_every, self._wait = ttl, renew_every, wait_at_most
@@ -65,13 +71,13 @@ class MemberLeases:
         PostgreSQL takes one), on a plain connection."""
         now = self._clock()
         async with self._engine.begin() as connection:
-            return await leases_repo.take_lease(connection, backend=self._db.backend, key=key, holder=self.holder,
-                                                now=now, expires_at=now + self._ttl)
+            return await leases_repo.take_lease(
+                connection, backend=self._db.backend, key=key, holder=self.holder, now=now, expires_at=now + self._ttl
+            )
 
     async def _renew(self, key: str) -> None:
         async with self._engine.begin() as connection:
-            await leases_repo.renew_lease(connection, key=key, holder=self.holder,
-                                          expires_at=self._clock() + self._ttl)
+            await leases_repo.renew_lease(connection, key=key, holder=self.holder, expires_at=self._clock() + self._ttl)
 
     async def release(self, key: str) -> None:
         async with self._engine.begin() as connection:

@@ -39,18 +39,23 @@ async def run_maintenance(
     rated yet), for each community. Each is idempotent per period (they claim their own job runs), so
     running this often is cheap when nothing changed. Returns a short outcome per community and step; an
     error in one community or step does not stop the others."""
-    from bot.values.placement import DedupParams
-    from bot.values.batch import run_dedup
     from bot.ideology.screen import rate_opening_messages
     from bot.stories.generate import generate_stories
+    from bot.values.batch import run_dedup
+    from bot.values.placement import DedupParams
 
     outcomes: dict[int, dict[str, str]] = {}
     for community_id in community_ids:
         outcome = outcomes.setdefault(community_id, {})
         try:
             report = await run_dedup(
-                database, llm=maintenance.llm, embedder=maintenance.embedder, judge_model=maintenance.judge_model,
-                community_id=community_id, now=now, params=maintenance.dedup_params or DedupParams(),
+                database,
+                llm=maintenance.llm,
+                embedder=maintenance.embedder,
+                judge_model=maintenance.judge_model,
+                community_id=community_id,
+                now=now,
+                params=maintenance.dedup_params or DedupParams(),
             )
             outcome["dedup"] = f"ok: {report}"[:200]
         except Exception as error:
@@ -66,8 +71,11 @@ async def run_maintenance(
             outcome["stories"] = f"error: {error!r}"[:200]
         try:
             rated = await rate_opening_messages(
-                database, llm=maintenance.llm, model=maintenance.ideology_model or maintenance.judge_model,
-                community_id=community_id, now=now,
+                database,
+                llm=maintenance.llm,
+                model=maintenance.ideology_model or maintenance.judge_model,
+                community_id=community_id,
+                now=now,
             )
             outcome["ideology"] = f"ok: {rated.summary()}"[:200]
         except Exception as error:

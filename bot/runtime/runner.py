@@ -90,15 +90,27 @@ def platform_jobs(
 
         config = slack_config(settings)
         if http_port is not None:
-            jobs.append(run_slack_http(config, interviews=app.interviews, database=app.database, host=http_host,
-                                       port=http_port, stop=stop))
+            jobs.append(
+                run_slack_http(
+                    config, interviews=app.interviews, database=app.database, host=http_host, port=http_port, stop=stop
+                )
+            )
         else:
             jobs.append(run_slack_socket_mode(config, interviews=app.interviews, database=app.database, stop=stop))
     if "discord" in platforms:
         from adapters.discord import run_discord
 
-        jobs.append(_until(stop, run_discord(discord_config(settings), interviews=app.interviews,
-                                             router=DmRouter(app.database), database=app.database)))
+        jobs.append(
+            _until(
+                stop,
+                run_discord(
+                    discord_config(settings),
+                    interviews=app.interviews,
+                    router=DmRouter(app.database),
+                    database=app.database,
+                ),
+            )
+        )
     return jobs
 
 
@@ -145,13 +157,20 @@ async def scheduler_job(app: App, *, stop: asyncio.Event) -> None:
     every = settings.maintenance_interval_minutes
     async with platform_publishers(settings) as (polls, digests, messengers):
         context = SchedulerContext(
-            database=app.database, poll_publishers=polls, digest_publishers=digests, messengers=messengers,
+            database=app.database,
+            poll_publishers=polls,
+            digest_publishers=digests,
+            messengers=messengers,
             default_poll_duration=timedelta(hours=settings.poll_duration_hours),
             maintenance=build_maintenance(settings, llm=app.llm) if every else None,
         )
-        await run_scheduler(context, database_url=settings.resolved_database_url, stop=stop,
-                            tick=timedelta(seconds=settings.scheduler_tick_seconds),
-                            maintenance_every=timedelta(minutes=every) if every else None)
+        await run_scheduler(
+            context,
+            database_url=settings.resolved_database_url,
+            stop=stop,
+            tick=timedelta(seconds=settings.scheduler_tick_seconds),
+            maintenance_every=timedelta(minutes=every) if every else None,
+        )
 
 
 #: How often a running process looks for reactions recorded but not applied (by a process that died).
@@ -161,8 +180,8 @@ PENDING_VOTES_EVERY_SECONDS = 30.0
 async def pending_votes_job(app: App, *, stop: asyncio.Event) -> None:
     """Apply reactions an earlier (or another, crashed) process recorded but did not apply: at start,
     then every ``PENDING_VOTES_EVERY_SECONDS``; and at shutdown whatever this process still holds."""
-    from core.clock import utcnow
     from bot.voting.inbox import inbox_for, prune_applied
+    from core.clock import utcnow
 
     inbox = inbox_for(app.database)
     while True:

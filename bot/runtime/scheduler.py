@@ -35,8 +35,8 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from bot.digest.posting import DigestPublisher, run_due_digests
-from bot.runtime.jobs import STALE_RUN
 from bot.legitimacy.checks import DirectMessenger
+from bot.runtime.jobs import STALE_RUN
 from bot.runtime.maintenance import Maintenance, run_maintenance
 from bot.voting.polls import PollPublisher
 from bot.voting.rounds import close_due_polls, run_due_poll_rounds
@@ -128,9 +128,13 @@ async def poll_rounds_job() -> dict[int, list[int]]:
     if context is None:
         return {}
     now = context.clock()
-    return await run_due_poll_rounds(context.database, context.poll_publishers, now=now,
-                                     default_duration=context.default_poll_duration,
-                                     stale_after=context.stale_after(now))
+    return await run_due_poll_rounds(
+        context.database,
+        context.poll_publishers,
+        now=now,
+        default_duration=context.default_poll_duration,
+        stale_after=context.stale_after(now),
+    )
 
 
 async def close_polls_job() -> list[int]:
@@ -146,9 +150,14 @@ async def digests_job() -> dict[int, str]:
     if context is None:
         return {}
     now = context.clock()
-    return await run_due_digests(context.database, context.digest_publishers, now=now,
-                                 params=context.graph_params, messengers=context.messengers,
-                                 stale_after=context.stale_after(now))
+    return await run_due_digests(
+        context.database,
+        context.digest_publishers,
+        now=now,
+        params=context.graph_params,
+        messengers=context.messengers,
+        stale_after=context.stale_after(now),
+    )
 
 
 async def maintenance_job() -> dict[int, dict[str, str]]:
@@ -195,8 +204,13 @@ def build_scheduler(
     ):
         scheduler.add_job(f"bot.runtime.scheduler:{function}", every(tick), id=job_id, name=name, replace_existing=True)
     if maintenance_every is not None:
-        scheduler.add_job("bot.runtime.scheduler:maintenance_job", every(maintenance_every), id=MAINTENANCE_JOB_ID,
-                          name="dedup and stories", replace_existing=True)
+        scheduler.add_job(
+            "bot.runtime.scheduler:maintenance_job",
+            every(maintenance_every),
+            id=MAINTENANCE_JOB_ID,
+            name="dedup and stories",
+            replace_existing=True,
+        )
     return scheduler
 
 
@@ -290,15 +304,22 @@ async def run_scheduler(
             if leadership is None:
                 # Said once: a standby asks again every few seconds for as long as the leader lives.
                 (log.debug if standing_by else log.info)(
-                    "another process runs the scheduler; standing by (asking again every %s)", retry_leadership)
+                    "another process runs the scheduler; standing by (asking again every %s)", retry_leadership
+                )
                 standing_by = True
                 await _wait(stop, retry_leadership)
                 continue
             standing_by = False
             context.leader_since = context.clock()
             try:
-                await _lead(leadership, database_url=database_url, stop=stop, tick=tick,
-                            maintenance_every=maintenance_every, check_every=retry_leadership)
+                await _lead(
+                    leadership,
+                    database_url=database_url,
+                    stop=stop,
+                    tick=tick,
+                    maintenance_every=maintenance_every,
+                    check_every=retry_leadership,
+                )
             finally:
                 await asyncio.to_thread(leadership.release)
     finally:
@@ -310,8 +331,15 @@ async def _wait(stop: asyncio.Event, delay: timedelta) -> None:
         await asyncio.wait_for(stop.wait(), delay.total_seconds())
 
 
-async def _lead(leadership: Leadership, *, database_url: str, stop: asyncio.Event, tick: timedelta,
-                maintenance_every: timedelta | None, check_every: timedelta) -> None:
+async def _lead(
+    leadership: Leadership,
+    *,
+    database_url: str,
+    stop: asyncio.Event,
+    tick: timedelta,
+    maintenance_every: timedelta | None,
+    check_every: timedelta,
+) -> None:
     scheduler = build_scheduler(database_url=database_url, tick=tick, maintenance_every=maintenance_every)
     keep = wanted_jobs(maintenance_every=maintenance_every)
     scheduler.start(paused=True)

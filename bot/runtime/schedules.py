@@ -79,7 +79,12 @@ def checked_changes(changes: Mapping[str, Any]) -> dict[str, Any]:
 
 
 async def update_schedule(
-    database: Database, *, community_id: int, actor: str, now: datetime, changes: Mapping[str, Any],
+    database: Database,
+    *,
+    community_id: int,
+    actor: str,
+    now: datetime,
+    changes: Mapping[str, Any],
     action: str = "schedule.update",
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Apply ``changes`` (schedule field → value) to the community's schedule, audit and commit.
@@ -100,8 +105,14 @@ async def update_schedule(
         row.updated_at = now
         session.add(row)
         await repo.record_action(
-            session, community_id=community_id, actor=actor, action=action, now=now, target="schedule",
-            before={k: before[k] for k in sorted(changed)}, after={k: after[k] for k in sorted(changed)},
+            session,
+            community_id=community_id,
+            actor=actor,
+            action=action,
+            now=now,
+            target="schedule",
+            before={k: before[k] for k in sorted(changed)},
+            after={k: after[k] for k in sorted(changed)},
         )
         await session.commit()
     return before, after
@@ -120,14 +131,17 @@ def describe_schedule(row: CommunitySchedule, *, default_duration_hours: int) ->
     if row.poll_channel_id is None:
         polls = "Story polls: no channel set, so none are posted on a schedule."
     else:
-        polls = (f"Story polls: {row.polls_per_round} every {describe(timedelta(minutes=row.poll_interval_minutes))} "
-                 f"in channel {row.poll_channel_id}, each open {duration} h"
-                 + (" — PAUSED" if row.polls_paused else ""))
+        polls = (
+            f"Story polls: {row.polls_per_round} every {describe(timedelta(minutes=row.poll_interval_minutes))} "
+            f"in channel {row.poll_channel_id}, each open {duration} h" + (" — PAUSED" if row.polls_paused else "")
+        )
     if row.digest_channel_id is None:
         digest = "Weekly digest: no channel set, so none is posted."
     else:
-        digest = (f"Weekly digest: {row.digest_day.capitalize()} {row.digest_hour:02d}:{row.digest_minute:02d} "
-                  f"{row.digest_timezone} in channel {row.digest_channel_id}" + (" — PAUSED" if row.digest_paused else ""))
+        digest = (
+            f"Weekly digest: {row.digest_day.capitalize()} {row.digest_hour:02d}:{row.digest_minute:02d} "
+            f"{row.digest_timezone} in channel {row.digest_channel_id}" + (" — PAUSED" if row.digest_paused else "")
+        )
     return [polls, digest]
 
 
@@ -145,11 +159,17 @@ async def poll_schedules(database: Database, *, default_duration: timedelta) -> 
             continue
         hours = row.poll_duration_hours
         try:
-            schedules.append(PollSchedule(
-                community_id=row.community_id, platform=platform, channel_id=row.poll_channel_id,
-                interval=timedelta(minutes=row.poll_interval_minutes), per_round=row.polls_per_round,
-                duration=timedelta(hours=hours) if hours else default_duration, paused=row.polls_paused,
-            ))
+            schedules.append(
+                PollSchedule(
+                    community_id=row.community_id,
+                    platform=platform,
+                    channel_id=row.poll_channel_id,
+                    interval=timedelta(minutes=row.poll_interval_minutes),
+                    per_round=row.polls_per_round,
+                    duration=timedelta(hours=hours) if hours else default_duration,
+                    paused=row.polls_paused,
+                )
+            )
         except ScheduleError as error:  # a row edited by hand: skip it, loudly, and serve the others
             log.error("community %s has an unusable poll schedule: %s", row.community_id, error)
     return schedules
@@ -162,11 +182,19 @@ async def digest_schedules(database: Database) -> list[DigestSchedule]:
         if row.digest_channel_id is None:
             continue
         try:
-            schedules.append(DigestSchedule(
-                community_id=row.community_id, platform=platform, channel_id=row.digest_channel_id,
-                day=row.digest_day, hour=row.digest_hour, minute=row.digest_minute, timezone=row.digest_timezone,
-                paused=row.digest_paused, since=row.digest_since,
-            ))
+            schedules.append(
+                DigestSchedule(
+                    community_id=row.community_id,
+                    platform=platform,
+                    channel_id=row.digest_channel_id,
+                    day=row.digest_day,
+                    hour=row.digest_hour,
+                    minute=row.digest_minute,
+                    timezone=row.digest_timezone,
+                    paused=row.digest_paused,
+                    since=row.digest_since,
+                )
+            )
         except ScheduleError as error:
             log.error("community %s has an unusable digest schedule: %s", row.community_id, error)
     return schedules

@@ -54,7 +54,9 @@ class Settings(BaseSettings):
     llm_max_retries: int = 2
     structured_output: Literal["auto", "json_schema", "json_object"] = "auto"
 
-    discord_token: SecretStr | None = Field(default=None, validation_alias=AliasChoices("DISCORD_TOKEN", "MGE_DISCORD_TOKEN"))
+    discord_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("DISCORD_TOKEN", "MGE_DISCORD_TOKEN")
+    )
     #: Guilds whose slash commands are synced at start (instant); empty: global commands.
     discord_command_guild_ids: Annotated[tuple[int, ...], NoDecode] = ()
     #: Roles whose members may run moderator commands (besides Manage Server / Administrator).
@@ -108,7 +110,9 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             parts = _split_ids(value)
             if not all(part.isdigit() for part in parts):
-                raise ValueError(f"{env_name(info.field_name)} must be comma-separated numeric Discord ids, got {value!r}")
+                raise ValueError(
+                    f"{env_name(info.field_name)} must be comma-separated numeric Discord ids, got {value!r}"
+                )
             return tuple(int(part) for part in parts)
         return value
 
@@ -149,7 +153,9 @@ class Settings(BaseSettings):
     @classmethod
     def _price(cls, value: float, info) -> float:
         if not 0 <= value <= 10_000:
-            raise ValueError(f"{env_name(info.field_name)} must be between 0 and 10000 (dollars per million tokens), got {value}")
+            raise ValueError(
+                f"{env_name(info.field_name)} must be between 0 and 10000 (dollars per million tokens), got {value}"
+            )
         return value
 
     @field_validator("scheduler_tick_seconds")
@@ -251,7 +257,6 @@ class Settings(BaseSettings):
                 "in the environment or in a .env file. See .env.example."
             )
 
-
     @property
     def judge_model(self) -> str:
         return self.dedup_model or self.articulation_model
@@ -265,7 +270,9 @@ class Settings(BaseSettings):
         if http and not self.slack_signing_secret:
             missing.append("SLACK_SIGNING_SECRET (HTTP mode verifies every request with it)")
         if not http and not self.slack_app_token:
-            missing.append("SLACK_APP_TOKEN (an xapp- token with connections:write, for Socket Mode; or use --http-port)")
+            missing.append(
+                "SLACK_APP_TOKEN (an xapp- token with connections:write, for Socket Mode; or use --http-port)"
+            )
         if missing:
             raise SettingsError("Slack is not fully configured. Missing: " + "; ".join(missing))
 

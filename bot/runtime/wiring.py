@@ -6,8 +6,8 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from bot.interview.service import InterviewService
 from bot.interview.ports import InterviewConfig
+from bot.interview.service import InterviewService
 from bot.runtime.settings import Settings
 from core.llm import LLM
 from storage.database import Database
@@ -72,8 +72,13 @@ def build_maintenance(settings: Settings, *, llm: LLM):
     from adapters.embeddings import LLMEmbedder
     from bot.runtime.maintenance import Maintenance
 
-    return Maintenance(llm=llm, embedder=LLMEmbedder(llm, settings.embedding_model), judge_model=settings.judge_model,
-                       story_model=settings.articulation_model, dedup_params=dedup_params(settings))
+    return Maintenance(
+        llm=llm,
+        embedder=LLMEmbedder(llm, settings.embedding_model),
+        judge_model=settings.judge_model,
+        story_model=settings.articulation_model,
+        dedup_params=dedup_params(settings),
+    )
 
 
 def build_generalizer(*, database: Database):

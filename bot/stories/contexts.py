@@ -99,8 +99,13 @@ async def generate_contexts(
         chosen: list[MoralContext] = []
         for item in merged:
             context = await stories_repo.add_context(
-                session, community_id=community_id, text=item.text, source="llm", now=now,
-                prompt_sha=proposal_sha, model=answered_by,
+                session,
+                community_id=community_id,
+                text=item.text,
+                source="llm",
+                now=now,
+                prompt_sha=proposal_sha,
+                model=answered_by,
             )
             await stories_repo.link_context(session, scenario_id=scenario_id, context_id=context.id)
             chosen.append(context)
@@ -121,14 +126,16 @@ async def _propose_and_merge(session: AsyncSession, recorder: LLMRecorder, *, ll
         ChatMessage("user", "Propose the moral contexts for this scenario."),
     ]
     answer = await recorder.call(
-        "contexts", proposal_prompt.sha, model,
+        "contexts",
+        proposal_prompt.sha,
+        model,
         llm.structured(messages, ContextProposal, model=model, temperature=TEMPERATURE),
     )
     proposed = answer.value.contexts
     existing = [c.text for c in await stories_repo.all_contexts(session, community_id=scenario.community_id)]
     groups: list[list[str]] = []
     candidates = lexical_candidates(proposed, existing)
-    fresh = candidates[len(existing):]
+    fresh = candidates[len(existing) :]
     # The LLM judges synonyms only when there is something to judge: two or more contexts, one of them new.
     if fresh and len(candidates) >= 2:
         synonyms_prompt = load_prompt("context_synonyms")
@@ -138,7 +145,9 @@ async def _propose_and_merge(session: AsyncSession, recorder: LLMRecorder, *, ll
         )
         messages = [ChatMessage("system", system), ChatMessage("user", "Which of these contexts are synonyms?")]
         judged = await recorder.call(
-            "context_synonyms", synonyms_prompt.sha, model,
+            "context_synonyms",
+            synonyms_prompt.sha,
+            model,
             llm.structured(messages, synonym_schema(candidates), model=model, temperature=TEMPERATURE),
         )
         groups = [group.contexts for group in judged.value.groups]
@@ -181,10 +190,17 @@ async def add_context(
     normalised = _moderator_text(text)
     async with database.session() as session:
         await _scenario_of(session, community_id, scenario_id)
-        same = [c for c in await stories_repo.all_contexts(session, community_id=community_id)
-                if context_key(c.text) == context_key(normalised)]
-        context = same[0] if same else await stories_repo.add_context(
-            session, community_id=community_id, text=normalised, source="moderator", now=now
+        same = [
+            c
+            for c in await stories_repo.all_contexts(session, community_id=community_id)
+            if context_key(c.text) == context_key(normalised)
+        ]
+        context = (
+            same[0]
+            if same
+            else await stories_repo.add_context(
+                session, community_id=community_id, text=normalised, source="moderator", now=now
+            )
         )
         await stories_repo.link_context(session, scenario_id=scenario_id, context_id=context.id)
         await session.commit()

@@ -103,8 +103,16 @@ async def generate_stories(
             for index, plan in enumerate(plans, start=1):
                 if plan.context_id not in resumed_contexts:
                     await _stories_for_context(
-                        session, recorder, llm=llm, model=model, community_id=community_id, run_id=run_id,
-                        plan=plan, report=report, max_pairs=max_pairs_per_context, now=now,
+                        session,
+                        recorder,
+                        llm=llm,
+                        model=model,
+                        community_id=community_id,
+                        run_id=run_id,
+                        plan=plan,
+                        report=report,
+                        max_pairs=max_pairs_per_context,
+                        now=now,
                     )
                     done.append(plan.context_id)
                     # Progress is saved in the run so a resumed run doesn't ask about this context again.
@@ -128,8 +136,12 @@ def _add_tokens(report: StoryReport, run: JobRun) -> None:
 
 
 def _summary(report: StoryReport) -> dict:
-    return {"stories_written": report.stories_written, "pairs_proposed": report.pairs_proposed,
-            "pairs_skipped": report.pairs_skipped, "rejected": len(report.rejected)}
+    return {
+        "stories_written": report.stories_written,
+        "pairs_proposed": report.pairs_proposed,
+        "pairs_skipped": report.pairs_skipped,
+        "rejected": len(report.rejected),
+    }
 
 
 async def _plan(session: AsyncSession, community_id: int) -> list[_ContextPlan]:
@@ -221,9 +233,17 @@ async def _stories_for_context(
                 **draft.steps(),
             }
             await stories_repo.add_story(
-                session, community_id=community_id, context_id=plan.context_id, from_value_id=x.id,
-                to_value_id=y.id, story=draft.story, steps=steps, prompt_sha=sha, model=answered_by,
-                run_id=run_id, now=now,
+                session,
+                community_id=community_id,
+                context_id=plan.context_id,
+                from_value_id=x.id,
+                to_value_id=y.id,
+                story=draft.story,
+                steps=steps,
+                prompt_sha=sha,
+                model=answered_by,
+                run_id=run_id,
+                now=now,
             )
         report.stories_written += len(drafts)
         await session.commit()  # one pair, both directions, at once
@@ -262,7 +282,9 @@ async def _write_story(
     )
     messages = [ChatMessage("system", system), ChatMessage("user", "Write the transition story from A to B.")]
     answer = await recorder.call(
-        "transition_story", prompt.sha, model,
+        "transition_story",
+        prompt.sha,
+        model,
         llm.structured(messages, story_schema(a.policies), model=model, temperature=STORY_TEMPERATURE),
     )
     return answer.value, answer.model

@@ -12,6 +12,7 @@ import numpy as np
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.runtime.jobs import LLMRecorder, claim_job, finish_job
+from bot.values.placement import DedupParams, DedupReport, Progress, ValueIndex, embed_texts, reconcile_one, value_index
 from core import dedup_judge
 from core.embeddings import Embedder, clusters, dbscan, policies_text
 from core.llm import LLM, LLMError
@@ -19,7 +20,6 @@ from storage import values_repo as repo
 from storage.database import Database
 from storage.models import JobRun, ValuesCardRecord
 
-from bot.values.placement import DedupParams, DedupReport, Progress, ValueIndex, embed_texts, reconcile_one, value_index
 
 def _period(cards: Sequence[ValuesCardRecord]) -> str:
     """The set of cards to place is the job's period: re-running with nothing new claims nothing."""
@@ -71,8 +71,18 @@ async def run_dedup(
                 progress(report.assigned, report.cards)
 
         try:
-            await _place_cards(session, cards, llm=llm, embedder=embedder, judge_model=judge_model, params=params,
-                               recorder=recorder, now=now, report=report, step_done=step_done)
+            await _place_cards(
+                session,
+                cards,
+                llm=llm,
+                embedder=embedder,
+                judge_model=judge_model,
+                params=params,
+                recorder=recorder,
+                now=now,
+                report=report,
+                step_done=step_done,
+            )
         except LLMError as error:
             # Pending are only the failed step's call records and token counts (writes follow validated answers).
             _tokens(report, run)
@@ -98,8 +108,10 @@ def _tokens(report: DedupReport, run: JobRun) -> None:
 
 
 def _summary(report: DedupReport) -> str:
-    return (f"{report.assigned} cards placed: {report.clustered_cards} in {report.clusters_judged} judged clusters, "
-            f"{report.judged_same} joined existing values, {report.new_values} new values")
+    return (
+        f"{report.assigned} cards placed: {report.clustered_cards} in {report.clusters_judged} judged clusters, "
+        f"{report.judged_same} joined existing values, {report.new_values} new values"
+    )
 
 
 async def _place_cards(
@@ -139,8 +151,16 @@ async def _place_cards(
                 leftover += chunk
                 continue
             singles, created = await _place_cluster(
-                session, [cards[i] for i in chunk], {cards[i].id: vectors[i] for i in chunk}, index=index, llm=llm,
-                judge_model=judge_model, params=params, recorder=recorder, now=now, report=report,
+                session,
+                [cards[i] for i in chunk],
+                {cards[i].id: vectors[i] for i in chunk},
+                index=index,
+                llm=llm,
+                judge_model=judge_model,
+                params=params,
+                recorder=recorder,
+                now=now,
+                report=report,
             )
             await session.commit()
             step_done(len(chunk) - len(singles))
@@ -152,8 +172,17 @@ async def _place_cards(
 
     for i in sorted(direct + leftover, key=lambda i: cards[i].id):
         await reconcile_one(
-            session, card=cards[i], vector=vectors[i], index=index, llm=llm, judge_model=judge_model, params=params,
-            recorder=recorder, now=now, exclude=exclude.get(cards[i].id, set()), report=report,
+            session,
+            card=cards[i],
+            vector=vectors[i],
+            index=index,
+            llm=llm,
+            judge_model=judge_model,
+            params=params,
+            recorder=recorder,
+            now=now,
+            exclude=exclude.get(cards[i].id, set()),
+            report=report,
         )
         await session.commit()
         step_done(1)
@@ -194,9 +223,14 @@ async def _place_cluster(
         report.new_values += 1
         for card_id in sorted(group.card_ids):
             await repo.add_assignment(
-                session, card=by_id[card_id], value_id=value.id, decision="cluster", now=now,
+                session,
+                card=by_id[card_id],
+                value_id=value.id,
+                decision="cluster",
+                now=now,
                 reason=f"judged one value with cards {sorted(group.card_ids)}: {group.reasons.as_text()}",
-                prompt_sha=prompt.sha, model=answer.model,
+                prompt_sha=prompt.sha,
+                model=answer.model,
             )
             report.clustered_cards += 1
     return singles, created

@@ -10,6 +10,7 @@ from datetime import datetime
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.values.placement import DedupParams, Reconciliation, reconcile_card, reconciliation_of
 from core.cards import ValueStatus
 from core.embeddings import Embedder
 from core.llm import LLM
@@ -17,7 +18,6 @@ from storage import values_repo as repo
 from storage.database import Database
 from storage.models import CanonicalValue, ValueAssignment, ValuesCardRecord
 
-from bot.values.placement import DedupParams, Reconciliation, reconcile_card, reconciliation_of
 
 async def _card_left(session: AsyncSession, value: CanonicalValue, *, card_id: int, now: datetime) -> None:
     """Keep a value honest after a card left it: show a remaining member's text, or mark it empty."""
@@ -45,8 +45,14 @@ async def _require_current(session: AsyncSession, card_id: int) -> tuple[ValuesC
 
 
 async def _move_to_own_value(
-    session: AsyncSession, card: ValuesCardRecord, current: ValueAssignment, *, decision: str, reason: str,
-    actor: str, now: datetime,
+    session: AsyncSession,
+    card: ValuesCardRecord,
+    current: ValueAssignment,
+    *,
+    decision: str,
+    reason: str,
+    actor: str,
+    now: datetime,
 ) -> ValueAssignment:
     repo.supersede(current, now=now)
     await session.flush()
@@ -68,11 +74,19 @@ async def record_member_verdict(database: Database, *, card_id: int, agrees: boo
         current.member_agrees = agrees
         result = current
         if not agrees:
-            others = [c for _, c in await repo.current_members(session, value_id=current.canonical_value_id)
-                      if c.id != card_id]
+            others = [
+                c
+                for _, c in await repo.current_members(session, value_id=current.canonical_value_id)
+                if c.id != card_id
+            ]
             if others:  # alone already: the value is the member's own card, nothing to split
                 result = await _move_to_own_value(
-                    session, card, current, decision="member_declined", actor="member", now=now,
+                    session,
+                    card,
+                    current,
+                    decision="member_declined",
+                    actor="member",
+                    now=now,
                     reason=f"the member said value {current.canonical_value_id} does not represent them",
                 )
         await session.commit()
@@ -102,7 +116,12 @@ async def merge_values(
         for assignment, card in await repo.current_members(session, value_id=merge_id):
             repo.supersede(assignment, now=now)
             await repo.add_assignment(
-                session, card=card, value_id=keep_id, decision="manual_merge", now=now, actor=actor,
+                session,
+                card=card,
+                value_id=keep_id,
+                decision="manual_merge",
+                now=now,
+                actor=actor,
                 reason=f"moderator merged value {merge_id} into {keep_id}",
             )
             moved += 1
@@ -119,12 +138,18 @@ async def split_card(
     async with database.session() as session:
         card, current = await _require_current(session, card_id)
         _check_community(card, community_id)
-        others = [c for _, c in await repo.current_members(session, value_id=current.canonical_value_id)
-                  if c.id != card_id]
+        others = [
+            c for _, c in await repo.current_members(session, value_id=current.canonical_value_id) if c.id != card_id
+        ]
         if not others:
             raise ValueError(f"card {card_id} is already the only card in value {current.canonical_value_id}")
         assignment = await _move_to_own_value(
-            session, card, current, decision="manual_split", actor=actor, now=now,
+            session,
+            card,
+            current,
+            decision="manual_split",
+            actor=actor,
+            now=now,
             reason=f"moderator split the card out of value {current.canonical_value_id}",
         )
         await session.commit()
@@ -150,12 +175,18 @@ async def undo_last(
         repo.supersede(current, now=now)
         await session.flush()
         restored = await repo.add_assignment(
-            session, card=card, value_id=previous.canonical_value_id, decision=previous.decision, now=now,
+            session,
+            card=card,
+            value_id=previous.canonical_value_id,
+            decision=previous.decision,
+            now=now,
             reason=(
-                f"undo of decision {current.id} ({current.decision}) "
-                f"restored decision {previous.id}: {previous.reason}"
+                f"undo of decision {current.id} ({current.decision}) restored decision {previous.id}: {previous.reason}"
             ),
-            prompt_sha=previous.prompt_sha, model=previous.model, actor=actor, member_agrees=previous.member_agrees,
+            prompt_sha=previous.prompt_sha,
+            model=previous.model,
+            actor=actor,
+            member_agrees=previous.member_agrees,
         )
         _card_joined(target, now=now)
         left = await repo.get_value(session, value_id=current.canonical_value_id)
@@ -183,8 +214,13 @@ class Reconciler:
 
     async def __call__(self, *, card_id: int, now: datetime) -> Reconciliation:
         return await reconcile_card(
-            self.database, llm=self.llm, embedder=self.embedder, judge_model=self.judge_model, card_id=card_id,
-            now=now, params=self.params,
+            self.database,
+            llm=self.llm,
+            embedder=self.embedder,
+            judge_model=self.judge_model,
+            card_id=card_id,
+            now=now,
+            params=self.params,
         )
 
     async def record_verdict(self, *, card_id: int, agrees: bool, now: datetime) -> Reconciliation:

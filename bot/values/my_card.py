@@ -7,7 +7,6 @@ from datetime import datetime
 
 from core.cards import CardStatus, ValuesCard
 from core.messages import CommunityRef, Person
-
 from storage import repositories as repo
 from storage import values_repo
 from storage.database import Database
@@ -26,7 +25,9 @@ class Placement:
 
     def line(self) -> str:
         """E.g. "In the value “Being With The Person” with 2 other members' cards; ranked 1 of 4 in “When …”"."""
-        others = {0: "", 1: " with 1 other member's card"}.get(self.shared_with, f" with {self.shared_with} other members' cards")
+        others = {0: "", 1: " with 1 other member's card"}.get(
+            self.shared_with, f" with {self.shared_with} other members' cards"
+        )
         where = f"In the value “{self.value_title}”{others}"
         if self.best_rank is None:
             return where + "; not ranked yet (it needs votes on stories about it)."
@@ -54,10 +55,14 @@ async def member_cards(database: Database, community: CommunityRef, person: Pers
             platform_user_id=person.platform_user_id,
             statuses=(CardStatus.CONFIRMED, CardStatus.PROPOSED),
         )
-        placements = await _placements(session, database, [card for card, _ in rows if card.status == CardStatus.CONFIRMED])
+        placements = await _placements(
+            session, database, [card for card, _ in rows if card.status == CardStatus.CONFIRMED]
+        )
         return [
             MemberCard(
-                ValuesCard.model_construct(title=card.title, description=card.description, policies=list(card.policies)),
+                ValuesCard.model_construct(
+                    title=card.title, description=card.description, policies=list(card.policies)
+                ),
                 card.status,
                 scenario.text if scenario else None,
                 card.created_at,

@@ -26,14 +26,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.runtime.jobs import LLMRecorder
 from core import dedup_judge
-from core.cards import CardStatus, ValueStatus, ValuesCard, card_as_text
+from core.cards import CardStatus, ValuesCard, ValueStatus, card_as_text
 from core.embeddings import Embedder, nearest, policies_text
 from core.llm import LLM, LLMError
 from storage import values_repo as repo
 from storage.database import Database
 from storage.models import CanonicalValue, JobRun, ValueAssignment, ValuesCardRecord
-
-
 
 Progress = Callable[[int, int], None]
 
@@ -150,8 +148,13 @@ class _Judged:
 
 
 async def _judge_match(
-    card: ValuesCardRecord, candidates: list[CanonicalValue], *, llm: LLM, judge_model: str,
-    params: DedupParams, recorder: LLMRecorder,
+    card: ValuesCardRecord,
+    candidates: list[CanonicalValue],
+    *,
+    llm: LLM,
+    judge_model: str,
+    params: DedupParams,
+    recorder: LLMRecorder,
 ) -> _Judged:
     prompt, messages = dedup_judge.match_messages(card, [(value.id, value) for value in candidates])
     schema = dedup_judge.match_schema(value.id for value in candidates)
@@ -180,7 +183,11 @@ async def reconcile_one(
     judged: _Judged | None = None
     if candidate_ids:
         judged = await _judge_match(
-            card, [index.values[i] for i in candidate_ids], llm=llm, judge_model=judge_model, params=params,
+            card,
+            [index.values[i] for i in candidate_ids],
+            llm=llm,
+            judge_model=judge_model,
+            params=params,
             recorder=recorder,
         )
         if report is not None:
@@ -190,8 +197,14 @@ async def reconcile_one(
         assert verdict.candidate_id is not None  # the verdict's validator requires one when same_value
         value = index.values[verdict.candidate_id]
         assignment = await repo.add_assignment(
-            session, card=card, value_id=value.id, decision="judged_same", now=now, reason=verdict.reasons.as_text(),
-            prompt_sha=judged.prompt_sha, model=judged.model,
+            session,
+            card=card,
+            value_id=value.id,
+            decision="judged_same",
+            now=now,
+            reason=verdict.reasons.as_text(),
+            prompt_sha=judged.prompt_sha,
+            model=judged.model,
         )
         if verdict.better_written == "new":
             repo.show_card_text(value, card, now=now)
@@ -209,8 +222,14 @@ async def reconcile_one(
     if report is not None:
         report.new_values += 1
     return await repo.add_assignment(
-        session, card=card, value_id=value.id, decision="new_value", now=now, reason=reason,
-        prompt_sha=judged.prompt_sha if judged else None, model=judged.model if judged else None,
+        session,
+        card=card,
+        value_id=value.id,
+        decision="new_value",
+        now=now,
+        reason=reason,
+        prompt_sha=judged.prompt_sha if judged else None,
+        model=judged.model if judged else None,
     )
 
 
@@ -264,8 +283,15 @@ async def reconcile_card(
             )
             vector = (await embed_texts(session, embedder, [policies_text(card)], now, recorder))[0]
             assignment = await reconcile_one(
-                session, card=card, vector=vector, index=index, llm=llm, judge_model=judge_model, params=params,
-                recorder=recorder, now=now,
+                session,
+                card=card,
+                vector=vector,
+                index=index,
+                llm=llm,
+                judge_model=judge_model,
+                params=params,
+                recorder=recorder,
+                now=now,
             )
         except LLMError:
             # Only the call records and cached vectors are pending: keep them, the cost was real.

@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
-
 from storage import values_repo as repo
 from storage.database import Database
 from storage.models import ValueAssignment
@@ -58,8 +57,15 @@ class ValueProvenance:
 
 def _decision(a: ValueAssignment) -> Decision:
     return Decision(
-        id=a.id, value_id=a.canonical_value_id, decision=a.decision, reason=a.reason, actor=a.actor,
-        prompt_sha=a.prompt_sha, model=a.model, member_agrees=a.member_agrees, created_at=a.created_at.isoformat(),
+        id=a.id,
+        value_id=a.canonical_value_id,
+        decision=a.decision,
+        reason=a.reason,
+        actor=a.actor,
+        prompt_sha=a.prompt_sha,
+        model=a.model,
+        member_agrees=a.member_agrees,
+        created_at=a.created_at.isoformat(),
         superseded_at=a.superseded_at.isoformat() if a.superseded_at else None,
     )
 
@@ -73,20 +79,36 @@ async def value_provenance(database: Database, value_id: int, *, community_id: i
         cards = []
         for assignment, card in await repo.current_members(session, value_id=value_id):
             history = [_decision(a) for a in await repo.assignment_history(session, card_id=card.id)]
-            cards.append(MemberCard(
-                card_id=card.id, title=card.title, description=card.description, policies=list(card.policies),
-                author_member_id=card.author_member_id, decision=assignment.decision,
-                member_agrees=assignment.member_agrees, history=history,
-            ))
+            cards.append(
+                MemberCard(
+                    card_id=card.id,
+                    title=card.title,
+                    description=card.description,
+                    policies=list(card.policies),
+                    author_member_id=card.author_member_id,
+                    decision=assignment.decision,
+                    member_agrees=assignment.member_agrees,
+                    history=history,
+                )
+            )
         merged_from = [v.id for v in await repo.values_merged_into(session, value_id=value_id)]
         return ValueProvenance(
-            id=value.id, community_id=value.community_id, title=value.title, description=value.description,
-            policies=list(value.policies), status=value.status, source_card_id=value.source_card_id,
-            merged_into_id=value.merged_into_id, merged_from=merged_from, cards=cards,
+            id=value.id,
+            community_id=value.community_id,
+            title=value.title,
+            description=value.description,
+            policies=list(value.policies),
+            status=value.status,
+            source_card_id=value.source_card_id,
+            merged_into_id=value.merged_into_id,
+            merged_from=merged_from,
+            cards=cards,
         )
 
 
-async def value_rows(database: Database, *, community_ids: Sequence[int] | None, statuses: Sequence[str] | None) -> list[dict]:
+async def value_rows(
+    database: Database, *, community_ids: Sequence[int] | None, statuses: Sequence[str] | None
+) -> list[dict]:
     """Values with their member counts, for listings."""
     async with database.session() as session:
         values = await repo.list_values(session, statuses=statuses)
@@ -96,9 +118,17 @@ async def value_rows(database: Database, *, community_ids: Sequence[int] | None,
         for cid in {v.community_id for v in values}:
             counts.update(await repo.member_counts(session, community_id=cid))
         return [
-            {"id": v.id, "community_id": v.community_id, "title": v.title, "description": v.description,
-             "policies": list(v.policies), "status": v.status, "cards": counts.get(v.id, 0),
-             "source_card_id": v.source_card_id, "merged_into_id": v.merged_into_id,
-             "updated": v.updated_at.isoformat()}
+            {
+                "id": v.id,
+                "community_id": v.community_id,
+                "title": v.title,
+                "description": v.description,
+                "policies": list(v.policies),
+                "status": v.status,
+                "cards": counts.get(v.id, 0),
+                "source_card_id": v.source_card_id,
+                "merged_into_id": v.merged_into_id,
+                "updated": v.updated_at.isoformat(),
+            }
             for v in values
         ]

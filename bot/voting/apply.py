@@ -83,7 +83,11 @@ async def apply_pending(database: Database, *, limit: int = APPLY_BATCH) -> dict
         outcomes = await _apply(conn, events)
         applied_at = max(event.received_at for event in events)
         await repo.mark_applied(
-            conn, [{"event_id": event.id, "applied": applied_at, "result": outcomes[event.event_key].value} for event in events]
+            conn,
+            [
+                {"event_id": event.id, "applied": applied_at, "result": outcomes[event.event_key].value}
+                for event in events
+            ],
         )
     counted = sum(1 for outcome in outcomes.values() if outcome.changed_votes)
     log.debug("applied %d reaction events (%d changed votes)", len(events), counted)
@@ -145,8 +149,16 @@ async def _record_facts(conn, live: list[tuple[sa.Row, sa.Row]], members: dict[t
         if event.facts is None:
             continue
         member_id = members[(poll.community_id, event.user_id)]
-        row = latest.setdefault(member_id, {"member_id": member_id, "account_created_at": None, "joined_at": None,
-                                            "role_ids": None, "updated_at": event.received_at})
+        row = latest.setdefault(
+            member_id,
+            {
+                "member_id": member_id,
+                "account_created_at": None,
+                "joined_at": None,
+                "role_ids": None,
+                "updated_at": event.received_at,
+            },
+        )
         # A later event's facts win where it says something; silence keeps what an earlier one said.
         for name in ("account_created_at", "joined_at"):
             if event.facts.get(name):
@@ -206,19 +218,31 @@ async def _save(conn, voters) -> None:
     closed_polls: set[int] = set()
     for voter in voters:
         reactions.extend(
-            {"poll_id": voter.poll.id, "voter_key": voter.voter_key, "choice": choice,
-             "present": voter.state[choice][0], "event_order": voter.state[choice][1]}
+            {
+                "poll_id": voter.poll.id,
+                "voter_key": voter.voter_key,
+                "choice": choice,
+                "present": voter.state[choice][0],
+                "event_order": voter.state[choice][1],
+            }
             for choice in sorted(voter.changed_choices)
         )
         if voter.changed_at is None:
             continue
         choice = _vote_of(voter.state)
         if voter.vote is None and choice is not None:
-            inserted.append({
-                "community_id": voter.poll.community_id, "poll_id": voter.poll.id, "member_id": voter.member_id,
-                "voter_key": voter.voter_key, "choice": choice, "why": None,
-                "cast_at": voter.cast_at or voter.changed_at, "updated_at": voter.changed_at,
-            })
+            inserted.append(
+                {
+                    "community_id": voter.poll.community_id,
+                    "poll_id": voter.poll.id,
+                    "member_id": voter.member_id,
+                    "voter_key": voter.voter_key,
+                    "choice": choice,
+                    "why": None,
+                    "cast_at": voter.cast_at or voter.changed_at,
+                    "updated_at": voter.changed_at,
+                }
+            )
         elif voter.vote is not None and choice is None:
             deleted.append(voter.vote.id)
         elif voter.vote is not None and choice != voter.vote.choice:

@@ -128,20 +128,22 @@ class VoteInbox:
         order = reaction.event_order if reaction.event_order is not None else self._arrival_order()
         key = (reaction.event_id or f"r:{self._process}:{next(self._receipts)}")[:128]
         applied = self._wait_for(key) if wait_applied else None
-        pending = _Pending({
-            "platform": reaction.platform,
-            "community_external_id": reaction.community.external_id[:64],
-            "channel_id": reaction.channel_id[:64],
-            "message_id": reaction.message_id[:64],
-            "user_id": reaction.person.platform_user_id[:64],
-            "display_name": (reaction.person.display_name or "")[:200],
-            "choice": choice,
-            "added": reaction.added,
-            "event_key": key,
-            "event_order": order,
-            "received_at": reaction.now,
-            "facts": _facts_json(reaction.facts),
-        })
+        pending = _Pending(
+            {
+                "platform": reaction.platform,
+                "community_external_id": reaction.community.external_id[:64],
+                "channel_id": reaction.channel_id[:64],
+                "message_id": reaction.message_id[:64],
+                "user_id": reaction.person.platform_user_id[:64],
+                "display_name": (reaction.person.display_name or "")[:200],
+                "choice": choice,
+                "added": reaction.added,
+                "event_key": key,
+                "event_order": order,
+                "received_at": reaction.now,
+                "facts": _facts_json(reaction.facts),
+            }
+        )
         self._queue.append(pending)
         if self._recorder is None or self._recorder.done():
             self._recorder = asyncio.create_task(self._record_loop())

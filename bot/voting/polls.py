@@ -17,13 +17,13 @@ from typing import Protocol
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.voting.inbox import Reaction, inbox_for
 from core.eligibility import Facts
 from core.messages import CommunityRef, Person
 from core.polls import PollState, StoryPoll, ValueSummary, VoteOutcome
 from storage import polls_repo
 from storage.database import Database
 from storage.models import Poll
-from bot.voting.inbox import Reaction, inbox_for
 
 log = logging.getLogger("mge.polls")
 
@@ -125,8 +125,14 @@ async def post_story_poll(
     async def remember(message_id: str) -> None:
         recorded.append(
             await record_poll(
-                database, story_id=story_id, platform=platform, channel_id=channel_id,
-                message_id=message_id, closes_at=closes_at, now=now, also=also,
+                database,
+                story_id=story_id,
+                platform=platform,
+                channel_id=channel_id,
+                message_id=message_id,
+                closes_at=closes_at,
+                now=now,
+                also=also,
             )
         )
 
@@ -157,8 +163,17 @@ async def apply_reaction(
     """Record one reaction event and apply it (rules in ``bot.voting.inbox``); its outcome. ``facts``:
     what the platform said about the member with the event (kept for the community's eligibility rules)."""
     reaction = Reaction(
-        community=community, platform=platform, channel_id=channel_id, message_id=message_id, person=person,
-        emoji=emoji, added=added, event_id=event_id, now=now, event_order=event_order, facts=facts,
+        community=community,
+        platform=platform,
+        channel_id=channel_id,
+        message_id=message_id,
+        person=person,
+        emoji=emoji,
+        added=added,
+        event_id=event_id,
+        now=now,
+        event_order=event_order,
+        facts=facts,
     )
     outcome = await inbox_for(database).record(reaction, wait_applied=True)
     assert outcome is not None

@@ -18,11 +18,11 @@ from datetime import datetime, timedelta
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.runtime.jobs import STALE_RUN, claim_job, finish_job
 from bot.legitimacy.checks import DirectMessenger, after_polls_closed
-from bot.voting.selection import next_story
-from bot.voting.polls import PollPublisher, close_poll, post_story_poll
+from bot.runtime.jobs import STALE_RUN, claim_job, finish_job
 from bot.runtime.schedules import poll_schedules
+from bot.voting.polls import PollPublisher, close_poll, post_story_poll
+from bot.voting.selection import next_story
 from core.schedule import PollSchedule
 from storage import polls_repo
 from storage.database import Database
@@ -45,8 +45,9 @@ def _detail(polls: list[int], error: str | None = None) -> str:
     return json.dumps({"polls": polls, **({"error": error} if error else {})})
 
 
-async def _finish_run(database: Database, run_id: int, *, polls: list[int], now: datetime,
-                      ok: bool = True, error: str | None = None) -> None:
+async def _finish_run(
+    database: Database, run_id: int, *, polls: list[int], now: datetime, ok: bool = True, error: str | None = None
+) -> None:
     async with database.session() as session:
         run = await session.get(JobRun, run_id)
         assert run is not None
@@ -69,7 +70,11 @@ def _note_in_run(run_id: int, polls: list[int]):
 
 
 async def run_poll_round(
-    database: Database, publisher: PollPublisher, schedule: PollSchedule, *, now: datetime,
+    database: Database,
+    publisher: PollPublisher,
+    schedule: PollSchedule,
+    *,
+    now: datetime,
     stale_after: timedelta = STALE_RUN,
 ) -> list[int]:
     """Post this window's round for one community: up to ``per_round`` stories that most need votes,
@@ -86,8 +91,9 @@ async def run_poll_round(
     community_id = schedule.community_id
     period = schedule.period(now)
     async with database.session() as session:
-        run = await claim_job(session, job=POLL_ROUND_JOB, community_id=community_id, period=period, now=now,
-                              stale_after=stale_after)
+        run = await claim_job(
+            session, job=POLL_ROUND_JOB, community_id=community_id, period=period, now=now, stale_after=stale_after
+        )
         if run is None:
             return []
         await session.commit()
@@ -103,8 +109,14 @@ async def run_poll_round(
             if story_id is None:
                 break
             poll = await post_story_poll(
-                database, publisher, story_id=story_id, platform=schedule.platform, channel_id=schedule.channel_id,
-                closes_at=now + schedule.duration, now=now, also=_note_in_run(run_id, polls),
+                database,
+                publisher,
+                story_id=story_id,
+                platform=schedule.platform,
+                channel_id=schedule.channel_id,
+                closes_at=now + schedule.duration,
+                now=now,
+                also=_note_in_run(run_id, polls),
             )
             assert poll.id is not None
             story_ids.append(story_id)
@@ -120,7 +132,11 @@ async def run_poll_round(
 
 
 async def run_due_poll_rounds(
-    database: Database, publishers: Mapping[str, PollPublisher], *, now: datetime, default_duration: timedelta,
+    database: Database,
+    publishers: Mapping[str, PollPublisher],
+    *,
+    now: datetime,
+    default_duration: timedelta,
     stale_after: timedelta = STALE_RUN,
 ) -> dict[int, list[int]]:
     """Every community's round for the current window, if not run yet: community id → polls posted.
@@ -140,7 +156,10 @@ async def run_due_poll_rounds(
 
 
 async def close_due_polls(
-    database: Database, *, now: datetime, messengers: Mapping[str, DirectMessenger] | None = None,
+    database: Database,
+    *,
+    now: datetime,
+    messengers: Mapping[str, DirectMessenger] | None = None,
 ) -> list[int]:
     """Close every open poll whose ``closes_at`` is at or before ``now`` (final tallies stored); returns
     their ids. Idempotent: closed polls are not open any more, and ``close_poll`` itself is idempotent.

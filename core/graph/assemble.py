@@ -111,7 +111,9 @@ class _Assembly:
         )
         self.cycles: dict[int, list[tuple[int, ...]]] = {}
         if not self.params.paper_compatible:
-            self.cycles = find_cycles(self.node_graph, self.node_value, edge_source, edge_target, self.params.max_cycles)
+            self.cycles = find_cycles(
+                self.node_graph, self.node_value, edge_source, edge_target, self.params.max_cycles
+            )
 
     # -- splitting the stacked result into graphs ---------------------------------------------------
 

@@ -44,9 +44,7 @@ def find_cycles(
 
     cyclic_source, cyclic_target = source[on_cycle], target[on_cycle]
     # Only edges inside components matter, and every cycle stays inside one component.
-    inner = sparse.csr_array(
-        (np.ones(len(cyclic_source)), (cyclic_source, cyclic_target)), shape=(n_nodes, n_nodes)
-    )
+    inner = sparse.csr_array((np.ones(len(cyclic_source)), (cyclic_source, cyclic_target)), shape=(n_nodes, n_nodes))
     # The search visits neighbours in index order (= value order), which decides between equally
     # short cycles; keep that explicit rather than relying on construction order.
     inner.sort_indices()

@@ -87,7 +87,9 @@ def pagerank_mge2023(
     n: int, source: np.ndarray, target: np.ndarray, weight: np.ndarray, *, damping: float = 0.85, iterations: int = 100
 ) -> np.ndarray:
     """The reference code's PageRank of one graph of ``n`` nodes (every node counted in N)."""
-    return _rank_one_graph(n, source, target, weight, paper_compatible=True, damping=damping, iterations=iterations).node
+    return _rank_one_graph(
+        n, source, target, weight, paper_compatible=True, damping=damping, iterations=iterations
+    ).node
 
 
 def pagerank_default(

@@ -297,7 +297,9 @@ class FakeDiscord:
         await ws.prepare(request)
         self._sockets.append(ws)
         try:
-            await ws.send_json({"op": 10, "d": {"heartbeat_interval": self.heartbeat_interval_ms}, "s": None, "t": None})
+            await ws.send_json(
+                {"op": 10, "d": {"heartbeat_interval": self.heartbeat_interval_ms}, "s": None, "t": None}
+            )
             async for frame in ws:
                 if frame.type is not WSMsgType.TEXT:
                     continue
@@ -355,7 +357,9 @@ class FakeDiscord:
         message_id: int | None = None,
     ) -> dict[str, Any]:
         """A DM from ``user`` to the bot (MESSAGE_CREATE without guild_id). Reuse ``message_id`` to redeliver."""
-        message = self._message(self.dm_channel_id(user), user, text, attachments=list(attachments), message_id=message_id)
+        message = self._message(
+            self.dm_channel_id(user), user, text, attachments=list(attachments), message_id=message_id
+        )
         await self.dispatch("MESSAGE_CREATE", message)
         return message
 
@@ -592,8 +596,16 @@ class FakeDiscord:
             ("POST", r"/channels/(?P<channel>\d+)/typing", self._typing),
             ("POST", r"/channels/(?P<channel>\d+)/messages", self._post_message),
             ("PATCH", r"/channels/(?P<channel>\d+)/messages/(?P<message>\d+)", self._patch_message),
-            ("PUT", r"/channels/(?P<channel>\d+)/messages/(?P<message>\d+)/reactions/(?P<emoji>[^/]+)/@me", self._put_reaction),
-            ("DELETE", r"/channels/(?P<channel>\d+)/messages/(?P<message>\d+)/reactions/(?P<emoji>[^/]+)/@me", self._delete_reaction),
+            (
+                "PUT",
+                r"/channels/(?P<channel>\d+)/messages/(?P<message>\d+)/reactions/(?P<emoji>[^/]+)/@me",
+                self._put_reaction,
+            ),
+            (
+                "DELETE",
+                r"/channels/(?P<channel>\d+)/messages/(?P<message>\d+)/reactions/(?P<emoji>[^/]+)/@me",
+                self._delete_reaction,
+            ),
             ("POST", r"/interactions/(?P<interaction>\d+)/(?P<token>[^/]+)/callback", self._callback),
             ("POST", r"/webhooks/(?P<app>\d+)/(?P<token>[^/]+)", self._followup),
             ("PATCH", r"/webhooks/(?P<app>\d+)/(?P<token>[^/]+)/messages/(?P<message>[^/]+)", self._edit_followup),
@@ -693,16 +705,22 @@ class FakeDiscord:
         flags = data.get("flags") or 0
         message: dict[str, Any] | None = None
         if kind == 7 and "message" in record.payload:  # update the message the button was under
-            message = self._find_message(
-                int(record.payload["message"]["channel_id"]), int(record.payload["message"]["id"])
-            ) or record.payload["message"]
+            message = (
+                self._find_message(int(record.payload["message"]["channel_id"]), int(record.payload["message"]["id"]))
+                or record.payload["message"]
+            )
             self._apply_edit(message, data)
         elif kind in (4, 5):
             channel_id = int(record.payload["channel_id"])
             files = body.pop("_files", None) or []
             message = self._message(
-                channel_id, self.bot, data.get("content") or "", embeds=data.get("embeds"),
-                components=data.get("components"), flags=flags, attachments=self._keep_files(files),
+                channel_id,
+                self.bot,
+                data.get("content") or "",
+                embeds=data.get("embeds"),
+                components=data.get("components"),
+                flags=flags,
+                attachments=self._keep_files(files),
             )
             record.messages.append(message)
         result: dict[str, Any] = {
@@ -724,8 +742,13 @@ class FakeDiscord:
         files = body.pop("_files", None) or []
         record.followups.append(body)
         message = self._message(
-            int(record.payload["channel_id"]), self.bot, body.get("content") or "", embeds=body.get("embeds"),
-            components=body.get("components"), flags=body.get("flags") or 0, attachments=self._keep_files(files),
+            int(record.payload["channel_id"]),
+            self.bot,
+            body.get("content") or "",
+            embeds=body.get("embeds"),
+            components=body.get("components"),
+            flags=body.get("flags") or 0,
+            attachments=self._keep_files(files),
         )
         message["webhook_id"] = app
         record.messages.append(message)

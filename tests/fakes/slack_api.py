@@ -176,8 +176,14 @@ class FakeSlack:
         user = str(params.get("user", ""))
         return {
             "ok": True,
-            "user": {"id": user, "team_id": TEAM_ID, "name": user.lower(), "real_name": f"User {user}",
-                     "is_bot": False, "profile": {"display_name": f"user-{user.lower()}"}},
+            "user": {
+                "id": user,
+                "team_id": TEAM_ID,
+                "name": user.lower(),
+                "real_name": f"User {user}",
+                "is_bot": False,
+                "profile": {"display_name": f"user-{user.lower()}"},
+            },
         }
 
     def api_team_info(self, params, request) -> dict[str, Any]:
@@ -212,8 +218,12 @@ class FakeSlack:
     def api_files_completeUploadExternal(self, params, request) -> dict[str, Any]:
         files = params.get("files") or "[]"
         files = json.loads(files) if isinstance(files, str) else files
-        return {"ok": True, "files": [{"id": f["id"], "title": f.get("title", ""),
-                                       "size": len(self.uploads.get(f["id"], b""))} for f in files]}
+        return {
+            "ok": True,
+            "files": [
+                {"id": f["id"], "title": f.get("title", ""), "size": len(self.uploads.get(f["id"], b""))} for f in files
+            ],
+        }
 
     def api_apps_connections_open(self, params, request) -> dict[str, Any]:
         return {"ok": True, "url": f"ws://127.0.0.1:{self.port}/socket-mode?ticket={uuid.uuid4()}"}
@@ -225,7 +235,12 @@ class FakeSlack:
         await ws.prepare(request)
         self._sockets.append(ws)
         await ws.send_json(
-            {"type": "hello", "num_connections": 1, "debug_info": {"host": "fake"}, "connection_info": {"app_id": APP_ID}}
+            {
+                "type": "hello",
+                "num_connections": 1,
+                "debug_info": {"host": "fake"},
+                "connection_info": {"app_id": APP_ID},
+            }
         )
         self.hellos_sent += 1
         self._connected.set()
@@ -367,7 +382,12 @@ def slash_command_body(text: str, **options: Any) -> str:
 
 
 def slash_command_payload(
-    text: str, *, user: str = "U1", user_name: str = "alice", team: str = TEAM_ID, channel: str = "C1",
+    text: str,
+    *,
+    user: str = "U1",
+    user_name: str = "alice",
+    team: str = TEAM_ID,
+    channel: str = "C1",
     command: str = "/mge",
 ) -> dict[str, str]:
     """A slash command's fields (the Socket Mode envelope payload)."""
@@ -389,7 +409,12 @@ def slash_command_payload(
 
 
 def block_actions_payload(
-    message: dict[str, Any], *, action_id: str, user: str = "U1", team: str = TEAM_ID, channel: str = "D1",
+    message: dict[str, Any],
+    *,
+    action_id: str,
+    user: str = "U1",
+    team: str = TEAM_ID,
+    channel: str = "D1",
 ) -> dict[str, Any]:
     """A ``block_actions`` payload for pressing ``action_id`` on ``message`` (a ``chat.postMessage`` call's
     params plus its ``ts``), the way Slack sends it for a button in a DM."""
@@ -414,8 +439,12 @@ def block_actions_payload(
         "is_enterprise_install": False,
         "channel": {"id": channel, "name": "directmessage"},
         "message": {
-            "type": "message", "user": BOT_USER_ID, "bot_id": BOT_ID, "ts": message["ts"],
-            "text": message.get("text", ""), "blocks": blocks,
+            "type": "message",
+            "user": BOT_USER_ID,
+            "bot_id": BOT_ID,
+            "ts": message["ts"],
+            "text": message.get("text", ""),
+            "blocks": blocks,
         },
         "state": {"values": {}},
         "response_url": "http://127.0.0.1:9/actions/response",

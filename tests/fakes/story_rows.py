@@ -49,7 +49,9 @@ async def add_story(
             session.add(value)
             values.append(value)
         moral_context = (
-            await session.exec(select(MoralContext).where(MoralContext.community_id == row.id, MoralContext.text == context))
+            await session.exec(
+                select(MoralContext).where(MoralContext.community_id == row.id, MoralContext.text == context)
+            )
         ).first()
         if moral_context is None:
             moral_context = MoralContext(community_id=row.id, text=context, created_at=now)
