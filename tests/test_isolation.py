@@ -1,12 +1,12 @@
 """Each community's data stays its own (docs/architecture.md, "Communities are kept apart"): one running bot
 serves two communities on each platform — two Discord guilds through the fake Discord and the real
-``discord.Client``, two Slack workspaces (team ids) through the fake Slack Web API and the real Bolt app — with the same platform user
-(Alice) taking part in both. Both communities are seeded the way the bot builds them: a scenario, a full
-interview ending in a confirmed card (through the interview service and the fake OpenAI server), other
-members' cards merged into values, a moral context, transition stories, polls posted through the platform
-publisher and votes cast as reactions through the platform. Everything of community A says "Alpha",
-everything of B says "Bravo", so "no B data" is checked on every answer, file and LLM prompt as text; ids
-are checked as ids.
+``discord.Client``, two Slack workspaces (team ids) through the fake Slack Web API and the real Bolt app —
+with the same platform user (Alice) taking part in both. Both communities are seeded the way the bot builds
+them: a scenario, a full interview ending in a confirmed card (through the interview service and the fake
+OpenAI server), other members' cards merged into values, a moral context, transition stories, polls posted
+through the platform publisher and votes cast as reactions through the platform. Everything of community A
+says "Alpha", everything of B says "Bravo", so "no B data" is checked on every answer, file and LLM prompt as
+text; ids are checked as ids.
 
 Then, through the real platform paths, a member of one community never sees, votes in, exports or erases
 the other's data, and a moderator of one is not a moderator of the other. Real SQLite and PostgreSQL.
