@@ -12,7 +12,6 @@ import contextlib
 import logging
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -29,7 +28,7 @@ from bot.interview.texts import (
     saved_text,
     welcome_back,
 )
-from bot.runtime.jobs import LLMRecorder
+from bot.interview.turns import LLM_KINDS, PENDING_KINDS, TurnContext
 from bot.runtime.leases import MemberLeases
 from core import interview as machine
 from core.cards import CardStatus, ValuesCard
@@ -64,34 +63,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("mge.interviews")
 
-#: Turn kinds: "conversation" and "revision" are what the LLM sees; "control" and "notice" are not.
-LLM_KINDS = ("conversation", "revision")
-#: The kinds that tell whether the member's last words are still unanswered (see ``_pending``).
-PENDING_KINDS = (*LLM_KINDS, "notice")
-#: ``_Context.last_role`` before it is read.
-_NOT_READ = object()
 MAX_CHOICE_LABEL = 80
 #: Scenario texts kept in memory (they are read on every turn and never edited).
 SCENARIO_TEXT_CACHE = 1024
-
-
-@dataclass(slots=True)
-class _Context:
-    """What one handled message works with: the open session and the member's rows."""
-
-    session: AsyncSession
-    member: Member
-    interview: Interview
-    now: datetime
-    # This handler is the interview's only writer (the member's lock, and leases across processes), so
-    # what it read of the transcript stays true as long as it notes its own additions (``_add_turn``):
-    # each saves a query per turn.
-    #: The number of the next turn.
-    next_seq: int | None = None
-    #: Who spoke last among the PENDING_KINDS turns (None: nobody yet).
-    last_role: object = _NOT_READ
-    #: (role, kind, content) of the LLM_KINDS turns, in order.
-    transcript_rows: list[tuple[str, str, str]] | None = None
 
 
 class InterviewService:
@@ -173,12 +147,12 @@ class InterviewService:
             interview = await repo.active_interview(session, community_id=member.community_id, member_id=member.id)
             if interview is None:
                 return await self._begin(session, member, now, scenario_id=scenario_id)
-            ctx = _Context(session, member, interview, now)
+            ctx = TurnContext(session, member, interview, now)
             if self._idle(interview, now) and interview.state != InterviewState.TIMED_OUT:
                 self._time_out(ctx)
                 await session.commit()
                 return [ChoicePrompt(welcome_back(), TIMED_OUT_CHOICES)]
-            if await self._pending(ctx):
+            if await ctx.pending():
                 return await self._retry_pending(ctx)
             await session.commit()
             return await self._current_prompt(ctx)
@@ -207,7 +181,7 @@ class InterviewService:
             if (answer := await self._typed_pick(session, message, member, cleaned.text, now)) is not None:
                 return [Reply(answer.text)]
             return await self._begin(session, member, now)
-        ctx = _Context(session, member, interview, now, next_seq=last_seq + 1, last_role=last_role)
+        ctx = TurnContext(session, member, interview, now, next_seq=last_seq + 1, last_role=last_role)
         notices: list[Outbound] = []
         if self._idle(interview, now) and interview.state != InterviewState.TIMED_OUT:
             self._time_out(ctx)
@@ -221,13 +195,13 @@ class InterviewService:
         if interview is None:
             await session.commit()
             return [Reply(STALE_BUTTON + " Send me a message to start a new interview.")]
-        ctx = _Context(session, member, interview, now)
+        ctx = TurnContext(session, member, interview, now)
         if key in {choice.key for choice in await self._offered_choices(ctx)}:
             return None
         await session.commit()
         return [Reply(STALE_BUTTON + " Here is where we are:")] + await self._current_prompt(ctx)
 
-    async def _offered_choices(self, ctx: _Context) -> tuple[Choice, ...]:
+    async def _offered_choices(self, ctx: TurnContext) -> tuple[Choice, ...]:
         match InterviewState(ctx.interview.state):
             case InterviewState.AWAITING_CONSENT:
                 return CONSENT_CHOICES
@@ -243,24 +217,24 @@ class InterviewService:
                 return VALUE_CHECK_CHOICES
         return ()
 
-    async def _react(self, ctx: _Context, text: str) -> list[Outbound]:
+    async def _react(self, ctx: TurnContext, text: str) -> list[Outbound]:
         state = InterviewState(ctx.interview.state)
         choices = await self._scenario_choices(ctx) if state is InterviewState.CHOOSING_SCENARIO else ()
-        pending = await self._pending(ctx)
+        pending = await ctx.pending()
         trigger, choice = machine.interpret(state, text, choices=choices, pending=pending)
         if trigger is Trigger.RESUME and choice is None:
             # Free text after a timeout: go back to where we were and read it as a normal message.
             self._resume_state(ctx)
             return await self._react(ctx, text)
         kind = self._turn_kind(trigger)
-        await self._add_turn(ctx, role="member", kind=kind, content=text)
+        await ctx.add_turn(role="member", kind=kind, content=text)
         if kind in LLM_KINDS:
-            await self._llm_transcript(ctx)  # the model will be shown it: read it in this transaction
+            await ctx.llm_transcript()  # the model will be shown it: read it in this transaction
         await repo.touch_interview(ctx.session, interview=ctx.interview, now=ctx.now)
         await ctx.session.commit()  # the member's words are safe before anything else happens
         return await self._apply(ctx, trigger, choice)
 
-    async def _apply(self, ctx: _Context, trigger: Trigger, choice: Choice | None = None) -> list[Outbound]:
+    async def _apply(self, ctx: TurnContext, trigger: Trigger, choice: Choice | None = None) -> list[Outbound]:
         state = InterviewState(ctx.interview.state)
         previous = InterviewState(ctx.interview.previous_state) if ctx.interview.previous_state else None
         try:
@@ -275,7 +249,7 @@ class InterviewService:
             return [Reply(self._failure_text(error, step.effect))]
         return outbound
 
-    async def _perform(self, ctx: _Context, step: machine.Step, choice: Choice | None) -> list[Outbound]:
+    async def _perform(self, ctx: TurnContext, step: machine.Step, choice: Choice | None) -> list[Outbound]:
         interview = ctx.interview
         match step.effect:
             case Effect.OFFER_SCENARIOS:
@@ -305,7 +279,7 @@ class InterviewService:
             case Effect.RESUME:
                 interview.previous_state = None
                 interview.state = step.new_state
-                if await self._pending(ctx):
+                if await ctx.pending():
                     return await self._retry_pending(ctx)
                 await ctx.session.commit()
                 return await self._current_prompt(ctx)
@@ -333,9 +307,9 @@ class InterviewService:
 
     async def _enter_state(
         self,
-        ctx: _Context,
+        ctx: TurnContext,
         state: InterviewState,
-        effect: Callable[[_Context], Awaitable[list[Outbound]]],
+        effect: Callable[[TurnContext], Awaitable[list[Outbound]]],
     ) -> list[Outbound]:
         """Run ``effect``; only if it succeeds does the interview move to ``state`` (then commit).
 
@@ -362,13 +336,13 @@ class InterviewService:
             scenario_id=scenario_id,
             now=now,
         )
-        ctx = _Context(session, member, interview, now, next_seq=1, last_role=None, transcript_rows=[])
+        ctx = TurnContext(session, member, interview, now, next_seq=1, last_role=None, transcript_rows=[])
         if state is InterviewState.AWAITING_CONSENT:
             await session.commit()
             return [ChoicePrompt(CONSENT_NOTICE, CONSENT_CHOICES)]
         return await self._offer_scenarios(ctx)
 
-    async def _offer_scenarios(self, ctx: _Context) -> list[Outbound]:
+    async def _offer_scenarios(self, ctx: TurnContext) -> list[Outbound]:
         ctx.interview.state = InterviewState.CHOOSING_SCENARIO
         choices = await self._scenario_choices(ctx)
         preset = ctx.interview.scenario_id
@@ -380,21 +354,20 @@ class InterviewService:
             return [Reply("There is no open question to discuss right now. A moderator can open one; try again later.")]
         return [ChoicePrompt("Which question would you like to think about?", tuple(choices))]
 
-    async def _open_conversation(self, ctx: _Context) -> list[Outbound]:
+    async def _open_conversation(self, ctx: TurnContext) -> list[Outbound]:
         scenario = await self._scenario_text(ctx)
         text = opening_question(scenario)
-        await self._bot_turn(ctx, text, kind="conversation")
+        await ctx.bot_turn(text, kind="conversation")
         return [Reply(text)]
 
-    async def _continue_conversation(self, ctx: _Context) -> list[Outbound]:
-        rows = await self._llm_transcript(ctx)
+    async def _continue_conversation(self, ctx: TurnContext) -> list[Outbound]:
+        rows = await ctx.llm_transcript()
         answered = sum(1 for role, kind, _ in rows if role == "member" and kind == "conversation")
         if answered >= self._config.max_turns:
             return await self._apply(ctx, Trigger.READY)
         transcript = [TranscriptLine(role, content) for role, _, content in rows]
         messages, prompt = interviewer_messages(await self._scenario_text(ctx), transcript)
-        result = await self._call(
-            ctx,
+        result = await ctx.call_llm(
             "interview",
             prompt.sha,
             self._config.chat_model,
@@ -405,37 +378,36 @@ class InterviewService:
         if turn.ready_to_articulate and answered >= self._config.min_turns:
             await ctx.session.commit()
             return await self._apply(ctx, Trigger.READY)
-        await self._bot_turn(ctx, turn.message, kind="conversation", prompt_sha=prompt.sha, result=result)
+        await ctx.bot_turn(turn.message, kind="conversation", prompt_sha=prompt.sha, result=result)
         await ctx.session.commit()
         return [Reply(turn.message)]
 
-    async def _propose_card(self, ctx: _Context) -> list[Outbound]:
-        messages, prompts = articulation_messages(await self._scenario_text(ctx), await self._transcript(ctx))
+    async def _propose_card(self, ctx: TurnContext) -> list[Outbound]:
+        messages, prompts = articulation_messages(await self._scenario_text(ctx), await ctx.transcript())
         record = await self._articulate(ctx, messages, combined_sha(*prompts))
         heading = "Thank you. Here is what I heard you care about. Does this card capture it?"
-        await self._bot_turn(ctx, heading, kind="notice")
+        await ctx.bot_turn(heading, kind="notice")
         return [CardProposal(_card(record), heading, CARD_CHOICES)]
 
-    async def _revise_card(self, ctx: _Context) -> list[Outbound]:
+    async def _revise_card(self, ctx: TurnContext) -> list[Outbound]:
         current = await repo.proposed_card(ctx.session, interview_id=ctx.interview.id)
         feedback = await repo.last_turn(ctx.session, interview_id=ctx.interview.id, kinds=("revision",))
         if current is None or feedback is None:
             return await self._propose_card(ctx)
         messages, prompts = articulation_messages(
             await self._scenario_text(ctx),
-            await self._transcript(ctx, kinds=("conversation",)),
+            await ctx.transcript(kinds=("conversation",)),
             previous_card=_card(current),
             feedback=feedback.content,
         )
         record = await self._articulate(ctx, messages, combined_sha(*prompts))
         heading = "Here is the revised card. Does it capture what you care about now?"
-        await self._bot_turn(ctx, heading, kind="notice")
+        await ctx.bot_turn(heading, kind="notice")
         return [CardProposal(_card(record), heading, CARD_CHOICES)]
 
-    async def _articulate(self, ctx: _Context, messages, prompt_sha: str) -> ValuesCardRecord:
+    async def _articulate(self, ctx: TurnContext, messages, prompt_sha: str) -> ValuesCardRecord:
         model = self._config.articulation_model
-        result = await self._call(
-            ctx,
+        result = await ctx.call_llm(
             "articulate",
             prompt_sha,
             model,
@@ -450,12 +422,12 @@ class InterviewService:
             now=ctx.now,
         )
 
-    async def _ask_what_to_change(self, ctx: _Context) -> list[Outbound]:
+    async def _ask_what_to_change(self, ctx: TurnContext) -> list[Outbound]:
         text = revision_question()
-        await self._bot_turn(ctx, text, kind="notice")
+        await ctx.bot_turn(text, kind="notice")
         return [Reply(text)]
 
-    async def _confirm_card(self, ctx: _Context) -> list[Outbound]:
+    async def _confirm_card(self, ctx: TurnContext) -> list[Outbound]:
         record = await repo.proposed_card(ctx.session, interview_id=ctx.interview.id)
         if record is None:  # cannot happen through the machine; keep the member in a sane place
             return await self._current_prompt(ctx, hint=True)
@@ -466,10 +438,10 @@ class InterviewService:
         placed = await self._place(ctx, record.id)
         if placed is None or not placed.ask_member:
             return await self._apply(ctx, Trigger.NOTHING_TO_CHECK)
-        await self._bot_turn(ctx, VALUE_CHECK_QUESTION, kind="notice")
+        await ctx.bot_turn(VALUE_CHECK_QUESTION, kind="notice")
         return [Reply(saved_text(record)), CardProposal(placed.value_card, VALUE_CHECK_QUESTION, VALUE_CHECK_CHOICES)]
 
-    async def _place(self, ctx: _Context, card_id: int) -> Reconciliation | None:
+    async def _place(self, ctx: TurnContext, card_id: int) -> Reconciliation | None:
         """Find the card's value now; on failure leave it to the `mge dedup` job (never block confirming)."""
         if self._reconciler is None:
             return None
@@ -479,7 +451,7 @@ class InterviewService:
             log.warning("placing card %s among values failed, left for mge dedup: %s", card_id, error)
             return None
 
-    async def _record_verdict(self, ctx: _Context, state: InterviewState, *, agrees: bool) -> list[Outbound]:
+    async def _record_verdict(self, ctx: TurnContext, state: InterviewState, *, agrees: bool) -> list[Outbound]:
         card = await repo.confirmed_card(ctx.session, interview_id=ctx.interview.id)
         if card is not None and self._reconciler is not None:
             await self._reconciler.record_verdict(card_id=card.id, agrees=agrees, now=ctx.now)
@@ -508,7 +480,7 @@ class InterviewService:
             now=now,
         )
 
-    async def _offer_generalization(self, ctx: _Context) -> list[Outbound]:
+    async def _offer_generalization(self, ctx: TurnContext) -> list[Outbound]:
         """Other members' values to pick from, after the interview ended with a confirmed card (it is
         committed by then). Optional: a failure is logged and never keeps the member from their thanks."""
         if self._generalizer is None:
@@ -526,11 +498,11 @@ class InterviewService:
             return []
         return [offer] if offer is not None else []
 
-    async def _end(self, ctx: _Context, state: InterviewState, text: str) -> list[Outbound]:
+    async def _end(self, ctx: TurnContext, state: InterviewState, text: str) -> list[Outbound]:
         ctx.interview.state = state
         ctx.interview.ended_at = ctx.now
         if text:
-            await self._bot_turn(ctx, text, kind="notice")
+            await ctx.bot_turn(text, kind="notice")
         await ctx.session.commit()
         return [Reply(text)] if text else []
 
@@ -562,68 +534,10 @@ class InterviewService:
             now=now,
         )
 
-    async def _call(self, ctx: _Context, purpose: str, prompt_sha: str, model: str, request: Awaitable):
-        """Await an LLM request and record it (tokens, outcome) against the interview, even on failure."""
-        recorder = LLMRecorder(ctx.session, ctx.interview.community_id, ctx.now, interview=ctx.interview)
-        return await recorder.call(purpose, prompt_sha, model, request)
-
-    async def _bot_turn(
-        self, ctx: _Context, text: str, *, kind: str, prompt_sha: str | None = None, result=None
-    ) -> None:
-        await self._add_turn(
-            ctx,
-            role="bot",
-            kind=kind,
-            content=text,
-            prompt_sha=prompt_sha,
-            model=result.model if result else None,
-            input_tokens=result.usage.input_tokens if result else 0,
-            output_tokens=result.usage.output_tokens if result else 0,
-        )
-
-    async def _add_turn(self, ctx: _Context, *, role: str, kind: str, content: str, **turn) -> None:
-        seq = await repo.add_turn(
-            ctx.session,
-            interview_id=ctx.interview.id,
-            now=ctx.now,
-            seq=ctx.next_seq,
-            role=role,
-            kind=kind,
-            content=content,
-            **turn,
-        )
-        ctx.next_seq = seq + 1
-        if kind in PENDING_KINDS:
-            ctx.last_role = role
-        if kind in LLM_KINDS and ctx.transcript_rows is not None:
-            ctx.transcript_rows.append((role, kind, content))
-
-    async def _llm_transcript(self, ctx: _Context) -> list[tuple[str, str, str]]:
-        """(role, kind, content) of the turns the LLM sees, read once per message."""
-        if ctx.transcript_rows is None:
-            ctx.transcript_rows = await repo.transcript(ctx.session, interview_id=ctx.interview.id, kinds=LLM_KINDS)
-        return ctx.transcript_rows
-
-    async def _transcript(self, ctx: _Context, kinds: tuple[str, ...] = LLM_KINDS) -> list[TranscriptLine]:
-        """The turns of ``kinds`` (some of LLM_KINDS) as the prompts take them."""
-        return [
-            TranscriptLine(role, content) for role, kind, content in await self._llm_transcript(ctx) if kind in kinds
-        ]
-
-    async def _pending(self, ctx: _Context) -> bool:
-        """True when the member's last words got no answer (the LLM step failed or the bot stopped)."""
-        if ctx.last_role is _NOT_READ:
-            ctx.last_role, seq = await repo.last_role_and_seq(
-                ctx.session, interview_id=ctx.interview.id, kinds=PENDING_KINDS
-            )
-            if ctx.next_seq is None:
-                ctx.next_seq = seq + 1
-        return ctx.last_role == "member"
-
-    async def _retry_pending(self, ctx: _Context) -> list[Outbound]:
+    async def _retry_pending(self, ctx: TurnContext) -> list[Outbound]:
         return await self._apply(ctx, Trigger.RETRY)
 
-    async def _scenario_choices(self, ctx: _Context) -> list[Choice]:
+    async def _scenario_choices(self, ctx: TurnContext) -> list[Choice]:
         scenarios = await repo.open_scenarios(ctx.session, community_id=ctx.interview.community_id)
         if not scenarios and await add_default_scenarios(
             ctx.session, community_id=ctx.interview.community_id, now=ctx.now
@@ -631,7 +545,7 @@ class InterviewService:
             scenarios = await repo.open_scenarios(ctx.session, community_id=ctx.interview.community_id)
         return [Choice(str(s.id), _shorten(s.text, MAX_CHOICE_LABEL), detail=s.text) for s in scenarios]
 
-    async def _scenario_text(self, ctx: _Context) -> str:
+    async def _scenario_text(self, ctx: TurnContext) -> str:
         key = (ctx.interview.community_id, ctx.interview.scenario_id)
         if (text := self._scenario_texts.get(key)) is not None:
             return text
@@ -647,7 +561,7 @@ class InterviewService:
         self._scenario_texts[key] = scenario.text
         return scenario.text
 
-    async def _current_prompt(self, ctx: _Context, *, hint: bool = False) -> list[Outbound]:
+    async def _current_prompt(self, ctx: TurnContext, *, hint: bool = False) -> list[Outbound]:
         """Say again what the member is being asked, e.g. after an unclear answer or on resuming."""
         state = InterviewState(ctx.interview.state)
         prefix = "Please pick one of the options, by number or by name.\n\n" if hint else ""
@@ -693,11 +607,11 @@ class InterviewService:
     def _idle(self, interview: Interview, now: datetime) -> bool:
         return now - interview.last_activity_at > self._config.idle_timeout
 
-    def _time_out(self, ctx: _Context) -> None:
+    def _time_out(self, ctx: TurnContext) -> None:
         ctx.interview.previous_state = ctx.interview.state
         ctx.interview.state = InterviewState.TIMED_OUT
 
-    def _resume_state(self, ctx: _Context) -> None:
+    def _resume_state(self, ctx: TurnContext) -> None:
         ctx.interview.state = ctx.interview.previous_state or InterviewState.CONVERSING
         ctx.interview.previous_state = None
 
