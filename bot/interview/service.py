@@ -24,6 +24,7 @@ from bot.interview.texts import (
     STALE_BUTTON,
     THANKS,
     VALUE_CHECK_QUESTION,
+    llm_failure_text,
     revision_question,
     saved_text,
     welcome_back,
@@ -246,7 +247,8 @@ class InterviewService:
             outbound = await self._perform(ctx, step, choice)
         except LLMError as error:
             await ctx.session.commit()  # keeps the member's turn and the failed call's record
-            return [Reply(self._failure_text(error, step.effect))]
+            log.warning("LLM step %s failed: %s", step.effect, error)
+            return [Reply(llm_failure_text(error, step.effect))]
         return outbound
 
     async def _perform(self, ctx: TurnContext, step: machine.Step, choice: Choice | None) -> list[Outbound]:
@@ -594,15 +596,6 @@ class InterviewService:
                     return [CardProposal(placed.value_card, prefix + VALUE_CHECK_QUESTION, VALUE_CHECK_CHOICES)]
                 return [ChoicePrompt(prefix + VALUE_CHECK_QUESTION, VALUE_CHECK_CHOICES)]
         return []
-
-    def _failure_text(self, error: LLMError, effect: Effect) -> str:
-        log.warning("LLM step %s failed: %s", effect, error)
-        what = error.member_text
-        if error.kind is LLMErrorKind.INVALID_OUTPUT and effect in (Effect.PROPOSE_CARD, Effect.REVISE_CARD):
-            what = "I couldn't turn our conversation into a valid values card this time."
-        elif error.kind is LLMErrorKind.CONFIGURATION:
-            return f"{what} Please tell the bot's operator. Your message is saved."
-        return f"{what} Your message is saved, nothing is lost. Send 'retry' to try again."
 
     def _idle(self, interview: Interview, now: datetime) -> bool:
         return now - interview.last_activity_at > self._config.idle_timeout

@@ -4,6 +4,8 @@ message. Kept apart from the service so that wording can be read and changed in 
 
 from __future__ import annotations
 
+from core.interview import Effect
+from core.llm import LLMError, LLMErrorKind
 from storage.models import ValuesCardRecord
 
 THANKS = (
@@ -47,3 +49,13 @@ def revision_question() -> str:
 
 def saved_text(card: ValuesCardRecord | None) -> str:
     return f"Your values card \u201c{card.title}\u201d is saved." if card else "Your values card is saved."
+
+
+def llm_failure_text(error: LLMError, effect: Effect) -> str:
+    """What a member is told when a model step failed: what went wrong, and that nothing is lost."""
+    what = error.member_text
+    if error.kind is LLMErrorKind.INVALID_OUTPUT and effect in (Effect.PROPOSE_CARD, Effect.REVISE_CARD):
+        what = "I couldn't turn our conversation into a valid values card this time."
+    elif error.kind is LLMErrorKind.CONFIGURATION:
+        return f"{what} Please tell the bot's operator. Your message is saved."
+    return f"{what} Your message is saved, nothing is lost. Send 'retry' to try again."
