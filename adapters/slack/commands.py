@@ -50,7 +50,7 @@ class CommandCall:
     client: AsyncWebClient
     deps: SlackDeps
     #: ``time.monotonic()`` by which the ack must go out (``ACK_WITHIN`` after the request arrived).
-    ack_by: float = field(default_factory=lambda: time.monotonic() + ACK_WITHIN)
+    ack_by: float
 
     def seconds_to_ack(self) -> float:
         return max(0.0, self.ack_by - time.monotonic())

@@ -31,15 +31,14 @@ def preview(
     if out.exists() and not out.is_dir():
         raise fail(f"{out} is a file; --out needs a folder")
 
-    from datetime import UTC, datetime
-
     from bot.cli.support import choose_community, run_with_database
     from bot.digest.build import prepare_digest
+    from core.clock import utcnow
     from core.digest import digest_markdown
 
     async def preview(database) -> Any:
         community_id = await choose_community(database, community)
-        return await prepare_digest(database, community_id=community_id, now=datetime.now(UTC))
+        return await prepare_digest(database, community_id=community_id, now=utcnow())
 
     digest, _, png = run_with_database(preview)
     try:

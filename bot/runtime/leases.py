@@ -22,9 +22,10 @@ import os
 import struct
 import uuid
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
+from core.clock import utcnow
 from storage import leases_repo
 from storage.database import Database
 
@@ -53,7 +54,7 @@ class MemberLeases:
         self,
         database: Database,
         *,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Callable[[], datetime] = utcnow,
         ttl: timedelta = LEASE_TTL,
         renew_every: timedelta = RENEW_EVERY,
         wait_at_most: timedelta = WAIT_AT_MOST,

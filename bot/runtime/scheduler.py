@@ -40,6 +40,7 @@ from bot.runtime.jobs import STALE_RUN
 from bot.runtime.maintenance import Maintenance, run_maintenance
 from bot.voting.polls import PollPublisher
 from bot.voting.rounds import close_due_polls, run_due_poll_rounds
+from core.clock import utcnow
 from core.graph import GraphParams
 from core.schedule import ANCHOR
 from storage import leases_repo
@@ -77,7 +78,7 @@ class SchedulerContext:
     #: DMs for the legitimacy questions of docs/method.md §8, by platform: the fair-position question after a
     #: posted digest; the follow-up survey after a digest or when polls close.
     messengers: Mapping[str, DirectMessenger] = field(default_factory=dict)
-    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    clock: Callable[[], datetime] = field(default=utcnow)
     default_poll_duration: timedelta = timedelta(hours=72)
     graph_params: GraphParams = field(default_factory=GraphParams)
     maintenance: Maintenance | None = None
