@@ -1,0 +1,72 @@
+"""SQLModel tables. Every row belongs to one community (a Discord guild, a Slack workspace, the console).
+
+Alembic migrations in ``storage/migrations`` create these tables; change both together
+(``alembic revision --autogenerate`` then review).
+
+A surrogate key is typed ``id: int`` with a ``None`` default: it is None only from constructing a row until
+the session flushes it, and every row the code reads back has one (``int | None`` would make each use
+prove it again).
+"""
+
+from storage.models.communities import (
+    Community,
+    DmRoute,
+    EligibilityRule,
+    InboundEvent,
+    Member,
+    MemberFacts,
+    MemberLease,
+)
+from storage.models.interviews import Interview, InterviewTurn, LLMCall, Scenario, ValuesCardRecord
+from storage.models.legitimacy import (
+    FairPositionAsk,
+    GeneralizationImpression,
+    GeneralizationOffer,
+    IdeologyRating,
+    LegitimacyOptOut,
+    SurveyAnswer,
+    SurveyOffer,
+)
+from storage.models.operations import CommunitySchedule, JobRun, JobStatus, ModerationAction
+from storage.models.polls import Poll, PollReaction, ReactionEvent, Vote
+from storage.models.stories import MoralContext, ScenarioContext, TransitionStory
+from storage.models.types import UTCDateTime, table_of
+from storage.models.values import CanonicalValue, EmbeddingCache, ValueAssignment
+
+__all__ = [
+    "CanonicalValue",
+    "Community",
+    "CommunitySchedule",
+    "DmRoute",
+    "EligibilityRule",
+    "EmbeddingCache",
+    "FairPositionAsk",
+    "GeneralizationImpression",
+    "GeneralizationOffer",
+    "IdeologyRating",
+    "InboundEvent",
+    "Interview",
+    "InterviewTurn",
+    "JobRun",
+    "JobStatus",
+    "LLMCall",
+    "LegitimacyOptOut",
+    "Member",
+    "MemberFacts",
+    "MemberLease",
+    "ModerationAction",
+    "MoralContext",
+    "Poll",
+    "PollReaction",
+    "ReactionEvent",
+    "Scenario",
+    "ScenarioContext",
+    "SurveyAnswer",
+    "SurveyOffer",
+    "TransitionStory",
+    "UTCDateTime",
+    "ValueAssignment",
+    "ValuesCardRecord",
+    "Vote",
+    "table_of",
+]
