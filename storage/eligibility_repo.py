@@ -11,7 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core.eligibility import Facts, Rules
 from storage.models import EligibilityRule, Member, MemberFacts, table_of
-from storage.repositories import insert_ignoring_conflict
+from storage.sql import insert_ignoring_conflict
 
 
 async def _facts_row(session: AsyncSession, *, member_id: int, now: datetime) -> MemberFacts:

@@ -19,7 +19,7 @@ from storage.models import (
     ValuesCardRecord,
     table_of,
 )
-from storage.repositories import insert_ignoring_conflict
+from storage.sql import insert_ignoring_conflict
 
 
 async def add_offer(

@@ -11,7 +11,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import Community, CommunitySchedule, ModerationAction, table_of
-from storage.repositories import insert_ignoring_conflict
+from storage.sql import insert_ignoring_conflict
 
 #: The columns a moderator may change (everything but the key and the bookkeeping).
 SCHEDULE_FIELDS = (

@@ -10,7 +10,7 @@ from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import IdeologyRating, Interview, InterviewTurn, Member, Scenario, SurveyAnswer, table_of
-from storage.repositories import insert_ignoring_conflict
+from storage.sql import insert_ignoring_conflict
 
 
 async def unrated_openings(

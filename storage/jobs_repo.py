@@ -10,7 +10,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import JobRun, JobStatus, table_of
-from storage.repositories import insert_ignoring_conflict
+from storage.sql import insert_ignoring_conflict
 
 
 def job_scope(community_id: int | None) -> str:

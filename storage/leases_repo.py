@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.models import MemberLease, table_of
-from storage.repositories import dialect_insert
+from storage.sql import dialect_insert
 
 _LEASES = table_of(MemberLease)
 

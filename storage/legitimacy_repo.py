@@ -25,7 +25,7 @@ from storage.models import (
     Vote,
     table_of,
 )
-from storage.repositories import insert_ignoring_conflict
+from storage.sql import insert_ignoring_conflict
 
 # --- who is never asked ------------------------------------------------------------------------------
 

@@ -23,7 +23,7 @@ from core.graph.votes import CHOICES
 from core.polls import PollState
 from core.stories import StoryStatus
 from storage.models import CanonicalValue, MoralContext, Poll, TransitionStory, Vote, table_of
-from storage.repositories import dialect_of, insert_ignoring_conflict
+from storage.sql import dialect_of, insert_ignoring_conflict
 
 
 def voter_key_of(member_id: int) -> str:

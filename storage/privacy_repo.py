@@ -2,7 +2,7 @@
 (``/mge mydata``) and erasing it (``/mge forget``). Keyword-only functions; callers own the session and
 commit, so an erasure lands as one transaction or not at all.
 
-Which rows are a member's, table by table (``storage/models.py``):
+Which rows are a member's, table by table (``storage/models/``):
 
 =====================  ==========================================================================
 member                 the row itself: platform user id, display name, consent time
@@ -63,7 +63,7 @@ from storage.models import (
     ValuesCardRecord,
     Vote,
 )
-from storage.repositories import dialect_of
+from storage.sql import dialect_of
 
 #: Inbound event ids of poll reactions are stored with this prefix (``bot.voting.polls.apply_reaction``).
 VOTE_EVENT_PREFIX = "vote:"

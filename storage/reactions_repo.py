@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.models import Community, Member, MemberFacts, Poll, PollReaction, ReactionEvent, Vote, table_of
-from storage.repositories import dialect_insert
+from storage.sql import dialect_insert
 
 EVENTS = table_of(ReactionEvent)
 REACTIONS = table_of(PollReaction)

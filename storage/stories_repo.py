@@ -26,7 +26,7 @@ from storage.models import (
     ValuesCardRecord,
     table_of,
 )
-from storage.repositories import insert_ignoring_conflict
+from storage.sql import insert_ignoring_conflict
 
 # --- scenarios -----------------------------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from core.cards import CardStatus, ValueStatus
 from core.embeddings import Embedded, Embedder
 from storage.models import CanonicalValue, EmbeddingCache, ValueAssignment, ValuesCardRecord, table_of
-from storage.repositories import insert_ignoring_conflict
+from storage.sql import insert_ignoring_conflict
 
 #: Wraps the embedder's request, e.g. to record its usage with ``LLMRecorder.call``.
 EmbedWrapper = Callable[[Awaitable[Embedded]], Awaitable[Embedded]]

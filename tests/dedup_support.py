@@ -7,7 +7,7 @@ from datetime import datetime
 import numpy as np
 
 from core.embeddings import policies_text
-from storage import repositories as repo
+from storage import communities_repo
 from storage.database import Database
 from storage.models import Interview, ValuesCardRecord
 from tests.fakes.openai_server import hash_embedding
@@ -115,7 +115,9 @@ def group(card_ids: list[int], best: int) -> dict:
 
 async def community(database: Database, name: str, now: datetime) -> int:
     async with database.session() as session:
-        row = await repo.get_or_create_community(session, platform="console", external_id=name, name=name, now=now)
+        row = await communities_repo.get_or_create_community(
+            session, platform="console", external_id=name, name=name, now=now
+        )
         await session.commit()
         return row.id
 
@@ -125,7 +127,7 @@ async def add_card(
 ) -> int:
     """A member's card as the interview stores it (with its member and interview)."""
     async with database.session() as session:
-        author = await repo.get_or_create_member(
+        author = await communities_repo.get_or_create_member(
             session, community_id=community_id, platform_user_id=member, display_name=member, now=now
         )
         interview = Interview(

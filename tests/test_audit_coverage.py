@@ -13,8 +13,8 @@ from sqlmodel import select
 from bot.commands.moderator_actions import ACTIONS
 from bot.interview.scenarios import prepare_scenarios
 from core.messages import CommunityRef
+from storage.communities_repo import ensure_community
 from storage.models import CanonicalValue, ModerationAction, ValueAssignment
-from storage.repositories import ensure_community
 from tests.dedup_support import add_card
 from tests.discord_support import fake_discord, guild, running_bot  # noqa: F401 (fixtures)
 from tests.fakes.story_rows import add_story

@@ -16,6 +16,7 @@ import pytest
 from bot.cli.communities import community_rows
 from bot.cli.support import match_community
 from core.messages import CommunityRef
+from storage import communities_repo
 from storage import repositories as repo
 from storage.database import Database
 from tests.dedup_support import add_card
@@ -60,7 +61,7 @@ async def seed(url: str) -> None:
     try:
         async with database.session() as session:
             for ref in ALL:
-                row = await repo.get_or_create_community(
+                row = await communities_repo.get_or_create_community(
                     session, platform=ref.platform, external_id=ref.external_id, name=ref.name, now=_now()
                 )
                 await session.flush()
@@ -69,7 +70,9 @@ async def seed(url: str) -> None:
                 )
             await session.commit()
         async with database.session() as session:
-            workspace = next(c for c in await repo.list_communities(session) if c.external_id == WORKSPACE.external_id)
+            workspace = next(
+                c for c in await communities_repo.list_communities(session) if c.external_id == WORKSPACE.external_id
+            )
         for member in ("ana", "ben"):
             await add_card(database, workspace.id, CARD, _now(), member=member)
     finally:
@@ -186,11 +189,11 @@ def test_scenario_add_goes_to_the_named_workspace_or_starts_a_console_community(
 async def test_rows_and_matching_on_both_databases(database):
     async with database.session() as session:
         for ref in ALL:
-            await repo.get_or_create_community(
+            await communities_repo.get_or_create_community(
                 session, platform=ref.platform, external_id=ref.external_id, name=ref.name, now=_now()
             )
         await session.commit()
-        communities = list(await repo.list_communities(session))
+        communities = list(await communities_repo.list_communities(session))
     rows = await community_rows(database)
     assert [(r["external_id"], r["members"], r["cards"]) for r in rows] == [(c.external_id, 0, 0) for c in ALL]
     # An id beats a name: a server named like another community's id stays reachable by that id.

@@ -33,7 +33,7 @@ from core.digest import build_digest_from_graph, digest_markdown, digest_period
 from core.graph import GraphParams, Value, Vote, build_moral_graph
 from core.messages import CommunityRef, Person
 from core.polls import VoteOutcome
-from storage import repositories as repo
+from storage import communities_repo
 from storage.database import Database
 from storage.models import (
     CanonicalValue,
@@ -134,7 +134,7 @@ async def seed(database: Database) -> Seeded:
     """Week 1: two scenarios with a context each. In GRIEF, Kind Honesty beat Obedience 5 of 6 and
     Listening First beat it 2 of 3 (one unsure); in CHILD, the hostile-titled value beat Patience."""
     async with database.session() as session:
-        row = await repo.get_or_create_community(
+        row = await communities_repo.get_or_create_community(
             session, platform=GUILD.platform, external_id=GUILD.external_id, name=GUILD.name, now=START
         )
         contexts = {text: MoralContext(community_id=row.id, text=text, created_at=START) for text in (GRIEF, CHILD)}

@@ -32,7 +32,7 @@ from core.graph import GraphParams, Value, Vote, build_moral_graph, content_hash
 from core.graph.export import edges_json
 from core.messages import CommunityRef, Person
 from core.polls import VoteOutcome
-from storage import repositories as repo
+from storage import communities_repo
 from storage.database import Database
 from storage.models import CanonicalValue, MoralContext, TransitionStory
 from tests import browser
@@ -276,7 +276,7 @@ async def seed(database: Database) -> Seeded:
     """Values, contexts and stories as rows (no LLM), then votes through the poll use cases."""
     seeded = Seeded()
     async with database.session() as session:
-        community = await repo.get_or_create_community(
+        community = await communities_repo.get_or_create_community(
             session, platform=GUILD.platform, external_id=GUILD.external_id, name=GUILD.name, now=START
         )
         rows = {

@@ -34,8 +34,7 @@ from bot.voting.polls import apply_reaction, record_poll
 from core.graph import GraphParams, build_moral_graph, content_hash, to_interchange
 from core.messages import CommunityRef, Person
 from core.polls import VoteOutcome
-from storage import repositories as repo
-from storage import values_repo
+from storage import communities_repo, values_repo
 from storage.database import Database
 from storage.models import CanonicalValue, Member, MoralContext, TransitionStory, ValuesCardRecord
 from tests.dedup_support import add_card
@@ -78,7 +77,7 @@ async def _values_and_stories(
 ) -> tuple[int, dict[str, int], dict[str, int]]:
     """Rows no use case writes without an LLM: canonical values, contexts and stories."""
     async with database.session() as session:
-        row = await repo.get_or_create_community(
+        row = await communities_repo.get_or_create_community(
             session, platform=community.platform, external_id=community.external_id, name=community.name, now=START
         )
         value_rows = {

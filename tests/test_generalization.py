@@ -31,7 +31,7 @@ from bot.privacy.export import export_member_data
 from core.cards import ValuesCard
 from core.generalization import Candidate, GeneralKey, choose, done_key, parse_key, value_key
 from core.messages import ChoicePrompt, CommunityRef, InboundMessage, Person, Reply
-from storage import repositories as repo
+from storage import communities_repo
 from storage.models import (
     CanonicalValue,
     GeneralizationImpression,
@@ -78,7 +78,7 @@ async def rows(database, model, *where):
 
 async def member_id(database, community_id: int, user: str, *, now) -> int:
     async with database.session() as session:
-        member = await repo.get_or_create_member(
+        member = await communities_repo.get_or_create_member(
             session, community_id=community_id, platform_user_id=user, display_name="", now=now
         )
         await session.commit()
@@ -170,7 +170,7 @@ async def build_world(database, clock, *, own: int = 5, other: int = 4, communit
     third = await prepare_scenarios(database, community, text=THIRD_SCENARIO, now=now)
     async with database.session() as session:
         cid = (
-            await repo.get_or_create_community(
+            await communities_repo.get_or_create_community(
                 session, platform=community.platform, external_id=community.external_id, name="", now=now
             )
         ).id
@@ -571,7 +571,7 @@ async def test_stats_report_offers_impressions_picks_and_the_two_pick_rates(data
     now = clock()
     async with database.session() as session:
         alice = (
-            await repo.get_or_create_member(
+            await communities_repo.get_or_create_member(
                 session, community_id=world.community_id, platform_user_id="a", display_name="", now=now
             )
         ).id

@@ -23,6 +23,7 @@ from core.ideology import IdeologyScore, correlation_text, ideology_messages, pe
 from core.llm import LLMError
 from core.messages import CommunityRef, InboundMessage, Person
 from core.prompts import load_prompt
+from storage import communities_repo
 from storage import repositories as repo
 from storage.models import IdeologyRating, JobRun, LLMCall, Member, SurveyAnswer
 from tests.conftest import make_llm
@@ -50,7 +51,7 @@ async def community_and_scenario(database, clock, ref: CommunityRef = COMMUNITY)
     scenario = await prepare_scenarios(database, ref, text=SCENARIO, now=clock())
     async with database.session() as session:
         cid = (
-            await repo.get_or_create_community(
+            await communities_repo.get_or_create_community(
                 session, platform=ref.platform, external_id=ref.external_id, name=ref.name, now=clock()
             )
         ).id
@@ -63,7 +64,7 @@ async def interview_with(
     """An interview whose member gave ``answers`` (the first is the opening answer), with the bot's
     questions between them and a consent press before, as the interview service writes them."""
     async with database.session() as session:
-        member = await repo.get_or_create_member(
+        member = await communities_repo.get_or_create_member(
             session, community_id=cid, platform_user_id=user, display_name="", now=clock()
         )
         interview = await repo.add_interview(

@@ -36,6 +36,7 @@ from bot.privacy.export import export_member_data, has_member_data
 from bot.voting.polls import post_story_poll
 from core.messages import CommunityRef, Person
 from core.polls import REACTIONS, VoteOutcome
+from storage.communities_repo import community_id_of
 from storage.models import (
     CanonicalValue,
     LLMCall,
@@ -48,7 +49,6 @@ from storage.models import (
     ValuesCardRecord,
     Vote,
 )
-from storage.repositories import community_id_of
 from tests.discord_support import fake_discord, running_bot, top_level  # noqa: F401 (fixtures)
 from tests.fakes.discord_server import EPHEMERAL, FakeDiscord, FakeGuild, FakeUser
 from tests.slack_support import Harness, serving_slack

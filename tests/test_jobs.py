@@ -8,14 +8,16 @@ from sqlmodel import select
 
 from bot.runtime.jobs import LLMRecorder, claim_job, finish_job
 from core.llm import ChatMessage
-from storage import repositories as repo
+from storage import communities_repo
 from storage.models import JobRun, LLMCall
 from tests.conftest import make_llm
 from tests.fakes.openai_server import Error
 
 
 async def community_id(session, clock) -> int:
-    row = await repo.get_or_create_community(session, platform="console", external_id="c", name="", now=clock())
+    row = await communities_repo.get_or_create_community(
+        session, platform="console", external_id="c", name="", now=clock()
+    )
     return row.id
 
 

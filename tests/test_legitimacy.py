@@ -22,7 +22,7 @@ from core.legitimacy import (
     parse_key,
 )
 from core.messages import CommunityRef
-from storage import repositories as repo
+from storage import communities_repo
 from storage.database import Database
 from storage.models import (
     CanonicalValue,
@@ -108,7 +108,7 @@ class FakeMessenger:
 
 async def community(database: Database, ref: CommunityRef = HERE) -> int:
     async with database.session() as session:
-        row = await repo.get_or_create_community(
+        row = await communities_repo.get_or_create_community(
             session, platform=ref.platform, external_id=ref.external_id, name=ref.name, now=NOW
         )
         await session.commit()
@@ -182,7 +182,7 @@ async def member_with_value(
             )
         )
         await session.commit()
-        member = await repo.get_or_create_member(
+        member = await communities_repo.get_or_create_member(
             session, community_id=cid, platform_user_id=user, display_name=user, now=at
         )
         return member.id
@@ -576,7 +576,7 @@ async def test_a_failing_survey_offer_does_not_stop_polls_from_closing(database,
 async def repo_member(database: Database, cid: int, user: str) -> int:
     """The id of ``user``'s member row (made by ``setting``)."""
     async with database.session() as session:
-        member = await repo.get_or_create_member(
+        member = await communities_repo.get_or_create_member(
             session, community_id=cid, platform_user_id=user, display_name=user, now=NOW
         )
         await session.commit()

@@ -11,9 +11,9 @@ from sqlmodel import select
 from bot.voting.polls import close_poll, record_poll
 from bot.voting.selection import next_story, next_story_for
 from core.messages import CommunityRef
+from storage.communities_repo import community_id_of
 from storage.database import Database
 from storage.models import CanonicalValue, Poll, TransitionStory, Vote
-from storage.repositories import community_id_of
 from tests.fakes.story_rows import add_story
 
 HERE = CommunityRef("discord", "1001", "Here")

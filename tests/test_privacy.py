@@ -31,6 +31,7 @@ from core.interview import InterviewState
 from core.messages import ChoicePrompt, CommunityRef, InboundMessage, Person
 from core.polls import REACTIONS
 from storage import values_repo
+from storage.communities_repo import community_id_of
 from storage.models import (
     DmRoute,
     EmbeddingCache,
@@ -46,7 +47,6 @@ from storage.models import (
     ValuesCardRecord,
     Vote,
 )
-from storage.repositories import community_id_of
 
 SCENARIO = "My friend asks whether to report a colleague who cut corners. What should I tell her?"
 COMMUNITY_A = CommunityRef("discord", "900000000000000001", "Guild A")

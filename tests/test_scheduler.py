@@ -33,7 +33,7 @@ from bot.voting.polls import close_poll
 from bot.voting.rounds import close_due_polls, run_poll_round
 from core.messages import CommunityRef
 from core.schedule import PollSchedule, period_key
-from storage import repositories as repo
+from storage import communities_repo
 from storage.database import Database, sync_url
 from storage.migrate import alembic_config
 from storage.models import JobRun, Poll
@@ -70,7 +70,7 @@ class FakePublisher:
 
 async def community_id(database: Database, community: CommunityRef = HERE) -> int:
     async with database.session() as session:
-        row = await repo.get_or_create_community(
+        row = await communities_repo.get_or_create_community(
             session,
             platform=community.platform,
             external_id=community.external_id,

@@ -13,7 +13,10 @@ from bot.runtime.leases import MemberLeases
 from bot.values.my_card import member_cards
 from core.cards import ValuesCard
 from core.messages import CommunityRef, Person
-from storage import models  # noqa: F401
+from storage import (
+    communities_repo,
+    models,  # noqa: F401
+)
 from storage import repositories as repo
 from storage.database import Database, DatabaseURLError, IdleConnectionPing, async_url, sync_url
 from storage.migrate import SchemaOutOfDate, current_revision, ensure_schema, head_revision
@@ -131,10 +134,10 @@ async def test_member_cards_are_scoped_to_the_member_and_community(database, clo
     here, there = CommunityRef("slack", "T1", "Here"), CommunityRef("slack", "T2", "There")
     async with database.session() as session:
         for community in (here, there):
-            row = await repo.get_or_create_community(
+            row = await communities_repo.get_or_create_community(
                 session, platform="slack", external_id=community.external_id, name="", now=clock()
             )
-            member = await repo.get_or_create_member(
+            member = await communities_repo.get_or_create_member(
                 session, community_id=row.id, platform_user_id="U1", display_name="", now=clock()
             )
             interview = await repo.add_interview(
@@ -153,7 +156,7 @@ async def test_values_taking_part_in_a_merge_are_found_on_both_sides(database, c
     from storage.models import CanonicalValue
 
     async with database.session() as session:
-        community = await repo.get_or_create_community(
+        community = await communities_repo.get_or_create_community(
             session, platform="console", external_id="c", name="c", now=clock()
         )
         kept, merged, alone = (

@@ -16,8 +16,8 @@ from bot.stories.generate import generate_stories
 from core.llm import LLMError
 from core.prompts import combined_sha, load_prompt
 from core.stories import pair_schema, story_schema
+from storage import communities_repo, stories_repo
 from storage import repositories as repo
-from storage import stories_repo
 from storage.database import Database
 from storage.models import (
     CanonicalValue,
@@ -54,7 +54,9 @@ POLICIES = {
 
 
 async def seed_community(session, now: datetime, name: str = "c1") -> int:
-    row = await repo.get_or_create_community(session, platform="console", external_id=name, name=name, now=now)
+    row = await communities_repo.get_or_create_community(
+        session, platform="console", external_id=name, name=name, now=now
+    )
     return row.id
 
 
@@ -82,7 +84,7 @@ async def seed_value(
     value_status: str = "active",
 ) -> int:
     """A canonical value with one current assignment of a member card from ``scenario_id``."""
-    member = await repo.get_or_create_member(
+    member = await communities_repo.get_or_create_member(
         session, community_id=community_id, platform_user_id=f"u-{title}", display_name=title, now=now
     )
     interview = await repo.add_interview(

@@ -173,7 +173,7 @@ async def test_forget_erases_the_members_reaction_records(database, clock, poll)
     from bot.privacy.erase import forget_member
 
     await react(database, clock)(YES, user="1001")
-    from storage.repositories import community_id_of
+    from storage.communities_repo import community_id_of
 
     community_id = await community_id_of(database, GUILD)
     report = await forget_member(database, community_id=community_id, platform_user_id="1001", now=clock())

@@ -31,7 +31,7 @@ from adapters.discord.polls import DiscordPollPublisher
 from adapters.discord.render import neutralise
 from bot.commands.base import ActionReply, ModeratorAction, ModeratorCall, ModeratorServices, channel_id_of, run_action
 from bot.commands.moderator_actions import groups
-from storage.repositories import ensure_community
+from storage.communities_repo import ensure_community
 
 #: A message's content may hold 2000 characters; longer answers come as a file as well.
 MAX_CONTENT = 1900

@@ -26,7 +26,7 @@ from bot.commands.schedule import audit_poll
 from bot.voting.polls import post_story_poll, story_poll_view
 from bot.voting.selection import next_story_for
 from core.polls import StoryPoll
-from storage.repositories import ensure_community
+from storage.communities_repo import ensure_community
 
 log = logging.getLogger("mge.discord.moderation")
 

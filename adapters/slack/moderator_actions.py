@@ -24,7 +24,7 @@ from adapters.slack.polls import PLATFORM, SlackPollPublisher
 from adapters.slack.render import escape
 from bot.commands.base import ActionReply, ModeratorAction, ModeratorCall, ModeratorServices, run_action, split_words
 from bot.commands.moderator_actions import groups
-from storage.repositories import ensure_community
+from storage.communities_repo import ensure_community
 
 log = logging.getLogger("mge.slack.moderation")
 

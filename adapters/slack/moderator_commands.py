@@ -34,7 +34,7 @@ from bot.commands.permissions import ModeratorFacts, SlackModeratorId, denial_te
 from bot.commands.schedule import audit_poll
 from bot.voting.polls import post_story_poll, story_poll_view
 from bot.voting.selection import next_story_for
-from storage.repositories import ensure_community
+from storage.communities_repo import ensure_community
 
 log = logging.getLogger("mge.slack.moderation")
 

@@ -43,8 +43,8 @@ from core.graph import GraphParams, build_moral_graph
 from core.llm import LLM, LLMError, LLMErrorKind
 from core.messages import CommunityRef
 from storage import stories_repo
+from storage.communities_repo import community_id_of
 from storage.database import Database
-from storage.repositories import community_id_of
 
 log = logging.getLogger("mge.ask")
 

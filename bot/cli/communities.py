@@ -13,7 +13,7 @@ communities_app = typer.Typer(
 
 async def community_rows(database) -> list[dict]:
     """One dict per community: platform, external id, name, members (not erased) and confirmed cards."""
-    from storage import repositories as repo
+    from storage import communities_repo
 
     async with database.session() as session:
         return [
@@ -25,7 +25,7 @@ async def community_rows(database) -> list[dict]:
                 "cards": n,
                 "created": c.created_at.isoformat(),
             }
-            for c, m, n in await repo.communities_with_counts(session)
+            for c, m, n in await communities_repo.communities_with_counts(session)
         ]
 
 

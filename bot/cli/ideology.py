@@ -27,7 +27,7 @@ def ideology_rate(
     from bot.runtime.wiring import build_llm
     from core.clock import utcnow
     from core.llm import LLMError
-    from storage import repositories as repo
+    from storage import communities_repo
 
     settings = settings_or_exit()
     try:
@@ -39,7 +39,7 @@ def ideology_rate(
         lines: list[str] = []
         try:
             async with database.session() as session:
-                communities = list(await repo.list_communities(session))
+                communities = list(await communities_repo.list_communities(session))
             if community is not None:
                 communities = [match_community(communities, community)]
             if not communities:

@@ -74,10 +74,10 @@ async def _scenario_community(database, wanted: str | None):
 
 
 async def _has_communities(database) -> bool:
-    from storage import repositories as repo
+    from storage import communities_repo
 
     async with database.session() as session:
-        return bool(await repo.list_communities(session))
+        return bool(await communities_repo.list_communities(session))
 
 
 def _print(*lines: str) -> None:

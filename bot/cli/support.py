@@ -129,10 +129,10 @@ def match_community(communities: Sequence[Any], wanted: str) -> Any:
 
 async def find_community(database: Any, wanted: str | None) -> Any:
     """The stored community ``wanted`` names (see :func:`match_community`), or the only one. Raises LookupError."""
-    from storage import repositories as repo
+    from storage import communities_repo
 
     async with database.session() as session:
-        communities = list(await repo.list_communities(session))
+        communities = list(await communities_repo.list_communities(session))
     if wanted is not None:
         return match_community(communities, wanted)
     if not communities:

@@ -151,7 +151,7 @@ def dedup_command(
     from bot.runtime.wiring import build_dedup_embedder, build_llm
     from bot.values.batch import run_dedup
     from core.llm import LLMError
-    from storage import repositories as repo
+    from storage import communities_repo
 
     settings = settings_or_exit()
     try:
@@ -167,7 +167,7 @@ def dedup_command(
             ids = await community_ids(database, community)
             if ids is None:
                 async with database.session() as session:
-                    ids = [c.id for c in await repo.list_communities(session)]
+                    ids = [c.id for c in await communities_repo.list_communities(session)]
             reports = []
             for community_id in ids:
                 with Progress(

@@ -17,8 +17,8 @@ from bot.privacy.confirmations import FORGET_CONFIRM_WINDOW, confirmation_is_fre
 from bot.privacy.erase import ForgetReport, forget_member
 from bot.privacy.export import export_bytes, export_filename, export_member_data, export_summary, has_member_data
 from core.messages import CommunityRef
+from storage.communities_repo import community_id_of
 from storage.database import Database
-from storage.repositories import community_id_of
 
 log = logging.getLogger("mge.members.data")
 

@@ -7,8 +7,7 @@ from __future__ import annotations
 import re
 
 from bot.commands.base import ActionError, ActionReply, ModeratorAction, ModeratorCall, Param
-from storage import eligibility_repo
-from storage import repositories as repo
+from storage import communities_repo, eligibility_repo
 from storage.governance_repo import record_action
 
 MEMBER = Param("member", "the member, as a @mention", kind="member")
@@ -32,7 +31,7 @@ def _user_id(call: ModeratorCall) -> str:
 async def _block(call: ModeratorCall, *, blocked: bool) -> ActionReply:
     user_id = _user_id(call)
     async with call.database.session() as session:
-        member = await repo.get_or_create_member(
+        member = await communities_repo.get_or_create_member(
             session, community_id=call.community_id, platform_user_id=user_id, display_name="", now=call.now
         )
         assert member.id is not None

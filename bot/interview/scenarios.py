@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from core.messages import CommunityRef
 from core.scenarios import DEFAULT_SCENARIOS, MAX_SCENARIO_CHARS
 from core.text import clean_member_text
+from storage import communities_repo
 from storage import repositories as repo
 from storage.database import Database
 
@@ -22,7 +23,7 @@ async def prepare_scenarios(database: Database, community: CommunityRef, *, text
     """Make sure ``community`` has something to discuss: the scenario ``text`` (returned, to start on it),
     or the paper's default scenarios when the community has none yet."""
     async with database.session() as session:
-        row = await repo.get_or_create_community(
+        row = await communities_repo.get_or_create_community(
             session, platform=community.platform, external_id=community.external_id, name=community.name, now=now
         )
         scenario_id = None

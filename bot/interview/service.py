@@ -55,6 +55,7 @@ from core.llm import LLM, LLMError, LLMErrorKind
 from core.messages import CardProposal, ChoicePrompt, CommunityRef, InboundMessage, Outbound, Person, Reply
 from core.prompts import combined_sha
 from core.text import clean_member_text
+from storage import communities_repo
 from storage import repositories as repo
 from storage.database import Database
 from storage.models import Interview, Member, ValuesCardRecord
@@ -163,7 +164,9 @@ class InterviewService:
     async def _handle(self, session: AsyncSession, message: InboundMessage) -> list[Outbound]:
         now = message.received_at or self._clock()
         member = await self._member(session, message.community, message.author, now)
-        if not await repo.claim_event(session, community_id=member.community_id, event_id=message.event_id, now=now):
+        if not await communities_repo.claim_event(
+            session, community_id=member.community_id, event_id=message.event_id, now=now
+        ):
             log.info("ignoring redelivered event %s", message.event_id)
             return []
         cleaned = clean_member_text(message.text)
@@ -511,7 +514,7 @@ class InterviewService:
     # --- helpers -----------------------------------------------------------------------------------
 
     async def _member(self, session: AsyncSession, community: CommunityRef, person: Person, now: datetime) -> Member:
-        known = await repo.find_member(
+        known = await communities_repo.find_member(
             session,
             platform=community.platform,
             external_id=community.external_id,
@@ -525,10 +528,10 @@ class InterviewService:
             if person.display_name and member.display_name != person.display_name:
                 member.display_name = person.display_name
             return member
-        row = await repo.get_or_create_community(
+        row = await communities_repo.get_or_create_community(
             session, platform=community.platform, external_id=community.external_id, name=community.name, now=now
         )
-        return await repo.get_or_create_member(
+        return await communities_repo.get_or_create_member(
             session,
             community_id=row.id,
             platform_user_id=person.platform_user_id,

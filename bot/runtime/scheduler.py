@@ -43,8 +43,7 @@ from bot.voting.rounds import close_due_polls, run_due_poll_rounds
 from core.clock import utcnow
 from core.graph import GraphParams
 from core.schedule import ANCHOR
-from storage import leases_repo
-from storage import repositories as repo
+from storage import communities_repo, leases_repo
 from storage.database import Database, database_backend, install_sqlite_pragmas, sync_url
 
 if TYPE_CHECKING:
@@ -166,7 +165,11 @@ async def maintenance_job() -> dict[int, dict[str, str]]:
     if context is None or context.maintenance is None:
         return {}
     async with context.database.session() as session:
-        ids = [c.id for c in await repo.list_communities(session) if c.id is not None and c.platform != "console"]
+        ids = [
+            c.id
+            for c in await communities_repo.list_communities(session)
+            if c.id is not None and c.platform != "console"
+        ]
     return await run_maintenance(context.database, context.maintenance, community_ids=ids, now=context.clock())
 
 

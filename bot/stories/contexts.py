@@ -26,8 +26,8 @@ from core.messages import CommunityRef
 from core.prompts import load_prompt
 from core.scenarios import MAX_SCENARIO_CHARS
 from core.text import clean_member_text
+from storage import communities_repo, stories_repo
 from storage import repositories as repo
-from storage import stories_repo
 from storage.database import Database
 from storage.models import MoralContext, Scenario
 
@@ -59,7 +59,7 @@ async def add_scenario(
     if cleaned.problem or len(cleaned.text) > MAX_SCENARIO_CHARS:
         raise ContextError(f"a scenario must be 1–{MAX_SCENARIO_CHARS} characters of text")
     async with database.session() as session:
-        row = await repo.get_or_create_community(
+        row = await communities_repo.get_or_create_community(
             session, platform=community.platform, external_id=community.external_id, name=community.name, now=now
         )
         scenario = await repo.find_or_add_scenario(session, community_id=row.id, text=cleaned.text, now=now)

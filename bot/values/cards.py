@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from bot.cli.support import match_community
 from bot.runtime.settings import Settings
 from bot.runtime.wiring import open_database
+from storage import communities_repo
 from storage import repositories as repo
 
 
@@ -18,7 +19,7 @@ async def card_rows(settings: Settings, *, community: str | None, statuses: Sequ
         async with database.session() as session:
             community_ids = None
             if community is not None:
-                community_ids = [match_community(await repo.list_communities(session), community).id]
+                community_ids = [match_community(await communities_repo.list_communities(session), community).id]
             rows = await repo.list_cards(session, community_ids=community_ids, statuses=statuses)
             return [
                 {

@@ -18,8 +18,8 @@ from datetime import datetime
 
 from core.messages import CommunityRef
 from storage import polls_repo
+from storage.communities_repo import community_id_of
 from storage.database import Database
-from storage.repositories import community_id_of
 
 
 async def next_story(

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlmodel import select
 
 from core.messages import CommunityRef
-from storage import repositories as repo
+from storage import communities_repo
 from storage.database import Database
 from storage.models import CanonicalValue, MoralContext, TransitionStory
 
@@ -40,7 +40,7 @@ async def add_story(
 ) -> int:
     """Insert a community (if new), two canonical values, a context and a story; return the story id."""
     async with database.session() as session:
-        row = await repo.get_or_create_community(
+        row = await communities_repo.get_or_create_community(
             session, platform=community.platform, external_id=community.external_id, name=community.name, now=now
         )
         values = []
