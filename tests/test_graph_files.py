@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import bot.graph.files as graph_files
-from bot.graph.files import GraphInputError, factorize_fields, read_values, read_votes
+import bot.graph.factorize as graph_factorize
+from bot.graph.factorize import factorize_fields
+from bot.graph.files import GraphInputError, read_values, read_votes
 from core.graph import Value
 
 VALUES = [Value("1", "One"), Value("2", "Two"), Value("3", "Three")]
@@ -216,6 +217,6 @@ def test_factorize_short_long_and_boundary_lengths():
 
 def test_factorize_survives_hash_collisions(monkeypatch):
     # A zero multiplier makes every hash collide; the exact path must still tell strings apart.
-    monkeypatch.setattr(graph_files, "_MULTIPLIER", np.uint64(0))
+    monkeypatch.setattr(graph_factorize, "_MULTIPLIER", np.uint64(0))
     strings = [b"member-%d" % (i % 13) for i in range(200)] + [b"member-1\x00"]
     assert factorize(strings) == [i % 13 for i in range(200)] + [13]
