@@ -15,13 +15,21 @@ import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any, Literal
 
 import openai
 from openai import AsyncOpenAI
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
+from adapters.openai_replies import (
+    Reply,
+    excerpt,
+    is_embedding,
+    parse_reply,
+    repair_prompt,
+    text_field,
+    usage_of,
+)
 from adapters.openai_schema import schema_name, strict_json_schema, with_schema_instructions
 from core.llm import (
     ChatMessage,
@@ -43,21 +51,7 @@ _PLACEHOLDER_API_KEY = "not-needed"
 # OpenAI accepts up to 2048 inputs per request, but local servers choke on far fewer.
 EMBED_BATCH_SIZE = 256
 _MAX_DETAIL_CHARS = 500
-_MAX_REPORTED_ERRORS = 8
-_BODY_EXCERPT_CHARS = 80
-_FENCE = re.compile(r"^\s*```[a-zA-Z0-9_-]*\s*\n?(?P<body>.*?)\n?\s*```\s*$", re.DOTALL)
 _SECRET_LIKE = re.compile(r"\bsk-[A-Za-z0-9_\-*.]{4,}")
-
-
-@dataclass(frozen=True, slots=True)
-class _Reply:
-    """The parts of one chat completion that the adapter uses."""
-
-    content: str | None
-    finish_reason: str | None
-    model: str
-    usage: Usage
-    refusal: str | None = None
 
 
 class OpenAILLM:
@@ -123,7 +117,7 @@ class OpenAILLM:
     ) -> Structured[T]:
         with self._translated_errors("structured", model):
             first = await self._structured_request(messages, schema, model, temperature, max_tokens)
-        value, problem = _parse(first, schema)
+        value, problem = parse_reply(first, schema)
         if value is not None:
             return Structured(value=value, model=first.model, usage=first.usage, attempts=1)
 
@@ -131,7 +125,7 @@ class OpenAILLM:
         repair = list(messages)
         if first.content:
             repair.append(ChatMessage("assistant", first.content))
-        repair.append(ChatMessage("user", _repair_prompt(problem)))
+        repair.append(ChatMessage("user", repair_prompt(problem)))
         try:
             with self._translated_errors("structured repair", model):
                 second = await self._structured_request(repair, schema, model, temperature, max_tokens)
@@ -142,7 +136,7 @@ class OpenAILLM:
             ) from error
 
         usage = first.usage + second.usage
-        value, problem = _parse(second, schema)
+        value, problem = parse_reply(second, schema)
         if value is not None:
             return Structured(value=value, model=second.model, usage=usage, attempts=2)
         detail = self._redact(f"{schema.__name__} still invalid after a repair request: {problem}")
@@ -161,16 +155,16 @@ class OpenAILLM:
                     "/embeddings", {"model": model, "input": batch, "encoding_format": "float"}, model
                 )
             items = response.get("data")
-            if not isinstance(items, list) or not all(_is_embedding(item) for item in items):
-                detail = f"the embeddings response has no list of embeddings: {_excerpt(response)}"
+            if not isinstance(items, list) or not all(is_embedding(item) for item in items):
+                detail = f"the embeddings response has no list of embeddings: {excerpt(response)}"
                 raise LLMError(LLMErrorKind.INVALID_OUTPUT, self._redact(detail), usage=usage, model=model)
             if len(items) != len(batch):
                 detail = f"asked for {len(batch)} embeddings, got {len(items)}"
                 raise LLMError(LLMErrorKind.INVALID_OUTPUT, detail, usage=usage, model=model)
             vectors.extend(item["embedding"] for item in sorted(items, key=lambda item: item.get("index", 0)))
-            batch_usage = _usage(response)
+            batch_usage = usage_of(response)
             usage += batch_usage
-            answered_by = _text_field(response, "model") or model
+            answered_by = text_field(response, "model") or model
             log.debug(
                 "llm embeddings model=%s inputs=%d duration=%.3fs input_tokens=%d",
                 answered_by,
@@ -190,7 +184,7 @@ class OpenAILLM:
         temperature: float,
         max_tokens: int | None,
         response_format: dict[str, Any] | None = None,
-    ) -> _Reply:
+    ) -> Reply:
         """One chat completion. openai exceptions propagate: callers decide how to translate them."""
         options: dict[str, Any] = {}
         # max_tokens rather than max_completion_tokens: it is what OpenAI-compatible servers understand.
@@ -205,8 +199,8 @@ class OpenAILLM:
         # re-check a body that is plain JSON already. Same retries, timeouts, auth and errors.
         body = {"model": model, "messages": messages, "temperature": temperature, **options}
         response = await self._post("/chat/completions", body, model)
-        usage = _usage(response)
-        answered_by = _text_field(response, "model") or model
+        usage = usage_of(response)
+        answered_by = text_field(response, "model") or model
         log.debug(
             "llm chat model=%s format=%s duration=%.3fs input_tokens=%d output_tokens=%d",
             answered_by,
@@ -220,12 +214,12 @@ class OpenAILLM:
         message = choice.get("message")
         message = message if isinstance(message, dict) else {}
         # Odd shapes read as an answer without content: the caller says so, or asks for a repair.
-        return _Reply(
-            content=_text_field(message, "content"),
-            finish_reason=_text_field(choice, "finish_reason"),
+        return Reply(
+            content=text_field(message, "content"),
+            finish_reason=text_field(choice, "finish_reason"),
             model=answered_by,
             usage=usage,
-            refusal=_text_field(message, "refusal"),
+            refusal=text_field(message, "refusal"),
         )
 
     async def _post(self, path: str, body: dict[str, Any], model: str) -> dict[str, Any]:
@@ -244,7 +238,7 @@ class OpenAILLM:
             data = exc.doc
         if isinstance(data, dict):
             return data
-        detail = self._redact(f"the server's response to {path} was not a JSON object: {_excerpt(data)}")
+        detail = self._redact(f"the server's response to {path} was not a JSON object: {excerpt(data)}")
         log.info("llm %s model=%s failed: %s", path.strip("/"), model, detail)
         raise LLMError(LLMErrorKind.INVALID_OUTPUT, detail, model=model)
 
@@ -255,7 +249,7 @@ class OpenAILLM:
         model: str,
         temperature: float,
         max_tokens: int | None,
-    ) -> _Reply:
+    ) -> Reply:
         """One structured request, in json_schema mode when the server allows it, else json_object."""
         if self.structured_output_mode == "json_object":
             return await self._json_object_request(messages, schema, model, temperature, max_tokens)
@@ -295,7 +289,7 @@ class OpenAILLM:
         model: str,
         temperature: float,
         max_tokens: int | None,
-    ) -> _Reply:
+    ) -> Reply:
         return await self._chat(
             _wire(with_schema_instructions(messages, schema)),
             model=model,
@@ -346,79 +340,10 @@ class OpenAILLM:
         return text if len(text) <= _MAX_DETAIL_CHARS else text[: _MAX_DETAIL_CHARS - 1] + "…"
 
 
-def _repair_prompt(problem: str) -> str:
-    return (
-        f"Your previous answer could not be used: {problem}\n"
-        "Reply again with only the corrected JSON object: no explanation, no code fences."
-    )
-
-
-def _parse(reply: _Reply, schema: type[T]) -> tuple[T | None, str]:
-    """The validated value, or None and what is wrong with the answer (for the repair request)."""
-    if not reply.content or not reply.content.strip():
-        return None, f"the answer was empty{f' (refusal: {reply.refusal})' if reply.refusal else ''}."
-    try:
-        return schema.model_validate_json(_json_text(reply.content)), ""
-    except ValidationError as exc:
-        problem = _describe_errors(exc)
-    # A truncated answer is invalid anyway (a complete one that happens to end at the limit is kept);
-    # saying why helps the repair.
-    if reply.finish_reason == "length":
-        problem = f"the answer was cut off at the token limit, answer with shorter JSON ({problem})"
-    return None, problem
-
-
-def _json_text(content: str) -> str:
-    text = content.strip()
-    if fenced := _FENCE.match(text):
-        text = fenced["body"].strip()
-    # Small models in json_object mode sometimes wrap the object in a sentence; take the object.
-    if not text.startswith(("{", "[")) and "{" in text and "}" in text:
-        text = text[text.index("{") : text.rindex("}") + 1]
-    return text
-
-
-def _describe_errors(exc: ValidationError) -> str:
-    errors = exc.errors(include_url=False)
-    parts = []
-    for error in errors[:_MAX_REPORTED_ERRORS]:
-        where = ".".join(str(part) for part in error["loc"]) or "(whole answer)"
-        parts.append(f"{where}: {error['msg']}")
-    if len(errors) > _MAX_REPORTED_ERRORS:
-        parts.append(f"and {len(errors) - _MAX_REPORTED_ERRORS} more")
-    return "; ".join(parts)
-
-
 def _status_detail(exc: openai.APIStatusError) -> str:
     body = exc.body
     message = body.get("message") if isinstance(body, dict) else body
     return f"HTTP {exc.status_code}: {message or exc.message}"
-
-
-def _usage(response: dict[str, Any]) -> Usage:
-    usage = response.get("usage")
-    if not isinstance(usage, dict):
-        return Usage()
-    counts = [usage.get(name) for name in ("prompt_tokens", "completion_tokens")]
-    return Usage(*(count if isinstance(count, int) else 0 for count in counts))
-
-
-def _text_field(mapping: dict[str, Any], key: str) -> str | None:
-    value = mapping.get(key)
-    return value if isinstance(value, str) else None
-
-
-def _is_embedding(item: Any) -> bool:
-    return isinstance(item, dict) and isinstance(item.get("embedding"), list) and isinstance(item.get("index", 0), int)
-
-
-def _excerpt(data: Any) -> str:
-    """The start of an unusable response body, for the log."""
-    text = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)
-    text = " ".join(text.split())
-    if not text:
-        return "(empty)"
-    return repr(text if len(text) <= _BODY_EXCERPT_CHARS else text[:_BODY_EXCERPT_CHARS] + "…")
 
 
 def _wire(messages: list[ChatMessage]) -> list[dict[str, str]]:
