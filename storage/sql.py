@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 if TYPE_CHECKING:
     from sqlalchemy.dialects import postgresql, sqlite
+
+#: SQLite caps bound parameters per statement; lists of ids are sent in chunks of this size.
+CHUNK = 500
 
 
 async def insert_or_get(session: AsyncSession, row, query):
@@ -44,3 +47,9 @@ def dialect_insert(dialect: str) -> Callable[[sa.Table], postgresql.Insert | sql
 def _insert_ignoring_conflict(dialect: str, table: sa.Table):
     # RETURNING tells reliably whether a row went in (psycopg's async rowcount here is -1).
     return dialect_insert(dialect)(table).on_conflict_do_nothing().returning(*table.primary_key.columns)
+
+
+def chunks(ids: Iterable[Any]) -> list[list[Any]]:
+    """``ids`` without repeats, in lists short enough for one ``IN (…)`` on every backend."""
+    items = list(dict.fromkeys(ids))
+    return [items[start : start + CHUNK] for start in range(0, len(items), CHUNK)]

@@ -152,7 +152,7 @@ async def test_member_cards_are_scoped_to_the_member_and_community(database, clo
 
 async def test_values_taking_part_in_a_merge_are_found_on_both_sides(database, clock):
     # An erasure keeps the values a merge links; the single-column queries return plain ids, not rows.
-    from storage import privacy_repo
+    from storage import privacy_links_repo
     from storage.models import CanonicalValue
 
     async with database.session() as session:
@@ -174,5 +174,5 @@ async def test_values_taking_part_in_a_merge_are_found_on_both_sides(database, c
         await session.flush()
         merged.status, merged.merged_into_id = "merged", kept.id
         await session.commit()
-        linked = await privacy_repo.values_in_stories_or_merges(session, value_ids=[kept.id, merged.id, alone.id])
+        linked = await privacy_links_repo.values_in_stories_or_merges(session, value_ids=[kept.id, merged.id, alone.id])
     assert linked == {kept.id, merged.id}

@@ -46,7 +46,7 @@ from bot.voting.inbox import inbox_for
 from core.embeddings import policies_text
 from core.interview import InterviewState
 from core.text import counted
-from storage import eligibility_repo
+from storage import eligibility_repo, privacy_links_repo
 from storage import privacy_repo as repo
 from storage.database import Database
 from storage.models import (
@@ -213,7 +213,7 @@ async def forget_member(
             await session.delete(route)
         report.dm_routes_deleted = len(routes)
         tokens, exact = identity_strings(community.platform, platform_user_id)
-        report.mentions_replaced = await repo.pseudonymise(
+        report.mentions_replaced = await privacy_links_repo.pseudonymise(
             session,
             community_id=community_id,
             tokens=tokens,
@@ -353,12 +353,14 @@ async def _deletable_cards(session, cards: list[ValuesCardRecord]) -> tuple[set[
             values_of[value.source_card_id].add(value.id)
     all_values = sorted({v for vs in values_of.values() for v in vs})
 
-    shared = await repo.other_cards_in_values(session, value_ids=all_values, card_ids=card_ids)
-    shared |= await repo.values_in_stories_or_merges(session, value_ids=all_values)
-    shared |= await repo.referenced_elsewhere(
-        session, table="canonical_value", ids=all_values, known=repo.KNOWN_VALUE_REFERENCES
+    shared = await privacy_links_repo.other_cards_in_values(session, value_ids=all_values, card_ids=card_ids)
+    shared |= await privacy_links_repo.values_in_stories_or_merges(session, value_ids=all_values)
+    shared |= await privacy_links_repo.referenced_elsewhere(
+        session, table="canonical_value", ids=all_values, known=privacy_links_repo.KNOWN_VALUE_REFERENCES
     )
-    kept = await repo.referenced_elsewhere(session, table="values_card", ids=card_ids, known=repo.KNOWN_CARD_REFERENCES)
+    kept = await privacy_links_repo.referenced_elsewhere(
+        session, table="values_card", ids=card_ids, known=privacy_links_repo.KNOWN_CARD_REFERENCES
+    )
 
     changed = True
     while changed:

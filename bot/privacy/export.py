@@ -11,6 +11,7 @@ from typing import Any
 from core.cards import ValueStatus
 from core.clock import utcnow
 from core.text import counted
+from storage import privacy_links_repo
 from storage import privacy_repo as repo
 from storage.database import Database
 from storage.models import (
@@ -78,7 +79,7 @@ async def export_member_data(database: Database, *, community_id: int, platform_
         tokens, exact = identity_strings(community.platform, platform_user_id)
         data["mentions"] = [
             {"table": table.name, "column": column.name, "record": _jsonable(row)}
-            for table, column, _is_json, row in await repo.rows_naming(
+            for table, column, _is_json, row in await privacy_links_repo.rows_naming(
                 session, community_id=community_id, tokens=tokens, exact=exact
             )
         ]
@@ -193,8 +194,8 @@ async def export_member_data(database: Database, *, community_id: int, platform_
             )
         ]
 
-        for table, column in repo.member_reference_columns():
-            rows = await repo.rows_referencing(session, table, column, [member.id])
+        for table, column in privacy_links_repo.member_reference_columns():
+            rows = await privacy_links_repo.rows_referencing(session, table, column, [member.id])
             if rows:
                 data["other_records"].setdefault(table.name, []).extend(_jsonable(row) for row in rows)
         return data
