@@ -65,6 +65,7 @@ class MgeCommandTree(app_commands.CommandTree):
         except app_commands.AppCommandError:
             raise
         except Exception as error:
+            # interaction.command is None when the command is unknown; CommandInvokeError's hint leaves None out.
             raise app_commands.CommandInvokeError(interaction.command, error) from error  # type: ignore[arg-type]
 
     def _check_options(self, data: Any) -> None:

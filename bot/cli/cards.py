@@ -10,13 +10,16 @@ from enum import StrEnum
 import typer
 
 from bot.cli.support import COMMUNITY_HELP_ALL, OutputFormat, operator_errors, settings_or_exit
+from core.cards import CardStatus
 
 cards_app = typer.Typer(help="Values cards members confirmed.", no_args_is_help=True)
 
 
-class CardStatus(StrEnum):
-    confirmed = "confirmed"
-    proposed = "proposed"
+class CardFilter(StrEnum):
+    """Which cards ``--status`` lists: one of core.cards.CardStatus, or all of them."""
+
+    confirmed = CardStatus.CONFIRMED.value
+    proposed = CardStatus.PROPOSED.value
     all = "all"
 
 
@@ -24,13 +27,13 @@ class CardStatus(StrEnum):
 def cards_list(
     format: OutputFormat = typer.Option(OutputFormat.table, "--format", help="json or table."),
     community: str | None = typer.Option(None, "--community", help=COMMUNITY_HELP_ALL),
-    status: CardStatus = typer.Option(CardStatus.confirmed, "--status", help="confirmed, proposed or all."),
+    status: CardFilter = typer.Option(CardFilter.confirmed, "--status", help="confirmed, proposed or all."),
 ) -> None:
     """List saved values cards (id, title, description, policies, author, scenario, created)."""
     from bot.values.cards import card_rows
 
     settings = settings_or_exit()
-    statuses = ("confirmed", "proposed", "superseded") if status is CardStatus.all else (status.value,)
+    statuses = tuple(CardStatus) if status is CardFilter.all else (CardStatus(status.value),)
     with operator_errors(LookupError):
         rows = asyncio.run(card_rows(settings, community=community, statuses=statuses))
     if format is OutputFormat.json:
