@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from core.llm import ChatMessage
 from core.prompts import Prompt, load_prompt
@@ -15,19 +15,14 @@ PROMPT = "persona"
 
 
 class PersonaReply(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, str_strip_whitespace=True)
 
-    message: str = Field(description="What the member types to the bot: one to four sentences.")
-
-    @field_validator("message")
-    @classmethod
-    def _message(cls, value: str) -> str:
-        value = value.strip()
-        if not value:
-            raise ValueError("message must not be empty")
-        if len(value) > MAX_MESSAGE_CHARS:
-            raise ValueError(f"message must be under {MAX_MESSAGE_CHARS} characters")
-        return value
+    # Within what the interview accepts from a member (core.text).
+    message: str = Field(
+        min_length=1,
+        max_length=MAX_MESSAGE_CHARS,
+        description="What the member types to the bot: one to four sentences.",
+    )
 
 
 def persona_messages(

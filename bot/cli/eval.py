@@ -67,8 +67,7 @@ def eval_transcripts(
             mode="transcripts",
             graded=graded,
             grader_model=model,
-            chat_model=settings.chat_model,
-            articulation_model=settings.articulation_model,
+            interview_models=(settings.chat_model, settings.articulation_model),
             now=utcnow(),
             extra={"sample": {"size": sample, "seed": seed, "community": community, "graded": len(graded)}},
         )
@@ -103,7 +102,7 @@ def eval_personas(
     import tempfile
 
     from bot.eval.grade import EvalError
-    from bot.eval.personas import DEFAULT_SCENARIO, load_personas, persona_rates, play_and_grade
+    from bot.eval.personas import DEFAULT_SCENARIO, Rehearsal, load_personas, persona_rates, play_and_grade
     from bot.eval.results import run_document
     from bot.runtime.wiring import build_app
     from core.clock import utcnow
@@ -126,17 +125,8 @@ def eval_personas(
 
         async def simulate():
             try:
-                return await play_and_grade(
-                    chosen,
-                    chat=bot.interviews,
-                    database=bot.database,
-                    llm=bot.llm,
-                    persona_model=member_model,
-                    grader_model=model,
-                    scenario=topic,
-                    max_turns=max_turns,
-                    runs=runs,
-                )
+                rehearsal = Rehearsal(bot.interviews, bot.database, bot.llm, member_model, topic, max_turns)
+                return await play_and_grade(chosen, rehearsal, grader_model=model, runs=runs)
             finally:
                 await bot.close()
 
@@ -149,8 +139,7 @@ def eval_personas(
         mode="personas",
         graded=graded,
         grader_model=model,
-        chat_model=settings.chat_model,
-        articulation_model=settings.articulation_model,
+        interview_models=(settings.chat_model, settings.articulation_model),
         now=utcnow(),
         extra={
             "scenario": topic,

@@ -122,27 +122,30 @@ def shown_text(outbound: Sequence[Outbound]) -> tuple[str, tuple[Choice, ...]]:
     return "\n\n".join(parts), choices
 
 
-async def play(
-    persona: Persona,
-    *,
-    chat: MemberChat,
-    database: Database,
-    llm: LLM,
-    model: str,
-    scenario: str = DEFAULT_SCENARIO,
-    max_turns: int = DEFAULT_MAX_TURNS,
-    run: int = 1,
-) -> PersonaRun:
+@dataclass(frozen=True, slots=True)
+class Rehearsal:
+    """Where simulated members play: the interview's entry points, its database, and who plays them on what."""
+
+    chat: MemberChat
+    database: Database
+    llm: LLM
+    persona_model: str
+    scenario: str = DEFAULT_SCENARIO
+    max_turns: int = DEFAULT_MAX_TURNS
+
+
+async def play(persona: Persona, rehearsal: Rehearsal, *, run: int = 1) -> PersonaRun:
     """One interview of ``persona``, in a console community of its own (so runs never meet each other's values)."""
     community = CommunityRef("console", f"eval-{persona.key}-{run}", f"eval {persona.key} {run}")
     # No display name: the grader's anonymiser would take the persona's name words out of the dialogue.
     person = Person(f"persona-{persona.key}-{run}")
     result = PersonaRun(persona, community)
+    chat, database, scenario = rehearsal.chat, rehearsal.database, rehearsal.scenario
     scenario_id = await prepare_scenarios(database, community, text=scenario, now=utcnow())
     outbound = await chat.resume(community, person, scenario_id=scenario_id, consent=True)
     exchange: list[tuple[str, str]] = []
     revisions_left = persona.revisions
-    while result.turns < max_turns and outbound:
+    while result.turns < rehearsal.max_turns and outbound:
         if await _ended(database, community, person):
             result.ended = True
             break
@@ -154,7 +157,7 @@ async def play(
             exchange.append(("member", f"({choice.label})"))
             text, pressed = choice.key, True
         else:
-            text = await _answer(persona, scenario, exchange, llm=llm, model=model, result=result)
+            text = await _answer(persona, rehearsal, exchange, result=result)
             exchange.append(("member", text))
             pressed = False
         result.turns += 1
@@ -165,11 +168,12 @@ async def play(
 
 
 async def _answer(
-    persona: Persona, scenario: str, exchange: list[tuple[str, str]], *, llm: LLM, model: str, result: PersonaRun
+    persona: Persona, rehearsal: Rehearsal, exchange: list[tuple[str, str]], *, result: PersonaRun
 ) -> str:
-    _, messages = persona_messages(scenario, persona.description, exchange)
+    _, messages = persona_messages(rehearsal.scenario, persona.description, exchange)
+    model = rehearsal.persona_model
     try:
-        reply = await llm.structured(messages, PersonaReply, model=model, temperature=TEMPERATURE)
+        reply = await rehearsal.llm.structured(messages, PersonaReply, model=model, temperature=TEMPERATURE)
     except LLMError as error:
         raise EvalError(f"playing the persona {persona.key!r} failed: {error}") from error
     result.persona_tokens += reply.usage.total
@@ -206,40 +210,23 @@ class PlayedPersona:
 
 
 async def play_and_grade(
-    personas: Sequence[Persona],
-    *,
-    chat: MemberChat,
-    database: Database,
-    llm: LLM,
-    persona_model: str,
-    grader_model: str,
-    scenario: str = DEFAULT_SCENARIO,
-    max_turns: int = DEFAULT_MAX_TURNS,
-    runs: int = 1,
+    personas: Sequence[Persona], rehearsal: Rehearsal, *, grader_model: str, runs: int = 1
 ) -> list[PlayedPersona]:
     """Every persona played ``runs`` times, then each interview it had graded (one at a time, like the
     members of a community would be)."""
     played = []
     for persona in personas:
         for n in range(1, runs + 1):
-            run = await play(
-                persona,
-                chat=chat,
-                database=database,
-                llm=llm,
-                model=persona_model,
-                scenario=scenario,
-                max_turns=max_turns,
-                run=n,
-            )
-            community_id = await repo.community_id_of(database, run.community)
+            run = await play(persona, rehearsal, run=n)
+            community_id = await repo.community_id_of(rehearsal.database, run.community)
             if community_id is None:  # prepare_scenarios made it; only a database swapped underneath loses it
                 raise EvalError(f"the community of persona {persona.key!r} is gone")
-            async with database.session() as session:
+            async with rehearsal.database.session() as session:
                 ids = await eval_repo.gradable_interviews(session, community_ids=[community_id], with_card=False)
-            played.append(
-                PlayedPersona(run, await grade_interviews(database, llm=llm, model=grader_model, interview_ids=ids))
+            graded = await grade_interviews(
+                rehearsal.database, llm=rehearsal.llm, model=grader_model, interview_ids=ids
             )
+            played.append(PlayedPersona(run, graded))
     return played
 
 

@@ -26,17 +26,17 @@ def run_document(
     mode: str,
     graded: Sequence[GradedDialogue],
     grader_model: str,
-    chat_model: str,
-    articulation_model: str,
+    interview_models: tuple[str, str],
     now: datetime,
     extra: dict[str, Any] | None = None,
     tokens: dict[str, int] | None = None,
     personas: Sequence[str | None] | None = None,
     keep_dialogues: bool = False,
 ) -> dict[str, Any]:
-    """The run as JSON-ready data; ``extra`` adds sections, ``tokens`` other token counts. ``personas`` names
-    who played each graded interview (persona mode); ``keep_dialogues`` keeps the graded texts (simulated
-    members only: a stored interview's words stay in the database)."""
+    """The run as JSON-ready data. ``interview_models``: the chat and articulation models; ``extra`` adds
+    sections, ``tokens`` other token counts; ``personas`` names who played each graded interview (persona
+    mode); ``keep_dialogues`` keeps the graded texts (simulated members only: a stored interview's words stay
+    in the database)."""
     interviews = []
     for n, item in enumerate(graded):
         row: dict[str, Any] = {
@@ -63,8 +63,8 @@ def run_document(
         "criteria": [asdict(c) for c in CRITERIA],
         "grader": {"model": grader_model, "prompt": PROMPT, "prompt_sha": load_prompt(PROMPT).sha},
         "interviewer": {
-            "chat_model": chat_model,
-            "articulation_model": articulation_model,
+            "chat_model": interview_models[0],
+            "articulation_model": interview_models[1],
             "prompt_shas": {name: load_prompt(name).sha for name in INTERVIEW_PROMPTS},
         },
         **(extra or {}),
