@@ -14,7 +14,7 @@ import typer
 from typer.testing import CliRunner
 
 from bot.cli.eval import eval_app
-from bot.eval.personas import load_personas, pick_choice
+from bot.eval.personas import Rehearsal, load_personas, pick_choice, play
 from core.cards import CardStatus, ValuesCard
 from core.grading import (
     CRITERIA,
@@ -27,9 +27,11 @@ from core.grading import (
     summarise,
 )
 from core.interview import CARD_CHOICES, CONSENT_CHOICES, VALUE_CHECK_CHOICES, Choice
+from core.messages import CardProposal, ChoicePrompt, Reply
 from core.prompts import load_prompt
 from storage import repositories as repo
 from storage.database import Database
+from tests.conftest import make_llm
 from tests.fakes.openai_server import VALUES_CARD, FakeOpenAI, Raw, default_responder
 
 NOW = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
@@ -364,3 +366,40 @@ def test_a_persona_model_failure_is_a_clear_error(app, sqlite_env, fake, tmp_pat
     assert result.exit_code == 1 and "playing the persona 'spanish' failed" in result.output
     assert "nothing was written" in result.output and not out.exists()
     assert invoke(app, sqlite_env, "personas", "--persona", "nobody").exit_code == 2
+
+
+class _SayBackChat:
+    """An interview with a step the driver has never seen: a say-back with its own options before the card."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[str, bool]] = []
+
+    async def resume(self, community, person, *, scenario_id=None, consent=False):
+        assert consent and scenario_id is not None
+        return [Reply("What should a good response consider?")]
+
+    async def handle(self, message):
+        self.received.append((message.text, message.is_choice))
+        if len(self.received) == 1:
+            return [ChoicePrompt("You notice tiredness. Did I get that right?", SAY_BACK)]
+        if len(self.received) == 2:
+            return [CardProposal(ValuesCard.model_validate(VALUES_CARD), "Does this card capture it?", CARD_CHOICES)]
+        return []
+
+
+SAY_BACK = (Choice("not_quite", "Not quite"), Choice("looks_right", "Yes, that's it"))
+
+
+async def test_the_driver_answers_an_unknown_step_by_agreeing(database, fake_openai):
+    fake_openai.script({"message": "I look at whether he is tired."})
+    chat = _SayBackChat()
+    llm = make_llm(fake_openai)
+    try:
+        [persona] = load_personas(["thoughtful"])
+        run = await play(persona, Rehearsal(chat, database, llm, "member-model"))
+    finally:
+        await llm.aclose()
+    assert chat.received == [("I look at whether he is tired.", False), ("looks_right", True), ("confirm", True)]
+    assert run.turns == 3 and run.persona_tokens > 0
+    [request] = fake_openai.chat_requests
+    assert request["model"] == "member-model" and "What should a good response consider?" in json.dumps(request.body)
