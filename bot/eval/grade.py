@@ -12,7 +12,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from core.cards import ValuesCard
+from core.cards import CardStatus, ValuesCard
 from core.grading import (
     Anonymiser,
     CriterionGrade,
@@ -27,7 +27,6 @@ from storage import eval_repo as repo
 from storage.database import Database
 
 TEMPERATURE = 0.0
-DEFAULT_SAMPLE = 20
 
 
 class EvalError(Exception):
@@ -93,7 +92,7 @@ async def read_dialogue(database: Database, *, interview_id: int) -> Dialogue:
         interview_id=interview_id,
         scenario=scenario,
         text=dialogue_text(turns, cards),
-        confirmed=any(card.status == "confirmed" for card in cards),
+        confirmed=any(card.status == CardStatus.CONFIRMED for card in cards),
         member_turns=sum(1 for t in turns[first:] if t.role == "member"),
         interview_tokens=interview.input_tokens + interview.output_tokens,
     )

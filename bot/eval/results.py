@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.eval.grade import EvalError, GradedDialogue
-from core.grading import CRITERIA, PROMPT, SCALE, CriterionSummary, summarise
+from core.grading import CRITERIA, PROMPT, SCALE, summarise
 from core.prompts import load_prompt
 
 FORMAT = "mge-eval/1"
@@ -72,10 +72,6 @@ def run_document(
         "interviews": interviews,
         "tokens": {"grader": sum(item.usage.total for item in graded), **(tokens or {})},
     }
-
-
-def summary_of(document: dict[str, Any]) -> dict[str, CriterionSummary]:
-    return {key: CriterionSummary(**values) for key, values in document["summary"].items()}
 
 
 def read_baseline(path: Path) -> dict[str, Any]:
