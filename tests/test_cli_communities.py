@@ -53,6 +53,7 @@ COMMANDS = [
     ["audit"],
     ["ask", "How do I comfort a friend?"],
     ["ideology", "rate"],
+    ["eval", "transcripts"],
 ]
 
 

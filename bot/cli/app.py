@@ -14,6 +14,7 @@ from bot.cli.cards import cards_app
 from bot.cli.communities import communities_app
 from bot.cli.db import db_app
 from bot.cli.digest import digest_app
+from bot.cli.eval import eval_app
 from bot.cli.export import export_command
 from bot.cli.graph import graph_app  # light: numpy and scipy load only when a graph is built
 from bot.cli.ideology import ideology_app
@@ -42,6 +43,7 @@ OPERATOR_PATH = (
     "audit",
     "cards",
     "ideology",
+    "eval",
 )
 
 
@@ -80,6 +82,7 @@ app.add_typer(communities_app, name="communities", rich_help_panel=ADMIN)
 app.command("audit", rich_help_panel=ADMIN)(audit_command)
 app.add_typer(cards_app, name="cards", rich_help_panel=ADMIN)
 app.add_typer(ideology_app, name="ideology", rich_help_panel=ADMIN)
+app.add_typer(eval_app, name="eval", rich_help_panel=ADMIN)
 
 
 def main() -> None:
