@@ -29,6 +29,7 @@ from core.grading import (
 from core.interview import CARD_CHOICES, CONSENT_CHOICES, VALUE_CHECK_CHOICES, Choice
 from core.messages import CardProposal, ChoicePrompt, Reply
 from core.prompts import load_prompt
+from storage import communities_repo
 from storage import repositories as repo
 from storage.database import Database
 from tests.conftest import make_llm
@@ -150,11 +151,11 @@ def invoke(app, env, *args: str):
 
 async def _seed_interview(database: Database, *, member: tuple[str, str], confirmed: bool, answer: str) -> int:
     async with database.session() as session:
-        community = await repo.get_or_create_community(
+        community = await communities_repo.get_or_create_community(
             session, platform="discord", external_id="G1", name="guild", now=NOW
         )
         scenario = await repo.find_or_add_scenario(session, community_id=community.id, text=SCENARIO, now=NOW)
-        row = await repo.get_or_create_member(
+        row = await communities_repo.get_or_create_member(
             session, community_id=community.id, platform_user_id=member[0], display_name=member[1], now=NOW
         )
         interview = await repo.add_interview(
@@ -336,7 +337,7 @@ async def _communities(url: str) -> list[str]:
     database = Database(url)
     try:
         async with database.session() as session:
-            return [row.external_id for row in await repo.list_communities(session)]
+            return [row.external_id for row in await communities_repo.list_communities(session)]
     finally:
         await database.dispose()
 
