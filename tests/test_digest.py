@@ -22,10 +22,10 @@ from bot.digest.build import (
     DIGEST_JOB,
     build_digest,
     finish_digest_job,
-    graph_png,
     prepare_digest,
     previous_snapshot,
 )
+from bot.digest.picture import graph_png
 from bot.graph.build import build_community_graph
 from bot.runtime.jobs import claim_job
 from bot.voting.polls import apply_reaction, record_poll
