@@ -50,11 +50,16 @@ async def prepare_digest(
     period: str | None = None,
 ) -> tuple[Digest, dict, bytes]:
     """What a digest post needs: the digest, its snapshot (store it with :func:`finish_digest_job`)
-    and the PNG picture of the graph. ``period`` names the digest (default: the ISO week of ``now``)."""
+    and the PNG picture of the graph (``bot.digest.picture``). ``period`` names the digest (default: the ISO
+    week of ``now``)."""
     digest, snapshot, graph = await _build(
         database, community_id=community_id, now=now, params=params, previous=None, period=period
     )
-    return digest, snapshot, graph_png(graph, title=f"{digest.community} — {digest.period}")
+    # The picture's panels follow the digest's contexts, so the text and the picture read in one order.
+    png = graph_png(
+        graph, title=f"{digest.community} — {digest.period}", contexts=[c.context for _, c in digest.contexts()]
+    )
+    return digest, snapshot, png
 
 
 async def _build(
