@@ -1,10 +1,11 @@
 """The digest's picture at community sizes (10 to 150 values): every top value drawn, no two labels
 overlapping (read from the drawn artists through matplotlib's renderer), cycles marked, and what is
-not drawn counted right."""
+not drawn counted right; and the cycles beside the top values in the digest's text."""
 
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from itertools import combinations
 
 import pytest
@@ -13,11 +14,15 @@ from matplotlib.patches import FancyArrowPatch
 from matplotlib.text import Text
 from matplotlib.transforms import Bbox
 
+from adapters.discord.digest import digest_message
+from adapters.slack.digest import digest_blocks
 from bot.digest.picture import draw_graph_picture, graph_png
 from bot.digest.picture_content import MAX_CYCLE_LENGTH, MAX_PANELS
-from core.digest import TOP_VALUES
-from core.graph import MoralGraph
+from core.digest import TOP_VALUES, build_digest_from_graph, digest_markdown
+from core.graph import GraphParams, MoralGraph, Value, Vote, build_moral_graph
 from tests.digest_graphs import community_graph
+
+START = datetime(2026, 11, 16, 9, 0, tzinfo=UTC)
 
 
 def drawn(figure: Figure):
@@ -170,3 +175,59 @@ def test_what_is_not_drawn_is_counted_right(n_values: int, n_contexts: int):
 def test_the_picture_is_the_same_bytes_for_the_same_graph():
     graph = community_graph(100, 6)
     assert graph_png(graph, title="t") == graph_png(community_graph(100, 6), title="t")
+
+
+# --- cycles in the digest's text ------------------------------------------------------------------------
+
+TRICKY = "@everyone *Care*"
+
+
+def cycle_graph() -> MoralGraph:
+    """A, B and C in a cycle in one context (B wiser than A, C than B, A than C), D below A."""
+    values = [Value("A", TRICKY), Value("B", "Patience"), Value("C", "Candour"), Value("D", "Obedience")]
+    votes = [
+        Vote(f"u{n}", source, wiser, "When a friend is grieving", "upgrade")
+        for source, wiser in (("A", "B"), ("B", "C"), ("C", "A"), ("D", "A"))
+        for n in range(4)
+    ]
+    return build_moral_graph(values, votes, GraphParams())
+
+
+def test_the_digest_text_lists_the_cycles_beside_the_top_values_they_touch():
+    graph = cycle_graph()
+    (context,) = graph.contexts.values()
+    assert context.cycles == (("A", "B", "C"),)
+    digest, _ = build_digest_from_graph(
+        graph, community="Riverside", period="2026-W47", since=START, until=START + timedelta(days=7)
+    )
+    ((_, ctx),) = digest.contexts()
+    by_title = {top.title: top for top in ctx.top}
+    assert by_title[TRICKY].cycles == ((TRICKY, "Patience", "Candour"),)
+    # Written out once, under the best value it touches; the others point to it.
+    assert by_title["Patience"].cycles == () and by_title["Patience"].in_cycles_of == (by_title[TRICKY].rank,)
+    assert by_title["Candour"].cycle_lines() == [f"in the cycle shown under #{by_title[TRICKY].rank}"]
+    assert by_title[TRICKY].cycle_lines() == [
+        f"in a cycle: {TRICKY} → Patience → Candour → {TRICKY}, each voted wiser than the one before"
+    ]
+
+    markdown = digest_markdown(digest)
+    escaped = "@\u200beveryone \\*Care\\*"
+    line = f"    - in a cycle: {escaped} → Patience → Candour → {escaped}, each voted wiser than the one before"
+    lines = markdown.splitlines()
+    winner = next(i for i, text in enumerate(lines) if re.match(rf"\d\. \*\*{re.escape(escaped)}\*\*", text))
+    following = next(i for i in range(winner + 1, len(lines)) if not lines[i].startswith("    - "))
+    assert line in lines[winner + 1 : following]  # under the value it touches, before the next one
+    assert "@everyone" not in markdown and "*Care*" not in markdown
+
+    field = digest_message(digest)["embeds"][0].fields[0].value
+    assert "↻ in a cycle:" in field and "@everyone" not in field
+    slack = next(b["text"]["text"] for b in digest_blocks(digest)["blocks"] if "↻" in b.get("text", {}).get("text", ""))
+    assert "in a cycle:" in slack and "Patience → Candour" in slack
+
+
+def test_more_cycles_than_shown_are_counted():
+    from core.digest import CYCLES_PER_VALUE, TopValue
+
+    top = TopValue("A", "A", (), 0.5, 1, cycles=(("A", "B", "C"), ("A", "D", "E")), more_cycles=3)
+    assert len(top.cycles) == CYCLES_PER_VALUE
+    assert top.cycle_lines()[-1] == "and in 3 more cycles"
