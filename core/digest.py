@@ -19,6 +19,8 @@ from core.graph import ContextGraph, MoralGraph
 
 #: Top values shown per context.
 TOP_VALUES = 3
+#: Cycles shown beside a top value (the shortest); the rest are counted.
+CYCLES_PER_VALUE = 2
 #: Rankings kept per context in a snapshot (enough to see a value climb into the top).
 SNAPSHOT_RANKING = 10
 SNAPSHOT_VERSION = 1
@@ -55,6 +57,12 @@ class TopValue:
     rank: int
     #: Incoming edges in the context, most "wiser" votes first.
     beaten: tuple[Beaten, ...] = ()
+    #: The shortest cycles through the value in the context not already listed under a better top
+    #: value, as titles from this value on, each voted wiser than the one before; how many more such
+    #: cycles go through it; and the ranks of the better top values whose listed cycles it is on.
+    cycles: tuple[tuple[str, ...], ...] = ()
+    more_cycles: int = 0
+    in_cycles_of: tuple[int, ...] = ()
 
     @property
     def how_it_won(self) -> str:
@@ -67,6 +75,18 @@ class TopValue:
             return ""
         first, rest = self.beaten[0], len(self.beaten) - 1
         return first.line(esc) + (f" and {rest} more" if rest else "")
+
+    def cycle_lines(self, esc: Callable[[str], str] = str) -> list[str]:
+        """One line per cycle through the value, e.g. "in a cycle: A → B → C → A, each voted wiser than the
+        one before" (titles through ``esc``), and a last one counting the cycles not shown."""
+        lines = [f"in the cycle shown under #{rank}" for rank in self.in_cycles_of]
+        lines += [
+            f"in a cycle: {' → '.join(esc(t) for t in (*cycle, cycle[0]))}, each voted wiser than the one before"
+            for cycle in self.cycles
+        ]
+        if self.more_cycles:
+            lines.append(f"and in {self.more_cycles} more {'cycle' if self.more_cycles == 1 else 'cycles'}")
+        return lines
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +165,8 @@ class Digest:
 
 
 def top_values(graph: MoralGraph, context: ContextGraph, *, limit: int = TOP_VALUES) -> tuple[TopValue, ...]:
-    """The best ``limit`` values of ``context`` with how each won (its incoming edges in the context)."""
+    """The best ``limit`` values of ``context`` with how each won (its incoming edges in the context) and
+    the cycles through each."""
     by_id = {v.id: v for v in graph.values}
     incoming: dict[str, list[Beaten]] = {}
     for edge in context.edges:
@@ -153,12 +174,33 @@ def top_values(graph: MoralGraph, context: ContextGraph, *, limit: int = TOP_VAL
         incoming.setdefault(edge.wiser_id, []).append(
             Beaten(source.title if source else edge.source_id, edge.counts.marked_wiser, edge.counts.impressions)
         )
+    title = {v.id: v.title for v in graph.values}
     top = []
+    #: (rank, cycle) of the cycles listed so far, so that a cycle through several top values is
+    #: written out once, under the best of them.
+    listed: list[tuple[int, tuple[str, ...]]] = []
     for rank, ranked in enumerate(context.ranking[:limit], start=1):
         value = by_id.get(ranked.id)
         beaten = sorted(incoming.get(ranked.id, []), key=lambda b: (-b.wiser_votes, -b.voters, b.title))
+        shown = {cycle for _, cycle in listed}
+        # Cycles come shortest first.
+        new = [c for c in context.cycles if ranked.id in c and c not in shown]
+        in_cycles_of = tuple(sorted({r for r, cycle in listed if ranked.id in cycle}))
+        listed += [(rank, c) for c in new[:CYCLES_PER_VALUE]]
+        # Each written from this value on.
+        through = [c[c.index(ranked.id) :] + c[: c.index(ranked.id)] for c in new]
         top.append(
-            TopValue(ranked.id, ranked.title, value.policies if value else (), ranked.score, rank, tuple(beaten))
+            TopValue(
+                ranked.id,
+                ranked.title,
+                value.policies if value else (),
+                ranked.score,
+                rank,
+                tuple(beaten),
+                tuple(tuple(title.get(v, v) for v in c) for c in through[:CYCLES_PER_VALUE]),
+                max(len(through) - CYCLES_PER_VALUE, 0),
+                in_cycles_of,
+            )
         )
     return tuple(top)
 
@@ -342,6 +384,7 @@ def digest_markdown(digest: Digest) -> str:
             for top in ctx.top:
                 how = f" — {top.how_it_won_escaped(esc)}" if top.beaten else ""
                 out.append(f"{top.rank}. **{esc(top.title)}** (score {top.score:.3f}){how}")
+                out += [f"    - {line}" for line in top.cycle_lines(esc)]
                 out += [f"    - {esc(p)}" for p in top.policies]
             out.append("")
     return "\n".join(out).rstrip() + "\n"

@@ -49,6 +49,7 @@ def _context_field(scenario: str | None, ctx) -> tuple[str, str]:
         line = f"**{top.rank}. {esc(top.title)}** · {top.score:.3f}"
         if top.beaten:
             line += f"\n↳ {top.how_it_won_escaped(esc)}"
+        line += "".join(f"\n↻ {_cut(cycle, 300)}" for cycle in top.cycle_lines(esc))
         lines.append(line)
         lines += [f"• {_cut(esc(p), 150)}" for p in top.policies[:MAX_POLICIES]]
     return name, _cut("\n".join(lines), MAX_FIELD_VALUE)

@@ -43,6 +43,7 @@ def _context_text(scenario: str | None, ctx: ContextDigest) -> str:
         line = f"{top.rank}. *{_cut(esc(top.title), 200)}* · {top.score:.3f}"
         if top.beaten:
             line += f"\n      ↳ {_cut(top.how_it_won_escaped(esc), 400)}"
+        line += "".join(f"\n      ↻ {_cut(cycle, 400)}" for cycle in top.cycle_lines(esc))
         lines.append(line)
         lines += [f"      • {_cut(esc(p), 200)}" for p in top.policies[:MAX_POLICIES]]
     return _cut("\n".join(lines), SECTION_LIMIT)
