@@ -17,7 +17,6 @@ from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core.cards import ValueStatus
-from core.polls import PollState
 from core.stories import StoryStatus
 from core.vote_reasons import Candidate, ReasonOutcome
 from storage.models import (
@@ -33,6 +32,7 @@ from storage.models import (
     VoteReasonOptOut,
     table_of,
 )
+from storage.polls_repo import is_open_at, story_vote_counts
 from storage.sql import dialect_insert, insert_ignoring_conflict
 
 ASKS = table_of(VoteReasonAsk)
@@ -194,13 +194,7 @@ async def polls_to_vote(
     story = aliased(TransitionStory, name="story")
     from_value = aliased(CanonicalValue, name="from_value")
     to_value = aliased(CanonicalValue, name="to_value")
-    story_votes = (
-        select(col(Poll.story_id).label("story_id"), func.count(col(Vote.id)).label("votes"))
-        .join(Vote, col(Vote.poll_id) == col(Poll.id))
-        .where(Poll.community_id == community_id)
-        .group_by(col(Poll.story_id))
-        .subquery("story_votes")
-    )
+    story_votes = story_vote_counts(community_id)
     own_contexts = (
         select(ScenarioContext.context_id)
         .join(Interview, col(Interview.scenario_id) == col(ScenarioContext.scenario_id))
@@ -219,8 +213,7 @@ async def polls_to_vote(
         .outerjoin(story_votes, story_votes.c.story_id == col(story.id))
         .where(
             Poll.community_id == community_id,
-            Poll.state == PollState.OPEN,
-            sa.or_(col(Poll.closes_at).is_(None), col(Poll.closes_at) > now),
+            is_open_at(now),
             story.status == StoryStatus.ACTIVE,
             from_value.status == ValueStatus.ACTIVE,
             to_value.status == ValueStatus.ACTIVE,
