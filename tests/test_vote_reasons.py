@@ -90,6 +90,26 @@ async def interviewed_on(database, community: CommunityRef, user_id: str, story_
         await session.commit()
 
 
+async def post_discord_polls(client, database, guild, story_ids: list[int], clock) -> list:
+    """Each story posted as a poll in the guild's channel, once the bot has handled its own reactions."""
+    client.handled = Handled()
+    client.on_mge_reaction_handled = client.handled
+    polls = [
+        await post_story_poll(
+            database,
+            DiscordPollPublisher(client),
+            story_id=story_id,
+            platform="discord",
+            channel_id=str(guild.channel_id),
+            closes_at=clock() + timedelta(days=3),
+            now=clock(),
+        )
+        for story_id in story_ids
+    ]
+    await client.handled.wait(3 * len(story_ids))
+    return polls
+
+
 def buttons_of(message: dict) -> list[tuple[str, str]]:
     return [(c["custom_id"], c["label"]) for row in message.get("components", []) for c in row["components"]]
 
@@ -112,26 +132,11 @@ async def test_discord_one_reason_question_per_vote_stored_exported_and_forgotte
     community = CommunityRef("discord", str(guild.id), guild.name)
     alice, bob = fake_discord.add_user("alice"), fake_discord.add_user("bob")
     async with running_bot(fake_discord, service, database, clock, sync_commands=False) as client:
-        client.handled = Handled()
-        client.on_mge_reaction_handled = client.handled
         story_ids = [
             await add_story(database, community, now=clock()),
             await add_story(database, community, now=clock(), from_value=OTHER_VALUE, to_value=THIRD_VALUE),
         ]
-        polls = []
-        for story_id in story_ids:
-            polls.append(
-                await post_story_poll(
-                    database,
-                    DiscordPollPublisher(client),
-                    story_id=story_id,
-                    platform="discord",
-                    channel_id=str(guild.channel_id),
-                    closes_at=clock() + timedelta(days=3),
-                    now=clock(),
-                )
-            )
-        await client.handled.wait(6)
+        await post_discord_polls(client, database, guild, story_ids, clock)
         first, second = fake_discord.bot_messages(guild.channel_id)
         # Alice changes her mind, takes it back and votes again: one question all the same.
         for emoji, added in ((YES, True), (NO, True), (NO, False), (YES, False), (YES, True)):
@@ -194,24 +199,13 @@ async def test_discord_mge_vote_offers_unvoted_stories_own_scenario_first_and_a_
     community = CommunityRef("discord", str(guild.id), guild.name)
     carol, dave = fake_discord.add_user("carol"), fake_discord.add_user("dave")
     async with running_bot(fake_discord, service, database, clock) as client:
-        client.handled = Handled()
-        client.on_mge_reaction_handled = client.handled
         plain = await add_story(database, community, now=clock())
         own = await add_story(
             database, community, now=clock(), context="When a friend asks for advice", from_value=OTHER_VALUE
         )
-        polls = {}
-        for story_id in (plain, own):
-            polls[story_id] = await post_story_poll(
-                database,
-                DiscordPollPublisher(client),
-                story_id=story_id,
-                platform="discord",
-                channel_id=str(guild.channel_id),
-                closes_at=clock() + timedelta(days=3),
-                now=clock(),
-            )
-        await client.handled.wait(6)
+        polls = dict(
+            zip((plain, own), await post_discord_polls(client, database, guild, [plain, own], clock), strict=True)
+        )
         _, own_message = fake_discord.bot_messages(guild.channel_id)
         await fake_discord.add_reaction(dave, own_message, NO)  # the own-scenario story has more votes
         await client.handled.wait(7)
