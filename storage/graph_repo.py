@@ -14,13 +14,13 @@ from storage.models import MoralContext, Poll, TransitionStory, ValueAssignment,
 
 async def votes_with_stories(
     session: AsyncSession, *, community_id: int
-) -> list[tuple[str, int | None, datetime, str, TransitionStory, MoralContext]]:
-    """(voter key, member id, cast at, choice, story, context) of every vote, oldest first."""
+) -> list[tuple[str, int | None, datetime, str, str | None, TransitionStory, MoralContext]]:
+    """(voter key, member id, cast at, choice, reason, story, context) of every vote, oldest first."""
     # Every table is filtered by the community, not only the vote: a poll or story of another
     # community must never lend its votes, whatever a bad row says.
     query = (
         # sqlmodel's select() is typed for at most four columns.
-        select(Vote.voter_key, Vote.member_id, Vote.cast_at, Vote.choice, TransitionStory, MoralContext)  # type: ignore[call-overload]
+        select(Vote.voter_key, Vote.member_id, Vote.cast_at, Vote.choice, Vote.why, TransitionStory, MoralContext)  # type: ignore[call-overload]
         .join(Poll, col(Poll.id) == col(Vote.poll_id))
         .join(TransitionStory, col(TransitionStory.id) == col(Poll.story_id))
         .join(MoralContext, col(MoralContext.id) == col(TransitionStory.context_id))

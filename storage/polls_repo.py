@@ -83,10 +83,21 @@ def is_closed(poll: Poll, now: datetime) -> bool:
     return poll.state == PollState.CLOSED or (poll.closes_at is not None and poll.closes_at <= now)
 
 
-def _is_open(now: datetime) -> sa.ColumnElement[bool]:
+def is_open_at(now: datetime) -> sa.ColumnElement[bool]:
     """A poll still taking votes: state open and not past its deadline (no deadline: open until closed).
     The same rule as :func:`is_closed`, in SQL."""
     return sa.and_(col(Poll.state) == PollState.OPEN, sa.or_(col(Poll.closes_at).is_(None), col(Poll.closes_at) > now))
+
+
+def story_vote_counts(community_id: int) -> sa.Subquery:
+    """(story_id, votes): the votes on each story of the community so far, over all its polls."""
+    return (
+        select(col(Poll.story_id).label("story_id"), func.count(col(Vote.id)).label("votes"))
+        .join(Vote, col(Vote.poll_id) == col(Poll.id))
+        .where(Poll.community_id == community_id)
+        .group_by(col(Poll.story_id))
+        .subquery("votes")
+    )
 
 
 async def story_needing_votes(
@@ -100,14 +111,8 @@ async def story_needing_votes(
     from_value = aliased(CanonicalValue, name="from_value")
     to_value = aliased(CanonicalValue, name="to_value")
 
-    open_story_ids = select(Poll.story_id).where(Poll.community_id == community_id, _is_open(now))
-    votes = (
-        select(col(Poll.story_id).label("story_id"), func.count(col(Vote.id)).label("votes"))
-        .join(Vote, col(Vote.poll_id) == col(Poll.id))
-        .where(Poll.community_id == community_id)
-        .group_by(col(Poll.story_id))
-        .subquery("votes")
-    )
+    open_story_ids = select(Poll.story_id).where(Poll.community_id == community_id, is_open_at(now))
+    votes = story_vote_counts(community_id)
     reverse_taken: sa.ColumnElement[bool] = col(reverse.id).in_(open_story_ids)
     if busy:
         reverse_taken = sa.or_(reverse_taken, col(reverse.id).in_(busy))

@@ -21,6 +21,8 @@ embedding_cache        vectors of card texts, by text hash (global, a cache)
 generalization_offer   ``member_id``: the values offered after a confirmed card; its
                        ``generalization_impression`` rows say what was shown and picked
 ideology_rating        through ``interview_id``: the 1–5 rating of the opening answer, with a reason
+vote_reason_ask        ``member_id``: the questions why they voted so (``storage.reasons_repo``);
+vote_reason_opt_out    with their "Don't ask me again": both deleted on erasure
 any text column        ``"<platform>:<user id>"`` actor strings (the audit log, moderator decisions)
 =====================  ==========================================================================
 

@@ -23,7 +23,7 @@ from tests.test_discord_moderator_actions import EXAMPLES, run
 
 MANAGE_GUILD = 1 << 5
 #: The member's own commands: they change only the member's own data, which the audit log does not name.
-MEMBER_COMMANDS = {"join", "mycard", "mydata", "forget", "help", "ask"}
+MEMBER_COMMANDS = {"join", "mycard", "mydata", "forget", "help", "ask", "vote"}
 #: Moderator commands outside the action table, and the audit entry each must leave.
 OTHER_MODERATOR_COMMANDS = {"poll": "poll"}
 #: What must be true before an action can change anything (restoring needs something archived …).

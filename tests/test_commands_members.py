@@ -16,8 +16,8 @@ def test_a_platform_must_implement_exactly_the_table():
     assert [command.name for command, _ in handlers_for("test", handlers)] == NAMES
     with pytest.raises(ValueError, match=r"missing \['help'\]"):
         handlers_for("test", {name: object() for name in NAMES if name != "help"})
-    with pytest.raises(ValueError, match=r"unknown \['vote'\]"):
-        handlers_for("test", {**handlers, "vote": object()})
+    with pytest.raises(ValueError, match=r"unknown \['poll'\]"):
+        handlers_for("test", {**handlers, "poll": object()})
 
 
 def test_both_helps_list_the_same_member_commands_with_the_same_words():

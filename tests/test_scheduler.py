@@ -371,7 +371,13 @@ async def test_build_scheduler_stores_jobs_in_our_database_once_and_migrations_i
         jobs = {job.id: job for job in scheduler.get_jobs()}
         scheduler.shutdown(wait=False)
         await asyncio.sleep(0.05)
-    assert set(jobs) == {POLL_TICK_JOB_ID, CLOSE_POLLS_JOB_ID, DIGEST_TICK_JOB_ID, sched.MAINTENANCE_JOB_ID}
+    assert set(jobs) == {
+        POLL_TICK_JOB_ID,
+        CLOSE_POLLS_JOB_ID,
+        DIGEST_TICK_JOB_ID,
+        sched.REASONS_JOB_ID,
+        sched.MAINTENANCE_JOB_ID,
+    }
     assert jobs[POLL_TICK_JOB_ID].func is sched.poll_rounds_job and jobs[POLL_TICK_JOB_ID].args == ()
     assert jobs[DIGEST_TICK_JOB_ID].func is sched.digests_job
     # Ticks fire on minute boundaries, whenever the process started.
@@ -381,7 +387,7 @@ async def test_build_scheduler_stores_jobs_in_our_database_once_and_migrations_i
     try:
         with engine.connect() as connection:
             assert JOBS_TABLE in sa.inspect(connection).get_table_names()
-            assert connection.execute(sa.text(f"SELECT count(*) FROM {JOBS_TABLE}")).scalar() == 4
+            assert connection.execute(sa.text(f"SELECT count(*) FROM {JOBS_TABLE}")).scalar() == 5
             # Without the filter, autogenerate would want to drop the table ...
             diffs = compare_metadata(MigrationContext.configure(connection), SQLModel.metadata)
             assert ("remove_table", JOBS_TABLE) in [(d[0], d[1].name) for d in diffs]
@@ -404,7 +410,7 @@ async def test_run_scheduler_starts_prunes_stale_jobs_and_stops(database, clock)
     task = asyncio.create_task(
         run_scheduler(context, database_url=url, stop=stop, retry_leadership=timedelta(seconds=0.1))
     )
-    wanted = {POLL_TICK_JOB_ID, CLOSE_POLLS_JOB_ID, DIGEST_TICK_JOB_ID}
+    wanted = {POLL_TICK_JOB_ID, CLOSE_POLLS_JOB_ID, DIGEST_TICK_JOB_ID, sched.REASONS_JOB_ID}
     engine = sa.create_engine(sync_url(url))
     try:
         for _ in range(100):

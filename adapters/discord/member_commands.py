@@ -1,4 +1,4 @@
-"""Member subcommands on Discord: `/mge join`, `/mge mycard`, `/mge mydata`, `/mge forget`, `/mge help`
+"""Member subcommands on Discord: `/mge join`, `/mge mycard`, `/mge mydata`, `/mge forget`, `/mge vote`, `/mge help`
 (and `/mge ask`, in ``ask_command``), installed from the one table of member commands
 (``bot.commands.member_commands``: names, descriptions, options, the help's list). All answers are
 ephemeral.
@@ -26,6 +26,8 @@ from adapters.discord.commands import answer, moderator_command
 from adapters.discord.community import community_of_guild, member_community, person_of
 from adapters.discord.config import PLATFORM, BotContext
 from adapters.discord.delivery import deliver
+from adapters.discord.legitimacy import message_kwargs
+from adapters.discord.polls import member_facts
 from adapters.discord.render import card_embed
 from bot.commands.member_commands import NO_CARD_TEXT, handlers_for, help_lines
 from bot.commands.member_data import (
@@ -38,10 +40,16 @@ from bot.commands.member_data import (
 )
 from bot.privacy.erase import NOTHING_STORED_TEXT
 from bot.values.my_card import member_cards
+from bot.voting.dm_vote import start_voting
 from core.messages import CommunityRef
 
 JOIN_IN_A_SERVER_TEXT = "Please run `/mge join` in the server whose community you want to take part in."
 CHECK_DMS_TEXT = "Check your DMs: I've sent you the first question there."
+VOTE_IN_DMS_TEXT = "Check your DMs: I've sent you a story to vote on there."
+VOTE_DMS_CLOSED_TEXT = (
+    "I couldn't send you a direct message: your DMs seem closed to me. Allow direct messages from members "
+    "of this server (Server menu → Privacy Settings), then run `/mge vote` again."
+)
 DMS_CLOSED_TEXT = (
     "I couldn't send you a direct message: your DMs seem closed to me. Allow direct messages from members "
     "of this server (Server menu → Privacy Settings), then run `/mge join` again."
@@ -91,6 +99,7 @@ def install_member_commands(group: app_commands.Group, context: BotContext) -> N
         "mydata": _mydata,
         "forget": _forget,
         "ask": ask_command,
+        "vote": _vote,
         "help": _help,
     }
     for command, handler in handlers_for(PLATFORM, handlers):
@@ -202,6 +211,26 @@ def _forget(context: BotContext):
         )
 
     return forget
+
+
+def _vote(context: BotContext):
+    async def vote(interaction: discord.Interaction) -> None:
+        community = await member_community(interaction, context)
+        if community is None:
+            return
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        user = interaction.user
+        # In a server the command carries the member (join date, roles): facts for the eligibility rules.
+        facts = member_facts(user.id, user) if isinstance(user, discord.Member) else None
+        first = await start_voting(context.database, community, person_of(user), now=context.clock(), facts=facts)
+        try:
+            await user.send(**message_kwargs(first.text, first.buttons))
+        except discord.Forbidden:
+            await answer(interaction, VOTE_DMS_CLOSED_TEXT)
+            return
+        await answer(interaction, VOTE_IN_DMS_TEXT)
+
+    return vote
 
 
 def _help(context: BotContext):

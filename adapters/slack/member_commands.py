@@ -1,4 +1,4 @@
-"""Member subcommands of ``/mge`` on Slack: join, mycard, mydata, forget, help (and ask, in
+"""Member subcommands of ``/mge`` on Slack: join, mycard, mydata, forget, vote, help (and ask, in
 ``ask_command``), registered from the one table of member commands (``bot.commands.member_commands``:
 names, what the help says, usage).
 
@@ -16,12 +16,14 @@ from slack_sdk.errors import SlackApiError
 from adapters.slack.ask_command import ask
 from adapters.slack.commands import COMMAND, CommandCall, CommandRegistry, CommandReply, Subcommand
 from adapters.slack.context import deliver, run_member_work
+from adapters.slack.legitimacy import message_args
 from adapters.slack.render import escape
 from bot.commands.member_commands import NO_CARD_TEXT, handlers_for
 from bot.commands.member_data import FORGET_WINDOW_MINUTES, NO_DATA_TEXT, forget, forget_preview, member_export
 from bot.privacy.confirmations import ForgetConfirmations
 from bot.privacy.erase import NOTHING_STORED_TEXT
 from bot.values.my_card import MemberCard, member_cards
+from bot.voting.dm_vote import start_voting
 
 log = logging.getLogger("mge.slack.commands")
 
@@ -66,6 +68,19 @@ async def mycard(call: CommandCall) -> CommandReply:
         )
     text = "Your values cards: " + "; ".join(escape(item.card.title) for item in shown)
     return CommandReply(text, blocks=blocks)
+
+
+async def vote(call: CommandCall) -> CommandReply:
+    """The first story is chosen before the ack (a few queries) and sent to the member's DM after it."""
+    first = await start_voting(call.deps.database, call.community, call.person, now=call.deps.clock())
+
+    async def send() -> None:
+        opened = await call.client.conversations_open(users=call.person.platform_user_id)
+        await call.client.chat_postMessage(
+            channel=str(opened["channel"]["id"]), **message_args(first.text, first.buttons)
+        )
+
+    return CommandReply("Check your DMs: I've sent you a story to vote on there.", then=send)
 
 
 # --- the member's own data: mydata, forget ------------------------------------------------------------
@@ -147,6 +162,7 @@ def member_commands() -> CommandRegistry:
         "mydata": mydata,
         "forget": forget_command(ForgetConfirmations()),
         "ask": ask,
+        "vote": vote,
         "help": help_,
     }
     for command, handler in handlers_for("slack", handlers):

@@ -77,7 +77,7 @@ def export_command(
     try:
         if output_format is ExportFormat.csv:
             assert out_path is not None
-            exporting.write_csv_folder(out_path, exporting.export_csv_files(graph, data.votes))
+            exporting.write_csv_folder(out_path, exporting.export_csv_files(graph, data.votes, data.vote_reasons))
         else:
             if output_format is ExportFormat.json:
                 document = exporting.export_json(graph, community=data.community, stories=data.stories)

@@ -8,6 +8,8 @@ needs), runs the route's handler and renders the :class:`ButtonReply`. The route
 - ``general:…`` — values picked after a confirmed card (docs/method.md §2); several per message
 - ``forget:…``  — the confirmation under `/mge forget` (``bot.commands.member_data``)
 - ``fair:…``, ``survey:…`` — the legitimacy questions (docs/method.md §8)
+- ``why:…``, ``dmvote:…`` — the reason question after a vote, and stories voted on in a DM (``bot.voting.reasons``,
+  ``bot.voting.dm_vote``; docs/method.md §7)
 - anything else — an answer to the interview, exactly as if the member had typed the key; a press under
   an old prompt is sent with ``is_choice`` and the interview says the button is out of date.
 
@@ -25,9 +27,12 @@ from bot.commands.member_data import FORGET_KEY_PREFIX, forget, forget_button_re
 from bot.generalization.picks import PressResult, PressStatus, record_press
 from bot.interview.service import InterviewService
 from bot.legitimacy.checks import Outgoing, record_answer
+from bot.voting.dm_vote import answer_vote_button
+from bot.voting.reasons import answer_reason_button
 from core.generalization import is_generalization_key
 from core.legitimacy import is_legitimacy_key
 from core.messages import CommunityRef, InboundMessage, Outbound, Person
+from core.vote_reasons import is_reason_key, is_vote_key
 from storage.database import Database
 
 STALE_BUTTON_TEXT = "This button is no longer in use. Try `/mge help` to see what I can do now."
@@ -110,6 +115,29 @@ async def answer_legitimacy(press: ButtonPress) -> ButtonReply:
     return ButtonReply(plain=tuple(replies))
 
 
+async def answer_reason(press: ButtonPress) -> ButtonReply:
+    replies = await answer_reason_button(
+        press.database,
+        key=press.key,
+        platform=press.platform,
+        platform_user_id=press.person.platform_user_id,
+        now=press.now,
+    )
+    return ButtonReply(plain=tuple(replies))
+
+
+async def answer_dm_vote(press: ButtonPress) -> ButtonReply:
+    replies = await answer_vote_button(
+        press.database,
+        key=press.key,
+        platform=press.platform,
+        platform_user_id=press.person.platform_user_id,
+        event_id=press.event_id,
+        now=press.now,
+    )
+    return ButtonReply(plain=tuple(replies))
+
+
 async def answer_interview(press: ButtonPress) -> ButtonReply:
     assert press.community is not None, "the adapter finds the community for this route"
     message = InboundMessage(
@@ -122,6 +150,8 @@ ROUTES: tuple[ButtonRoute, ...] = (
     ButtonRoute("generalization", is_generalization_key, answer_generalization, several_per_message=True),
     ButtonRoute("forget", lambda key: key.startswith(FORGET_KEY_PREFIX), answer_forget, exclusive=True),
     ButtonRoute("legitimacy", is_legitimacy_key, answer_legitimacy),
+    ButtonRoute("reason", is_reason_key, answer_reason),
+    ButtonRoute("dm vote", is_vote_key, answer_dm_vote),
     ButtonRoute("interview", lambda key: True, answer_interview, needs_community=True, exclusive=True),
 )
 

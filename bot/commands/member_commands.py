@@ -1,11 +1,11 @@
 """The member commands, platform-neutral: one declaration of `/mge join`, `/mge mycard`, `/mge mydata`,
-`/mge forget`, `/mge ask` and `/mge help` drives Discord's `/mge` subcommands (name, description,
+`/mge forget`, `/mge ask`, `/mge vote` and `/mge help` drives Discord's `/mge` subcommands (name, description,
 options), Slack's `/mge` parsing and the command list in the help on both.
 
 Each adapter implements every command here (``handlers_for`` refuses to start otherwise) with the use
 cases they call: ``bot.interview`` (join), ``bot.values.my_card`` (mycard), ``bot.commands.member_data``
-(mydata, forget), ``bot.ask`` (ask); only the rendering is the platform's. Moderator commands are the
-other table (``bot.commands.moderator_actions.ACTIONS``).
+(mydata, forget), ``bot.ask`` (ask), ``bot.voting.dm_vote`` (vote); only the rendering is the platform's.
+Moderator commands are the other table (``bot.commands.moderator_actions.ACTIONS``).
 """
 
 from __future__ import annotations
@@ -63,6 +63,11 @@ MEMBER_COMMANDS: tuple[MemberCommand, ...] = (
         "ask a question; the community's wisest values guide the answer",
         "Ask a question; the community's wisest values guide the answer",
         params=(QUESTION,),
+    ),
+    MemberCommand(
+        "vote",
+        "vote in a DM on the stories that most need your vote, one at a time",
+        "Vote in your DMs on the stories that most need your vote",
     ),
     MemberCommand("help", "show this help", "How the Moral Graph Bot works"),
 )

@@ -48,8 +48,10 @@ async def stats(call: ModeratorCall) -> ActionReply:
     lines_legitimacy = await legitimacy_lines(call.database, community_id=cid)
     from bot.generalization.picks import stats_lines as generalization_lines
     from bot.ideology.screen import stats_lines as ideology_lines
+    from bot.voting.reasons import stats_lines as reason_lines
 
     lines_method = [
+        *await reason_lines(call.database, community_id=cid),
         *await generalization_lines(call.database, community_id=cid),
         *await ideology_lines(call.database, community_id=cid),
     ]
@@ -152,7 +154,7 @@ async def export(call: ModeratorCall) -> ActionReply:
     else:
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-            for file_name, file_bytes in exporting.export_csv_files(graph, data.votes).items():
+            for file_name, file_bytes in exporting.export_csv_files(graph, data.votes, data.vote_reasons).items():
                 archive.writestr(
                     zipfile.ZipInfo(f"moral-graph/{file_name}", date_time=(2020, 1, 1, 0, 0, 0)), file_bytes
                 )

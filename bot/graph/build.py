@@ -13,7 +13,9 @@ What counts, decided here once so the export, the digest and the audit agree:
   exports can be published; when a member erases their data it is replaced by one random key for all
   their votes, so totals and voter counts stay the same;
 * a vote is left out when its member is blocked, or did not meet the community's eligibility rules
-  when they cast it (``core.eligibility``); such votes are kept, and counted by reason.
+  when they cast it (``core.eligibility``); such votes are kept, and counted by reason;
+* the reason a voter gave (``why``, ``bot.voting.reasons``) goes with their counted vote, and with its
+  story, never with the voter.
 """
 
 from __future__ import annotations
@@ -50,6 +52,8 @@ class StoryRecord:
     to_value_id: str
     story: str
     votes: int
+    #: (choice, reason) of the counted votes that came with a reason, in cast order; no voter.
+    reasons: tuple[tuple[str, str], ...] = ()
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -59,6 +63,7 @@ class StoryRecord:
             "toValueId": self.to_value_id,
             "story": self.story,
             "votes": self.votes,
+            "reasons": [{"choice": choice, "why": why} for choice, why in self.reasons],
         }
 
 
@@ -76,6 +81,8 @@ class CommunityGraphInput:
     dropped_votes: int
     #: Votes left out because of who cast them: reason (``core.eligibility``) → count.
     excluded_votes: dict[str, int] = field(default_factory=dict)
+    #: The reason the voter gave for each entry of ``votes`` (parallel list; None: none given).
+    vote_reasons: list[str | None] = field(default_factory=list)
 
 
 # --- reading ---------------------------------------------------------------------------------------
@@ -104,7 +111,9 @@ async def load_community_graph_input(database: Database, *, community_id: int) -
     stories: dict[int, StoryRecord] = {}
     dropped = 0
     excluded: Counter[str] = Counter()
-    for voter_key, member_id, cast_at, choice, story, context in vote_rows:
+    vote_reasons: list[str | None] = []
+    story_reasons: dict[int, list[tuple[str, str]]] = {}
+    for voter_key, member_id, cast_at, choice, why, story, context in vote_rows:
         reason = exclusion_reason(facts.get(member_id) if member_id is not None else None, rules, at=cast_at)
         if reason is not None:
             excluded[reason] += 1
@@ -117,10 +126,21 @@ async def load_community_graph_input(database: Database, *, community_id: int) -
         # The column holds only CHOICES (the vote inbox writes nothing else); its type says str.
         votes.append(Vote(voter_key, str(source), str(wiser), context_text, choice))  # type: ignore[arg-type]
         vote_story_ids.append(story.id)
+        vote_reasons.append(why)
+        if why:
+            story_reasons.setdefault(story.id, []).append((choice, why))
         story_votes[story.id] += 1
         stories.setdefault(story.id, StoryRecord(story.id, context_text, str(source), str(wiser), story.story, 0))
     story_list = [
-        StoryRecord(s.id, s.context, s.from_value_id, s.to_value_id, s.story, story_votes[s.id])
+        StoryRecord(
+            s.id,
+            s.context,
+            s.from_value_id,
+            s.to_value_id,
+            s.story,
+            story_votes[s.id],
+            tuple(story_reasons.get(s.id, ())),
+        )
         for s in sorted(stories.values(), key=lambda s: s.id)
     ]
     return CommunityGraphInput(
@@ -131,6 +151,7 @@ async def load_community_graph_input(database: Database, *, community_id: int) -
         stories=story_list,
         dropped_votes=dropped,
         excluded_votes=dict(excluded),
+        vote_reasons=vote_reasons,
     )
 
 

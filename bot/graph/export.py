@@ -5,7 +5,9 @@
   export: keys sorted, no spaces, ``hash`` last = SHA-256 of the canonical JSON of everything else.
 * GraphML — for Gephi, yEd, networkx: one node per value, one edge per kept edge (source → wiser).
 * CSV folder — ``votes.csv`` and ``values.json`` exactly as ``mge graph build`` reads them (so anyone
-  can rebuild the graph and check it), ``edges.csv`` and ``rankings.csv`` for spreadsheets.
+  can rebuild the graph and check it), ``edges.csv`` and ``rankings.csv`` for spreadsheets, and
+  ``reasons.csv``: the votes that came with a reason (``why``), their voters numbered as in ``votes.csv``.
+* JSON — each story carries the reasons given with its counted votes (choice and text, no voter).
 
 Nothing written here names a person: voters appear as "voter-1", "voter-2", … numbered afresh in each
 export (in order of first vote), so an export can't be joined to the bot's own member ids.
@@ -27,7 +29,7 @@ from core.graph import MoralGraph, Vote, content_hash, to_interchange
 from core.graph.export import canonical_json
 from core.graph.model import COUNT_FIELDS
 
-CSV_FILES = ("votes.csv", "values.json", "edges.csv", "rankings.csv")
+CSV_FILES = ("votes.csv", "values.json", "edges.csv", "rankings.csv", "reasons.csv")
 #: Joins list fields (contexts, policies) inside one CSV cell or GraphML attribute. A newline, because
 #: contexts and policies are sentences that may hold commas, semicolons or bars.
 LIST_SEPARATOR = "\n"
@@ -94,31 +96,42 @@ def export_graphml(graph: MoralGraph, *, community: CommunityInfo) -> bytes:
 # --- CSV folder ------------------------------------------------------------------------------------
 
 
-def export_csv_files(graph: MoralGraph, votes: Sequence[Vote]) -> dict[str, bytes]:
-    """File name → contents of the CSV export folder (see the module docstring)."""
+def export_csv_files(graph: MoralGraph, votes: Sequence[Vote], reasons: Sequence[str | None] = ()) -> dict[str, bytes]:
+    """File name → contents of the CSV export folder (see the module docstring). ``reasons``: the reason
+    given with each vote (a parallel list), for ``reasons.csv``."""
     return {
         "votes.csv": votes_csv(votes),
         "values.json": values_json(graph),
         "edges.csv": edges_csv(graph),
         "rankings.csv": rankings_csv(graph),
+        "reasons.csv": reasons_csv(votes, reasons),
     }
+
+
+def _voter_labels(votes: Sequence[Vote]) -> list[str]:
+    """ "voter-1", "voter-2", … for each vote's voter, numbered in order of first vote."""
+    numbers: dict[str, int] = {}
+    return [f"voter-{numbers.setdefault(v.voter_id, len(numbers) + 1)}" for v in votes]
 
 
 def votes_csv(votes: Sequence[Vote]) -> bytes:
     """The VOTES.csv ``mge graph build`` reads, votes in cast order (order matters: it decides the
     order of contexts on an edge)."""
-    numbers: dict[str, int] = {}
     rows = (
-        [
-            f"voter-{numbers.setdefault(v.voter_id, len(numbers) + 1)}",
-            v.from_value_id,
-            v.to_value_id,
-            v.context,
-            v.choice,
-        ]
-        for v in votes
+        [voter, v.from_value_id, v.to_value_id, v.context, v.choice]
+        for voter, v in zip(_voter_labels(votes), votes, strict=True)
     )
     return _csv(VOTE_COLUMNS, rows)
+
+
+def reasons_csv(votes: Sequence[Vote], reasons: Sequence[str | None]) -> bytes:
+    """The votes that came with a reason, with it: the voter numbered as in ``votes.csv``."""
+    rows = (
+        [voter, v.from_value_id, v.to_value_id, v.context, v.choice, why]
+        for voter, v, why in zip(_voter_labels(votes), votes, reasons, strict=False)
+        if why
+    )
+    return _csv((*VOTE_COLUMNS, "why"), rows)
 
 
 def values_json(graph: MoralGraph) -> bytes:

@@ -31,6 +31,7 @@ from bot.interview.texts import (
 )
 from bot.interview.turns import LLM_KINDS, PENDING_KINDS, TurnContext
 from bot.runtime.leases import MemberLeases
+from bot.voting.reasons import take_reason
 from core import interview as machine
 from core.cards import CardStatus, ValuesCard
 from core.clock import utcnow
@@ -184,6 +185,10 @@ class InterviewService:
         if interview is None:
             if (answer := await self._typed_pick(session, message, member, cleaned.text, now)) is not None:
                 return [Reply(answer.text)]
+            # No interview under way: an open "why did you vote so?" question takes the text (bot.voting.reasons).
+            if (saved := await take_reason(session, member_id=member.id, text=cleaned.text, now=now)) is not None:
+                await session.commit()
+                return [Reply(saved)]
             return await self._begin(session, member, now)
         ctx = TurnContext(session, member, interview, now, next_seq=last_seq + 1, last_role=last_role)
         notices: list[Outbound] = []

@@ -14,7 +14,8 @@ What ``forget`` does, and why (storage/privacy_repo.py lists where each kind of 
 * **Votes** — kept so published totals stay true, but ``member_id`` is emptied and ``voter_key`` becomes
   one new random key (the same for all of the member's votes, so a former member still counts as one
   voter and their votes stay distinct from everyone else's; it can't be linked back to them). The
-  optional explanation (``why``), which is their words, is erased. Exception: when a later table keeps
+  optional explanation (``why``), which is their words, is erased, and the questions asking for it
+  (``vote_reason_ask``) and their "Don't ask me again" are deleted. Exception: when a later table keeps
   rows that must point at the member (found by foreign key: the eligibility facts the graph reads for
   each vote — blocked, account age, join date, roles), those rows stay with the tombstone and the votes
   point at the tombstone instead of nothing, so each vote is judged exactly as before and a moderator's
@@ -46,7 +47,7 @@ from bot.voting.inbox import inbox_for
 from core.embeddings import policies_text
 from core.interview import InterviewState
 from core.text import counted
-from storage import eligibility_repo, privacy_links_repo
+from storage import eligibility_repo, privacy_links_repo, reasons_repo
 from storage import privacy_repo as repo
 from storage.database import Database
 from storage.models import (
@@ -77,6 +78,7 @@ class ForgetReport:
     decisions_deleted: int = 0
     votes_anonymised: int = 0
     vote_reasons_erased: int = 0
+    vote_reason_questions_deleted: int = 0
     generalization_offers_anonymised: int = 0
     ideology_ratings_deleted: int = 0
     llm_error_texts_erased: int = 0
@@ -306,6 +308,8 @@ async def _erase_member(session, member, report: ForgetReport, *, now: datetime)
         platform_user_id=member.platform_user_id,
         voter_key=f"member:{member_id}",
     )
+    # The questions why they voted go with the reasons (before the tables that must keep the tombstone are counted).
+    report.vote_reason_questions_deleted = await reasons_repo.delete_member_rows(session, member_id=member_id)
     bound = await repo.rows_bound_to_member(session, member_id=member_id)
     voter_key = FORGOTTEN_PREFIX + secrets.token_hex(16)
     for vote in votes:

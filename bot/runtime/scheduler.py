@@ -2,7 +2,8 @@
 
 The jobs are ticks: every minute they look at the database for what is due — each community's poll
 round (``bot.voting.rounds``), polls to close (then survey offers to their voters), each community's weekly
-digest (``bot.digest.posting``, then the legitimacy DMs) —
+digest (``bot.digest.posting``, then the legitimacy DMs), the questions why members voted as they did
+(``bot.voting.reasons``) —
 so a moderator's schedule change takes effect at the next tick without a restart. Maintenance (dedup,
 then story generation) runs on its own interval when enabled.
 
@@ -39,6 +40,7 @@ from bot.legitimacy.checks import DirectMessenger
 from bot.runtime.jobs import STALE_RUN
 from bot.runtime.maintenance import Maintenance, run_maintenance
 from bot.voting.polls import PollPublisher
+from bot.voting.reasons import send_reason_questions
 from bot.voting.rounds import close_due_polls, run_due_poll_rounds
 from core.clock import utcnow
 from core.graph import GraphParams
@@ -57,6 +59,7 @@ POLL_TICK_JOB_ID = "mge:poll_rounds"
 CLOSE_POLLS_JOB_ID = "mge:close_polls"
 DIGEST_TICK_JOB_ID = "mge:digests"
 MAINTENANCE_JOB_ID = "mge:maintenance"
+REASONS_JOB_ID = "mge:vote_reasons"
 JOBS_TABLE = "apscheduler_jobs"
 
 #: How often the ticks look for due rounds, polls to close and digests.
@@ -160,6 +163,14 @@ async def digests_job() -> dict[int, str]:
     )
 
 
+async def vote_reasons_job() -> int:
+    context = _require_context()
+    if context is None:
+        return 0
+    # Queued by the vote applier, sent from here so that a burst of votes never waits on DMs.
+    return await send_reason_questions(context.database, context.messengers, now=context.clock())
+
+
 async def maintenance_job() -> dict[int, dict[str, str]]:
     context = _require_context()
     if context is None or context.maintenance is None:
@@ -205,6 +216,7 @@ def build_scheduler(
         (POLL_TICK_JOB_ID, "poll_rounds_job", "story poll rounds"),
         (CLOSE_POLLS_JOB_ID, "close_polls_job", "close due polls"),
         (DIGEST_TICK_JOB_ID, "digests_job", "weekly digests"),
+        (REASONS_JOB_ID, "vote_reasons_job", "ask voters why"),
     ):
         scheduler.add_job(f"bot.runtime.scheduler:{function}", every(tick), id=job_id, name=name, replace_existing=True)
     if maintenance_every is not None:
@@ -219,7 +231,7 @@ def build_scheduler(
 
 
 def wanted_jobs(*, maintenance_every: timedelta | None) -> set[str]:
-    jobs = {POLL_TICK_JOB_ID, CLOSE_POLLS_JOB_ID, DIGEST_TICK_JOB_ID}
+    jobs = {POLL_TICK_JOB_ID, CLOSE_POLLS_JOB_ID, DIGEST_TICK_JOB_ID, REASONS_JOB_ID}
     if maintenance_every is not None:
         jobs.add(MAINTENANCE_JOB_ID)
     return jobs

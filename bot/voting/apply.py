@@ -11,7 +11,8 @@ The rules an event is applied by:
   received before, but applied after, counts, and the closed poll's tallies are recomputed;
 - a member's vote is the poll reaction they added last among those still on the message: removing it
   falls back to another one still there, removing the last retracts the vote;
-- a redelivered event (same platform event id) is recorded, and so applied, once.
+- a redelivered event (same platform event id) is recorded, and so applied, once;
+- a member's first vote on a poll queues one reason question (``bot.voting.reasons``), never sent from here.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import sqlalchemy as sa
 from core.graph.votes import CHOICES
 from core.polls import PollState, VoteOutcome
 from storage import reactions_repo as repo
+from storage import reasons_repo
 from storage.database import Database
 from storage.polls_repo import voter_key_of
 
@@ -253,6 +255,19 @@ async def _save(conn, voters) -> None:
             closed_polls.add(voter.poll.id)
     await repo.save_reactions(conn, reactions)
     await repo.save_votes(conn, inserted=inserted, updated=updated, deleted=deleted)
+    # A vote cast for the first time queues the question why (``bot.voting.reasons`` sends it later, once).
+    await reasons_repo.queue_asks(
+        conn,
+        [
+            {
+                "community_id": v["community_id"],
+                "member_id": v["member_id"],
+                "poll_id": v["poll_id"],
+                "queued_at": v["cast_at"],
+            }
+            for v in inserted
+        ],
+    )
     for poll_id in sorted(closed_polls):
         # Received before the poll closed, applied after: the stored tallies must include it.
         counts = {choice: 0 for choice in CHOICES} | await repo.count_choices(conn, poll_id=poll_id)

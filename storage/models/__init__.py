@@ -28,7 +28,7 @@ from storage.models.legitimacy import (
     SurveyOffer,
 )
 from storage.models.operations import CommunitySchedule, JobRun, JobStatus, ModerationAction
-from storage.models.polls import Poll, PollReaction, ReactionEvent, Vote
+from storage.models.polls import Poll, PollReaction, ReactionEvent, Vote, VoteReasonAsk, VoteReasonOptOut
 from storage.models.stories import MoralContext, ScenarioContext, TransitionStory
 from storage.models.types import UTCDateTime, table_of
 from storage.models.values import CanonicalValue, EmbeddingCache, ValueAssignment
@@ -68,5 +68,7 @@ __all__ = [
     "ValueAssignment",
     "ValuesCardRecord",
     "Vote",
+    "VoteReasonAsk",
+    "VoteReasonOptOut",
     "table_of",
 ]

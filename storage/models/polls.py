@@ -102,4 +102,36 @@ class PollReaction(SQLModel, table=True):
     event_order: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
 
 
+class VoteReasonAsk(SQLModel, table=True):
+    """ "Why did you vote so?" asked of one member about one poll (``bot.voting.reasons``): queued when the
+    member's vote on the poll is first counted, sent later by the scheduler (``sent_at``), and closed by an
+    answer stored on the vote, a Skip, "Don't ask me again", or time (``outcome``). One row per member and
+    poll, ever: a changed vote, a retracted and re-cast one, or a redelivered event asks nothing again."""
+
+    __tablename__ = "vote_reason_ask"
+    __table_args__ = (
+        sa.UniqueConstraint("member_id", "poll_id"),
+        sa.Index("ix_vote_reason_ask_queue", "sent_at", "closed_at", "id"),
+    )
+
+    id: int = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="community.id", index=True)
+    member_id: int = Field(foreign_key="member.id", index=True)
+    poll_id: int = Field(foreign_key="poll.id", index=True)
+    queued_at: datetime = utc_column()
+    sent_at: datetime | None = utc_column(nullable=True)
+    closed_at: datetime | None = utc_column(nullable=True)
+    outcome: str | None = Field(default=None, max_length=16)  # core.votes.ReasonOutcome
+
+
+class VoteReasonOptOut(SQLModel, table=True):
+    """A member who pressed "Don't ask me again" under a reason question: never asked why again."""
+
+    __tablename__ = "vote_reason_opt_out"
+
+    member_id: int = Field(primary_key=True, foreign_key="member.id")
+    community_id: int = Field(foreign_key="community.id", index=True)
+    opted_out_at: datetime = utc_column()
+
+
 # --- governance: schedules and the audit log ---------------------------------------------------------
