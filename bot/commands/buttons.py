@@ -8,6 +8,7 @@ needs), runs the route's handler and renders the :class:`ButtonReply`. The route
 - ``general:…`` — values picked after a confirmed card (docs/method.md §2); several per message
 - ``forget:…``  — the confirmation under `/mge forget` (``bot.commands.member_data``)
 - ``fair:…``, ``survey:…`` — the legitimacy questions (docs/method.md §8)
+- ``valuecheck:…`` — "is this still what you care about?" after dedup changed a member's value (§4)
 - anything else — an answer to the interview, exactly as if the member had typed the key; a press under
   an old prompt is sent with ``is_choice`` and the interview says the button is out of date.
 
@@ -25,9 +26,11 @@ from bot.commands.member_data import FORGET_KEY_PREFIX, forget, forget_button_re
 from bot.generalization.picks import PressResult, PressStatus, record_press
 from bot.interview.service import InterviewService
 from bot.legitimacy.checks import Outgoing, record_answer
+from bot.values.checks import record_check_answer
 from core.generalization import is_generalization_key
 from core.legitimacy import is_legitimacy_key
 from core.messages import CommunityRef, InboundMessage, Outbound, Person
+from core.value_checks import is_value_check_key
 from storage.database import Database
 
 STALE_BUTTON_TEXT = "This button is no longer in use. Try `/mge help` to see what I can do now."
@@ -118,10 +121,22 @@ async def answer_interview(press: ButtonPress) -> ButtonReply:
     return ButtonReply(messages=tuple(await press.interviews.handle(message)))
 
 
+async def answer_value_check(press: ButtonPress) -> ButtonReply:
+    replies = await record_check_answer(
+        press.database,
+        key=press.key,
+        platform=press.platform,
+        platform_user_id=press.person.platform_user_id,
+        now=press.now,
+    )
+    return ButtonReply(plain=tuple(replies))
+
+
 ROUTES: tuple[ButtonRoute, ...] = (
     ButtonRoute("generalization", is_generalization_key, answer_generalization, several_per_message=True),
     ButtonRoute("forget", lambda key: key.startswith(FORGET_KEY_PREFIX), answer_forget, exclusive=True),
     ButtonRoute("legitimacy", is_legitimacy_key, answer_legitimacy),
+    ButtonRoute("value check", is_value_check_key, answer_value_check, exclusive=True),
     ButtonRoute("interview", lambda key: True, answer_interview, needs_community=True, exclusive=True),
 )
 
