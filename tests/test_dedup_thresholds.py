@@ -4,6 +4,8 @@ embedder shipped in the wordllama wheel."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -57,3 +59,20 @@ async def test_the_offline_semantic_embedder_runs_from_its_wheel():
     distances = cosine_distances(found.vectors, found.vectors)
     assert distances[0, 1] < distances[0, 2]
     assert (await embedder.embed([])).vectors.shape == (0, 256)
+
+
+async def test_the_benchmark_measures_both_offline_embedders_and_backs_their_defaults():
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
+    import dedup_bench
+
+    found = await dedup_bench.measure()
+    assert found["pairs"] >= 40 and 0 < found["same"] < found["pairs"]
+    assert set(found["embedders"]) == {"lexical-hash-v1", "wordllama-l2-supercat-256"}
+    for model, measured in found["embedders"].items():
+        recalls = [row["recall"] for row in measured["at_all_pairs"]]
+        assert recalls == sorted(recalls) and recalls[-1] > 0  # a wider radius never loses a pair
+        # The documented default is the radius the measurement suggests.
+        assert DEFAULTS[model].match_distance == measured["suggested"]
+    assert "| wordllama-l2-supercat-256 |" in dedup_bench.table(found)
