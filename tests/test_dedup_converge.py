@@ -15,36 +15,20 @@ from bot.values.corrections import undo_merge
 from bot.values.placement import DedupParams, reconcile_card
 from storage import dedup_repo
 from storage.models import CanonicalValue, DedupQueueEntry, JobRun, ValueCheck
-from tests.conftest import make_llm
 from tests.dedup_support import (
     AUTONOMY,
     AUTONOMY_REWORDED,
     GENEROSITY,
-    Embeddings,
     add_card,
     community,
     group,
     near,
     unit,
 )
-from tests.test_dedup_batch import current
+from tests.test_dedup_batch import current, llm, vectors  # noqa: F401 (fixtures)
 
 #: The direct match radius at confirmation, and the wider radius of the convergence passes.
 PARAMS = DedupParams(match_distance=0.10, cluster_eps=0.20)
-
-
-@pytest.fixture
-async def llm(fake_openai):
-    client = make_llm(fake_openai)
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
-def vectors(fake_openai) -> Embeddings:
-    embeddings = Embeddings()
-    fake_openai.embedding_fn = embeddings
-    return embeddings
 
 
 @pytest.fixture

@@ -102,15 +102,20 @@ async def answer_forget(press: ButtonPress) -> ButtonReply:
     return ButtonReply(private=report.text())
 
 
-async def answer_legitimacy(press: ButtonPress) -> ButtonReply:
-    replies = await record_answer(
-        press.database,
-        key=press.key,
-        platform=press.platform,
-        platform_user_id=press.person.platform_user_id,
-        now=press.now,
-    )
-    return ButtonReply(plain=tuple(replies))
+def _plain_answer(record: Callable[..., Awaitable[list[Outgoing]]]) -> ButtonHandler:
+    """A route whose use case stores the press and answers with plain DM texts (legitimacy, value checks)."""
+
+    async def answer(press: ButtonPress) -> ButtonReply:
+        replies = await record(
+            press.database,
+            key=press.key,
+            platform=press.platform,
+            platform_user_id=press.person.platform_user_id,
+            now=press.now,
+        )
+        return ButtonReply(plain=tuple(replies))
+
+    return answer
 
 
 async def answer_interview(press: ButtonPress) -> ButtonReply:
@@ -121,22 +126,11 @@ async def answer_interview(press: ButtonPress) -> ButtonReply:
     return ButtonReply(messages=tuple(await press.interviews.handle(message)))
 
 
-async def answer_value_check(press: ButtonPress) -> ButtonReply:
-    replies = await record_check_answer(
-        press.database,
-        key=press.key,
-        platform=press.platform,
-        platform_user_id=press.person.platform_user_id,
-        now=press.now,
-    )
-    return ButtonReply(plain=tuple(replies))
-
-
 ROUTES: tuple[ButtonRoute, ...] = (
     ButtonRoute("generalization", is_generalization_key, answer_generalization, several_per_message=True),
     ButtonRoute("forget", lambda key: key.startswith(FORGET_KEY_PREFIX), answer_forget, exclusive=True),
-    ButtonRoute("legitimacy", is_legitimacy_key, answer_legitimacy),
-    ButtonRoute("value check", is_value_check_key, answer_value_check, exclusive=True),
+    ButtonRoute("legitimacy", is_legitimacy_key, _plain_answer(record_answer)),
+    ButtonRoute("value check", is_value_check_key, _plain_answer(record_check_answer), exclusive=True),
     ButtonRoute("interview", lambda key: True, answer_interview, needs_community=True, exclusive=True),
 )
 
