@@ -172,12 +172,6 @@ def _tokens(text: str) -> list[str]:
     return words
 
 
-#: Lexical vectors of two wordings of one value are much further apart than semantic ones (a reworded
-#: card measured 0.16–0.33 here, versus < 0.1 for a semantic model), so searches with this embedder need
-#: a wider radius; unrelated cards stay near 1.0. The judge still decides.
-LEXICAL_MATCH_DISTANCE = 0.35
-
-
 class LexicalEmbedder:
     """Deterministic, corpus-independent bag of hashed words and word bigrams.
 
@@ -217,3 +211,38 @@ class LexicalEmbedder:
         digest = hashlib.blake2b(feature.encode(), digest_size=8).digest()
         value = int.from_bytes(digest, "little")
         return value % self.dimensions, 1.0 if (value >> 63) & 1 else -1.0
+
+
+class WordLlamaEmbedder:
+    """An offline semantic embedder: WordLlama's small static token embeddings (the ``l2_supercat`` model,
+    256 dimensions, ~16 MB of weights shipped inside the ``wordllama`` wheel), averaged per text; numpy
+    only, no torch, no download. The optional extra ``offline-embeddings`` installs it.
+
+    It knows that "honest" and "candour" are related, which the lexical embedder cannot, but it is still a
+    bag of token vectors: word order and negation are lost, so the judge stays the one who decides.
+    """
+
+    model = "wordllama-l2-supercat-256"
+
+    def __init__(self) -> None:
+        try:
+            import wordllama
+        except ImportError as error:
+            raise RuntimeError(
+                "MGE_EMBEDDER=wordllama needs the optional extra: pip install 'moral-graph-bot[offline-embeddings]'"
+            ) from error
+        from pathlib import Path
+
+        # The wheel ships the weights and the tokenizer; pointing the cache at the package itself makes
+        # wordllama find both there (0.4.0 looks for the tokenizer in the cache folder only) and never
+        # reach for the network.
+        package = Path(wordllama.__file__).parent
+        self._model = wordllama.WordLlama.load(config="l2_supercat", dim=256, cache_dir=package, disable_download=True)
+
+    async def embed(self, texts: Sequence[str]) -> Embedded:
+        return Embedded(self.vectors(texts), self.model)
+
+    def vectors(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, 256), dtype=np.float32)
+        return np.asarray(self._model.embed(list(texts), norm=True), dtype=np.float32)

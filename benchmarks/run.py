@@ -16,7 +16,9 @@
 6. vote ingestion end to end through the real platform paths (``ingest_e2e.py``): 20,000 reaction events
    as signed Slack HTTP requests from a separate client process (10% redelivered) and as Discord gateway
    dispatches from a separate fake gateway, members changing their reactions; events per second until
-   the last vote is applied, and the votes checked against a model of the platform (exit 1 if wrong).
+   the last vote is applied, and the votes checked against a model of the platform (exit 1 if wrong);
+7. the dedup candidate stage per offline embedder (``dedup_bench.py``): pairwise precision and recall at
+   cosine-distance thresholds on hand-written paraphrases and look-alikes, and the radius it suggests.
 
     python benchmarks/run.py            # everything: long (80 minutes here, 55 of them vote ingestion)
     python benchmarks/run.py --quick    # a short version, what CI runs (about a minute)
@@ -49,7 +51,7 @@ RESULTS = HERE / "results"
 PAPER_TOKENS = 35_000
 TARGET_TOKENS = 15_000
 TARGET_P99_MS = 50.0
-SECTIONS = ("tokens", "latency", "votes", "mixed", "graph", "memory", "e2e")
+SECTIONS = ("tokens", "latency", "votes", "mixed", "graph", "memory", "e2e", "dedup")
 
 
 # --- settings per mode -----------------------------------------------------------------------------
@@ -308,6 +310,29 @@ def _latency_cell(leg: dict[str, Any]) -> str:
     return f"p50 {_ms(own['p50'])} · p99 {_ms(own['p99'])} · {leg['turns_per_s']:.1f} turns/s{cpu}{failed}"
 
 
+def run_dedup_candidates() -> dict[str, Any]:
+    import dedup_bench
+
+    return asyncio.run(dedup_bench.measure())
+
+
+def _dedup_rows(found: dict[str, Any] | None) -> list[tuple[str, str, str]]:
+    rows = []
+    for model, measured in (found or {}).get("embedders", {}).items():
+        suggested = measured["suggested"]
+        at = next((row for row in measured["at_all_pairs"] if row["threshold"] == suggested), None)
+        result = "—" if at is None else f"recall {at['recall']:.2f}, precision {(at['precision'] or 0):.2f}"
+        rows.append(
+            (
+                f"Dedup candidates, {model} ({found['pairs']} labelled pairs, all pairs of {found['cards']} cards)",
+                f"radius {suggested}: {result}; AUC {measured['auc_all_pairs']:.2f} (labelled look-alikes "
+                f"{measured['auc_labelled']:.2f})",
+                "",
+            )
+        )
+    return rows
+
+
 def report_rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
     """(what, result, target) rows, shared by the terminal table and the README snippet."""
     rows: list[tuple[str, str, str]] = []
@@ -345,6 +370,7 @@ def report_rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
             )
         )
     rows += _e2e_rows(results.get("e2e", []))
+    rows += _dedup_rows(results.get("dedup"))
     return rows
 
 
@@ -566,6 +592,7 @@ def main(argv: list[str] | None = None) -> int:
             section("e2e", "6. vote ingestion end to end", lambda: run_e2e(scratch, config, postgres))
         section("graph", "4. graph assembly", lambda: run_graph(config))
         section("memory", "5. memory", lambda: run_memory(base_url, scratch, config))
+        section("dedup", "7. dedup candidates per embedder", run_dedup_candidates)
     results["duration_s"] = time.perf_counter() - clock
     results["votes_ok"] = all(
         leg.get("ok", True) for leg in results.get("votes", []) + results.get("mixed", []) + results.get("e2e", [])

@@ -144,3 +144,47 @@ def test_dedup_reports_a_judge_failure(app, env, fake):
     fake.script("not json at all", "still not json")
     result = invoke(app, env, "dedup")
     assert result.exit_code == 1 and "dedup stopped" in result.output and "run `mge dedup` again" in result.output
+
+
+def _dump(url: str) -> list[str]:
+    """Every row of every table, as SQL text (the SQLite file's whole content, row for row)."""
+    import sqlite3
+
+    from storage.database import sqlite_path
+
+    with sqlite3.connect(sqlite_path(url)) as connection:
+        return list(connection.iterdump())
+
+
+def test_dedup_dry_run_changes_nothing_and_lists_groups_by_card_id(app, env, fake):
+    vectors = Embeddings()
+    fake.embedding_fn = vectors
+    vectors.set(AUTONOMY, unit(0))
+    vectors.set(AUTONOMY_REWORDED, near(unit(0), 0.15, 1))  # past the match radius, within the cluster radius
+    vectors.set(GENEROSITY, unit(9))
+    cards = [("guild", AUTONOMY), ("guild", AUTONOMY_REWORDED), ("guild", GENEROSITY)]
+    first, reworded, far = seed(env["DATABASE_URL"], cards)
+    env = {**env, "MGE_DEDUP_CLUSTER_EPS": "0.2"}
+    # Placed as three values; the queue pass that follows has the judge keep the pair apart.
+    fake.script({"groups": [group([first], best=first), group([reworded], best=reworded)]})
+    placed = invoke(app, env, "dedup")
+    assert placed.exit_code == 0 and "0 values merged" in placed.output, placed.output
+    before = _dump(env["DATABASE_URL"])
+    judged = len(fake.chat_requests)
+    fake.script({"groups": [group([first, reworded], best=reworded)]})
+
+    result = invoke(app, env, "dedup", "--dry-run", "--format", "json")
+
+    assert result.exit_code == 0, result.output
+    [found] = json.loads(result.output)
+    [proposed] = found["groups"]
+    assert proposed["card_ids"] == [first, reworded] and proposed["best_written_card_id"] == reworded
+    assert proposed["distances"] == {str(first): pytest.approx(0.15, abs=1e-3), str(reworded): 0.0}
+    assert "same attention" in proposed["reasons"] and far not in proposed["card_ids"]
+    assert len(fake.chat_requests) == judged + 1
+    assert _dump(env["DATABASE_URL"]) == before
+
+    fake.script({"groups": [group([first, reworded], best=reworded)]})
+    table = invoke(app, env, "dedup", "--dry-run")
+    assert table.exit_code == 0 and f"cards [{first}, {reworded}]" in table.output and "nothing changed" in table.output
+    assert _dump(env["DATABASE_URL"]) == before

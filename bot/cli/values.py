@@ -135,23 +135,37 @@ def values_undo(card_id: int = typer.Argument(..., help="The member card whose l
     typer.echo(f"card {card_id} is back in value {result.value_id} ({result.decision}): {result.value_card.title}")
 
 
+@values_app.command("unmerge")
+def values_unmerge(value_id: int = typer.Argument(..., help="The value that was merged into another.")) -> None:
+    """Undo a merge of two values (a moderator's or the dedup passes'): both values stand again."""
+    from bot.values.corrections import undo_merge
+
+    back = _run_values(lambda database: undo_merge(database, value_id=value_id, actor=operator_actor(), now=utcnow()))
+    typer.echo(f"value {value_id} is back with its {back} card(s)")
+
+
 def dedup_command(
     community: str | None = typer.Option(None, "--community", help=COMMUNITY_HELP_ALL),
     lexical: bool = typer.Option(
         False,
         "--lexical",
-        help="Use the offline lexical embedder instead of the embeddings endpoint (weaker candidates).",
+        help="Use the offline lexical embedder instead of the configured one (weaker candidates).",
     ),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Show what would be merged (distances, the judge's reasons); change nothing."
+    ),
+    format: OutputFormat = typer.Option(OutputFormat.table, "--format", help="json or table (with --dry-run)."),
 ) -> None:
-    """Merge members' confirmed cards into canonical values: embeddings propose, the LLM judge decides."""
+    """Merge members' confirmed cards into canonical values: embeddings propose, the LLM judge decides; then
+    the queued cards' values are converged with the others."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from bot.runtime.settings import SettingsError
     from bot.runtime.wiring import build_dedup_embedder, build_llm
     from bot.values.batch import run_dedup
+    from bot.values.converge import run_convergence
     from core.llm import LLMError
-    from storage import communities_repo
 
     settings = settings_or_exit()
     try:
@@ -161,13 +175,15 @@ def dedup_command(
     embedder, params = build_dedup_embedder(settings, llm=llm, lexical=lexical)
     judge_model = settings.judge_model
     console = Console(stderr=True)
+    if dry_run:
+        _dedup_dry_run(llm, embedder, params, judge_model, community, format)
+        return
+
+    converged: list = []
 
     async def dedup_all(database):
         try:
-            ids = await community_ids(database, community)
-            if ids is None:
-                async with database.session() as session:
-                    ids = [c.id for c in await communities_repo.list_communities(session)]
+            ids = await _all_community_ids(database, community)
             reports = []
             for community_id in ids:
                 with Progress(
@@ -195,6 +211,17 @@ def dedup_command(
                             params=params,
                         )
                     )
+                converged.append(
+                    await run_convergence(
+                        database,
+                        llm=llm,
+                        embedder=embedder,
+                        judge_model=judge_model,
+                        community_id=community_id,
+                        now=utcnow(),
+                        params=params,
+                    )
+                )
             return reports
         finally:
             await llm.aclose()
@@ -213,5 +240,62 @@ def dedup_command(
             f"existing values, {report.new_values} new values; {report.judge_calls} judge calls; tokens used: "
             f"{report.input_tokens} in, {report.output_tokens} out"
         )
+    for report in converged:
+        typer.echo(f"community {report.community_id}: converged: {report}")
     if not reports:
         typer.echo("no communities yet")
+
+
+async def _all_community_ids(database, community: str | None) -> list[int]:
+    from storage import communities_repo
+
+    ids = await community_ids(database, community)
+    if ids is None:
+        async with database.session() as session:
+            ids = [c.id for c in await communities_repo.list_communities(session)]
+    return ids
+
+
+def _dedup_dry_run(llm, embedder, params, judge_model: str, community: str | None, format: OutputFormat) -> None:
+    """``mge dedup --dry-run``: the groups a re-dedup pass would merge, per community; nothing is written."""
+    from bot.values.converge import dry_run
+    from core.llm import LLMError
+
+    async def propose(database):
+        try:
+            return {
+                community_id: await dry_run(
+                    database,
+                    llm=llm,
+                    embedder=embedder,
+                    judge_model=judge_model,
+                    community_id=community_id,
+                    now=utcnow(),
+                    params=params,
+                )
+                for community_id in await _all_community_ids(database, community)
+            }
+        finally:
+            await llm.aclose()
+
+    try:
+        proposals = _run_values(propose)
+    except LLMError as error:
+        raise fail(f"dry run stopped: {error}. Nothing was changed.", 1) from None
+    if format is OutputFormat.json:
+        _print_json(
+            [
+                {"community_id": cid, "groups": [group.as_dict() for group in groups]}
+                for cid, groups in proposals.items()
+            ]
+        )
+        return
+    for cid, groups in proposals.items():
+        typer.echo(f"community {cid}: {len(groups)} group(s) would be merged (dry run: nothing changed)")
+        for group in groups:
+            typer.echo(
+                f"  cards {group.card_ids} (values {group.value_ids}), text of card {group.best_written_card_id}"
+            )
+            for card_id, distance in sorted(group.distances.items()):
+                typer.echo(f"    card {card_id}: cosine distance {distance:.3f} from the best-written card")
+            typer.echo(f"    judge: {group.reasons[:600]}")

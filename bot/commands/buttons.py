@@ -10,6 +10,7 @@ needs), runs the route's handler and renders the :class:`ButtonReply`. The route
 - ``fair:…``, ``survey:…`` — the legitimacy questions (docs/method.md §8)
 - ``why:…``, ``dmvote:…`` — the reason question after a vote, and stories voted on in a DM (``bot.voting.reasons``,
   ``bot.voting.dm_vote``; docs/method.md §7)
+- ``valuecheck:…`` — "is this still what you care about?" after dedup changed a member's value (§4)
 - anything else — an answer to the interview, exactly as if the member had typed the key; a press under
   an old prompt is sent with ``is_choice`` and the interview says the button is out of date.
 
@@ -27,11 +28,13 @@ from bot.commands.member_data import FORGET_KEY_PREFIX, forget, forget_button_re
 from bot.generalization.picks import PressResult, PressStatus, record_press
 from bot.interview.service import InterviewService
 from bot.legitimacy.checks import Outgoing, record_answer
+from bot.values.checks import record_check_answer
 from bot.voting.dm_vote import answer_vote_button
 from bot.voting.reasons import answer_reason_button
 from core.generalization import is_generalization_key
 from core.legitimacy import is_legitimacy_key
 from core.messages import CommunityRef, InboundMessage, Outbound, Person
+from core.value_checks import is_value_check_key
 from core.vote_reasons import is_reason_key, is_vote_key
 from storage.database import Database
 
@@ -104,26 +107,21 @@ async def answer_forget(press: ButtonPress) -> ButtonReply:
     return ButtonReply(private=report.text())
 
 
-async def answer_legitimacy(press: ButtonPress) -> ButtonReply:
-    replies = await record_answer(
-        press.database,
-        key=press.key,
-        platform=press.platform,
-        platform_user_id=press.person.platform_user_id,
-        now=press.now,
-    )
-    return ButtonReply(plain=tuple(replies))
+def _plain_answer(record: Callable[..., Awaitable[list[Outgoing]]]) -> ButtonHandler:
+    """A route whose use case stores the press and answers with plain DM texts (legitimacy, value checks,
+    vote reasons)."""
 
+    async def answer(press: ButtonPress) -> ButtonReply:
+        replies = await record(
+            press.database,
+            key=press.key,
+            platform=press.platform,
+            platform_user_id=press.person.platform_user_id,
+            now=press.now,
+        )
+        return ButtonReply(plain=tuple(replies))
 
-async def answer_reason(press: ButtonPress) -> ButtonReply:
-    replies = await answer_reason_button(
-        press.database,
-        key=press.key,
-        platform=press.platform,
-        platform_user_id=press.person.platform_user_id,
-        now=press.now,
-    )
-    return ButtonReply(plain=tuple(replies))
+    return answer
 
 
 async def answer_dm_vote(press: ButtonPress) -> ButtonReply:
@@ -149,8 +147,9 @@ async def answer_interview(press: ButtonPress) -> ButtonReply:
 ROUTES: tuple[ButtonRoute, ...] = (
     ButtonRoute("generalization", is_generalization_key, answer_generalization, several_per_message=True),
     ButtonRoute("forget", lambda key: key.startswith(FORGET_KEY_PREFIX), answer_forget, exclusive=True),
-    ButtonRoute("legitimacy", is_legitimacy_key, answer_legitimacy),
-    ButtonRoute("reason", is_reason_key, answer_reason),
+    ButtonRoute("legitimacy", is_legitimacy_key, _plain_answer(record_answer)),
+    ButtonRoute("value check", is_value_check_key, _plain_answer(record_check_answer), exclusive=True),
+    ButtonRoute("reason", is_reason_key, _plain_answer(answer_reason_button)),
     ButtonRoute("dm vote", is_vote_key, answer_dm_vote),
     ButtonRoute("interview", lambda key: True, answer_interview, needs_community=True, exclusive=True),
 )

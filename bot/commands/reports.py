@@ -48,12 +48,14 @@ async def stats(call: ModeratorCall) -> ActionReply:
     lines_legitimacy = await legitimacy_lines(call.database, community_id=cid)
     from bot.generalization.picks import stats_lines as generalization_lines
     from bot.ideology.screen import stats_lines as ideology_lines
+    from bot.values.checks import stats_lines as value_check_lines
     from bot.voting.reasons import stats_lines as reason_lines
 
     lines_method = [
         *await reason_lines(call.database, community_id=cid),
         *await generalization_lines(call.database, community_id=cid),
         *await ideology_lines(call.database, community_id=cid),
+        *await value_check_lines(call.database, community_id=cid),
     ]
     rate = f"{len(completed) / started:.0%}" if started else "—"
     median_turns = statistics.median([turns.get(c[0], 0) for c in completed]) if completed else None

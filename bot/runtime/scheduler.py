@@ -181,7 +181,9 @@ async def maintenance_job() -> dict[int, dict[str, str]]:
             for c in await communities_repo.list_communities(session)
             if c.id is not None and c.platform != "console"
         ]
-    return await run_maintenance(context.database, context.maintenance, community_ids=ids, now=context.clock())
+    return await run_maintenance(
+        context.database, context.maintenance, community_ids=ids, now=context.clock(), messengers=context.messengers
+    )
 
 
 # --- building and running the scheduler ---------------------------------------------------------------

@@ -47,9 +47,15 @@ class Settings(BaseSettings):
     embedding_model: str = "text-embedding-3-small"
     #: Model that judges whether two cards are the same value; empty: the articulation model.
     dedup_model: str | None = None
-    dedup_match_distance: float = 0.10
-    dedup_cluster_eps: float = 0.11
+    #: Override the embedding model's default thresholds (core.dedup_thresholds); empty: the model's default.
+    dedup_match_distance: float | None = None
+    dedup_cluster_eps: float | None = None
     dedup_cluster_min_points: int = 3
+    #: What proposes dedup candidates: the embeddings endpoint (``embedding_model``), the offline semantic
+    #: embedder (the ``offline-embeddings`` extra), or the hashed-words lexical embedder (the last resort).
+    embedder: Literal["endpoint", "wordllama", "lexical"] = "endpoint"
+    #: How often maintenance also re-deduplicates all active values with each other (days; 0: never).
+    dedup_recheck_days: int = 7
     llm_timeout_seconds: float = 60.0
     llm_max_retries: int = 2
     structured_output: Literal["auto", "json_schema", "json_object"] = "auto"
@@ -197,11 +203,23 @@ class Settings(BaseSettings):
             raise ValueError("model names must not be empty")
         return value.strip()
 
+    @field_validator("dedup_match_distance", "dedup_cluster_eps", mode="before")
+    @classmethod
+    def _empty_is_default(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("dedup_match_distance", "dedup_cluster_eps")
     @classmethod
-    def _distance(cls, value: float) -> float:
-        if not 0 < value < 2:
+    def _distance(cls, value: float | None) -> float | None:
+        if value is not None and not 0 < value < 2:
             raise ValueError(f"cosine distances lie between 0 and 2, got {value}")
+        return value
+
+    @field_validator("dedup_recheck_days")
+    @classmethod
+    def _recheck(cls, value: int) -> int:
+        if not 0 <= value <= 365:
+            raise ValueError(f"MGE_DEDUP_RECHECK_DAYS must be between 0 (never) and 365, got {value}")
         return value
 
     @field_validator("dedup_cluster_min_points")

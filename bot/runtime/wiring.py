@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -37,47 +37,55 @@ def open_database(settings: Settings) -> Database:
     return Database(settings.resolved_database_url)
 
 
-def dedup_params(settings: Settings) -> DedupParams:
+def dedup_params(settings: Settings, *, embedding_model: str) -> DedupParams:
+    """The thresholds of ``embedding_model``'s vector space (core.dedup_thresholds), unless settings override them."""
     from bot.values.placement import DedupParams
+    from core.dedup_thresholds import thresholds_for
 
+    defaults = thresholds_for(embedding_model)
     return DedupParams(
-        match_distance=settings.dedup_match_distance,
-        cluster_eps=settings.dedup_cluster_eps,
+        match_distance=settings.dedup_match_distance or defaults.match_distance,
+        cluster_eps=settings.dedup_cluster_eps or defaults.cluster_eps,
         cluster_min_points=settings.dedup_cluster_min_points,
     )
 
 
 def build_dedup_embedder(settings: Settings, *, llm: LLM, lexical: bool = False) -> tuple[Embedder, DedupParams]:
-    """The embedder ``mge dedup`` proposes candidates with, and the parameters that go with it: the embeddings
-    endpoint, or with ``lexical`` the offline lexical embedder and its own match distance."""
-    from adapters.embeddings import LEXICAL_MATCH_DISTANCE, LexicalEmbedder, LLMEmbedder
+    """The embedder that proposes dedup candidates (``MGE_EMBEDDER``; ``lexical``: the lexical one whatever the
+    setting) and the thresholds that go with its model."""
+    from adapters.embeddings import LexicalEmbedder, LLMEmbedder, WordLlamaEmbedder
 
-    params = dedup_params(settings)
-    if not lexical:
-        return LLMEmbedder(llm, settings.embedding_model), params
-    return LexicalEmbedder(), replace(params, match_distance=LEXICAL_MATCH_DISTANCE, cluster_eps=LEXICAL_MATCH_DISTANCE)
+    embedder: Embedder
+    choice = "lexical" if lexical else settings.embedder
+    if choice == "lexical":
+        embedder = LexicalEmbedder()
+    elif choice == "wordllama":
+        embedder = WordLlamaEmbedder()
+    else:
+        embedder = LLMEmbedder(llm, settings.embedding_model)
+    return embedder, dedup_params(settings, embedding_model=embedder.model)
 
 
 def build_reconciler(settings: Settings, *, database: Database, llm: LLM):
-    """Places each confirmed card among the community's values (embeddings from the LLM endpoint)."""
-    from adapters.embeddings import LLMEmbedder
+    """Places each confirmed card among the community's values."""
     from bot.values.corrections import Reconciler
 
-    embedder = LLMEmbedder(llm, settings.embedding_model)
-    return Reconciler(database, llm, embedder, settings.judge_model, dedup_params(settings))
+    embedder, params = build_dedup_embedder(settings, llm=llm)
+    return Reconciler(database, llm, embedder, settings.judge_model, params)
 
 
 def build_maintenance(settings: Settings, *, llm: LLM):
-    """What the scheduler's maintenance job (dedup, story generation, the ideology screen) runs with."""
-    from adapters.embeddings import LLMEmbedder
+    """What the scheduler's maintenance job (dedup, convergence, story generation, the ideology screen) runs with."""
     from bot.runtime.maintenance import Maintenance
 
+    embedder, params = build_dedup_embedder(settings, llm=llm)
     return Maintenance(
         llm=llm,
-        embedder=LLMEmbedder(llm, settings.embedding_model),
+        embedder=embedder,
         judge_model=settings.judge_model,
         story_model=settings.articulation_model,
-        dedup_params=dedup_params(settings),
+        dedup_params=params,
+        recheck_every=timedelta(days=settings.dedup_recheck_days) if settings.dedup_recheck_days else None,
     )
 
 

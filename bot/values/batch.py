@@ -16,6 +16,7 @@ from bot.values.placement import DedupParams, DedupReport, Progress, ValueIndex,
 from core import dedup_judge
 from core.embeddings import Embedder, clusters, dbscan, policies_text
 from core.llm import LLM, LLMError
+from storage import dedup_repo
 from storage import values_repo as repo
 from storage.database import Database
 from storage.models import JobRun, ValuesCardRecord
@@ -183,6 +184,7 @@ async def _place_cards(
             now=now,
             exclude=exclude.get(cards[i].id, set()),
             report=report,
+            ask_by_dm=True,
         )
         await session.commit()
         step_done(1)
@@ -222,7 +224,7 @@ async def _place_cluster(
         created.append(value.id)
         report.new_values += 1
         for card_id in sorted(group.card_ids):
-            await repo.add_assignment(
+            assignment = await repo.add_assignment(
                 session,
                 card=by_id[card_id],
                 value_id=value.id,
@@ -232,5 +234,9 @@ async def _place_cluster(
                 prompt_sha=prompt.sha,
                 model=answer.model,
             )
+            if card_id != best.id:  # their value shows another member's card: ask them if it is theirs
+                await dedup_repo.add_value_check(
+                    session, card=by_id[card_id], value_id=value.id, change=f"moved:{assignment.id}", now=now
+                )
             report.clustered_cards += 1
     return singles, created

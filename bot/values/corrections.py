@@ -14,6 +14,7 @@ from bot.values.placement import DedupParams, Reconciliation, reconcile_card, re
 from core.cards import ValueStatus
 from core.embeddings import Embedder
 from core.llm import LLM
+from storage import dedup_repo
 from storage import values_repo as repo
 from storage.database import Database
 from storage.models import CanonicalValue, ValueAssignment, ValuesCardRecord
@@ -97,7 +98,8 @@ async def merge_values(
     database: Database, *, keep_id: int, merge_id: int, actor: str, now: datetime, community_id: int | None = None
 ) -> int:
     """Move every card of ``merge_id`` into ``keep_id`` (manual_merge); ``merge_id`` becomes merged.
-    Returns how many cards moved. Each card's move can be undone with :func:`undo_last`."""
+    Returns how many cards moved. Undo with :func:`undo_merge` (both values back) or per card with
+    :func:`undo_last`."""
     if keep_id == merge_id:
         raise ValueError("cannot merge a value into itself")
     async with database.session() as session:
@@ -112,23 +114,84 @@ async def merge_values(
             raise ValueError(f"value {keep_id} was merged into {keep.merged_into_id}; merge into that one instead")
         if merge.status == ValueStatus.MERGED:
             raise ValueError(f"value {merge_id} is already merged into {merge.merged_into_id}")
-        moved = 0
-        for assignment, card in await repo.current_members(session, value_id=merge_id):
-            repo.supersede(assignment, now=now)
-            await repo.add_assignment(
-                session,
-                card=card,
-                value_id=keep_id,
-                decision="manual_merge",
-                now=now,
-                actor=actor,
-                reason=f"moderator merged value {merge_id} into {keep_id}",
-            )
-            moved += 1
-        merge.status, merge.merged_into_id, merge.updated_at = ValueStatus.MERGED, keep_id, now
-        _card_joined(keep, now=now)
+        moved = await merge_into(
+            session,
+            keep,
+            merge,
+            decision="manual_merge",
+            actor=actor,
+            reason=f"moderator merged value {merge_id} into {keep_id}",
+            now=now,
+        )
         await session.commit()
         return moved
+
+
+#: Decisions that moved a card because its whole value was merged into another.
+MERGE_DECISIONS = ("manual_merge", "dedup_merge")
+
+
+async def merge_into(
+    session: AsyncSession,
+    keep: CanonicalValue,
+    merge: CanonicalValue,
+    *,
+    decision: str,
+    actor: str,
+    reason: str,
+    now: datetime,
+    prompt_sha: str | None = None,
+    model: str | None = None,
+) -> int:
+    """Move every current card of ``merge`` into ``keep`` (one new assignment each, so each can be undone);
+    ``merge`` becomes merged into ``keep``. Each moved card's author is to be asked whether ``keep`` still
+    represents them (a value check). Returns how many cards moved; the caller commits."""
+    moved = 0
+    for assignment, card in await repo.current_members(session, value_id=merge.id):
+        repo.supersede(assignment, now=now)
+        await session.flush()
+        added = await repo.add_assignment(
+            session,
+            card=card,
+            value_id=keep.id,
+            decision=decision,
+            now=now,
+            actor=actor,
+            reason=reason,
+            prompt_sha=prompt_sha,
+            model=model,
+        )
+        await dedup_repo.add_value_check(session, card=card, value_id=keep.id, change=f"moved:{added.id}", now=now)
+        moved += 1
+    merge.status, merge.merged_into_id, merge.updated_at = ValueStatus.MERGED, keep.id, now
+    _card_joined(keep, now=now)
+    return moved
+
+
+async def undo_merge(
+    database: Database, *, value_id: int, actor: str, now: datetime, community_id: int | None = None
+) -> int:
+    """Undo the merge of value ``value_id`` into another: every card the merge moved goes back (its decision
+    before the merge is restored, as :func:`undo_last` does), so both values stand again. Returns how many
+    cards went back."""
+    async with database.session() as session:
+        value = await repo.get_value(session, value_id=value_id, community_id=community_id)
+        if value is None:
+            raise LookupError(f"no value {value_id}")
+        if value.status != ValueStatus.MERGED or value.merged_into_id is None:
+            raise ValueError(f"value {value_id} is {value.status}, not merged into another value")
+        back = 0
+        for current, card in await repo.current_members(session, value_id=value.merged_into_id):
+            if current.decision not in MERGE_DECISIONS:
+                continue
+            earlier = [a for a in await repo.assignment_history(session, card_id=card.id) if a.id < current.id]
+            if earlier and earlier[-1].canonical_value_id == value_id:
+                await _restore(session, card, current, earlier[-1], actor=actor, now=now)
+                back += 1
+        if not back:
+            raise ValueError(f"no card of value {value.merged_into_id} came from value {value_id} by a merge")
+        await session.commit()
+        return back
 
 
 async def split_card(
@@ -167,33 +230,44 @@ async def undo_last(
         earlier = [a for a in await repo.assignment_history(session, card_id=card_id) if a.id < current.id]
         if not earlier:
             raise ValueError(f"card {card_id} has no earlier decision to go back to")
-        previous = earlier[-1]
-        target = await repo.get_value(session, value_id=previous.canonical_value_id)
-        assert target is not None
-        if target.status == ValueStatus.HIDDEN:
-            raise ValueError(f"value {target.id} is hidden by a moderator; unhide it before moving cards back")
-        repo.supersede(current, now=now)
-        await session.flush()
-        restored = await repo.add_assignment(
-            session,
-            card=card,
-            value_id=previous.canonical_value_id,
-            decision=previous.decision,
-            now=now,
-            reason=(
-                f"undo of decision {current.id} ({current.decision}) restored decision {previous.id}: {previous.reason}"
-            ),
-            prompt_sha=previous.prompt_sha,
-            model=previous.model,
-            actor=actor,
-            member_agrees=previous.member_agrees,
-        )
-        _card_joined(target, now=now)
-        left = await repo.get_value(session, value_id=current.canonical_value_id)
-        if left is not None and left.id != target.id:
-            await _card_left(session, left, card_id=card_id, now=now)
+        restored = await _restore(session, card, current, earlier[-1], actor=actor, now=now)
         await session.commit()
         return await reconciliation_of(session, restored)
+
+
+async def _restore(
+    session: AsyncSession,
+    card: ValuesCardRecord,
+    current: ValueAssignment,
+    previous: ValueAssignment,
+    *,
+    actor: str,
+    now: datetime,
+) -> ValueAssignment:
+    """Supersede ``current`` and add ``previous`` again as a new row (its value becomes active again)."""
+    target = await repo.get_value(session, value_id=previous.canonical_value_id)
+    assert target is not None
+    if target.status == ValueStatus.HIDDEN:
+        raise ValueError(f"value {target.id} is hidden by a moderator; unhide it before moving cards back")
+    repo.supersede(current, now=now)
+    await session.flush()
+    restored = await repo.add_assignment(
+        session,
+        card=card,
+        value_id=previous.canonical_value_id,
+        decision=previous.decision,
+        now=now,
+        reason=f"undo of decision {current.id} ({current.decision}) restored decision {previous.id}: {previous.reason}",
+        prompt_sha=previous.prompt_sha,
+        model=previous.model,
+        actor=actor,
+        member_agrees=previous.member_agrees,
+    )
+    _card_joined(target, now=now)
+    left = await repo.get_value(session, value_id=current.canonical_value_id)
+    if left is not None and left.id != target.id:
+        await _card_left(session, left, card_id=card.id, now=now)
+    return restored
 
 
 def _check_community(card: ValuesCardRecord, community_id: int | None) -> None:

@@ -29,6 +29,7 @@ from core import dedup_judge
 from core.cards import CardStatus, ValuesCard, ValueStatus, card_as_text
 from core.embeddings import Embedder, nearest, policies_text
 from core.llm import LLM, LLMError
+from storage import dedup_repo
 from storage import values_repo as repo
 from storage.database import Database
 from storage.models import CanonicalValue, JobRun, ValueAssignment, ValuesCardRecord
@@ -176,9 +177,14 @@ async def reconcile_one(
     now: datetime,
     exclude: Collection[int] = frozenset(),
     report: DedupReport | None = None,
+    ask_by_dm: bool = False,
 ) -> ValueAssignment:
-    """Judge the card against its nearest values, then write: join one, or found a new value.
-    Nothing is written before the judge has answered validly."""
+    """Judge the card against its nearest values, then write: join one, or found a new value (and queue
+    the card for the next convergence pass). Nothing is written before the judge has answered validly.
+
+    The other members of a value whose shown text the card replaces are to be asked by DM whether it still
+    represents them (a value check); so is the card's own author with ``ask_by_dm`` (the batch job: no
+    interview is there to ask them)."""
     candidate_ids = index.candidates(vector, params, exclude)
     judged: _Judged | None = None
     if candidate_ids:
@@ -206,9 +212,14 @@ async def reconcile_one(
             prompt_sha=judged.prompt_sha,
             model=judged.model,
         )
+        if ask_by_dm:
+            await dedup_repo.add_value_check(
+                session, card=card, value_id=value.id, change=f"moved:{assignment.id}", now=now
+            )
         if verdict.better_written == "new":
             repo.show_card_text(value, card, now=now)
             index.set(value, vector)
+            await ask_members_after_text_change(session, value, change=f"text:{value.id}:{assignment.id}", now=now)
         if report is not None:
             report.judged_same += 1
         return assignment
@@ -219,6 +230,7 @@ async def reconcile_one(
         reason = f"judged a different value from {candidate_ids}: {judged.verdict.reasons.as_text()}"
     value = await repo.create_value_from_card(session, card=card, now=now)
     index.set(value, vector)
+    await dedup_repo.queue_card(session, card=card, now=now)
     if report is not None:
         report.new_values += 1
     return await repo.add_assignment(
@@ -231,6 +243,15 @@ async def reconcile_one(
         prompt_sha=judged.prompt_sha if judged else None,
         model=judged.model if judged else None,
     )
+
+
+async def ask_members_after_text_change(
+    session: AsyncSession, value: CanonicalValue, *, change: str, now: datetime
+) -> None:
+    """A value check for every member of ``value`` but the one whose card it now shows."""
+    for _, member_card in await repo.current_members(session, value_id=value.id):
+        if member_card.id != value.source_card_id:
+            await dedup_repo.add_value_check(session, card=member_card, value_id=value.id, change=change, now=now)
 
 
 async def reconciliation_of(session: AsyncSession, assignment: ValueAssignment) -> Reconciliation:

@@ -31,7 +31,7 @@ from storage.models.operations import CommunitySchedule, JobRun, JobStatus, Mode
 from storage.models.polls import Poll, PollReaction, ReactionEvent, Vote, VoteReasonAsk, VoteReasonOptOut
 from storage.models.stories import MoralContext, ScenarioContext, TransitionStory
 from storage.models.types import UTCDateTime, table_of
-from storage.models.values import CanonicalValue, EmbeddingCache, ValueAssignment
+from storage.models.values import CanonicalValue, DedupQueueEntry, EmbeddingCache, ValueAssignment, ValueCheck
 
 __all__ = [
     "CanonicalValue",
@@ -66,6 +66,8 @@ __all__ = [
     "TransitionStory",
     "UTCDateTime",
     "ValueAssignment",
+    "ValueCheck",
+    "DedupQueueEntry",
     "ValuesCardRecord",
     "Vote",
     "VoteReasonAsk",

@@ -78,3 +78,35 @@ class EmbeddingCache(SQLModel, table=True):
     vector: bytes = Field(sa_column=sa.Column(sa.LargeBinary, nullable=False))
     dimensions: int
     created_at: datetime = utc_column()
+
+
+class DedupQueueEntry(SQLModel, table=True):
+    """A card that matched no value when it was placed (it founded its own): the next maintenance pass
+    clusters it with every active value, so a near-duplicate just past the match radius is looked at again."""
+
+    __tablename__ = "dedup_queue"
+
+    card_id: int = Field(foreign_key="values_card.id", primary_key=True)
+    community_id: int = Field(foreign_key="community.id", index=True)
+    queued_at: datetime = utc_column()
+
+
+class ValueCheck(SQLModel, table=True):
+    """A member asked by DM whether a value still represents them, after their card moved to another value
+    or their value's shown text changed: one row per card and change (``change``), claimed before sending."""
+
+    __tablename__ = "value_check"
+    __table_args__ = (sa.UniqueConstraint("card_id", "change"),)
+
+    id: int = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="community.id", index=True)
+    member_id: int = Field(foreign_key="member.id", index=True)
+    card_id: int = Field(foreign_key="values_card.id")
+    value_id: int = Field(foreign_key="canonical_value.id")
+    #: What changed: ``moved:<assignment id>`` or ``text:<value id>:<assignment id of the joining card>``.
+    change: str = Field(max_length=64)
+    created_at: datetime = utc_column()
+    sent_at: datetime | None = utc_column(nullable=True)
+    #: ``same`` or ``separate`` once the member pressed a button.
+    answer: str | None = Field(default=None, max_length=16)
+    answered_at: datetime | None = utc_column(nullable=True)

@@ -1,7 +1,7 @@
 """vote reasons: the "why did you vote so?" questions and their opt-outs
 
 Revision ID: 0011_vote_reasons
-Revises: 0009
+Revises: 0010_dedup_queue
 Create Date: 2026-12-12
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 import storage.models
 
 revision: str = "0011_vote_reasons"
-down_revision: str | None = "0009"
+down_revision: str | None = "0010_dedup_queue"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

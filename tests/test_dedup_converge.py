@@ -1,0 +1,156 @@
+"""Values that converge (docs/method.md §4): the queue pass, the re-dedup pass and undoing its merge, and the
+thresholds each embedding model gets."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlmodel import select
+
+from adapters.embeddings import LLMEmbedder
+from bot.runtime.maintenance import Maintenance, run_maintenance
+from bot.values.converge import run_convergence
+from bot.values.corrections import undo_merge
+from bot.values.placement import DedupParams, reconcile_card
+from storage import dedup_repo
+from storage.models import CanonicalValue, DedupQueueEntry, JobRun, ValueCheck
+from tests.dedup_support import (
+    AUTONOMY,
+    AUTONOMY_REWORDED,
+    GENEROSITY,
+    add_card,
+    community,
+    group,
+    near,
+    unit,
+)
+from tests.test_dedup_batch import current, llm, vectors  # noqa: F401 (fixtures)
+
+#: The direct match radius at confirmation, and the wider radius of the convergence passes.
+PARAMS = DedupParams(match_distance=0.10, cluster_eps=0.20)
+
+
+@pytest.fixture
+def place(database, llm, clock):
+    async def run(card_id: int):
+        return await reconcile_card(
+            database,
+            llm=llm,
+            embedder=LLMEmbedder(llm, "embed-model"),
+            judge_model="judge-model",
+            card_id=card_id,
+            now=clock(),
+            params=PARAMS,
+        )
+
+    return run
+
+
+async def rows(database, table) -> list:
+    async with database.session() as session:
+        return list((await session.exec(select(table))).all())
+
+
+async def test_a_card_just_past_the_match_radius_is_merged_by_the_next_maintenance_pass(
+    database, fake_openai, vectors, llm, place, clock
+):
+    cid = await community(database, "guild", clock())
+    vectors.set(AUTONOMY, unit(0))
+    vectors.set(AUTONOMY_REWORDED, near(unit(0), 0.15, 1))  # past 0.10: no candidate at confirmation
+    vectors.set(GENEROSITY, unit(9))
+    first = await add_card(database, cid, AUTONOMY, clock(), member="ana")
+    late = await add_card(database, cid, AUTONOMY_REWORDED, clock(), member="ben")
+    other = await add_card(database, cid, GENEROSITY, clock(), member="cy")
+    for card_id in (first, late, other):
+        assert (await place(card_id)).decision == "new_value"
+    assert fake_openai.chat_requests == []  # nothing was close enough to ask the judge
+    assert {e.card_id for e in await rows(database, DedupQueueEntry)} == {first, late, other}
+
+    # The judge sees the pair's cluster (generosity is far from both) and keeps the first card's text.
+    fake_openai.script({"groups": [group([first, late], best=first)]})
+    maintenance = Maintenance(
+        llm=llm,
+        embedder=LLMEmbedder(llm, "embed-model"),
+        judge_model="judge-model",
+        story_model="story-model",
+        dedup_params=PARAMS,
+        recheck_every=None,
+    )
+    outcome = await run_maintenance(database, maintenance, community_ids=[cid], now=clock())
+
+    assert outcome[cid]["converge"].startswith("ok: 3 queued, 1 clusters judged, 1 values merged"), outcome
+    placed = await current(database)
+    assert placed[late] == (placed[first][0], "dedup_merge") and placed[other][1] == "new_value"
+    judged = fake_openai.chat_requests[0]["messages"][0]["content"]
+    assert f"card id {first}" in judged and f"card id {late}" in judged and f"card id {other}" not in judged
+    assert await rows(database, DedupQueueEntry) == []
+    [check] = await rows(database, ValueCheck)
+    assert (check.card_id, check.value_id, check.sent_at) == (late, placed[first][0], None)
+    # The next run has nothing queued: no judge call.
+    requests = len(fake_openai.chat_requests)
+    clock.advance(minutes=5)
+    await run_convergence(
+        database,
+        llm=llm,
+        embedder=LLMEmbedder(llm, "embed-model"),
+        judge_model="j",
+        community_id=cid,
+        now=clock(),
+        params=PARAMS,
+    )
+    assert len(fake_openai.chat_requests) == requests
+
+
+async def test_the_re_dedup_pass_merges_two_values_and_undo_restores_both(
+    database, fake_openai, vectors, llm, place, clock
+):
+    cid = await community(database, "guild", clock())
+    vectors.set(AUTONOMY, unit(0))
+    vectors.set(AUTONOMY_REWORDED, near(unit(0), 0.15, 1))
+    a = await add_card(database, cid, AUTONOMY, clock(), member="ana")
+    b = await add_card(database, cid, AUTONOMY_REWORDED, clock(), member="ben")
+    value_a, value_b = (await place(a)).value_id, (await place(b)).value_id
+    async with database.session() as session:
+        await dedup_repo.unqueue_cards(session, card_ids=[a, b])  # as if the queue pass had kept them apart
+        await session.commit()
+
+    fake_openai.script({"groups": [group([a, b], best=b)]})
+
+    async def recheck():
+        return await run_convergence(
+            database,
+            llm=llm,
+            embedder=LLMEmbedder(llm, "embed-model"),
+            judge_model="judge-model",
+            community_id=cid,
+            now=clock(),
+            params=PARAMS,
+            recheck_every=timedelta(days=7),
+        )
+
+    report = await recheck()
+
+    assert report.rechecked and [g.card_ids for g in report.merges] == [[a, b]]
+    assert report.merges[0].distances[a] == pytest.approx(0.15, abs=1e-3)
+    placed = await current(database)
+    assert placed[a] == (value_b, "dedup_merge") and placed[b] == (value_b, "new_value")
+    async with database.session() as session:
+        merged = await session.get(CanonicalValue, value_a)
+        assert (merged.status, merged.merged_into_id) == ("merged", value_b)
+    # Once per period: a second pass in the same week judges nothing.
+    assert (await recheck()).merges == [] and len(fake_openai.chat_requests) == 1
+
+    assert await undo_merge(database, value_id=value_a, actor="mod", now=clock()) == 1
+
+    placed = await current(database)
+    assert placed[a] == (value_a, "new_value") and placed[b] == (value_b, "new_value")
+    async with database.session() as session:
+        restored = await session.get(CanonicalValue, value_a)
+        kept = await session.get(CanonicalValue, value_b)
+        assert (restored.status, restored.merged_into_id, restored.title) == ("active", None, AUTONOMY["title"])
+        assert (kept.status, kept.title) == ("active", AUTONOMY_REWORDED["title"])
+        runs = (await session.exec(select(JobRun).where(JobRun.job == "dedup_recheck"))).all()
+    assert [r.status for r in runs] == ["done"]
+    with pytest.raises(ValueError, match="not merged"):
+        await undo_merge(database, value_id=value_a, actor="mod", now=clock())
