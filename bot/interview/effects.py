@@ -282,10 +282,8 @@ class Effects:
             return Outcome(await self._prompts.show(ctx, event.source, hint=True))
         record.status = CardStatus.CONFIRMED
         record.confirmed_at = ctx.now
-        text = f"{saved_text(record)} {closing_note(record)}"
-        await ctx.bot_turn(text, kind="notice")
         # The card is the member's (committed by the loop) before its value is looked for.
-        return Outcome([Reply(text)], next=T.CARD_SAVED)
+        return Outcome(next=T.CARD_SAVED)
 
     async def _place_card(self, event: Event) -> Outcome:
         ctx = event.ctx
@@ -294,12 +292,15 @@ class Effects:
         if placed is None or not placed.ask_member:
             return Outcome(next=T.NOTHING_TO_CHECK)
         await ctx.bot_turn(VALUE_CHECK_QUESTION, kind="notice")
-        return Outcome([CardProposal(placed.value_card, VALUE_CHECK_QUESTION, VALUE_CHECK_CHOICES)])
+        saved = Reply(_saved_with_note(record))
+        return Outcome([saved, CardProposal(placed.value_card, VALUE_CHECK_QUESTION, VALUE_CHECK_CHOICES)])
 
     # --- the end -----------------------------------------------------------------------------------
 
     async def _thank(self, event: Event) -> Outcome:
-        return await self._end_with(event, THANKS)
+        """Right after confirming (no message behind it): the card saved, the closing note, thanks."""
+        card = await repo.confirmed_card(event.ctx.session, interview_id=event.ctx.interview.id)
+        return await self._end_with(event, THANKS if event.text is not None else f"{_saved_with_note(card)} {THANKS}")
 
     async def _record_verdict(self, event: Event) -> Outcome:
         ctx = event.ctx
@@ -365,3 +366,7 @@ class Effects:
 
     async def _repeat_prompt(self, event: Event) -> Outcome:
         return Outcome(await self._prompts.show(event.ctx, event.source, hint=True))
+
+
+def _saved_with_note(card: ValuesCardRecord | None) -> str:
+    return f"{saved_text(card)} {closing_note(card)}" if card is not None else saved_text(card)
