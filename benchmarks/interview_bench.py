@@ -5,7 +5,8 @@ A scripted participant goes through ``bot.interview.service.InterviewService`` e
 (``handle`` per message, the real ``OpenAILLM`` client, the fake server of ``fake_llm.py``):
 
     "hi" → consent notice; "I agree" → the (only open) scenario opens; 9 answers, each answered by the
-    interviewer, the 9th by the card; "confirm" → thanks.  12 DM turns, 10 LLM requests.
+    interviewer, the 9th by the list of what the member attends to; "That's it" → the card; "confirm" →
+    thanks.  13 DM turns, 11 LLM requests.
 
 The LLM port is wrapped in :class:`TimedLLM`, which adds up the time each ``handle`` call spends
 awaiting the model; the bot's own latency of a turn is its ``handle`` time minus that.
@@ -64,7 +65,7 @@ ANSWERS = (
     "cares about rather than telling her what to do or making her feel like a bad friend.",
 )
 OPENING = ("hi", "I agree")
-CLOSING = ("confirm",)
+CLOSING = ("That's it", "confirm")
 
 #: [seconds awaiting the LLM, calls, failed calls] of the current ``handle`` call (see TimedLLM).
 _LLM_SECONDS: contextvars.ContextVar[list | None] = contextvars.ContextVar("llm_seconds", default=None)

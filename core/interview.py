@@ -1,17 +1,23 @@
-"""The interview as an explicit state machine: ``(state, trigger) → (new state, effect)``.
+"""The interview as data: one :class:`StateSpec` per state says what the member sees there, which choices
+are offered, how a message is read into a :class:`Trigger`, and where each trigger leads (new state and
+:class:`Effect`).
 
-The machine is pure. ``interpret`` turns what a member typed into a ``Trigger`` for the current state;
-``transition`` looks the pair up in ``TRANSITIONS``; the use case (``bot.interview.service``) performs the
-``Effect`` (which may call the LLM) and only then stores the new state, so a failed effect leaves the
-interview where it was. The diagram in docs/interview.md is generated from the table
-(``mermaid_diagram``) and a test keeps the two equal.
+The machine is pure. ``interpret`` reads what a member typed into a trigger for the current state;
+``transition`` looks the pair up in ``TRANSITIONS`` (built from the specs, plus the rows every active
+state shares: cancel, restart, timeout, an unclear answer). The use case (``bot.interview.service``)
+performs the effect (which may call the LLM); an effect returns what to send and, optionally, the next
+trigger, and only the service's loop writes the new state, so a failed effect leaves the interview where
+it was. docs/interview.md is generated from the specs (``python -m core.interview_doc``) and a test keeps
+the two equal.
 """
 
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
+from core.answers import is_affirmative, is_question
 from core.text import matches_word
 
 
@@ -19,6 +25,8 @@ class InterviewState(enum.StrEnum):
     AWAITING_CONSENT = "awaiting_consent"
     CHOOSING_SCENARIO = "choosing_scenario"
     CONVERSING = "conversing"
+    #: The interviewer says back what it heard the member attend to; the member corrects or agrees.
+    CHECKING = "checking"
     CARD_PROPOSED = "card_proposed"
     REVISING = "revising"
     #: The card is confirmed and matched another member's value: does that value represent the member?
@@ -38,10 +46,14 @@ class Trigger(enum.StrEnum):
     SCENARIO_CHOSEN = "scenario_chosen"
     ANSWERED = "answered"  # free text in the conversation
     READY = "ready"  # the interviewer has enough, or the turn cap is reached
+    CORRECTED = "corrected"  # what is missing or wrong in the said-back list
+    AGREED = "agreed"  # the said-back list is right
     CONFIRM = "confirm"
     ASK_REVISION = "ask_revision"  # "revise" without saying what to change
     REVISION_TEXT = "revision_text"  # what to change about the proposed card
-    RETRY = "retry"  # repeat the LLM step that failed last time
+    QUESTION = "question"  # a question about the proposed card
+    RETRY = "retry"  # read the member's unanswered words again (the LLM step failed last time)
+    CARD_SAVED = "card_saved"  # the confirmed card is committed: find its value
     NOTHING_TO_CHECK = "nothing_to_check"  # the confirmed card is its own value (or placing it waits)
     VALUE_AGREED = "value_agreed"
     VALUE_DECLINED = "value_declined"
@@ -56,10 +68,14 @@ class Effect(enum.StrEnum):
     OFFER_SCENARIOS = "offer_scenarios"
     OPEN_CONVERSATION = "open_conversation"
     CONTINUE_CONVERSATION = "continue_conversation"
+    SAY_BACK = "say_back"
     PROPOSE_CARD = "propose_card"
     ASK_WHAT_TO_CHANGE = "ask_what_to_change"
     REVISE_CARD = "revise_card"
+    ANSWER_QUESTION = "answer_question"
+    REPLAY_PENDING = "replay_pending"
     CONFIRM_CARD = "confirm_card"
+    PLACE_CARD = "place_card"
     THANK = "thank"
     RECORD_VERDICT = "record_verdict"
     NOTE_TIMEOUT = "note_timeout"
@@ -70,61 +86,10 @@ class Effect(enum.StrEnum):
     REPEAT_PROMPT = "repeat_prompt"
 
 
+S, T, E = InterviewState, Trigger, Effect
+
 #: Marks a transition back to the state the interview was in before it timed out.
 PREVIOUS = "previous"
-
-S, T, E = InterviewState, Trigger, Effect
-_ACTIVE = [s for s in InterviewState if s.is_active]
-
-TRANSITIONS: dict[tuple[InterviewState, Trigger], tuple[InterviewState | str, Effect]] = {
-    (S.AWAITING_CONSENT, T.CONSENT_GIVEN): (S.CHOOSING_SCENARIO, E.OFFER_SCENARIOS),
-    (S.AWAITING_CONSENT, T.CONSENT_DECLINED): (S.CANCELLED, E.SAY_NO_CONSENT),
-    (S.CHOOSING_SCENARIO, T.SCENARIO_CHOSEN): (S.CONVERSING, E.OPEN_CONVERSATION),
-    (S.CONVERSING, T.ANSWERED): (S.CONVERSING, E.CONTINUE_CONVERSATION),
-    (S.CONVERSING, T.RETRY): (S.CONVERSING, E.CONTINUE_CONVERSATION),
-    (S.CONVERSING, T.READY): (S.CARD_PROPOSED, E.PROPOSE_CARD),
-    (S.CARD_PROPOSED, T.CONFIRM): (S.VALUE_CHECK, E.CONFIRM_CARD),
-    (S.CARD_PROPOSED, T.ASK_REVISION): (S.REVISING, E.ASK_WHAT_TO_CHANGE),
-    (S.CARD_PROPOSED, T.REVISION_TEXT): (S.CARD_PROPOSED, E.REVISE_CARD),
-    (S.CARD_PROPOSED, T.RETRY): (S.CARD_PROPOSED, E.REVISE_CARD),
-    (S.REVISING, T.REVISION_TEXT): (S.CARD_PROPOSED, E.REVISE_CARD),
-    (S.REVISING, T.RETRY): (S.CARD_PROPOSED, E.REVISE_CARD),
-    (S.REVISING, T.CONFIRM): (S.VALUE_CHECK, E.CONFIRM_CARD),
-    (S.VALUE_CHECK, T.NOTHING_TO_CHECK): (S.CONFIRMED, E.THANK),
-    (S.VALUE_CHECK, T.VALUE_AGREED): (S.CONFIRMED, E.RECORD_VERDICT),
-    (S.VALUE_CHECK, T.VALUE_DECLINED): (S.CONFIRMED, E.RECORD_VERDICT),
-    # The card is already confirmed: leaving the check keeps it, with no answer recorded.
-    (S.VALUE_CHECK, T.CANCEL): (S.CONFIRMED, E.THANK),
-    (S.VALUE_CHECK, T.RESTART): (S.CONFIRMED, E.START_OVER),
-    (S.TIMED_OUT, T.RESUME): (PREVIOUS, E.RESUME),
-    **{(s, T.TIMEOUT): (S.TIMED_OUT, E.NOTE_TIMEOUT) for s in _ACTIVE if s is not S.TIMED_OUT},
-    **{(s, T.CANCEL): (S.CANCELLED, E.SAY_CANCELLED) for s in _ACTIVE if s is not S.VALUE_CHECK},
-    **{(s, T.RESTART): (S.CANCELLED, E.START_OVER) for s in _ACTIVE if s is not S.VALUE_CHECK},
-    **{(s, T.UNCLEAR): (s, E.REPEAT_PROMPT) for s in _ACTIVE},
-}
-
-
-class InvalidTransition(Exception):
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class Step:
-    new_state: InterviewState
-    effect: Effect
-
-
-def transition(state: InterviewState, trigger: Trigger, *, previous: InterviewState | None = None) -> Step:
-    """Look up what ``trigger`` does in ``state``. ``previous`` is the state before a timeout."""
-    try:
-        target, effect = TRANSITIONS[(state, trigger)]
-    except KeyError:
-        raise InvalidTransition(f"{trigger.value!r} is not possible in state {state.value!r}") from None
-    if target == PREVIOUS:
-        if previous is None or not previous.is_active or previous is S.TIMED_OUT:
-            raise InvalidTransition(f"cannot resume to {previous!r}")
-        target = previous
-    return Step(InterviewState(target), effect)
 
 
 # --- choices offered to the member -------------------------------------------------------------
@@ -140,6 +105,7 @@ class Choice:
 
 
 CONSENT_CHOICES = (Choice("accept", "I agree"), Choice("decline", "No thanks"))
+CHECK_CHOICES = (Choice("agree", "That's it"),)
 CARD_CHOICES = (
     Choice("confirm", "Confirm"),
     Choice("revise", "Revise"),
@@ -168,9 +134,278 @@ def _normalise(text: str) -> str:
     return " ".join(text.split()).strip(".!?").casefold()
 
 
+def _yes_no(text: str, choices: tuple[Choice, Choice]) -> Choice | None:
+    if matches_word(text, "agree", "i agree") or is_affirmative(text):
+        return choices[0]
+    if matches_word(text, "no", "n", "decline", "no thanks"):
+        return choices[1]
+    return None
+
+
+# --- how each state reads a message --------------------------------------------------------------
+
+Reading = tuple[Trigger, Choice | None]
+#: A state's reader: the member's text and the choices on offer → the trigger (and the choice picked).
+Reader = Callable[[str, tuple[Choice, ...]], Reading]
+
+
+def _read_consent(text: str, choices: tuple[Choice, ...]) -> Reading:
+    choice = match_choice(text, CONSENT_CHOICES) or _yes_no(text, CONSENT_CHOICES)
+    if choice is None:
+        return T.UNCLEAR, None
+    return (T.CONSENT_GIVEN if choice.key == "accept" else T.CONSENT_DECLINED), choice
+
+
+def _read_scenario(text: str, choices: tuple[Choice, ...]) -> Reading:
+    choice = match_choice(text, choices)
+    return (T.SCENARIO_CHOSEN, choice) if choice else (T.UNCLEAR, None)
+
+
+def _read_answer(text: str, choices: tuple[Choice, ...]) -> Reading:
+    return T.ANSWERED, None
+
+
+def _read_check(text: str, choices: tuple[Choice, ...]) -> Reading:
+    choice = match_choice(text, CHECK_CHOICES)
+    if choice is not None or is_affirmative(text):
+        return T.AGREED, choice or CHECK_CHOICES[0]
+    return T.CORRECTED, None
+
+
+def _read_card(text: str, choices: tuple[Choice, ...]) -> Reading:
+    choice = match_choice(text, CARD_CHOICES)
+    if choice is None:
+        if is_affirmative(text):
+            return T.CONFIRM, CARD_CHOICES[0]
+        return (T.QUESTION if is_question(text) else T.REVISION_TEXT), None
+    if choice.key == "restart":
+        return T.RESTART, choice
+    return (T.ASK_REVISION if choice.key == "revise" else T.CONFIRM), choice
+
+
+def _read_revision(text: str, choices: tuple[Choice, ...]) -> Reading:
+    choice = match_choice(text, CARD_CHOICES)
+    if choice is None:
+        return (T.CONFIRM, CARD_CHOICES[0]) if is_affirmative(text) else (T.REVISION_TEXT, None)
+    if choice.key == "restart":
+        return T.RESTART, choice
+    return (T.UNCLEAR, None) if choice.key == "revise" else (T.CONFIRM, choice)
+
+
+def _read_value_check(text: str, choices: tuple[Choice, ...]) -> Reading:
+    choice = match_choice(text, VALUE_CHECK_CHOICES) or _yes_no(text, VALUE_CHECK_CHOICES)
+    if choice is None:
+        return T.UNCLEAR, None
+    return (T.VALUE_AGREED if choice.key == "same" else T.VALUE_DECLINED), choice
+
+
+def _read_timed_out(text: str, choices: tuple[Choice, ...]) -> Reading:
+    choice = match_choice(text, TIMED_OUT_CHOICES)
+    if choice and choice.key == "restart":
+        return T.RESTART, choice
+    # Anything else resumes; the use case then reads free text as the next message.
+    return T.RESUME, choice
+
+
+def _read_nothing(text: str, choices: tuple[Choice, ...]) -> Reading:
+    return T.UNCLEAR, None
+
+
+# --- the specs -----------------------------------------------------------------------------------
+
+Target = InterviewState | str
+
+
+@dataclass(frozen=True, slots=True)
+class StateSpec:
+    state: InterviewState
+    #: What the member sees in this state (docs/interview.md's table).
+    sees: str
+    #: What they can answer (docs/interview.md's table).
+    answers: str
+    #: How a message is read into a trigger.
+    read: Reader
+    #: Where each trigger leads: (new state, effect). Cancel, restart, timeout and an unclear answer are
+    #: added for every active state unless listed here.
+    on: Mapping[Trigger, tuple[Target, Effect]] = field(default_factory=dict)
+    #: The buttons offered (the console numbers them). The scenarios are read at run time instead.
+    choices: tuple[Choice, ...] = ()
+
+
+SPECS: tuple[StateSpec, ...] = (
+    StateSpec(
+        S.AWAITING_CONSENT,
+        sees="the consent notice: what is stored, who sees it, how to stop",
+        answers="I agree / No thanks (or yes / no)",
+        read=_read_consent,
+        choices=CONSENT_CHOICES,
+        on={
+            T.CONSENT_GIVEN: (S.CHOOSING_SCENARIO, E.OFFER_SCENARIOS),
+            T.CONSENT_DECLINED: (S.CANCELLED, E.SAY_NO_CONSENT),
+        },
+    ),
+    StateSpec(
+        S.CHOOSING_SCENARIO,
+        sees="the open scenarios (skipped when only one is open or one was preselected)",
+        answers="a number or the scenario's text",
+        read=_read_scenario,
+        on={T.SCENARIO_CHOSEN: (S.CONVERSING, E.OPEN_CONVERSATION)},
+    ),
+    StateSpec(
+        S.CONVERSING,
+        sees="one question at a time from the interviewer ([method.md §3](method.md#3-the-interview))",
+        answers="free text; when the interviewer has enough (never before 3 answers) or after about 12 answers, "
+        "it says back what it heard",
+        read=_read_answer,
+        on={
+            T.ANSWERED: (S.CONVERSING, E.CONTINUE_CONVERSATION),
+            T.RETRY: (S.CONVERSING, E.REPLAY_PENDING),
+            T.READY: (S.CHECKING, E.SAY_BACK),
+        },
+    ),
+    StateSpec(
+        S.CHECKING,
+        sees="what the interviewer heard them attend to, 3–7 short items in their own words, and "
+        "\u201cwhat is missing or wrong?\u201d",
+        answers="That's it (or yes, looks good, …) writes the card from the list; free text corrects it and the "
+        "list is said back again (corrections count toward the turn cap; at the cap the card is written from "
+        "the last list and the correction)",
+        read=_read_check,
+        choices=CHECK_CHOICES,
+        on={
+            T.CORRECTED: (S.CHECKING, E.SAY_BACK),
+            T.RETRY: (S.CHECKING, E.REPLAY_PENDING),
+            T.READY: (S.CARD_PROPOSED, E.PROPOSE_CARD),
+            T.AGREED: (S.CARD_PROPOSED, E.PROPOSE_CARD),
+        },
+    ),
+    StateSpec(
+        S.CARD_PROPOSED,
+        sees="the values card, written from the checked list",
+        answers="Confirm / Revise / Start over; a whole-message yes (ok, looks good, perfect, 👍, sí, oui, ja, …) "
+        "confirms; a question (ends with ? or starts with why, what, how, …) is answered and the card stays; "
+        "other free text says what to change",
+        read=_read_card,
+        choices=CARD_CHOICES,
+        on={
+            T.CONFIRM: (S.VALUE_CHECK, E.CONFIRM_CARD),
+            T.ASK_REVISION: (S.REVISING, E.ASK_WHAT_TO_CHANGE),
+            T.REVISION_TEXT: (S.CARD_PROPOSED, E.REVISE_CARD),
+            T.QUESTION: (S.CARD_PROPOSED, E.ANSWER_QUESTION),
+            T.RETRY: (S.CARD_PROPOSED, E.REPLAY_PENDING),
+        },
+    ),
+    StateSpec(
+        S.REVISING,
+        sees="\u201cwhat would you like to change?\u201d",
+        answers="free text, or confirm (or yes)",
+        read=_read_revision,
+        choices=CARD_CHOICES[:1],  # confirming the card as it is stays possible
+        on={
+            T.REVISION_TEXT: (S.CARD_PROPOSED, E.REVISE_CARD),
+            T.RETRY: (S.REVISING, E.REPLAY_PENDING),
+            T.CONFIRM: (S.VALUE_CHECK, E.CONFIRM_CARD),
+        },
+    ),
+    StateSpec(
+        S.VALUE_CHECK,
+        sees="after confirming: the card is saved, with a short note on how what they find meaningful points to "
+        "where they are wise; when the card was judged the same value as another member's, that value's card "
+        "and \u201cdoes it also capture what you care about?\u201d (skipped when the card is a value of its own, "
+        "or when placing it fails and is left to `mge dedup`)",
+        answers="Yes, that's my value / No, keep mine separate; `cancel` keeps the card without an answer",
+        read=_read_value_check,
+        choices=VALUE_CHECK_CHOICES,
+        on={
+            T.CARD_SAVED: (S.VALUE_CHECK, E.PLACE_CARD),
+            T.NOTHING_TO_CHECK: (S.CONFIRMED, E.THANK),
+            T.VALUE_AGREED: (S.CONFIRMED, E.RECORD_VERDICT),
+            T.VALUE_DECLINED: (S.CONFIRMED, E.RECORD_VERDICT),
+            # The card is already confirmed: leaving the check keeps it, with no answer recorded.
+            T.CANCEL: (S.CONFIRMED, E.THANK),
+            T.RESTART: (S.CONFIRMED, E.START_OVER),
+        },
+    ),
+    StateSpec(
+        S.TIMED_OUT,
+        sees="after `MGE_INTERVIEW_IDLE_TIMEOUT_HOURS` without a message, the next message (or the next "
+        "`mge chat`) times the interview out through the table: \u201cWelcome back! It has been a while\u201d",
+        answers="Continue / Start over; Continue shows again what was last asked (the card, the said-back "
+        "list, the last question) and answers a message left pending; any other text resumes and is read as a "
+        "normal answer in the state before",
+        read=_read_timed_out,
+        choices=TIMED_OUT_CHOICES,
+        on={T.RESUME: (PREVIOUS, E.RESUME)},
+    ),
+    StateSpec(
+        S.CONFIRMED,
+        sees="the end; the next message starts a new interview",
+        answers="",
+        read=_read_nothing,
+    ),
+    StateSpec(
+        S.CANCELLED,
+        sees="the end; the next message starts a new interview",
+        answers="",
+        read=_read_nothing,
+    ),
+)
+SPEC: dict[InterviewState, StateSpec] = {spec.state: spec for spec in SPECS}
+
+
+def _shared_rows(state: InterviewState) -> dict[Trigger, tuple[Target, Effect]]:
+    """The rows every active state has unless its spec says otherwise."""
+    if not state.is_active:
+        return {}
+    rows: dict[Trigger, tuple[Target, Effect]] = {
+        T.CANCEL: (S.CANCELLED, E.SAY_CANCELLED),
+        T.RESTART: (S.CANCELLED, E.START_OVER),
+        T.UNCLEAR: (state, E.REPEAT_PROMPT),
+    }
+    if state is not S.TIMED_OUT:
+        rows[T.TIMEOUT] = (S.TIMED_OUT, E.NOTE_TIMEOUT)
+    return rows
+
+
+TRANSITIONS: dict[tuple[InterviewState, Trigger], tuple[Target, Effect]] = {
+    (spec.state, trigger): row for spec in SPECS for trigger, row in {**_shared_rows(spec.state), **spec.on}.items()
+}
+#: The kind each member turn is stored as, by trigger: what the LLM steps read back.
+TURN_KINDS: dict[Trigger, str] = {
+    T.ANSWERED: "conversation",
+    T.CORRECTED: "check",
+    T.AGREED: "check",
+    T.REVISION_TEXT: "revision",
+    T.QUESTION: "question",
+}
+
+
+class InvalidTransition(Exception):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    new_state: InterviewState
+    effect: Effect
+
+
+def transition(state: InterviewState, trigger: Trigger, *, previous: InterviewState | None = None) -> Step:
+    """Look up what ``trigger`` does in ``state``. ``previous`` is the state before a timeout."""
+    try:
+        target, effect = TRANSITIONS[(state, trigger)]
+    except KeyError:
+        raise InvalidTransition(f"{trigger.value!r} is not possible in state {state.value!r}") from None
+    if target == PREVIOUS:
+        if previous is None or not previous.is_active or previous is S.TIMED_OUT:
+            raise InvalidTransition(f"cannot resume to {previous!r}")
+        target = previous
+    return Step(InterviewState(target), effect)
+
+
 def interpret(
     state: InterviewState, text: str, *, choices: tuple[Choice, ...] | list[Choice] = (), pending: bool = False
-) -> tuple[Trigger, Choice | None]:
+) -> Reading:
     """Turn a member's message into a trigger for ``state``.
 
     ``choices`` are the options currently offered (scenarios, when choosing one); ``pending`` says the
@@ -183,63 +418,4 @@ def interpret(
         return T.RESTART, None
     if pending and matches_word(text, *_RETRY_WORDS):
         return T.RETRY, None
-    match state:
-        case S.AWAITING_CONSENT:
-            choice = match_choice(text, CONSENT_CHOICES) or _yes_no(text, CONSENT_CHOICES)
-            if choice is None:
-                return T.UNCLEAR, None
-            return (T.CONSENT_GIVEN if choice.key == "accept" else T.CONSENT_DECLINED), choice
-        case S.CHOOSING_SCENARIO:
-            choice = match_choice(text, choices)
-            return (T.SCENARIO_CHOSEN, choice) if choice else (T.UNCLEAR, None)
-        case S.CONVERSING:
-            return T.ANSWERED, None
-        case S.CARD_PROPOSED | S.REVISING:
-            choice = match_choice(text, CARD_CHOICES)
-            if choice is None:
-                return T.REVISION_TEXT, None
-            if choice.key == "restart":
-                return T.RESTART, choice
-            if choice.key == "revise":
-                return (T.ASK_REVISION if state is S.CARD_PROPOSED else T.UNCLEAR), choice
-            return T.CONFIRM, choice
-        case S.VALUE_CHECK:
-            choice = match_choice(text, VALUE_CHECK_CHOICES) or _yes_no(text, VALUE_CHECK_CHOICES)
-            if choice is None:
-                return T.UNCLEAR, None
-            return (T.VALUE_AGREED if choice.key == "same" else T.VALUE_DECLINED), choice
-        case S.TIMED_OUT:
-            choice = match_choice(text, TIMED_OUT_CHOICES)
-            if choice and choice.key == "restart":
-                return T.RESTART, choice
-            # Anything else resumes; the use case then reads free text as the next message.
-            return T.RESUME, choice
-    return T.UNCLEAR, None
-
-
-def _yes_no(text: str, choices: tuple[Choice, Choice]) -> Choice | None:
-    if matches_word(text, "yes", "y", "ok", "okay", "agree", "i agree", "sure"):
-        return choices[0]
-    if matches_word(text, "no", "n", "decline", "no thanks"):
-        return choices[1]
-    return None
-
-
-def mermaid_diagram() -> str:
-    """The transition table as a Mermaid state diagram (kept in docs/interview.md)."""
-    lines = ["stateDiagram-v2", "    [*] --> awaiting_consent", "    [*] --> choosing_scenario: consent given before"]
-    grouped: dict[tuple[str, str], list[str]] = {}
-    for (state, trigger), (target, _effect) in TRANSITIONS.items():
-        if trigger in {T.UNCLEAR}:
-            continue
-        key = (state.value, "previous state" if target == PREVIOUS else str(target))
-        grouped.setdefault(key, []).append(trigger.value)
-    for (source, target), triggers in grouped.items():
-        target_id = "resumed" if target == "previous state" else target
-        lines.append(f"    {source} --> {target_id}: {', '.join(triggers)}")
-    lines += [
-        "    resumed: previous state",
-        "    confirmed --> [*]",
-        "    cancelled --> [*]",
-    ]
-    return "\n".join(lines)
+    return SPEC[state].read(text, tuple(choices))

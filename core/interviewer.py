@@ -7,6 +7,7 @@ low (the paper's interviews took ~35k tokens each).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pydantic import BaseModel, Field, field_validator
@@ -16,6 +17,8 @@ from core.llm import ChatMessage
 from core.prompts import Prompt, load_prompt
 
 MAX_QUESTION_CHARS = 1200
+#: Where the checked list goes when an interview has none (it began before the check existed).
+NO_CHECKED_LIST = "(none: write the card from the transcript)"
 
 
 class InterviewerTurn(BaseModel):
@@ -63,21 +66,29 @@ def articulation_messages(
     scenario: str,
     transcript: list[TranscriptLine],
     *,
+    attention: Sequence[str] = (),
     previous_card: ValuesCard | None = None,
     feedback: str | None = None,
 ) -> tuple[list[ChatMessage], list[Prompt]]:
-    """Messages for the low-temperature call that writes (or revises) the card."""
+    """Messages for the low-temperature call that writes (or revises) the card, from ``attention``: the
+    list of what the member attends to that they checked (empty for an interview begun before the check)."""
     prompt = load_prompt("articulator")
     prompts = [prompt]
-    system = prompt.render(scenario=scenario)
+    checked = "\n".join(f"- {_unfenced(item)}" for item in attention) or NO_CHECKED_LIST
+    system = prompt.render(scenario=scenario, attention=checked)
     if previous_card is not None:
         revision = load_prompt("revision")
         prompts.append(revision)
         system += "\n\n" + revision.render(card=card_as_text(previous_card), feedback=feedback or "")
+    return [ChatMessage("system", system), transcript_message(transcript)], prompts
+
+
+def transcript_message(transcript: list[TranscriptLine]) -> ChatMessage:
+    """The conversation as one fenced user message, for the calls that read it as data."""
     conversation = "\n\n".join(
         f"{'MEMBER' if line.role == 'member' else 'INTERVIEWER'}: {_unfenced(line.content)}" for line in transcript
     )
-    return [ChatMessage("system", system), ChatMessage("user", f"<transcript>\n{conversation}\n</transcript>")], prompts
+    return ChatMessage("user", f"<transcript>\n{conversation}\n</transcript>")
 
 
 def _as_chat(line: TranscriptLine) -> ChatMessage:
@@ -87,3 +98,31 @@ def _as_chat(line: TranscriptLine) -> ChatMessage:
 def _unfenced(text: str) -> str:
     # Member text must not be able to close the <transcript> fence and talk to the model directly.
     return text.replace("</transcript", "< /transcript")
+
+
+# --- a question about the proposed card ----------------------------------------------------------
+
+MAX_CARD_ANSWER_CHARS = 600
+
+
+class CardAnswer(BaseModel):
+    """A short answer to the member's question about their proposed card."""
+
+    answer: str = Field(description=f"At most 3 sentences, under {MAX_CARD_ANSWER_CHARS} characters.")
+
+    @field_validator("answer")
+    @classmethod
+    def _answer(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise ValueError("answer must not be empty")
+        if len(value) > MAX_CARD_ANSWER_CHARS:
+            raise ValueError(f"answer must be under {MAX_CARD_ANSWER_CHARS} characters: answer in a few sentences")
+        return value
+
+
+def card_question_messages(card: ValuesCard, question: str) -> tuple[list[ChatMessage], Prompt]:
+    """Messages for answering a question about the proposed card (the card stays as it is)."""
+    prompt = load_prompt("card_question")
+    system = prompt.render(card=card_as_text(card))
+    return [ChatMessage("system", system), ChatMessage("user", question)], prompt

@@ -50,8 +50,8 @@ def test_the_machine_is_described(quick_run):
 
 def test_tokens_per_interview(quick_run):
     tokens = quick_run[0]["tokens"]
-    assert tokens["answers"] == 9 and tokens["llm_calls"] == 10 == len(tokens["per_call"])
-    assert [call["purpose"] for call in tokens["per_call"]] == ["interview"] * 9 + ["articulate"]
+    assert tokens["answers"] == 9 and tokens["llm_calls"] == 11 == len(tokens["per_call"])
+    assert [call["purpose"] for call in tokens["per_call"]] == ["interview"] * 9 + ["say_back", "articulate"]
     assert tokens["input_tokens"] > tokens["output_tokens"] > 0
     assert tokens["total_tokens"] == tokens["input_tokens"] + tokens["output_tokens"]
     assert tokens["input_tokens"] == sum(call["input"] for call in tokens["per_call"])
@@ -70,12 +70,12 @@ def test_latency_per_turn_on_each_database(quick_run):
     for backend, legs in latency.items():
         assert [leg["concurrency"] for leg in legs] == [1, 20], backend
         for leg in legs:
-            assert leg["turns"] == 12 * leg["interviews"], leg
+            assert leg["turns"] == 13 * leg["interviews"], leg
             # No failed turn, SQLite included: its writers of one process queue in order
             # (storage.database.SQLiteWriteQueue) instead of starving in SQLite's busy handler.
             assert leg["failed_turns"] == 0, leg
             assert positive(leg["cpu_ms_per_turn"])
-            assert leg["llm_calls"] == 10 * leg["interviews"]
+            assert leg["llm_calls"] == 11 * leg["interviews"]
             own = leg["own_ms"]
             assert 0 < own["p50"] <= own["p90"] <= own["p99"] <= own["max"]
             assert own["p99"] <= leg["handle_ms"]["p99"]  # the bot's own time is part of the whole

@@ -31,6 +31,10 @@ CARD = {
 }
 
 
+#: What the interviewer says back before writing the card.
+HEARD = {"items": ["whether the relative has a plan", "what I can give without resentment", "talking openly after"]}
+
+
 def turn(message: str, ready: bool = False) -> dict:
     return {"message": message, "ready_to_articulate": ready}
 
@@ -62,12 +66,13 @@ def mge(*args: str, env: dict, input: str | None = None, cwd: Path | None = None
 
 
 def test_scripted_interview_through_piped_stdin_produces_a_valid_card(fake, env, tmp_path):
-    fake.script(turn("What do you notice first?"), turn("Tell me about a time."), turn("ok", ready=True), CARD)
+    fake.script(turn("What do you notice first?"), turn("Tell me about a time."), turn("ok", ready=True), HEARD, CARD)
     lines = [
         "She should think about whether the money will really help.",
         "I notice whether my cousin has a plan.",
         "When I lent my brother money I watched whether we could still talk openly.",
-        "confirm",
+        "1",  # "That's it": the said-back list is right
+        "looks good",  # a typed yes confirms the card
     ]
     result = mge(
         "chat", "--scenario", SCENARIO, "--yes", "--user", "ana", env=env, input="\n".join(lines) + "\n", cwd=tmp_path
@@ -75,6 +80,8 @@ def test_scripted_interview_through_piped_stdin_produces_a_valid_card(fake, env,
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert SCENARIO in out and "What do you notice first?" in out and "Tell me about a time." in out
+    assert "what I heard you pay attention to" in out and "• whether the relative has a plan" in out
+    assert "1. That's it" in out and out.index("1. That's it") < out.index("Generosity With Clear Eyes")
     assert "Generosity With Clear Eyes" in out and "1. Confirm" in out and "is saved" in out
     assert "agree" not in out.lower().split("is saved")[0].split("good response")[0]  # --yes skipped the notice
 
@@ -368,8 +375,8 @@ def test_db_upgrade_and_status(env, tmp_path):
 
 
 def test_cards_list_filters_by_community(fake, env, tmp_path):
-    fake.script(turn("Q1"), turn("Q2"), turn("ok", ready=True), CARD)
-    answers = "a1\na2\na3\nconfirm\n"
+    fake.script(turn("Q1"), turn("Q2"), turn("ok", ready=True), HEARD, CARD)
+    answers = "a1\na2\na3\nthat's it\nconfirm\n"
     assert (
         mge(
             "chat",
@@ -398,7 +405,7 @@ def test_cards_list_filters_by_community(fake, env, tmp_path):
 def test_interactive_terminal_shows_a_prompt_and_draws_the_card(fake, env, tmp_path):
     import pty
 
-    fake.script(turn("Q1"), turn("Q2"), turn("ok", ready=True), CARD)
+    fake.script(turn("Q1"), turn("Q2"), turn("ok", ready=True), HEARD, CARD)
     controller, terminal = pty.openpty()
     process = subprocess.Popen(
         [sys.executable, "-m", "bot", "chat", "--scenario", SCENARIO, "--yes", "--user", "kim"],
@@ -417,6 +424,8 @@ def test_interactive_terminal_shows_a_prompt_and_draws_the_card(fake, env, tmp_p
         _read_until(Terminal, "you> ")
         for answer in ["a1", "a2", "a3"]:
             os.write(controller, answer.encode() + b"\n")
+        assert "talking openly after" in _read_until(Terminal, "That's it")
+        os.write(controller, b"That's it\n")
         screen = _read_until(Terminal, "Start over")
         assert "Generosity With Clear Eyes" in screen and "╭" in screen  # a rich panel, not plain lines
         os.write(controller, b"confirm\n")

@@ -181,9 +181,20 @@ async def test_join_with_closed_dms_says_so(fake_discord, bot, guild, alice, sce
 # --- the interview through DMs and buttons ------------------------------------------------------------
 
 
+HEARD = {"items": ["who gets hurt if nobody speaks", "the moment someone hesitates", "a kind way to say it"]}
+
+
 async def reach_card(
-    fake: FakeDiscord, fake_openai, alice: FakeUser, guild: FakeGuild, card: dict = CARD
+    fake: FakeDiscord,
+    fake_openai,
+    alice: FakeUser,
+    guild: FakeGuild,
+    card: dict = CARD,
+    *,
+    heard: dict = HEARD,
+    agree: str | None = None,
 ) -> tuple[DmThread, dict]:
+    """Consent, three answers, the said-back list agreed to (by its button, or by typing ``agree``)."""
     await join(fake, alice, guild)
     member = DmThread(fake, alice)
     [consent] = await member.said()
@@ -194,10 +205,15 @@ async def reach_card(
     assert all(b["disabled"] for row in consent_now["components"] for b in row["components"])
     assert consent_now["components"][0]["components"][0]["style"] == discord.ButtonStyle.success.value
 
-    fake_openai.script(turn("What do you notice first?"), turn("Tell me about a time."), turn("ok", ready=True), card)
+    fake_openai.script(
+        turn("What do you notice first?"), turn("Tell me about a time."), turn("ok", ready=True), heard, card
+    )
     assert (await member.send("She should think about who gets hurt."))[0]["content"] == "What do you notice first?"
     assert (await member.send("I notice when people hesitate."))[0]["content"] == "Tell me about a time."
-    [proposal] = await member.send("Once I spoke up about a safety issue and it mattered.")
+    [check] = await member.send("Once I spoke up about a safety issue and it mattered.")
+    assert "what I heard you pay attention to" in check["content"] and buttons(check) == ["mge:choice:agree"]
+    assert "@everyone" not in check["content"]  # the list is the model's echo of member words: defused
+    [proposal] = await (member.send(agree) if agree else member.press(check, "agree"))
     return member, proposal
 
 
@@ -206,7 +222,7 @@ async def test_full_interview_confirmed_with_a_button(
 ):
     member, proposal = await reach_card(fake_discord, fake_openai, alice, guild)
     [embed] = proposal["embeds"]
-    assert embed["title"] == CARD["title"] and "Does this card capture it?" in proposal["content"]
+    assert embed["title"] == CARD["title"] and "written from the list you checked" in proposal["content"]
     for policy in CARD["policies"]:
         assert f"• {policy}" in embed["description"]
     assert buttons(proposal) == ["mge:choice:confirm", "mge:choice:revise", "mge:choice:restart"]
@@ -220,7 +236,7 @@ async def test_full_interview_confirmed_with_a_button(
     # message from the bot answered another).
     posts = fake_discord.requests_to("POST", rf"/channels/{member.channel}/messages")
     assert posts and all(p.json["allowed_mentions"] == {"parse": []} for p in posts)
-    assert len(fake_discord.bot_messages(member.channel)) == member.seen == 6
+    assert len(fake_discord.bot_messages(member.channel)) == member.seen == 7
 
     # Pressing the old Confirm again (a redelivery or a stale button) changes nothing and breaks nothing.
     interaction = await fake_discord.press_button(alice, proposal, "mge:choice:confirm")
@@ -256,13 +272,18 @@ async def test_full_interview_confirmed_by_typing_with_a_hostile_card(
         "title": "Care **Above** All Else",
         "description": "The assistant warns @everyone and <@&42> kindly.",
     }
-    member, proposal = await reach_card(fake_discord, fake_openai, alice, guild, card=hostile)
+    heard = {"items": ["what @everyone notices first", *HEARD["items"]]}
+    member, proposal = await reach_card(fake_discord, fake_openai, alice, guild, card=hostile, heard=heard, agree="yes")
     [embed] = proposal["embeds"]
     assert embed["title"] == r"Care \*\*Above\*\* All Else"  # card text is plain text, markdown escaped
     assert "@everyone" not in embed["description"] and f"@{ZWSP}everyone" in embed["description"]
     assert "<@&42>" not in embed["description"]
 
-    [done] = await member.send("confirm")
+    fake_openai.script({"answer": "It comes from what you said about speaking up kindly."})
+    [answer] = await member.send("Why that title?")  # a question is answered; the card stays proposed
+    assert answer["content"] == "It comes from what you said about speaking up kindly."
+    assert buttons(answer) == ["mge:choice:confirm", "mge:choice:revise", "mge:choice:restart"]
+    [done] = await member.send("Looks good!")  # a typed yes confirms
     assert "is saved" in done["content"]
     [card] = await rows(database, ValuesCardRecord)
     assert card.status == "confirmed" and card.title == hostile["title"]  # stored as written, escaped only on display

@@ -42,6 +42,7 @@ from storage.models import (
     ValuesCardRecord,
 )
 from tests.conftest import make_llm
+from tests.fakes.openai_server import SAID_BACK
 
 COMMUNITY = CommunityRef("console", "gen-test", "Generalization test")
 ELSEWHERE = CommunityRef("console", "gen-other", "Another community")
@@ -213,8 +214,8 @@ async def confirm_card(
 ) -> list:
     await service.resume(community, person, scenario_id=scenario_id)
     await service.handle(say("I agree", person, community))
-    fake.script(turn("What do you notice?"), turn("Tell me about a time."), turn("ok", ready=True), CARD)
-    for answer in ("Whether he feels heard.", "When he gives up quickly.", "Once I sat with him and it helped."):
+    fake.script(turn("What do you notice?"), turn("Tell me about a time."), turn("ok", ready=True), SAID_BACK, CARD)
+    for answer in ("Whether he feels heard.", "When he gives up quickly.", "Once I sat with him and it helped.", "yes"):
         await service.handle(say(answer, person, community))
     return await service.handle(say("confirm", person, community))
 
@@ -648,6 +649,7 @@ async def test_the_console_shows_the_offer_and_records_picks_typed_by_number_or_
         "Whether he feels heard.",
         "When he gives up quickly.",
         "Once I sat with him.",
+        "That's it",
         "confirm",
         "Own 1",
         "own 1",
@@ -659,7 +661,9 @@ async def test_the_console_shows_the_offer_and_records_picks_typed_by_number_or_
     chat = ConsoleChat(
         gen_service, COMMUNITY, ALICE, stdin=io.StringIO("\n".join(lines) + "\n"), stdout=out, interactive=False
     )
-    fake_openai.script(turn("What do you notice?"), turn("Tell me about a time."), turn("ok", ready=True), CARD)
+    fake_openai.script(
+        turn("What do you notice?"), turn("Tell me about a time."), turn("ok", ready=True), SAID_BACK, CARD
+    )
     await chat.run(scenario_id=world.scenario)
     printed = out.getvalue()
     assert f"Which of these would be wise to consider for “{SCENARIO}”?" in printed and "None of these" in printed

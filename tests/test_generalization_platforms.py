@@ -17,6 +17,7 @@ from core.generalization import done_key, value_key
 from core.messages import CommunityRef
 from storage.models import GeneralizationImpression, GeneralizationOffer, Scenario
 from tests.discord_support import fake_discord, guild, running_bot  # noqa: F401 (fixtures)
+from tests.fakes.openai_server import SAID_BACK
 from tests.fakes.slack_api import TEAM_ID, block_actions_body, block_actions_payload
 from tests.slack_support import serving_slack
 from tests.test_discord_adapter import DmThread, join
@@ -102,10 +103,13 @@ async def test_discord_offer_after_confirming_with_picks_recorded_once_and_forei
         [consent] = await member.said()
         [opening] = await member.press(consent, "accept")
         assert SCENARIO in opening["content"]
-        fake_openai.script(turn("What do you notice?"), turn("Tell me about a time."), turn("ok", ready=True), CARD)
+        fake_openai.script(
+            turn("What do you notice?"), turn("Tell me about a time."), turn("ok", ready=True), SAID_BACK, CARD
+        )
         await member.send("Whether he feels heard.")
         await member.send("When he gives up.")
-        [proposal] = await member.send("Once I sat with him and it helped.")
+        [check] = await member.send("Once I sat with him and it helped.")
+        [proposal] = await member.press(check, "agree")
         [thanks, question] = await member.press(proposal, "confirm", replies=2)
         assert "is saved" in thanks["content"]
 
@@ -177,11 +181,13 @@ async def test_slack_offer_after_confirming_with_picks_recorded_once_and_foreign
         await slack.press(consent, "I agree")
         [opening] = await slack.next_posts()
         assert SCENARIO in opening.params["text"]
-        fake_openai.script(turn("What do you notice?"), turn("Tell me about a time."), turn("ok", ready=True), CARD)
-        for answer in ("Whether he feels heard.", "When he gives up."):
+        fake_openai.script(
+            turn("What do you notice?"), turn("Tell me about a time."), turn("ok", ready=True), SAID_BACK, CARD
+        )
+        for answer in ("Whether he feels heard.", "When he gives up.", "Once I sat with him and it helped."):
             await slack.dm(answer)
             await slack.next_posts()
-        await slack.dm("Once I sat with him and it helped.")
+        await slack.dm("yes")
         [card] = await slack.next_posts()
         await slack.press(card, "Confirm")
         thanks, question = await slack.next_posts(2)

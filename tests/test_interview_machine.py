@@ -15,7 +15,6 @@ from core.interview import (
     InvalidTransition,
     interpret,
     match_choice,
-    mermaid_diagram,
     transition,
 )
 from core.interview import (
@@ -24,6 +23,7 @@ from core.interview import (
 from core.interview import (
     Trigger as T,
 )
+from core.interview_doc import DOC_PATH, document, main
 
 ACTIVE = [s for s in S if s.is_active]
 
@@ -32,20 +32,26 @@ EXPECTED = [
     (S.AWAITING_CONSENT, T.CONSENT_DECLINED, S.CANCELLED, Effect.SAY_NO_CONSENT),
     (S.CHOOSING_SCENARIO, T.SCENARIO_CHOSEN, S.CONVERSING, Effect.OPEN_CONVERSATION),
     (S.CONVERSING, T.ANSWERED, S.CONVERSING, Effect.CONTINUE_CONVERSATION),
-    (S.CONVERSING, T.RETRY, S.CONVERSING, Effect.CONTINUE_CONVERSATION),
-    (S.CONVERSING, T.READY, S.CARD_PROPOSED, Effect.PROPOSE_CARD),
+    (S.CONVERSING, T.RETRY, S.CONVERSING, Effect.REPLAY_PENDING),
+    (S.CONVERSING, T.READY, S.CHECKING, Effect.SAY_BACK),
+    (S.CHECKING, T.CORRECTED, S.CHECKING, Effect.SAY_BACK),
+    (S.CHECKING, T.RETRY, S.CHECKING, Effect.REPLAY_PENDING),
+    (S.CHECKING, T.AGREED, S.CARD_PROPOSED, Effect.PROPOSE_CARD),
+    (S.CHECKING, T.READY, S.CARD_PROPOSED, Effect.PROPOSE_CARD),
     (S.CARD_PROPOSED, T.CONFIRM, S.VALUE_CHECK, Effect.CONFIRM_CARD),
     (S.CARD_PROPOSED, T.ASK_REVISION, S.REVISING, Effect.ASK_WHAT_TO_CHANGE),
     (S.CARD_PROPOSED, T.REVISION_TEXT, S.CARD_PROPOSED, Effect.REVISE_CARD),
-    (S.CARD_PROPOSED, T.RETRY, S.CARD_PROPOSED, Effect.REVISE_CARD),
+    (S.CARD_PROPOSED, T.QUESTION, S.CARD_PROPOSED, Effect.ANSWER_QUESTION),
+    (S.CARD_PROPOSED, T.RETRY, S.CARD_PROPOSED, Effect.REPLAY_PENDING),
     (S.REVISING, T.REVISION_TEXT, S.CARD_PROPOSED, Effect.REVISE_CARD),
-    (S.REVISING, T.RETRY, S.CARD_PROPOSED, Effect.REVISE_CARD),
+    (S.REVISING, T.RETRY, S.REVISING, Effect.REPLAY_PENDING),
     (S.REVISING, T.CONFIRM, S.VALUE_CHECK, Effect.CONFIRM_CARD),
+    (S.VALUE_CHECK, T.CARD_SAVED, S.VALUE_CHECK, Effect.PLACE_CARD),
     (S.VALUE_CHECK, T.NOTHING_TO_CHECK, S.CONFIRMED, Effect.THANK),
     (S.VALUE_CHECK, T.VALUE_AGREED, S.CONFIRMED, Effect.RECORD_VERDICT),
     (S.VALUE_CHECK, T.VALUE_DECLINED, S.CONFIRMED, Effect.RECORD_VERDICT),
 ]
-CHECKING = S.VALUE_CHECK
+VALUE_CHECK = S.VALUE_CHECK
 
 
 @pytest.mark.parametrize(("state", "trigger", "target", "effect"), EXPECTED)
@@ -53,7 +59,7 @@ def test_main_path_transitions(state, trigger, target, effect):
     assert transition(state, trigger) == type(transition(state, trigger))(target, effect)
 
 
-@pytest.mark.parametrize("state", [s for s in ACTIVE if s is not CHECKING])
+@pytest.mark.parametrize("state", [s for s in ACTIVE if s is not VALUE_CHECK])
 def test_cancel_and_restart_from_every_active_state(state):
     assert transition(state, T.CANCEL).new_state is S.CANCELLED
     assert transition(state, T.CANCEL).effect is Effect.SAY_CANCELLED
@@ -62,9 +68,9 @@ def test_cancel_and_restart_from_every_active_state(state):
 
 
 def test_leaving_the_value_check_keeps_the_confirmed_card():
-    assert transition(CHECKING, T.CANCEL) == transition(CHECKING, T.NOTHING_TO_CHECK)
-    assert transition(CHECKING, T.RESTART).new_state is S.CONFIRMED
-    assert transition(CHECKING, T.RESTART).effect is Effect.START_OVER
+    assert transition(VALUE_CHECK, T.CANCEL) == transition(VALUE_CHECK, T.NOTHING_TO_CHECK)
+    assert transition(VALUE_CHECK, T.RESTART).new_state is S.CONFIRMED
+    assert transition(VALUE_CHECK, T.RESTART).effect is Effect.START_OVER
 
 
 @pytest.mark.parametrize("state", [s for s in ACTIVE if s is not S.TIMED_OUT])
@@ -144,6 +150,9 @@ def test_card_choices_and_free_text_feedback():
     assert interpret(S.CARD_PROPOSED, "2")[0] is T.ASK_REVISION
     assert interpret(S.CARD_PROPOSED, "3")[0] is T.RESTART
     assert interpret(S.CARD_PROPOSED, "make the title shorter")[0] is T.REVISION_TEXT
+    assert interpret(S.CARD_PROPOSED, "Looks good!")[0] is T.CONFIRM
+    assert interpret(S.CARD_PROPOSED, "why is honesty in it?")[0] is T.QUESTION
+    assert interpret(S.REVISING, "ok")[0] is T.CONFIRM
     assert interpret(S.REVISING, "confirm")[0] is T.CONFIRM
     assert interpret(S.REVISING, "revise")[0] is T.UNCLEAR
     assert interpret(S.REVISING, "the second point is wrong")[0] is T.REVISION_TEXT
@@ -164,12 +173,32 @@ def test_retry_only_when_something_is_pending():
     assert interpret(S.CARD_PROPOSED, "try again", pending=True)[0] is T.RETRY
 
 
+def test_the_say_back_is_agreed_by_button_or_yes_and_corrected_by_anything_else():
+    assert interpret(S.CHECKING, "agree") == (T.AGREED, Choice("agree", "That's it"))
+    assert interpret(S.CHECKING, "1")[0] is T.AGREED
+    assert interpret(S.CHECKING, "That’s it.")[0] is T.AGREED
+    assert interpret(S.CHECKING, "yes")[0] is T.AGREED
+    assert interpret(S.CHECKING, "genau")[0] is T.AGREED
+    assert interpret(S.CHECKING, "yes, but you missed how tired she was")[0] is T.CORRECTED
+    assert interpret(S.CHECKING, "cancel")[0] is T.CANCEL
+
+
+def test_adding_a_state_is_one_spec_entry():
+    # Every active state has a spec, its shared rows, and a reader; the table is built from the specs only.
+    from core.interview import SPEC, SPECS
+
+    assert {spec.state for spec in SPECS} == set(S) and len(SPECS) == len(S)
+    for state in ACTIVE:
+        assert (state, T.UNCLEAR) in TRANSITIONS and (state, T.CANCEL) in TRANSITIONS
+        assert SPEC[state].sees and SPEC[state].answers
+
+
 def test_value_check_answers():
-    assert interpret(CHECKING, "1")[0] is T.VALUE_AGREED
-    assert interpret(CHECKING, "yes")[0] is T.VALUE_AGREED
-    assert interpret(CHECKING, "No, keep mine separate")[0] is T.VALUE_DECLINED
-    assert interpret(CHECKING, "2")[0] is T.VALUE_DECLINED
-    assert interpret(CHECKING, "hmm, partly")[0] is T.UNCLEAR
+    assert interpret(VALUE_CHECK, "1")[0] is T.VALUE_AGREED
+    assert interpret(VALUE_CHECK, "yes")[0] is T.VALUE_AGREED
+    assert interpret(VALUE_CHECK, "No, keep mine separate")[0] is T.VALUE_DECLINED
+    assert interpret(VALUE_CHECK, "2")[0] is T.VALUE_DECLINED
+    assert interpret(VALUE_CHECK, "hmm, partly")[0] is T.UNCLEAR
 
 
 def test_timed_out_answers():
@@ -187,6 +216,9 @@ def test_match_choice_ignores_case_and_trailing_punctuation():
     assert match_choice("gamma", choices) is None
 
 
-def test_docs_diagram_matches_the_table():
-    doc = (Path(__file__).parents[1] / "docs" / "interview.md").read_text()
-    assert mermaid_diagram() in doc, "regenerate docs/interview.md with core.interview.mermaid_diagram()"
+def test_the_committed_docs_are_the_ones_generated_from_the_specs():
+    assert Path(__file__).parents[1] / "docs" / "interview.md" == DOC_PATH
+    assert DOC_PATH.read_text(encoding="utf-8") == document(), "regenerate it: python -m core.interview_doc"
+    assert main(["--check"]) == 0
+    for state in S:
+        assert f"| {state.value} |" in document()

@@ -47,6 +47,7 @@ from storage.models import (
     ValuesCardRecord,
     Vote,
 )
+from tests.fakes.openai_server import SAID_BACK
 
 SCENARIO = "My friend asks whether to report a colleague who cut corners. What should I tell her?"
 COMMUNITY_A = CommunityRef("discord", "900000000000000001", "Guild A")
@@ -149,10 +150,13 @@ class Builder:
         first = await self.service.resume(community, person, scenario_id=scenario_id)
         if isinstance(first[0], ChoicePrompt):
             await self.say(community, person, "I agree")
-        self.fake.script(turn("What did you notice?"), turn("Tell me about a time."), turn("ok", ready=True), card)
+        self.fake.script(
+            turn("What did you notice?"), turn("Tell me about a time."), turn("ok", ready=True), SAID_BACK, card
+        )
         await self.say(community, person, f"She should think about who gets hurt, {phrase}.")
         await self.say(community, person, f"I notice when people hesitate ({phrase}).")
         await self.say(community, person, "Once I spoke up about a safety issue and it mattered.")
+        await self.say(community, person, "That's it")
 
     async def conversation(self, community, person, scenario_id, phrase: str) -> None:
         """An interview still going on: one answer given, one question back."""
@@ -476,7 +480,7 @@ async def test_mydata_holds_the_transcripts_cards_votes_and_routes_of_this_membe
     mine = [t["text"] for t in finished["transcript"] if t["from"] == "you"]
     assert f"She should think about who gets hurt, {ALICE_PHRASE}." in mine
     assert any(t["from"] == "bot" and t["text"] == "What did you notice?" for t in finished["transcript"])
-    assert [c["purpose"] for c in finished["llm_calls"]] == ["interview"] * 3 + ["articulate"]
+    assert [c["purpose"] for c in finished["llm_calls"]] == ["interview"] * 3 + ["say_back", "articulate"]
     assert all(c["model"] and c["prompt_sha"] and c["input_tokens"] > 0 for c in finished["llm_calls"])
     assert ongoing["llm_calls"][0]["error"] == f"invalid output: '{ALICE_PHRASE}'"
 
@@ -506,10 +510,10 @@ async def test_mydata_holds_the_transcripts_cards_votes_and_routes_of_this_membe
     assert data["votes"][0]["from_value"] == {"id": world.shared_value, "title": CARD["title"]}
     # Her route points at the guild she joined last (B): it is B's, not in A's export.
     assert data["dm_routes"] == []
-    # Delivery records: 4 + 1 interview messages… (consent, three answers, confirm; one answer); her two
+    # Delivery records: 6 + 1 interview messages (consent, three answers, agreeing, confirm; one answer); her two
     # votes' reactions are kept as the platform reported them, with what each did.
     events = [e["event_id"] for e in data["delivery_records"]]
-    assert len([e for e in events if e.startswith("message-")]) == 6 == len(events)
+    assert len([e for e in events if e.startswith("message-")]) == 7 == len(events)
     assert [(r["choice"], r["added"], r["outcome"]) for r in data["poll_reactions"]] == [
         ("upgrade", True, "counted"),
         ("not_sure", True, "counted"),
@@ -569,7 +573,7 @@ async def test_forget_leaves_no_personal_data_and_the_graph_unchanged(builder, d
     assert report.interviews_stopped == 1
     assert (report.cards_kept_without_author, report.cards_deleted, report.values_deleted) == (1, 0, 0)
     assert (report.votes_anonymised, report.vote_reasons_erased) == (2, 1)
-    assert report.dm_routes_deleted == 1 and report.delivery_records_deleted == 6
+    assert report.dm_routes_deleted == 1 and report.delivery_records_deleted == 7
     assert report.reaction_events_deleted == 2  # the reactions her two votes came from
     assert report.llm_error_texts_erased == 1
     if SQLModel.metadata.tables.get("ideology_rating") is not None:
@@ -741,8 +745,8 @@ async def test_inbound_events_of_others_are_kept(builder, database, clock):
         database, community_id=world.community_id, platform_user_id=ALICE.platform_user_id, now=clock()
     )
     assert len(await rows(database, InboundEvent)) == before - report.delivery_records_deleted
-    # Bob's five messages are still de-duplicated, and the reactions of Bob, Carol, Dave and Erin kept.
-    assert len(await rows(database, InboundEvent)) == 5
+    # Bob's six messages are still de-duplicated, and the reactions of Bob, Carol, Dave and Erin kept.
+    assert len(await rows(database, InboundEvent)) == 6
     reactions = await rows(database, ReactionEvent)
     assert len(reactions) == 4 and ALICE.platform_user_id not in {r.user_id for r in reactions}
 

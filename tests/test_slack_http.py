@@ -207,7 +207,11 @@ async def test_a_cut_off_llm_response_is_told_in_the_dm_and_the_next_message_con
 # --- the whole interview ---------------------------------------------------------------------------
 
 
-async def reach_card(slack: Harness, fake_openai) -> Call:
+HEARD = {"items": ["who gets hurt if nobody speaks", "the moment someone hesitates", "a kind way to say it"]}
+
+
+async def reach_card(slack: Harness, fake_openai, *, agree: str | None = None) -> Call:
+    """Consent, three answers, the said-back list agreed to (by its button, or by typing ``agree``)."""
     await slack.command("join")
     [consent] = await slack.next_posts()
     await slack.press(consent, "I agree")
@@ -218,7 +222,7 @@ async def reach_card(slack: Harness, fake_openai) -> Call:
     assert not any(b["type"] == "actions" for b in pressed.blocks())
     assert "You chose: *I agree*" in json.dumps(pressed.blocks())
 
-    fake_openai.script(turn("What do you notice?"), turn("Tell me about a time."), turn("ok", ready=True), CARD)
+    fake_openai.script(turn("What do you notice?"), turn("Tell me about a time."), turn("ok", ready=True), HEARD, CARD)
     for answer, expected in [
         ("She should think about who gets hurt.", "What do you notice?"),
         ("I notice when people hesitate.", "Tell me about a time."),
@@ -227,6 +231,13 @@ async def reach_card(slack: Harness, fake_openai) -> Call:
         [reply] = await slack.next_posts()
         assert reply.params["text"] == expected
     await slack.dm("Once I spoke up about a safety issue and it mattered.")
+    [check] = await slack.next_posts()
+    assert "what I heard you pay attention to" in check.params["text"] and actions(check) == ["That's it"]
+    assert all(item in json.dumps(check.blocks(), ensure_ascii=False) for item in HEARD["items"])
+    if agree is None:
+        await slack.press(check, "That's it")
+    else:
+        await slack.dm(agree)
     [card] = await slack.next_posts()
     return card
 
@@ -259,9 +270,13 @@ async def test_full_interview_by_buttons(slack, fake_openai, database, scenario_
 
 
 async def test_full_interview_confirming_by_typing(slack, fake_openai, database, scenario_id):
-    await reach_card(slack, fake_openai)
+    await reach_card(slack, fake_openai, agree="that's it")
     updates = len(slack.slack.calls_to("chat.update"))
-    await slack.dm("confirm")
+    fake_openai.script({"answer": "It comes from what you said about speaking up kindly."})
+    await slack.dm("what does the second point mean")  # a question is answered; the card stays proposed
+    [answer] = await slack.next_posts()
+    assert answer.params["text"].startswith("It comes from") and actions(answer) == ["Confirm", "Revise", "Start over"]
+    await slack.dm("yes")
     [done] = await slack.next_posts()
     assert "is saved" in done.params["text"]
     [row] = await rows(database, ValuesCardRecord)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from core.interview import Choice
+from core.llm import LLMError, LLMErrorKind
 from core.messages import CommunityRef
 from core.scenarios import DEFAULT_SCENARIOS, MAX_SCENARIO_CHARS
 from core.text import clean_member_text
@@ -13,6 +15,8 @@ from storage.database import Database
 
 if TYPE_CHECKING:
     from sqlmodel.ext.asyncio.session import AsyncSession
+
+    from storage.models import Interview
 
 
 class ScenarioError(ValueError):
@@ -48,3 +52,44 @@ async def add_default_scenarios(session: AsyncSession, *, community_id: int, now
     for default in DEFAULT_SCENARIOS:
         await repo.find_or_add_scenario(session, community_id=community_id, text=default, now=now)
     return True
+
+
+#: Scenario texts kept in memory (they are read on every turn and never edited).
+SCENARIO_TEXT_CACHE = 1024
+MAX_CHOICE_LABEL = 80
+
+
+class ScenarioLookup:
+    """The scenarios an interview offers and the one it is about. A scenario's text never changes once
+    written (moderators archive scenarios, they don't edit them), so texts are cached."""
+
+    def __init__(self) -> None:
+        self._texts: dict[tuple[int, int | None], str] = {}
+
+    async def choices(self, session: AsyncSession, *, community_id: int, now) -> list[Choice]:
+        """The open scenarios as choices (the paper's defaults first, for a community that had none)."""
+        scenarios = await repo.open_scenarios(session, community_id=community_id)
+        if not scenarios and await add_default_scenarios(session, community_id=community_id, now=now):
+            scenarios = await repo.open_scenarios(session, community_id=community_id)
+        return [Choice(str(s.id), _shorten(s.text, MAX_CHOICE_LABEL), detail=s.text) for s in scenarios]
+
+    async def text(self, session: AsyncSession, interview: Interview) -> str:
+        key = (interview.community_id, interview.scenario_id)
+        if (text := self._texts.get(key)) is not None:
+            return text
+        scenario = None
+        if interview.scenario_id is not None:
+            scenario = await repo.get_scenario(
+                session, community_id=interview.community_id, scenario_id=interview.scenario_id
+            )
+        if scenario is None:
+            raise LLMError(LLMErrorKind.CONFIGURATION, f"interview {interview.id} has no scenario")
+        if len(self._texts) >= SCENARIO_TEXT_CACHE:
+            self._texts.clear()
+        self._texts[key] = scenario.text
+        return scenario.text
+
+
+def _shorten(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"

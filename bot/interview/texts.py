@@ -16,6 +16,17 @@ VALUE_CHECK_QUESTION = (
     "Another member described what looks like the same value. Does this card also capture what you care about?"
 )
 STALE_BUTTON = "That button belongs to an earlier message, so I didn't act on it."
+PICK_AN_OPTION = "Please pick one of the options, by number or by name.\n\n"
+CHOOSE_SCENARIO = "Which question would you like to think about?"
+NO_SCENARIO = "There is no open question to discuss right now. A moderator can open one; try again later."
+CARD_HEADING = "Thank you. Here is your card, written from the list you checked. Does it capture what you care about?"
+REVISED_CARD_HEADING = "Here is the revised card. Does it capture what you care about now?"
+CARD_AGAIN = "Does this card capture what you care about?"
+CANCELLED = "Interview cancelled. Send me any message to start a new one."
+NO_CONSENT = "No problem, nothing more will be asked. Send me a message if you change your mind."
+STARTING_OVER = "Starting over."
+AGREED_VALUE = "Thank you. Your card now counts toward that shared value."
+KEPT_SEPARATE = "Understood: your card stays a value of its own."
 
 CONSENT_NOTICE = (
     "Hi! I'm the Moral Graph Bot. I'd like to interview you about what you value when facing a hard "
@@ -49,6 +60,17 @@ def revision_question() -> str:
 
 def saved_text(card: ValuesCardRecord | None) -> str:
     return f"Your values card \u201c{card.title}\u201d is saved." if card else "Your values card is saved."
+
+
+def closing_note(card: ValuesCardRecord) -> str:
+    """After a confirmed card: what the member finds meaningful is where they are likely wise (the paper's
+    reading of a values card). A template, so it can never fail or drift from the card."""
+    first = card.policies[0] if card.policies else card.title
+    return (
+        f"One more thought: what you pay attention to here, like \u201c{first}\u201d, is what you find "
+        "meaningful in choices like this, and that is where you are likely to be wise: you notice what "
+        "others may walk past. That is what your card brings to your community."
+    )
 
 
 def llm_failure_text(error: LLMError, effect: Effect) -> str:

@@ -15,10 +15,12 @@ from core.interviewer import TranscriptLine
 from storage import repositories as repo
 from storage.models import Interview, Member
 
-#: Turn kinds: "conversation" and "revision" are what the LLM sees; "control" and "notice" are not.
-LLM_KINDS = ("conversation", "revision")
+#: Turn kinds: "conversation", "check" (the said-back list, and the member's corrections or agreement)
+#: and "revision" are what the LLM sees; "question" (about the proposed card, and its answer), "control"
+#: and "notice" are not.
+LLM_KINDS = ("conversation", "check", "revision")
 #: The kinds that tell whether the member's last words are still unanswered (see ``TurnContext.pending``).
-PENDING_KINDS = (*LLM_KINDS, "notice")
+PENDING_KINDS = (*LLM_KINDS, "question", "notice")
 #: ``TurnContext.last_role`` before it is read.
 NOT_READ = object()
 

@@ -10,8 +10,8 @@
 
 Scripted responses are consumed in order by chat completions (``script_embeddings``: by embeddings
 requests); when none are left, ``fake.responder``
-answers (the default one fills the requested JSON schema, with canned values cards and interviewer
-turns). Every request is recorded in ``fake.requests``.
+answers (the default one fills the requested JSON schema, with canned values cards, interviewer
+turns and said-back lists). Every request is recorded in ``fake.requests``.
 """
 
 from __future__ import annotations
@@ -50,6 +50,14 @@ VALUES_CARD: dict[str, Any] = {
 INTERVIEWER_TURN: dict[str, Any] = {
     "message": "What do you pay attention to when you make that kind of choice?",
     "ready_to_articulate": False,
+}
+#: What the interviewer says back before the card (core.say_back): what the member attends to.
+SAID_BACK: dict[str, Any] = {
+    "items": [
+        "the moment the person realises they have a real choice",
+        "whether the person can decide for themselves",
+        "what widens the person's view of their options",
+    ]
 }
 PLAIN_ANSWER = "What feels most important to you when you face a choice like this?"
 
@@ -390,6 +398,8 @@ def _fill_schema(schema: dict[str, Any], *, name: str, texts: str) -> dict[str, 
         value.update(VALUES_CARD)
     elif {"message", "ready_to_articulate"} <= properties:
         value.update(INTERVIEWER_TURN)
+    elif properties == {"items"}:
+        value.update(SAID_BACK)
     return value
 
 

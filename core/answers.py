@@ -1,0 +1,124 @@
+"""What kind of answer a member's message is, where the interview offers something to accept: a plain
+yes (whole message: "looks good", "ok!", "👍", "vale"), or a question about what is shown.
+
+Pure and table-driven: the words are data, so another language's yes is one more entry. Only whole
+messages count, so "yes, but the second point is wrong" is not a yes: it is what to change.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+#: A whole message that accepts what was shown. Compared after normalising (case, accents kept,
+#: surrounding punctuation and spacing dropped), so "Looks good!" and "looks  good" match "looks good".
+AFFIRMATIVES = frozenset(
+    {
+        # English
+        "yes",
+        "y",
+        "yep",
+        "yeah",
+        "ok",
+        "okay",
+        "k",
+        "sure",
+        "looks good",
+        "looks great",
+        "looks right",
+        "perfect",
+        "great",
+        "good",
+        "correct",
+        "right",
+        "exactly",
+        "that's it",
+        "thats it",
+        "that is it",
+        "that's right",
+        "sounds right",
+        "sounds good",
+        "yes that's it",
+        "yes, that's it",
+        "yes please",
+        "👍",
+        "✅",
+        # Spanish
+        "sí",
+        "si",
+        "vale",
+        "perfecto",
+        "correcto",
+        "de acuerdo",
+        "eso es",
+        # French
+        "oui",
+        "d'accord",
+        "parfait",
+        "c'est ça",
+        "exact",
+        # German
+        "ja",
+        "genau",
+        "passt",
+        "stimmt",
+        "perfekt",
+    }
+)
+
+#: First words that make a message a question even without a question mark ("why policy 3").
+QUESTION_WORDS = frozenset(
+    {
+        "why",
+        "what",
+        "how",
+        "when",
+        "where",
+        "who",
+        "which",
+        "qué",
+        "por qué",
+        "cómo",
+        "pourquoi",
+        "quoi",
+        "comment",
+        "warum",
+        "was",
+        "wie",
+    }
+)
+
+#: Openings of a request phrased as a question ("can you make the title shorter?"): a change to make,
+#: not a question to answer.
+REQUEST_OPENINGS = ("can you", "could you", "would you", "will you", "please", "can we", "could we")
+
+_EDGE_PUNCTUATION = " \t\n.,;:!?¡¿…\"'“”‘’()"
+_APOSTROPHES = str.maketrans({"’": "'", "‘": "'", "`": "'"})
+
+
+def normalise_answer(text: str) -> str:
+    """Case-folded, single-spaced, curly apostrophes made straight, punctuation trimmed at both ends."""
+    text = unicodedata.normalize("NFC", text).translate(_APOSTROPHES)
+    text = " ".join(text.split()).casefold()
+    # Emoji variation selectors and skin tones don't change what a thumbs-up means.
+    text = re.sub("[\ufe0f\U0001f3fb-\U0001f3ff]", "", text)
+    return text.strip(_EDGE_PUNCTUATION)
+
+
+def is_affirmative(text: str) -> bool:
+    """True when the whole message says yes to what was shown."""
+    return normalise_answer(text) in AFFIRMATIVES
+
+
+def is_question(text: str) -> bool:
+    """True when the message asks something: it ends with "?" or starts with a question word, and is
+    not a request ("could you shorten it?")."""
+    stripped = text.strip()
+    if not stripped or is_affirmative(stripped):
+        return False
+    words = normalise_answer(stripped).split()
+    if not words or " ".join(words[:2]).startswith(REQUEST_OPENINGS):
+        return False
+    if stripped.endswith("?"):
+        return True
+    return words[0] in QUESTION_WORDS or " ".join(words[:2]) in QUESTION_WORDS
