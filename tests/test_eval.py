@@ -316,9 +316,9 @@ def test_personas_play_the_real_interview_and_are_graded(app, sqlite_env, fake, 
     rates = document["personas"]
     assert rates["thoughtful"]["confirmed_rate"] == 1.0 and rates["reviser"]["confirmed_rate"] == 1.0
     assert rates["overall"]["runs"] == 2 and rates["overall"]["confirmed"] == 2
-    # Thoughtful: three answers (the interview's minimum) then Confirm; the reviser presses Revise twice and
-    # says what to change each time before confirming.
-    assert rates["thoughtful"]["turns_mean"] == 4 and rates["reviser"]["turns_mean"] == 8
+    # Thoughtful: three answers (the interview's minimum), "That's it" to the said-back list, then Confirm; the
+    # reviser also presses Revise twice and says what to change each time before confirming.
+    assert rates["thoughtful"]["turns_mean"] == 5 and rates["reviser"]["turns_mean"] == 9
     assert rates["thoughtful"]["interview_tokens_mean"] > 0 and rates["overall"]["persona_tokens"] > 0
     assert rates["overall"]["hit_turn_cap"] == 0
     assert [row["persona"] for row in document["interviews"]] == ["thoughtful", "reviser"]
