@@ -111,9 +111,9 @@ async def test_help_is_ephemeral(slack):
 
 async def test_a_stale_subcommand_or_button_gets_a_clear_private_answer_and_no_traceback(slack, caplog):
     # A subcommand an older version had (or a typo): what there is now, privately.
-    answer = (await slack.command("vote 3")).json()
+    answer = (await slack.command("ballot 3")).json()
     assert answer["response_type"] == "ephemeral"
-    assert answer["text"].startswith("`/mge vote` is not a command I know") and "/mge join" in answer["text"]
+    assert answer["text"].startswith("`/mge ballot` is not a command I know") and "/mge join" in answer["text"]
     # A button from an older version of the bot: acknowledged, and the member told so, privately.
     for action_id in ("mge_vote_yes", "mge_choice_", "mge_choice_1x"):
         old = {
