@@ -65,6 +65,14 @@ async def facts_by_member(session: AsyncSession, *, community_id: int) -> dict[i
     }
 
 
+async def facts_of(session: AsyncSession, *, member_id: int) -> Facts | None:
+    """One member's stored facts and block, or None when nothing was ever stored."""
+    row = await session.get(MemberFacts, member_id)
+    if row is None:
+        return None
+    return Facts(row.account_created_at, row.joined_at, row.role_ids, row.blocked_at is not None)
+
+
 async def get_rules(session: AsyncSession, *, community_id: int) -> Rules:
     row = await session.get(EligibilityRule, community_id)
     if row is None:

@@ -8,6 +8,7 @@ needs), runs the route's handler and renders the :class:`ButtonReply`. The route
 - ``general:…`` — values picked after a confirmed card (docs/method.md §2); several per message
 - ``forget:…``  — the confirmation under `/mge forget` (``bot.commands.member_data``)
 - ``fair:…``, ``survey:…`` — the legitimacy questions (docs/method.md §8)
+- ``poll:…``    — a vote on a private story poll, in a channel (``bot.voting.private``; docs/method.md §7)
 - anything else — an answer to the interview, exactly as if the member had typed the key; a press under
   an old prompt is sent with ``is_choice`` and the interview says the button is out of date.
 
@@ -25,12 +26,23 @@ from bot.commands.member_data import FORGET_KEY_PREFIX, forget, forget_button_re
 from bot.generalization.picks import PressResult, PressStatus, record_press
 from bot.interview.service import InterviewService
 from bot.legitimacy.checks import Outgoing, record_answer
+from bot.voting.private import PollPress, vote_by_button
+from core.eligibility import Facts
 from core.generalization import is_generalization_key
 from core.legitimacy import is_legitimacy_key
 from core.messages import CommunityRef, InboundMessage, Outbound, Person
+from core.polls import is_poll_key
 from storage.database import Database
 
 STALE_BUTTON_TEXT = "This button is no longer in use. Try `/mge help` to see what I can do now."
+
+
+@dataclass(frozen=True, slots=True)
+class PressedMessage:
+    """The channel message a pressed button is on (``in_channel`` routes)."""
+
+    channel_id: str
+    message_id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +58,11 @@ class ButtonPress:
     now: datetime
     database: Database
     interviews: InterviewService
+    #: For ``in_channel`` routes: the message, when the press happened by the platform's clock (its
+    #: order among the member's presses; None: order of arrival), and what it says about the member.
+    message: PressedMessage | None = None
+    event_order: int | None = None
+    facts: Facts | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +91,9 @@ class ButtonRoute:
     needs_community: bool = False
     #: Runs while none of the member's messages is being handled (their data may change or go).
     exclusive: bool = False
+    #: On a message in a channel, seen by everyone: the adapter leaves the message as it is, answers
+    #: only the member (``ButtonReply.private``, ephemeral) and names the message and community.
+    in_channel: bool = False
 
 
 async def answer_generalization(press: ButtonPress) -> ButtonReply:
@@ -110,6 +130,23 @@ async def answer_legitimacy(press: ButtonPress) -> ButtonReply:
     return ButtonReply(plain=tuple(replies))
 
 
+async def answer_poll(press: ButtonPress) -> ButtonReply:
+    if press.community is None or press.message is None:
+        return ButtonReply(private=STALE_BUTTON_TEXT)
+    vote = PollPress(
+        key=press.key,
+        community=press.community,
+        channel_id=press.message.channel_id,
+        message_id=press.message.message_id,
+        person=press.person,
+        event_id=press.event_id,
+        now=press.now,
+        event_order=press.event_order,
+        facts=press.facts,
+    )
+    return ButtonReply(private=await vote_by_button(press.database, vote))
+
+
 async def answer_interview(press: ButtonPress) -> ButtonReply:
     assert press.community is not None, "the adapter finds the community for this route"
     message = InboundMessage(
@@ -122,6 +159,7 @@ ROUTES: tuple[ButtonRoute, ...] = (
     ButtonRoute("generalization", is_generalization_key, answer_generalization, several_per_message=True),
     ButtonRoute("forget", lambda key: key.startswith(FORGET_KEY_PREFIX), answer_forget, exclusive=True),
     ButtonRoute("legitimacy", is_legitimacy_key, answer_legitimacy),
+    ButtonRoute("poll", is_poll_key, answer_poll, in_channel=True),
     ButtonRoute("interview", lambda key: True, answer_interview, needs_community=True, exclusive=True),
 )
 

@@ -11,7 +11,9 @@ The rules an event is applied by:
   received before, but applied after, counts, and the closed poll's tallies are recomputed;
 - a member's vote is the poll reaction they added last among those still on the message: removing it
   falls back to another one still there, removing the last retracts the vote;
-- a redelivered event (same platform event id) is recorded, and so applied, once.
+- a redelivered event (same platform event id) is recorded, and so applied, once;
+- a private poll counts only its buttons' presses, recorded here like reactions (a press adds the
+  reaction for its choice, so the latest press is the vote), and a reaction poll only reactions.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from core.graph.votes import CHOICES
-from core.polls import PollState, VoteOutcome
+from core.polls import PollMode, PollState, VoteOutcome
 from storage import reactions_repo as repo
 from storage.database import Database
 from storage.polls_repo import voter_key_of
@@ -35,6 +37,8 @@ log = logging.getLogger("mge.votes")
 #: Events per applying transaction: large enough that a burst is cheap, small enough that a transaction
 #: is short (a DM turn waiting for SQLite's writer waits for one batch at most).
 APPLY_BATCH = 250
+#: The ``event_key`` of a private poll's button press starts with this (a reaction's never does).
+PRESS_KEY_PREFIX = "press:"
 
 
 def _when(text: str | None) -> datetime | None:
@@ -106,6 +110,8 @@ async def _apply(conn, events: list[sa.Row]) -> dict[str, VoteOutcome]:
             outcomes[event.event_key] = VoteOutcome.IGNORED_UNKNOWN_POLL
         elif communities.get((event.platform, event.community_external_id)) != poll.community_id:
             outcomes[event.event_key] = VoteOutcome.IGNORED_OTHER_COMMUNITY
+        elif event.event_key.startswith(PRESS_KEY_PREFIX) != (poll.mode == PollMode.PRIVATE):
+            outcomes[event.event_key] = VoteOutcome.IGNORED_OTHER_MODE
         elif _is_closed(poll, event.received_at):
             outcomes[event.event_key] = VoteOutcome.IGNORED_CLOSED
         else:
