@@ -87,8 +87,14 @@ async def _answer_in_channel(interaction: discord.Interaction[Any], route: Butto
     order = interaction.id
     user = interaction.user
     message = interaction.message
-    # Type 6, "deferred update": nothing changes on the message and nothing is shown to anyone.
-    await interaction.response.defer()
+    acknowledged = True
+    try:
+        # Type 6, "deferred update": nothing changes on the message and nothing is shown to anyone.
+        await interaction.response.defer()
+    except discord.HTTPException as error:
+        # Expired, or a redelivery (answered the first time): the press is recorded (once) all the same.
+        log.warning("could not acknowledge poll press %s: %s", interaction.id, error)
+        acknowledged = False
     context = context_of(interaction.client)
     press = ButtonPress(
         key=key,
@@ -104,7 +110,7 @@ async def _answer_in_channel(interaction: discord.Interaction[Any], route: Butto
         facts=member_facts(user.id, user if isinstance(user, discord.Member) else None),
     )
     reply = await route.handler(press)
-    if reply.private is not None:
+    if reply.private is not None and acknowledged:
         await answer(interaction, reply.private)
 
 
