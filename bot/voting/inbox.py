@@ -13,6 +13,9 @@ one: what is recorded stays pending until applied, and any process that starts (
 a poll, or runs the scheduler's tick applies what is pending. Appliers take turns across processes
 (``reactions_repo.take_apply_turn``).
 
+A press on a private poll's button (``Reaction.pressed``, from ``bot.voting.private``) is recorded the
+same way, as the reaction for its choice, with a ``press:`` event key.
+
 How an event becomes a vote, and the rules it is applied by: :mod:`bot.voting.apply`.
 """
 

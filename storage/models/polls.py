@@ -66,6 +66,10 @@ class ReactionEvent(SQLModel, table=True):
     arrival on Discord's gateway (one ordered connection); a member's reactions on a poll are applied
     by it, the latest winning. ``applied_at`` is set when the event has been applied, with its
     ``outcome``; applied rows are pruned after a while (they are also the memory of redeliveries).
+
+    A private poll's button press is recorded here too, as the reaction for its choice: its
+    ``event_key`` starts with ``press:``, its ``event_order`` is Slack's ``action_ts`` or Discord's
+    interaction id (which grows with time).
     """
 
     __tablename__ = "reaction_event"
