@@ -21,9 +21,9 @@ from core.messages import CommunityRef
 from storage import communities_repo, eligibility_repo
 from storage.communities_repo import ensure_community
 from storage.models import Member, Vote
-from tests.fakes.slack_api import TEAM_DOMAIN, TEAM_ID, block_actions_body, block_actions_payload
+from tests.fakes.slack_api import TEAM_DOMAIN, TEAM_ID
 from tests.fakes.story_rows import add_story
-from tests.slack_support import serving_slack
+from tests.slack_support import press_body, serving_slack
 from tests.test_private_polls import assert_reveals_nothing
 
 pytestmark = pytest.mark.sqlite_only
@@ -61,14 +61,7 @@ async def message(slack, database, clock) -> dict:
 
 
 def body_of(message: dict, label: str, user: str) -> str:
-    action_id = next(
-        e["action_id"]
-        for b in message["blocks"]
-        if b["type"] == "actions"
-        for e in b["elements"]
-        if e["text"]["text"] == label
-    )
-    return block_actions_body(block_actions_payload(message, action_id=action_id, user=user, channel=CHANNEL))
+    return press_body(message, label, user=user, channel=CHANNEL)
 
 
 async def press(slack, body: str) -> dict:
