@@ -21,6 +21,8 @@ import logging
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
+from sqlmodel.ext.asyncio.session import AsyncSession
+
 from bot.voting.inbox import Reaction, inbox_for
 from bot.voting.polls import PollNotFound, PollPublisher, story_poll_view
 from core import eligibility
@@ -119,7 +121,7 @@ async def vote_by_button(database: Database, press: PollPress) -> str:
     return STALE_TEXT
 
 
-async def _refusal(session, *, community_id: int, press: PollPress) -> str | None:
+async def _refusal(session: AsyncSession, *, community_id: int, press: PollPress) -> str | None:
     """Why this member's vote would be left out (``core.eligibility``), as they should read it; None if it counts."""
     known = await communities_repo.find_member(
         session,
