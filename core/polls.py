@@ -5,6 +5,9 @@ each platform (:data:`REACTIONS`), and the question with its legend. Adapters de
 
 Reactions rather than buttons or native polls: a reaction can be changed and taken back by the member
 at any time, on Discord and Slack alike, and the bot reads it from raw events that survive restarts.
+But everyone sees who reacted how while the poll is open, so a community may choose private polls
+(:class:`PollMode`): three buttons whose presses only the voter sees answered, and the tally shown
+when the poll closes (the paper's votes were private).
 """
 
 from __future__ import annotations
@@ -20,6 +23,14 @@ class PollState(enum.StrEnum):
 
     OPEN = "open"
     CLOSED = "closed"
+
+
+class PollMode(enum.StrEnum):
+    """How a community's polls take votes (``community_schedule.poll_mode``), stored on each poll
+    when it is posted: a change applies to polls posted after it."""
+
+    REACTIONS = "reactions"  # react under the message; everyone sees who reacted how
+    PRIVATE = "private"  # press a button; only the voter sees their choice; the tally shows at close
 
 
 QUESTION = "Did this person become wiser?"
@@ -61,6 +72,26 @@ def choice_for_reaction(platform: str, emoji: str | None) -> Choice | None:
     return table.get(key)
 
 
+#: Private polls: the button for each choice, in :data:`CHOICES` order.
+BUTTON_LABELS: dict[Choice, str] = {"upgrade": "Wiser", "no_upgrade": "Not wiser", "not_sure": "Not sure"}
+#: A private poll's buttons carry the key ``poll:<choice>``; the poll is the message they are on.
+POLL_KEY_PREFIX = "poll:"
+
+
+def poll_button_key(choice: Choice) -> str:
+    return POLL_KEY_PREFIX + choice
+
+
+def is_poll_key(key: str) -> bool:
+    return key.startswith(POLL_KEY_PREFIX)
+
+
+def choice_of_poll_key(key: str) -> Choice | None:
+    """The choice a private poll's button stands for; None for any other key."""
+    choice = key.removeprefix(POLL_KEY_PREFIX) if is_poll_key(key) else ""
+    return next((c for c in CHOICES if c == choice), None)
+
+
 def display_emoji(platform: str, emoji: str) -> str:
     """How to write a reaction in message text: Slack uses ``:name:``, Discord the character itself."""
     return f":{emoji}:" if platform == "slack" else emoji
@@ -79,6 +110,24 @@ def how_to_vote(platform: str) -> str:
         "React to vote: " + " · ".join(legend_lines(platform)) + ".\n"
         "Your latest reaction is your vote; remove it to take your vote back."
     )
+
+
+PRIVATE_VOTING = (
+    "Vote with the buttons below: only you see what you chose, and pressing another changes it. "
+    "The result is shown here when the poll closes."
+)
+
+
+def voting_rules(platform: str, mode: PollMode) -> str:
+    """What the poll's footer says about voting, as plain text (no markup)."""
+    return PRIVATE_VOTING if mode == PollMode.PRIVATE else how_to_vote(platform)
+
+
+def tally_text(tallies: dict[str, int]) -> str:
+    """A closed poll's result, e.g. "Poll closed. Wiser: 3 · Not wiser: 1 · Not sure: 0 (4 votes)"."""
+    counts = " · ".join(f"{BUTTON_LABELS[choice]}: {tallies.get(choice, 0)}" for choice in CHOICES)
+    total = sum(tallies.get(choice, 0) for choice in CHOICES)
+    return f"Poll closed. {counts} ({total} vote{'' if total == 1 else 's'})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +149,7 @@ class StoryPoll:
     from_value: ValueSummary
     to_value: ValueSummary
     poll_id: int | None = None
+    mode: PollMode = PollMode.REACTIONS
 
 
 class VoteOutcome(enum.StrEnum):
@@ -117,6 +167,7 @@ class VoteOutcome(enum.StrEnum):
     IGNORED_NOT_CURRENT = "ignored_not_current"  # removed a reaction that is not the member's vote
     IGNORED_OUT_OF_ORDER = "ignored_out_of_order"  # older than an event about the same reaction applied before
     IGNORED_BOT = "ignored_bot"  # the bot's own (or another bot's) reaction; decided by adapters
+    IGNORED_OTHER_MODE = "ignored_other_mode"  # a reaction on a private poll, or a press on a reaction poll
 
     @property
     def changed_votes(self) -> bool:

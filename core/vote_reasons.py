@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from core.graph.votes import CHOICES, Choice
 from core.legitimacy import Button
-from core.polls import QUESTION
+from core.polls import BUTTON_LABELS, QUESTION
 
 #: ``vote.why``'s column length: a reason is a sentence or two; a longer one is cut.
 MAX_REASON_CHARS = 1000
@@ -21,7 +21,6 @@ MAX_REASON_CHARS = 1000
 GIST_CHARS = 160
 
 #: The buttons' words for each choice, in :data:`CHOICES` order.
-CHOICE_WORDS: dict[str, str] = {"upgrade": "Wiser", "no_upgrade": "Not wiser", "not_sure": "Not sure"}
 
 
 class ReasonOutcome(enum.StrEnum):
@@ -93,7 +92,7 @@ def reason_buttons(ask_id: int) -> list[Button]:
 
 
 def vote_buttons(poll_id: int) -> list[Button]:
-    return [(f"{VOTE_KEY_PREFIX}{poll_id}:{choice}", CHOICE_WORDS[choice]) for choice in CHOICES] + [
+    return [(f"{VOTE_KEY_PREFIX}{poll_id}:{choice}", BUTTON_LABELS[choice]) for choice in CHOICES] + [
         (f"{VOTE_KEY_PREFIX}{STOP}", "Stop")
     ]
 
@@ -111,7 +110,7 @@ def gist(story: str, limit: int = GIST_CHARS) -> str:
 
 
 def reason_question_text(choice: str, story: str) -> str:
-    word = CHOICE_WORDS.get(choice, choice)
+    word = _label(choice)
     return (
         f"What made you choose “{word}” on this story? “{gist(story)}”\n"
         "Reply here with a sentence in your own words (it is kept with your vote, without your name), "
@@ -153,7 +152,7 @@ VOTE_CLOSED_TEXT = "That poll has closed, so it takes no more votes."
 
 
 def vote_recorded_text(choice: str) -> str:
-    return f"Recorded: “{CHOICE_WORDS.get(choice, choice)}”."
+    return f"Recorded: “{_label(choice)}”."
 
 
 # --- the per-voter draw ------------------------------------------------------------------------------
@@ -174,3 +173,8 @@ def draw_order(candidates: list[Candidate]) -> list[Candidate]:
     """The order `/mge vote` offers stories in: those from the member's own scenarios first (the paper's
     voters judged stories about the question they were interviewed on), then fewest votes, then oldest."""
     return sorted(candidates, key=lambda c: (not c.from_own_scenario, c.votes, c.poll_id))
+
+
+def _label(choice: str) -> str:
+    """The button word for a stored choice (the choice itself if an older version stored another)."""
+    return BUTTON_LABELS.get(choice, choice)  # type: ignore[call-overload]  # stored choices are plain str

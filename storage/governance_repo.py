@@ -26,6 +26,7 @@ SCHEDULE_FIELDS = (
     "digest_minute",
     "digest_timezone",
     "digest_paused",
+    "poll_mode",
 )
 
 

@@ -20,7 +20,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core.cards import ValueStatus
 from core.graph.votes import CHOICES
-from core.polls import PollState
+from core.polls import PollMode, PollState
 from core.stories import StoryStatus
 from storage.models import CanonicalValue, MoralContext, Poll, TransitionStory, Vote, table_of
 from storage.sql import dialect_of, insert_ignoring_conflict
@@ -48,6 +48,7 @@ async def insert_poll(
     message_id: str,
     opened_at: datetime,
     closes_at: datetime | None,
+    mode: PollMode = PollMode.REACTIONS,
 ) -> Poll:
     """The poll for this message, inserted unless it exists (a repeated call returns the stored row)."""
     values = {
@@ -59,6 +60,7 @@ async def insert_poll(
         "state": PollState.OPEN,
         "opened_at": opened_at,
         "closes_at": closes_at,
+        "mode": mode,
     }
     await insert_ignoring_conflict(session, table_of(Poll), values)
     poll = await find_poll(session, platform=platform, channel_id=channel_id, message_id=message_id)
@@ -150,6 +152,25 @@ async def due_poll_ids(session: AsyncSession, *, now: datetime) -> list[int]:
         .order_by(col(Poll.id))
     )
     return [poll_id for poll_id in (await session.exec(query)).all() if poll_id is not None]
+
+
+async def polls_awaiting_tally(session: AsyncSession, *, closed_since: datetime) -> list[Poll]:
+    """Private polls closed since ``closed_since`` whose message does not show the tally yet, by id."""
+    query = (
+        select(Poll)
+        .where(
+            Poll.mode == PollMode.PRIVATE,
+            Poll.state == PollState.CLOSED,
+            col(Poll.tally_shown_at).is_(None),
+            col(Poll.closed_at) >= closed_since,
+        )
+        .order_by(col(Poll.id))
+    )
+    return list((await session.exec(query)).all())
+
+
+async def mark_tally_shown(session: AsyncSession, *, poll_id: int, now: datetime) -> None:
+    await session.exec(sa.update(Poll).where(col(Poll.id) == poll_id).values({"tally_shown_at": now}))
 
 
 # --- votes -----------------------------------------------------------------------------------------

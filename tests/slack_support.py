@@ -72,15 +72,7 @@ class Harness:
         return response
 
     async def press(self, posted: Call, label: str) -> Response:
-        message = posted.message()
-        action_id = next(
-            e["action_id"]
-            for b in message["blocks"]
-            if b["type"] == "actions"
-            for e in b["elements"]
-            if e["text"]["text"] == label
-        )
-        response = await self.post(block_actions_body(block_actions_payload(message, action_id=action_id)))
+        response = await self.post(press_body(posted.message(), label))
         assert response.status == 200, response.text
         return response
 
@@ -111,6 +103,19 @@ class Harness:
             await asyncio.sleep(0.05)
             await self.deps.background.wait_idle(10)
         await inbox_for(self.deps.database).drain()  # reactions recorded so far are applied
+
+
+def press_body(message: dict[str, Any], label: str, **where: Any) -> str:
+    """The signed-request body of pressing the button labelled ``label`` on ``message`` (``where``: the
+    user and channel, see ``block_actions_payload``)."""
+    action_id = next(
+        e["action_id"]
+        for b in message["blocks"]
+        if b["type"] == "actions"
+        for e in b["elements"]
+        if e["text"]["text"] == label
+    )
+    return block_actions_body(block_actions_payload(message, action_id=action_id, **where))
 
 
 @contextlib.asynccontextmanager

@@ -32,6 +32,7 @@ ASKED = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
         (FORGET_CANCEL_KEY, "forget"),
         ("fair:9:yes", "legitimacy"),
         ("survey:9:3", "legitimacy"),
+        ("poll:upgrade", "poll"),
         ("accept", "interview"),
         ("confirm", "interview"),
         # A key no route knows (an older version's, or a typo'd one) is the interview's: it answers that the
@@ -48,6 +49,7 @@ def test_every_key_has_exactly_one_route(key, route):
 def test_only_picks_keep_the_other_buttons_and_only_the_interview_needs_the_community():
     assert [r.name for r in ROUTES if r.several_per_message] == ["generalization"]
     assert [r.name for r in ROUTES if r.needs_community] == ["interview"]
+    assert [r.name for r in ROUTES if r.in_channel] == ["poll"]  # answered privately, the message untouched
 
 
 @pytest.mark.parametrize("platform_id", ["123456789012345678", "T0ABCDEF"])

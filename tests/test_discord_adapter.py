@@ -124,7 +124,15 @@ async def test_run_discord_connects_with_minimal_intents_and_syncs_the_commands(
     members, moderators = sync.json
     # Members see /mge with their own commands only; Discord shows /mge-mod to Manage Server by default.
     assert members["name"] == "mge" and members.get("default_member_permissions") is None
-    assert {option["name"] for option in members["options"]} == {"help", "join", "mycard", "mydata", "forget", "ask", "vote"}
+    assert {option["name"] for option in members["options"]} == {
+        "help",
+        "join",
+        "mycard",
+        "mydata",
+        "forget",
+        "ask",
+        "vote",
+    }
     assert moderators["name"] == "mge-mod" and moderators["dm_permission"] is False  # servers only, not DMs
     assert int(moderators["default_member_permissions"]) == discord.Permissions(manage_guild=True).value
     names = [option["name"] for option in moderators["options"]]

@@ -41,6 +41,7 @@ EXAMPLES = {
     "context": 1,
     "member": "<@123>",
     "days": 30,
+    "mode": "private",
 }
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

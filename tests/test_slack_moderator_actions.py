@@ -66,6 +66,7 @@ def example_text(action) -> str:
         "context": "1",
         "member": "<@U2|bob>",
         "days": "30",
+        "mode": "private",
     }
     return " ".join([action.path] + [words[p.name] for p in action.params if p.required])
 

@@ -1,4 +1,6 @@
-"""Story polls on Discord: post a story as an embed with ✅ ❌ 🤔 pre-added; reactions → votes.
+"""Story polls on Discord: post a story as an embed with ✅ ❌ 🤔 pre-added; reactions → votes. A private
+poll (``core.polls.PollMode.PRIVATE``) has three buttons instead, and its message is edited to show the
+tally once it has closed (a press is answered in ``presses``, ephemerally).
 
 Votes come from the *raw* reaction events: the non-raw ones fire only when the message and the user are
 cached (we keep no message cache, and the cache is empty after a restart). Raw events carry ids only,
@@ -16,13 +18,26 @@ from collections.abc import Awaitable, Callable
 
 import discord
 
+from adapters.discord.buttons import ChoiceButton
 from adapters.discord.community import community_of_guild
 from adapters.discord.config import PLATFORM, context_of
 from adapters.discord.render import MAX_EMBED_DESCRIPTION, _shorten, neutralise
 from bot.voting.polls import apply_reaction
 from core.eligibility import Facts
+from core.graph.votes import CHOICES
 from core.messages import Person
-from core.polls import QUESTION, StoryPoll, ValueSummary, VoteOutcome, how_to_vote, poll_reactions
+from core.polls import (
+    BUTTON_LABELS,
+    QUESTION,
+    PollMode,
+    StoryPoll,
+    ValueSummary,
+    VoteOutcome,
+    poll_button_key,
+    poll_reactions,
+    tally_text,
+    voting_rules,
+)
 
 log = logging.getLogger("mge.discord.polls")
 
@@ -45,8 +60,8 @@ def _value_field(label: str, value: ValueSummary) -> tuple[str, str]:
     return _shorten(f"{label}: {_clean(value.title)}", FIELD_NAME_LIMIT), _shorten(body, FIELD_VALUE_LIMIT)
 
 
-def poll_embed(poll: StoryPoll) -> discord.Embed:
-    """The story, its context, the two values it moves between, and how to vote."""
+def poll_embed(poll: StoryPoll, *, tallies: dict[str, int] | None = None) -> discord.Embed:
+    """The story, its context, the two values it moves between, and how to vote (once closed: ``tallies``)."""
     description = f"**{_clean(poll.context)}**\n\n{_clean(poll.story)}"
     embed = discord.Embed(
         title=QUESTION, description=_shorten(description, STORY_LIMIT), colour=discord.Colour.blurple()
@@ -54,12 +69,21 @@ def poll_embed(poll: StoryPoll) -> discord.Embed:
     for label, value in (("Before", poll.from_value), ("After", poll.to_value)):
         name, body = _value_field(label, value)
         embed.add_field(name=name, value=body, inline=False)
-    embed.set_footer(text=how_to_vote(PLATFORM))
+    embed.set_footer(text=tally_text(tallies) if tallies is not None else voting_rules(PLATFORM, poll.mode))
     return embed
 
 
+def private_poll_view() -> discord.ui.View:
+    """A private poll's three buttons (the message they are on names the poll)."""
+    view = discord.ui.View(timeout=None)
+    for choice in CHOICES:
+        view.add_item(ChoiceButton(poll_button_key(choice), BUTTON_LABELS[choice]))
+    return view
+
+
 class DiscordPollPublisher:
-    """``PollPublisher`` for Discord: one embed message, then the three reactions in order."""
+    """``PollPublisher`` for Discord: one embed message, then the three reactions in order (a private
+    poll: its three buttons, added by an edit once the poll is recorded)."""
 
     def __init__(self, client: discord.Client) -> None:
         self._client = client
@@ -76,9 +100,20 @@ class DiscordPollPublisher:
         message = await channel.send(embed=poll_embed(poll), allowed_mentions=discord.AllowedMentions.none())
         if on_posted is not None:
             await on_posted(str(message.id))
+        if poll.mode == PollMode.PRIVATE:
+            await message.edit(view=private_poll_view())
+            return str(message.id)
         for emoji in poll_reactions(PLATFORM):
             await message.add_reaction(emoji)
         return str(message.id)
+
+    async def show_tally(self, *, channel_id: str, message_id: str, poll: StoryPoll, tallies: dict[str, int]) -> None:
+        message = self._client.get_partial_messageable(int(channel_id)).get_partial_message(int(message_id))
+        try:
+            # view=None sends no components: the buttons go.
+            await message.edit(embed=poll_embed(poll, tallies=tallies), view=None)
+        except discord.NotFound:
+            log.warning("the message of poll %s is gone; its tally is not shown", poll.poll_id)
 
 
 def _is_bot(client: discord.Client, payload: discord.RawReactionActionEvent) -> bool:

@@ -26,6 +26,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.slack.context import ButtonMessage, SlackDeps, community_of, deliver, retire, run_member_work
 from adapters.slack.generalization import show_pick
 from adapters.slack.legitimacy import message_args
+from adapters.slack.polls import answer_poll_press
 from adapters.slack.render import CHOICE_ACTION_PREFIX, escape, render
 from bot.commands.buttons import STALE_BUTTON_TEXT, ButtonPress, ButtonReply, route_for
 from core.messages import Person, Reply
@@ -56,6 +57,10 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
     @app.action(CHOICE_ACTION)
     async def on_choice(ack, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
+        route = route_for(str(action.get("value") or ""))
+        if route.in_channel:  # a private poll's button: the channel's message must stay as it is
+            await answer_poll_press(client, deps, route, body, action)
+            return
         channel = str((body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id") or "")
         original = body.get("message") or {}
         ts = str((body.get("container") or {}).get("message_ts") or original.get("ts") or "")

@@ -72,8 +72,11 @@ def schedule_polls(
     duration_hours: int | None = typer.Option(None, "--duration-hours", help="How long each poll stays open (1-768)."),
     pause: bool = typer.Option(False, "--pause", help="Stop posting rounds (open polls still close)."),
     resume: bool = typer.Option(False, "--resume", help="Post rounds again."),
+    mode: str | None = typer.Option(
+        None, "--mode", help="How polls posted from now on take votes: reactions or private (buttons)."
+    ),
 ) -> None:
-    """Set where and how often story polls are posted."""
+    """Set where, how often and how story polls are posted."""
     from core.schedule import ScheduleError, parse_interval
 
     changes: dict[str, Any] = {}
@@ -91,6 +94,8 @@ def schedule_polls(
     paused = _pause(pause, resume)
     if paused is not None:
         changes["polls_paused"] = paused
+    if mode is not None:
+        changes["poll_mode"] = mode
     _change(community, changes, "polls.schedule")
 
 

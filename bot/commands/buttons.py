@@ -11,6 +11,7 @@ needs), runs the route's handler and renders the :class:`ButtonReply`. The route
 - ``why:…``, ``dmvote:…`` — the reason question after a vote, and stories voted on in a DM (``bot.voting.reasons``,
   ``bot.voting.dm_vote``; docs/method.md §7)
 - ``valuecheck:…`` — "is this still what you care about?" after dedup changed a member's value (§4)
+- ``poll:…``    — a vote on a private story poll, in a channel (``bot.voting.private``; docs/method.md §7)
 - anything else — an answer to the interview, exactly as if the member had typed the key; a press under
   an old prompt is sent with ``is_choice`` and the interview says the button is out of date.
 
@@ -30,15 +31,26 @@ from bot.interview.service import InterviewService
 from bot.legitimacy.checks import Outgoing, record_answer
 from bot.values.checks import record_check_answer
 from bot.voting.dm_vote import answer_vote_button
+from bot.voting.private import PollPress, vote_by_button
 from bot.voting.reasons import answer_reason_button
+from core.eligibility import Facts
 from core.generalization import is_generalization_key
 from core.legitimacy import is_legitimacy_key
 from core.messages import CommunityRef, InboundMessage, Outbound, Person
+from core.polls import is_poll_key
 from core.value_checks import is_value_check_key
 from core.vote_reasons import is_reason_key, is_vote_key
 from storage.database import Database
 
 STALE_BUTTON_TEXT = "This button is no longer in use. Try `/mge help` to see what I can do now."
+
+
+@dataclass(frozen=True, slots=True)
+class PressedMessage:
+    """The channel message a pressed button is on (``in_channel`` routes)."""
+
+    channel_id: str
+    message_id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +66,11 @@ class ButtonPress:
     now: datetime
     database: Database
     interviews: InterviewService
+    #: For ``in_channel`` routes: the message, when the press happened by the platform's clock (its
+    #: order among the member's presses; None: order of arrival), and what it says about the member.
+    message: PressedMessage | None = None
+    event_order: int | None = None
+    facts: Facts | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +99,9 @@ class ButtonRoute:
     needs_community: bool = False
     #: Runs while none of the member's messages is being handled (their data may change or go).
     exclusive: bool = False
+    #: On a message in a channel, seen by everyone: the adapter leaves the message as it is, answers
+    #: only the member (``ButtonReply.private``, ephemeral) and names the message and community.
+    in_channel: bool = False
 
 
 async def answer_generalization(press: ButtonPress) -> ButtonReply:
@@ -136,6 +156,23 @@ async def answer_dm_vote(press: ButtonPress) -> ButtonReply:
     return ButtonReply(plain=tuple(replies))
 
 
+async def answer_poll(press: ButtonPress) -> ButtonReply:
+    if press.community is None or press.message is None:
+        return ButtonReply(private=STALE_BUTTON_TEXT)
+    vote = PollPress(
+        key=press.key,
+        community=press.community,
+        channel_id=press.message.channel_id,
+        message_id=press.message.message_id,
+        person=press.person,
+        event_id=press.event_id,
+        now=press.now,
+        event_order=press.event_order,
+        facts=press.facts,
+    )
+    return ButtonReply(private=await vote_by_button(press.database, vote))
+
+
 async def answer_interview(press: ButtonPress) -> ButtonReply:
     assert press.community is not None, "the adapter finds the community for this route"
     message = InboundMessage(
@@ -151,6 +188,7 @@ ROUTES: tuple[ButtonRoute, ...] = (
     ButtonRoute("value check", is_value_check_key, _plain_answer(record_check_answer), exclusive=True),
     ButtonRoute("reason", is_reason_key, _plain_answer(answer_reason_button)),
     ButtonRoute("dm vote", is_vote_key, answer_dm_vote),
+    ButtonRoute("poll", is_poll_key, answer_poll, in_channel=True),
     ButtonRoute("interview", lambda key: True, answer_interview, needs_community=True, exclusive=True),
 )
 

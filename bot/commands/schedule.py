@@ -22,6 +22,7 @@ from bot.runtime.schedules import community_schedule, describe_schedule, update_
 from bot.voting.polls import post_story_poll, story_poll_view
 from bot.voting.selection import next_story
 from core.digest import digest_markdown
+from core.polls import PollMode
 from core.schedule import parse_interval, parse_time_of_day
 
 CHANNEL = Param("channel", "the channel (default: this one)", kind="channel", required=False)
@@ -73,6 +74,31 @@ async def polls_pause(call: ModeratorCall) -> ActionReply:
 
 async def polls_resume(call: ModeratorCall) -> ActionReply:
     return await _set(call, "polls.resume", {"polls_paused": False})
+
+
+async def polls_mode(call: ModeratorCall) -> ActionReply:
+    """How polls posted from now on take votes; open polls keep the mode they were posted with."""
+    changes = {"poll_mode": call.arg("mode") or ""}
+    before, after = await update_schedule(
+        call.database,
+        community_id=call.community_id,
+        actor=call.actor,
+        now=call.now,
+        changes=changes,
+        action="polls.mode",
+    )
+    if before == after:
+        return ActionReply(f"Polls already take votes by {_MODE_WORDS[after['poll_mode']]}. Nothing changed.")
+    return ActionReply(
+        f"Saved: polls posted from now on take votes by {_MODE_WORDS[after['poll_mode']]}. "
+        "Polls already open keep the way they were posted with."
+    )
+
+
+_MODE_WORDS = {
+    PollMode.REACTIONS: "reaction (everyone sees who reacted how)",
+    PollMode.PRIVATE: "private button (only the voter sees their choice; the tally is shown when the poll closes)",
+}
 
 
 async def polls_post_now(call: ModeratorCall) -> ActionReply:
@@ -203,6 +229,13 @@ ACTIONS = (
     ModeratorAction("polls", "resume", "post rounds again", polls_resume),
     ModeratorAction(
         "polls", "post-now", "post the story that most needs votes now", polls_post_now, (CHANNEL,), slow=True
+    ),
+    ModeratorAction(
+        "polls",
+        "mode",
+        "how new polls take votes: reactions (seen by all) or private (buttons; tally at close)",
+        polls_mode,
+        (Param("mode", "private or reactions"),),
     ),
     ModeratorAction("digest", "channel", "post the weekly digest in a channel", digest_channel, (CHANNEL,)),
     ModeratorAction(

@@ -144,8 +144,11 @@ async def close_polls_job() -> list[int]:
     context = _require_context()
     if context is None:
         return []
-    # With the messengers: polls closing is also when voters are offered the follow-up survey (once each).
-    return await close_due_polls(context.database, now=context.clock(), messengers=context.messengers)
+    # With the messengers: polls closing is also when voters are offered the follow-up survey (once each);
+    # with the publishers, closed private polls show their tallies.
+    return await close_due_polls(
+        context.database, now=context.clock(), messengers=context.messengers, publishers=context.poll_publishers
+    )
 
 
 async def digests_job() -> dict[int, str]:

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from core.polls import PollMode
 from core.schedule import (
     DigestSchedule,
     PollSchedule,
@@ -55,6 +56,13 @@ def _minutes(value: Any) -> int:
     return int(check_interval(interval).total_seconds() // 60)
 
 
+def _poll_mode(value: Any) -> str:
+    try:
+        return PollMode(str(value).strip().lower()).value
+    except ValueError:
+        raise ScheduleError(f"the poll mode is {' or '.join(PollMode)}, not {value!r}") from None
+
+
 _CHECKS = {
     "poll_channel_id": _channel,
     "poll_interval_minutes": _minutes,
@@ -67,6 +75,7 @@ _CHECKS = {
     "digest_minute": lambda v: check_time_of_day(0, int(v))[1],
     "digest_timezone": lambda v: check_timezone(str(v)),
     "digest_paused": _flag,
+    "poll_mode": _poll_mode,
 }
 
 
@@ -135,6 +144,8 @@ def describe_schedule(row: CommunitySchedule, *, default_duration_hours: int) ->
             f"Story polls: {row.polls_per_round} every {describe(timedelta(minutes=row.poll_interval_minutes))} "
             f"in channel {row.poll_channel_id}, each open {duration} h" + (" — PAUSED" if row.polls_paused else "")
         )
+    if row.poll_mode == PollMode.PRIVATE:
+        polls += " Votes are private (buttons) until each poll closes."
     if row.digest_channel_id is None:
         digest = "Weekly digest: no channel set, so none is posted."
     else:

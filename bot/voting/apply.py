@@ -13,6 +13,8 @@ The rules an event is applied by:
   falls back to another one still there, removing the last retracts the vote;
 - a redelivered event (same platform event id) is recorded, and so applied, once;
 - a member's first vote on a poll queues one reason question (``bot.voting.reasons``), never sent from here.
+- a private poll counts only its buttons' presses, recorded here like reactions (a press adds the
+  reaction for its choice, so the latest press is the vote), and a reaction poll only reactions.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from core.graph.votes import CHOICES
-from core.polls import PollState, VoteOutcome
+from core.polls import PollMode, PollState, VoteOutcome
 from storage import reactions_repo as repo
 from storage import reasons_repo
 from storage.database import Database
@@ -37,6 +39,10 @@ log = logging.getLogger("mge.votes")
 #: Events per applying transaction: large enough that a burst is cheap, small enough that a transaction
 #: is short (a DM turn waiting for SQLite's writer waits for one batch at most).
 APPLY_BATCH = 250
+#: The ``event_key`` of a private poll's button press starts with this (a reaction's never does).
+PRESS_KEY_PREFIX = "press:"
+#: The ``event_key`` of a vote cast in the voter's DM (``/mge vote``): private whatever the poll's mode.
+DM_KEY_PREFIX = "dm:"
 
 
 def _when(text: str | None) -> datetime | None:
@@ -108,6 +114,10 @@ async def _apply(conn, events: list[sa.Row]) -> dict[str, VoteOutcome]:
             outcomes[event.event_key] = VoteOutcome.IGNORED_UNKNOWN_POLL
         elif communities.get((event.platform, event.community_external_id)) != poll.community_id:
             outcomes[event.event_key] = VoteOutcome.IGNORED_OTHER_COMMUNITY
+        elif not event.event_key.startswith(DM_KEY_PREFIX) and (
+            event.event_key.startswith(PRESS_KEY_PREFIX) != (poll.mode == PollMode.PRIVATE)
+        ):
+            outcomes[event.event_key] = VoteOutcome.IGNORED_OTHER_MODE
         elif _is_closed(poll, event.received_at):
             outcomes[event.event_key] = VoteOutcome.IGNORED_CLOSED
         else:

@@ -26,6 +26,7 @@ from datetime import datetime
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.legitimacy.checks import Outgoing
+from bot.voting.apply import DM_KEY_PREFIX as DM_EVENT_PREFIX
 from bot.voting.inbox import Reaction, inbox_for
 from core import eligibility
 from core.eligibility import Facts, exclusion_reason
@@ -51,7 +52,6 @@ from storage.polls_repo import voter_key_of
 
 log = logging.getLogger("mge.votes")
 
-DM_EVENT_PREFIX = "dm:"
 _WHY_LEFT_OUT = {
     eligibility.BLOCKED: "a moderator has blocked your votes in this community",
     eligibility.ACCOUNT_TOO_NEW: "your account is too new",

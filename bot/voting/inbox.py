@@ -13,6 +13,9 @@ one: what is recorded stays pending until applied, and any process that starts (
 a poll, or runs the scheduler's tick applies what is pending. Appliers take turns across processes
 (``reactions_repo.take_apply_turn``).
 
+A press on a private poll's button (``Reaction.pressed``, from ``bot.voting.private``) is recorded the
+same way, as the reaction for its choice, with a ``press:`` event key.
+
 How an event becomes a vote, and the rules it is applied by: :mod:`bot.voting.apply`.
 """
 
@@ -31,8 +34,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from bot.voting.apply import APPLY_BATCH, apply_pending
+from bot.voting.apply import APPLY_BATCH, PRESS_KEY_PREFIX, apply_pending
 from core.eligibility import Facts
+from core.graph.votes import Choice
 from core.messages import CommunityRef, Person
 from core.polls import VoteOutcome, choice_for_reaction
 from storage import reactions_repo as repo
@@ -68,6 +72,8 @@ class Reaction:
     #: When the platform says it happened, in microseconds (Slack's ``event_ts``); None: order of arrival.
     event_order: int | None = None
     facts: Facts | None = None
+    #: Set for a press on a private poll's button, which names its choice (``emoji`` is then unused).
+    pressed: Choice | None = None
 
 
 def slack_event_order(event_ts: Any) -> int | None:
@@ -119,14 +125,16 @@ class VoteInbox:
     async def record(self, reaction: Reaction, *, wait_applied: bool = False) -> VoteOutcome | None:
         """Write ``reaction`` down; return when it is stored (None), or with ``wait_applied`` when it has
         been applied (its outcome). Raises when it could not be stored: then it must not be acknowledged."""
-        choice = choice_for_reaction(reaction.platform, reaction.emoji)
+        choice = reaction.pressed or choice_for_reaction(reaction.platform, reaction.emoji)
         if choice is None:
             return VoteOutcome.IGNORED_EMOJI
         if reaction.community.platform != reaction.platform:
             return VoteOutcome.IGNORED_OTHER_COMMUNITY  # a poll is only ever its own platform's
         # Taken before the first await: handlers start in the order events arrived.
         order = reaction.event_order if reaction.event_order is not None else self._arrival_order()
-        key = (reaction.event_id or f"r:{self._process}:{next(self._receipts)}")[:128]
+        key = (reaction.event_id or f"r:{self._process}:{next(self._receipts)}")[:120]
+        if reaction.pressed:
+            key = PRESS_KEY_PREFIX + key
         applied = self._wait_for(key) if wait_applied else None
         pending = _Pending(
             {

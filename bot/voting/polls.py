@@ -20,8 +20,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.voting.inbox import Reaction, inbox_for
 from core.eligibility import Facts
 from core.messages import CommunityRef, Person
-from core.polls import PollState, StoryPoll, ValueSummary, VoteOutcome
-from storage import polls_repo
+from core.polls import PollMode, PollState, StoryPoll, ValueSummary, VoteOutcome
+from storage import governance_repo, polls_repo
 from storage.database import Database
 from storage.models import Poll
 
@@ -33,7 +33,8 @@ class PollNotFound(LookupError):
 
 
 class PollPublisher(Protocol):
-    """Posts a story poll on one platform: the message, then the three reactions."""
+    """Posts a story poll on one platform: the message, then the three reactions (a private poll: the
+    message with its three buttons); and shows a closed private poll's tally."""
 
     async def publish(
         self,
@@ -48,18 +49,26 @@ class PollPublisher(Protocol):
         added, so the poll can be recorded before anyone can react to it."""
         ...
 
+    async def show_tally(self, *, channel_id: str, message_id: str, poll: StoryPoll, tallies: dict[str, int]) -> None:
+        """Edit a closed private poll's message: the story with ``tallies``, no buttons. A message that
+        is gone counts as done; any other failure raises (it is tried again)."""
+        ...
+
 
 # --- posting ---------------------------------------------------------------------------------------
 
 
 async def story_poll_view(database: Database, story_id: int) -> StoryPoll:
-    """What a poll on story ``story_id`` shows. Raises ``PollNotFound`` for an unknown story."""
+    """What a poll on story ``story_id`` posted now shows (in its community's poll mode). Raises
+    ``PollNotFound`` for an unknown story."""
     async with database.session() as session:
         found = await polls_repo.story_with_values(session, story_id=story_id)
-    if found is None:
-        raise PollNotFound(f"no transition story {story_id}")
+        if found is None:
+            raise PollNotFound(f"no transition story {story_id}")
+        schedule = await governance_repo.get_schedule(session, community_id=found[0].community_id)
     story, context, from_value, to_value = found
     return StoryPoll(
+        mode=PollMode(schedule.poll_mode) if schedule is not None else PollMode.REACTIONS,
         story_id=story_id,
         context=context.text,
         story=story.story,
@@ -82,6 +91,7 @@ async def record_poll(
     closes_at: datetime | None,
     now: datetime,
     also: PollRecordedHook | None = None,
+    mode: PollMode = PollMode.REACTIONS,
 ) -> Poll:
     """Remember that ``message_id`` is a poll on ``story_id``, in the story's community. Idempotent:
     recording the same message again returns the poll recorded first. ``also`` writes more in the same
@@ -99,6 +109,7 @@ async def record_poll(
             message_id=message_id,
             opened_at=now,
             closes_at=closes_at,
+            mode=mode,
         )
         if also is not None:
             await also(session, poll)
@@ -133,6 +144,7 @@ async def post_story_poll(
                 closes_at=closes_at,
                 now=now,
                 also=also,
+                mode=view.mode,
             )
         )
 

@@ -22,6 +22,7 @@ from bot.legitimacy.checks import DirectMessenger, after_polls_closed
 from bot.runtime.jobs import STALE_RUN, claim_job, finish_job
 from bot.runtime.schedules import poll_schedules
 from bot.voting.polls import PollPublisher, close_poll, post_story_poll
+from bot.voting.private import show_closed_tallies
 from bot.voting.selection import next_story
 from core.schedule import PollSchedule
 from storage import polls_repo
@@ -160,9 +161,14 @@ async def close_due_polls(
     *,
     now: datetime,
     messengers: Mapping[str, DirectMessenger] | None = None,
+    publishers: Mapping[str, PollPublisher] | None = None,
 ) -> list[int]:
     """Close every open poll whose ``closes_at`` is at or before ``now`` (final tallies stored); returns
     their ids. Idempotent: closed polls are not open any more, and ``close_poll`` itself is idempotent.
+
+    With ``publishers`` (platform → poll publisher), the messages of closed private polls are then edited
+    to show their tallies, without buttons (``bot.voting.private.show_closed_tallies``: also those an
+    earlier call could not edit).
 
     With ``messengers`` (platform → DMs), closing polls is also when members of those polls' communities
     who have a confirmed card and a vote are offered the follow-up survey, once each
@@ -176,6 +182,11 @@ async def close_due_polls(
             closed.append(poll_id)
         except Exception:  # one bad poll must not keep the others open
             log.exception("closing poll %s failed", poll_id)
+    if publishers:
+        try:
+            await show_closed_tallies(database, publishers, now=now)
+        except Exception:  # the next tick tries again; the survey offers below must not wait for it
+            log.exception("showing the tallies of closed private polls failed")
     if closed and messengers:
         await after_polls_closed(database, messengers, poll_ids=closed, now=now)  # logs its failures, never raises
     return closed

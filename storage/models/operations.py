@@ -8,6 +8,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
+from core.polls import PollMode
 from storage.models.types import utc_column
 
 
@@ -57,6 +58,10 @@ class CommunitySchedule(SQLModel, table=True):
     #: None: the operator's default (MGE_POLL_DURATION_HOURS).
     poll_duration_hours: int | None = None
     polls_paused: bool = False
+    #: ``core.polls.PollMode``: how polls posted from now on take votes.
+    poll_mode: str = Field(
+        default=PollMode.REACTIONS, max_length=16, sa_column_kwargs={"server_default": PollMode.REACTIONS.value}
+    )
     digest_channel_id: str | None = Field(default=None, max_length=64)
     digest_day: str = Field(default="mon", max_length=3)
     digest_hour: int = 9

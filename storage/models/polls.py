@@ -7,12 +7,13 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from core.polls import PollState
+from core.polls import PollMode, PollState
 from storage.models.types import utc_column
 
 
 class Poll(SQLModel, table=True):
-    """A transition story posted as a reaction poll in a channel."""
+    """A transition story posted as a poll in a channel: a reaction poll, or a private one with buttons
+    (``mode``, the community's when it was posted)."""
 
     __table_args__ = (sa.UniqueConstraint("platform", "channel_id", "message_id"),)
 
@@ -28,6 +29,11 @@ class Poll(SQLModel, table=True):
     closed_at: datetime | None = utc_column(nullable=True)
     #: Final counts by choice, stored when the poll closes.
     tallies: dict | None = Field(default=None, sa_column=sa.Column(sa.JSON, nullable=True))
+    mode: str = Field(
+        default=PollMode.REACTIONS, max_length=16, sa_column_kwargs={"server_default": PollMode.REACTIONS.value}
+    )  # PollMode
+    #: A private poll's message edited to show the tallies (its buttons gone); None until then.
+    tally_shown_at: datetime | None = utc_column(nullable=True)
 
 
 class Vote(SQLModel, table=True):
@@ -60,6 +66,10 @@ class ReactionEvent(SQLModel, table=True):
     arrival on Discord's gateway (one ordered connection); a member's reactions on a poll are applied
     by it, the latest winning. ``applied_at`` is set when the event has been applied, with its
     ``outcome``; applied rows are pruned after a while (they are also the memory of redeliveries).
+
+    A private poll's button press is recorded here too, as the reaction for its choice: its
+    ``event_key`` starts with ``press:``, its ``event_order`` is Slack's ``action_ts`` or Discord's
+    interaction id (which grows with time).
     """
 
     __tablename__ = "reaction_event"

@@ -259,6 +259,34 @@ class FakeDiscord:
     def requests_to(self, method: str, pattern: str) -> list[Recorded]:
         return [r for r in self.requests if r.method == method and re.fullmatch(pattern, r.path)]
 
+    def public_bodies(self, channel_id: int) -> list[Any]:
+        """Every request body of the bot's that anyone in ``channel_id`` could see: messages posted or edited
+        there, and interaction responses and follow-ups there that are not ephemeral (for "reveals
+        nothing" checks)."""
+        seen: list[Any] = []
+        for request in self.requests:
+            body = request.json if isinstance(request.json, dict) else {}
+            if request.method in ("POST", "PATCH") and re.fullmatch(
+                rf"/channels/{channel_id}/messages(/\d+)?", request.path
+            ):
+                seen.append(body)
+                continue
+            callback = re.fullmatch(r"/interactions/(\d+)/[^/]+/callback", request.path)
+            webhook = re.fullmatch(r"/webhooks/\d+/([^/]+)(/messages/.+)?", request.path)
+            if callback:
+                interaction = self.interactions.get(int(callback[1]))
+                flags = (body.get("data") or {}).get("flags") or 0
+            elif webhook:
+                interaction = next((i for i in self.interactions.values() if i.token == webhook[1]), None)
+                # An edit keeps its message's flags: counted as public, to be safe.
+                flags = 0 if webhook[2] else body.get("flags") or 0
+            else:
+                continue
+            here = interaction is not None and interaction.payload.get("channel_id") == str(channel_id)
+            if here and not flags & EPHEMERAL:
+                seen.append(body)
+        return seen
+
     # --- waiting ------------------------------------------------------------------------------------
 
     async def _wait(self, predicate: Callable[[], Any], timeout: float, what: str) -> Any:

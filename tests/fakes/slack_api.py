@@ -118,6 +118,12 @@ class FakeSlack:
             raise AssertionError(f"expected {count} × {method} within {timeout}s; calls so far: {seen}") from None
         return self.calls_to(method)
 
+    def public_calls(self, channel: str) -> list[Call]:
+        """Every call that changed what anyone in ``channel`` sees: messages posted or updated there and
+        reactions added (ephemeral messages are ``chat.postEphemeral`` calls, one member's each)."""
+        shown = ("chat.postMessage", "chat.update", "reactions.add")
+        return [c for c in self.calls if c.method in shown and c.params.get("channel") == channel]
+
     # --- the Web API -----------------------------------------------------------------------------
 
     async def _record(self, call: Call) -> None:
