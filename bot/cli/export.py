@@ -100,7 +100,8 @@ def export_command(
     typer.echo(
         f"{data.community.name or data.community.id} ({algorithm.value}): {len(graph.values)} values, "
         f"{len(graph.edges)} edges, {len(graph.contexts)} contexts, {len(data.votes)} votes "
-        f"({data.dropped_votes} left out: hidden values or merged into one) → {target}; {seconds:.2f} s",
+        f"({data.dropped_votes} left out: hidden values, merged into one, or withdrawn stories) → {target}; "
+        f"{seconds:.2f} s",
         err=True,
     )
     if not graph.converged:

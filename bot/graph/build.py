@@ -7,8 +7,11 @@ What counts, decided here once so the export, the digest and the audit agree:
   re-vote updates the member's row in place, so it keeps its place; a retracted vote has no row);
 * a vote is on the story's values *as they are now*: a merged value's votes count for the value it
   was merged into (following chains of merges);
-* a vote is dropped when either end is not an active value (hidden by a moderator, or empty), and
-  when both ends have become the same value by a merge (a value is never wiser than itself);
+* a vote is dropped when either end is not an active value (hidden by a moderator, or empty), when
+  both ends have become the same value by a merge (a value is never wiser than itself), and when a
+  moderator withdrew its story as a bad one (``StoryStatus.RETRACTED``: the vote judged a story the
+  moderators disowned); the row is kept;
+* a story is shown as voters see it now: a moderator's edit instead of the model's text;
 * the voter is the vote's ``voter_key`` (``member:<row id>``), never a platform user id or a name, so
   exports can be published; when a member erases their data it is replaced by one random key for all
   their votes, so totals and voter counts stay the same;
@@ -26,6 +29,7 @@ from core.cards import ValueStatus
 from core.eligibility import exclusion_reason
 from core.graph import GraphParams, MoralGraph, Value, Vote, build_moral_graph
 from core.graph.model import COUNT_FIELDS, Edge
+from core.stories import StoryStatus
 from storage import eligibility_repo, graph_repo, values_repo
 from storage.database import Database
 from storage.models import CanonicalValue, Community
@@ -72,7 +76,7 @@ class CommunityGraphInput:
     #: The story each entry of ``votes`` was cast on (parallel list), for provenance.
     vote_story_ids: list[int]
     stories: list[StoryRecord]
-    #: Votes left out: an end hidden or empty, or both ends merged into one value.
+    #: Votes left out: an end hidden or empty, both ends merged into one value, or a retracted story.
     dropped_votes: int
     #: Votes left out because of who cast them: reason (``core.eligibility``) → count.
     excluded_votes: dict[str, int] = field(default_factory=dict)
@@ -110,7 +114,7 @@ async def load_community_graph_input(database: Database, *, community_id: int) -
             excluded[reason] += 1
             continue
         source, wiser = resolve.get(story.from_value_id), resolve.get(story.to_value_id)
-        if source is None or wiser is None or source == wiser:
+        if source is None or wiser is None or source == wiser or story.status == StoryStatus.RETRACTED:
             dropped += 1
             continue
         context_text = context.text.strip()  # the CSV reader strips fields; keep the round trip exact
@@ -118,7 +122,7 @@ async def load_community_graph_input(database: Database, *, community_id: int) -
         votes.append(Vote(voter_key, str(source), str(wiser), context_text, choice))  # type: ignore[arg-type]
         vote_story_ids.append(story.id)
         story_votes[story.id] += 1
-        stories.setdefault(story.id, StoryRecord(story.id, context_text, str(source), str(wiser), story.story, 0))
+        stories.setdefault(story.id, StoryRecord(story.id, context_text, str(source), str(wiser), story.shown_story, 0))
     story_list = [
         StoryRecord(s.id, s.context, s.from_value_id, s.to_value_id, s.story, story_votes[s.id])
         for s in sorted(stories.values(), key=lambda s: s.id)

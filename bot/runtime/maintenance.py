@@ -30,6 +30,8 @@ class Maintenance:
     dedup_params: DedupParams | None = None
     #: The model that rates opening answers for the ideology screen (None: the judge model).
     ideology_model: str | None = None
+    #: Deepening pairs the model may give each context (``MGE_STORY_PAIRS_PER_CONTEXT``).
+    story_pairs_per_context: int = 3
 
 
 async def run_maintenance(
@@ -63,7 +65,12 @@ async def run_maintenance(
             outcome["dedup"] = f"error: {error!r}"[:200]
         try:
             stories = await generate_stories(
-                database, llm=maintenance.llm, model=maintenance.story_model, community_id=community_id, now=now
+                database,
+                llm=maintenance.llm,
+                model=maintenance.story_model,
+                community_id=community_id,
+                now=now,
+                max_pairs_per_context=maintenance.story_pairs_per_context,
             )
             outcome["stories"] = f"ok: {stories}"[:200]
         except Exception as error:

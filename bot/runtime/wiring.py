@@ -78,6 +78,7 @@ def build_maintenance(settings: Settings, *, llm: LLM):
         judge_model=settings.judge_model,
         story_model=settings.articulation_model,
         dedup_params=dedup_params(settings),
+        story_pairs_per_context=settings.story_pairs_per_context,
     )
 
 

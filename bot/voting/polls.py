@@ -62,7 +62,7 @@ async def story_poll_view(database: Database, story_id: int) -> StoryPoll:
     return StoryPoll(
         story_id=story_id,
         context=context.text,
-        story=story.story,
+        story=story.shown_story,
         from_value=ValueSummary(from_value.title, from_value.description, tuple(from_value.policies)),
         to_value=ValueSummary(to_value.title, to_value.description, tuple(to_value.policies)),
     )

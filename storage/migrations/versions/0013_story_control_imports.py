@@ -1,0 +1,33 @@
+"""story control: a moderator's edit kept beside the model's story
+
+Revision ID: 0013_story_control_imports
+Revises: 0009
+Create Date: 2026-12-06
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+import sqlmodel.sql.sqltypes
+from alembic import op
+
+import storage.models
+
+revision: str = "0013_story_control_imports"
+down_revision: str | None = "0009"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("transition_story") as batch:
+        batch.add_column(sa.Column("edited_story", sa.Text(), nullable=True))
+        batch.add_column(sa.Column("edited_by", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True))
+        batch.add_column(sa.Column("edited_at", storage.models.UTCDateTime(timezone=True), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("transition_story") as batch:
+        batch.drop_column("edited_at")
+        batch.drop_column("edited_by")
+        batch.drop_column("edited_story")
