@@ -41,6 +41,9 @@ EXAMPLES = {
     "context": 1,
     "member": "<@123>",
     "days": 30,
+    "value_a": 1,
+    "value_b": 2,
+    "story": 1,
 }
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -66,6 +66,9 @@ def example_text(action) -> str:
         "context": "1",
         "member": "<@U2|bob>",
         "days": "30",
+        "value_a": "1",
+        "value_b": "2",
+        "story": "1",
     }
     return " ".join([action.path] + [words[p.name] for p in action.params if p.required])
 
