@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from core.cards import ValueStatus
 from core.eligibility import exclusion_reason
@@ -80,15 +81,21 @@ class CommunityGraphInput:
     dropped_votes: int
     #: Votes left out because of who cast them: reason (``core.eligibility``) → count.
     excluded_votes: dict[str, int] = field(default_factory=dict)
+    #: When each entry of ``votes`` was first cast (parallel list).
+    vote_cast_at: list[datetime] = field(default_factory=list)
 
 
 # --- reading ---------------------------------------------------------------------------------------
 
 
-async def load_community_graph_input(database: Database, *, community_id: int) -> CommunityGraphInput:
+async def load_community_graph_input(
+    database: Database, *, community_id: int, as_of: datetime | None = None
+) -> CommunityGraphInput:
     """The community's active values and counted votes (rules in the module docstring).
 
-    Raises ``LookupError`` for an unknown community."""
+    ``as_of`` rebuilds the graph as it stood then: values, stories and votes created after it are left
+    out (a vote changed later counts with its latest choice; merges and hidden values are as they are
+    now). Raises ``LookupError`` for an unknown community."""
     async with database.session() as session:
         community = await session.get(Community, community_id)
         if community is None:
@@ -98,12 +105,16 @@ async def load_community_graph_input(database: Database, *, community_id: int) -
         rules = await eligibility_repo.get_rules(session, community_id=community_id)
         facts = await eligibility_repo.facts_by_member(session, community_id=community_id)
 
+    if as_of is not None:
+        value_rows = [row for row in value_rows if row.created_at <= as_of]
+        vote_rows = [row for row in vote_rows if row[2] <= as_of and row[4].created_at <= as_of]
     resolve = resolve_values(value_rows)
     # Ordered by id: a stable order, so the same database gives the same export bytes.
     values = [_graph_value(row) for row in sorted(value_rows, key=lambda r: r.id) if row.status == ValueStatus.ACTIVE]
 
     votes: list[Vote] = []
     vote_story_ids: list[int] = []
+    vote_cast_at: list[datetime] = []
     story_votes: Counter[int] = Counter()
     stories: dict[int, StoryRecord] = {}
     dropped = 0
@@ -121,6 +132,7 @@ async def load_community_graph_input(database: Database, *, community_id: int) -
         # The column holds only CHOICES (the vote inbox writes nothing else); its type says str.
         votes.append(Vote(voter_key, str(source), str(wiser), context_text, choice))  # type: ignore[arg-type]
         vote_story_ids.append(story.id)
+        vote_cast_at.append(cast_at)
         story_votes[story.id] += 1
         stories.setdefault(story.id, StoryRecord(story.id, context_text, str(source), str(wiser), story.shown_story, 0))
     story_list = [
@@ -132,6 +144,7 @@ async def load_community_graph_input(database: Database, *, community_id: int) -
         values=values,
         votes=votes,
         vote_story_ids=vote_story_ids,
+        vote_cast_at=vote_cast_at,
         stories=story_list,
         dropped_votes=dropped,
         excluded_votes=dict(excluded),
