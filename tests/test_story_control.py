@@ -24,6 +24,7 @@ from tests.test_stories import (
     MODEL,
     POLICIES,
     all_rows,
+    cli_environment,
     pairs_answer,
     seed_value,
     seeded_community,
@@ -45,17 +46,21 @@ async def test_a_pair_chosen_by_a_moderator_gets_both_stories_with_provenance(da
     cid, _, ctx, v = await seeded_community(database, clock())
     llm = make_llm(fake_openai)
     fake_openai.script(story_answer(POLICIES["honesty"]), story_answer(POLICIES["autonomy"]))
-    written = await write_pair_stories(
-        database,
-        llm=llm,
-        model=MODEL,
-        community_id=cid,
-        from_value_id=v["honesty"],
-        to_value_id=v["autonomy"],
-        context_id=None,  # the one context both are candidates in
-        actor="slack:UMOD",
-        now=clock(),
-    )
+
+    async def pair(a: int, b: int, context_id: int | None):
+        return await write_pair_stories(
+            database,
+            llm=llm,
+            model=MODEL,
+            community_id=cid,
+            from_value_id=a,
+            to_value_id=b,
+            context_id=context_id,
+            actor="slack:UMOD",
+            now=clock(),
+        )
+
+    written = await pair(v["honesty"], v["autonomy"], None)  # the one context both are candidates in
     assert written.context_id == ctx and len(written.written) == 2 and written.existing == ()
     rows = sorted(await all_rows(database, TransitionStory), key=lambda s: s.id)
     assert [(r.from_value_id, r.to_value_id) for r in rows] == [
@@ -68,45 +73,15 @@ async def test_a_pair_chosen_by_a_moderator_gets_both_stories_with_provenance(da
     assert [c.purpose for c in await all_rows(database, LLMCall)] == ["transition_story"] * 2
 
     # Asking again writes nothing: both directions exist. An invalid answer stores nothing of the pair.
-    again = await write_pair_stories(
-        database,
-        llm=llm,
-        model=MODEL,
-        community_id=cid,
-        from_value_id=v["autonomy"],
-        to_value_id=v["honesty"],
-        context_id=ctx,
-        actor="slack:UMOD",
-        now=clock(),
-    )
+    again = await pair(v["autonomy"], v["honesty"], ctx)
     assert again.written == () and len(again.existing) == 2
     fake_openai.script(story_answer(POLICIES["care"]), story_answer(POLICIES["honesty"], drop=0), {"bad": 1})
     with pytest.raises(StoryActionError, match="Nothing was stored"):
-        await write_pair_stories(
-            database,
-            llm=llm,
-            model=MODEL,
-            community_id=cid,
-            from_value_id=v["care"],
-            to_value_id=v["honesty"],
-            context_id=ctx,
-            actor="slack:UMOD",
-            now=clock(),
-        )
+        await pair(v["care"], v["honesty"], ctx)
     await llm.aclose()
     assert len(await all_rows(database, TransitionStory)) == 2
     with pytest.raises(LookupError, match="No active value 999"):
-        await write_pair_stories(
-            database,
-            llm=llm,
-            model=MODEL,
-            community_id=cid,
-            from_value_id=999,
-            to_value_id=v["care"],
-            context_id=ctx,
-            actor="x",
-            now=clock(),
-        )
+        await pair(999, v["care"], ctx)
 
 
 async def test_the_cap_counts_the_models_pairs_and_a_larger_one_writes_only_the_extra(database, fake_openai, clock):
@@ -258,19 +233,9 @@ def test_cli_pair_edit_and_withdraw(tmp_path, monkeypatch):
     from tests.fakes.openai_server import FakeOpenAI
     from tests.test_audit_coverage import audit
 
-    url = f"sqlite:///{tmp_path / 'cli.sqlite3'}"
     runner = CliRunner()
     with FakeOpenAI.in_thread() as fake:
-        for key, value in {
-            "OPENAI_BASE_URL": fake.base_url,
-            "OPENAI_API_KEY": "test",
-            "DATABASE_URL": url,
-            "MGE_DATA_DIR": str(tmp_path / "data"),
-            "MGE_LLM_MAX_RETRIES": "0",
-            "MGE_ARTICULATION_MODEL": MODEL,
-        }.items():
-            monkeypatch.setenv(key, value)
-        monkeypatch.chdir(tmp_path)
+        url = cli_environment(monkeypatch, tmp_path, fake)
 
         async def seed():
             from storage.migrate import ensure_schema

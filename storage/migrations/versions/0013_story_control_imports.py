@@ -1,4 +1,5 @@
-"""story control: a moderator's edit kept beside the model's story
+"""story control and imports: a moderator's edit kept beside the model's story; where an imported value
+came from
 
 Revision ID: 0013_story_control_imports
 Revises: 0009
@@ -24,9 +25,15 @@ def upgrade() -> None:
         batch.add_column(sa.Column("edited_story", sa.Text(), nullable=True))
         batch.add_column(sa.Column("edited_by", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True))
         batch.add_column(sa.Column("edited_at", storage.models.UTCDateTime(timezone=True), nullable=True))
+    with op.batch_alter_table("canonical_value") as batch:
+        batch.add_column(sa.Column("imported_from", sqlmodel.sql.sqltypes.AutoString(length=300), nullable=True))
+        batch.create_index("uq_canonical_value_imported_from", ["community_id", "imported_from"], unique=True)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("canonical_value") as batch:
+        batch.drop_index("uq_canonical_value_imported_from")
+        batch.drop_column("imported_from")
     with op.batch_alter_table("transition_story") as batch:
         batch.drop_column("edited_at")
         batch.drop_column("edited_by")
