@@ -17,6 +17,8 @@ from typing import ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 DEFAULT_MAX_PAIRS = 3
+#: The most deepening pairs a context may be given (the setting ``MGE_STORY_PAIRS_PER_CONTEXT``).
+MAX_PAIRS_LIMIT = 20
 
 STORY_WORDS = (80, 250)
 
@@ -27,10 +29,14 @@ _ID_MENTION = re.compile(r"(?:#\s*\d+|\bids?\b\s*:?\s*\d+|\bvalue\s+(?:\d+|[AB]\
 
 
 class StoryStatus(enum.StrEnum):
-    """``transition_story.status``: a withdrawn story (its context was edited or removed) is not put to a vote."""
+    """``transition_story.status``. A withdrawn story (its context was removed) is not put to a vote; its votes
+    still count. A retracted story was withdrawn by a moderator as a bad story (``/mge stories withdraw``):
+    not put to a vote, its open polls closed, and its votes kept but left out of the graph, since they
+    judged a story the community's moderators disowned."""
 
     ACTIVE = "active"
     WITHDRAWN = "withdrawn"
+    RETRACTED = "retracted"
 
 
 ChangeKind = Literal["partial_view_made_whole", "impure_motive_removed", "more_skilful_attention"]
@@ -217,3 +223,26 @@ def _policy_key(policy: str) -> str:
 
 def story_schema(from_policies: Sequence[str]) -> type[StoryDraft]:
     return type("StoryDraft", (StoryDraft,), {"from_policies": tuple(from_policies)})
+
+
+# --- (c) a moderator's correction -----------------------------------------------------------------------
+
+#: A moderator may be brief, but not empty, and not longer than a poll can carry.
+EDITED_STORY_WORDS = (1, 400)
+
+
+class EditedStory(BaseModel):
+    """A moderator's rewording of a story (``/mge stories edit``): prose, like the model's, with some slack
+    on its length; it is shown instead of the model's text, which is kept beside it."""
+
+    text: str
+
+    @field_validator("text")
+    @classmethod
+    def _prose(cls, value: str) -> str:
+        value = "\n\n".join(" ".join(p.split()) for p in value.strip().split("\n\n") if p.strip())
+        words = len(value.split())
+        low, high = EDITED_STORY_WORDS
+        if not low <= words <= high:
+            raise ValueError(f"a story must be {low}–{high} words, got {words}")
+        return value

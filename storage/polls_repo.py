@@ -144,6 +144,12 @@ async def story_needing_votes(
     return (await session.exec(query)).first()
 
 
+async def open_poll_ids_of_story(session: AsyncSession, *, story_id: int) -> list[int]:
+    """Polls on the story not closed yet (a due one not closed by the scheduler included)."""
+    query = select(Poll.id).where(Poll.story_id == story_id, Poll.state == PollState.OPEN).order_by(col(Poll.id))
+    return list((await session.exec(query)).all())
+
+
 async def due_poll_ids(session: AsyncSession, *, now: datetime) -> list[int]:
     """Open polls (of every community) whose deadline is at or before ``now``, by id."""
     query = (

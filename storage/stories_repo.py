@@ -190,6 +190,11 @@ async def list_stories(
     return list((await session.exec(query.order_by(col(TransitionStory.id)))).all())
 
 
+async def get_story(session: AsyncSession, *, community_id: int, story_id: int) -> TransitionStory | None:
+    story = await session.get(TransitionStory, story_id)
+    return story if story and story.community_id == community_id else None
+
+
 async def story_keys(session: AsyncSession, *, context_id: int) -> set[tuple[int, int]]:
     """(from, to) of every story of the context, withdrawn ones included (the unique key spans them)."""
     query = select(TransitionStory.from_value_id, TransitionStory.to_value_id).where(

@@ -17,9 +17,10 @@ from storage.communities_repo import ensure_community
 from storage.models import CanonicalValue, ModerationAction, ValueAssignment
 from tests.dedup_support import add_card
 from tests.discord_support import fake_discord, guild, running_bot  # noqa: F401 (fixtures)
-from tests.fakes.story_rows import add_story
+from tests.fakes.story_rows import TO_VALUE, add_story
 from tests.test_contexts import SIX
 from tests.test_discord_moderator_actions import EXAMPLES, run
+from tests.test_stories import story_answer
 
 MANAGE_GUILD = 1 << 5
 #: The member's own commands: they change only the member's own data, which the audit log does not name.
@@ -90,7 +91,10 @@ async def moderator_runs(fake, mod, guild, path: str) -> str:
 async def test_every_action_that_changes_something_is_audited(
     fake_discord, bot, guild, community, database, fake_openai, action
 ):
-    fake_openai.script({"contexts": SIX}, {"groups": []})  # `scenario add` writes its contexts
+    if action.path == "stories pair":  # the story of value 2 → 1 (1 → 2 is the fixture's)
+        fake_openai.script(story_answer(TO_VALUE["policies"]))
+    else:
+        fake_openai.script({"contexts": SIX}, {"groups": []})  # `scenario add` writes its contexts
     mod = fake_discord.add_user("mod")
     if action.path in BEFORE:
         await moderator_runs(fake_discord, mod, guild, BEFORE[action.path])

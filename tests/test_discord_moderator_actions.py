@@ -42,6 +42,9 @@ EXAMPLES = {
     "member": "<@123>",
     "days": 30,
     "mode": "private",
+    "value_a": 1,
+    "value_b": 2,
+    "story": 1,
 }
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -216,8 +216,9 @@ def seed_sync(url: str) -> Seeded:
 
 
 def comparable(doc: dict) -> dict:
-    """The graph part of an export: what `mge graph build` also writes, without the hash."""
-    return {k: v for k, v in doc.items() if k not in ("hash", "stories", "community")}
+    """The graph part of an export: what `mge graph build` also writes, without the hash (nor the stories and
+    votes it was built from)."""
+    return {k: v for k, v in doc.items() if k not in ("hash", "stories", "community", "votes")}
 
 
 # --- reading votes from the database -----------------------------------------------------------------

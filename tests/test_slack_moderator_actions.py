@@ -67,6 +67,9 @@ def example_text(action) -> str:
         "member": "<@U2|bob>",
         "days": "30",
         "mode": "private",
+        "value_a": "1",
+        "value_b": "2",
+        "story": "1",
     }
     return " ".join([action.path] + [words[p.name] for p in action.params if p.required])
 

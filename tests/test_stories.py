@@ -413,22 +413,28 @@ async def test_communities_are_isolated(database, fake_openai, clock):
 # --- CLI ------------------------------------------------------------------------------------------------
 
 
+def cli_environment(monkeypatch, tmp_path, fake: FakeOpenAI) -> str:
+    """Point `mge` at a fresh SQLite file and the fake model server, from ``tmp_path``; returns the URL."""
+    url = f"sqlite:///{tmp_path / 'cli.sqlite3'}"
+    monkeypatch.chdir(tmp_path)
+    for key, value in {
+        "OPENAI_BASE_URL": fake.base_url,
+        "OPENAI_API_KEY": "test",
+        "DATABASE_URL": url,
+        "MGE_DATA_DIR": str(tmp_path / "data"),
+        "MGE_LLM_MAX_RETRIES": "0",
+        "MGE_ARTICULATION_MODEL": MODEL,
+    }.items():
+        monkeypatch.setenv(key, value)
+    return url
+
+
 def test_cli_scenario_contexts_and_stories(tmp_path, monkeypatch):
     from bot.cli.stories import contexts_app, scenario_app, stories_app
 
-    url = f"sqlite:///{tmp_path / 'cli.sqlite3'}"
     runner = CliRunner()
     with FakeOpenAI.in_thread() as fake:
-        monkeypatch.chdir(tmp_path)
-        for key, value in {
-            "OPENAI_BASE_URL": fake.base_url,
-            "OPENAI_API_KEY": "test",
-            "DATABASE_URL": url,
-            "MGE_DATA_DIR": str(tmp_path / "data"),
-            "MGE_LLM_MAX_RETRIES": "0",
-            "MGE_ARTICULATION_MODEL": MODEL,
-        }.items():
-            monkeypatch.setenv(key, value)
+        url = cli_environment(monkeypatch, tmp_path, fake)
         contexts = [
             "When in distress",
             "When facing a hard truth",

@@ -18,6 +18,7 @@ from bot.cli.eval import eval_app
 from bot.cli.export import export_command
 from bot.cli.graph import graph_app  # light: numpy and scipy load only when a graph is built
 from bot.cli.ideology import ideology_app
+from bot.cli.importing import import_command
 from bot.cli.schedule import audit_command, schedule_app
 from bot.cli.start import chat, run
 from bot.cli.stories import contexts_app, scenario_app, stories_app
@@ -37,6 +38,7 @@ OPERATOR_PATH = (
     "graph",
     "digest",
     "export",
+    "import",
     "ask",
     "db",
     "communities",
@@ -75,6 +77,7 @@ app.add_typer(schedule_app, name="schedule", rich_help_panel=DELIBERATION)
 app.add_typer(graph_app, name="graph", rich_help_panel=RESULTS)
 app.add_typer(digest_app, name="digest", rich_help_panel=RESULTS)
 app.command("export", rich_help_panel=RESULTS)(export_command)
+app.command("import", rich_help_panel=RESULTS)(import_command)
 app.command("ask", rich_help_panel=RESULTS)(ask_command)
 
 app.add_typer(db_app, name="db", rich_help_panel=ADMIN)

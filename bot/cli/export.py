@@ -14,7 +14,7 @@ from typing import Any, NoReturn
 
 import typer
 
-from bot.cli.support import COMMUNITY_HELP, choose_community, fail, run_with_database
+from bot.cli.support import AS_OF_HELP, COMMUNITY_HELP, choose_community, fail, parse_moment, run_with_database
 
 #: Exit status for unusable input, the same as for a command-line usage error.
 EXIT_BAD_INPUT = 2
@@ -25,6 +25,7 @@ class ExportFormat(StrEnum):
     graphml = "graphml"
     csv = "csv"
     html = "html"
+    mge_summary = "mge-summary"
 
 
 class ExportAlgorithm(StrEnum):
@@ -34,7 +35,10 @@ class ExportAlgorithm(StrEnum):
 
 def export_command(
     output_format: ExportFormat = typer.Option(
-        ..., "--format", help="json, graphml, csv (a folder of files), or html (one page to explore the graph)."
+        ...,
+        "--format",
+        help="json, graphml, csv (a folder of files), html (one page to explore the graph), or mge-summary "
+        "(the paper's published moral-graph layout).",
     ),
     out: str = typer.Option(
         ..., "--out", help="Output file (json, graphml, html; - for standard output) or folder (csv)."
@@ -43,13 +47,15 @@ def export_command(
     algorithm: ExportAlgorithm = typer.Option(
         ExportAlgorithm.default, "--algorithm", help="default, or mge-2023 to reproduce the paper's graphs."
     ),
+    as_of: str | None = typer.Option(None, "--as-of", help=AS_OF_HELP),
 ) -> None:
     """Build the moral graph from the community's votes and export it.
 
     csv writes OUT/votes.csv and OUT/values.json (the input of `mge graph build`, to rebuild and check
     the graph), OUT/edges.csv and OUT/rankings.csv. html writes one file that opens in any browser
     without a network: pick a context, see its values ranked, click one for its card, edges and
-    stories; it carries the same content hash as the json export. Voters appear only as anonymous keys.
+    stories; it carries the same content hash as the json export. mge-summary is the layout the paper
+    published its moral graph in. Voters appear only as anonymous keys.
     """
     started = time.perf_counter()
     if output_format is ExportFormat.csv and out == "-":
@@ -66,10 +72,11 @@ def export_command(
     from core.graph import GraphParams, build_moral_graph
 
     params = GraphParams(algorithm=algorithm.value)
+    moment = parse_moment(as_of)
 
     async def load(database: Any):
         community_id = await choose_community(database, community)
-        return await load_community_graph_input(database, community_id=community_id)
+        return await load_community_graph_input(database, community_id=community_id, as_of=moment)
 
     data = run_with_database(load)
     graph = build_moral_graph(data.values, data.votes, params)
@@ -77,10 +84,16 @@ def export_command(
     try:
         if output_format is ExportFormat.csv:
             assert out_path is not None
-            exporting.write_csv_folder(out_path, exporting.export_csv_files(graph, data.votes, data.vote_reasons))
+            exporting.write_csv_folder(
+                out_path, exporting.export_csv_files(graph, data.votes, data.vote_cast_at, data.vote_reasons)
+            )
         else:
             if output_format is ExportFormat.json:
-                document = exporting.export_json(graph, community=data.community, stories=data.stories)
+                document = exporting.export_json(
+                    graph, community=data.community, stories=data.stories, votes=exporting.vote_records(data)
+                )
+            elif output_format is ExportFormat.mge_summary:
+                document = exporting.export_summary(graph)
             elif output_format is ExportFormat.html:
                 from bot.graph.explorer import render_explorer
 
@@ -100,7 +113,8 @@ def export_command(
     typer.echo(
         f"{data.community.name or data.community.id} ({algorithm.value}): {len(graph.values)} values, "
         f"{len(graph.edges)} edges, {len(graph.contexts)} contexts, {len(data.votes)} votes "
-        f"({data.dropped_votes} left out: hidden values or merged into one) → {target}; {seconds:.2f} s",
+        f"({data.dropped_votes} left out: hidden values, merged into one, or withdrawn stories) → {target}; "
+        f"{seconds:.2f} s",
         err=True,
     )
     if not graph.converged:

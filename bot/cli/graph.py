@@ -57,6 +57,9 @@ def build(
     max_entropy: float | None = typer.Option(
         None, "--max-entropy", help="Most vote entropy (bits) for an edge [1.69]."
     ),
+    as_of: str | None = typer.Option(
+        None, "--as-of", help="Only votes cast at or before this moment (ISO 8601; VOTES.csv needs a cast_at column)."
+    ),
     rank_nodes: RankNodesOption = typer.Option(
         RankNodesOption.all_values,
         "--rank-nodes",
@@ -83,9 +86,12 @@ def build(
         params = GraphParams(algorithm=algorithm.value, rank_nodes=rank_nodes_name, **overrides)
     except ValueError as error:
         _fail(str(error))
+    from bot.cli.support import parse_moment
+
+    moment = parse_moment(as_of)
     try:
         value_list = read_values(values)
-        vote_table = read_votes(votes, value_list)
+        vote_table = read_votes(votes, value_list, as_of=moment)
     except GraphInputError as error:
         _fail(error.message)
 

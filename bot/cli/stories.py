@@ -14,7 +14,8 @@ from typing import Any, TypeVar
 
 import typer
 
-from bot.cli.support import COMMUNITY_HELP, OutputFormat, fail, operator_errors, settings_or_exit
+from bot.cli.support import COMMUNITY_HELP, OutputFormat, fail, operator_actor, operator_errors, settings_or_exit
+from core.clock import utcnow
 
 R = TypeVar("R")
 
@@ -29,6 +30,7 @@ def _run(work: Callable[[Any, Any], Awaitable[R]], *, needs_llm: bool = False) -
     from bot.runtime.settings import load_settings
     from bot.runtime.wiring import build_llm, open_database
     from bot.stories.contexts import ContextError
+    from bot.stories.moderation import StoryActionError
     from core.llm import LLMError
 
     async def main() -> R:
@@ -42,7 +44,7 @@ def _run(work: Callable[[Any, Any], Awaitable[R]], *, needs_llm: bool = False) -
             await database.dispose()
 
     try:
-        with operator_errors(ContextError, LookupError):
+        with operator_errors(ContextError, StoryActionError, LookupError):
             settings = load_settings()
             return asyncio.run(main())
     except LLMError as error:
@@ -97,7 +99,6 @@ def scenario_add(
 ) -> None:
     """Add a scenario and generate its moral contexts (adding the same text again retries the contexts)."""
     from bot.stories.contexts import add_scenario
-    from core.clock import utcnow
 
     model = settings_or_exit().articulation_model
 
@@ -168,7 +169,6 @@ def contexts_add(
 ) -> None:
     """Add a context to a scenario (an existing one with the same wording is reused)."""
     from bot.stories.contexts import add_context
-    from core.clock import utcnow
 
     async def work(database, _llm):
         community_id = await _community_id(database, community)
@@ -218,18 +218,26 @@ def contexts_remove(
 @stories_app.command("generate")
 def stories_generate(
     community: str | None = typer.Option(None, "--community", help=COMMUNITY_HELP),
-    max_pairs: int = typer.Option(3, "--max-pairs", min=1, max=20, help="Deepening pairs asked for per context."),
+    max_pairs: int | None = typer.Option(
+        None,
+        "--max-pairs",
+        min=1,
+        max=20,
+        help="Deepening pairs per context in all [MGE_STORY_PAIRS_PER_CONTEXT, 3].",
+    ),
 ) -> None:
     """Write transition stories (both directions of each deepening pair) for every context.
-    Running it again with no new contexts or values does nothing; after a failure it resumes."""
+    Running it again with no new contexts or values does nothing, unless --max-pairs is larger than
+    before: then only the extra pairs are written. After a failure it resumes."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from bot.stories.contexts import ensure_contexts
     from bot.stories.generate import generate_stories
-    from core.clock import utcnow
 
-    model = settings_or_exit().articulation_model
+    settings = settings_or_exit()
+    model = settings.articulation_model
+    pairs = max_pairs or settings.story_pairs_per_context
     console = Console(stderr=True, markup=False, highlight=False)
 
     async def work(database, llm):
@@ -251,7 +259,7 @@ def stories_generate(
                 community_id=community_id,
                 now=utcnow(),
                 progress=progress,
-                max_pairs_per_context=max_pairs,
+                max_pairs_per_context=pairs,
             )
 
     report = _run(work, needs_llm=True)
@@ -259,7 +267,8 @@ def stories_generate(
         _print(f"nothing new: stories for these {report.contexts} contexts and their values were already generated")
         return
     _print(
-        f"run {report.run_id}: {report.contexts} contexts ({report.contexts_skipped} with fewer than 2 values), "
+        f"run {report.run_id}: {report.contexts} contexts ({report.contexts_skipped} with fewer than 2 values, "
+        f"{report.contexts_full} with {pairs} pairs already), "
         f"{report.pairs_proposed} pairs proposed, {report.pairs_skipped} already had stories, "
         f"{report.stories_written} stories written, {len(report.rejected)} rejected",
         f"tokens: {report.input_tokens:,} in, {report.output_tokens:,} out ({report.tokens:,} total)",
@@ -302,3 +311,111 @@ def stories_list(
     Console(markup=False, highlight=False).print(table)
     if not rows:
         _print("no stories yet")
+
+
+@stories_app.command("pair")
+def stories_pair(
+    value_a: int = typer.Argument(..., help="A value's id (see `mge values list`)."),
+    value_b: int = typer.Argument(..., help="The other value's id."),
+    context: int | None = typer.Argument(None, help="The context's id; default: the one both are candidates in."),
+    community: str | None = typer.Option(None, "--community", help=COMMUNITY_HELP),
+) -> None:
+    """Write the stories of a pair of values you choose, both directions (kept ones are not rewritten)."""
+    from bot.stories.moderation import write_pair_stories
+
+    model = settings_or_exit().articulation_model
+
+    async def work(database, llm):
+        community_id = await _community_id(database, community)
+        written = await write_pair_stories(
+            database,
+            llm=llm,
+            model=model,
+            community_id=community_id,
+            from_value_id=value_a,
+            to_value_id=value_b,
+            context_id=context,
+            actor=operator_actor(),
+            now=utcnow(),
+        )
+        if written.written:
+            await _audit(
+                database,
+                community_id,
+                "stories.pair",
+                f"values {value_a} and {value_b}",
+                after={"context": written.context_id, "stories": list(written.written)},
+            )
+        return written
+
+    written = _run(work, needs_llm=True)
+    _print(f"context {written.context_id}: {written.context}")
+    _print(*(f"  wrote story {i}" for i in written.written), *(f"  kept story {i}" for i in written.existing))
+
+
+@stories_app.command("withdraw")
+def stories_withdraw(
+    story: int = typer.Argument(..., help="The story's id (see `mge stories list`)."),
+    community: str | None = typer.Option(None, "--community", help=COMMUNITY_HELP),
+) -> None:
+    """Withdraw a bad story: no more polls, open ones closed; its votes are kept but left out of the graph."""
+    from bot.stories.moderation import withdraw_story
+
+    async def work(database, _llm):
+        community_id = await _community_id(database, community)
+        withdrawn = await withdraw_story(database, community_id=community_id, story_id=story, now=utcnow())
+        await _audit(
+            database,
+            community_id,
+            "stories.withdraw",
+            f"story {story}",
+            before={"status": withdrawn.status_before},
+            after={"status": "retracted", "polls_closed": list(withdrawn.polls_closed)},
+        )
+        return withdrawn
+
+    withdrawn = _run(work)
+    _print(f"story {story} withdrawn; {len(withdrawn.polls_closed)} open poll(s) closed")
+
+
+@stories_app.command("edit")
+def stories_edit(
+    story: int = typer.Argument(..., help="The story's id (see `mge stories list`)."),
+    text: str = typer.Argument(..., help="The story as it should read."),
+    community: str | None = typer.Option(None, "--community", help=COMMUNITY_HELP),
+) -> None:
+    """Correct a story's wording; the model's text is kept beside it, and the change is in the audit log."""
+    from bot.stories.moderation import edit_story
+
+    async def work(database, _llm):
+        community_id = await _community_id(database, community)
+        actor = operator_actor()
+        edited = await edit_story(
+            database, community_id=community_id, story_id=story, text=text, actor=actor, now=utcnow()
+        )
+        await _audit(
+            database,
+            community_id,
+            "stories.edit",
+            f"story {story}",
+            before={"text": edited.before},
+            after={"text": edited.after},
+        )
+        return edited
+
+    _run(work)
+    _print(f"story {story} edited")
+
+
+async def _audit(database, community_id: int, action: str, target: str, **change) -> None:
+    from bot.commands.base import record_moderator_action
+
+    await record_moderator_action(
+        database,
+        community_id=community_id,
+        actor=operator_actor(),
+        action=action,
+        now=utcnow(),
+        target=target,
+        **change,
+    )

@@ -168,3 +168,24 @@ def run_with_database(work, *, errors: tuple[type[Exception], ...] = (LookupErro
 
     with operator_errors(*errors):
         return asyncio.run(main())
+
+
+AS_OF_HELP = (
+    "Rebuild the graph as it stood at this moment (ISO 8601, e.g. 2024-03-01 or 2024-03-01T12:00:00Z; UTC "
+    "unless it says otherwise): leave out votes, values and stories created after it."
+)
+
+
+def parse_moment(text: str | None):
+    """``--as-of``'s value as an aware datetime (UTC when no offset is given), or None."""
+    from datetime import UTC, datetime
+
+    import typer
+
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not an ISO 8601 date or time, e.g. 2024-03-01T12:00:00Z") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -1,7 +1,7 @@
 """The moderator actions table: every action, in the order help lists them. One declaration drives the
 Discord command signatures, Slack's parsing and both helps (``base`` says how adapters run an action)."""
 
-from bot.commands import deliberation, members, reports, schedule, values
+from bot.commands import deliberation, members, reports, schedule, stories, values
 from bot.commands.base import ModeratorAction
 
 ACTIONS: tuple[ModeratorAction, ...] = (
@@ -10,6 +10,7 @@ ACTIONS: tuple[ModeratorAction, ...] = (
     *values.ACTIONS,
     *members.ACTIONS,
     *reports.ACTIONS,
+    *stories.ACTIONS,
 )
 
 

@@ -146,7 +146,12 @@ async def export(call: ModeratorCall) -> ActionReply:
     data = await load_community_graph_input(call.database, community_id=call.community_id)
     graph = build_moral_graph(data.values, data.votes, GraphParams())
     if fmt == "json":
-        name, content = "moral-graph.json", exporting.export_json(graph, community=data.community, stories=data.stories)
+        name, content = (
+            "moral-graph.json",
+            exporting.export_json(
+                graph, community=data.community, stories=data.stories, votes=exporting.vote_records(data)
+            ),
+        )
     elif fmt == "graphml":
         name, content = "moral-graph.graphml", exporting.export_graphml(graph, community=data.community)
     elif fmt == "html":
@@ -156,7 +161,8 @@ async def export(call: ModeratorCall) -> ActionReply:
     else:
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-            for file_name, file_bytes in exporting.export_csv_files(graph, data.votes, data.vote_reasons).items():
+            files = exporting.export_csv_files(graph, data.votes, data.vote_cast_at, data.vote_reasons)
+            for file_name, file_bytes in files.items():
                 archive.writestr(
                     zipfile.ZipInfo(f"moral-graph/{file_name}", date_time=(2020, 1, 1, 0, 0, 0)), file_bytes
                 )

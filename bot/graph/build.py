@@ -7,8 +7,11 @@ What counts, decided here once so the export, the digest and the audit agree:
   re-vote updates the member's row in place, so it keeps its place; a retracted vote has no row);
 * a vote is on the story's values *as they are now*: a merged value's votes count for the value it
   was merged into (following chains of merges);
-* a vote is dropped when either end is not an active value (hidden by a moderator, or empty), and
-  when both ends have become the same value by a merge (a value is never wiser than itself);
+* a vote is dropped when either end is not an active value (hidden by a moderator, or empty), when
+  both ends have become the same value by a merge (a value is never wiser than itself), and when a
+  moderator withdrew its story as a bad one (``StoryStatus.RETRACTED``: the vote judged a story the
+  moderators disowned); the row is kept;
+* a story is shown as voters see it now: a moderator's edit instead of the model's text;
 * the voter is the vote's ``voter_key`` (``member:<row id>``), never a platform user id or a name, so
   exports can be published; when a member erases their data it is replaced by one random key for all
   their votes, so totals and voter counts stay the same;
@@ -23,11 +26,13 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from core.cards import ValueStatus
 from core.eligibility import exclusion_reason
 from core.graph import GraphParams, MoralGraph, Value, Vote, build_moral_graph
 from core.graph.model import COUNT_FIELDS, Edge
+from core.stories import StoryStatus
 from storage import eligibility_repo, graph_repo, values_repo
 from storage.database import Database
 from storage.models import CanonicalValue, Community
@@ -77,10 +82,12 @@ class CommunityGraphInput:
     #: The story each entry of ``votes`` was cast on (parallel list), for provenance.
     vote_story_ids: list[int]
     stories: list[StoryRecord]
-    #: Votes left out: an end hidden or empty, or both ends merged into one value.
+    #: Votes left out: an end hidden or empty, both ends merged into one value, or a retracted story.
     dropped_votes: int
     #: Votes left out because of who cast them: reason (``core.eligibility``) → count.
     excluded_votes: dict[str, int] = field(default_factory=dict)
+    #: When each entry of ``votes`` was first cast (parallel list).
+    vote_cast_at: list[datetime] = field(default_factory=list)
     #: The reason the voter gave for each entry of ``votes`` (parallel list; None: none given).
     vote_reasons: list[str | None] = field(default_factory=list)
 
@@ -88,10 +95,14 @@ class CommunityGraphInput:
 # --- reading ---------------------------------------------------------------------------------------
 
 
-async def load_community_graph_input(database: Database, *, community_id: int) -> CommunityGraphInput:
+async def load_community_graph_input(
+    database: Database, *, community_id: int, as_of: datetime | None = None
+) -> CommunityGraphInput:
     """The community's active values and counted votes (rules in the module docstring).
 
-    Raises ``LookupError`` for an unknown community."""
+    ``as_of`` rebuilds the graph as it stood then: values, stories and votes created after it are left
+    out (a vote changed later counts with its latest choice; merges and hidden values are as they are
+    now). Raises ``LookupError`` for an unknown community."""
     async with database.session() as session:
         community = await session.get(Community, community_id)
         if community is None:
@@ -101,12 +112,17 @@ async def load_community_graph_input(database: Database, *, community_id: int) -
         rules = await eligibility_repo.get_rules(session, community_id=community_id)
         facts = await eligibility_repo.facts_by_member(session, community_id=community_id)
 
+    if as_of is not None:
+        value_rows = [row for row in value_rows if row.created_at <= as_of]
+        # (voter_key, member_id, cast_at, choice, why, story, context): the vote and its story predate as_of.
+        vote_rows = [row for row in vote_rows if row[2] <= as_of and row[5].created_at <= as_of]
     resolve = resolve_values(value_rows)
     # Ordered by id: a stable order, so the same database gives the same export bytes.
     values = [_graph_value(row) for row in sorted(value_rows, key=lambda r: r.id) if row.status == ValueStatus.ACTIVE]
 
     votes: list[Vote] = []
     vote_story_ids: list[int] = []
+    vote_cast_at: list[datetime] = []
     story_votes: Counter[int] = Counter()
     stories: dict[int, StoryRecord] = {}
     dropped = 0
@@ -119,18 +135,19 @@ async def load_community_graph_input(database: Database, *, community_id: int) -
             excluded[reason] += 1
             continue
         source, wiser = resolve.get(story.from_value_id), resolve.get(story.to_value_id)
-        if source is None or wiser is None or source == wiser:
+        if source is None or wiser is None or source == wiser or story.status == StoryStatus.RETRACTED:
             dropped += 1
             continue
         context_text = context.text.strip()  # the CSV reader strips fields; keep the round trip exact
         # The column holds only CHOICES (the vote inbox writes nothing else); its type says str.
         votes.append(Vote(voter_key, str(source), str(wiser), context_text, choice))  # type: ignore[arg-type]
         vote_story_ids.append(story.id)
+        vote_cast_at.append(cast_at)
         vote_reasons.append(why)
         if why:
             story_reasons.setdefault(story.id, []).append((choice, why))
         story_votes[story.id] += 1
-        stories.setdefault(story.id, StoryRecord(story.id, context_text, str(source), str(wiser), story.story, 0))
+        stories.setdefault(story.id, StoryRecord(story.id, context_text, str(source), str(wiser), story.shown_story, 0))
     story_list = [
         StoryRecord(
             s.id,
@@ -148,6 +165,7 @@ async def load_community_graph_input(database: Database, *, community_id: int) -
         values=values,
         votes=votes,
         vote_story_ids=vote_story_ids,
+        vote_cast_at=vote_cast_at,
         stories=story_list,
         dropped_votes=dropped,
         excluded_votes=dict(excluded),

@@ -43,7 +43,9 @@ _SCRIPT_UNSAFE = re.compile("[<>&\u2028\u2029]")
 
 def render_explorer(graph: MoralGraph, data: CommunityGraphInput) -> bytes:
     """The explorer page (UTF-8) for ``graph``, built from ``data`` (what the graph was built from)."""
-    export = exporting.export_json(graph, community=data.community, stories=data.stories)
+    export = exporting.export_json(
+        graph, community=data.community, stories=data.stories, votes=exporting.vote_records(data)
+    )
     content_hash = json.loads(export)["hash"]
     community = data.community.name or f"Community {data.community.id}"
     template = _template()

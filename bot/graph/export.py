@@ -1,13 +1,17 @@
 """Writing a community's moral graph for people and other tools: JSON, GraphML, a CSV folder.
 
-* JSON — the interchange document of ``mge graph build`` (docs/method.md §7) plus ``community`` and
-  ``stories`` (what was voted, so every edge can be traced, docs/method.md §8). Canonical like the core's
+* JSON — the interchange document of ``mge graph build`` (docs/method.md §7) plus ``community``,
+  ``stories`` (what was voted, so every edge can be traced, docs/method.md §8) and ``votes`` (each
+  counted vote: anonymous voter, story, choice, time; what ``mge import`` reads back). Canonical like the core's
   export: keys sorted, no spaces, ``hash`` last = SHA-256 of the canonical JSON of everything else.
 * GraphML — for Gephi, yEd, networkx: one node per value, one edge per kept edge (source → wiser).
-* CSV folder — ``votes.csv`` and ``values.json`` exactly as ``mge graph build`` reads them (so anyone
-  can rebuild the graph and check it), ``edges.csv`` and ``rankings.csv`` for spreadsheets, and
-  ``reasons.csv``: the votes that came with a reason (``why``), their voters numbered as in ``votes.csv``.
+* CSV folder — ``votes.csv`` (with each vote's ``cast_at``, for ``--as-of``) and ``values.json``
+  exactly as ``mge graph build`` reads them (so anyone can rebuild the graph and check it),
+  ``edges.csv`` and ``rankings.csv`` for spreadsheets, and ``reasons.csv``: the votes that came with a
+  reason (``why``), their voters numbered as in ``votes.csv``.
 * JSON — each story carries the reasons given with its counted votes (choice and text, no voter).
+* mge-summary — the moral graph in the layout the paper published (values, edges with counts and
+  summary statistics).
 
 Nothing written here names a person: voters appear as "voter-1", "voter-2", … numbered afresh in each
 export (in order of first vote), so an export can't be joined to the bot's own member ids.
@@ -20,11 +24,12 @@ import csv
 import io
 import json
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bot.graph.build import CommunityInfo, StoryRecord
-from bot.graph.files import VOTE_COLUMNS
+from bot.graph.build import CommunityGraphInput, CommunityInfo, StoryRecord
+from bot.graph.files import CAST_AT_COLUMN, VOTE_COLUMNS
 from core.graph import MoralGraph, Vote, content_hash, to_interchange
 from core.graph.export import canonical_json
 from core.graph.model import COUNT_FIELDS
@@ -38,20 +43,56 @@ LIST_SEPARATOR = "\n"
 # --- JSON ------------------------------------------------------------------------------------------
 
 
-def export_document(graph: MoralGraph, *, community: CommunityInfo, stories: Sequence[StoryRecord]) -> dict[str, Any]:
+def export_document(
+    graph: MoralGraph, *, community: CommunityInfo, stories: Sequence[StoryRecord], votes: Sequence[dict] = ()
+) -> dict[str, Any]:
     """The JSON export as a dict, without ``hash``."""
     doc = to_interchange(graph)
     doc["community"] = {"name": community.name, "platform": community.platform}
     doc["stories"] = [story.as_json() for story in stories]
+    doc["votes"] = list(votes)
     return doc
 
 
-def export_json(graph: MoralGraph, *, community: CommunityInfo, stories: Sequence[StoryRecord]) -> bytes:
+def export_json(
+    graph: MoralGraph, *, community: CommunityInfo, stories: Sequence[StoryRecord], votes: Sequence[dict] = ()
+) -> bytes:
     """Canonical JSON of :func:`export_document` with its ``hash`` as the last key (the layout of
     ``core.graph.dump_json``, so one checker verifies both)."""
-    doc = export_document(graph, community=community, stories=stories)
+    doc = export_document(graph, community=community, stories=stories, votes=votes)
     body = canonical_json(doc)
     return body[:-1] + b',"hash":"' + content_hash(doc).encode("ascii") + b'"}\n'
+
+
+def vote_records(data: CommunityGraphInput) -> list[dict[str, Any]]:
+    """Each counted vote for the JSON export: its anonymous voter (numbered as in votes.csv), the story,
+    the choice and when it was cast, so ``mge import`` can rebuild the deliberation."""
+    numbers: dict[str, int] = {}
+    return [
+        {
+            "voter": f"voter-{numbers.setdefault(vote.voter_id, len(numbers) + 1)}",
+            "story": story_id,
+            "choice": vote.choice,
+            "castAt": cast_at.isoformat(),
+        }
+        for vote, story_id, cast_at in zip(data.votes, data.vote_story_ids, data.vote_cast_at)
+    ]
+
+
+def export_summary(graph: MoralGraph) -> bytes:
+    """The moral graph in the layout the paper published (``MoralGraphSummary``): values with their
+    fields and pageRank, edges with their counts and summary statistics. Numeric ids stay numbers."""
+    doc = to_interchange(graph)
+
+    def number(value_id: str) -> int | str:
+        return int(value_id) if value_id.isdigit() else value_id
+
+    values = [{**value, "id": number(value["id"])} for value in doc["values"]]
+    edges = [
+        {**edge, "sourceValueId": number(edge["sourceValueId"]), "wiserValueId": number(edge["wiserValueId"])}
+        for edge in doc["edges"]
+    ]
+    return (json.dumps({"values": values, "edges": edges}, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
 
 
 # --- GraphML ---------------------------------------------------------------------------------------
@@ -96,11 +137,16 @@ def export_graphml(graph: MoralGraph, *, community: CommunityInfo) -> bytes:
 # --- CSV folder ------------------------------------------------------------------------------------
 
 
-def export_csv_files(graph: MoralGraph, votes: Sequence[Vote], reasons: Sequence[str | None] = ()) -> dict[str, bytes]:
-    """File name → contents of the CSV export folder (see the module docstring). ``reasons``: the reason
-    given with each vote (a parallel list), for ``reasons.csv``."""
+def export_csv_files(
+    graph: MoralGraph,
+    votes: Sequence[Vote],
+    cast_at: Sequence[datetime] | None = None,
+    reasons: Sequence[str | None] = (),
+) -> dict[str, bytes]:
+    """File name → contents of the CSV export folder (see the module docstring). ``cast_at`` and
+    ``reasons``: when each vote was cast and the reason given with it (parallel lists)."""
     return {
-        "votes.csv": votes_csv(votes),
+        "votes.csv": votes_csv(votes, cast_at),
         "values.json": values_json(graph),
         "edges.csv": edges_csv(graph),
         "rankings.csv": rankings_csv(graph),
@@ -114,14 +160,16 @@ def _voter_labels(votes: Sequence[Vote]) -> list[str]:
     return [f"voter-{numbers.setdefault(v.voter_id, len(numbers) + 1)}" for v in votes]
 
 
-def votes_csv(votes: Sequence[Vote]) -> bytes:
+def votes_csv(votes: Sequence[Vote], cast_at: Sequence[datetime] | None = None) -> bytes:
     """The VOTES.csv ``mge graph build`` reads, votes in cast order (order matters: it decides the
-    order of contexts on an edge)."""
+    order of contexts on an edge), with a ``cast_at`` column when the times are given (for
+    ``mge graph build --as-of``)."""
+    times = [moment.isoformat() for moment in cast_at] if cast_at is not None else None
     rows = (
-        [voter, v.from_value_id, v.to_value_id, v.context, v.choice]
-        for voter, v in zip(_voter_labels(votes), votes, strict=True)
+        [voter, v.from_value_id, v.to_value_id, v.context, v.choice, *([times[i]] if times is not None else [])]
+        for i, (voter, v) in enumerate(zip(_voter_labels(votes), votes, strict=True))
     )
-    return _csv(VOTE_COLUMNS, rows)
+    return _csv((*VOTE_COLUMNS, CAST_AT_COLUMN) if times is not None else VOTE_COLUMNS, rows)
 
 
 def reasons_csv(votes: Sequence[Vote], reasons: Sequence[str | None]) -> bytes:

@@ -22,6 +22,7 @@ import codecs
 import csv
 import json
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,8 @@ from core.graph.model import Value
 from core.graph.votes import CHOICES, VoteTable
 
 VOTE_COLUMNS = ("voter_id", "from_value_id", "to_value_id", "context", "choice")
+#: An optional column: when each vote was cast (ISO 8601), needed by ``mge graph build --as-of``.
+CAST_AT_COLUMN = "cast_at"
 _NEWLINE, _QUOTE, _COMMA = ord("\n"), ord('"'), ord(",")
 _OTHER_DELIMITERS = {";": "semicolons", "\t": "tabs", "|": "vertical bars"}
 
@@ -103,8 +106,9 @@ def _value_id(raw: Any, where: str) -> str:
 # -- VOTES.csv --------------------------------------------------------------------------------------
 
 
-def read_votes(path: Path, values: Sequence[Value]) -> VoteTable:
-    """Votes in file order; ``from``/``to`` codes index ``values``."""
+def read_votes(path: Path, values: Sequence[Value], *, as_of: datetime | None = None) -> VoteTable:
+    """Votes in file order; ``from``/``to`` codes index ``values``. With ``as_of``, only the votes whose
+    ``cast_at`` is not after it (the file must have that column)."""
     raw = _read_bytes(path)
     if raw.startswith(codecs.BOM_UTF8):
         raw = raw[len(codecs.BOM_UTF8) :]
@@ -114,11 +118,54 @@ def read_votes(path: Path, values: Sequence[Value]) -> VoteTable:
     if not raw.endswith(b"\n"):
         raw += b"\n"
     header_end = raw.index(b"\n")
-    positions, n_columns = _locate_columns(path.name, _decode(path.name, raw[:header_end], 1))
+    header_line = _decode(path.name, raw[:header_end], 1)
+    positions, n_columns = _locate_columns(path.name, header_line)
+    time_position = _time_column(path.name, header_line) if as_of is not None else None
     rows = _Rows(path.name, raw, header_end + 1, n_columns)
     del raw  # _Rows keeps its own padded copy; a million votes are ~60 MB
     columns = [rows.column(position, as_text=label != "voter_id") for label, position in zip(VOTE_COLUMNS, positions)]
-    return _VoteColumns(rows, *columns).to_table(values)
+    table = _VoteColumns(rows, *columns).to_table(values)
+    if as_of is None or time_position is None:
+        return table
+    return _votes_until(table, rows, rows.column(time_position), as_of)
+
+
+def _time_column(name: str, header_line: str) -> int:
+    header = [field.strip().lower() for field in next(csv.reader([header_line]))]
+    if CAST_AT_COLUMN not in header:
+        raise GraphInputError(
+            f"{name} has no column {CAST_AT_COLUMN!r}: --as-of needs when each vote was cast "
+            "(`mge export --format csv` writes it)"
+        )
+    return header.index(CAST_AT_COLUMN)
+
+
+def _votes_until(table: VoteTable, rows: _Rows, times: _Column, as_of: datetime) -> VoteTable:
+    """The votes cast at or before ``as_of``, contexts renumbered in first-seen order of what is kept."""
+    assert times.texts is not None
+    kept_codes = np.zeros(len(times.texts), dtype=bool)
+    for code, text in enumerate(times.texts):
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            line = rows.line_of_record(int(times.first[code]))
+            raise GraphInputError(f"{rows.name} line {line}: cast_at {text!r} is not an ISO 8601 time") from None
+        kept_codes[code] = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)) <= as_of
+    keep = kept_codes[times.codes]
+    context = table.context[keep]
+    used, first_seen = np.unique(context, return_index=True)
+    order = used[np.argsort(first_seen)]
+    renumber = np.full(len(table.contexts), -1, dtype=np.int64)
+    renumber[order] = np.arange(len(order))
+    return VoteTable(
+        voter=table.voter[keep],
+        from_value=table.from_value[keep],
+        to_value=table.to_value[keep],
+        context=renumber[context],
+        choice=table.choice[keep],
+        value_ids=table.value_ids,
+        contexts=tuple(table.contexts[int(i)] for i in order),
+    )
 
 
 def _locate_columns(name: str, header_line: str) -> tuple[list[int], int]:

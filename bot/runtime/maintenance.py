@@ -33,6 +33,8 @@ class Maintenance:
     ideology_model: str | None = None
     #: How often all active values are re-deduplicated with each other (None: never).
     recheck_every: timedelta | None = timedelta(days=7)
+    #: Deepening pairs the model may give each context (``MGE_STORY_PAIRS_PER_CONTEXT``).
+    story_pairs_per_context: int = 3
 
 
 async def run_maintenance(
@@ -95,7 +97,12 @@ async def run_maintenance(
                 outcome["value_checks"] = f"error: {error!r}"[:200]
         try:
             stories = await generate_stories(
-                database, llm=maintenance.llm, model=maintenance.story_model, community_id=community_id, now=now
+                database,
+                llm=maintenance.llm,
+                model=maintenance.story_model,
+                community_id=community_id,
+                now=now,
+                max_pairs_per_context=maintenance.story_pairs_per_context,
             )
             outcome["stories"] = f"ok: {stories}"[:200]
         except Exception as error:

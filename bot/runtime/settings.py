@@ -12,6 +12,7 @@ from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_vali
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.commands.permissions import parse_slack_moderator_id
+from core.stories import MAX_PAIRS_LIMIT
 from storage.database import DatabaseURLError, database_backend, sqlite_path
 
 
@@ -92,6 +93,8 @@ class Settings(BaseSettings):
     maintenance_interval_minutes: int = 180
     #: How often the scheduler looks for due poll rounds, polls to close and digests (seconds).
     scheduler_tick_seconds: int = 60
+    #: Deepening pairs the model may give each moral context in all (moderators may add more by hand).
+    story_pairs_per_context: int = 3
 
     interview_max_turns: int = 12
     interview_min_turns: int = 3
@@ -153,6 +156,13 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"MGE_MAINTENANCE_INTERVAL_MINUTES must be 0 (off) or between 10 and 10080 (a week), got {value}"
             )
+        return value
+
+    @field_validator("story_pairs_per_context")
+    @classmethod
+    def _story_pairs(cls, value: int) -> int:
+        if not 1 <= value <= MAX_PAIRS_LIMIT:
+            raise ValueError(f"MGE_STORY_PAIRS_PER_CONTEXT must be between 1 and {MAX_PAIRS_LIMIT}, got {value}")
         return value
 
     @field_validator("llm_input_price_per_million", "llm_output_price_per_million")

@@ -86,6 +86,7 @@ def build_maintenance(settings: Settings, *, llm: LLM):
         story_model=settings.articulation_model,
         dedup_params=params,
         recheck_every=timedelta(days=settings.dedup_recheck_days) if settings.dedup_recheck_days else None,
+        story_pairs_per_context=settings.story_pairs_per_context,
     )
 
 

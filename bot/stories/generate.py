@@ -6,6 +6,10 @@ deepening pairs (A → B); for each pair the story is written in both directions
 voters judge the direction instead of being told it. Invalid answers are logged and skipped, never
 stored. Both directions of a pair are committed together or not at all, and a pair whose stories
 exist is never asked about again, so a crashed run can simply be run again.
+
+A context gets at most ``max_pairs_per_context`` pairs from the model in all (``MGE_STORY_PAIRS_PER_CONTEXT``),
+counted over its current candidates; a run asks only for the room left, so raising the cap on an unchanged
+state writes the extra pairs only. Pairs a moderator asked for (``bot.stories.moderation``) don't count.
 """
 
 from __future__ import annotations
@@ -38,10 +42,11 @@ from storage.models import CanonicalValue, JobRun, JobStatus
 log = logging.getLogger("mge.stories")
 
 JOB = "stories"
+#: The key of ``steps`` naming the moderator who asked for a pair (absent on the model's own pairs).
+MODERATOR_PAIR = "chosen_by"
 PAIR_TEMPERATURE = 0.2
 # A little room for the story's wording; the steps are still held to the schema.
 STORY_TEMPERATURE = 0.4
-#: A run still "running" after this long was killed (a crash, a reboot): the next run takes it over.
 
 #: Called after each context: (contexts done, contexts in total, the context's text).
 Progress = Callable[[int, int, str], None]
@@ -54,6 +59,7 @@ class StoryReport:
     already_done: bool = False
     contexts: int = 0
     contexts_skipped: int = 0  # fewer than two candidate values
+    contexts_full: int = 0  # already had as many pairs as the cap allows
     pairs_proposed: int = 0
     pairs_skipped: int = 0  # both directions already had stories
     stories_written: int = 0
@@ -89,7 +95,7 @@ async def generate_stories(
     call resumes it; invalid answers are not failures, just rejections in the report."""
     async with database.session() as session:
         plans = await _plan(session, community_id)
-        period = _period(plans)
+        period = _period(plans, max_pairs_per_context)
         resumed_contexts = await _progress_of_unfinished_run(session, community_id, period)
         run = await claim_job(session, job=JOB, community_id=community_id, period=period, now=now)
         if run is None:
@@ -148,19 +154,20 @@ async def _plan(session: AsyncSession, community_id: int) -> list[_ContextPlan]:
     plans = []
     for context in await stories_repo.live_contexts(session, community_id=community_id):
         values = await stories_repo.values_of_context(session, community_id=community_id, context_id=context.id)
-        plans.append(_ContextPlan(context.id, context.text, tuple(_story_value(v) for v in values)))
+        plans.append(_ContextPlan(context.id, context.text, tuple(story_value(v) for v in values)))
     return plans
 
 
-def _story_value(value: CanonicalValue) -> StoryValue:
+def story_value(value: CanonicalValue) -> StoryValue:
     return StoryValue(value.id, value.title, value.description, tuple(value.policies))
 
 
-def _period(plans: list[_ContextPlan]) -> str:
+def _period(plans: list[_ContextPlan], max_pairs: int) -> str:
     """The job's period: a hash of the contexts and their candidates, so nothing new means nothing to do.
-    Values' texts are in it too: a value rewritten by dedup may now pair differently."""
+    Values' texts are in it too: a value rewritten by dedup may now pair differently. The cap is too: a
+    larger one on the same state has pairs left to write."""
     state = [[p.context_id, p.text, [[v.id, v.title, list(v.policies)] for v in p.values]] for p in plans]
-    digest = hashlib.sha256(json.dumps(state, sort_keys=True).encode()).hexdigest()
+    digest = hashlib.sha256(json.dumps([max_pairs, state], sort_keys=True).encode()).hexdigest()
     return f"state:{digest[:32]}"
 
 
@@ -197,8 +204,12 @@ async def _stories_for_context(
         report.contexts_skipped += 1
         return
     told = await stories_repo.story_keys(session, context_id=plan.context_id)
+    room = max_pairs - await _model_pairs_of(session, plan)
+    if room <= 0:
+        report.contexts_full += 1
+        return
     try:
-        pairs = await _find_pairs(recorder, llm=llm, model=model, plan=plan, max_pairs=max_pairs, told=told)
+        pairs = await _find_pairs(recorder, llm=llm, model=model, plan=plan, max_pairs=room, told=told)
     except LLMError as error:
         if error.kind is not LLMErrorKind.INVALID_OUTPUT:
             raise
@@ -213,10 +224,10 @@ async def _stories_for_context(
         if not wanted:
             report.pairs_skipped += 1
             continue
-        drafts: list[tuple[StoryValue, StoryValue, StoryDraft, str]] = []
+        drafts: list[Draft] = []
         try:
             for x, y in wanted:
-                draft, answered_by = await _write_story(recorder, llm=llm, model=model, context=plan.text, a=x, b=y)
+                draft, answered_by = await write_story(recorder, llm=llm, model=model, context=plan.text, a=x, b=y)
                 drafts.append((x, y, draft, answered_by))
         except LLMError as error:
             if error.kind is not LLMErrorKind.INVALID_OUTPUT:
@@ -226,27 +237,64 @@ async def _stories_for_context(
             await session.commit()  # the calls' records only
             continue
         sha = combined_sha(load_prompt("story_pairs"), load_prompt("transition_story"))
-        for x, y, draft, answered_by in drafts:
-            steps = {
-                "direction": "forward" if (x.id, y.id) == (a.id, b.id) else "reverse",
-                "pair_reason": pair.reason,
-                **draft.steps(),
-            }
-            await stories_repo.add_story(
-                session,
-                community_id=community_id,
-                context_id=plan.context_id,
-                from_value_id=x.id,
-                to_value_id=y.id,
-                story=draft.story,
-                steps=steps,
-                prompt_sha=sha,
-                model=answered_by,
-                run_id=run_id,
-                now=now,
-            )
+        await store_drafts(
+            session,
+            community_id=community_id,
+            context_id=plan.context_id,
+            forward=(a.id, b.id),
+            drafts=drafts,
+            pair_steps={"pair_reason": pair.reason},
+            prompt_sha=sha,
+            run_id=run_id,
+            now=now,
+        )
         report.stories_written += len(drafts)
         await session.commit()  # one pair, both directions, at once
+
+
+#: A story the model wrote: (from, to, the validated draft, the model that answered).
+Draft = tuple[StoryValue, StoryValue, StoryDraft, str]
+
+
+async def store_drafts(
+    session: AsyncSession,
+    *,
+    community_id: int,
+    context_id: int,
+    forward: tuple[int, int],
+    drafts: list[Draft],
+    pair_steps: dict,
+    prompt_sha: str,
+    run_id: int | None,
+    now: datetime,
+) -> None:
+    """Add the validated stories of one pair (the caller commits them together)."""
+    for x, y, draft, answered_by in drafts:
+        steps = {"direction": "forward" if (x.id, y.id) == forward else "reverse", **pair_steps, **draft.steps()}
+        await stories_repo.add_story(
+            session,
+            community_id=community_id,
+            context_id=context_id,
+            from_value_id=x.id,
+            to_value_id=y.id,
+            story=draft.story,
+            steps=steps,
+            prompt_sha=prompt_sha,
+            model=answered_by,
+            run_id=run_id,
+            now=now,
+        )
+
+
+async def _model_pairs_of(session: AsyncSession, plan: _ContextPlan) -> int:
+    """How many pairs of the context's current candidates the model has already written stories for."""
+    ids = {v.id for v in plan.values}
+    pairs = {
+        frozenset((s.from_value_id, s.to_value_id))
+        for s in await stories_repo.stories_of_context(session, context_id=plan.context_id)
+        if {s.from_value_id, s.to_value_id} <= ids and MODERATOR_PAIR not in s.steps
+    }
+    return len(pairs)
 
 
 def _reject(report: StoryReport, reason: str) -> None:
@@ -273,7 +321,7 @@ async def _find_pairs(
     return list(answer.value.pairs)
 
 
-async def _write_story(
+async def write_story(
     recorder: LLMRecorder, *, llm: LLM, model: str, context: str, a: StoryValue, b: StoryValue
 ) -> tuple[StoryDraft, str]:
     prompt = load_prompt("transition_story")
@@ -313,7 +361,10 @@ async def story_rows(database: Database, *, community_id: int, context_id: int |
                 "from_title": titles[s.from_value_id],
                 "to_value_id": s.to_value_id,
                 "to_title": titles[s.to_value_id],
-                "story": s.story,
+                "story": s.shown_story,
+                "model_story": s.story,
+                "edited_by": s.edited_by,
+                "edited_at": s.edited_at.isoformat() if s.edited_at else None,
                 "steps": s.steps,
                 "status": s.status,
                 "prompt_sha": s.prompt_sha,

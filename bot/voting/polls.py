@@ -71,7 +71,7 @@ async def story_poll_view(database: Database, story_id: int) -> StoryPoll:
         mode=PollMode(schedule.poll_mode) if schedule is not None else PollMode.REACTIONS,
         story_id=story_id,
         context=context.text,
-        story=story.story,
+        story=story.shown_story,
         from_value=ValueSummary(from_value.title, from_value.description, tuple(from_value.policies)),
         to_value=ValueSummary(to_value.title, to_value.description, tuple(to_value.policies)),
     )

@@ -52,3 +52,13 @@ class TransitionStory(SQLModel, table=True):
     model: str = Field(max_length=200)
     run_id: int | None = Field(default=None, foreign_key="job_run.id")
     created_at: datetime = utc_column()
+    #: A moderator's correction (``/mge stories edit``), shown instead of ``story``, which stays as the
+    #: model wrote it; who made it ("discord:<id>", "slack:<id>", "cli:<login>") and when.
+    edited_story: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
+    edited_by: str | None = Field(default=None, max_length=200)
+    edited_at: datetime | None = utc_column(nullable=True)
+
+    @property
+    def shown_story(self) -> str:
+        """The text polls, exports and the graph show: the moderator's edit, else the model's story."""
+        return self.edited_story if self.edited_story is not None else self.story

@@ -15,6 +15,8 @@ class CanonicalValue(SQLModel, table=True):
     """One value that one or more members' cards express. Its text is the best-written member card's."""
 
     __tablename__ = "canonical_value"
+    # One row per imported value and community, so importing the same file again adds nothing.
+    __table_args__ = (sa.Index("uq_canonical_value_imported_from", "community_id", "imported_from", unique=True),)
 
     id: int = Field(default=None, primary_key=True)
     community_id: int = Field(foreign_key="community.id", index=True)
@@ -28,6 +30,9 @@ class CanonicalValue(SQLModel, table=True):
     merged_into_id: int | None = Field(default=None, foreign_key="canonical_value.id")
     created_at: datetime = utc_column()
     updated_at: datetime = utc_column()
+    #: Where an imported value came from ("<format>:<source>#<table>/<id>", ``mge import``); None when
+    #: it grew from this community's own cards.
+    imported_from: str | None = Field(default=None, max_length=300)
 
 
 class ValueAssignment(SQLModel, table=True):

@@ -1,0 +1,1 @@
+"""Bringing an existing deliberation in: the reference apps' tables, the published moral graph, our own export."""
