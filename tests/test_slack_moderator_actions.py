@@ -157,6 +157,7 @@ async def test_slow_actions_answer_in_a_dm_with_their_files(slack, database, clo
         assert sorted(archive.namelist()) == [
             "moral-graph/edges.csv",
             "moral-graph/rankings.csv",
+            "moral-graph/reasons.csv",
             "moral-graph/values.json",
             "moral-graph/votes.csv",
         ]

@@ -176,7 +176,7 @@ async def test_discord_one_reason_question_per_vote_stored_exported_and_forgotte
     graph = build_moral_graph(data.values, data.votes, GraphParams())
     doc = json.loads(exporting.export_json(graph, community=data.community, stories=data.stories))
     assert [s["reasons"] for s in doc["stories"]] == [[{"choice": "upgrade", "why": alices.why}], []]
-    files = exporting.export_csv_files(graph, data.votes, data.vote_reasons)
+    files = exporting.export_csv_files(graph, data.votes, reasons=data.vote_reasons)
     [line] = list(csv.DictReader(io.StringIO(files["reasons.csv"].decode())))
     assert (line["voter_id"], line["choice"], line["why"]) == ("voter-1", "upgrade", alices.why)
     page = render_explorer(graph, data).decode()

@@ -85,7 +85,8 @@ def export_command(
         if output_format is ExportFormat.csv:
             assert out_path is not None
             exporting.write_csv_folder(
-                out_path, exporting.export_csv_files(graph, data.votes, data.vote_cast_at, data.vote_reasons)
+                out_path,
+                exporting.export_csv_files(graph, data.votes, cast_at=data.vote_cast_at, reasons=data.vote_reasons),
             )
         else:
             if output_format is ExportFormat.json:

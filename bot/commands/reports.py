@@ -161,7 +161,7 @@ async def export(call: ModeratorCall) -> ActionReply:
     else:
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-            files = exporting.export_csv_files(graph, data.votes, data.vote_cast_at, data.vote_reasons)
+            files = exporting.export_csv_files(graph, data.votes, cast_at=data.vote_cast_at, reasons=data.vote_reasons)
             for file_name, file_bytes in files.items():
                 archive.writestr(
                     zipfile.ZipInfo(f"moral-graph/{file_name}", date_time=(2020, 1, 1, 0, 0, 0)), file_bytes

@@ -140,6 +140,7 @@ def export_graphml(graph: MoralGraph, *, community: CommunityInfo) -> bytes:
 def export_csv_files(
     graph: MoralGraph,
     votes: Sequence[Vote],
+    *,
     cast_at: Sequence[datetime] | None = None,
     reasons: Sequence[str | None] = (),
 ) -> dict[str, bytes]:
