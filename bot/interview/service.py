@@ -31,9 +31,11 @@ from bot.interview.texts import (
 )
 from bot.interview.turns import LLM_KINDS, PENDING_KINDS, TurnContext
 from bot.runtime.leases import MemberLeases
+from bot.values.languages import card_schema_for, member_card, translate_card
 from core import interview as machine
 from core.cards import CardStatus, ValuesCard
 from core.clock import utcnow
+from core.framing import FramedScenario, Framing
 from core.interview import (
     CARD_CHOICES,
     CONSENT_CHOICES,
@@ -66,8 +68,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("mge.interviews")
 
 MAX_CHOICE_LABEL = 80
-#: Scenario texts kept in memory (they are read on every turn and never edited).
-SCENARIO_TEXT_CACHE = 1024
+#: Scenarios kept in memory (they are read on every turn and never edited).
+SCENARIO_CACHE = 1024
 
 
 class InterviewService:
@@ -91,8 +93,8 @@ class InterviewService:
         self._reconciler = reconciler
         #: Offers other values after a confirmed card (docs/method.md §2); without one, nothing is offered.
         self._generalizer = generalizer
-        # A scenario's text never changes once written (moderators archive scenarios, they don't edit them).
-        self._scenario_texts: dict[tuple[int, int | None], str] = {}
+        # A scenario never changes once written (moderators archive scenarios, they don't edit them).
+        self._scenarios: dict[tuple[int, int | None], FramedScenario] = {}
         # One lock per member: their messages are handled in order, never two LLM calls racing on one interview.
         self._locks: weakref.WeakValueDictionary[tuple[str, str, str], asyncio.Lock] = weakref.WeakValueDictionary()
 
@@ -360,8 +362,7 @@ class InterviewService:
         return [ChoicePrompt("Which question would you like to think about?", tuple(choices))]
 
     async def _open_conversation(self, ctx: TurnContext) -> list[Outbound]:
-        scenario = await self._scenario_text(ctx)
-        text = opening_question(scenario)
+        text = opening_question(await self._scenario(ctx))
         await ctx.bot_turn(text, kind="conversation")
         return [Reply(text)]
 
@@ -371,7 +372,7 @@ class InterviewService:
         if answered >= self._config.max_turns:
             return await self._apply(ctx, Trigger.READY)
         transcript = [TranscriptLine(role, content) for role, _, content in rows]
-        messages, prompt = interviewer_messages(await self._scenario_text(ctx), transcript)
+        messages, prompt = interviewer_messages(await self._scenario(ctx), transcript, language=self._language(ctx))
         result = await ctx.call_llm(
             "interview",
             prompt.sha,
@@ -379,6 +380,7 @@ class InterviewService:
             self._llm.structured(messages, InterviewerTurn, model=self._config.chat_model, temperature=0.7),
         )
         turn: InterviewerTurn = result.value
+        ctx.interview.language = turn.language or ctx.interview.language
         # The model may say it is ready early (or be talked into it); a card needs a few real answers.
         if turn.ready_to_articulate and answered >= self._config.min_turns:
             await ctx.session.commit()
@@ -388,8 +390,9 @@ class InterviewService:
         return [Reply(turn.message)]
 
     async def _propose_card(self, ctx: TurnContext) -> list[Outbound]:
-        messages, prompts = articulation_messages(await self._scenario_text(ctx), await ctx.transcript())
-        record = await self._articulate(ctx, messages, combined_sha(*prompts))
+        scenario = await self._scenario(ctx)
+        messages, prompts = articulation_messages(scenario, await ctx.transcript(), language=self._language(ctx))
+        record = await self._articulate(ctx, messages, combined_sha(*prompts), scenario.framing)
         heading = "Thank you. Here is what I heard you care about. Does this card capture it?"
         await ctx.bot_turn(heading, kind="notice")
         return [CardProposal(_card(record), heading, CARD_CHOICES)]
@@ -399,24 +402,34 @@ class InterviewService:
         feedback = await repo.last_turn(ctx.session, interview_id=ctx.interview.id, kinds=("revision",))
         if current is None or feedback is None:
             return await self._propose_card(ctx)
+        scenario = await self._scenario(ctx)
         messages, prompts = articulation_messages(
-            await self._scenario_text(ctx),
+            scenario,
             await ctx.transcript(kinds=("conversation",)),
             previous_card=_card(current),
             feedback=feedback.content,
+            language=self._language(ctx),
         )
-        record = await self._articulate(ctx, messages, combined_sha(*prompts))
+        record = await self._articulate(ctx, messages, combined_sha(*prompts), scenario.framing)
         heading = "Here is the revised card. Does it capture what you care about now?"
         await ctx.bot_turn(heading, kind="notice")
         return [CardProposal(_card(record), heading, CARD_CHOICES)]
 
-    async def _articulate(self, ctx: TurnContext, messages, prompt_sha: str) -> ValuesCardRecord:
+    async def _articulate(self, ctx: TurnContext, messages, prompt_sha: str, framing: Framing) -> ValuesCardRecord:
         model = self._config.articulation_model
+        language = self._language(ctx)
+        schema = card_schema_for(framing, language)
         result = await ctx.call_llm(
-            "articulate",
-            prompt_sha,
-            model,
-            self._llm.structured(messages, ValuesCard, model=model, temperature=0.2),
+            "articulate", prompt_sha, model, self._llm.structured(messages, schema, model=model, temperature=0.2)
+        )
+        translation = await translate_card(
+            ctx.call_llm,
+            llm=self._llm,
+            model=model,
+            card=result.value,
+            framing=framing,
+            member_language=language,
+            community_language=self._config.community_language,
         )
         return await repo.add_card(
             ctx.session,
@@ -425,6 +438,7 @@ class InterviewService:
             prompt_sha=prompt_sha,
             model=result.model,
             now=ctx.now,
+            translation=translation,
         )
 
     async def _ask_what_to_change(self, ctx: TurnContext) -> list[Outbound]:
@@ -550,10 +564,14 @@ class InterviewService:
             scenarios = await repo.open_scenarios(ctx.session, community_id=ctx.interview.community_id)
         return [Choice(str(s.id), _shorten(s.text, MAX_CHOICE_LABEL), detail=s.text) for s in scenarios]
 
-    async def _scenario_text(self, ctx: TurnContext) -> str:
+    def _language(self, ctx: TurnContext) -> str:
+        """The interview's language: the member's, once the interviewer has heard them; else the community's."""
+        return ctx.interview.language or self._config.community_language
+
+    async def _scenario(self, ctx: TurnContext) -> FramedScenario:
         key = (ctx.interview.community_id, ctx.interview.scenario_id)
-        if (text := self._scenario_texts.get(key)) is not None:
-            return text
+        if (framed := self._scenarios.get(key)) is not None:
+            return framed
         scenario = None
         if ctx.interview.scenario_id is not None:
             scenario = await repo.get_scenario(
@@ -561,10 +579,10 @@ class InterviewService:
             )
         if scenario is None:
             raise LLMError(LLMErrorKind.CONFIGURATION, f"interview {ctx.interview.id} has no scenario")
-        if len(self._scenario_texts) >= SCENARIO_TEXT_CACHE:
-            self._scenario_texts.clear()
-        self._scenario_texts[key] = scenario.text
-        return scenario.text
+        if len(self._scenarios) >= SCENARIO_CACHE:
+            self._scenarios.clear()
+        framed = self._scenarios[key] = FramedScenario(scenario.text, Framing(scenario.framing))
+        return framed
 
     async def _current_prompt(self, ctx: TurnContext, *, hint: bool = False) -> list[Outbound]:
         """Say again what the member is being asked, e.g. after an unclear answer or on resuming."""
@@ -621,9 +639,7 @@ class InterviewService:
 
 
 def _card(record: ValuesCardRecord) -> ValuesCard:
-    return ValuesCard.model_construct(
-        title=record.title, description=record.description, policies=list(record.policies)
-    )
+    return member_card(record)
 
 
 def _shorten(text: str, limit: int) -> str:
