@@ -49,6 +49,8 @@ def parse_framing(text: str | None) -> Framing:
 class FramingWords:
     """The phrases the prompts and the opening question need, for one framing."""
 
+    #: What the framing asks, for moderators ("what should a good response consider?").
+    question: str
     #: interviewer.md: "The conversation is about {subject}:" (the scenario follows).
     subject: str
     #: interviewer.md: one rule keeping the interview on the scenario.
@@ -63,6 +65,7 @@ class FramingWords:
 
 _WORDS = {
     Framing.ASSISTANT: FramingWords(
+        question="what should a good response consider?",
         subject="how a good assistant should respond in this situation",
         relevance="Keep it relevant to how an assistant should respond to the scenario.",
         opening="Imagine someone brings this to an assistant. What do you think a good response should consider?",
@@ -70,10 +73,11 @@ _WORDS = {
             'exactly one sentence on how the assistant should act on this value. Write about "the assistant", '
             "never a brand."
         ),
-        values_origin="Members gave these values when asked what a good response to someone in such a situation "
+        values_origin="Members gave their values when asked what a good response to someone in such a situation "
         "should consider.",
     ),
     Framing.COMMUNITY: FramingWords(
+        question="what should we attend to when we decide this together?",
         subject="what the community should attend to when its members decide this situation together",
         relevance="Keep it relevant to what the community should attend to when it decides this together.",
         opening="Imagine our community has to decide this together. What should we attend to when we decide it?",
@@ -81,10 +85,11 @@ _WORDS = {
             "exactly one sentence on how a community acts on this value when it decides together. Write about "
             '"the community" or "we", never about an assistant, an AI or a brand.'
         ),
-        values_origin="Members gave these values when asked what their community should attend to when it "
+        values_origin="Members gave their values when asked what their community should attend to when it "
         "decides such a situation together.",
     ),
     Framing.PERSONAL: FramingWords(
+        question="what would you attend to facing this choice?",
         subject="what the member would attend to if they faced this choice themselves",
         relevance="Keep it relevant to what the member would attend to facing this choice themselves.",
         opening="Imagine you face this choice yourself. What would you attend to?",
@@ -92,7 +97,7 @@ _WORDS = {
             "exactly one sentence on how a person acts on this value when they face such a choice. Write about "
             '"a person", never about an assistant, an AI or a brand.'
         ),
-        values_origin="Members gave these values when asked what they would attend to if they faced such a "
+        values_origin="Members gave their values when asked what they would attend to if they faced such a "
         "choice themselves.",
     ),
 }
@@ -100,6 +105,12 @@ _WORDS = {
 
 def words(framing: Framing) -> FramingWords:
     return _WORDS[framing]
+
+
+def framing_line(framing: Framing | str) -> str:
+    """E.g. "community (what should we attend to when we decide this together?)"."""
+    framing = Framing(framing)
+    return f"{framing.value} ({words(framing).question})"
 
 
 def framing_of(framings: Iterable[Framing | str]) -> Framing:
