@@ -83,7 +83,7 @@ _WORDS = {
         opening="Imagine our community has to decide this together. What should we attend to when we decide it?",
         card_description=(
             "exactly one sentence on how a community acts on this value when it decides together. Write about "
-            '"the community" or "we", never about an assistant, an AI or a brand.'
+            '"the community" or "we", never a brand.'
         ),
         values_origin="Members gave their values when asked what their community should attend to when it "
         "decides such a situation together.",
@@ -95,7 +95,7 @@ _WORDS = {
         opening="Imagine you face this choice yourself. What would you attend to?",
         card_description=(
             "exactly one sentence on how a person acts on this value when they face such a choice. Write about "
-            '"a person", never about an assistant, an AI or a brand.'
+            '"a person", never a brand.'
         ),
         values_origin="Members gave their values when asked what they would attend to if they faced such a "
         "choice themselves.",
