@@ -176,14 +176,16 @@ async def test_the_paper_framing_reads_as_before(service, database, fake_openai,
 # --- the member's language -------------------------------------------------------------------------------
 
 
-async def spanish_card(service: InterviewService, fake, scenario_id: int) -> list:
+async def spanish_card(
+    service: InterviewService, fake, scenario_id: int, *, tag: str = "es", cards=(SPANISH_CARD, ENGLISH_OF_SPANISH)
+) -> list:
+    """Three answers in Spanish (the interviewer hears ``tag``), then the scripted ``cards`` calls."""
     await start_conversation(service, scenario_id)
     fake.script(
-        {"message": "¿En qué te fijas cuando decides algo así?", "ready_to_articulate": False, "language": "es"},
-        {"message": "¿Me cuentas una vez que lo hiciste?", "ready_to_articulate": False, "language": "es"},
-        {"message": "Gracias.", "ready_to_articulate": True, "language": "es"},
-        SPANISH_CARD,
-        ENGLISH_OF_SPANISH,
+        {"message": "¿En qué te fijas cuando decides algo así?", "ready_to_articulate": False, "language": tag},
+        {"message": "¿Me cuentas una vez que lo hiciste?", "ready_to_articulate": False, "language": tag},
+        {"message": "Gracias.", "ready_to_articulate": True, "language": tag},
+        *cards,
     )
     first = await service.handle(say("Creo que debería pensar en quién sale herido."))
     assert texts(first) == "¿En qué te fijas cuando decides algo así?"
@@ -245,17 +247,10 @@ async def test_a_spanish_card_in_a_community_framed_scenario_is_translated_witho
 ):
     scenario_id = await framed_scenario(database, clock, COMMUNITY_QUESTION, Framing.COMMUNITY)
     community_spanish = {**SPANISH_CARD, "description": "Sopesamos lo que cada persona pudo dar."}
-    await start_conversation(service, scenario_id)
-    fake_openai.script(
-        {"message": "¿Y qué más?", "ready_to_articulate": False, "language": "es-MX"},
-        {"message": "¿Cuándo?", "ready_to_articulate": False, "language": "es-MX"},
-        {"message": "Gracias.", "ready_to_articulate": True, "language": "es-MX"},
-        community_spanish,
-        ENGLISH_OF_SPANISH,  # "The assistant …": rejected, then repaired
-        COMMUNITY_CARD,
+    # The translation says "The assistant …": rejected, then repaired.
+    proposed = await spanish_card(
+        service, fake_openai, scenario_id, tag="es-MX", cards=(community_spanish, ENGLISH_OF_SPANISH, COMMUNITY_CARD)
     )
-    for answer in ("Su madre estaba enferma.", "Lo vi el año pasado.", "Nos mantuvo unidos."):
-        proposed = await service.handle(say(answer))
     assert proposed[-1].card.description == community_spanish["description"]
     (record,) = await rows(database, ValuesCardRecord)
     assert record.language == "es-MX" and record.description == COMMUNITY_CARD["description"]
