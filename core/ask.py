@@ -18,6 +18,7 @@ from typing import ClassVar
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from core.digest import Beaten, top_values
+from core.framing import DEFAULT_FRAMING, Framing, words
 from core.graph import MoralGraph
 from core.llm import ChatMessage
 from core.prompts import Prompt, load_prompt
@@ -205,10 +206,13 @@ def context_choice_schema(offered_ids: Iterable[int]) -> type[ContextChoice]:
     return type("ContextChoice", (ContextChoice,), {"offered_ids": frozenset(offered_ids)})
 
 
-def context_messages(question: str, contexts: Sequence[AskContext]) -> tuple[Prompt, list[ChatMessage]]:
+def context_messages(
+    question: str, contexts: Sequence[AskContext], *, framing: Framing = DEFAULT_FRAMING
+) -> tuple[Prompt, list[ChatMessage]]:
+    """``framing``: how the scenarios behind the contexts were framed (``core.framing.framing_of``)."""
     prompt = load_prompt(CONTEXTS_PURPOSE)
     listed = "\n".join(f"{c.id}. {' '.join(c.text.split())}" for c in contexts)
-    system = prompt.render(contexts=listed, max_contexts=str(MAX_CONTEXTS))
+    system = prompt.render(contexts=listed, max_contexts=str(MAX_CONTEXTS), values_origin=words(framing).values_origin)
     return prompt, [ChatMessage("system", system), ChatMessage("user", question)]
 
 
@@ -285,9 +289,13 @@ def values_block(guides: Sequence[Guide]) -> str:
     return "\n\n".join(blocks)
 
 
-def answer_messages(question: str, guides: Sequence[Guide]) -> tuple[Prompt, list[ChatMessage]]:
+def answer_messages(
+    question: str, guides: Sequence[Guide], *, framing: Framing = DEFAULT_FRAMING
+) -> tuple[Prompt, list[ChatMessage]]:
     prompt = load_prompt(ANSWER_PURPOSE)
-    system = prompt.render(values=values_block(guides), max_chars=str(MAX_ANSWER_CHARS))
+    system = prompt.render(
+        values=values_block(guides), max_chars=str(MAX_ANSWER_CHARS), values_origin=words(framing).values_origin
+    )
     return prompt, [ChatMessage("system", system), ChatMessage("user", question)]
 
 

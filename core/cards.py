@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 import re
+from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -46,6 +47,8 @@ _PLURAL_LIKE = frozenset(
 )
 # Filler words docs/method.md §2 forbids in policies: they make a policy sound weighty without saying what to attend to.
 _FILLER = re.compile(r"\b(meaningful(ly)?|deep(ly|er|est)?)\b", re.IGNORECASE)
+# Assistant wording a community or personal card must not carry ("the assistant", "an AI assistant", "chatbot").
+ASSISTANT_WORDING = re.compile(r"\b(?:AI\s+)?(?:assistants?|chatbots?)\b", re.IGNORECASE)
 # A sentence boundary inside the description: ". " followed by an upper-case letter.
 _SENTENCE_BREAK = re.compile(r"[.!?]\s+[A-Z]")
 
@@ -59,10 +62,14 @@ class ValuesCard(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
+    #: False for a card in a language other than English: its policies keep the card's shape (an upper-case
+    #: phrase, then a lower-case qualifier) without English plural and filler rules.
+    english_policies: ClassVar[bool] = True
+    #: True for a community or personal card (``core.framing.card_schema``): no "the assistant" in it.
+    forbid_assistant: ClassVar[bool] = False
+
     title: str = Field(description="3 to 6 words naming the value, pithy, e.g. 'Informed Autonomy Under Pressure'.")
-    description: str = Field(
-        description="One sentence on how the assistant (or a person) acts on this value. No brand names."
-    )
+    description: str = Field(description="One sentence on how this value is acted on. No brand names.")
     policies: list[str] = Field(
         description=(
             "3 to 7 things the person attends to when choosing by this value. Each starts with an "
@@ -79,6 +86,7 @@ class ValuesCard(BaseModel):
         low, high = TITLE_WORDS
         if not low <= words <= high:
             raise ValueError(f"title must be {low}–{high} words, got {words}: {value!r}")
+        cls._check_framing(value)
         return value
 
     @field_validator("description")
@@ -93,6 +101,7 @@ class ValuesCard(BaseModel):
             raise ValueError(f"description must be a single sentence: {value!r}")
         if value[-1] not in ".!?":
             value += "."
+        cls._check_framing(value)
         return value
 
     @field_validator("policies")
@@ -102,18 +111,29 @@ class ValuesCard(BaseModel):
         cleaned = [_collapse_spaces(p).rstrip(".") for p in value]
         if not low <= len(cleaned) <= high:
             raise ValueError(f"a card needs {low}–{high} policies, got {len(cleaned)}")
-        problems = [problem for policy in cleaned if (problem := policy_problem(policy))]
+        problems = [problem for policy in cleaned if (problem := policy_problem(policy, english=cls.english_policies))]
         if problems:
             raise ValueError("; ".join(problems))
         if len({p.casefold() for p in cleaned}) != len(cleaned):
             raise ValueError("policies must not repeat")
+        for policy in cleaned:
+            cls._check_framing(policy)
         return cleaned
 
+    @classmethod
+    def _check_framing(cls, text: str) -> None:
+        if cls.forbid_assistant and (found := ASSISTANT_WORDING.search(text)):
+            raise ValueError(
+                f"this scenario is not about an assistant: write about the community or the person, not {found[0]!r}"
+            )
 
-def policy_problem(policy: str) -> str | None:
+
+def policy_problem(policy: str, *, english: bool = True) -> str | None:
     """Why ``policy`` breaks the attentional-policy format, or None when it is fine."""
     if len(policy) > MAX_POLICY_CHARS:
         return f"policy longer than {MAX_POLICY_CHARS} characters: {policy[:40]!r}…"
+    if not english:
+        return _any_language_problem(policy)
     match = _POLICY_HEAD.match(policy)
     if not match:
         return (
@@ -126,6 +146,23 @@ def policy_problem(policy: str) -> str | None:
         return f"policy's ALL-CAPS phrase must be plural ({match['head']!r}): {policy!r}"
     if _FILLER.search(policy):
         return f"policy uses filler words like 'meaningful' or 'deep' instead of saying what to attend to: {policy!r}"
+    return None
+
+
+def _any_language_problem(policy: str) -> str | None:
+    """The card's shape in any script with capitals: an upper-case phrase, then a lower-case qualifier.
+    A script without capitals (Chinese, Arabic, …) has no such shape to keep."""
+    if not any(c.isupper() or c.islower() for c in policy):
+        return None
+    words = policy.split()
+    head = 0
+    while head < len(words) and words[head].isupper():
+        head += 1
+    if head == 0 or head == len(words) or words[head][0].isupper():
+        return (
+            f"policy must start with an upper-case noun phrase followed by a lower-case qualifier, "
+            f"like 'MOMENTOS en los que …': {policy!r}"
+        )
     return None
 
 

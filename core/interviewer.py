@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pydantic import BaseModel, Field, field_validator
 
 from core.cards import ValuesCard, card_as_text
+from core.framing import FramedScenario, words
+from core.languages import DEFAULT_LANGUAGE, language_name, language_tag
 from core.llm import ChatMessage
 from core.prompts import Prompt, load_prompt
 
@@ -28,6 +30,15 @@ class InterviewerTurn(BaseModel):
     ready_to_articulate: bool = Field(
         description="True only when 3-7 specific things the member attends to for one value are clear."
     )
+    #: Optional so a model that leaves it out still interviews; the interview then keeps its language.
+    language: str | None = Field(
+        default=None, description="BCP-47 tag of the language the member writes in, e.g. 'en', 'es', 'pt-BR'."
+    )
+
+    @field_validator("language")
+    @classmethod
+    def _language(cls, value: str | None) -> str | None:
+        return language_tag(value) if value else None
 
     @field_validator("message")
     @classmethod
@@ -46,36 +57,52 @@ class TranscriptLine:
     content: str
 
 
-def opening_question(scenario: str) -> str:
-    """The first bot message of a conversation: the scenario, and the question the paper opens with."""
+def opening_question(scenario: FramedScenario) -> str:
+    """The first bot message of a conversation: the scenario, and the question the paper opens with (in
+    the scenario's framing)."""
     return (
-        "Here is the situation we'll think about together:\n\n"
-        f"> {scenario}\n\n"
-        "Imagine someone brings this to an assistant. What do you think a good response should consider?"
+        f"Here is the situation we'll think about together:\n\n> {scenario.text}\n\n{words(scenario.framing).opening}"
     )
 
 
-def interviewer_messages(scenario: str, transcript: list[TranscriptLine]) -> tuple[list[ChatMessage], Prompt]:
+def interviewer_messages(
+    scenario: FramedScenario, transcript: list[TranscriptLine], *, language: str = DEFAULT_LANGUAGE
+) -> tuple[list[ChatMessage], Prompt]:
+    """``language``: the interview's language so far (the community's until the member has written)."""
     prompt = load_prompt("interviewer")
-    messages = [ChatMessage("system", prompt.render(scenario=scenario))]
+    framing = words(scenario.framing)
+    system = prompt.render(
+        scenario=scenario.text,
+        framing_subject=framing.subject,
+        framing_relevance=framing.relevance,
+        language=language_name(language),
+    )
+    messages = [ChatMessage("system", system)]
     messages += [_as_chat(line) for line in transcript]
     return messages, prompt
 
 
 def articulation_messages(
-    scenario: str,
+    scenario: FramedScenario,
     transcript: list[TranscriptLine],
     *,
     attention: Sequence[str] = (),
     previous_card: ValuesCard | None = None,
     feedback: str | None = None,
+    language: str = DEFAULT_LANGUAGE,
 ) -> tuple[list[ChatMessage], list[Prompt]]:
-    """Messages for the low-temperature call that writes (or revises) the card, from ``attention``: the
-    list of what the member attends to that they checked (empty for an interview begun before the check)."""
+    """Messages for the low-temperature call that writes (or revises) the card in ``language``, from
+    ``attention``: the list of what the member attends to that they checked (empty for an interview begun
+    before the check)."""
     prompt = load_prompt("articulator")
     prompts = [prompt]
     checked = "\n".join(f"- {_unfenced(item)}" for item in attention) or NO_CHECKED_LIST
-    system = prompt.render(scenario=scenario, attention=checked)
+    system = prompt.render(
+        scenario=scenario.text,
+        attention=checked,
+        card_description=words(scenario.framing).card_description,
+        language=language_name(language),
+    )
     if previous_card is not None:
         revision = load_prompt("revision")
         prompts.append(revision)

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field, field_validator
 
+from core.framing import FramedScenario, words
 from core.interviewer import TranscriptLine, transcript_message
+from core.languages import DEFAULT_LANGUAGE, language_name
 from core.llm import ChatMessage
 from core.prompts import Prompt, load_prompt
 
@@ -47,10 +49,16 @@ class AttentionList(BaseModel):
         return cleaned
 
 
-def say_back_messages(scenario: str, transcript: list[TranscriptLine]) -> tuple[list[ChatMessage], Prompt]:
-    """Messages for the call that lists what the member attends to (again, after a correction)."""
+def say_back_messages(
+    scenario: FramedScenario, transcript: list[TranscriptLine], *, language: str = DEFAULT_LANGUAGE
+) -> tuple[list[ChatMessage], Prompt]:
+    """Messages for the call that lists what the member attends to (again, after a correction), in
+    ``language``, the interview's."""
     prompt = load_prompt("say_back")
-    return [ChatMessage("system", prompt.render(scenario=scenario)), transcript_message(transcript)], prompt
+    system = prompt.render(
+        scenario=scenario.text, framing_subject=words(scenario.framing).subject, language=language_name(language)
+    )
+    return [ChatMessage("system", system), transcript_message(transcript)], prompt
 
 
 def say_back_text(items: list[str]) -> str:

@@ -14,6 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core.cards import CardStatus, ValuesCard
 from core.interview import InterviewState
+from core.languages import CardTranslation
 from storage.models import (
     Community,
     Interview,
@@ -49,13 +50,17 @@ async def get_scenario(session: AsyncSession, *, community_id: int, scenario_id:
     return scenario if scenario and scenario.community_id == community_id else None
 
 
-async def find_or_add_scenario(session: AsyncSession, *, community_id: int, text: str, now: datetime) -> Scenario:
+async def find_or_add_scenario(
+    session: AsyncSession, *, community_id: int, text: str, now: datetime, framing: str = "assistant"
+) -> Scenario:
+    """The scenario with ``text``, reopened, or a new one framed ``framing`` (a scenario keeps the framing
+    it was created with: its cards were asked for in it)."""
     query = select(Scenario).where(Scenario.community_id == community_id, Scenario.text == text)
     found = (await session.exec(query)).first()
     if found:
         found.is_open = True
         return found
-    scenario = Scenario(community_id=community_id, text=text, is_open=True, created_at=now)
+    scenario = Scenario(community_id=community_id, text=text, is_open=True, created_at=now, framing=framing)
     session.add(scenario)
     await session.flush()
     return scenario
@@ -264,24 +269,34 @@ async def add_card(
     prompt_sha: str,
     model: str,
     now: datetime,
+    translation: CardTranslation | None = None,
 ) -> ValuesCardRecord:
-    """Store a newly proposed card; the interview's earlier proposal, if any, is superseded."""
+    """Store a newly proposed card; the interview's earlier proposal, if any, is superseded. With a
+    ``translation``, ``card`` is the member's and the translation is what the community reads."""
     previous = await proposed_card(session, interview_id=interview.id)
     if previous is not None:
         previous.status = CardStatus.SUPERSEDED
+    shared = translation.card if translation else card
     record = ValuesCardRecord(
         community_id=interview.community_id,
         interview_id=interview.id,
         author_member_id=interview.member_id,
         scenario_id=interview.scenario_id,
-        title=card.title,
-        description=card.description,
-        policies=list(card.policies),
+        title=shared.title,
+        description=shared.description,
+        policies=list(shared.policies),
         status=CardStatus.PROPOSED,
         prompt_sha=prompt_sha,
         model=model,
         created_at=now,
     )
+    if translation is not None:
+        record.language = translation.member_language
+        record.member_title = card.title
+        record.member_description = card.description
+        record.member_policies = list(card.policies)
+        record.translation_prompt_sha = translation.prompt_sha
+        record.translation_model = translation.model
     session.add(record)
     await session.flush()
     return record

@@ -70,6 +70,19 @@ async def scenario_ids_of_context(session: AsyncSession, *, context_id: int) -> 
     return sorted((await session.exec(query)).all())
 
 
+async def framings_of_contexts(session: AsyncSession, *, community_id: int) -> dict[int, list[str]]:
+    """Context id → the framings of the scenarios it is linked to (``core.framing.framing_of`` picks one)."""
+    query = (
+        select(ScenarioContext.context_id, Scenario.framing)
+        .join(Scenario, col(Scenario.id) == ScenarioContext.scenario_id)
+        .where(Scenario.community_id == community_id)
+    )
+    framings: dict[int, list[str]] = {}
+    for context_id, framing in (await session.exec(query)).all():
+        framings.setdefault(context_id, []).append(framing)
+    return framings
+
+
 async def find_context(session: AsyncSession, *, community_id: int, text: str) -> MoralContext | None:
     query = select(MoralContext).where(MoralContext.community_id == community_id, MoralContext.text == text)
     return (await session.exec(query)).first()

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import inspect
 import io
-from typing import Optional
+from typing import Literal, Optional
 
 import discord
 from discord import app_commands
@@ -92,8 +92,9 @@ def _command(action: ModeratorAction, context: BotContext, *, name: str) -> app_
     parameters = [
         inspect.Parameter("interaction", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=discord.Interaction)
     ]
-    for param in action.params:
-        kind = _TYPES[param.kind]
+    # Discord wants required options before optional ones; options are named, so their order is free.
+    for param in sorted(action.params, key=lambda p: not p.required):
+        kind = Literal[param.choices] if param.choices else _TYPES[param.kind]
         parameters.append(
             inspect.Parameter(
                 param.name,

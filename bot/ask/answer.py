@@ -39,6 +39,7 @@ from core.ask import (
     used_guides,
     winners,
 )
+from core.framing import framing_of
 from core.graph import GraphParams, build_moral_graph
 from core.llm import LLM, LLMError, LLMErrorKind
 from core.messages import CommunityRef
@@ -141,6 +142,7 @@ async def ask_graph(
     graph = build_moral_graph(data.values, data.votes, params)
     async with database.session() as session:
         rows = await stories_repo.all_contexts(session, community_id=community_id)
+        framings = await stories_repo.framings_of_contexts(session, community_id=community_id)
     contexts = distinct_contexts(AskContext(row.id, row.text) for row in rows)
     ranked = ranked_contexts(graph, contexts)
     if not ranked:
@@ -152,7 +154,8 @@ async def ask_graph(
     async with database.session() as session:
         recorder = LLMRecorder(session, community_id, now)
         try:
-            prompt, messages = context_messages(text, contexts)
+            framing = framing_of(f for c in contexts for f in framings.get(c.id, ()))
+            prompt, messages = context_messages(text, contexts, framing=framing)
             shas.append(prompt.sha)
             choice = await recorder.call(
                 CONTEXTS_PURPOSE,
@@ -189,7 +192,8 @@ async def ask_graph(
                     model=answered_by,
                 )
 
-            prompt, messages = answer_messages(text, guides)
+            framing = framing_of(f for c in touched for f in framings.get(c.id, ()))
+            prompt, messages = answer_messages(text, guides, framing=framing)
             shas.append(prompt.sha)
             reply = await recorder.call(
                 ANSWER_PURPOSE,

@@ -96,18 +96,33 @@ def scenario_add(
     community: str | None = typer.Option(
         None, "--community", help=COMMUNITY_HELP + " A name no community has starts a console community."
     ),
+    framing: str = typer.Option(
+        "assistant",
+        "--framing",
+        help="Whose response members are asked about: assistant (the paper's: what should a good response "
+        "consider?), community (what should we attend to when we decide this together?) or personal (what "
+        "would you attend to facing this choice?).",
+    ),
 ) -> None:
     """Add a scenario and generate its moral contexts (adding the same text again retries the contexts)."""
     from bot.stories.contexts import add_scenario
+    from core.framing import FramingError, framing_line, parse_framing
 
+    try:
+        framed = parse_framing(framing)
+    except FramingError as error:
+        raise typer.BadParameter(str(error), param_hint="--framing") from None
     model = settings_or_exit().articulation_model
 
     async def work(database, llm):
         ref = await _scenario_community(database, community)
-        return await add_scenario(database, llm=llm, model=model, community=ref, text=text, now=utcnow())
+        return await add_scenario(
+            database, llm=llm, model=model, community=ref, text=text, now=utcnow(), framing=framed
+        )
 
     added = _run(work, needs_llm=True)
-    _print(f"scenario {added.scenario.id}: {added.scenario.text}", "contexts:")
+    scenario = added.scenario
+    _print(f"scenario {scenario.id}: {scenario.text}", f"framing: {framing_line(scenario.framing)}", "contexts:")
     _print(*(f"  {c.id}. {c.text}" for c in added.contexts))
 
 
@@ -128,7 +143,8 @@ def scenario_list(community: str | None = typer.Option(None, "--community", help
     rows = _run(work)
     for scenario, contexts in rows:
         state = " (archived)" if scenario.archived_at else "" if scenario.is_open else " (closed)"
-        _print(f"{scenario.id}. {scenario.text}{state}")
+        framed = "" if scenario.framing == "assistant" else f" [{scenario.framing} framing]"
+        _print(f"{scenario.id}. {scenario.text}{state}{framed}")
         _print(*(f"     [{c.id}] {c.text}" for c in contexts))
     if not rows:
         _print("no scenarios yet")

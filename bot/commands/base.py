@@ -34,6 +34,9 @@ class Param:
     #: "text", "int", "channel" (Slack's ``<#C…|name>``, Discord's ``<#…>``) or "member" (a @mention).
     kind: str = "text"
     required: bool = True
+    #: The words it may be (Discord offers them as choices). An optional parameter with choices is taken
+    #: from typed text only when the word is one of them, so "scenario add Should we …" needs none.
+    choices: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -138,11 +141,15 @@ def split_words(text: str, params: tuple[Param, ...]) -> dict[str, str]:
     or a question may have spaces). Channel mentions (``<#C123|general>``, ``<#123>``) become ids."""
     words = text.split()
     args: dict[str, str] = {}
+    at = 0
     for index, param in enumerate(params):
-        if index >= len(words):
+        if at >= len(words):
             break
-        value = " ".join(words[index:]) if index == len(params) - 1 else words[index]
+        if param.choices and not param.required and words[at].casefold() not in param.choices:
+            continue
+        value = " ".join(words[at:]) if index == len(params) - 1 else words[at]
         args[param.name] = channel_id_of(value) if param.kind == "channel" else value
+        at += 1
     return args
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from bot.commands.base import ActionError, ActionReply, ModeratorAction, ModeratorCall, Param, audit_action
 from bot.stories.contexts import add_context, add_scenario, edit_context, remove_context
+from core.framing import DEFAULT_FRAMING, FRAMING_NAMES, FramingError, framing_line, parse_framing
 from storage import repositories as repo
 from storage import stories_repo
 from storage.governance_repo import record_action
@@ -16,6 +17,10 @@ CONTEXT = Param("context", "the context's number (see /mge contexts list)", kind
 async def scenario_add(call: ModeratorCall) -> ActionReply:
     if call.services.llm is None:
         raise ActionError("Adding a scenario needs the language model, which this process has not configured.")
+    try:
+        framing = parse_framing(call.arg("framing"))
+    except FramingError as error:
+        raise ActionError(str(error)) from None
     added = await add_scenario(
         call.database,
         llm=call.services.llm,
@@ -23,15 +28,20 @@ async def scenario_add(call: ModeratorCall) -> ActionReply:
         community=call.community,
         text=call.arg("text") or "",
         now=call.now,
+        framing=framing,
     )
     scenario = added.scenario
     await audit_action(
         call,
         "scenario.add",
         f"scenario {scenario.id}",
-        after={"text": scenario.text, "contexts": [c.text for c in added.contexts]},
+        after={"text": scenario.text, "framing": scenario.framing, "contexts": [c.text for c in added.contexts]},
     )
-    lines = [f"Scenario {scenario.id} is open for interviews: {scenario.text}", "Its moral contexts:"]
+    lines = [
+        f"Scenario {scenario.id} is open for interviews: {scenario.text}",
+        f"Framing: {framing_line(scenario.framing)}",
+        "Its moral contexts:",
+    ]
     lines += [f"  {c.id}. {c.text}" for c in added.contexts] or ["  (none yet: add some with /mge contexts add)"]
     return ActionReply("\n".join(lines))
 
@@ -47,7 +57,8 @@ async def scenario_list(call: ModeratorCall) -> ActionReply:
     lines = []
     for scenario, contexts in sorted(rows, key=lambda row: row[0].archived_at is not None):
         state = "archived" if scenario.archived_at else "open" if scenario.is_open else "closed"
-        lines.append(f"{scenario.id}. {scenario.text} — {state}")
+        framed = "" if scenario.framing == DEFAULT_FRAMING else f", {scenario.framing} framing"
+        lines.append(f"{scenario.id}. {scenario.text} — {state}{framed}")
         if scenario.archived_at is None:
             lines += [f"     [{c.id}] {c.text}" for c in contexts]
     return ActionReply("\n".join(lines))
@@ -191,7 +202,15 @@ ACTIONS = (
         "add",
         "add a scenario to deliberate; its moral contexts are written at once",
         scenario_add,
-        (Param("text", "the question members will be interviewed about"),),
+        (
+            Param(
+                "framing",
+                "whose response: assistant (the paper's, default), community or personal",
+                required=False,
+                choices=FRAMING_NAMES,
+            ),
+            Param("text", "the question members will be interviewed about"),
+        ),
         slow=True,
     ),
     ModeratorAction(

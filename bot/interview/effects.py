@@ -31,8 +31,10 @@ from bot.interview.texts import (
     welcome_back,
 )
 from bot.interview.turns import PENDING_KINDS, TurnContext
+from bot.values.languages import card_schema_for, translate_card
 from core import interview as machine
-from core.cards import CardStatus, ValuesCard
+from core.cards import CardStatus
+from core.framing import Framing
 from core.interview import CARD_CHOICES, CHECK_CHOICES, TIMED_OUT_CHOICES, VALUE_CHECK_CHOICES, Choice, Effect
 from core.interview import InterviewState as S
 from core.interview import Trigger as T
@@ -148,7 +150,7 @@ class Effects:
         ctx = event.ctx
         if event.choice is not None:
             ctx.interview.scenario_id = int(event.choice.key)
-        text = opening_question(await self._scenarios.text(ctx.session, ctx.interview))
+        text = opening_question(await self._scenarios.framed(ctx.session, ctx.interview))
         await ctx.bot_turn(text, kind="conversation")
         return Outcome([Reply(text)])
 
@@ -163,7 +165,9 @@ class Effects:
         if answered >= self._config.max_turns:
             return Outcome(next=T.READY)
         transcript = await ctx.transcript(kinds=("conversation",))
-        messages, prompt = interviewer_messages(await self._scenarios.text(ctx.session, ctx.interview), transcript)
+        messages, prompt = interviewer_messages(
+            await self._scenarios.framed(ctx.session, ctx.interview), transcript, language=self._language(ctx)
+        )
         model = self._config.chat_model
         result = await ctx.call_llm(
             "interview",
@@ -172,6 +176,7 @@ class Effects:
             self._llm.structured(messages, InterviewerTurn, model=model, temperature=0.7),
         )
         turn: InterviewerTurn = result.value
+        ctx.interview.language = turn.language or ctx.interview.language
         # The model may say it is ready early (or be talked into it); a card needs a few real answers.
         if turn.ready_to_articulate and answered >= self._config.min_turns:
             return Outcome(next=T.READY)
@@ -185,7 +190,9 @@ class Effects:
         if event.source is S.CHECKING and await self._answered(ctx) > self._config.max_turns:
             return Outcome(next=T.READY)
         messages, prompt = say_back_messages(
-            await self._scenarios.text(ctx.session, ctx.interview), await ctx.transcript()
+            await self._scenarios.framed(ctx.session, ctx.interview),
+            await ctx.transcript(),
+            language=self._language(ctx),
         )
         model = self._config.articulation_model
         result = await ctx.call_llm(
@@ -201,10 +208,11 @@ class Effects:
         ctx = event.ctx
         # The list the member agreed to (at the turn cap: the last one, with the correction after it).
         attention = items_in(await self._last_said_back(ctx))
+        scenario = await self._scenarios.framed(ctx.session, ctx.interview)
         messages, prompts = articulation_messages(
-            await self._scenarios.text(ctx.session, ctx.interview), await ctx.transcript(), attention=attention
+            scenario, await ctx.transcript(), attention=attention, language=self._language(ctx)
         )
-        record = await self._articulate(ctx, messages, combined_sha(*prompts))
+        record = await self._articulate(ctx, messages, combined_sha(*prompts), scenario.framing)
         await ctx.bot_turn(CARD_HEADING, kind="notice")
         return Outcome([CardProposal(as_card(record), CARD_HEADING, CARD_CHOICES)])
 
@@ -220,21 +228,42 @@ class Effects:
         feedback = await repo.last_turn(ctx.session, interview_id=ctx.interview.id, kinds=("revision",))
         if current is None or feedback is None:
             return await self._propose_card(event)
+        scenario = await self._scenarios.framed(ctx.session, ctx.interview)
         messages, prompts = articulation_messages(
-            await self._scenarios.text(ctx.session, ctx.interview),
+            scenario,
             await ctx.transcript(kinds=("conversation", "check")),
             attention=items_in(await self._last_said_back(ctx)),
             previous_card=as_card(current),
             feedback=feedback.content,
+            language=self._language(ctx),
         )
-        record = await self._articulate(ctx, messages, combined_sha(*prompts))
+        record = await self._articulate(ctx, messages, combined_sha(*prompts), scenario.framing)
         await ctx.bot_turn(REVISED_CARD_HEADING, kind="notice")
         return Outcome([CardProposal(as_card(record), REVISED_CARD_HEADING, CARD_CHOICES)])
 
-    async def _articulate(self, ctx: TurnContext, messages: list[ChatMessage], prompt_sha: str) -> ValuesCardRecord:
+    def _language(self, ctx: TurnContext) -> str:
+        """The interview's language: the member's, once the interviewer has heard them; else the community's."""
+        return ctx.interview.language or self._config.community_language
+
+    async def _articulate(
+        self, ctx: TurnContext, messages: list[ChatMessage], prompt_sha: str, framing: Framing
+    ) -> ValuesCardRecord:
+        """The card in the member's language, and (when the community shares cards in another) its
+        translation, which dedup, stories, polls and the digest read."""
         model = self._config.articulation_model
+        language = self._language(ctx)
+        schema = card_schema_for(framing, language)
         result = await ctx.call_llm(
-            "articulate", prompt_sha, model, self._llm.structured(messages, ValuesCard, model=model, temperature=0.2)
+            "articulate", prompt_sha, model, self._llm.structured(messages, schema, model=model, temperature=0.2)
+        )
+        translation = await translate_card(
+            ctx.call_llm,
+            llm=self._llm,
+            model=model,
+            card=result.value,
+            framing=framing,
+            member_language=language,
+            community_language=self._config.community_language,
         )
         return await repo.add_card(
             ctx.session,
@@ -243,6 +272,7 @@ class Effects:
             prompt_sha=prompt_sha,
             model=result.model,
             now=ctx.now,
+            translation=translation,
         )
 
     async def _ask_what_to_change(self, event: Event) -> Outcome:

@@ -20,6 +20,8 @@ class InterviewConfig:
     max_turns: int = 12
     min_turns: int = 3
     idle_timeout: timedelta = timedelta(hours=72)
+    #: BCP-47 tag: the language cards are shared in (MGE_COMMUNITY_LANGUAGE); members are interviewed in theirs.
+    community_language: str = "en"
 
 
 class CardReconciler(Protocol):

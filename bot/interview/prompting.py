@@ -20,6 +20,7 @@ from bot.interview.texts import (
     welcome_back,
 )
 from bot.interview.turns import TurnContext
+from bot.values.languages import member_card
 from core.cards import ValuesCard
 from core.interview import SPEC, Choice
 from core.interview import InterviewState as S
@@ -94,6 +95,5 @@ class CurrentPrompt:
 
 
 def as_card(record: ValuesCardRecord) -> ValuesCard:
-    return ValuesCard.model_construct(
-        title=record.title, description=record.description, policies=list(record.policies)
-    )
+    """The card as its member wrote it (in their language), for showing to them."""
+    return member_card(record)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from core.framing import FramedScenario, Framing
 from core.interview import Choice
 from core.llm import LLMError, LLMErrorKind
 from core.messages import CommunityRef
@@ -54,17 +55,17 @@ async def add_default_scenarios(session: AsyncSession, *, community_id: int, now
     return True
 
 
-#: Scenario texts kept in memory (they are read on every turn and never edited).
-SCENARIO_TEXT_CACHE = 1024
+#: Scenarios kept in memory (they are read on every turn and never edited).
+SCENARIO_CACHE = 1024
 MAX_CHOICE_LABEL = 80
 
 
 class ScenarioLookup:
-    """The scenarios an interview offers and the one it is about. A scenario's text never changes once
-    written (moderators archive scenarios, they don't edit them), so texts are cached."""
+    """The scenarios an interview offers and the one it is about. A scenario never changes once written
+    (moderators archive scenarios, they don't edit them), so scenarios are cached with their framing."""
 
     def __init__(self) -> None:
-        self._texts: dict[tuple[int, int | None], str] = {}
+        self._scenarios: dict[tuple[int, int | None], FramedScenario] = {}
 
     async def choices(self, session: AsyncSession, *, community_id: int, now) -> list[Choice]:
         """The open scenarios as choices (the paper's defaults first, for a community that had none)."""
@@ -73,10 +74,10 @@ class ScenarioLookup:
             scenarios = await repo.open_scenarios(session, community_id=community_id)
         return [Choice(str(s.id), _shorten(s.text, MAX_CHOICE_LABEL), detail=s.text) for s in scenarios]
 
-    async def text(self, session: AsyncSession, interview: Interview) -> str:
+    async def framed(self, session: AsyncSession, interview: Interview) -> FramedScenario:
         key = (interview.community_id, interview.scenario_id)
-        if (text := self._texts.get(key)) is not None:
-            return text
+        if (framed := self._scenarios.get(key)) is not None:
+            return framed
         scenario = None
         if interview.scenario_id is not None:
             scenario = await repo.get_scenario(
@@ -84,10 +85,10 @@ class ScenarioLookup:
             )
         if scenario is None:
             raise LLMError(LLMErrorKind.CONFIGURATION, f"interview {interview.id} has no scenario")
-        if len(self._texts) >= SCENARIO_TEXT_CACHE:
-            self._texts.clear()
-        self._texts[key] = scenario.text
-        return scenario.text
+        if len(self._scenarios) >= SCENARIO_CACHE:
+            self._scenarios.clear()
+        framed = self._scenarios[key] = FramedScenario(scenario.text, Framing(scenario.framing))
+        return framed
 
 
 def _shorten(text: str, limit: int) -> str:

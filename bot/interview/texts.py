@@ -4,6 +4,7 @@ message. Kept apart from the service so that wording can be read and changed in 
 
 from __future__ import annotations
 
+from bot.values.languages import member_card
 from core.interview import Effect
 from core.llm import LLMError, LLMErrorKind
 from storage.models import ValuesCardRecord
@@ -59,7 +60,7 @@ def revision_question() -> str:
 
 
 def saved_text(card: ValuesCardRecord | None) -> str:
-    return f"Your values card \u201c{card.title}\u201d is saved." if card else "Your values card is saved."
+    return f"Your values card \u201c{member_card(card).title}\u201d is saved." if card else "Your values card is saved."
 
 
 def closing_note(card: ValuesCardRecord) -> str:

@@ -8,6 +8,7 @@ import json
 from datetime import date, datetime
 from typing import Any
 
+from bot.values.languages import member_card
 from core.cards import ValueStatus
 from core.clock import utcnow
 from core.text import counted
@@ -286,9 +287,7 @@ def _card_json(
         "id": card.id,
         "interview_id": card.interview_id,
         "question": scenario.text if scenario else None,
-        "title": card.title,
-        "description": card.description,
-        "policies": list(card.policies),
+        **_card_texts(card),
         "status": card.status,
         "written_by": {"model": card.model, "prompt_sha": card.prompt_sha},
         "created_at": _when(card.created_at),
@@ -321,6 +320,21 @@ def _follow_merges(values: dict[int, CanonicalValue], value_id: int) -> Canonica
         seen.add(value.id)
         value = values.get(value.merged_into_id)
     return value
+
+
+def _card_texts(card: ValuesCardRecord) -> dict:
+    """The card as the member wrote it and, when that was in another language, as the community reads it."""
+    own = member_card(card)
+    texts: dict = {"title": own.title, "description": own.description, "policies": list(own.policies)}
+    if card.member_title is not None:
+        texts["language"] = card.language
+        texts["in_community_language"] = {
+            "title": card.title,
+            "description": card.description,
+            "policies": list(card.policies),
+            "translated_by": {"model": card.translation_model, "prompt_sha": card.translation_prompt_sha},
+        }
+    return texts
 
 
 def _value_title(values: dict[int, CanonicalValue], value_id: int) -> dict:

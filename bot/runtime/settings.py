@@ -12,6 +12,7 @@ from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_vali
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.commands.permissions import parse_slack_moderator_id
+from core.languages import language_tag
 from core.stories import MAX_PAIRS_LIMIT
 from storage.database import DatabaseURLError, database_backend, sqlite_path
 
@@ -99,6 +100,9 @@ class Settings(BaseSettings):
     interview_max_turns: int = 12
     interview_min_turns: int = 3
     interview_idle_timeout_hours: float = 72.0
+    #: BCP-47 tag of the language cards are shared in (dedup, stories, polls, the digest); members are
+    #: interviewed in their own, and their cards translated into this one.
+    community_language: str = "en"
 
     @field_validator("openai_base_url")
     @classmethod
@@ -252,6 +256,14 @@ class Settings(BaseSettings):
         if not 0 <= value <= 10:
             raise ValueError(f"MGE_LLM_MAX_RETRIES must be between 0 and 10, got {value}")
         return value
+
+    @field_validator("community_language")
+    @classmethod
+    def _community_language(cls, value: str) -> str:
+        try:
+            return language_tag(value)
+        except ValueError as error:
+            raise ValueError(f"MGE_COMMUNITY_LANGUAGE: {error}") from None
 
     @field_validator("interview_idle_timeout_hours")
     @classmethod

@@ -104,6 +104,7 @@ def interview_config(settings: Settings) -> InterviewConfig:
         max_turns=settings.interview_max_turns,
         min_turns=settings.interview_min_turns,
         idle_timeout=timedelta(hours=settings.interview_idle_timeout_hours),
+        community_language=settings.community_language,
     )
 
 

@@ -21,6 +21,7 @@ from core.contexts import (
     normalise_context,
     synonym_schema,
 )
+from core.framing import DEFAULT_FRAMING, Framing
 from core.llm import LLM, ChatMessage
 from core.messages import CommunityRef
 from core.prompts import load_prompt
@@ -48,9 +49,16 @@ class AddedScenario:
 
 
 async def add_scenario(
-    database: Database, *, llm: LLM, model: str, community: CommunityRef, text: str, now: datetime
+    database: Database,
+    *,
+    llm: LLM,
+    model: str,
+    community: CommunityRef,
+    text: str,
+    now: datetime,
+    framing: Framing = DEFAULT_FRAMING,
 ) -> AddedScenario:
-    """Create (or reopen) the scenario, then generate its contexts.
+    """Create (or reopen) the scenario, framed ``framing`` when new, then generate its contexts.
 
     The scenario is committed before the LLM is asked, so when generation fails the moderator can
     simply add the same scenario again: it is found, and only its contexts are generated.
@@ -62,7 +70,9 @@ async def add_scenario(
         row = await communities_repo.get_or_create_community(
             session, platform=community.platform, external_id=community.external_id, name=community.name, now=now
         )
-        scenario = await repo.find_or_add_scenario(session, community_id=row.id, text=cleaned.text, now=now)
+        scenario = await repo.find_or_add_scenario(
+            session, community_id=row.id, text=cleaned.text, now=now, framing=framing
+        )
         scenario_id = scenario.id
         await session.commit()
     contexts = await generate_contexts(database, llm=llm, model=model, scenario_id=scenario_id, now=now)

@@ -24,6 +24,7 @@ from datetime import datetime
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.runtime.jobs import LLMRecorder, claim_job, finish_job
+from core.framing import DEFAULT_FRAMING, Framing, framing_of, words
 from core.llm import LLM, ChatMessage, LLMError, LLMErrorKind
 from core.prompts import combined_sha, load_prompt
 from core.stories import (
@@ -78,6 +79,8 @@ class _ContextPlan:
     context_id: int
     text: str
     values: tuple[StoryValue, ...]
+    #: How the context's scenarios were framed: the stories speak of the values the same way.
+    framing: Framing = DEFAULT_FRAMING
 
 
 async def generate_stories(
@@ -152,9 +155,11 @@ def _summary(report: StoryReport) -> dict:
 
 async def _plan(session: AsyncSession, community_id: int) -> list[_ContextPlan]:
     plans = []
+    framings = await stories_repo.framings_of_contexts(session, community_id=community_id)
     for context in await stories_repo.live_contexts(session, community_id=community_id):
         values = await stories_repo.values_of_context(session, community_id=community_id, context_id=context.id)
-        plans.append(_ContextPlan(context.id, context.text, tuple(story_value(v) for v in values)))
+        framing = framing_of(framings.get(context.id, ()))
+        plans.append(_ContextPlan(context.id, context.text, tuple(story_value(v) for v in values), framing))
     return plans
 
 
@@ -227,7 +232,9 @@ async def _stories_for_context(
         drafts: list[Draft] = []
         try:
             for x, y in wanted:
-                draft, answered_by = await write_story(recorder, llm=llm, model=model, context=plan.text, a=x, b=y)
+                draft, answered_by = await write_story(
+                    recorder, llm=llm, model=model, context=plan.text, framing=plan.framing, a=x, b=y
+                )
                 drafts.append((x, y, draft, answered_by))
         except LLMError as error:
             if error.kind is not LLMErrorKind.INVALID_OUTPUT:
@@ -312,7 +319,13 @@ async def _find_pairs(
     ids = {v.id for v in plan.values}
     done = sorted({tuple(sorted(k)) for k in told if set(k) <= ids})
     told_text = ", ".join(f"{a} and {b}" for a, b in done) or "none"
-    system = prompt.render(context=plan.text, values=values, max_pairs=str(max_pairs), told=told_text)
+    system = prompt.render(
+        context=plan.text,
+        values=values,
+        max_pairs=str(max_pairs),
+        told=told_text,
+        values_origin=words(plan.framing).values_origin,
+    )
     messages = [ChatMessage("system", system), ChatMessage("user", "Which pairs are deepenings in this context?")]
     schema = pair_schema([v.id for v in plan.values], max_pairs)
     answer = await recorder.call(
@@ -322,11 +335,14 @@ async def _find_pairs(
 
 
 async def write_story(
-    recorder: LLMRecorder, *, llm: LLM, model: str, context: str, a: StoryValue, b: StoryValue
+    recorder: LLMRecorder, *, llm: LLM, model: str, context: str, framing: Framing, a: StoryValue, b: StoryValue
 ) -> tuple[StoryDraft, str]:
     prompt = load_prompt("transition_story")
     system = prompt.render(
-        context=context, value_a=value_as_text(a, label="Value A"), value_b=value_as_text(b, label="Value B")
+        context=context,
+        value_a=value_as_text(a, label="Value A"),
+        value_b=value_as_text(b, label="Value B"),
+        values_origin=words(framing).values_origin,
     )
     messages = [ChatMessage("system", system), ChatMessage("user", "Write the transition story from A to B.")]
     answer = await recorder.call(

@@ -23,6 +23,7 @@ from bot.runtime.jobs import LLMRecorder
 from bot.stories.generate import MODERATOR_PAIR, Draft, store_drafts, story_value, write_story
 from bot.voting.polls import close_poll
 from core.cards import ValueStatus
+from core.framing import framing_of
 from core.llm import LLM, LLMError
 from core.prompts import load_prompt
 from core.stories import EditedStory, StoryStatus
@@ -80,6 +81,8 @@ async def write_pair_stories(
         b = await _active_value(session, community_id, to_value_id)
         context = await _context_for(session, community_id, context_id, {a.id, b.id})
         context_id, context_text = context.id, context.text
+        framings = await stories_repo.framings_of_contexts(session, community_id=community_id)
+        framing = framing_of(framings.get(context_id, ()))
         stories = await stories_repo.stories_of_context(session, context_id=context_id)
         existing = {(s.from_value_id, s.to_value_id): s.id for s in stories}
         wanted = [(x, y) for x, y in ((a, b), (b, a)) if (x.id, y.id) not in existing]
@@ -87,7 +90,9 @@ async def write_pair_stories(
         recorder = LLMRecorder(session, community_id, now)
         for x, y in ((story_value(p), story_value(q)) for p, q in wanted):
             try:
-                draft, answered_by = await write_story(recorder, llm=llm, model=model, context=context_text, a=x, b=y)
+                draft, answered_by = await write_story(
+                    recorder, llm=llm, model=model, context=context_text, framing=framing, a=x, b=y
+                )
             except LLMError as error:
                 await session.commit()  # the calls' records only
                 # Neither direction is stored: voters must always be able to see both.

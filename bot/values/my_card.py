@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from bot.values.languages import member_card
 from core.cards import CardStatus, ValuesCard
 from core.messages import CommunityRef, Person
 from storage import repositories as repo
@@ -60,9 +61,7 @@ async def member_cards(database: Database, community: CommunityRef, person: Pers
         )
         return [
             MemberCard(
-                ValuesCard.model_construct(
-                    title=card.title, description=card.description, policies=list(card.policies)
-                ),
+                member_card(card),
                 card.status,
                 scenario.text if scenario else None,
                 card.created_at,

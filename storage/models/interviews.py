@@ -19,6 +19,10 @@ class Scenario(SQLModel, table=True):
     #: Set when a moderator archived it: closed for interviews and listed apart; its values, stories
     #: and votes stay in the graph.
     archived_at: datetime | None = utc_column(nullable=True)
+    #: ``core.framing.Framing``: whose response the values are about (the paper's: an assistant's).
+    framing: str = Field(
+        default="assistant", sa_column=sa.Column(sa.String(16), nullable=False, server_default="assistant")
+    )
 
 
 class Interview(SQLModel, table=True):
@@ -37,6 +41,8 @@ class Interview(SQLModel, table=True):
     created_at: datetime = utc_column()
     last_activity_at: datetime = utc_column()
     ended_at: datetime | None = utc_column(nullable=True)
+    #: BCP-47 tag of the language the member writes in, as the interviewer last reported it (None: not yet).
+    language: str | None = Field(default=None, max_length=35)
 
 
 class InterviewTurn(SQLModel, table=True):
@@ -77,6 +83,16 @@ class ValuesCardRecord(SQLModel, table=True):
     model: str = Field(max_length=200)
     created_at: datetime = utc_column()
     confirmed_at: datetime | None = utc_column(nullable=True)
+    # title, description and policies are in the community's language: everything shared (dedup, stories,
+    # polls, the digest) reads them. When the member wrote in another language, the card as the member
+    # confirmed it is kept below, with the translation call's prompt and model.
+    #: BCP-47 tag of the member's language (None: the community's, as for every card before languages).
+    language: str | None = Field(default=None, max_length=35)
+    member_title: str | None = Field(default=None, max_length=200)
+    member_description: str | None = Field(default=None, max_length=1000)
+    member_policies: list[str] | None = Field(default=None, sa_column=sa.Column(sa.JSON, nullable=True))
+    translation_prompt_sha: str | None = Field(default=None, max_length=64)
+    translation_model: str | None = Field(default=None, max_length=200)
 
 
 class LLMCall(SQLModel, table=True):

@@ -2,7 +2,7 @@
 
 Revision ID: 0011_vote_reasons
 Revises: 0010_dedup_queue
-Create Date: 2026-12-12
+Create Date: 2026-12-06
 """
 
 from collections.abc import Sequence

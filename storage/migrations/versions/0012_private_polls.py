@@ -2,7 +2,7 @@
 
 Revision ID: 0012_private_polls
 Revises: 0011_vote_reasons
-Create Date: 2026-12-20
+Create Date: 2026-12-06
 """
 
 from collections.abc import Sequence
