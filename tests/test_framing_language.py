@@ -23,7 +23,7 @@ from storage.models import CanonicalValue, Interview, LLMCall, Scenario, ValuesC
 from tests.conftest import make_llm
 from tests.test_cli_communities import env, fake, mge  # noqa: F401 (env and fake are fixtures)
 from tests.test_contexts import SIX
-from tests.test_interview_service import ALICE, CARD, COMMUNITY, rows, say, start_conversation, texts, turn
+from tests.test_interview_service import ALICE, CARD, COMMUNITY, HEARD, rows, say, start_conversation, texts, turn
 
 COMMUNITY_QUESTION = "Our garden club must decide whether to let a member who missed every work day keep a plot."
 COMMUNITY_CARD = {
@@ -34,6 +34,14 @@ COMMUNITY_CARD = {
         "CONTRIBUTIONS a member made in other ways",
         "PROMISES the club made to every member",
     ],
+}
+#: What the interviewer says back to a Spanish-speaking member before the card.
+HEARD_IN_SPANISH = {
+    "items": [
+        "el momento en que la gente duda antes de hablar",
+        "quién sale herido si nadie dice nada",
+        "una manera de hablar que cuida la amistad",
+    ]
 }
 SPANISH_CARD = {
     "title": "Valentía con cuidado",
@@ -137,10 +145,14 @@ async def test_a_community_framed_interview_never_mentions_an_assistant(service,
     opening = texts(await start_conversation(service, scenario_id))
     assert "What should we attend to when we decide it?" in opening and "assistant" not in opening
     # The first card speaks of "the assistant": the validator rejects it and the repair request fixes it.
-    fake_openai.script(turn("What did you see?"), turn("And then?"), turn("ok", ready=True), CARD, COMMUNITY_CARD)
+    fake_openai.script(
+        turn("What did you see?"), turn("And then?"), turn("ok", ready=True), HEARD, CARD, COMMUNITY_CARD
+    )
     await service.handle(say("I'd ask why she missed the work days."))
     await service.handle(say("Her mother was ill all spring."))
-    proposed = await service.handle(say("Last year we forgave someone and it held the club together."))
+    said_back = await service.handle(say("Last year we forgave someone and it held the club together."))
+    assert HEARD["items"][0] in texts(said_back)
+    proposed = await service.handle(say("That's it"))
 
     assert isinstance(proposed[-1], CardProposal) and proposed[-1].card.title == COMMUNITY_CARD["title"]
     *prompts, repair = chats(fake_openai)
@@ -156,11 +168,13 @@ async def test_the_paper_framing_reads_as_before(service, database, fake_openai,
     scenario_id = await framed_scenario(database, clock, "Should I tell my friend?", Framing.ASSISTANT)
     opening = texts(await start_conversation(service, scenario_id))
     assert "Imagine someone brings this to an assistant. What do you think a good response should consider?" in opening
-    fake_openai.script(turn("What did you notice?"), turn("More?"), turn("ok", ready=True), CARD)
+    fake_openai.script(turn("What did you notice?"), turn("More?"), turn("ok", ready=True), HEARD, CARD)
     await service.handle(say("Who gets hurt."))
     await service.handle(say("People hesitate."))
     await service.handle(say("I once spoke up."))
-    interviewer, articulation = fake_openai.requests[0], fake_openai.requests[-1]
+    await service.handle(say("That's it"))
+    interviewer, say_back, articulation = fake_openai.requests[0], fake_openai.requests[-2], fake_openai.requests[-1]
+    assert "about how a good assistant should respond in this situation" in say_back["messages"][0]["content"]
     assert "how a good assistant should respond in this situation" in interviewer["messages"][0]["content"]
     assert (
         "Keep it relevant to how an assistant should respond to the scenario." in interviewer["messages"][0]["content"]
@@ -179,18 +193,22 @@ async def test_the_paper_framing_reads_as_before(service, database, fake_openai,
 async def spanish_card(
     service: InterviewService, fake, scenario_id: int, *, tag: str = "es", cards=(SPANISH_CARD, ENGLISH_OF_SPANISH)
 ) -> list:
-    """Three answers in Spanish (the interviewer hears ``tag``), then the scripted ``cards`` calls."""
+    """Three answers in Spanish (the interviewer hears ``tag``), the list said back in Spanish and agreed to
+    with a Spanish yes, then the scripted ``cards`` calls."""
     await start_conversation(service, scenario_id)
     fake.script(
         {"message": "¿En qué te fijas cuando decides algo así?", "ready_to_articulate": False, "language": tag},
         {"message": "¿Me cuentas una vez que lo hiciste?", "ready_to_articulate": False, "language": tag},
         {"message": "Gracias.", "ready_to_articulate": True, "language": tag},
+        HEARD_IN_SPANISH,
         *cards,
     )
     first = await service.handle(say("Creo que debería pensar en quién sale herido."))
     assert texts(first) == "¿En qué te fijas cuando decides algo así?"
     await service.handle(say("Me fijo en cuándo la gente duda."))
-    return await service.handle(say("Una vez hablé sobre un problema de seguridad y sirvió."))
+    said_back = await service.handle(say("Una vez hablé sobre un problema de seguridad y sirvió."))
+    assert HEARD_IN_SPANISH["items"][0] in texts(said_back)
+    return await service.handle(say("Sí"))
 
 
 async def test_a_spanish_speaking_member_gets_a_spanish_card_and_the_community_an_english_one(
@@ -203,7 +221,8 @@ async def test_a_spanish_speaking_member_gets_a_spanish_card_and_the_community_a
 
     assert isinstance(proposed[-1], CardProposal) and proposed[-1].card.title == SPANISH_CARD["title"]
     assert (await rows(database, Interview))[-1].language == "es"
-    *_, articulation, translation = chats(fake_openai)
+    *_, say_back, articulation, translation = chats(fake_openai)
+    assert "In Spanish (es), the language of the member's messages." in say_back["messages"][0]["content"]
     assert "Write the card in Spanish (es)" in articulation["messages"][0]["content"]
     assert "from Spanish (es) into English (en)" in translation["messages"][0]["content"]
     assert json.loads(translation["messages"][1]["content"])["title"] == SPANISH_CARD["title"]
