@@ -52,7 +52,8 @@ def interviewer_responder(request: dict[str, Any]) -> Any:
     from tests.fakes.openai_server import default_responder
 
     answer = default_responder(request)
-    if isinstance(answer, dict) and set(answer) == {"message", "ready_to_articulate"}:
+    # An interviewer turn (its schema also has the optional "language", which these answers leave out).
+    if isinstance(answer, dict) and {"message", "ready_to_articulate"} <= set(answer):
         answered = sum(1 for message in request.get("messages", []) if message.get("role") == "user")
         answer = {
             "message": QUESTIONS[min(answered, len(QUESTIONS)) - 1] if answered else QUESTIONS[0],

@@ -66,7 +66,7 @@ def malformed_dispatches(fake: FakeDiscord, guild, member) -> list[tuple[str, An
 async def stale_interactions(fake: FakeDiscord, guild, member) -> list[tuple[int, str]]:
     """Interactions the bot has no handler for, each with the answer it should get."""
     sent = [
-        (await fake.send_slash_command(member, guild, "mge", "vote"), STALE_TEXT),  # removed since
+        (await fake.send_slash_command(member, guild, "mge", "ballot"), STALE_TEXT),  # never existed (a typo)
         (await fake.send_slash_command(member, guild, "mge-mod", "shutdown"), STALE_TEXT),
         (await fake.send_slash_command(member, guild, "moralgraph", "join"), STALE_TEXT),  # renamed since
         # `/mge ask` with its question typed as a number: the definition changed under the member.
