@@ -1,6 +1,6 @@
 """`--community` names a community the way an operator knows it, on every command that takes it, and
-`mge communities list` shows those names: real `mge` processes on a database holding a Discord server,
-Slack workspaces and a console community."""
+`mge communities list` shows those names: `mge` (real processes, and the same app in this process for the
+tables of commands) on a database holding a Discord server, Slack workspaces and a console community."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner, Result
 
+from bot.cli.app import app
 from bot.cli.communities import community_rows
 from bot.cli.support import match_community
 from core.messages import CommunityRef
@@ -113,6 +115,20 @@ def mge(*args: str, env: dict) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.fixture
+def mge_here(env, monkeypatch):
+    """``mge`` run in this process (the same typer app the entry point runs), for the tables of commands
+    below: a process per row would cost seconds each, and the resolution of ``--community`` is the same
+    code either way (the process-level behaviour is covered by the tests that use :func:`mge`)."""
+    monkeypatch.chdir(env["HOME"])  # no .env of the repository
+    left_out = {k: None for k in os.environ if k.startswith(("MGE_", "OPENAI_", "DATABASE_URL")) and k not in env}
+
+    def run(*args: str) -> Result:
+        return CliRunner().invoke(app, list(args), env={**env, **left_out})
+
+    return run
+
+
 def test_communities_list_shows_what_community_accepts(env):
     listed = mge("communities", "list", "--format", "json", env=env)
     assert listed.returncode == 0, listed.stderr
@@ -140,9 +156,9 @@ def test_communities_list_shows_what_community_accepts(env):
         ("slack:T0BOOK", BOOK_CLUBS[1]),
     ],
 )
-def test_a_community_is_named_by_its_id_name_or_domain(env, wanted, community):
-    shown = mge("scenario", "list", "--community", wanted, env=env)
-    assert shown.returncode == 0, shown.stderr
+def test_a_community_is_named_by_its_id_name_or_domain(mge_here, wanted, community):
+    shown = mge_here("scenario", "list", "--community", wanted)
+    assert shown.exit_code == 0, shown.stderr
     assert shown.stdout.strip() == f"{ALL.index(community) + 1}. Question of {community.external_id}?"
 
 
@@ -157,10 +173,10 @@ def test_a_name_two_communities_share_lists_both_in_one_line(env):
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c[:2]))
-def test_every_command_resolves_community_the_same_way(env, tmp_path, command):
+def test_every_command_resolves_community_the_same_way(mge_here, tmp_path, command):
     args = [word.replace("{tmp}", str(tmp_path)) for word in command]
-    unknown = mge(*args, "--community", "nowhere", env=env)
-    assert unknown.returncode == 2, unknown.stderr
+    unknown = mge_here(*args, "--community", "nowhere")
+    assert unknown.exit_code == 2, unknown.stderr
     assert (
         unknown.stderr.startswith(
             "error: no community named 'nowhere'; there are: Makers Guild (discord "
@@ -168,7 +184,7 @@ def test_every_command_resolves_community_the_same_way(env, tmp_path, command):
         )
         and unknown.stderr.count("\n") == 1
     )
-    found = mge(*args, "--community", "acme", env=env)
+    found = mge_here(*args, "--community", "acme")
     assert "no community" not in found.stderr and "communities match" not in found.stderr
     assert "Traceback" not in found.stderr
 

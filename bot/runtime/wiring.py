@@ -7,13 +7,13 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from bot.interview.ports import InterviewConfig
-from bot.interview.service import InterviewService
 from bot.runtime.settings import Settings
 from core.llm import LLM
 from storage.database import Database
 from storage.migrate import ensure_schema
 
-if TYPE_CHECKING:  # numpy-heavy: imported by the functions that build them, so `mge --help` stays fast
+if TYPE_CHECKING:  # imported by the functions that build them, so `mge --help` and the listing commands start fast
+    from bot.interview.service import InterviewService
     from bot.values.placement import DedupParams
     from core.embeddings import Embedder
 
@@ -149,6 +149,8 @@ def member_locks_for(url: str, database: Database):
 def build_app(settings: Settings) -> App:
     llm = build_llm(settings)
     database = open_database(settings)
+    from bot.interview.service import InterviewService
+
     interviews = InterviewService(
         database=database,
         llm=llm,
