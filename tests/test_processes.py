@@ -106,9 +106,15 @@ async def test_killed_workers_never_post_a_poll_or_digest_twice(postgres_server,
         workers = [await run_mge("run", "--role", "worker", env=env, cwd=tmp_path) for _ in range(2)]
         kills = 0
 
+        def all_posted() -> bool:
+            """Three polls and the digest are out."""
+            channels = [c.params.get("channel") for c in slack.calls_to("chat.postMessage")]
+            return sum(channel in ("CPOLLS", "CDIGEST") for channel in channels) >= ROUND + 1
+
         async def posted_more_than(count: int, timeout: float) -> bool:
+            """A new post, or (when everything is out, so nothing new will come) at once."""
             for _ in range(int(timeout * 20)):
-                if len(slack.calls_to("chat.postMessage")) > count:
+                if len(slack.calls_to("chat.postMessage")) > count or all_posted():
                     return True
                 await asyncio.sleep(0.05)
             return False
@@ -127,16 +133,7 @@ async def test_killed_workers_never_post_a_poll_or_digest_twice(postgres_server,
                 await posted_more_than(len(slack.calls_to("chat.postMessage")), 30)
             # Then let the survivors finish: three polls and the digest.
             for _ in range(600):
-                if (
-                    len(
-                        [
-                            c
-                            for c in slack.calls_to("chat.postMessage")
-                            if c.params.get("channel") in ("CPOLLS", "CDIGEST")
-                        ]
-                    )
-                    >= ROUND + 1
-                ):
+                if all_posted():
                     break
                 await asyncio.sleep(0.1)
             await asyncio.sleep(2)  # anything more would be a double post
