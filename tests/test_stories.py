@@ -430,7 +430,8 @@ def cli_environment(monkeypatch, tmp_path, fake: FakeOpenAI) -> str:
 
 
 def test_cli_scenario_contexts_and_stories(tmp_path, monkeypatch):
-    from bot.cli.stories import contexts_app, scenario_app, stories_app
+    from bot.cli.scenarios import contexts_app, scenario_app
+    from bot.cli.stories import stories_app
 
     runner = CliRunner()
     with FakeOpenAI.in_thread() as fake:

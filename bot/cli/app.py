@@ -19,9 +19,10 @@ from bot.cli.export import export_command
 from bot.cli.graph import graph_app  # light: numpy and scipy load only when a graph is built
 from bot.cli.ideology import ideology_app
 from bot.cli.importing import import_command
+from bot.cli.scenarios import contexts_app, scenario_app
 from bot.cli.schedule import audit_command, schedule_app
 from bot.cli.start import chat, run
-from bot.cli.stories import contexts_app, scenario_app, stories_app
+from bot.cli.stories import stories_app
 from bot.cli.values import dedup_command, values_app
 
 START, DELIBERATION, RESULTS, ADMIN = "Getting started", "The deliberation", "Results", "Administration"

@@ -21,8 +21,10 @@ def import_command(
     ),
     community: str = typer.Option(..., "--community", help="The community to import into (made if new)."),
 ) -> None:
-    """Import values, contexts, stories and votes (voters anonymous, times kept) into a community, all or
-    nothing. Importing the same source again adds nothing."""
+    """Bring in a deliberation made elsewhere: values, contexts, stories and votes.
+
+    Voters stay anonymous and times are kept; all or nothing; importing the same source again adds nothing.
+    """
     from bot.importing.sources import ImportFileError, read_deliberation
     from bot.importing.store import import_deliberation
     from core.clock import utcnow

@@ -156,8 +156,10 @@ def dedup_command(
     ),
     format: OutputFormat = typer.Option(OutputFormat.table, "--format", help="json or table (with --dry-run)."),
 ) -> None:
-    """Merge members' confirmed cards into canonical values: embeddings propose, the LLM judge decides; then
-    the queued cards' values are converged with the others."""
+    """Merge members' cards into canonical values (embeddings propose, the LLM judge decides).
+
+    Then the values of cards no value matched are clustered with all the others, so near-duplicates converge.
+    """
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
