@@ -30,7 +30,7 @@ class ReasonOutcome(enum.StrEnum):
     SKIPPED = "skipped"  # they pressed Skip
     OPTED_OUT = "opted_out"  # "Don't ask me again", on this question or an earlier one
     EXPIRED = "expired"  # not sent, or not answered, in time
-    RETRACTED = "retracted"  # no vote left to explain when it was due
+    RETRACTED = "retracted"  # no vote left to explain when it was due, or it changed after the question
     UNDELIVERED = "undelivered"  # the DM could not be sent (DMs closed)
     BLOCKED = "blocked"  # a moderator blocked the member's votes: not asked
 
@@ -128,6 +128,7 @@ REASON_SAVED_TEXT = "Thank you: I saved that as the reason for your vote."
 REASON_SKIPPED_TEXT = "Skipped. I won't ask about this vote again."
 REASON_OPTED_OUT_TEXT = "Understood: I won't ask why you voted again."
 REASON_CLOSED_TEXT = "This question is closed already."
+REASON_VOTE_CHANGED_TEXT = "You changed that vote after I asked, so I did not keep this as its reason."
 
 
 @dataclass(frozen=True, slots=True)

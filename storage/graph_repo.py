@@ -6,16 +6,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+import sqlalchemy as sa
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from core.polls import PollMode, PollState
 from storage.models import MoralContext, Poll, TransitionStory, ValueAssignment, ValuesCardRecord, Vote
 
 
 async def votes_with_stories(
     session: AsyncSession, *, community_id: int
 ) -> list[tuple[str, int | None, datetime, str, str | None, TransitionStory, MoralContext]]:
-    """(voter key, member id, cast at, choice, reason, story, context) of every vote, oldest first."""
+    """(voter key, member id, cast at, choice, reason, story, context) of every vote, oldest first; not the
+    votes of a private poll still open."""
     # Every table is filtered by the community, not only the vote: a poll or story of another
     # community must never lend its votes, whatever a bad row says.
     query = (
@@ -29,6 +32,8 @@ async def votes_with_stories(
             Poll.community_id == community_id,
             TransitionStory.community_id == community_id,
             MoralContext.community_id == community_id,
+            # A private poll's votes are hidden until it closes: a graph (the digest, /mge ask) must not tell them.
+            sa.or_(col(Poll.mode) != PollMode.PRIVATE, col(Poll.state) == PollState.CLOSED),
         )
         .order_by(col(Vote.cast_at), col(Vote.id))
     )

@@ -217,3 +217,21 @@ async def test_a_failed_edit_is_tried_again_on_the_next_tick(database, clock, pr
     clock.advance(minutes=1)
     await close_due_polls(database, now=clock(), publishers={"discord": publisher})
     assert publisher.shown == [(private_poll.message_id, {"upgrade": 0, "no_upgrade": 0, "not_sure": 0})]
+
+
+async def test_an_open_private_polls_votes_stay_out_of_the_graph_until_it_closes(database, clock, private_poll):
+    """The digest and `/mge ask` are built from the graph: counting an open private poll would tell its tally."""
+    from bot.graph.build import load_community_graph_input
+
+    press = pressing(database, clock, private_poll)
+    await press("upgrade")
+    await press("no_upgrade", person=BOB)
+
+    async def counted() -> int:
+        data = await load_community_graph_input(database, community_id=private_poll.community_id)
+        return len(data.votes) + data.dropped_votes + sum(data.excluded_votes.values())
+
+    assert await counted() == 0
+    clock.advance(days=1)
+    await close_due_polls(database, now=clock(), publishers={"discord": Publisher()})
+    assert await counted() == 2

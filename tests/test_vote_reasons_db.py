@@ -67,3 +67,50 @@ async def test_the_draw_leaves_out_polls_the_member_voted_on(database, clock, po
     await react(database, clock)(YES, user="1001", added=False)  # retracted: offered again
     offer = await next_story(database, community_id=member.community_id, member_id=member.id, now=clock())
     assert offer.buttons and offer.buttons[0][0] == f"dmvote:{poll.id}:upgrade"
+
+
+async def test_a_reply_after_the_vote_changed_is_not_kept_as_the_new_choices_reason(database, clock, poll):
+    from core.vote_reasons import REASON_VOTE_CHANGED_TEXT
+    from tests.test_polls import NO
+
+    vote = react(database, clock)
+    await vote(YES, user="1001")
+    messenger = Messenger()
+    clock.advance(minutes=1)
+    assert await send_reason_questions(database, {"discord": messenger}, now=clock()) == 1
+    assert "Wiser" in messenger.sent[0][1]  # the question quotes the choice then
+    clock.advance(minutes=1)
+    await vote(NO, user="1001")  # changed to "Not wiser" before answering
+    clock.advance(minutes=1)
+    async with database.session() as session:
+        member = (await session.exec(select(Member).where(Member.platform_user_id == "1001"))).one()
+        reply = await take_reason(session, member_id=member.id, text="It was kind.", now=clock())
+        await session.commit()
+        assert reply == REASON_VOTE_CHANGED_TEXT
+        stored = (await session.exec(select(Vote))).one()
+    assert (stored.choice, stored.why) == ("no_upgrade", None)
+
+
+async def test_the_question_and_the_draw_quote_a_moderators_edit(database, clock, poll):
+    from bot.stories.moderation import edit_story
+
+    await edit_story(
+        database,
+        community_id=poll.community_id,
+        story_id=poll.story_id,
+        text="The edited story, as shown.",
+        actor="mod",
+        now=clock(),
+    )
+    async with database.session() as session:
+        member = Member(community_id=poll.community_id, platform_user_id="1001", display_name="", created_at=clock())
+        session.add(member)
+        await session.commit()
+        await session.refresh(member)
+    offer = await next_story(database, community_id=member.community_id, member_id=member.id, now=clock())
+    assert "The edited story, as shown." in offer.text
+    await react(database, clock)(YES, user="1001")
+    messenger = Messenger()
+    clock.advance(minutes=1)
+    assert await send_reason_questions(database, {"discord": messenger}, now=clock()) == 1
+    assert "The edited story, as shown." in messenger.sent[0][1]

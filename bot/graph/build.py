@@ -11,6 +11,8 @@ What counts, decided here once so the export, the digest and the audit agree:
   both ends have become the same value by a merge (a value is never wiser than itself), and when a
   moderator withdrew its story as a bad one (``StoryStatus.RETRACTED``: the vote judged a story the
   moderators disowned); the row is kept;
+* a private poll's votes count once it has closed: its tally is hidden until then, and a graph (the
+  digest, ``/mge ask``, an export) would tell it;
 * a story is shown as voters see it now: a moderator's edit instead of the model's text;
 * the voter is the vote's ``voter_key`` (``member:<row id>``), never a platform user id or a name, so
   exports can be published; when a member erases their data it is replaced by one random key for all

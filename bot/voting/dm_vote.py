@@ -107,7 +107,7 @@ async def next_story(database: Database, *, community_id: int, member_id: int, n
     if poll is None or found is None:
         return Outgoing(NOTHING_TO_VOTE_TEXT)
     story, context, from_value, to_value = found
-    view = StoryToVote(poll.id, context.text, story.story, from_value.title, to_value.title)
+    view = StoryToVote(poll.id, context.text, story.shown_story, from_value.title, to_value.title)
     return Outgoing(vote_prompt_text(view, left=len(candidates)), vote_buttons(poll.id))
 
 

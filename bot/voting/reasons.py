@@ -19,6 +19,9 @@ The paper collected a sentence of reasoning with most votes (1,349 of 1,592). He
   interview answer, and the scheduler does not send a question while an interview is active (its answer
   would go to the interview). The text is cleaned like every DM (``core.text.clean_member_text``), put
   on one line and cut to ``MAX_REASON_CHARS``, and stored as the vote's ``why``; the bot never echoes it.
+* **A reason explains one choice.** A member who changes their choice loses the reason given for the
+  earlier one (``reactions_repo.save_votes`` clears ``why``) and is not asked again; a reply to a question
+  whose vote changed after it was sent is not stored (it explains the choice the question quoted).
 * **Buttons** under the question: Skip (this question only) and "Don't ask me again" (no more questions,
   and every open one is closed).
 
@@ -40,6 +43,7 @@ from core.vote_reasons import (
     REASON_OPTED_OUT_TEXT,
     REASON_SAVED_TEXT,
     REASON_SKIPPED_TEXT,
+    REASON_VOTE_CHANGED_TEXT,
     STOP,
     ReasonOutcome,
     clip_reason,
@@ -115,7 +119,7 @@ async def _claim(database: Database, ask: VoteReasonAsk, member: Member, *, now:
         if not await repo.claim_ask(session, ask_id=ask.id, now=now):
             return None
         await session.commit()
-        return reason_question_text(vote.choice, found[0].story)
+        return reason_question_text(vote.choice, found[0].shown_story)
 
 
 async def _not_to_ask(session: AsyncSession, ask: VoteReasonAsk, member: Member) -> ReasonOutcome | None:
@@ -143,6 +147,10 @@ async def take_reason(session: AsyncSession, *, member_id: int, text: str, now: 
     if vote is None:
         await repo.close_ask(session, ask_id=ask.id, outcome=ReasonOutcome.RETRACTED, now=now)
         return None
+    if ask.sent_at is not None and vote.updated_at > ask.sent_at:
+        # The question quoted the choice they had then; this text explains that one, not the current vote.
+        await repo.close_ask(session, ask_id=ask.id, outcome=ReasonOutcome.RETRACTED, now=now)
+        return REASON_VOTE_CHANGED_TEXT
     vote.why = clip_reason(text)
     session.add(vote)
     await repo.close_ask(session, ask_id=ask.id, outcome=ReasonOutcome.ANSWERED, now=now)
