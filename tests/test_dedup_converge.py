@@ -154,3 +154,37 @@ async def test_the_re_dedup_pass_merges_two_values_and_undo_restores_both(
     assert [r.status for r in runs] == ["done"]
     with pytest.raises(ValueError, match="not merged"):
         await undo_merge(database, value_id=value_a, actor="mod", now=clock())
+
+
+async def test_the_next_re_dedup_pass_leaves_apart_what_an_undo_or_a_member_separated(
+    database, fake_openai, vectors, llm, place, clock
+):
+    cid = await community(database, "guild", clock())
+    vectors.set(AUTONOMY, unit(0))
+    vectors.set(AUTONOMY_REWORDED, near(unit(0), 0.15, 1))
+    a = await add_card(database, cid, AUTONOMY, clock(), member="ana")
+    b = await add_card(database, cid, AUTONOMY_REWORDED, clock(), member="ben")
+    value_a, value_b = (await place(a)).value_id, (await place(b)).value_id
+
+    async def recheck():
+        return await run_convergence(
+            database,
+            llm=llm,
+            embedder=LLMEmbedder(llm, "embed-model"),
+            judge_model="judge-model",
+            community_id=cid,
+            now=clock(),
+            params=PARAMS,
+            recheck_every=timedelta(days=7),
+        )
+
+    fake_openai.script({"groups": [group([a, b], best=b)]})
+    assert [g.card_ids for g in (await recheck()).merges] == [[a, b]]
+    await undo_merge(database, value_id=value_a, actor="mod", now=clock())
+
+    # A week later the judge would say the same again: the moderator's undo stands.
+    clock.advance(days=7)
+    fake_openai.script({"groups": [group([a, b], best=b)]})
+    assert (await recheck()).merges == []
+    placed = await current(database)
+    assert placed[a][0] == value_a and placed[b][0] == value_b
