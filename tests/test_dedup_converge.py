@@ -10,8 +10,9 @@ from sqlmodel import select
 
 from adapters.embeddings import LLMEmbedder
 from bot.runtime.maintenance import Maintenance, run_maintenance
+from bot.values.checks import record_check_answer, send_value_checks
 from bot.values.converge import run_convergence
-from bot.values.corrections import undo_merge
+from bot.values.corrections import merge_into, undo_merge
 from bot.values.placement import DedupParams, reconcile_card
 from storage import dedup_repo
 from storage.models import CanonicalValue, DedupQueueEntry, JobRun, ValueCheck
@@ -188,3 +189,51 @@ async def test_the_next_re_dedup_pass_leaves_apart_what_an_undo_or_a_member_sepa
     assert (await recheck()).merges == []
     placed = await current(database)
     assert placed[a][0] == value_a and placed[b][0] == value_b
+
+
+class RecordingMessenger:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, list]] = []
+
+    async def send(self, *, platform_user_id: str, text: str, buttons: list) -> None:
+        self.sent.append((platform_user_id, buttons))
+
+
+async def test_a_card_moved_twice_before_the_dms_go_out_is_asked_once_and_an_old_answer_splits_nothing(
+    database, fake_openai, vectors, llm, place, clock
+):
+    cid = await community(database, "guild", clock())
+    vectors.set(AUTONOMY, unit(0))
+    vectors.set(AUTONOMY_REWORDED, near(unit(0), 0.15, 1))
+    vectors.set(GENEROSITY, near(unit(0), 0.15, 2))
+    a = await add_card(database, cid, AUTONOMY, clock(), member="ana")
+    b = await add_card(database, cid, AUTONOMY_REWORDED, clock(), member="ben")
+    c = await add_card(database, cid, GENEROSITY, clock(), member="cy")
+    value_a, value_b, value_c = [(await place(card)).value_id for card in (a, b, c)]
+    async with database.session() as session:
+        await dedup_repo.unqueue_cards(session, card_ids=[a, b, c])
+        await session.commit()
+    # b joins a's value, then (another pass, before any DM went out) a's value joins c's.
+    async with database.session() as session:
+        keep, merge = await session.get(CanonicalValue, value_a), await session.get(CanonicalValue, value_b)
+        await merge_into(session, keep, merge, decision="dedup_merge", actor="bot", reason="", now=clock())
+        await session.commit()
+    async with database.session() as session:
+        keep, merge = await session.get(CanonicalValue, value_c), await session.get(CanonicalValue, value_a)
+        await merge_into(session, keep, merge, decision="dedup_merge", actor="bot", reason="", now=clock())
+        await session.commit()
+
+    messenger = RecordingMessenger()
+    assert await send_value_checks(database, {"console": messenger}, community_id=cid, now=clock()) == 2
+    assert sorted(user for user, _ in messenger.sent) == ["ana", "ben"]
+    assert {check.value_id for check in await rows(database, ValueCheck) if check.sent_at} == {value_c}
+
+    # A check sent earlier, answered after the card moved on, is stored but splits nothing.
+    [ben_check] = [check for check in await rows(database, ValueCheck) if check.card_id == b and check.sent_at]
+    await undo_merge(database, value_id=value_a, actor="mod", now=clock())
+    before = await current(database)
+    replies = await record_check_answer(
+        database, key=f"valuecheck:{ben_check.id}:separate", platform="console", platform_user_id="ben", now=clock()
+    )
+    assert await current(database) == before
+    assert "moved" in replies[0].text
