@@ -81,7 +81,8 @@ class ConvergeReport:
 
 
 class _DryRecorder(LLMRecorder):
-    """Awaits requests without committing or recording anything: the dry run leaves the database as it was."""
+    """Awaits requests without committing or recording anything: the dry run leaves the database as it was.
+    (Nor are vectors cached: a pending write would hold SQLite's one write lock while the judge thinks.)"""
 
     async def call(self, purpose, prompt_sha, model, request):
         return await request
@@ -114,7 +115,9 @@ async def propose_groups(
             current = await repo.current_assignment(session, card_id=card_id)
             if current is not None:
                 focus.add(current.canonical_value_id)
-    vectors = await embed_texts(session, embedder, [policies_text(item.text) for item in items], recorder.now, recorder)
+    texts = [policies_text(item.text) for item in items]
+    dry = isinstance(recorder, _DryRecorder)
+    vectors = await embed_texts(session, embedder, texts, recorder.now, recorder, store=not dry)
     labels = dbscan(vectors, eps=params.cluster_eps, min_points=CONVERGE_MIN_POINTS)
     groups: list[ProposedGroup] = []
     judged = 0
