@@ -103,6 +103,20 @@ async def test_a_card_just_past_the_match_radius_is_merged_by_the_next_maintenan
     assert len(fake_openai.chat_requests) == requests
 
 
+async def recheck(database, llm, cid: int, now):
+    """A re-dedup pass (weekly) at ``now``."""
+    return await run_convergence(
+        database,
+        llm=llm,
+        embedder=LLMEmbedder(llm, "embed-model"),
+        judge_model="judge-model",
+        community_id=cid,
+        now=now,
+        params=PARAMS,
+        recheck_every=timedelta(days=7),
+    )
+
+
 async def test_the_re_dedup_pass_merges_two_values_and_undo_restores_both(
     database, fake_openai, vectors, llm, place, clock
 ):
@@ -118,19 +132,7 @@ async def test_the_re_dedup_pass_merges_two_values_and_undo_restores_both(
 
     fake_openai.script({"groups": [group([a, b], best=b)]})
 
-    async def recheck():
-        return await run_convergence(
-            database,
-            llm=llm,
-            embedder=LLMEmbedder(llm, "embed-model"),
-            judge_model="judge-model",
-            community_id=cid,
-            now=clock(),
-            params=PARAMS,
-            recheck_every=timedelta(days=7),
-        )
-
-    report = await recheck()
+    report = await recheck(database, llm, cid, clock())
 
     assert report.rechecked and [g.card_ids for g in report.merges] == [[a, b]]
     assert report.merges[0].distances[a] == pytest.approx(0.15, abs=1e-3)
@@ -140,7 +142,7 @@ async def test_the_re_dedup_pass_merges_two_values_and_undo_restores_both(
         merged = await session.get(CanonicalValue, value_a)
         assert (merged.status, merged.merged_into_id) == ("merged", value_b)
     # Once per period: a second pass in the same week judges nothing.
-    assert (await recheck()).merges == [] and len(fake_openai.chat_requests) == 1
+    assert (await recheck(database, llm, cid, clock())).merges == [] and len(fake_openai.chat_requests) == 1
 
     assert await undo_merge(database, value_id=value_a, actor="mod", now=clock()) == 1
 
@@ -167,26 +169,14 @@ async def test_the_next_re_dedup_pass_leaves_apart_what_an_undo_or_a_member_sepa
     b = await add_card(database, cid, AUTONOMY_REWORDED, clock(), member="ben")
     value_a, value_b = (await place(a)).value_id, (await place(b)).value_id
 
-    async def recheck():
-        return await run_convergence(
-            database,
-            llm=llm,
-            embedder=LLMEmbedder(llm, "embed-model"),
-            judge_model="judge-model",
-            community_id=cid,
-            now=clock(),
-            params=PARAMS,
-            recheck_every=timedelta(days=7),
-        )
-
     fake_openai.script({"groups": [group([a, b], best=b)]})
-    assert [g.card_ids for g in (await recheck()).merges] == [[a, b]]
+    assert [g.card_ids for g in (await recheck(database, llm, cid, clock())).merges] == [[a, b]]
     await undo_merge(database, value_id=value_a, actor="mod", now=clock())
 
     # A week later the judge would say the same again: the moderator's undo stands.
     clock.advance(days=7)
     fake_openai.script({"groups": [group([a, b], best=b)]})
-    assert (await recheck()).merges == []
+    assert (await recheck(database, llm, cid, clock())).merges == []
     placed = await current(database)
     assert placed[a][0] == value_a and placed[b][0] == value_b
 
