@@ -50,3 +50,4 @@ THANKS = {
     SEPARATE: "Done: your card is a value of its own again, in your own words.",
 }
 ALREADY_ANSWERED = "You already answered this one — thank you."
+MOVED_SINCE = "Thank you — noted. Your card has moved since this question, so nothing was changed."

@@ -46,9 +46,11 @@ async def add_value_check(
     session: AsyncSession, *, card: ValuesCardRecord, value_id: int, change: str, now: datetime
 ) -> bool:
     """Note that the card's author is to be asked about ``value_id`` after ``change`` (once per card and
-    change; a card with no author — erased — is not asked). True when a check was added."""
+    change; a card with no author — erased — is not asked). A check of the card not sent yet is replaced:
+    the member is asked once, about where the card is now. True when a check was added."""
     if card.author_member_id is None:
         return False
+    await drop_unsent_value_checks(session, card_id=card.id, keep_change=change)
     return await insert_ignoring_conflict(
         session,
         table_of(ValueCheck),
@@ -61,6 +63,14 @@ async def add_value_check(
             "created_at": now,
         },
     )
+
+
+async def drop_unsent_value_checks(session: AsyncSession, *, card_id: int, keep_change: str | None = None) -> None:
+    """Forget the card's checks not sent yet (but the one for ``keep_change``): the card moved on."""
+    query = sa.delete(ValueCheck).where(col(ValueCheck.card_id) == card_id, col(ValueCheck.sent_at).is_(None))
+    if keep_change is not None:
+        query = query.where(col(ValueCheck.change) != keep_change[:64])
+    await session.exec(query)
 
 
 async def unsent_value_checks(session: AsyncSession, *, community_id: int) -> list[tuple[ValueCheck, str]]:

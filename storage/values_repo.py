@@ -61,9 +61,10 @@ async def embed_texts(
     texts: Sequence[str],
     now: datetime,
     wrap: EmbedWrapper | None = None,
+    store: bool = True,
 ) -> np.ndarray:
     """One float32 row per text, in order: cached vectors where the (model, text) was embedded before,
-    the rest from one batched ``embedder.embed`` call, which are then cached."""
+    the rest from one batched ``embedder.embed`` call, which are then cached (unless ``store`` is False)."""
     shas = [text_sha(text) for text in texts]
     vectors = await cached_vectors(session, model=embedder.model, shas=shas)
     missing: dict[str, str] = {}
@@ -74,7 +75,8 @@ async def embed_texts(
         request = embedder.embed(list(missing.values()))
         embedded = await (wrap(request) if wrap is not None else request)
         fresh = dict(zip(missing, np.asarray(embedded.vectors, dtype=np.float32)))
-        await store_vectors(session, model=embedder.model, vectors=fresh, now=now)
+        if store:
+            await store_vectors(session, model=embedder.model, vectors=fresh, now=now)
         vectors.update(fresh)
     if not texts:
         return np.zeros((0, 0), dtype=np.float32)

@@ -10,8 +10,9 @@ from sqlmodel import select
 
 from adapters.embeddings import LLMEmbedder
 from bot.runtime.maintenance import Maintenance, run_maintenance
+from bot.values.checks import record_check_answer, send_value_checks
 from bot.values.converge import run_convergence
-from bot.values.corrections import undo_merge
+from bot.values.corrections import merge_into, undo_merge
 from bot.values.placement import DedupParams, reconcile_card
 from storage import dedup_repo
 from storage.models import CanonicalValue, DedupQueueEntry, JobRun, ValueCheck
@@ -102,6 +103,20 @@ async def test_a_card_just_past_the_match_radius_is_merged_by_the_next_maintenan
     assert len(fake_openai.chat_requests) == requests
 
 
+async def recheck(database, llm, cid: int, now):
+    """A re-dedup pass (weekly) at ``now``."""
+    return await run_convergence(
+        database,
+        llm=llm,
+        embedder=LLMEmbedder(llm, "embed-model"),
+        judge_model="judge-model",
+        community_id=cid,
+        now=now,
+        params=PARAMS,
+        recheck_every=timedelta(days=7),
+    )
+
+
 async def test_the_re_dedup_pass_merges_two_values_and_undo_restores_both(
     database, fake_openai, vectors, llm, place, clock
 ):
@@ -117,19 +132,7 @@ async def test_the_re_dedup_pass_merges_two_values_and_undo_restores_both(
 
     fake_openai.script({"groups": [group([a, b], best=b)]})
 
-    async def recheck():
-        return await run_convergence(
-            database,
-            llm=llm,
-            embedder=LLMEmbedder(llm, "embed-model"),
-            judge_model="judge-model",
-            community_id=cid,
-            now=clock(),
-            params=PARAMS,
-            recheck_every=timedelta(days=7),
-        )
-
-    report = await recheck()
+    report = await recheck(database, llm, cid, clock())
 
     assert report.rechecked and [g.card_ids for g in report.merges] == [[a, b]]
     assert report.merges[0].distances[a] == pytest.approx(0.15, abs=1e-3)
@@ -139,7 +142,7 @@ async def test_the_re_dedup_pass_merges_two_values_and_undo_restores_both(
         merged = await session.get(CanonicalValue, value_a)
         assert (merged.status, merged.merged_into_id) == ("merged", value_b)
     # Once per period: a second pass in the same week judges nothing.
-    assert (await recheck()).merges == [] and len(fake_openai.chat_requests) == 1
+    assert (await recheck(database, llm, cid, clock())).merges == [] and len(fake_openai.chat_requests) == 1
 
     assert await undo_merge(database, value_id=value_a, actor="mod", now=clock()) == 1
 
@@ -154,3 +157,73 @@ async def test_the_re_dedup_pass_merges_two_values_and_undo_restores_both(
     assert [r.status for r in runs] == ["done"]
     with pytest.raises(ValueError, match="not merged"):
         await undo_merge(database, value_id=value_a, actor="mod", now=clock())
+
+
+async def test_the_next_re_dedup_pass_leaves_apart_what_an_undo_or_a_member_separated(
+    database, fake_openai, vectors, llm, place, clock
+):
+    cid = await community(database, "guild", clock())
+    vectors.set(AUTONOMY, unit(0))
+    vectors.set(AUTONOMY_REWORDED, near(unit(0), 0.15, 1))
+    a = await add_card(database, cid, AUTONOMY, clock(), member="ana")
+    b = await add_card(database, cid, AUTONOMY_REWORDED, clock(), member="ben")
+    value_a, value_b = (await place(a)).value_id, (await place(b)).value_id
+
+    fake_openai.script({"groups": [group([a, b], best=b)]})
+    assert [g.card_ids for g in (await recheck(database, llm, cid, clock())).merges] == [[a, b]]
+    await undo_merge(database, value_id=value_a, actor="mod", now=clock())
+
+    # A week later the judge would say the same again: the moderator's undo stands.
+    clock.advance(days=7)
+    fake_openai.script({"groups": [group([a, b], best=b)]})
+    assert (await recheck(database, llm, cid, clock())).merges == []
+    placed = await current(database)
+    assert placed[a][0] == value_a and placed[b][0] == value_b
+
+
+class RecordingMessenger:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, list]] = []
+
+    async def send(self, *, platform_user_id: str, text: str, buttons: list) -> None:
+        self.sent.append((platform_user_id, buttons))
+
+
+async def test_a_card_moved_twice_before_the_dms_go_out_is_asked_once_and_an_old_answer_splits_nothing(
+    database, fake_openai, vectors, llm, place, clock
+):
+    cid = await community(database, "guild", clock())
+    vectors.set(AUTONOMY, unit(0))
+    vectors.set(AUTONOMY_REWORDED, near(unit(0), 0.15, 1))
+    vectors.set(GENEROSITY, near(unit(0), 0.15, 2))
+    a = await add_card(database, cid, AUTONOMY, clock(), member="ana")
+    b = await add_card(database, cid, AUTONOMY_REWORDED, clock(), member="ben")
+    c = await add_card(database, cid, GENEROSITY, clock(), member="cy")
+    value_a, value_b, value_c = [(await place(card)).value_id for card in (a, b, c)]
+    async with database.session() as session:
+        await dedup_repo.unqueue_cards(session, card_ids=[a, b, c])
+        await session.commit()
+    # b joins a's value, then (another pass, before any DM went out) a's value joins c's.
+    async with database.session() as session:
+        keep, merge = await session.get(CanonicalValue, value_a), await session.get(CanonicalValue, value_b)
+        await merge_into(session, keep, merge, decision="dedup_merge", actor="bot", reason="", now=clock())
+        await session.commit()
+    async with database.session() as session:
+        keep, merge = await session.get(CanonicalValue, value_c), await session.get(CanonicalValue, value_a)
+        await merge_into(session, keep, merge, decision="dedup_merge", actor="bot", reason="", now=clock())
+        await session.commit()
+
+    messenger = RecordingMessenger()
+    assert await send_value_checks(database, {"console": messenger}, community_id=cid, now=clock()) == 2
+    assert sorted(user for user, _ in messenger.sent) == ["ana", "ben"]
+    assert {check.value_id for check in await rows(database, ValueCheck) if check.sent_at} == {value_c}
+
+    # A check sent earlier, answered after the card moved on, is stored but splits nothing.
+    [ben_check] = [check for check in await rows(database, ValueCheck) if check.card_id == b and check.sent_at]
+    await undo_merge(database, value_id=value_a, actor="mod", now=clock())
+    before = await current(database)
+    replies = await record_check_answer(
+        database, key=f"valuecheck:{ben_check.id}:separate", platform="console", platform_user_id="ben", now=clock()
+    )
+    assert await current(database) == before
+    assert "moved" in replies[0].text

@@ -18,7 +18,7 @@ from datetime import datetime
 from bot.legitimacy.checks import DirectMessenger, Outgoing
 from bot.values.corrections import record_member_verdict
 from core.cards import ValuesCard
-from core.value_checks import ALREADY_ANSWERED, SAME, THANKS, check_buttons, check_text, parse_key
+from core.value_checks import ALREADY_ANSWERED, MOVED_SINCE, SAME, THANKS, check_buttons, check_text, parse_key
 from storage import dedup_repo
 from storage import values_repo as repo
 from storage.database import Database
@@ -82,8 +82,12 @@ async def record_check_answer(
         first = await dedup_repo.answer_value_check(session, check_id=check.id, answer=parsed.answer, now=now)
         await session.commit()
         card_id = check.card_id
+        current = await repo.current_assignment(session, card_id=card_id)
     if not first:
         return [Outgoing(ALREADY_ANSWERED)]
+    if current is None or current.canonical_value_id != check.value_id:
+        # The card moved on since (an undo, a later merge): the answer is about a value it is no longer in.
+        return [Outgoing(MOVED_SINCE)]
     # LookupError: the card is in no value any more; the answer is stored, there is nothing to split.
     with contextlib.suppress(LookupError):
         await record_member_verdict(database, card_id=card_id, agrees=parsed.answer == SAME, now=now)

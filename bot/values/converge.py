@@ -81,7 +81,8 @@ class ConvergeReport:
 
 
 class _DryRecorder(LLMRecorder):
-    """Awaits requests without committing or recording anything: the dry run leaves the database as it was."""
+    """Awaits requests without committing or recording anything: the dry run leaves the database as it was.
+    (Nor are vectors cached: a pending write would hold SQLite's one write lock while the judge thinks.)"""
 
     async def call(self, purpose, prompt_sha, model, request):
         return await request
@@ -114,7 +115,9 @@ async def propose_groups(
             current = await repo.current_assignment(session, card_id=card_id)
             if current is not None:
                 focus.add(current.canonical_value_id)
-    vectors = await embed_texts(session, embedder, [policies_text(item.text) for item in items], recorder.now, recorder)
+    texts = [policies_text(item.text) for item in items]
+    dry = isinstance(recorder, _DryRecorder)
+    vectors = await embed_texts(session, embedder, texts, recorder.now, recorder, store=not dry)
     labels = dbscan(vectors, eps=params.cluster_eps, min_points=CONVERGE_MIN_POINTS)
     groups: list[ProposedGroup] = []
     judged = 0
@@ -162,9 +165,12 @@ async def _apply(session: AsyncSession, groups: list[ProposedGroup], *, now: dat
         keep = await repo.get_value(session, value_id=keep_id) if keep_id is not None else None
         if keep is None or keep.status != ValueStatus.ACTIVE:
             continue
+        merged = False
         for value_id in group.value_ids:
             other = await repo.get_value(session, value_id=value_id) if value_id is not None else None
             if other is None or other.id == keep.id or other.status != ValueStatus.ACTIVE:
+                continue
+            if await _kept_apart(session, keep.id, other.id):
                 continue
             await merge_into(
                 session,
@@ -177,8 +183,21 @@ async def _apply(session: AsyncSession, groups: list[ProposedGroup], *, now: dat
                 model=group.model,
                 now=now,
             )
-        applied.append(group)
+            merged = True
+        if merged:
+            applied.append(group)
     return applied
+
+
+async def _kept_apart(session: AsyncSession, first_id: int, second_id: int) -> bool:
+    """Whether a card of either value was once in the other: the passes only ever join, so it left by a
+    member's "keep mine separate", a moderator's split or an undo of a merge — decisions a pass must not undo."""
+    for value_id, other_id in ((first_id, second_id), (second_id, first_id)):
+        for _, card in await repo.current_members(session, value_id=value_id):
+            history = await repo.assignment_history(session, card_id=card.id)
+            if any(assignment.canonical_value_id == other_id for assignment in history):
+                return True
+    return False
 
 
 async def run_convergence(

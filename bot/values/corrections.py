@@ -251,6 +251,7 @@ async def _restore(
         raise ValueError(f"value {target.id} is hidden by a moderator; unhide it before moving cards back")
     repo.supersede(current, now=now)
     await session.flush()
+    await dedup_repo.drop_unsent_value_checks(session, card_id=card.id)  # the move they were about is undone
     restored = await repo.add_assignment(
         session,
         card=card,

@@ -130,12 +130,17 @@ async def value_index(
 
 
 async def embed_texts(
-    session: AsyncSession, embedder: Embedder, texts: Sequence[str], now: datetime, recorder: LLMRecorder
+    session: AsyncSession,
+    embedder: Embedder,
+    texts: Sequence[str],
+    now: datetime,
+    recorder: LLMRecorder,
+    store: bool = True,
 ) -> np.ndarray:
     def wrap(request):
         return recorder.call("dedup_embed", "", embedder.model, request)
 
-    return await repo.embed_texts(session, embedder=embedder, texts=texts, now=now, wrap=wrap)
+    return await repo.embed_texts(session, embedder=embedder, texts=texts, now=now, wrap=wrap, store=store)
 
 
 # --- one card against the existing values ----------------------------------------------------------
