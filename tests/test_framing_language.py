@@ -238,6 +238,8 @@ async def test_a_spanish_speaking_member_gets_a_spanish_card_and_the_community_a
     # The member confirms, and sees their card in Spanish: the saved notice and /mge mycard.
     saved = texts(await service.handle(say("confirm")))
     assert "“Valentía con cuidado” is saved" in saved
+    # The closing note quotes the card as the member wrote it, not the community's translation.
+    assert f"like “{SPANISH_CARD['policies'][0]}”" in saved
     (mine,) = await member_cards(database, COMMUNITY, ALICE)
     assert mine.card.title == SPANISH_CARD["title"] and mine.card.policies == SPANISH_CARD["policies"]
 
