@@ -2,7 +2,8 @@
 yes (whole message: "looks good", "ok!", "👍", "vale"), or a question about what is shown.
 
 Pure and table-driven: the words are data, so another language's yes is one more entry. Only whole
-messages count, so "yes, but the second point is wrong" is not a yes: it is what to change.
+messages count, so "yes, but the second point is wrong" is not a yes: it is what to change; and "ok?"
+is a question, not a yes.
 """
 
 from __future__ import annotations
@@ -66,27 +67,18 @@ AFFIRMATIVES = frozenset(
     }
 )
 
-#: First words that make a message a question even without a question mark ("why policy 3").
-QUESTION_WORDS = frozenset(
-    {
-        "why",
-        "what",
-        "how",
-        "when",
-        "where",
-        "who",
-        "which",
-        "qué",
-        "por qué",
-        "cómo",
-        "pourquoi",
-        "quoi",
-        "comment",
-        "warum",
-        "was",
-        "wie",
-    }
+#: First words that make a message a question even without a question mark ("why policy 3"). Not German
+#: "was" nor French "comment": in English they open statements ("was thinking …", "comment: …").
+QUESTION_WORDS = frozenset({"why", "por qué", "qué", "cómo", "pourquoi", "quoi", "warum", "wie"})
+#: English question words that open statements just as often ("when I said family I meant …", "what I
+#: meant is …", "how about …"): without a question mark they make a question only before an auxiliary
+#: ("what does …", "how is …").
+QUESTION_WORDS_BEFORE_AUXILIARY = frozenset({"what", "how", "when", "where", "who", "which"})
+AUXILIARIES = frozenset(
+    {"is", "are", "was", "were", "do", "does", "did", "can", "could", "would", "should", "will", "has", "have"}
 )
+#: A whole message that says no to what was shown without saying what to change.
+NEGATIVES = frozenset({"no", "n", "nope", "nah", "not really", "not quite", "non", "nein"})
 
 #: Openings of a request phrased as a question ("can you make the title shorter?"): a change to make,
 #: not a question to answer.
@@ -106,8 +98,13 @@ def normalise_answer(text: str) -> str:
 
 
 def is_affirmative(text: str) -> bool:
-    """True when the whole message says yes to what was shown."""
-    return normalise_answer(text) in AFFIRMATIVES
+    """True when the whole message says yes to what was shown; "ok?" asks, it does not accept."""
+    return not text.strip().endswith("?") and normalise_answer(text) in AFFIRMATIVES
+
+
+def is_negative(text: str) -> bool:
+    """True when the whole message is a bare no ("no", "not really")."""
+    return not text.strip().endswith("?") and normalise_answer(text) in NEGATIVES
 
 
 def is_question(text: str) -> bool:
@@ -121,4 +118,6 @@ def is_question(text: str) -> bool:
         return False
     if stripped.endswith("?"):
         return True
-    return words[0] in QUESTION_WORDS or " ".join(words[:2]) in QUESTION_WORDS
+    if words[0] in QUESTION_WORDS or " ".join(words[:2]) in QUESTION_WORDS:
+        return True
+    return words[0] in QUESTION_WORDS_BEFORE_AUXILIARY and len(words) > 1 and words[1] in AUXILIARIES

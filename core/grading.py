@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from core.cards import ValuesCard, card_as_text
+from core.framing import DEFAULT_FRAMING, Framing, words
 from core.llm import ChatMessage
 from core.prompts import Prompt, load_prompt
 
@@ -186,9 +187,14 @@ def dialogue_text(turns: Sequence[Turn], cards: Sequence[ProposedCard]) -> str:
     return "\n\n".join(lines)
 
 
-def grading_messages(scenario: str | None, dialogue: str) -> tuple[Prompt, list[ChatMessage]]:
+def grading_messages(
+    scenario: str | None, dialogue: str, *, framing: Framing = DEFAULT_FRAMING
+) -> tuple[Prompt, list[ChatMessage]]:
+    """``framing``: the scenario's, so an interview about the community's choice is graded as one."""
     prompt = load_prompt(PROMPT)
-    system = prompt.render(scenario=" ".join((scenario or "(not recorded)").split()))
+    system = prompt.render(
+        scenario=" ".join((scenario or "(not recorded)").split()), framing_subject=words(framing).subject
+    )
     # Member text must not be able to close the fence and speak to the grader directly.
     fenced = dialogue.replace("</dialogue", "< /dialogue")
     return prompt, [ChatMessage("system", system), ChatMessage("user", f"<dialogue>\n{fenced}\n</dialogue>")]

@@ -17,7 +17,7 @@ import enum
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from core.answers import is_affirmative, is_question
+from core.answers import is_affirmative, is_negative, is_question
 from core.text import matches_word
 
 
@@ -177,6 +177,8 @@ def _read_card(text: str, choices: tuple[Choice, ...]) -> Reading:
     if choice is None:
         if is_affirmative(text):
             return T.CONFIRM, CARD_CHOICES[0]
+        if is_negative(text):  # a bare "no" says nothing to revise with: ask what to change
+            return T.ASK_REVISION, CARD_CHOICES[1]
         return (T.QUESTION if is_question(text) else T.REVISION_TEXT), None
     if choice.key == "restart":
         return T.RESTART, choice
@@ -186,6 +188,8 @@ def _read_card(text: str, choices: tuple[Choice, ...]) -> Reading:
 def _read_revision(text: str, choices: tuple[Choice, ...]) -> Reading:
     choice = match_choice(text, CARD_CHOICES)
     if choice is None:
+        if is_negative(text):  # nothing to change by, nor a confirmation: ask again
+            return T.UNCLEAR, None
         return (T.CONFIRM, CARD_CHOICES[0]) if is_affirmative(text) else (T.REVISION_TEXT, None)
     if choice.key == "restart":
         return T.RESTART, choice
@@ -283,8 +287,9 @@ SPECS: tuple[StateSpec, ...] = (
         S.CARD_PROPOSED,
         sees="the values card, written from the checked list",
         answers="Confirm / Revise / Start over; a whole-message yes (ok, looks good, perfect, 👍, sí, oui, ja, …) "
-        "confirms; a question (ends with ? or starts with why, what, how, …) is answered and the card stays; "
-        "other free text says what to change",
+        "confirms; a bare no (no, nope, not really, …) asks what to change; a question (ends with ?, starts "
+        "with why, or with what, how, … before is, does, …) is answered and the card stays; other free text "
+        "says what to change",
         read=_read_card,
         choices=CARD_CHOICES,
         on={
@@ -298,7 +303,7 @@ SPECS: tuple[StateSpec, ...] = (
     StateSpec(
         S.REVISING,
         sees="\u201cwhat would you like to change?\u201d",
-        answers="free text, or confirm (or yes)",
+        answers="free text, or confirm (or yes); a bare no asks again",
         read=_read_revision,
         choices=CARD_CHOICES[:1],  # confirming the card as it is stays possible
         on={

@@ -148,8 +148,11 @@ class CardAnswer(BaseModel):
         return value
 
 
-def card_question_messages(card: ValuesCard, question: str) -> tuple[list[ChatMessage], Prompt]:
-    """Messages for answering a question about the proposed card (the card stays as it is)."""
+def card_question_messages(
+    card: ValuesCard, question: str, *, language: str = DEFAULT_LANGUAGE
+) -> tuple[list[ChatMessage], Prompt]:
+    """Messages for answering a question about the proposed card (the card stays as it is), in
+    ``language``, the interview's."""
     prompt = load_prompt("card_question")
-    system = prompt.render(card=card_as_text(card))
+    system = prompt.render(card=card_as_text(card), language=language_name(language))
     return [ChatMessage("system", system), ChatMessage("user", question)], prompt

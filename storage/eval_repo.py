@@ -32,14 +32,17 @@ async def gradable_interviews(
     return list((await session.exec(query)).all())
 
 
-async def interview_with_scenario(session: AsyncSession, *, interview_id: int) -> tuple[Interview, str | None] | None:
+async def interview_with_scenario(
+    session: AsyncSession, *, interview_id: int
+) -> tuple[Interview, str | None, str | None] | None:
+    """The interview, its scenario's text and framing (None: no scenario recorded)."""
     query = (
-        select(Interview, Scenario.text)
+        select(Interview, Scenario.text, Scenario.framing)
         .outerjoin(Scenario, col(Scenario.id) == Interview.scenario_id)
         .where(Interview.id == interview_id)
     )
     row = (await session.exec(query)).first()
-    return (row[0], row[1]) if row is not None else None
+    return (row[0], row[1], row[2]) if row is not None else None
 
 
 async def turns_of_interview(session: AsyncSession, *, interview_id: int) -> list[tuple[str, str, str]]:

@@ -149,17 +149,27 @@ def invoke(app, env, *args: str):
     return CliRunner().invoke(app, ["eval", *args], env=env)
 
 
-async def _seed_interview(database: Database, *, member: tuple[str, str], confirmed: bool, answer: str) -> int:
+async def _seed_interview(
+    database: Database,
+    *,
+    member: tuple[str, str],
+    confirmed: bool,
+    answer: str,
+    scenario: str = SCENARIO,
+    framing: str = "assistant",
+) -> int:
     async with database.session() as session:
         community = await communities_repo.get_or_create_community(
             session, platform="discord", external_id="G1", name="guild", now=NOW
         )
-        scenario = await repo.find_or_add_scenario(session, community_id=community.id, text=SCENARIO, now=NOW)
+        scenario_row = await repo.find_or_add_scenario(
+            session, community_id=community.id, text=scenario, now=NOW, framing=framing
+        )
         row = await communities_repo.get_or_create_member(
             session, community_id=community.id, platform_user_id=member[0], display_name=member[1], now=NOW
         )
         interview = await repo.add_interview(
-            session, community_id=community.id, member_id=row.id, state="done", scenario_id=scenario.id, now=NOW
+            session, community_id=community.id, member_id=row.id, state="done", scenario_id=scenario_row.id, now=NOW
         )
         for role, kind, content in [
             ("member", "control", "accept"),
@@ -231,6 +241,34 @@ def test_transcripts_are_graded_per_criterion_without_identities(app, env, fake,
     assert first["prompt_sha"] == load_prompt("grader").sha == document["grader"]["prompt_sha"]
     assert first["grader_model"] == "judge-model" and "dialogue" not in first  # members' words stay in the database
     assert document["interviewer"]["prompt_shas"]["interviewer"] == load_prompt("interviewer").sha
+
+
+def test_a_community_framed_interview_is_graded_as_one(app, env, fake, tmp_path):
+    """The grader is told what the interview asked about: "on the scenario" means the community's choice
+    here, not an assistant's response."""
+
+    async def main() -> None:
+        database = Database(env["DATABASE_URL"])
+        try:
+            await _seed_interview(
+                database,
+                member=("U123ANA", "Ana Lopez"),
+                confirmed=True,
+                answer="We should notice who has not spoken yet.",
+                scenario="Should our club raise its fees?",
+                framing="community",
+            )
+        finally:
+            await database.dispose()
+
+    asyncio.run(main())
+    fake.script(grade(5))
+    result = invoke(app, env, "transcripts", "--out", str(tmp_path / "run.json"))
+    assert result.exit_code == 0, result.output
+    (request,) = fake.chat_requests
+    system = request["messages"][0]["content"]
+    assert "what the community should attend to when its members decide" in system
+    assert "assistant" not in system
 
 
 def test_the_sample_is_seeded_and_scoped_to_a_community(app, env, fake, tmp_path):

@@ -238,6 +238,8 @@ async def test_a_spanish_speaking_member_gets_a_spanish_card_and_the_community_a
     # The member confirms, and sees their card in Spanish: the saved notice and /mge mycard.
     saved = texts(await service.handle(say("confirm")))
     assert "“Valentía con cuidado” is saved" in saved
+    # The closing note quotes the card as the member wrote it, not the community's translation.
+    assert f"like “{SPANISH_CARD['policies'][0]}”" in saved
     (mine,) = await member_cards(database, COMMUNITY, ALICE)
     assert mine.card.title == SPANISH_CARD["title"] and mine.card.policies == SPANISH_CARD["policies"]
 
@@ -276,6 +278,19 @@ async def test_a_spanish_card_in_a_community_framed_scenario_is_translated_witho
     *prompts, translation, repair = chats(fake_openai)
     assert "assistant" not in sent_text([*prompts, translation]).lower()
     assert "not about an assistant" in repair["messages"][-1]["content"]
+
+
+async def test_a_question_about_a_spanish_card_is_answered_in_spanish(service, database, fake_openai, clock):
+    scenario_id = await framed_scenario(
+        database, clock, "My friend asks whether to report a colleague.", Framing.ASSISTANT
+    )
+    await spanish_card(service, fake_openai, scenario_id)
+    fake_openai.script({"answer": "Viene de lo que contaste sobre la seguridad."})
+    answer = await service.handle(say("¿Por qué está el segundo punto?"))
+    assert texts(answer) == "Viene de lo que contaste sobre la seguridad."
+    request = chats(fake_openai)[-1]
+    assert "Answer their question in Spanish (es)" in request["messages"][0]["content"]
+    assert SPANISH_CARD["title"] in request["messages"][0]["content"]
 
 
 async def test_mydata_export_carries_both_texts(service, database, fake_openai, clock):

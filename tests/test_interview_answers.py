@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.answers import is_affirmative, is_question
+from core.answers import is_affirmative, is_negative, is_question
 
 YES = [
     "yes",
@@ -39,6 +39,9 @@ NOT_YES = [
     "looks good except the title",
     "",
     "perfect apart from point 3",
+    "ok?",
+    "Right?",
+    "yes?",
 ]
 QUESTIONS = [
     "why is courage on it?",
@@ -49,6 +52,8 @@ QUESTIONS = [
     "pourquoi ce titre",
     "Warum steht das da",
     "¿por qué dice eso?",
+    "ok?",
+    "what is the third point about",
 ]
 NOT_QUESTIONS = [
     "make the title shorter",
@@ -57,6 +62,11 @@ NOT_QUESTIONS = [
     "please drop the last point",
     "yes",
     "the second point is wrong",
+    "When I said family, I meant my chosen family",
+    "what I meant is that honesty comes first",
+    "How about a shorter title",
+    "was thinking the title could be warmer",
+    "Comment: the last point is too long",
 ]
 
 
@@ -78,3 +88,13 @@ def test_questions_end_with_a_question_mark_or_start_with_a_question_word(text):
 @pytest.mark.parametrize("text", NOT_QUESTIONS)
 def test_requests_and_statements_are_not_questions(text):
     assert not is_question(text)
+
+
+@pytest.mark.parametrize("text", ["no", "No.", "nope", "not really", "Nein"])
+def test_a_bare_no_is_negative(text):
+    assert is_negative(text)
+
+
+@pytest.mark.parametrize("text", ["no?", "no, the title is wrong", "not really about honesty", "yes"])
+def test_a_no_with_more_to_say_is_not_a_bare_no(text):
+    assert not is_negative(text)

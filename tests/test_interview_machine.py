@@ -156,6 +156,12 @@ def test_card_choices_and_free_text_feedback():
     assert interpret(S.REVISING, "confirm")[0] is T.CONFIRM
     assert interpret(S.REVISING, "revise")[0] is T.UNCLEAR
     assert interpret(S.REVISING, "the second point is wrong")[0] is T.REVISION_TEXT
+    # "yes, but …" changes the card; "ok?" asks; a bare no asks what to change instead of revising by "no".
+    assert interpret(S.CARD_PROPOSED, "yes, but change the title")[0] is T.REVISION_TEXT
+    assert interpret(S.CARD_PROPOSED, "ok?")[0] is T.QUESTION
+    assert interpret(S.CARD_PROPOSED, "no") == (T.ASK_REVISION, CARD_CHOICES[1])
+    assert interpret(S.REVISING, "no")[0] is T.UNCLEAR
+    assert interpret(S.CARD_PROPOSED, "When I said family I meant my chosen family")[0] is T.REVISION_TEXT
     assert [c.key for c in CARD_CHOICES] == ["confirm", "revise", "restart"]
 
 

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from core.cards import CardStatus, ValuesCard
+from core.framing import DEFAULT_FRAMING, Framing
 from core.grading import (
     Anonymiser,
     CriterionGrade,
@@ -44,6 +45,8 @@ class Dialogue:
     member_turns: int
     #: What the interviewer spent on it (interviewer, articulation), from the interview row.
     interview_tokens: int
+    #: Whose response the interview asked about: the grader judges "on the scenario" by it.
+    framing: Framing = DEFAULT_FRAMING
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +75,7 @@ async def read_dialogue(database: Database, *, interview_id: int) -> Dialogue:
         found = await repo.interview_with_scenario(session, interview_id=interview_id)
         if found is None:
             raise EvalError(f"interview {interview_id} is gone")
-        interview, scenario = found
+        interview, scenario, framing = found
         rows = await repo.turns_of_interview(session, interview_id=interview_id)
         records = await repo.cards_of_interview(session, interview_id=interview_id)
         identities = await repo.member_identities(session, community_id=interview.community_id)
@@ -95,11 +98,12 @@ async def read_dialogue(database: Database, *, interview_id: int) -> Dialogue:
         confirmed=any(card.status == CardStatus.CONFIRMED for card in cards),
         member_turns=sum(1 for t in turns[first:] if t.role == "member"),
         interview_tokens=interview.input_tokens + interview.output_tokens,
+        framing=Framing(framing or DEFAULT_FRAMING),
     )
 
 
 async def grade_dialogue(dialogue: Dialogue, *, llm: LLM, model: str) -> GradedDialogue:
-    prompt, messages = grading_messages(dialogue.scenario, dialogue.text)
+    prompt, messages = grading_messages(dialogue.scenario, dialogue.text, framing=dialogue.framing)
     try:
         result = await llm.structured(messages, TranscriptGrade, model=model, temperature=TEMPERATURE)
     except LLMError as error:

@@ -66,7 +66,8 @@ def saved_text(card: ValuesCardRecord | None) -> str:
 def closing_note(card: ValuesCardRecord) -> str:
     """After a confirmed card: what the member finds meaningful is where they are likely wise (the paper's
     reading of a values card). A template, so it can never fail or drift from the card."""
-    first = card.policies[0] if card.policies else card.title
+    shown = member_card(card)  # the member's language, as the rest of what they are shown
+    first = shown.policies[0] if shown.policies else shown.title
     return (
         f"One more thought: what you pay attention to here, like \u201c{first}\u201d, is what you find "
         "meaningful in choices like this, and that is where you are likely to be wise: you notice what "
