@@ -28,6 +28,10 @@ from tests.test_interview_service import (  # noqa: F401  (scenario_id: a fixtur
     the_interview,
 )
 
+# The check runs the same service, queries and commits as the rest of the interview, which
+# test_interview_service runs on both backends; here the database is incidental.
+pytestmark = pytest.mark.sqlite_only
+
 
 async def test_the_interviewer_says_back_what_it_heard_before_any_card(service, fake_openai, database, scenario_id):
     check = await reach_check(service, fake_openai, scenario_id)

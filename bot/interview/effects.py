@@ -287,9 +287,7 @@ class Effects:
         question = await repo.last_turn(ctx.session, interview_id=ctx.interview.id, kinds=("question",))
         if record is None or question is None:
             return Outcome(await self._prompts.show(ctx, event.source, hint=True))
-        messages, prompt = card_question_messages(
-            as_card(record), question.content, language=self._language(ctx)
-        )
+        messages, prompt = card_question_messages(as_card(record), question.content, language=self._language(ctx))
         model = self._config.articulation_model
         result = await ctx.call_llm(
             "card_question", prompt.sha, model, self._llm.structured(messages, CardAnswer, model=model, temperature=0.3)
