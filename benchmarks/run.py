@@ -77,7 +77,7 @@ def settings(args: argparse.Namespace) -> dict[str, Any]:
             args.vote_legs or ("sqlite:1,sqlite:200" if quick else "sqlite:1,sqlite:200,postgresql:200")
         ),
         # A busy community (60 members interviewing, ~10 turns/s) while reactions arrive at 1,000 a second.
-        "mixed_events": 1_000 if quick else 20_000,
+        "mixed_events": 2_000 if quick else 20_000,
         "mixed_participants": 10 if quick else 60,
         "mixed_think_s": 0.4 if quick else 5.0,
         "mixed_rate": 1_000.0,
