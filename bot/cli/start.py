@@ -81,15 +81,19 @@ def run(
     """Run the bot on Discord and/or Slack (whichever have tokens configured) until Ctrl-C."""
     import logging
 
-    from bot.runtime.runner import plan_role, serve
     from bot.runtime.wiring import build_app
     from storage.database import database_backend
+    from storage.migrate import ensure_schema
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # Alembic says "Context impl SQLiteImpl" at every start; mge.migrate logs the schema changes themselves.
     logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLevelName(log_level.upper())))
     settings = settings_or_exit()
     with operator_errors():
+        # A database problem is reported before the platforms' libraries load (seconds on a small machine).
+        ensure_schema(settings.resolved_database_url)
+        from bot.runtime.runner import plan_role, serve
+
         plan = plan_role(settings, role.value)
         if "slack" in plan.platforms:
             settings.require_slack(http=http_port is not None)

@@ -147,8 +147,10 @@ def member_locks_for(url: str, database: Database):
 
 
 def build_app(settings: Settings) -> App:
-    llm = build_llm(settings)
+    # The database first: a problem with it (the commonest at a first start) is reported before the LLM
+    # client and the interview service are even loaded.
     database = open_database(settings)
+    llm = build_llm(settings)
     from bot.interview.service import InterviewService
 
     interviews = InterviewService(
