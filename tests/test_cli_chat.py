@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -216,6 +217,21 @@ def _drain(fd: int) -> str:
     return seen.decode(errors="replace")
 
 
+def _read_to_end(fd: int) -> str:
+    """Everything a pseudo-terminal's process writes until it closes its side (it has ended), or
+    2 × AT_ONCE of silence."""
+    seen = b""
+    while select.select([fd], [], [], 2 * AT_ONCE)[0]:
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:  # EIO: the other side is closed
+            break
+        if not chunk:
+            break
+        seen += chunk
+    return seen.decode(errors="replace")
+
+
 #: Seconds within which Ctrl-C ends `mge chat`: far below the slow model's 30 s, and above what exiting
 #: takes on a loaded machine (tests in parallel, a shared CI host), where 2 s was once missed at 2.5 s.
 AT_ONCE = 10
@@ -247,8 +263,12 @@ def test_ctrl_c_at_the_prompt_and_while_the_model_answers_ends_at_once_and_resum
 
         try:
             screen = _read_until(Terminal, "you> ")
-            waited = _interrupt(process)
-            screen += _drain(controller)
+            # Keep reading the terminal while the process exits, as a terminal does: output nobody reads
+            # fills the pty's few kilobytes and blocks the writer, which would look like a hang at Ctrl-C.
+            with ThreadPoolExecutor(1) as reader:
+                rest = reader.submit(_read_to_end, controller)
+                waited = _interrupt(process)
+                screen += rest.result(timeout=2 * AT_ONCE)
         finally:
             if process.poll() is None:
                 process.kill()
