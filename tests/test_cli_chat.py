@@ -250,7 +250,7 @@ def test_ctrl_c_at_the_prompt_and_while_the_model_answers_ends_at_once_and_resum
     from tests.fakes.openai_server import Delay
 
     with FakeOpenAI.in_thread() as slow:
-        env = {**env, "OPENAI_BASE_URL": slow.base_url, "TERM": "xterm"}
+        env = {**env, "OPENAI_BASE_URL": slow.base_url, "TERM": "xterm", "PYTHONFAULTHANDLER": "1"}
         command = [sys.executable, "-m", "bot", "chat", "--scenario", SCENARIO, "--yes", "--user", "ola"]
 
         # At the prompt, on a terminal: nothing typed, the process waits on its input.
@@ -267,7 +267,13 @@ def test_ctrl_c_at_the_prompt_and_while_the_model_answers_ends_at_once_and_resum
             # fills the pty's few kilobytes and blocks the writer, which would look like a hang at Ctrl-C.
             with ThreadPoolExecutor(1) as reader:
                 rest = reader.submit(_read_to_end, controller)
-                waited = _interrupt(process)
+                try:
+                    waited = _interrupt(process)
+                except subprocess.TimeoutExpired:
+                    # Still running: have faulthandler print every thread's stack, for the failure message.
+                    process.send_signal(signal.SIGABRT)
+                    process.wait(timeout=AT_ONCE)
+                    raise AssertionError(f"no exit after Ctrl-C:\n{screen}{rest.result(timeout=AT_ONCE)}") from None
                 screen += rest.result(timeout=2 * AT_ONCE)
         finally:
             if process.poll() is None:
