@@ -217,6 +217,17 @@ def _drain(fd: int) -> str:
     return seen.decode(errors="replace")
 
 
+#: Python, started as a shell starts a foreground job: SIGINT neither ignored nor blocked. A child inherits
+#: both from the test's process, where another test's libraries may have changed them; then Ctrl-C never
+#: reaches `mge chat` (seen on CI: the event loop idle at the prompt 20 s after SIGINT).
+AS_A_FOREGROUND_PROCESS = [
+    sys.executable,
+    "-c",
+    "import os, signal, sys; signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT}); "
+    "signal.signal(signal.SIGINT, signal.SIG_DFL); os.execv(sys.executable, [sys.executable, *sys.argv[1:]])",
+]
+
+
 def _read_to_end(fd: int) -> str:
     """Everything a pseudo-terminal's process writes until it closes its side (it has ended), or
     2 × AT_ONCE of silence."""
@@ -251,7 +262,7 @@ def test_ctrl_c_at_the_prompt_and_while_the_model_answers_ends_at_once_and_resum
 
     with FakeOpenAI.in_thread() as slow:
         env = {**env, "OPENAI_BASE_URL": slow.base_url, "TERM": "xterm", "PYTHONFAULTHANDLER": "1"}
-        command = [sys.executable, "-m", "bot", "chat", "--scenario", SCENARIO, "--yes", "--user", "ola"]
+        command = [*AS_A_FOREGROUND_PROCESS, "-m", "bot", "chat", "--scenario", SCENARIO, "--yes", "--user", "ola"]
 
         # At the prompt, on a terminal: nothing typed, the process waits on its input.
         controller, terminal = pty.openpty()
@@ -287,7 +298,7 @@ def test_ctrl_c_at_the_prompt_and_while_the_model_answers_ends_at_once_and_resum
         # While the model answers, with piped input: the member's message is saved before the call.
         slow.script(Delay(30, then=turn("never delivered")))
         process = subprocess.Popen(
-            command[:4] + ["--user", "ola"],
+            command[: len(AS_A_FOREGROUND_PROCESS) + 3] + ["--user", "ola"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
