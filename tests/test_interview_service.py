@@ -216,7 +216,7 @@ async def test_free_text_on_a_proposed_card_is_a_revision_request(service, fake_
     [
         (Error(429), "busy"),
         (Error(500), "couldn't reach"),
-        (Delay(3, then=turn("late")), "too long"),
+        (Delay(4, then=turn("late")), "too long"),
         ([Raw("not json {"), Raw("still not json")], "couldn't use"),
         (Error(401), "refused"),
         # Response bodies a flaky proxy sends with HTTP 200.
@@ -230,7 +230,9 @@ async def test_free_text_on_a_proposed_card_is_a_revision_request(service, fake_
 async def test_llm_failure_in_conversation_keeps_state_and_can_be_retried(
     database, fake_openai, interview_config, clock, scenario_id, failure, words
 ):
-    llm = make_llm(fake_openai, timeout_seconds=0.5, max_retries=0)
+    # 2 s: past any answer of the fake server on a loaded machine (an error answered after 0.5 s was once
+    # reported as "took too long"), and short of the 4 s delay case.
+    llm = make_llm(fake_openai, timeout_seconds=2, max_retries=0)
     service = InterviewService(database=database, llm=llm, config=interview_config, clock=clock)
     await start_conversation(service, scenario_id)
     fake_openai.script(*(failure if isinstance(failure, list) else [failure]))
