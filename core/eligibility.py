@@ -48,6 +48,21 @@ class Facts:
     blocked: bool = False
 
 
+#: How each exclusion reason reads to the member whose vote it leaves out.
+_EXCLUSION_WORDS = {
+    BLOCKED: "a moderator has blocked your votes in this community",
+    ACCOUNT_TOO_NEW: "your account is too new",
+    JOINED_TOO_RECENTLY: "you joined too recently",
+    MISSING_ROLE: "you don't have the role votes need",
+    UNVERIFIED: "the platform doesn't tell the bot what this community's rule asks about you",
+}
+
+
+def exclusion_words(reason: str) -> str:
+    """An exclusion reason (from :func:`exclusion_reason`) in words for the member it concerns."""
+    return _EXCLUSION_WORDS.get(reason, reason)
+
+
 def exclusion_reason(facts: Facts | None, rules: Rules, *, at: datetime) -> str | None:
     """Why a vote cast ``at`` by a member with ``facts`` does not count, or None when it counts."""
     facts = facts or Facts()

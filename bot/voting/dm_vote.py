@@ -28,8 +28,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.legitimacy.checks import Outgoing
 from bot.voting.apply import DM_KEY_PREFIX as DM_EVENT_PREFIX
 from bot.voting.inbox import Reaction, inbox_for
-from core import eligibility
-from core.eligibility import Facts, exclusion_reason
+from core.eligibility import Facts, exclusion_reason, exclusion_words
 from core.graph.votes import CHOICES
 from core.messages import CommunityRef, Person
 from core.polls import VoteOutcome, poll_reactions
@@ -51,14 +50,6 @@ from storage.models import Community, Poll
 from storage.polls_repo import voter_key_of
 
 log = logging.getLogger("mge.votes")
-
-_WHY_LEFT_OUT = {
-    eligibility.BLOCKED: "a moderator has blocked your votes in this community",
-    eligibility.ACCOUNT_TOO_NEW: "your account is too new",
-    eligibility.JOINED_TOO_RECENTLY: "you joined too recently",
-    eligibility.MISSING_ROLE: "you don't have the role votes need",
-    eligibility.UNVERIFIED: "the platform doesn't tell the bot what this community's rule asks about you",
-}
 
 
 async def start_voting(
@@ -168,4 +159,4 @@ async def _refusal(session: AsyncSession, *, community_id: int, member_id: int, 
     reason = exclusion_reason(facts, rules, at=now)
     if reason is None:
         return None
-    return f"Your votes can't be counted: {_WHY_LEFT_OUT.get(reason, reason)}. {rules.describe()}"
+    return f"Your votes can't be counted: {exclusion_words(reason)}. {rules.describe()}"

@@ -25,8 +25,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.voting.inbox import Reaction, inbox_for
 from bot.voting.polls import PollNotFound, PollPublisher, story_poll_view
-from core import eligibility
-from core.eligibility import Facts, exclusion_reason
+from core.eligibility import Facts, exclusion_reason, exclusion_words
 from core.messages import CommunityRef, Person
 from core.polls import BUTTON_LABELS, PollMode, VoteOutcome, choice_of_poll_key
 from storage import communities_repo, eligibility_repo, polls_repo
@@ -41,13 +40,6 @@ SHOW_TALLY_FOR = timedelta(days=1)
 
 CLOSED_TEXT = "This poll has closed, so it takes no more votes. Its result is shown on the poll."
 STALE_TEXT = "This poll is no longer taking votes here."
-_REASONS = {
-    eligibility.BLOCKED: "a moderator has blocked your votes in this community",
-    eligibility.ACCOUNT_TOO_NEW: "your account is too new",
-    eligibility.JOINED_TOO_RECENTLY: "you joined too recently",
-    eligibility.MISSING_ROLE: "you don't have the role votes need",
-    eligibility.UNVERIFIED: "the platform doesn't tell the bot what this community's rule asks about you",
-}
 
 
 #: Outcomes after which the member's vote is the pressed choice (a redelivered press: as the first one left it).
@@ -61,7 +53,7 @@ def chosen_text(label: str) -> str:
 
 
 def refusal_text(reason: str, rules_text: str) -> str:
-    return f"Your vote can't be counted: {_REASONS.get(reason, reason)}. {rules_text}"
+    return f"Your vote can't be counted: {exclusion_words(reason)}. {rules_text}"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
