@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from core.interview import Choice
+from core.text import shorten
 
 #: Button keys: ``general:<offer id>:<value id>`` to pick a value, ``general:<offer id>:done`` to finish.
 KEY_PREFIX = "general:"
@@ -74,11 +75,6 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def _shorten(text: str, limit: int) -> str:
-    text = _one_line(text)
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
-
-
 def question_text(scenario: str | None) -> str:
     about = f"“{_one_line(scenario)}”" if scenario else "the question you just answered"
     return (
@@ -102,7 +98,7 @@ def offer_choices(offer_id: int, shown: Sequence[Shown]) -> tuple[Choice, ...]:
     choices = [
         Choice(
             value_key(offer_id, s.candidate.value_id),
-            _shorten(s.candidate.title, MAX_LABEL) or str(s.position),
+            shorten(s.candidate.title, MAX_LABEL) or str(s.position),
             detail=f"{_one_line(s.candidate.title)}: {_one_line(s.candidate.description)}",
         )
         for s in shown

@@ -68,3 +68,9 @@ def matches_word(text: str, *words: str) -> bool:
 def counted(n: int, noun: str) -> str:
     """``counted(1, "card")`` → "1 card", ``counted(3, "card")`` → "3 cards" (nouns with a plain -s plural)."""
     return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def shorten(text: str, limit: int) -> str:
+    """``text`` on one line (runs of whitespace become one space), cut to ``limit`` characters with "…"."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"

@@ -9,7 +9,7 @@ from core.interview import Choice
 from core.llm import LLMError, LLMErrorKind
 from core.messages import CommunityRef
 from core.scenarios import DEFAULT_SCENARIOS, MAX_SCENARIO_CHARS
-from core.text import clean_member_text
+from core.text import clean_member_text, shorten
 from storage import communities_repo
 from storage import repositories as repo
 from storage.database import Database
@@ -72,7 +72,7 @@ class ScenarioLookup:
         scenarios = await repo.open_scenarios(session, community_id=community_id)
         if not scenarios and await add_default_scenarios(session, community_id=community_id, now=now):
             scenarios = await repo.open_scenarios(session, community_id=community_id)
-        return [Choice(str(s.id), _shorten(s.text, MAX_CHOICE_LABEL), detail=s.text) for s in scenarios]
+        return [Choice(str(s.id), shorten(s.text, MAX_CHOICE_LABEL), detail=s.text) for s in scenarios]
 
     async def framed(self, session: AsyncSession, interview: Interview) -> FramedScenario:
         key = (interview.community_id, interview.scenario_id)
@@ -89,8 +89,3 @@ class ScenarioLookup:
             self._scenarios.clear()
         framed = self._scenarios[key] = FramedScenario(scenario.text, Framing(scenario.framing))
         return framed
-
-
-def _shorten(text: str, limit: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
