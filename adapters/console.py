@@ -79,9 +79,9 @@ class ConsoleChat:
                 case ChoicePrompt(text=text, choices=choices):
                     self._say(text)
                     self._choices(choices)
-                case CardProposal(card=card, heading=heading, choices=choices):
+                case CardProposal(card=card, heading=heading, choices=choices, attention_heading=attention):
                     self._say(heading)
-                    self._card(card)
+                    self._card(card, attention)
                     self._choices(choices)
 
     def _say(self, text: str) -> None:
@@ -96,12 +96,13 @@ class ConsoleChat:
             self._console.print(f"  {number}. {choice.detail or choice.label}", soft_wrap=True)
         self._console.print()
 
-    def _card(self, card: ValuesCard) -> None:
+    def _card(self, card: ValuesCard, attention_heading: str) -> None:
         if not self._interactive:
-            self._console.print(card_as_text(card), soft_wrap=True)
+            self._console.print(card_as_text(card, attention_heading=attention_heading), soft_wrap=True)
             self._console.print()
             return
         body = Text(card.description + "\n\n", style="italic")
+        body.append(attention_heading + "\n", style="bold")
         for policy in card.policies:
             body.append("• " + policy + "\n")
         self._console.print(Panel(body, title=Text(card.title, style="bold"), expand=False))

@@ -64,6 +64,14 @@ AFFIRMATIVES = frozenset(
         "passt",
         "stimmt",
         "perfekt",
+        "das ist es",
+        # Portuguese
+        "sim",
+        "isso",
+        "é isso",
+        "certo",
+        "perfeito",
+        "combinado",
     }
 )
 
@@ -78,7 +86,7 @@ AUXILIARIES = frozenset(
     {"is", "are", "was", "were", "do", "does", "did", "can", "could", "would", "should", "will", "has", "have"}
 )
 #: A whole message that says no to what was shown without saying what to change.
-NEGATIVES = frozenset({"no", "n", "nope", "nah", "not really", "not quite", "non", "nein"})
+NEGATIVES = frozenset({"no", "n", "nope", "nah", "not really", "not quite", "non", "nein", "não", "nao"})
 
 #: Openings of a request phrased as a question ("can you make the title shorter?"): a change to make,
 #: not a question to answer.

@@ -166,8 +166,11 @@ def _any_language_problem(policy: str) -> str | None:
     return None
 
 
-def card_as_text(card: ValuesCard) -> str:
-    """The card as plain text, for transcripts sent to the LLM and for the console."""
-    lines = [card.title, card.description, "", "Where this value directs attention:"]
+def card_as_text(card: ValuesCard, *, attention_heading: str | None = None) -> str:
+    """The card as plain text, for transcripts sent to the LLM and for the console (``attention_heading``
+    in the card's language)."""
+    from core.member_texts import english  # imports this module
+
+    lines = [card.title, card.description, "", attention_heading or english().attention_heading]
     lines += [f"- {policy}" for policy in card.policies]
     return "\n".join(lines)

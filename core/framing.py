@@ -47,7 +47,7 @@ def parse_framing(text: str | None) -> Framing:
 
 @dataclass(frozen=True, slots=True)
 class FramingWords:
-    """The phrases the prompts and the opening question need, for one framing."""
+    """The phrases the prompts need, for one framing (the opening question is in core/member_texts)."""
 
     #: What the framing asks, for moderators ("what should a good response consider?").
     question: str
@@ -55,8 +55,6 @@ class FramingWords:
     subject: str
     #: interviewer.md: one rule keeping the interview on the scenario.
     relevance: str
-    #: The paper's opening question, after the scenario.
-    opening: str
     #: articulator.md: what the card's one-sentence description says.
     card_description: str
     #: transition_story.md, story_pairs.md, ask_*.md: what the community's values are answers to.
@@ -68,7 +66,6 @@ _WORDS = {
         question="what should a good response consider?",
         subject="how a good assistant should respond in this situation",
         relevance="Keep it relevant to how an assistant should respond to the scenario.",
-        opening="Imagine someone brings this to an assistant. What do you think a good response should consider?",
         card_description=(
             'exactly one sentence on how the assistant should act on this value. Write about "the assistant", '
             "never a brand."
@@ -80,7 +77,6 @@ _WORDS = {
         question="what should we attend to when we decide this together?",
         subject="what the community should attend to when its members decide this situation together",
         relevance="Keep it relevant to what the community should attend to when it decides this together.",
-        opening="Imagine our community has to decide this together. What should we attend to when we decide it?",
         card_description=(
             "exactly one sentence on how a community acts on this value when it decides together. Write about "
             '"the community" or "we", never a brand.'
@@ -92,7 +88,6 @@ _WORDS = {
         question="what would you attend to facing this choice?",
         subject="what the member would attend to if they faced this choice themselves",
         relevance="Keep it relevant to what the member would attend to facing this choice themselves.",
-        opening="Imagine you face this choice yourself. What would you attend to?",
         card_description=(
             "exactly one sentence on how a person acts on this value when they face such a choice. Write about "
             '"a person", never a brand.'

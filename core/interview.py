@@ -17,7 +17,8 @@ import enum
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from core.answers import is_affirmative, is_negative, is_question
+from core.answers import is_affirmative, is_negative, is_question, normalise_answer
+from core.member_texts import InterviewTexts, english
 from core.text import matches_word
 
 
@@ -104,40 +105,45 @@ class Choice:
     detail: str = ""
 
 
-CONSENT_CHOICES = (Choice("accept", "I agree"), Choice("decline", "No thanks"))
-CHECK_CHOICES = (Choice("agree", "That's it"),)
-CARD_CHOICES = (
-    Choice("confirm", "Confirm"),
-    Choice("revise", "Revise"),
-    Choice("restart", "Start over"),
-)
-TIMED_OUT_CHOICES = (Choice("continue", "Continue"), Choice("restart", "Start over"))
-VALUE_CHECK_CHOICES = (Choice("same", "Yes, that's my value"), Choice("mine", "No, keep mine separate"))
-
-_CANCEL_WORDS = ("cancel", "quit", "stop")
-_RESTART_WORDS = ("restart", "start over")
-_RETRY_WORDS = ("retry", "try again")
+def _english(*keys: str) -> tuple[Choice, ...]:
+    labels = english().choices.by_key()
+    return tuple(Choice(key, labels[key]) for key in keys)
 
 
-def match_choice(text: str, choices: tuple[Choice, ...] | list[Choice]) -> Choice | None:
-    """The choice the member picked by number, key or label (case-insensitive), if any."""
-    answer = _normalise(text)
+CONSENT_CHOICES = _english("accept", "decline")
+CHECK_CHOICES = _english("agree")
+CARD_CHOICES = _english("confirm", "revise", "restart")
+TIMED_OUT_CHOICES = _english("continue", "restart")
+VALUE_CHECK_CHOICES = _english("same", "mine")
+
+
+def localized(choices: tuple[Choice, ...], texts: InterviewTexts) -> tuple[Choice, ...]:
+    """``choices`` with the labels of ``texts``' language (the keys stay: they are what the machine reads)."""
+    labels = texts.choices.by_key()
+    return tuple(Choice(c.key, labels.get(c.key, c.label), c.detail) for c in choices)
+
+
+def match_choice(
+    text: str, choices: tuple[Choice, ...] | list[Choice], *, texts: InterviewTexts | None = None
+) -> Choice | None:
+    """The choice the member picked by number, key or label (case-insensitive), if any; with ``texts``,
+    the label in the interview's language counts too."""
+    answer = normalise_answer(text)
     if answer.isdigit() and 1 <= int(answer) <= len(choices):
         return choices[int(answer) - 1]
+    local = texts.choices.by_key() if texts is not None else {}
     for choice in choices:
-        if answer in {_normalise(choice.key), _normalise(choice.label), _normalise(choice.detail)}:
+        names = {choice.key, choice.label, choice.detail, local.get(choice.key, "")}
+        if answer in {normalise_answer(name) for name in names}:
             return choice
     return None
 
 
-def _normalise(text: str) -> str:
-    return " ".join(text.split()).strip(".!?").casefold()
-
-
-def _yes_no(text: str, choices: tuple[Choice, Choice]) -> Choice | None:
+def _yes_no(text: str, choices: tuple[Choice, ...]) -> Choice | None:
+    """The first choice for a yes, the second for a no."""
     if matches_word(text, "agree", "i agree") or is_affirmative(text):
         return choices[0]
-    if matches_word(text, "no", "n", "decline", "no thanks"):
+    if matches_word(text, "decline", "no thanks") or is_negative(text):
         return choices[1]
     return None
 
@@ -145,35 +151,36 @@ def _yes_no(text: str, choices: tuple[Choice, Choice]) -> Choice | None:
 # --- how each state reads a message --------------------------------------------------------------
 
 Reading = tuple[Trigger, Choice | None]
-#: A state's reader: the member's text and the choices on offer → the trigger (and the choice picked).
-Reader = Callable[[str, tuple[Choice, ...]], Reading]
+#: A state's reader: the member's text, the choices on offer and the interview's texts (labels typed in
+#: its language count) → the trigger (and the choice picked).
+Reader = Callable[[str, tuple[Choice, ...], InterviewTexts], Reading]
 
 
-def _read_consent(text: str, choices: tuple[Choice, ...]) -> Reading:
-    choice = match_choice(text, CONSENT_CHOICES) or _yes_no(text, CONSENT_CHOICES)
+def _read_consent(text: str, choices: tuple[Choice, ...], texts: InterviewTexts) -> Reading:
+    choice = match_choice(text, CONSENT_CHOICES, texts=texts) or _yes_no(text, CONSENT_CHOICES)
     if choice is None:
         return T.UNCLEAR, None
     return (T.CONSENT_GIVEN if choice.key == "accept" else T.CONSENT_DECLINED), choice
 
 
-def _read_scenario(text: str, choices: tuple[Choice, ...]) -> Reading:
-    choice = match_choice(text, choices)
+def _read_scenario(text: str, choices: tuple[Choice, ...], texts: InterviewTexts) -> Reading:
+    choice = match_choice(text, choices, texts=texts)
     return (T.SCENARIO_CHOSEN, choice) if choice else (T.UNCLEAR, None)
 
 
-def _read_answer(text: str, choices: tuple[Choice, ...]) -> Reading:
+def _read_answer(text: str, choices: tuple[Choice, ...], texts: InterviewTexts) -> Reading:
     return T.ANSWERED, None
 
 
-def _read_check(text: str, choices: tuple[Choice, ...]) -> Reading:
-    choice = match_choice(text, CHECK_CHOICES)
+def _read_check(text: str, choices: tuple[Choice, ...], texts: InterviewTexts) -> Reading:
+    choice = match_choice(text, CHECK_CHOICES, texts=texts)
     if choice is not None or is_affirmative(text):
         return T.AGREED, choice or CHECK_CHOICES[0]
     return T.CORRECTED, None
 
 
-def _read_card(text: str, choices: tuple[Choice, ...]) -> Reading:
-    choice = match_choice(text, CARD_CHOICES)
+def _read_card(text: str, choices: tuple[Choice, ...], texts: InterviewTexts) -> Reading:
+    choice = match_choice(text, CARD_CHOICES, texts=texts)
     if choice is None:
         if is_affirmative(text):
             return T.CONFIRM, CARD_CHOICES[0]
@@ -185,8 +192,8 @@ def _read_card(text: str, choices: tuple[Choice, ...]) -> Reading:
     return (T.ASK_REVISION if choice.key == "revise" else T.CONFIRM), choice
 
 
-def _read_revision(text: str, choices: tuple[Choice, ...]) -> Reading:
-    choice = match_choice(text, CARD_CHOICES)
+def _read_revision(text: str, choices: tuple[Choice, ...], texts: InterviewTexts) -> Reading:
+    choice = match_choice(text, CARD_CHOICES, texts=texts)
     if choice is None:
         if is_negative(text):  # nothing to change by, nor a confirmation: ask again
             return T.UNCLEAR, None
@@ -196,22 +203,22 @@ def _read_revision(text: str, choices: tuple[Choice, ...]) -> Reading:
     return (T.UNCLEAR, None) if choice.key == "revise" else (T.CONFIRM, choice)
 
 
-def _read_value_check(text: str, choices: tuple[Choice, ...]) -> Reading:
-    choice = match_choice(text, VALUE_CHECK_CHOICES) or _yes_no(text, VALUE_CHECK_CHOICES)
+def _read_value_check(text: str, choices: tuple[Choice, ...], texts: InterviewTexts) -> Reading:
+    choice = match_choice(text, VALUE_CHECK_CHOICES, texts=texts) or _yes_no(text, VALUE_CHECK_CHOICES)
     if choice is None:
         return T.UNCLEAR, None
     return (T.VALUE_AGREED if choice.key == "same" else T.VALUE_DECLINED), choice
 
 
-def _read_timed_out(text: str, choices: tuple[Choice, ...]) -> Reading:
-    choice = match_choice(text, TIMED_OUT_CHOICES)
+def _read_timed_out(text: str, choices: tuple[Choice, ...], texts: InterviewTexts) -> Reading:
+    choice = match_choice(text, TIMED_OUT_CHOICES, texts=texts)
     if choice and choice.key == "restart":
         return T.RESTART, choice
     # Anything else resumes; the use case then reads free text as the next message.
     return T.RESUME, choice
 
 
-def _read_nothing(text: str, choices: tuple[Choice, ...]) -> Reading:
+def _read_nothing(text: str, choices: tuple[Choice, ...], texts: InterviewTexts) -> Reading:
     return T.UNCLEAR, None
 
 
@@ -409,18 +416,27 @@ def transition(state: InterviewState, trigger: Trigger, *, previous: InterviewSt
 
 
 def interpret(
-    state: InterviewState, text: str, *, choices: tuple[Choice, ...] | list[Choice] = (), pending: bool = False
+    state: InterviewState,
+    text: str,
+    *,
+    choices: tuple[Choice, ...] | list[Choice] = (),
+    pending: bool = False,
+    texts: InterviewTexts | None = None,
 ) -> Reading:
     """Turn a member's message into a trigger for ``state``.
 
     ``choices`` are the options currently offered (scenarios, when choosing one); ``pending`` says the
-    last LLM step failed and the member's words are still waiting for an answer. Only whole-message
-    command words count, so a sentence that merely contains "stop" is an answer, not a command.
+    last LLM step failed and the member's words are still waiting for an answer; ``texts`` are the
+    interview's (its language's labels and command words count, as the English ones always do). Only
+    whole-message command words count, so a sentence that merely contains "stop" is an answer, not a
+    command.
     """
-    if matches_word(text, *_CANCEL_WORDS):
+    texts = texts or english()
+    commands = (english().commands, texts.commands)
+    if matches_word(text, *(word for words in commands for word in words.cancel)):
         return T.CANCEL, None
-    if matches_word(text, *_RESTART_WORDS):
+    if matches_word(text, *(word for words in commands for word in words.restart)):
         return T.RESTART, None
-    if pending and matches_word(text, *_RETRY_WORDS):
+    if pending and matches_word(text, *(word for words in commands for word in words.retry)):
         return T.RETRY, None
-    return SPEC[state].read(text, tuple(choices))
+    return SPEC[state].read(text, tuple(choices), texts)

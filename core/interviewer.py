@@ -16,6 +16,7 @@ from core.cards import ValuesCard, card_as_text
 from core.framing import FramedScenario, words
 from core.languages import DEFAULT_LANGUAGE, language_name, language_tag
 from core.llm import ChatMessage
+from core.member_texts import InterviewTexts
 from core.prompts import Prompt, load_prompt
 
 MAX_QUESTION_CHARS = 1200
@@ -57,12 +58,10 @@ class TranscriptLine:
     content: str
 
 
-def opening_question(scenario: FramedScenario) -> str:
+def opening_question(scenario: FramedScenario, texts: InterviewTexts) -> str:
     """The first bot message of a conversation: the scenario, and the question the paper opens with (in
-    the scenario's framing)."""
-    return (
-        f"Here is the situation we'll think about together:\n\n> {scenario.text}\n\n{words(scenario.framing).opening}"
-    )
+    the scenario's framing and the interview's language)."""
+    return f"{texts.situation}\n\n> {scenario.text}\n\n{texts.opening(scenario.framing.value)}"
 
 
 def interviewer_messages(

@@ -12,6 +12,7 @@ from datetime import datetime
 
 from core.cards import ValuesCard
 from core.interview import Choice
+from core.member_texts import english
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +65,8 @@ class CardProposal:
     card: ValuesCard
     heading: str
     choices: tuple[Choice, ...] = field(default_factory=tuple)
+    #: Above the card's policies, in the language of ``heading``.
+    attention_heading: str = field(default_factory=lambda: english().attention_heading)
 
 
 Outbound = Reply | ChoicePrompt | CardProposal

@@ -14,16 +14,13 @@ from core.framing import FramedScenario, words
 from core.interviewer import TranscriptLine, transcript_message
 from core.languages import DEFAULT_LANGUAGE, language_name
 from core.llm import ChatMessage
+from core.member_texts import InterviewTexts
 from core.prompts import Prompt, load_prompt
 
 MIN_ITEMS = 3
 MAX_ITEMS = 7
 MAX_ITEM_CHARS = 200
 
-SAY_BACK_OPENING = "Before I write your card, here is what I heard you pay attention to:"
-SAY_BACK_QUESTION = (
-    "What is missing or wrong? Tell me in your own words, or answer \u201cThat's it\u201d if this is right."
-)
 _BULLET = "\u2022 "
 
 
@@ -61,10 +58,11 @@ def say_back_messages(
     return [ChatMessage("system", system), transcript_message(transcript)], prompt
 
 
-def say_back_text(items: list[str]) -> str:
-    """The message the member reads: the items as bullets between the opening and the question."""
+def say_back_text(items: list[str], texts: InterviewTexts) -> str:
+    """The message the member reads: the items as bullets between the opening and the question, in the
+    interview's language."""
     bullets = "\n".join(_BULLET + item for item in items)
-    return f"{SAY_BACK_OPENING}\n\n{bullets}\n\n{SAY_BACK_QUESTION}"
+    return f"{texts.say_back_opening}\n\n{bullets}\n\n{texts.say_back_question}"
 
 
 def items_in(text: str) -> list[str]:

@@ -141,6 +141,17 @@ async def add_interview(
     return interview
 
 
+async def last_language(session: AsyncSession, *, member_id: int) -> str | None:
+    """The language the member's latest interview was held in (None: never known)."""
+    query = (
+        select(Interview.language)
+        .where(Interview.member_id == member_id, col(Interview.language).is_not(None))
+        .order_by(col(Interview.id).desc())
+        .limit(1)
+    )
+    return (await session.exec(query)).first()
+
+
 _INTERVIEWS = table_of(Interview)
 _TOUCH_INTERVIEW = (
     sa.update(_INTERVIEWS)

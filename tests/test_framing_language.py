@@ -16,6 +16,7 @@ from bot.values.my_card import member_cards
 from core.framing import Framing, card_schema, framing_of, parse_framing
 from core.interviewer import InterviewerTurn
 from core.languages import language_tag
+from core.member_texts import texts_for
 from core.messages import CardProposal
 from core.prompts import load_prompt
 from storage import repositories as repo
@@ -208,6 +209,8 @@ async def spanish_card(
     await service.handle(say("Me fijo en cuándo la gente duda."))
     said_back = await service.handle(say("Una vez hablé sobre un problema de seguridad y sirvió."))
     assert HEARD_IN_SPANISH["items"][0] in texts(said_back)
+    assert texts(said_back).startswith(texts_for("es").say_back_opening)
+    assert [c.label for c in said_back[0].choices] == ["Eso es"]
     return await service.handle(say("Sí"))
 
 
@@ -220,6 +223,10 @@ async def test_a_spanish_speaking_member_gets_a_spanish_card_and_the_community_a
     proposed = await spanish_card(service, fake_openai, scenario_id)
 
     assert isinstance(proposed[-1], CardProposal) and proposed[-1].card.title == SPANISH_CARD["title"]
+    # Once the member writes Spanish, the interviewer's own texts are Spanish too.
+    assert proposed[-1].heading == texts_for("es").card_heading
+    assert proposed[-1].attention_heading == "A qué dirige la atención este valor:"
+    assert [c.label for c in proposed[-1].choices] == ["Confirmar", "Revisar", "Empezar de nuevo"]
     assert (await rows(database, Interview))[-1].language == "es"
     *_, say_back, articulation, translation = chats(fake_openai)
     assert "In Spanish (es), the language of the member's messages." in say_back["messages"][0]["content"]
@@ -236,10 +243,10 @@ async def test_a_spanish_speaking_member_gets_a_spanish_card_and_the_community_a
     assert call.ok and call.prompt_sha == record.translation_prompt_sha
 
     # The member confirms, and sees their card in Spanish: the saved notice and /mge mycard.
-    saved = texts(await service.handle(say("confirm")))
-    assert "“Valentía con cuidado” is saved" in saved
+    saved = texts(await service.handle(say("Confirmar")))
+    assert "Tu tarjeta de valores «Valentía con cuidado» está guardada." in saved
     # The closing note quotes the card as the member wrote it, not the community's translation.
-    assert f"like “{SPANISH_CARD['policies'][0]}”" in saved
+    assert f"como «{SPANISH_CARD['policies'][0]}»" in saved and "¡Gracias por participar!" in saved
     (mine,) = await member_cards(database, COMMUNITY, ALICE)
     assert mine.card.title == SPANISH_CARD["title"] and mine.card.policies == SPANISH_CARD["policies"]
 

@@ -28,6 +28,7 @@ from bot.voting.polls import apply_reaction, record_poll
 from core.embeddings import policies_text
 from core.graph import build_moral_graph
 from core.interview import InterviewState
+from core.member_texts import built_in_languages, english, texts_for
 from core.messages import ChoicePrompt, CommunityRef, InboundMessage, Person
 from core.polls import REACTIONS
 from storage import values_repo
@@ -767,12 +768,20 @@ def test_forget_needs_a_fresh_confirmation(clock):
 
 
 def test_the_consent_notice_says_what_is_stored_who_sees_it_and_how_to_erase_it():
-    from bot.interview.texts import CONSENT_NOTICE
+    notice = english().consent_notice
+    assert "What is stored" in notice and "Who sees what" in notice
+    assert "/mge mydata" in notice and "/mge forget" in notice
+    assert "ask the bot's operator to erase" not in notice
+    assert notice.endswith("Do you agree to take part?")
 
-    assert "What is stored" in CONSENT_NOTICE and "Who sees what" in CONSENT_NOTICE
-    assert "/mge mydata" in CONSENT_NOTICE and "/mge forget" in CONSENT_NOTICE
-    assert "ask the bot's operator to erase" not in CONSENT_NOTICE
-    assert CONSENT_NOTICE.endswith("Do you agree to take part?")
+
+@pytest.mark.parametrize("language", built_in_languages())
+def test_the_consent_notice_in_every_language_names_the_commands_and_how_to_stop(language):
+    texts = texts_for(language)
+    notice = texts.consent_notice
+    assert "/mge mydata" in notice and "/mge forget" in notice and notice.endswith("?")
+    assert texts.commands.cancel[0] in notice.casefold()  # the word it tells the member to type works
+    assert notice.count("\n\n") == english().consent_notice.count("\n\n")  # the same five parts
 
 
 async def test_a_blocked_members_votes_stay_left_out_after_forgetting(builder, database, clock):

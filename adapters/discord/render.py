@@ -17,6 +17,7 @@ import discord
 from adapters.discord.buttons import ChoiceButton
 from core.cards import ValuesCard
 from core.interview import Choice
+from core.member_texts import english
 from core.messages import CardProposal, ChoicePrompt, Outbound, Reply
 
 # Discord's limits (https://discord.com/developers/docs/resources/message, …/components).
@@ -66,21 +67,23 @@ def render(item: Outbound) -> list[DiscordMessage]:
             return [DiscordMessage(content=chunk) for chunk in split_content(neutralise(text))]
         case ChoicePrompt(text=text, choices=choices):
             return _with_buttons(_choice_text(text, choices), choices)
-        case CardProposal(card=card, heading=heading, choices=choices):
+        case CardProposal(card=card, heading=heading, choices=choices, attention_heading=attention):
             *before, last = _with_buttons(neutralise(heading), choices)
-            return [*before, DiscordMessage(content=last.content, embed=card_embed(card), view=last.view)]
+            embed = card_embed(card, attention_heading=attention)
+            return [*before, DiscordMessage(content=last.content, embed=embed, view=last.view)]
     raise TypeError(f"cannot render {item!r}")
 
 
-def card_embed(card: ValuesCard, *, footer: str | None = None) -> discord.Embed:
+def card_embed(card: ValuesCard, *, footer: str | None = None, attention_heading: str | None = None) -> discord.Embed:
     """A values card as an embed. Card text is LLM output from member words: markdown is escaped
-    (a card is plain text) and mentions defused."""
+    (a card is plain text) and mentions defused. ``attention_heading`` in the language of the card."""
 
     def clean(text: str) -> str:
         return neutralise(discord.utils.escape_markdown(text))
 
     bullets = "\n".join(f"• {clean(policy)}" for policy in card.policies)
-    description = f"*{clean(card.description)}*\n\n**Where this value directs attention:**\n{bullets}"
+    heading = clean(attention_heading or english().attention_heading)
+    description = f"*{clean(card.description)}*\n\n**{heading}**\n{bullets}"
     embed = discord.Embed(
         title=_shorten(clean(card.title), MAX_EMBED_TITLE),
         description=_shorten(description, MAX_EMBED_DESCRIPTION),

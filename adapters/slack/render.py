@@ -18,6 +18,7 @@ from typing import Any
 
 from core.cards import ValuesCard
 from core.interview import Choice
+from core.member_texts import english
 from core.messages import CardProposal, ChoicePrompt, Outbound, Reply
 
 #: Slack's limit for a section block's text.
@@ -137,19 +138,21 @@ def render_choices(prompt: ChoicePrompt) -> dict[str, Any]:
     return _message(escaped, text_sections(body) + choice_blocks(prompt.choices))
 
 
-def card_blocks(card: ValuesCard) -> Blocks:
-    """A values card: header (title), section (description), section (policies as bullets)."""
+def card_blocks(card: ValuesCard, *, attention_heading: str | None = None) -> Blocks:
+    """A values card: header (title), section (description), section (policies as bullets under
+    ``attention_heading``, in the card's language)."""
     policies = "\n".join(f"• {escape(policy)}" for policy in card.policies)
     return [
         {"type": "header", "text": plain(card.title, HEADER_LIMIT)},
         *text_sections(escape(card.description)),
-        *text_sections(f"*Where this value directs attention:*\n{policies}"),
+        *text_sections(f"*{escape(attention_heading or english().attention_heading)}*\n{policies}"),
     ]
 
 
 def render_card(proposal: CardProposal) -> dict[str, Any]:
     heading = escape(proposal.heading)
-    blocks = text_sections(heading) + card_blocks(proposal.card) + choice_blocks(proposal.choices)
+    card = card_blocks(proposal.card, attention_heading=proposal.attention_heading)
+    blocks = text_sections(heading) + card + choice_blocks(proposal.choices)
     return _message(f"{heading}\n{escape(proposal.card.title)}", blocks)
 
 

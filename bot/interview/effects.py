@@ -13,29 +13,21 @@ from dataclasses import dataclass, field
 from bot.interview.ports import CardReconciler, GeneralizationOffer, InterviewConfig
 from bot.interview.prompting import CurrentPrompt, as_card
 from bot.interview.scenarios import ScenarioLookup
-from bot.interview.texts import (
-    AGREED_VALUE,
-    CANCELLED,
-    CARD_HEADING,
-    CHOOSE_SCENARIO,
-    KEPT_SEPARATE,
-    NO_CONSENT,
-    NO_SCENARIO,
-    REVISED_CARD_HEADING,
-    STARTING_OVER,
-    THANKS,
-    VALUE_CHECK_QUESTION,
-    closing_note,
-    revision_question,
-    saved_text,
-    welcome_back,
-)
+from bot.interview.texts import saved_with_note, welcome_back
 from bot.interview.turns import PENDING_KINDS, TurnContext
 from bot.values.languages import card_schema_for, translate_card
 from core import interview as machine
 from core.cards import CardStatus
 from core.framing import Framing
-from core.interview import CARD_CHOICES, CHECK_CHOICES, TIMED_OUT_CHOICES, VALUE_CHECK_CHOICES, Choice, Effect
+from core.interview import (
+    CARD_CHOICES,
+    CHECK_CHOICES,
+    TIMED_OUT_CHOICES,
+    VALUE_CHECK_CHOICES,
+    Choice,
+    Effect,
+    localized,
+)
 from core.interview import InterviewState as S
 from core.interview import Trigger as T
 from core.interviewer import (
@@ -123,8 +115,8 @@ class Effects:
             Effect.RECORD_VERDICT: self._record_verdict,
             Effect.NOTE_TIMEOUT: self._note_timeout,
             Effect.RESUME: self._resume,
-            Effect.SAY_CANCELLED: self._say(CANCELLED),
-            Effect.SAY_NO_CONSENT: self._say(NO_CONSENT),
+            Effect.SAY_CANCELLED: self._say("cancelled"),
+            Effect.SAY_NO_CONSENT: self._say("no_consent"),
             Effect.START_OVER: self._start_over,
             Effect.REPEAT_PROMPT: self._repeat_prompt,
         }
@@ -143,14 +135,14 @@ class Effects:
             chosen = Choice(str(preset), "") if preset is not None else choices[0]
             return Outcome(next=T.SCENARIO_CHOSEN, choice=chosen)
         if not choices:
-            return Outcome([Reply(NO_SCENARIO)])
-        return Outcome([ChoicePrompt(CHOOSE_SCENARIO, tuple(choices))])
+            return Outcome([Reply(ctx.texts.no_scenario)])
+        return Outcome([ChoicePrompt(ctx.texts.choose_scenario, tuple(choices))])
 
     async def _open_conversation(self, event: Event) -> Outcome:
         ctx = event.ctx
         if event.choice is not None:
             ctx.interview.scenario_id = int(event.choice.key)
-        text = opening_question(await self._scenarios.framed(ctx.session, ctx.interview))
+        text = opening_question(await self._scenarios.framed(ctx.session, ctx.interview), ctx.texts)
         await ctx.bot_turn(text, kind="conversation")
         return Outcome([Reply(text)])
 
@@ -166,7 +158,7 @@ class Effects:
             return Outcome(next=T.READY)
         transcript = await ctx.transcript(kinds=("conversation",))
         messages, prompt = interviewer_messages(
-            await self._scenarios.framed(ctx.session, ctx.interview), transcript, language=self._language(ctx)
+            await self._scenarios.framed(ctx.session, ctx.interview), transcript, language=ctx.language
         )
         model = self._config.chat_model
         result = await ctx.call_llm(
@@ -192,15 +184,15 @@ class Effects:
         messages, prompt = say_back_messages(
             await self._scenarios.framed(ctx.session, ctx.interview),
             await ctx.transcript(),
-            language=self._language(ctx),
+            language=ctx.language,
         )
         model = self._config.articulation_model
         result = await ctx.call_llm(
             "say_back", prompt.sha, model, self._llm.structured(messages, AttentionList, model=model, temperature=0.2)
         )
-        text = say_back_text(result.value.items)
+        text = say_back_text(result.value.items, ctx.texts)
         await ctx.bot_turn(text, kind="check", prompt_sha=prompt.sha, result=result)
-        return Outcome([ChoicePrompt(text, CHECK_CHOICES)])
+        return Outcome([ChoicePrompt(text, localized(CHECK_CHOICES, ctx.texts))])
 
     # --- the card ----------------------------------------------------------------------------------
 
@@ -210,11 +202,10 @@ class Effects:
         attention = items_in(await self._last_said_back(ctx))
         scenario = await self._scenarios.framed(ctx.session, ctx.interview)
         messages, prompts = articulation_messages(
-            scenario, await ctx.transcript(), attention=attention, language=self._language(ctx)
+            scenario, await ctx.transcript(), attention=attention, language=ctx.language
         )
         record = await self._articulate(ctx, messages, combined_sha(*prompts), scenario.framing)
-        await ctx.bot_turn(CARD_HEADING, kind="notice")
-        return Outcome([CardProposal(as_card(record), CARD_HEADING, CARD_CHOICES)])
+        return await self._show_card(ctx, record, ctx.texts.card_heading)
 
     async def _last_said_back(self, ctx: TurnContext) -> str:
         for role, kind, content in reversed(await ctx.llm_transcript()):
@@ -235,15 +226,16 @@ class Effects:
             attention=items_in(await self._last_said_back(ctx)),
             previous_card=as_card(current),
             feedback=feedback.content,
-            language=self._language(ctx),
+            language=ctx.language,
         )
         record = await self._articulate(ctx, messages, combined_sha(*prompts), scenario.framing)
-        await ctx.bot_turn(REVISED_CARD_HEADING, kind="notice")
-        return Outcome([CardProposal(as_card(record), REVISED_CARD_HEADING, CARD_CHOICES)])
+        return await self._show_card(ctx, record, ctx.texts.revised_card_heading)
 
-    def _language(self, ctx: TurnContext) -> str:
-        """The interview's language: the member's, once the interviewer has heard them; else the community's."""
-        return ctx.interview.language or self._config.community_language
+    async def _show_card(self, ctx: TurnContext, record: ValuesCardRecord, heading: str) -> Outcome:
+        await ctx.bot_turn(heading, kind="notice")
+        texts = ctx.texts
+        proposal = CardProposal(as_card(record), heading, localized(CARD_CHOICES, texts), texts.attention_heading)
+        return Outcome([proposal])
 
     async def _articulate(
         self, ctx: TurnContext, messages: list[ChatMessage], prompt_sha: str, framing: Framing
@@ -251,7 +243,7 @@ class Effects:
         """The card in the member's language, and (when the community shares cards in another) its
         translation, which dedup, stories, polls and the digest read."""
         model = self._config.articulation_model
-        language = self._language(ctx)
+        language = ctx.language
         schema = card_schema_for(framing, language)
         result = await ctx.call_llm(
             "articulate", prompt_sha, model, self._llm.structured(messages, schema, model=model, temperature=0.2)
@@ -276,7 +268,7 @@ class Effects:
         )
 
     async def _ask_what_to_change(self, event: Event) -> Outcome:
-        text = revision_question()
+        text = event.ctx.texts.revision_question
         await event.ctx.bot_turn(text, kind="notice")
         return Outcome([Reply(text)])
 
@@ -287,14 +279,14 @@ class Effects:
         question = await repo.last_turn(ctx.session, interview_id=ctx.interview.id, kinds=("question",))
         if record is None or question is None:
             return Outcome(await self._prompts.show(ctx, event.source, hint=True))
-        messages, prompt = card_question_messages(as_card(record), question.content, language=self._language(ctx))
+        messages, prompt = card_question_messages(as_card(record), question.content, language=ctx.language)
         model = self._config.articulation_model
         result = await ctx.call_llm(
             "card_question", prompt.sha, model, self._llm.structured(messages, CardAnswer, model=model, temperature=0.3)
         )
         answer: CardAnswer = result.value
         await ctx.bot_turn(answer.answer, kind="question", prompt_sha=prompt.sha, result=result)
-        return Outcome([ChoicePrompt(answer.answer, CARD_CHOICES)])
+        return Outcome([ChoicePrompt(answer.answer, localized(CARD_CHOICES, ctx.texts))])
 
     async def _replay_pending(self, event: Event) -> Outcome:
         """``retry``: read the member's unanswered words again, as they were read the first time."""
@@ -302,7 +294,7 @@ class Effects:
         pending = await repo.last_turn(ctx.session, interview_id=ctx.interview.id, kinds=PENDING_KINDS)
         if pending is None or pending.role != "member":
             return Outcome(await self._prompts.show(ctx, event.source))
-        trigger, choice = machine.interpret(event.source, pending.content)
+        trigger, choice = machine.interpret(event.source, pending.content, texts=ctx.texts)
         return Outcome(next=trigger, choice=choice)
 
     async def _confirm_card(self, event: Event) -> Outcome:
@@ -319,18 +311,27 @@ class Effects:
         ctx = event.ctx
         record = await repo.confirmed_card(ctx.session, interview_id=ctx.interview.id)
         placed = await self._prompts.place(ctx, record.id) if record is not None else None
-        if placed is None or not placed.ask_member:
+        if record is None or placed is None or not placed.ask_member:
             return Outcome(next=T.NOTHING_TO_CHECK)
-        await ctx.bot_turn(VALUE_CHECK_QUESTION, kind="notice")
-        saved = Reply(_saved_with_note(record))
-        return Outcome([saved, CardProposal(placed.value_card, VALUE_CHECK_QUESTION, VALUE_CHECK_CHOICES)])
+        texts = ctx.texts
+        await ctx.bot_turn(texts.value_check_question, kind="notice")
+        question = CardProposal(
+            placed.value_card,
+            texts.value_check_question,
+            localized(VALUE_CHECK_CHOICES, texts),
+            texts.attention_heading,
+        )
+        return Outcome([Reply(saved_with_note(texts, record)), question])
 
     # --- the end -----------------------------------------------------------------------------------
 
     async def _thank(self, event: Event) -> Outcome:
         """Right after confirming (no message behind it): the card saved, the closing note, thanks."""
+        texts = event.ctx.texts
         card = await repo.confirmed_card(event.ctx.session, interview_id=event.ctx.interview.id)
-        return await self._end_with(event, THANKS if event.text is not None else f"{_saved_with_note(card)} {THANKS}")
+        if event.text is not None or card is None:
+            return await self._end_with(event, texts.thanks)
+        return await self._end_with(event, f"{saved_with_note(texts, card)} {texts.thanks}")
 
     async def _record_verdict(self, event: Event) -> Outcome:
         ctx = event.ctx
@@ -338,7 +339,8 @@ class Effects:
         card = await repo.confirmed_card(ctx.session, interview_id=ctx.interview.id)
         if card is not None and self._reconciler is not None:
             await self._reconciler.record_verdict(card_id=card.id, agrees=agrees, now=ctx.now)
-        return await self._end_with(event, f"{AGREED_VALUE if agrees else KEPT_SEPARATE} {THANKS}")
+        texts = ctx.texts
+        return await self._end_with(event, f"{texts.agreed_value if agrees else texts.kept_separate} {texts.thanks}")
 
     async def _end_with(self, event: Event, text: str) -> Outcome:
         """The thanks after a confirmed card, then (once the end is saved) the offer of other values."""
@@ -363,8 +365,11 @@ class Effects:
             return []
         return [offer] if offer is not None else []
 
-    def _say(self, text: str) -> Callable[[Event], Awaitable[Outcome]]:
+    def _say(self, key: str) -> Callable[[Event], Awaitable[Outcome]]:
+        """An effect that says one of the fixed texts (``key`` of ``InterviewTexts``)."""
+
         async def say(event: Event) -> Outcome:
+            text = getattr(event.ctx.texts, key)
             await event.ctx.bot_turn(text, kind="notice")
             return Outcome([Reply(text)])
 
@@ -376,14 +381,15 @@ class Effects:
         async def begin_again() -> list[Outbound]:
             return await self._begin(ctx)
 
-        return Outcome([Reply(STARTING_OVER)], after=begin_again)
+        return Outcome([Reply(ctx.texts.starting_over)], after=begin_again)
 
     # --- coming back -------------------------------------------------------------------------------
 
     async def _note_timeout(self, event: Event) -> Outcome:
+        texts = event.ctx.texts
         if event.text is not None:  # a message is here: it is answered next
-            return Outcome([Reply(welcome_back(ask=False))])
-        return Outcome([ChoicePrompt(welcome_back(), TIMED_OUT_CHOICES)])
+            return Outcome([Reply(welcome_back(texts, ask=False))])
+        return Outcome([ChoicePrompt(welcome_back(texts), localized(TIMED_OUT_CHOICES, texts))])
 
     async def _resume(self, event: Event) -> Outcome:
         """Back to the state before the timeout: answer a pending message, or show what was last asked.
@@ -396,7 +402,3 @@ class Effects:
 
     async def _repeat_prompt(self, event: Event) -> Outcome:
         return Outcome(await self._prompts.show(event.ctx, event.source, hint=True))
-
-
-def _saved_with_note(card: ValuesCardRecord | None) -> str:
-    return f"{saved_text(card)} {closing_note(card)}" if card is not None else saved_text(card)

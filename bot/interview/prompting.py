@@ -10,19 +10,11 @@ from typing import TYPE_CHECKING
 
 from bot.interview.ports import CardReconciler
 from bot.interview.scenarios import ScenarioLookup
-from bot.interview.texts import (
-    CARD_AGAIN,
-    CHOOSE_SCENARIO,
-    CONSENT_NOTICE,
-    PICK_AN_OPTION,
-    VALUE_CHECK_QUESTION,
-    revision_question,
-    welcome_back,
-)
+from bot.interview.texts import welcome_back
 from bot.interview.turns import TurnContext
 from bot.values.languages import member_card
 from core.cards import ValuesCard
-from core.interview import SPEC, Choice
+from core.interview import SPEC, Choice, localized
 from core.interview import InterviewState as S
 from core.llm import LLMError
 from core.messages import CardProposal, ChoicePrompt, Outbound, Reply
@@ -34,7 +26,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("mge.interviews")
 
-GO_ON = "Please go on."
 #: States whose question is the last bot turn of a kind, shown again with the state's choices.
 LAST_TURN_OF_KIND = {S.CONVERSING: "conversation", S.CHECKING: "check"}
 
@@ -45,39 +36,43 @@ class CurrentPrompt:
         self._reconciler = reconciler
 
     async def offered(self, ctx: TurnContext) -> tuple[Choice, ...]:
-        """The choices the member can press now."""
+        """The choices the member can press now, labelled in the interview's language."""
         state = S(ctx.interview.state)
         if state is S.CHOOSING_SCENARIO:
             return tuple(await self._scenario_choices(ctx))
-        return SPEC[state].choices
+        return localized(SPEC[state].choices, ctx.texts)
 
     async def show(self, ctx: TurnContext, state: S, *, hint: bool = False) -> list[Outbound]:
         """What the member is asked in ``state`` (the interview's state, or the one it is entering)."""
-        prefix = PICK_AN_OPTION if hint else ""
-        choices = SPEC[state].choices
+        texts = ctx.texts
+        prefix = texts.pick_an_option + "\n\n" if hint else ""
+        choices = localized(SPEC[state].choices, texts)
         match state:
             case S.AWAITING_CONSENT:
-                return [ChoicePrompt(prefix + CONSENT_NOTICE, choices)]
+                return [ChoicePrompt(prefix + texts.consent_notice, choices)]
             case S.CHOOSING_SCENARIO:
-                return [ChoicePrompt(prefix + CHOOSE_SCENARIO, tuple(await self._scenario_choices(ctx)))]
+                return [ChoicePrompt(prefix + texts.choose_scenario, tuple(await self._scenario_choices(ctx)))]
             case S.CONVERSING | S.CHECKING:
                 kind = LAST_TURN_OF_KIND[state]
                 last = await repo.last_turn(ctx.session, interview_id=ctx.interview.id, kinds=(kind,))
-                text = last.content if last is not None and last.role == "bot" else GO_ON
+                text = last.content if last is not None and last.role == "bot" else texts.go_on
                 return [ChoicePrompt(text, choices) if choices and last is not None else Reply(text)]
             case S.CARD_PROPOSED:
                 record = await repo.proposed_card(ctx.session, interview_id=ctx.interview.id)
-                return [CardProposal(as_card(record), prefix + CARD_AGAIN, choices)] if record else [Reply(GO_ON)]
+                if record is None:
+                    return [Reply(texts.go_on)]
+                return [CardProposal(as_card(record), prefix + texts.card_again, choices, texts.attention_heading)]
             case S.REVISING:
-                return [Reply(revision_question())]
+                return [Reply(texts.revision_question)]
             case S.TIMED_OUT:
-                return [ChoicePrompt(welcome_back(), choices)]
+                return [ChoicePrompt(welcome_back(texts), choices)]
             case S.VALUE_CHECK:
                 card = await repo.confirmed_card(ctx.session, interview_id=ctx.interview.id)
                 placed = await self.place(ctx, card.id) if card is not None else None
+                question = prefix + texts.value_check_question
                 if placed is not None:
-                    return [CardProposal(placed.value_card, prefix + VALUE_CHECK_QUESTION, choices)]
-                return [ChoicePrompt(prefix + VALUE_CHECK_QUESTION, choices)]
+                    return [CardProposal(placed.value_card, question, choices, texts.attention_heading)]
+                return [ChoicePrompt(question, choices)]
         return []
 
     async def place(self, ctx: TurnContext, card_id: int) -> Reconciliation | None:

@@ -16,6 +16,7 @@ import logging
 import weakref
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
+from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -23,14 +24,16 @@ from bot.interview.effects import Effects, Event, Outcome
 from bot.interview.ports import CardReconciler, GeneralizationAnswer, GeneralizationOffer, InterviewConfig
 from bot.interview.prompting import CurrentPrompt
 from bot.interview.scenarios import ScenarioLookup
-from bot.interview.texts import CONSENT_NOTICE, STALE_BUTTON, llm_failure_text
+from bot.interview.texts import llm_failure_text
 from bot.interview.turns import LLM_KINDS, PENDING_KINDS, TurnContext
 from bot.runtime.leases import MemberLeases
 from bot.voting.reasons import take_reason
 from core import interview as machine
 from core.clock import utcnow
-from core.interview import CONSENT_CHOICES, TURN_KINDS, Choice, InterviewState, Trigger
+from core.interview import CONSENT_CHOICES, TURN_KINDS, Choice, InterviewState, Trigger, localized
+from core.languages import guess_language
 from core.llm import LLM, LLMError
+from core.member_texts import built_in_languages, texts_for
 from core.messages import ChoicePrompt, CommunityRef, InboundMessage, Outbound, Person, Reply
 from core.text import clean_member_text
 from storage import communities_repo
@@ -128,7 +131,7 @@ class InterviewService:
             interview = await repo.active_interview(session, community_id=member.community_id, member_id=member.id)
             if interview is None:
                 return await self._begin(session, member, now, scenario_id=scenario_id)
-            ctx = TurnContext(session, member, interview, now)
+            ctx = self._context(session, member, interview, now)
             if self._idle(interview, now):
                 return await self._run(ctx, Trigger.TIMEOUT)
             if await ctx.pending():
@@ -165,8 +168,8 @@ class InterviewService:
             if (saved := await take_reason(session, member_id=member.id, text=cleaned.text, now=now)) is not None:
                 await session.commit()
                 return [Reply(saved)]
-            return await self._begin(session, member, now)
-        ctx = TurnContext(session, member, interview, now, next_seq=last_seq + 1, last_role=last_role)
+            return await self._begin(session, member, now, first_words=cleaned.text)
+        ctx = self._context(session, member, interview, now, next_seq=last_seq + 1, last_role=last_role)
         notices = await self._run(ctx, Trigger.TIMEOUT, text=cleaned.text) if self._idle(interview, now) else []
         return notices + await self._react(ctx, cleaned.text)
 
@@ -176,19 +179,22 @@ class InterviewService:
         """The answer to a button that is no longer on offer, or None when the press is current."""
         if interview is None:
             await session.commit()
-            return [Reply(STALE_BUTTON + " Send me a message to start a new interview.")]
-        ctx = TurnContext(session, member, interview, now)
+            texts = texts_for(await repo.last_language(session, member_id=member.id) or self._config.community_language)
+            return [Reply(f"{texts.stale_button} {texts.stale_no_interview}")]
+        ctx = self._context(session, member, interview, now)
         if key in {choice.key for choice in await self._prompts.offered(ctx)}:
             return None
         await session.commit()
-        return [Reply(STALE_BUTTON + " Here is where we are:")] + await self._prompts.show(
-            ctx, InterviewState(interview.state)
-        )
+        here = Reply(f"{ctx.texts.stale_button} {ctx.texts.stale_here}")
+        return [here] + await self._prompts.show(ctx, InterviewState(interview.state))
 
     async def _react(self, ctx: TurnContext, text: str) -> list[Outbound]:
         state = InterviewState(ctx.interview.state)
+        if ctx.interview.language is None:  # until the interviewer reports it, the member's words tell
+            ctx.interview.language = guess_language(text, among=built_in_languages())
         choices = await self._prompts.offered(ctx) if state is InterviewState.CHOOSING_SCENARIO else ()
-        trigger, choice = machine.interpret(state, text, choices=choices, pending=await ctx.pending())
+        pending = await ctx.pending()
+        trigger, choice = machine.interpret(state, text, choices=choices, pending=pending, texts=ctx.texts)
         if trigger is Trigger.RESUME and choice is None:
             # Free text after a timeout: go back to where we were and read it as a normal message.
             await self._run(ctx, Trigger.RESUME, text=text)
@@ -221,7 +227,7 @@ class InterviewService:
             except LLMError as error:
                 await ctx.session.commit()  # keeps the member's turn and the failed call's record
                 log.warning("LLM step %s failed: %s", step.effect, error)
-                return sent + [Reply(llm_failure_text(error, step.effect))]
+                return sent + [Reply(llm_failure_text(ctx.texts, error, step.effect))]
             self._enter(ctx, state, step.new_state)
             await ctx.session.commit()
             sent += outcome.send
@@ -242,9 +248,17 @@ class InterviewService:
             interview.ended_at = ctx.now
 
     async def _begin(
-        self, session: AsyncSession, member: Member, now: datetime, *, scenario_id: int | None = None
+        self,
+        session: AsyncSession,
+        member: Member,
+        now: datetime,
+        *,
+        scenario_id: int | None = None,
+        first_words: str = "",
     ) -> list[Outbound]:
-        """A new interview: the consent notice, or (consented before) straight on to the scenarios."""
+        """A new interview: the consent notice, or (consented before) straight on to the scenarios. It is
+        held in the language of ``first_words`` (the message that started it) when they tell, else in the
+        language of the member's last interview, else in the community's."""
         interview = await repo.add_interview(
             session,
             community_id=member.community_id,
@@ -253,11 +267,14 @@ class InterviewService:
             scenario_id=scenario_id,
             now=now,
         )
-        ctx = TurnContext(session, member, interview, now, next_seq=1, last_role=None, transcript_rows=[])
+        interview.language = guess_language(first_words, among=built_in_languages()) or await repo.last_language(
+            session, member_id=member.id
+        )
+        ctx = self._context(session, member, interview, now, next_seq=1, last_role=None, transcript_rows=[])
         if member.consented_at is not None:
             return await self._run(ctx, Trigger.CONSENT_GIVEN)
         await session.commit()
-        return [ChoicePrompt(CONSENT_NOTICE, CONSENT_CHOICES)]
+        return [ChoicePrompt(ctx.texts.consent_notice, localized(CONSENT_CHOICES, ctx.texts))]
 
     async def _typed_pick(
         self, session: AsyncSession, message: InboundMessage, member: Member, text: str, now: datetime
@@ -303,6 +320,12 @@ class InterviewService:
             display_name=person.display_name,
             now=now,
         )
+
+    def _context(
+        self, session: AsyncSession, member: Member, interview: Interview, now: datetime, **read: Any
+    ) -> TurnContext:
+        """The context of one handled message; ``read`` is what the handler already read of the transcript."""
+        return TurnContext(session, member, interview, now, community_language=self._config.community_language, **read)
 
     def _idle(self, interview: Interview, now: datetime) -> bool:
         """Idle past the timeout: the member's next message (or `mge chat`) gets ``timeout`` first."""

@@ -12,6 +12,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.runtime.jobs import LLMRecorder
 from core.interviewer import TranscriptLine
+from core.languages import DEFAULT_LANGUAGE
+from core.member_texts import InterviewTexts, texts_for
 from storage import repositories as repo
 from storage.models import Interview, Member
 
@@ -42,6 +44,19 @@ class TurnContext:
     last_role: object = NOT_READ
     #: (role, kind, content) of the LLM_KINDS turns, in order.
     transcript_rows: list[tuple[str, str, str]] | None = None
+    #: MGE_COMMUNITY_LANGUAGE: the interview's language until the member's is known.
+    community_language: str = DEFAULT_LANGUAGE
+
+    @property
+    def language(self) -> str:
+        """The interview's language: the member's, once known (guessed from their first messages, then as
+        the interviewer reports it); else the community's."""
+        return self.interview.language or self.community_language
+
+    @property
+    def texts(self) -> InterviewTexts:
+        """The interviewer's fixed texts in the interview's language (English when none are written for it)."""
+        return texts_for(self.language)
 
     async def call_llm(self, purpose: str, prompt_sha: str, model: str, request: Awaitable):
         """Await an LLM request and record it (tokens, outcome) against the interview, even on failure."""

@@ -1,0 +1,211 @@
+"""What the interviewer says to a member in its own words, per language (docs/method.md §10): the consent
+notice, the headings around a card, the buttons, thanks, the notes for coming back or a failed model
+step. The model's own words (questions, the said-back list, the card) are written in the member's
+language by the prompts; these fixed texts come from one file per language beside this module, so that a
+Spanish-speaking member reads a Spanish interview from the first message to the last.
+
+``en.toml`` is the reference: every other file has the same keys and the same ``{placeholders}`` (checked
+when it is loaded). A language without a file falls back to English.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping
+from functools import cache
+from importlib import resources
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from core.languages import DEFAULT_LANGUAGE, language_tag
+
+#: Discord's limit for a button label.
+MAX_LABEL = 80
+_PLACEHOLDER = re.compile(r"\{(\w+)\}")
+
+
+class ChoiceLabels(BaseModel):
+    """The buttons' labels, by the choice key the interview machine reads (typed labels are accepted too)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    accept: str = Field(min_length=1, max_length=MAX_LABEL)
+    decline: str = Field(min_length=1, max_length=MAX_LABEL)
+    agree: str = Field(min_length=1, max_length=MAX_LABEL)
+    confirm: str = Field(min_length=1, max_length=MAX_LABEL)
+    revise: str = Field(min_length=1, max_length=MAX_LABEL)
+    restart: str = Field(min_length=1, max_length=MAX_LABEL)
+    # "continue" is a Python keyword: the attribute is continue_, the file's key "continue".
+    continue_: str = Field(min_length=1, max_length=MAX_LABEL, alias="continue")
+    same: str = Field(min_length=1, max_length=MAX_LABEL)
+    mine: str = Field(min_length=1, max_length=MAX_LABEL)
+
+    def by_key(self) -> dict[str, str]:
+        return self.model_dump(by_alias=True)
+
+
+class CommandWords(BaseModel):
+    """Whole messages that cancel, restart or retry in any state, in this language."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    cancel: tuple[str, ...] = Field(min_length=1)
+    restart: tuple[str, ...] = Field(min_length=1)
+    retry: tuple[str, ...] = Field(min_length=1)
+
+    @field_validator("cancel", "restart", "retry")
+    @classmethod
+    def _lower(cls, words: tuple[str, ...]) -> tuple[str, ...]:
+        cleaned = tuple(" ".join(word.split()).casefold() for word in words)
+        if any(not word for word in cleaned):
+            raise ValueError("a command word must not be empty")
+        return cleaned
+
+
+class LLMErrorTexts(BaseModel):
+    """What a member is told when a model step failed, by ``core.llm.LLMErrorKind``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    rate_limited: str
+    unavailable: str
+    timeout: str
+    invalid_output: str
+    rejected: str
+    configuration: str
+
+
+class InterviewTexts(BaseModel):
+    """The interviewer's fixed texts in one language. Field names are the keys of the language files."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    language: str
+    consent_notice: str
+    no_consent: str
+    pick_an_option: str
+    choose_scenario: str
+    no_scenario: str
+    #: Before the scenario, in the first question.
+    situation: str
+    #: The paper's opening question after the scenario, one per framing (core.framing).
+    opening_assistant: str
+    opening_community: str
+    opening_personal: str
+    go_on: str
+    say_back_opening: str
+    say_back_question: str
+    card_heading: str
+    revised_card_heading: str
+    card_again: str
+    #: Above a card's policies, wherever a card is shown to the member.
+    attention_heading: str
+    revision_question: str
+    saved: str
+    closing_note: str
+    value_check_question: str
+    agreed_value: str
+    kept_separate: str
+    thanks: str
+    cancelled: str
+    starting_over: str
+    welcome_back: str
+    continue_or_start_over: str
+    stale_button: str
+    stale_no_interview: str
+    stale_here: str
+    invalid_card: str
+    tell_operator: str
+    nothing_lost: str
+    choices: ChoiceLabels
+    commands: CommandWords
+    llm_errors: LLMErrorTexts
+
+    @field_validator("language")
+    @classmethod
+    def _tag(cls, value: str) -> str:
+        return language_tag(value)
+
+    @model_validator(mode="after")
+    def _not_blank(self) -> InterviewTexts:
+        blank = [name for name, value in self.model_dump().items() if isinstance(value, str) and not value.strip()]
+        if blank:
+            raise ValueError(f"empty texts: {', '.join(blank)}")
+        return self
+
+    def opening(self, framing: str) -> str:
+        """The opening question for a framing ("assistant", "community" or "personal")."""
+        return str(getattr(self, f"opening_{framing}"))
+
+
+def placeholders(texts: InterviewTexts) -> dict[str, set[str]]:
+    """The ``{placeholders}`` of every text, by its key ("llm_errors.timeout" for nested ones)."""
+    found: dict[str, set[str]] = {}
+
+    def walk(prefix: str, values: Mapping[str, object]) -> None:
+        for key, value in values.items():
+            if isinstance(value, str):
+                found[prefix + key] = set(_PLACEHOLDER.findall(value))
+            elif isinstance(value, Mapping):
+                walk(f"{prefix}{key}.", value)
+
+    walk("", texts.model_dump(by_alias=True, exclude={"language", "commands"}))
+    return found
+
+
+class CatalogueError(ValueError):
+    pass
+
+
+def check_against_english(texts: InterviewTexts) -> InterviewTexts:
+    """``texts`` when each text has exactly the English text's placeholders; CatalogueError otherwise."""
+    reference = placeholders(english())
+    problems = [
+        f"{key} needs {sorted(wanted)}, has {sorted(got)}"
+        for key, wanted in reference.items()
+        if (got := placeholders(texts).get(key, set())) != wanted
+    ]
+    if problems:
+        raise CatalogueError(f"texts for {texts.language!r}: " + "; ".join(problems))
+    return texts
+
+
+def parse_catalogue(text: str, *, source: str) -> InterviewTexts:
+    """A language file's TOML as checked texts; CatalogueError naming ``source`` and the problem."""
+    try:
+        return InterviewTexts.model_validate(tomllib.loads(text))
+    except (tomllib.TOMLDecodeError, ValidationError, ValueError) as error:
+        raise CatalogueError(f"{source}: {error}") from error
+
+
+@cache
+def _load(name: str) -> InterviewTexts:
+    source = f"core/member_texts/{name}.toml"
+    texts = parse_catalogue(resources.files(__package__).joinpath(f"{name}.toml").read_text("utf-8"), source=source)
+    if texts.language != name:
+        raise CatalogueError(f"{source}: says language {texts.language!r}")
+    return texts if name == DEFAULT_LANGUAGE else check_against_english(texts)
+
+
+def english() -> InterviewTexts:
+    return _load(DEFAULT_LANGUAGE)
+
+
+def built_in_languages() -> tuple[str, ...]:
+    """The languages with a file here (primary subtags: "es" serves "es-MX" too)."""
+    names = (entry.name for entry in resources.files(__package__).iterdir())
+    return tuple(sorted(name.removesuffix(".toml") for name in names if name.endswith(".toml")))
+
+
+def built_in(tag: str | None) -> InterviewTexts | None:
+    """The texts written for ``tag``'s language, or None when there is no file for it."""
+    if not tag:
+        return None
+    primary = tag.split("-")[0].lower()
+    return _load(primary) if primary in built_in_languages() else None
+
+
+def texts_for(tag: str | None) -> InterviewTexts:
+    """The texts for ``tag``'s language, English when there is no file for it."""
+    return built_in(tag) or english()
