@@ -100,16 +100,15 @@ def translation_messages(
 # languages the interviewer's fixed texts are written in (core/member_texts). A guess for the first
 # messages only: once the interviewer has read the member, its report decides.
 _COMMON_WORDS = {
-    "en": "the and is i i'm you to of it that hi hello hey yes what this my want like would please thanks thank "
+    "en": "the and is i'm you to of it that hi hello hey yes what this my want like would please thanks thank "
     "think with about for not be are sure okay",
-    "es": "el la los las de que y es en un una hola buenas sí si gracias por para con quiero me mi pero como lo "
+    "es": "el la los las de que es en un una qué cómo hola buenas sí si gracias por para con quiero me mi pero como lo "
     "está esto muy creo vale claro",
     "fr": "le la les de des et est je tu vous un une bonjour salut merci oui pour avec pas que ce c'est mais moi "
     "suis j'ai très d'accord",
     "de": "der die das und ist ich du sie ein eine hallo danke ja nicht mit für auf mein aber wir es zu bin habe "
     "sehr gerne",
-    "pt": "o a os as de que e é um uma olá oi obrigado obrigada sim não para com eu você mas meu minha está isso "
-    "muito acho",
+    "pt": "os as de que um uma olá oi obrigado obrigada sim não para com eu você mas meu minha está isso muito acho",
 }
 _LETTERS = {"es": "ñ¿¡", "pt": "ãõ", "de": "ßäöü", "fr": "èêœùû"}
 _WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
@@ -118,7 +117,8 @@ _WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
 def guess_language(text: str, *, among: tuple[str, ...]) -> str | None:
     """The language of ``among`` that ``text`` is most likely written in, or None when the words say too
     little ("ok", a number, a name) or two languages score alike."""
-    words = _WORD.findall(text.casefold().replace("\u2019", "'"))
+    # One-letter words ("a", "e", "o", "y") are in several languages and in answers like "a1".
+    words = [word for word in _WORD.findall(text.casefold().replace("\u2019", "'")) if len(word) > 1]
     scores = dict.fromkeys(among, 0.0)
     for word in words:
         speakers = [tag for tag in among if word in _COMMON_WORDS.get(tag, "").split()]
@@ -126,7 +126,7 @@ def guess_language(text: str, *, among: tuple[str, ...]) -> str | None:
             scores[tag] += 1 / len(speakers)  # a word several languages share says less
     for tag, letters in _LETTERS.items():
         if tag in scores and any(letter in text.casefold() for letter in letters):
-            scores[tag] += 1
+            scores[tag] += 0.5  # a name ("Müller") has them too: with a word, not alone
     ranked = sorted(scores.items(), key=lambda item: item[1], reverse=True)
     if not ranked or ranked[0][1] < 1 or (len(ranked) > 1 and ranked[0][1] - ranked[1][1] < 0.5):
         return None

@@ -61,7 +61,7 @@ def clean_member_text(raw: str | None) -> CleanText:
 
 def matches_word(text: str, *words: str) -> bool:
     """True when the whole message is one of ``words`` (case and surrounding punctuation ignored)."""
-    normalised = text.strip().strip("!.?/").casefold()
+    normalised = text.strip().strip("!.?/¡¿").casefold()
     return normalised in {w.casefold() for w in words}
 
 

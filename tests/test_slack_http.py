@@ -220,7 +220,7 @@ async def reach_card(slack: Harness, fake_openai, *, agree: str | None = None) -
     [pressed] = await slack.slack.wait_for("chat.update")
     assert pressed.params["ts"] == consent.result["ts"]
     assert not any(b["type"] == "actions" for b in pressed.blocks())
-    assert "You chose: *I agree*" in json.dumps(pressed.blocks())
+    assert "\\u2713 *I agree*" in json.dumps(pressed.blocks())
 
     fake_openai.script(turn("What do you notice?"), turn("Tell me about a time."), turn("ok", ready=True), HEARD, CARD)
     for answer, expected in [

@@ -78,7 +78,7 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
             route = route_for(key)
             if not route.several_per_message:
                 label = unescape(str((action.get("text") or {}).get("text") or action.get("value") or ""))
-                await retire(client, pressed, f"You chose: *{escape(label)}*")
+                await retire(client, pressed, f"\u2713 *{escape(label)}*")
             press = ButtonPress(
                 key=key,
                 platform="slack",

@@ -175,7 +175,10 @@ def parse_catalogue(text: str, *, source: str) -> InterviewTexts:
     """A language file's TOML as checked texts; CatalogueError naming ``source`` and the problem."""
     try:
         return InterviewTexts.model_validate(tomllib.loads(text))
-    except (tomllib.TOMLDecodeError, ValidationError, ValueError) as error:
+    except ValidationError as error:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'file'}: {e['msg']}" for e in error.errors())
+        raise CatalogueError(f"{source}: {problems}") from error
+    except (tomllib.TOMLDecodeError, ValueError) as error:
         raise CatalogueError(f"{source}: {error}") from error
 
 

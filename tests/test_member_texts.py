@@ -1,0 +1,241 @@
+"""The interviewer's fixed texts in the member's language: the language files (complete, consistent,
+unambiguous when typed), the guess from a member's first words, and a Spanish-speaking member's interview
+through the service (real SQLite, the real OpenAI client, the fake server on loopback)."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.interview import CARD_CHOICES, CONSENT_CHOICES, SPEC, InterviewState, Trigger, interpret, localized
+from core.languages import guess_language
+from core.member_texts import (
+    CatalogueError,
+    built_in,
+    built_in_languages,
+    check_against_english,
+    english,
+    parse_catalogue,
+    placeholders,
+    texts_for,
+)
+from core.messages import CardProposal, ChoicePrompt, Reply
+from storage.models import Interview, ValuesCardRecord
+from tests.fakes.openai_server import Error
+from tests.test_framing_language import ENGLISH_OF_SPANISH, HEARD_IN_SPANISH, SPANISH_CARD
+from tests.test_interview_service import (  # noqa: F401
+    SCENARIO,
+    press,
+    rows,
+    say,
+    scenario_id,  # noqa: F401 (a fixture)
+    texts,
+    the_interview,
+)
+
+S, T = InterviewState, Trigger
+ES = texts_for("es")
+LANGUAGES = built_in_languages()
+
+# The service's queries are the interview's own (test_interview_service runs them on both databases).
+pytestmark = pytest.mark.sqlite_only
+
+
+# --- the language files ------------------------------------------------------------------------------
+
+
+def test_the_written_languages_are_english_spanish_french_german_and_portuguese():
+    assert LANGUAGES == ("de", "en", "es", "fr", "pt")
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_every_language_file_has_every_text_with_the_english_placeholders(language):
+    texts = texts_for(language)
+    assert texts.language == language
+    assert placeholders(texts) == placeholders(english())
+    assert texts.saved.format(title="T") and texts.closing_note.format(first="F")
+    assert texts.nothing_lost.format(problem="P").startswith("P ")
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_typed_labels_and_commands_are_unambiguous_in_every_language(language):
+    """A member may type a button's label; it must mean one thing in every state that offers it, and never
+    be another state's command word."""
+    texts = texts_for(language)
+    for spec in SPEC.values():
+        labels = [label.casefold() for label in (c.label for c in localized(spec.choices, texts))]
+        assert len(labels) == len(set(labels)), spec.state
+    commands = texts.commands
+    assert not set(commands.cancel) & (set(commands.restart) | set(commands.retry))
+    non_restart = {k: v.casefold() for k, v in texts.choices.by_key().items() if k != "restart"}
+    assert not set(non_restart.values()) & set(commands.cancel + commands.restart + commands.retry)
+
+
+@pytest.mark.parametrize("language", [tag for tag in LANGUAGES if tag != "en"])
+def test_the_texts_that_name_a_word_to_type_name_one_that_works(language):
+    """The notices say "type 'cancel'", "type 'confirm'", "send 'retry'": in another language those words
+    are that language's, and typing them does what the notice says."""
+    texts = texts_for(language)
+    cancel = next(word for word in texts.commands.cancel if word in texts.consent_notice.casefold())
+    assert interpret(S.CONVERSING, cancel, texts=texts)[0] is T.CANCEL
+    retry = next(word for word in texts.commands.retry if word in texts.nothing_lost.casefold())
+    assert interpret(S.CONVERSING, retry, pending=True, texts=texts)[0] is T.RETRY
+    confirm = texts.choices.confirm.casefold()
+    assert confirm in texts.revision_question.casefold()
+    assert interpret(S.REVISING, confirm, texts=texts)[0] is T.CONFIRM
+    agree = texts.choices.agree.casefold()
+    assert agree in texts.say_back_question.casefold()
+    assert interpret(S.CHECKING, agree, texts=texts)[0] is T.AGREED
+
+
+def test_a_broken_language_file_is_refused_with_the_file_and_the_problem():
+    with pytest.raises(CatalogueError, match=r"^core/member_texts/xx\.toml: "):
+        parse_catalogue("language = 'es'\nconsent_notice = ", source="core/member_texts/xx.toml")
+    with pytest.raises(CatalogueError, match=r"^es\.toml: .*consent_notice"):
+        parse_catalogue('language = "es"\nthanks = "Gracias"\n', source="es.toml")
+    changed = english().model_copy(update={"saved": "Tu tarjeta {titulo} está guardada.", "language": "es"})
+    with pytest.raises(CatalogueError, match=r"saved needs \['title'\], has \['titulo'\]"):
+        check_against_english(changed)
+
+
+def test_a_language_without_a_file_falls_back_to_english_and_regions_share_their_language():
+    assert built_in("ja") is None and texts_for("ja") == english()
+    assert texts_for("es-MX") == texts_for("es-419") == ES
+    assert texts_for(None) == english()
+
+
+def test_the_english_labels_are_the_machines_choices():
+    assert [c.label for c in CONSENT_CHOICES] == ["I agree", "No thanks"]
+    assert [c.label for c in localized(CARD_CHOICES, ES)] == ["Confirmar", "Revisar", "Empezar de nuevo"]
+    assert [c.key for c in localized(CARD_CHOICES, ES)] == [c.key for c in CARD_CHOICES]
+
+
+# --- reading what a member types ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("state", "typed", "trigger"),
+    [
+        (S.AWAITING_CONSENT, "Acepto", T.CONSENT_GIVEN),
+        (S.AWAITING_CONSENT, "no, gracias", T.CONSENT_DECLINED),
+        (S.CHECKING, "Eso es", T.AGREED),
+        (S.CARD_PROPOSED, "Confirmar", T.CONFIRM),
+        (S.CARD_PROPOSED, "revisar", T.ASK_REVISION),
+        (S.CARD_PROPOSED, "Empezar de nuevo", T.RESTART),
+        (S.VALUE_CHECK, "Sí, es mi valor", T.VALUE_AGREED),
+        (S.VALUE_CHECK, "No, mantener el mío aparte", T.VALUE_DECLINED),
+        (S.TIMED_OUT, "seguir", T.RESUME),
+        (S.CONVERSING, "cancelar", T.CANCEL),
+        (S.CONVERSING, "¡cancelar!", T.CANCEL),
+        # English commands and labels always work, whatever the interview's language.
+        (S.CONVERSING, "cancel", T.CANCEL),
+        (S.CARD_PROPOSED, "Confirm", T.CONFIRM),
+        # Another language's command word is an answer, not a command.
+        (S.CONVERSING, "annuler", T.ANSWERED),
+    ],
+)
+def test_labels_and_commands_typed_in_the_interviews_language(state, typed, trigger):
+    assert interpret(state, typed, texts=ES)[0] is trigger
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("Hola, quiero participar", "es"),
+        ("sí", "es"),
+        ("Bonjour !", "fr"),
+        ("Hallo, ich möchte mitmachen", "de"),
+        ("Olá, tudo bem?", "pt"),
+        ("Hi, I'd like to take part", "en"),
+        ("Creo que la familia es lo más importante", "es"),
+        ("Eu acho que a família vem primeiro", "pt"),
+        # Too little to tell: the interview keeps the community's language (or the member's last one).
+        ("ok", None),
+        ("42", None),
+        ("a1", None),  # one-letter words are in too many languages
+        ("Müller", None),  # letters alone, without a word, say nothing
+        ("Maria", None),
+        ("no", None),
+    ],
+)
+def test_the_language_of_a_first_message_is_guessed_only_when_the_words_tell(text, language):
+    assert guess_language(text, among=LANGUAGES) == language
+
+
+# --- a Spanish-speaking member through the service ---------------------------------------------------
+
+
+def turn(message: str, *, ready: bool = False, language: str | None = "es") -> dict:
+    return {"message": message, "ready_to_articulate": ready, "language": language}
+
+
+async def test_a_member_who_writes_spanish_first_is_asked_for_consent_in_spanish(service, database, scenario_id):
+    [consent] = await service.handle(say("Hola, quiero participar"))
+    assert isinstance(consent, ChoicePrompt) and consent.text == ES.consent_notice
+    assert [(c.key, c.label) for c in consent.choices] == [("accept", "Acepto"), ("decline", "No, gracias")]
+    assert (await the_interview(database)).language == "es"
+
+    [opening] = await service.handle(say("Acepto"))  # the label, typed
+    assert opening.text == f"{ES.situation}\n\n> {SCENARIO}\n\n{ES.opening_assistant}"
+
+
+async def test_a_spanish_interview_from_consent_to_thanks(service, fake_openai, database, scenario_id):
+    await service.handle(say("Hola"))
+    await service.handle(press("accept"))
+    fake_openai.script(turn("¿En qué te fijas?"), turn("¿Un ejemplo?"), turn("Gracias.", ready=True), HEARD_IN_SPANISH)
+    assert texts(await service.handle(say("Creo que debería pensar en quién sale herido."))) == "¿En qué te fijas?"
+    await service.handle(say("Me fijo en cuándo la gente duda."))
+    [check] = await service.handle(say("Una vez hablé y sirvió."))
+    assert check.text.startswith(ES.say_back_opening) and check.text.endswith(ES.say_back_question)
+
+    fake_openai.script(SPANISH_CARD, ENGLISH_OF_SPANISH)
+    [card] = await service.handle(say("Eso es"))
+    assert isinstance(card, CardProposal) and card.heading == ES.card_heading
+    assert card.attention_heading == ES.attention_heading and card.card.title == SPANISH_CARD["title"]
+
+    [question] = await service.handle(say("revisar"))
+    assert isinstance(question, Reply) and question.text == ES.revision_question
+    [done] = await service.handle(say("confirmar"))
+    assert done.text.startswith("Tu tarjeta de valores «Valentía con cuidado» está guardada.")
+    assert done.text.endswith(ES.thanks)
+    assert [c.status for c in await rows(database, ValuesCardRecord)] == ["confirmed"]
+
+
+async def test_a_failed_model_step_is_explained_in_spanish_and_reintentar_retries(
+    service, fake_openai, database, scenario_id
+):
+    await service.handle(say("Hola"))
+    await service.handle(press("accept"))
+    fake_openai.script(Error(500))
+    [failure] = await service.handle(say("Creo que importa la confianza."))
+    assert failure.text == ES.nothing_lost.format(problem=ES.llm_errors.unavailable)
+    fake_openai.script(turn("¿Qué quieres decir con confianza?"))
+    assert texts(await service.handle(say("reintentar"))) == "¿Qué quieres decir con confianza?"
+
+
+async def test_the_next_interview_starts_in_the_language_of_the_last(service, fake_openai, database, scenario_id):
+    await service.handle(say("Hola"))
+    await service.handle(press("accept"))
+    assert texts(await service.handle(say("cancelar"))) == ES.cancelled
+    # "ok" says nothing about a language: the member's last interview does.
+    [opening] = await service.handle(say("ok"))
+    assert ES.opening_assistant in opening.text
+    interviews = await rows(database, Interview)
+    assert [i.language for i in interviews] == ["es", "es"]
+
+
+async def test_a_member_whose_words_tell_nothing_gets_the_community_language(service, database, scenario_id):
+    [consent] = await service.handle(say("ok"))
+    assert consent.text == english().consent_notice and [c.label for c in consent.choices] == ["I agree", "No thanks"]
+    assert (await the_interview(database)).language is None
+
+
+async def test_the_interviewers_report_decides_over_the_first_guess(service, fake_openai, database, scenario_id):
+    """The first words looked English; the member then writes Portuguese, and the interviewer says so."""
+    await service.handle(say("hi"))
+    await service.handle(press("accept"))
+    assert (await the_interview(database)).language == "en"
+    fake_openai.script(turn("O que você observa?", language="pt-BR"))
+    await service.handle(say("Eu acho que a confiança importa muito."))
+    assert (await the_interview(database)).language == "pt-BR"
+    stale, *_ = await service.handle(press("accept"))  # an old button: the note is in Portuguese now
+    assert stale.text == f"{texts_for('pt').stale_button} {texts_for('pt').stale_here}"
