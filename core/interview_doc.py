@@ -42,7 +42,14 @@ _OUTRO = """
 Anywhere: `cancel` (also `stop`, `quit`) ends the interview, `restart` (or `start over`) ends it and
 starts a new one. These count only as whole messages, so "I want to stop judging" is an answer. What
 counts as a yes or a question is `core.answers` (a table of whole-message affirmatives in English,
-Spanish, French and German; a request phrased as a question, "could you shorten it?", is a change to make).
+Spanish, French, German and Portuguese; a request phrased as a question, "could you shorten it?", is a
+change to make).
+
+Everything above is shown in the interview's language: the labels and texts come from
+`core/member_texts/<language>.toml`, so a Spanish interview offers *Acepto* / *No, gracias* and
+*Confirmar* / *Revisar* / *Empezar de nuevo*, and takes *cancelar*, *reiniciar* and *reintentar* as
+commands. The choice keys in the table do not change with the language; the English labels and
+commands always work too.
 """
 
 
