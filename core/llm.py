@@ -67,16 +67,6 @@ class LLMErrorKind(enum.StrEnum):
     CONFIGURATION = "configuration"
 
 
-_MEMBER_TEXT = {
-    LLMErrorKind.RATE_LIMITED: "The language model is busy right now (rate limited).",
-    LLMErrorKind.UNAVAILABLE: "I couldn't reach the language model.",
-    LLMErrorKind.TIMEOUT: "The language model took too long to answer.",
-    LLMErrorKind.INVALID_OUTPUT: "The language model gave me an answer I couldn't use.",
-    LLMErrorKind.REJECTED: "The language model refused the request.",
-    LLMErrorKind.CONFIGURATION: "The bot's language model is not configured correctly.",
-}
-
-
 class LLMError(Exception):
     """A failed LLM call, after the adapter's own retries. ``kind`` decides what the member is told."""
 
@@ -90,7 +80,10 @@ class LLMError(Exception):
 
     @property
     def member_text(self) -> str:
-        return _MEMBER_TEXT[self.kind]
+        """What a person is told, in English (an interview uses its own language's texts)."""
+        from core.member_texts import english  # it imports this module
+
+        return str(getattr(english().llm_errors, self.kind.value))
 
 
 class LLM(Protocol):

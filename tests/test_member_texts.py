@@ -239,3 +239,11 @@ async def test_the_interviewers_report_decides_over_the_first_guess(service, fak
     assert (await the_interview(database)).language == "pt-BR"
     stale, *_ = await service.handle(press("accept"))  # an old button: the note is in Portuguese now
     assert stale.text == f"{texts_for('pt').stale_button} {texts_for('pt').stale_here}"
+
+
+def test_every_kind_of_model_failure_has_a_text():
+    from core.llm import LLMError, LLMErrorKind
+    from core.member_texts import LLMErrorTexts
+
+    assert set(LLMErrorTexts.model_fields) == {kind.value for kind in LLMErrorKind}
+    assert LLMError(LLMErrorKind.TIMEOUT, "slow").member_text == english().llm_errors.timeout
