@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from core.interview import Choice
+from core.member_texts import InterviewTexts, built_in_languages, english, texts_for
 from core.text import shorten
 
 #: Button keys: ``general:<offer id>:<value id>`` to pick a value, ``general:<offer id>:done`` to finish.
@@ -27,8 +28,6 @@ PER_GROUP = 3
 MAX_SHOWN = 6
 #: Discord shows 80 characters on a button; shorter keeps the buttons readable on Slack too.
 MAX_LABEL = 70
-NONE_LABEL = "None of these"
-DONE_LABEL = "Done"
 
 PAPER_RATES = "paper: 38.2% vs 38.3%"
 
@@ -75,13 +74,20 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def question_text(scenario: str | None) -> str:
-    about = f"“{_one_line(scenario)}”" if scenario else "the question you just answered"
-    return (
-        "One more, optional: here are values other members described, for this question and for others. "
-        f"Which of these would be wise to consider for {about}? "
-        f"Pick any that fit, then press “{DONE_LABEL}” (or “{NONE_LABEL}”)."
-    )
+def question_text(scenario: str | None, texts: InterviewTexts) -> str:
+    """The question, in the interview's language (the scenario stays as the moderator wrote it)."""
+    about = f"“{_one_line(scenario)}”" if scenario else texts.offer_this_question
+    return texts.offer_question.format(about=about, done=texts.choices.done, none=texts.choices.none)
+
+
+def done_label(none_label: str) -> str:
+    """What the "None of these" button becomes after a pick, in the language of its label (adapters
+    relabel it from the message alone, which says nothing else about the language)."""
+    for language in built_in_languages():
+        choices = texts_for(language).choices
+        if choices.none == none_label:
+            return choices.done
+    return english().choices.done
 
 
 def value_key(offer_id: int, value_id: int) -> str:
@@ -92,9 +98,9 @@ def done_key(offer_id: int) -> str:
     return f"{KEY_PREFIX}{offer_id}:{DONE}"
 
 
-def offer_choices(offer_id: int, shown: Sequence[Shown]) -> tuple[Choice, ...]:
+def offer_choices(offer_id: int, shown: Sequence[Shown], texts: InterviewTexts) -> tuple[Choice, ...]:
     """One button per value (label: the title; detail: title and description, listed in full where the
-    platform has room) and a last one for "None of these"."""
+    platform has room) and a last one for "None of these" (in the interview's language)."""
     choices = [
         Choice(
             value_key(offer_id, s.candidate.value_id),
@@ -103,7 +109,7 @@ def offer_choices(offer_id: int, shown: Sequence[Shown]) -> tuple[Choice, ...]:
         )
         for s in shown
     ]
-    return (*choices, Choice(done_key(offer_id), NONE_LABEL))
+    return (*choices, Choice(done_key(offer_id), texts.choices.none))
 
 
 @dataclass(frozen=True, slots=True)

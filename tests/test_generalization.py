@@ -15,9 +15,7 @@ from sqlmodel import select
 
 from adapters.console import ConsoleChat
 from bot.generalization.picks import (
-    CLOSED_TEXT,
     INVALID_TEXT,
-    NOT_YOURS_TEXT,
     OTHER_COMMUNITY_TEXT,
     GeneralizationOffers,
     PressStatus,
@@ -30,6 +28,7 @@ from bot.privacy.erase import forget_member
 from bot.privacy.export import export_member_data
 from core.cards import ValuesCard
 from core.generalization import Candidate, GeneralKey, choose, done_key, parse_key, value_key
+from core.member_texts import english
 from core.messages import ChoicePrompt, CommunityRef, InboundMessage, Person, Reply
 from storage import communities_repo
 from storage.models import (
@@ -501,7 +500,7 @@ async def test_a_pick_is_recorded_once_and_done_closes_the_offer(database, clock
     done = await press(database, done_key(offer.id), now=clock())
     assert done.status is PressStatus.DONE and done.closes_offer and "1 value you picked" in done.text
     late = await press(database, value_key(offer.id, second.value_id), now=clock())
-    assert late.status is PressStatus.CLOSED and late.text == CLOSED_TEXT and late.closes_offer
+    assert late.status is PressStatus.CLOSED and late.text == english().offer_closed and late.closes_offer
     assert len(await rows(database, GeneralizationImpression, GeneralizationImpression.picked_at != None)) == 1  # noqa: E711
     [closed] = await rows(database, GeneralizationOffer)
     assert closed.closed_at == clock()
@@ -524,7 +523,7 @@ async def test_presses_by_another_member_from_another_community_or_on_values_not
     await member_id(database, world.community_id, BOB.platform_user_id, now=clock())
 
     by_bob = await press(database, key, user=BOB.platform_user_id, now=clock())
-    assert by_bob.status is PressStatus.REFUSED and by_bob.text == NOT_YOURS_TEXT
+    assert by_bob.status is PressStatus.REFUSED and by_bob.text == english().offer_not_yours
     from_elsewhere = await press(database, key, community=ELSEWHERE, now=clock())
     assert from_elsewhere.status is PressStatus.REFUSED and from_elsewhere.text == OTHER_COMMUNITY_TEXT
     on_slack = await record_press(
@@ -537,7 +536,9 @@ async def test_presses_by_another_member_from_another_community_or_on_values_not
     )
     assert on_slack.text == OTHER_COMMUNITY_TEXT
     # Bob's "done" does not close Alice's offer.
-    assert (await press(database, done_key(offer.id), user=BOB.platform_user_id, now=clock())).text == NOT_YOURS_TEXT
+    assert (
+        await press(database, done_key(offer.id), user=BOB.platform_user_id, now=clock())
+    ).text == english().offer_not_yours
     not_offered = next(v for v in world.own + world.other if v not in {i.value_id for i in shown})
     for bad in (
         value_key(offer.id, not_offered),

@@ -12,8 +12,9 @@ import pytest
 from sqlmodel import col, select
 
 from adapters.discord.render import ZWSP
-from bot.generalization.picks import NOT_YOURS_TEXT, OTHER_COMMUNITY_TEXT
+from bot.generalization.picks import OTHER_COMMUNITY_TEXT
 from core.generalization import done_key, value_key
+from core.member_texts import english
 from core.messages import CommunityRef
 from storage.models import GeneralizationImpression, GeneralizationOffer, Scenario
 from tests.discord_support import fake_discord, guild, running_bot  # noqa: F401 (fixtures)
@@ -149,7 +150,7 @@ async def test_discord_offer_after_confirming_with_picks_recorded_once_and_forei
         )
         await fake_discord.wait_for_responses(interaction, 1)
         [refused] = await fake_discord.wait_for_bot_messages(fake_discord.dm_channel_id(bob), 1)
-        assert refused["content"] == NOT_YOURS_TEXT
+        assert refused["content"] == english().offer_not_yours
 
         [done] = await member.press(question, done_key(offer.id))
         assert "Noted the 2 values you picked" in done["content"]
@@ -213,7 +214,7 @@ async def test_slack_offer_after_confirming_with_picks_recorded_once_and_foreign
         update = slack.slack.calls_to("chat.update")[-1]
         assert update.params["ts"] == question.result["ts"]
         assert labels(update.blocks()) == titles[1:-1] + ["Done"]
-        assert "You picked:" in json.dumps(update.blocks(), ensure_ascii=False)
+        assert "\u2713 *" in json.dumps(update.blocks(), ensure_ascii=False)
         assert slack.posted()[-1] is question  # a pick sends no message
 
         await slack.press(question, titles[0])  # pressed again: once only
@@ -231,7 +232,7 @@ async def test_slack_offer_after_confirming_with_picks_recorded_once_and_foreign
         )
         await slack.post(block_actions_body(block_actions_payload(message, action_id=action, user="U2")))
         await slack.settle()
-        assert slack.posted()[-1].params["text"] == NOT_YOURS_TEXT
+        assert slack.posted()[-1].params["text"] == english().offer_not_yours
         await slack.post(block_actions_body(block_actions_payload(message, action_id=action, team="T0OTHER")))
         await slack.settle()
         assert slack.posted()[-1].params["text"] == OTHER_COMMUNITY_TEXT

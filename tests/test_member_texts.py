@@ -247,3 +247,38 @@ def test_every_kind_of_model_failure_has_a_text():
 
     assert set(LLMErrorTexts.model_fields) == {kind.value for kind in LLMErrorKind}
     assert LLMError(LLMErrorKind.TIMEOUT, "slow").member_text == english().llm_errors.timeout
+
+
+# --- the offer of other values after a Spanish card --------------------------------------------------
+
+
+async def test_the_offer_of_other_values_follows_the_interviews_language(
+    database, fake_openai, interview_config, clock
+):
+    from core.generalization import done_label
+    from tests.test_generalization import ALICE, COMMUNITY, build_world, generalizing, offer_of
+    from tests.test_generalization import say as say_to_gen
+
+    service, llm = generalizing(database, fake_openai, interview_config, clock)
+    try:
+        world = await build_world(database, clock)
+        await service.resume(COMMUNITY, ALICE, scenario_id=world.scenario)
+        await service.handle(say_to_gen("Sí, acepto"))  # read as Spanish; asked again in Spanish
+        await service.handle(say_to_gen("Acepto"))
+        fake_openai.script(turn("¿En qué te fijas?"), turn("¿Un ejemplo?"), turn("Gracias.", ready=True))
+        fake_openai.script(HEARD_IN_SPANISH, SPANISH_CARD, ENGLISH_OF_SPANISH)
+        for answer in ("Creo que importa quién sale herido.", "Me fijo en la duda.", "Una vez hablé y sirvió."):
+            await service.handle(say_to_gen(answer))
+        await service.handle(say_to_gen("Eso es"))
+        thanks, offer = await service.handle(say_to_gen("Confirmar"))
+        assert thanks.text.endswith(ES.thanks)
+        assert isinstance(offer, ChoicePrompt) and "¿Cuáles sería sabio tener en cuenta para" in offer.text
+        assert offer.text.endswith("luego pulsa «Listo» (o «Ninguno de estos»).")
+        assert offer.choices[-1].label == "Ninguno de estos" and done_label("Ninguno de estos") == "Listo"
+
+        assert texts(await service.handle(say_to_gen("1"))).startswith("Anotado: «")
+        assert texts(await service.handle(say_to_gen("listo"))) == ES.offer_finished_one  # the Spanish word, typed
+        stored, shown = await offer_of(database)
+        assert stored.closed_at is not None and sum(1 for i in shown if i.picked_at) == 1
+    finally:
+        await llm.aclose()

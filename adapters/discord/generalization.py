@@ -20,7 +20,7 @@ import re
 import discord
 
 from adapters.discord.buttons import CUSTOM_ID_PREFIX, ChoiceButton
-from core.generalization import DONE_LABEL, parse_key
+from core.generalization import done_label, parse_key
 
 log = logging.getLogger("mge.discord.generalization")
 
@@ -43,7 +43,8 @@ def after_press_view(message: discord.Message, *, pressed: str, finished: bool) 
             label = child.label or key
             if parsed is not None and parsed.done and not is_pressed and not finished:
                 number = re.match(r"\d+\. ", label)  # labels are numbered when the choices are listed above
-                label = (number.group(0) if number else "") + DONE_LABEL
+                prefix = number.group(0) if number else ""
+                label = prefix + done_label(label.removeprefix(prefix))
             style = (
                 discord.ButtonStyle.success
                 if is_pressed or child.style is discord.ButtonStyle.success

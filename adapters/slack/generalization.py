@@ -29,7 +29,7 @@ from adapters.slack.render import (
     without_buttons,
 )
 from bot.generalization.picks import PressResult, PressStatus
-from core.generalization import DONE_LABEL, parse_key
+from core.generalization import done_label, parse_key
 
 log = logging.getLogger("mge.slack.generalization")
 
@@ -46,7 +46,8 @@ def blocks_after_pick(blocks: list[dict[str, Any]], *, key: str, note: str) -> l
                     continue
                 parsed = parse_key(value)
                 if parsed is not None and parsed.done:
-                    element = {**element, "text": plain(DONE_LABEL, BUTTON_LABEL_LIMIT)}
+                    label = done_label(str((element.get("text") or {}).get("text") or ""))
+                    element = {**element, "text": plain(label, BUTTON_LABEL_LIMIT)}
                 elements.append(element)
             if elements:
                 kept.append({**block, "elements": elements})
@@ -59,12 +60,23 @@ def blocks_after_pick(blocks: list[dict[str, Any]], *, key: str, note: str) -> l
 def updated_blocks(blocks: list[dict[str, Any]], *, key: str, result: PressResult) -> list[dict[str, Any]] | None:
     """How the pressed message should look after ``result``; None to leave it as it is."""
     if result.status in (PressStatus.PICKED, PressStatus.ALREADY_PICKED):
-        return blocks_after_pick(blocks, key=key, note=f"You picked: *{escape(result.title or '')}*")
+        return blocks_after_pick(blocks, key=key, note=f"\u2713 *{escape(result.title or '')}*")
     if result.status is PressStatus.DONE:
-        return without_buttons(blocks, f"You chose: *{DONE_LABEL}*")
+        return without_buttons(blocks, f"\u2713 *{escape(_label_of(blocks, key))}*")
     if result.status is PressStatus.CLOSED:
         return without_buttons(blocks)
     return None
+
+
+def _label_of(blocks: list[dict[str, Any]], key: str) -> str:
+    """The label of the button with value ``key`` (the "None of these" / "Done" one, in its language)."""
+    for block in blocks:
+        if block.get("type") != "actions":
+            continue
+        for element in block.get("elements") or []:
+            if str(element.get("value") or "") == key:
+                return str((element.get("text") or {}).get("text") or "")
+    return ""
 
 
 async def show_pick(client: AsyncWebClient, pressed: ButtonMessage, key: str, result: PressResult) -> None:

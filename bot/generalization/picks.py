@@ -42,19 +42,19 @@ from core.generalization import (
     question_text,
 )
 from core.interview import match_choice
+from core.member_texts import InterviewTexts, english, texts_for
 from core.messages import ChoicePrompt, CommunityRef
 from core.text import counted, matches_word
 from storage import generalization_repo as repo
 from storage import values_repo
 from storage.database import Database
-from storage.models import CanonicalValue, Community, GeneralizationOffer, Member, Scenario
+from storage.models import CanonicalValue, Community, GeneralizationOffer, Interview, Member, Scenario
 
 log = logging.getLogger("mge.generalization")
 
-INVALID_TEXT = "That button is not one I can use, so I didn't record anything."
-NOT_YOURS_TEXT = "That question was asked to another member, so I didn't record your press."
-OTHER_COMMUNITY_TEXT = "That question belongs to another community, so I didn't record your press."
-CLOSED_TEXT = "You already finished that question, so I didn't record this press. Thank you!"
+# What a refused press is told before the offer (and so its language) is known.
+INVALID_TEXT = english().offer_invalid
+OTHER_COMMUNITY_TEXT = english().offer_other_community
 
 
 class PressStatus(enum.StrEnum):
@@ -91,10 +91,19 @@ class GeneralizationOffers:
         self._rng = rng or random.Random()
 
     async def offer(
-        self, *, community_id: int, member_id: int, interview_id: int, scenario_id: int | None, now: datetime
+        self,
+        *,
+        community_id: int,
+        member_id: int,
+        interview_id: int,
+        scenario_id: int | None,
+        now: datetime,
+        texts: InterviewTexts | None = None,
     ) -> ChoicePrompt | None:
-        """Choose and record the values to show; the question to send, or None when there is nothing to
-        offer (no other visible values) or this interview had its offer already."""
+        """Choose and record the values to show; the question to send (in the interview's ``texts``), or
+        None when there is nothing to offer (no other visible values) or this interview had its offer
+        already."""
+        texts = texts or english()
         async with self._db.session() as session:
             candidates = await candidates_for(
                 session, community_id=community_id, member_id=member_id, scenario_id=scenario_id
@@ -124,10 +133,10 @@ class GeneralizationOffers:
                 )
             scenario = await session.get(Scenario, scenario_id) if scenario_id is not None else None
             text = question_text(
-                scenario.text if scenario is not None and scenario.community_id == community_id else None
+                scenario.text if scenario is not None and scenario.community_id == community_id else None, texts
             )
             await session.commit()  # offer and impressions are stored before anything is sent
-        return ChoicePrompt(text, offer_choices(offer_id, shown))
+        return ChoicePrompt(text, offer_choices(offer_id, shown, texts))
 
     async def press(self, *, key: str, community: CommunityRef, platform_user_id: str, now: datetime) -> PressResult:
         return await record_press(
@@ -157,6 +166,7 @@ class GeneralizationOffers:
             if offer is None:
                 return None
             rows = await repo.impressions_with_values(session, offer_id=offer.id)
+            texts = await _offer_texts(session, offer)
         # The options as they were shown (same labels, same order, "None of these" last).
         choices = offer_choices(
             offer.id,
@@ -164,9 +174,10 @@ class GeneralizationOffers:
                 Shown(Candidate(i.value_id, title, description, i.own_scenario), i.position)
                 for i, title, description in rows
             ],
+            texts,
         )
         choice = match_choice(text, choices)
-        if choice is None and matches_word(text, "done", "none"):
+        if choice is None and matches_word(text, "done", "none", texts.choices.done, texts.choices.none):
             choice = choices[-1]
         if choice is None:
             return None
@@ -240,16 +251,21 @@ async def record_press(
             or member.community_id != offer.community_id
             or member.platform_user_id != platform_user_id
         ):
-            return PressResult(PressStatus.REFUSED, NOT_YOURS_TEXT)
+            # Said in the offer's language: the member pressing is not the one it was for, but the
+            # message they pressed is in it.
+            return PressResult(PressStatus.REFUSED, (await _offer_texts(session, offer)).offer_not_yours)
+        texts = await _offer_texts(session, offer)
         if parsed.value_id is None:  # "done": the member has finished picking
             await repo.close_offer(session, offer_id=offer.id, now=now)
             picked = await repo.count_picked(session, offer_id=offer.id)
             await session.commit()
+            if picked == 1:
+                return PressResult(PressStatus.DONE, texts.offer_finished_one)
             if picked:
-                return PressResult(PressStatus.DONE, f"Thank you! Noted the {counted(picked, 'value')} you picked.")
-            return PressResult(PressStatus.DONE, "Thank you! Noted that none of these fit.")
+                return PressResult(PressStatus.DONE, texts.offer_finished.format(count=picked))
+            return PressResult(PressStatus.DONE, texts.offer_none_fit)
         if offer.closed_at is not None:
-            return PressResult(PressStatus.CLOSED, CLOSED_TEXT)
+            return PressResult(PressStatus.CLOSED, texts.offer_closed)
         impression = await repo.find_impression(
             session, offer_id=offer.id, community_id=offer.community_id, value_id=parsed.value_id
         )
@@ -260,8 +276,15 @@ async def record_press(
         updated = await repo.pick_impression(session, impression_id=impression.id, offer_id=offer.id, now=now)
         await session.commit()
     if not updated:
-        return PressResult(PressStatus.ALREADY_PICKED, f"You already picked “{title}”.", title)
-    return PressResult(PressStatus.PICKED, f"Noted: “{title}”. Pick any others that fit, then “Done”.", title)
+        return PressResult(PressStatus.ALREADY_PICKED, texts.offer_already_picked.format(title=title), title)
+    picked_text = texts.offer_picked.format(title=title, done=texts.choices.done)
+    return PressResult(PressStatus.PICKED, picked_text, title)
+
+
+async def _offer_texts(session: AsyncSession, offer: GeneralizationOffer) -> InterviewTexts:
+    """The texts of the interview the offer followed (its language is set when the card is confirmed)."""
+    interview = await session.get(Interview, offer.interview_id)
+    return texts_for(interview.language if interview is not None else None)
 
 
 # --- stats ---------------------------------------------------------------------------------------------

@@ -304,6 +304,9 @@ class Effects:
             return Outcome(await self._prompts.show(ctx, event.source, hint=True))
         record.status = CardStatus.CONFIRMED
         record.confirmed_at = ctx.now
+        # What follows the card (the offer of other values, presses on it) is said in the language the
+        # interview was held in, also when that was the community's by default.
+        ctx.interview.language = ctx.language
         # The card is the member's (committed by the loop) before its value is looked for.
         return Outcome(next=T.CARD_SAVED)
 
@@ -359,6 +362,7 @@ class Effects:
                 interview_id=ctx.interview.id,
                 scenario_id=ctx.interview.scenario_id,
                 now=ctx.now,
+                texts=ctx.texts,
             )
         except Exception:
             log.exception("offering values to pick after interview %s failed", ctx.interview.id)

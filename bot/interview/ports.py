@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
+from core.member_texts import InterviewTexts
 from core.messages import CommunityRef, Outbound
 
 if TYPE_CHECKING:
@@ -38,7 +39,14 @@ class GeneralizationOffer(Protocol):
     records what it shows, then returns the question to send (None: nothing to offer)."""
 
     async def offer(
-        self, *, community_id: int, member_id: int, interview_id: int, scenario_id: int | None, now: datetime
+        self,
+        *,
+        community_id: int,
+        member_id: int,
+        interview_id: int,
+        scenario_id: int | None,
+        now: datetime,
+        texts: InterviewTexts | None = None,
     ) -> Outbound | None: ...
 
     async def typed(

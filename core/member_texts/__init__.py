@@ -40,6 +40,9 @@ class ChoiceLabels(BaseModel):
     continue_: str = Field(min_length=1, max_length=MAX_LABEL, alias="continue")
     same: str = Field(min_length=1, max_length=MAX_LABEL)
     mine: str = Field(min_length=1, max_length=MAX_LABEL)
+    #: The offer of other values: the last button before a pick, and what it becomes after one.
+    none: str = Field(min_length=1, max_length=MAX_LABEL)
+    done: str = Field(min_length=1, max_length=MAX_LABEL)
 
     def by_key(self) -> dict[str, str]:
         return self.model_dump(by_alias=True)
@@ -118,6 +121,18 @@ class InterviewTexts(BaseModel):
     invalid_card: str
     tell_operator: str
     nothing_lost: str
+    #: The offer of other members' values after a confirmed card (docs/method.md §2).
+    offer_question: str
+    offer_this_question: str
+    offer_picked: str
+    offer_already_picked: str
+    offer_finished_one: str
+    offer_finished: str
+    offer_none_fit: str
+    offer_closed: str
+    offer_invalid: str
+    offer_not_yours: str
+    offer_other_community: str
     choices: ChoiceLabels
     commands: CommandWords
     llm_errors: LLMErrorTexts
