@@ -23,6 +23,7 @@ from core.prompts import load_prompt
 from storage import member_texts_repo
 from storage.models import LLMCall, MemberTextTranslation
 from tests.conftest import make_llm
+from tests.fakes.openai_server import Delay, Response
 from tests.test_interview_service import (  # noqa: F401 (scenario_id is a fixture)
     ALICE,
     CARD,
@@ -272,10 +273,10 @@ async def test_two_processes_translating_at_once_both_succeed(
     await start_conversation(service, scenario_id)
     await consent(other_process, scenario_id, BOB)
 
-    def answer(body: dict) -> dict:
-        return (
-            ITALIAN if "fixed texts of a chat interviewer" in body["messages"][0]["content"] else italian_turn("E poi?")
-        )
+    def answer(body: dict) -> Response:
+        if "fixed texts of a chat interviewer" in body["messages"][0]["content"]:
+            return Delay(0.3, then=ITALIAN)  # neither has stored its translation when the other looks
+        return italian_turn("E poi?")
 
     fake_openai.script(*[answer] * 4)
     replies = await asyncio.gather(

@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import Any
 
 from pydantic import ValidationError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.interview.turns import TurnContext
+from bot.values.languages import TRANSLATION_TEMPERATURE, RecordedCall
 from core.llm import LLM, LLMError
 from core.member_texts import InterviewTexts, built_in
 from core.member_texts.translation import (
@@ -28,13 +27,8 @@ from storage import member_texts_repo
 
 log = logging.getLogger("mge.interviews")
 
-#: A translation is not prose of its own: keep the model close to the original.
-TRANSLATION_TEMPERATURE = 0.0
 #: After a failed translation, the language's members read English this long before the next attempt.
 RETRY_AFTER = timedelta(hours=1)
-
-#: Awaits and records one LLM request: (purpose, prompt hash, model, request) → its result.
-RecordedCall = Callable[[str, str, str, Awaitable[Any]], Awaitable[Any]]
 
 
 class MemberTexts:
