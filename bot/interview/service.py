@@ -21,11 +21,13 @@ from typing import Any
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.interview.effects import Effects, Event, Outcome
+from bot.interview.member_texts import MemberTexts
 from bot.interview.ports import CardReconciler, GeneralizationAnswer, GeneralizationOffer, InterviewConfig
 from bot.interview.prompting import CurrentPrompt
 from bot.interview.scenarios import ScenarioLookup
 from bot.interview.texts import llm_failure_text
 from bot.interview.turns import LLM_KINDS, PENDING_KINDS, TurnContext
+from bot.runtime.jobs import LLMRecorder
 from bot.runtime.leases import MemberLeases
 from bot.voting.reasons import take_reason
 from core import interview as machine
@@ -64,6 +66,8 @@ class InterviewService:
         self._clock = clock
         #: Offers other values after a confirmed card (docs/method.md §2); without one, nothing is offered.
         self._generalizer = generalizer
+        #: The interviewer's fixed texts in languages without a file: translated once, then stored.
+        self._texts = MemberTexts(llm=llm, model=config.articulation_model)
         scenarios = ScenarioLookup()
         self._prompts = CurrentPrompt(scenarios=scenarios, reconciler=reconciler)
         self._effects = Effects(
@@ -132,6 +136,7 @@ class InterviewService:
             if interview is None:
                 return await self._begin(session, member, now, scenario_id=scenario_id)
             ctx = self._context(session, member, interview, now)
+            await self._texts.prepare(ctx)
             if self._idle(interview, now):
                 return await self._run(ctx, Trigger.TIMEOUT)
             if await ctx.pending():
@@ -170,6 +175,8 @@ class InterviewService:
                 return [Reply(saved)]
             return await self._begin(session, member, now, first_words=cleaned.text)
         ctx = self._context(session, member, interview, now, next_seq=last_seq + 1, last_role=last_role)
+        # What is stored only: the member's words are read with it, and saved before any model is asked.
+        await self._texts.prepare(ctx, translate=False)
         notices = await self._run(ctx, Trigger.TIMEOUT, text=cleaned.text) if self._idle(interview, now) else []
         return notices + await self._react(ctx, cleaned.text)
 
@@ -178,10 +185,13 @@ class InterviewService:
     ) -> list[Outbound] | None:
         """The answer to a button that is no longer on offer, or None when the press is current."""
         if interview is None:
+            tag = await repo.last_language(session, member_id=member.id) or self._config.community_language
+            call = LLMRecorder(session, member.community_id, now).call
+            texts = await self._texts.texts(session, tag, now=now, call=call) or texts_for(tag)
             await session.commit()
-            texts = texts_for(await repo.last_language(session, member_id=member.id) or self._config.community_language)
             return [Reply(f"{texts.stale_button} {texts.stale_no_interview}")]
         ctx = self._context(session, member, interview, now)
+        await self._texts.prepare(ctx)
         if key in {choice.key for choice in await self._prompts.offered(ctx)}:
             return None
         await session.commit()
@@ -230,6 +240,9 @@ class InterviewService:
                 return sent + [Reply(llm_failure_text(ctx.texts, error, step.effect))]
             self._enter(ctx, state, step.new_state)
             await ctx.session.commit()
+            # The effect may have learned the member's language (the interviewer reports it each turn):
+            # what follows, like the say-back in the same turn, reads its fixed texts in it.
+            await self._texts.prepare(ctx)
             sent += outcome.send
             if outcome.after is not None:
                 sent += await outcome.after()
@@ -271,6 +284,7 @@ class InterviewService:
             session, member_id=member.id
         )
         ctx = self._context(session, member, interview, now, next_seq=1, last_role=None, transcript_rows=[])
+        await self._texts.prepare(ctx)
         if member.consented_at is not None:
             return await self._run(ctx, Trigger.CONSENT_GIVEN)
         await session.commit()

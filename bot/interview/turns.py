@@ -5,7 +5,7 @@ per message), with the LLM calls it records."""
 from __future__ import annotations
 
 from collections.abc import Awaitable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -46,6 +46,8 @@ class TurnContext:
     transcript_rows: list[tuple[str, str, str]] | None = None
     #: MGE_COMMUNITY_LANGUAGE: the interview's language until the member's is known.
     community_language: str = DEFAULT_LANGUAGE
+    #: Fixed texts for languages without a file, by tag, as ``bot.interview.member_texts`` found them.
+    resolved: dict[str, InterviewTexts] = field(default_factory=dict)
 
     @property
     def language(self) -> str:
@@ -55,8 +57,9 @@ class TurnContext:
 
     @property
     def texts(self) -> InterviewTexts:
-        """The interviewer's fixed texts in the interview's language (English when none are written for it)."""
-        return texts_for(self.language)
+        """The interviewer's fixed texts in the interview's language: written for it, or translated (as
+        resolved for this message), else English."""
+        return self.resolved.get(self.language) or texts_for(self.language)
 
     async def call_llm(self, purpose: str, prompt_sha: str, model: str, request: Awaitable):
         """Await an LLM request and record it (tokens, outcome) against the interview, even on failure."""

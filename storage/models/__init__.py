@@ -27,6 +27,7 @@ from storage.models.legitimacy import (
     SurveyAnswer,
     SurveyOffer,
 )
+from storage.models.member_texts import MemberTextTranslation
 from storage.models.operations import CommunitySchedule, JobRun, JobStatus, ModerationAction
 from storage.models.polls import Poll, PollReaction, ReactionEvent, Vote, VoteReasonAsk, VoteReasonOptOut
 from storage.models.stories import MoralContext, ScenarioContext, TransitionStory
@@ -54,6 +55,7 @@ __all__ = [
     "Member",
     "MemberFacts",
     "MemberLease",
+    "MemberTextTranslation",
     "ModerationAction",
     "MoralContext",
     "Poll",
