@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from pydantic import ValidationError
 
 from adapters.openai_schema import strict_json_schema
+from bot.interview.member_texts import stored_or_written
 from bot.interview.service import InterviewService
 from core.member_texts import english, texts_for
 from core.member_texts.translation import TranslatedTexts, stored_texts
@@ -97,7 +98,21 @@ ITALIAN = {
         "continue": "Continua",
         "same": "Sì, è il mio valore",
         "mine": "No, tieni separato il mio",
+        "none": "Nessuno di questi",
+        "done": "Fatto",
     },
+    "offer_question": "Un'ultima, facoltativa: ecco valori descritti da altri membri, per questa domanda e per altre. "
+    "Quali sarebbe saggio considerare per {about}? Scegli quelli adatti, poi premi «{done}» (o «{none}»).",
+    "offer_this_question": "la domanda a cui hai appena risposto",
+    "offer_picked": "Annotato: «{title}». Scegline altri adatti, poi «{done}».",
+    "offer_already_picked": "Hai già scelto «{title}».",
+    "offer_finished_one": "Grazie! Ho annotato il valore che hai scelto.",
+    "offer_finished": "Grazie! Ho annotato i {count} valori che hai scelto.",
+    "offer_none_fit": "Grazie! Ho annotato che nessuno di questi va bene.",
+    "offer_closed": "Hai già finito quella domanda, quindi non ho registrato questo clic. Grazie!",
+    "offer_invalid": "Non posso usare quel pulsante, quindi non ho registrato nulla.",
+    "offer_not_yours": "Quella domanda era per un altro membro, quindi non ho registrato il tuo clic.",
+    "offer_other_community": "Quella domanda appartiene a un'altra comunità, quindi non ho registrato il tuo clic.",
     "commands": {"cancel": ["annulla", "basta"], "restart": ["ricomincia"], "retry": ["riprova"]},
     "llm_errors": {
         "rate_limited": "Il modello linguistico è occupato in questo momento.",
@@ -265,6 +280,20 @@ async def test_a_second_member_in_italian_costs_no_translation(
     assert texts(said_back).startswith(ITALIAN["say_back_opening"])
     assert len(translations(fake_openai)) == 1
     assert len(await rows(database, LLMCall, LLMCall.purpose == "translate_texts")) == 1
+
+
+async def test_what_follows_an_interview_reads_the_stored_translation_without_asking_the_model(
+    service, database, fake_openai, scenario_id
+):
+    """The offer of other values and the notes after a press are said after the interview, outside its
+    turn: they read the stored texts (or English), never translate."""
+    await italian_check(service, fake_openai, scenario_id)
+    calls = len(fake_openai.chat_requests)
+    async with database.session() as session:
+        assert (await stored_or_written(session, "it-CH")).offer_not_yours == ITALIAN["offer_not_yours"]
+        assert await stored_or_written(session, "ja") == english()
+        assert await stored_or_written(session, None) == english()
+    assert len(fake_openai.chat_requests) == calls
 
 
 async def test_two_processes_translating_at_once_both_succeed(

@@ -31,6 +31,7 @@ from datetime import datetime
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.interview.member_texts import stored_or_written
 from core.cards import ValueStatus
 from core.generalization import (
     PAPER_RATES,
@@ -42,7 +43,7 @@ from core.generalization import (
     question_text,
 )
 from core.interview import match_choice
-from core.member_texts import InterviewTexts, english, texts_for
+from core.member_texts import InterviewTexts, english
 from core.messages import ChoicePrompt, CommunityRef
 from core.text import counted, matches_word
 from storage import generalization_repo as repo
@@ -284,7 +285,7 @@ async def record_press(
 async def _offer_texts(session: AsyncSession, offer: GeneralizationOffer) -> InterviewTexts:
     """The texts of the interview the offer followed (its language is set when the card is confirmed)."""
     interview = await session.get(Interview, offer.interview_id)
-    return texts_for(interview.language if interview is not None else None)
+    return await stored_or_written(session, interview.language if interview is not None else None)
 
 
 # --- stats ---------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.interview.turns import TurnContext
 from bot.values.languages import TRANSLATION_TEMPERATURE, RecordedCall
 from core.llm import LLM, LLMError
-from core.member_texts import InterviewTexts, built_in
+from core.member_texts import InterviewTexts, built_in, english
 from core.member_texts.translation import (
     TranslatedTexts,
     primary_language,
@@ -29,6 +29,22 @@ log = logging.getLogger("mge.interviews")
 
 #: After a failed translation, the language's members read English this long before the next attempt.
 RETRY_AFTER = timedelta(hours=1)
+
+
+async def stored_or_written(session: AsyncSession, tag: str | None) -> InterviewTexts:
+    """The texts for ``tag``'s language without asking the model: the file, the stored translation, or
+    English (for what follows an interview, when its language's texts were resolved already)."""
+    if not tag:
+        return english()
+    if (written := built_in(tag)) is not None:
+        return written
+    row = await member_texts_repo.stored_translation(session, language=primary_language(tag))
+    if row is None:
+        return english()
+    try:
+        return stored_texts(row.texts, tag)
+    except ValidationError:
+        return english()
 
 
 class MemberTexts:
