@@ -6,11 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from core.cards import ValuesCard, card_as_text
+from core.member_texts import InterviewTexts, english
 
 #: Button keys: ``valuecheck:<check id>:same|separate``.
 KEY_PREFIX = "valuecheck:"
 SAME, SEPARATE = "same", "separate"
-QUESTION = "Is this still what you care about?"
 
 Button = tuple[str, str]  # (key, label), as core.legitimacy's
 
@@ -32,22 +32,18 @@ def parse_key(key: str) -> CheckKey | None:
     return CheckKey(int(parts[0]), parts[1])
 
 
-def check_text(value: ValuesCard, *, moved: bool) -> str:
-    why = (
-        "Your values card was merged with other members' cards that express the same value."
-        if moved
-        else "Another member's card now states the value your card is part of."
-    )
-    return f"{why} This is how the value reads now:\n\n{card_as_text(value)}\n\n{QUESTION}"
+def check_text(value: ValuesCard, *, moved: bool, texts: InterviewTexts | None = None) -> str:
+    """The question in the member's language (``texts``); the value as the community shares it."""
+    texts = texts or english()
+    why = texts.later_check_merged if moved else texts.later_check_restated
+    shown = card_as_text(value, attention_heading=texts.attention_heading)
+    return f"{why} {texts.later_check_reads_now}\n\n{shown}\n\n{texts.later_check_question}"
 
 
-def check_buttons(check_id: int) -> list[Button]:
-    return [(f"{KEY_PREFIX}{check_id}:{SAME}", "Yes"), (f"{KEY_PREFIX}{check_id}:{SEPARATE}", "No, keep mine separate")]
+def check_buttons(check_id: int, texts: InterviewTexts | None = None) -> list[Button]:
+    labels = (texts or english()).choices
+    return [(f"{KEY_PREFIX}{check_id}:{SAME}", labels.yes), (f"{KEY_PREFIX}{check_id}:{SEPARATE}", labels.mine)]
 
 
-THANKS = {
-    SAME: "Thank you — noted that this value still represents what you care about.",
-    SEPARATE: "Done: your card is a value of its own again, in your own words.",
-}
-ALREADY_ANSWERED = "You already answered this one — thank you."
-MOVED_SINCE = "Thank you — noted. Your card has moved since this question, so nothing was changed."
+def thanks_text(answer: str, texts: InterviewTexts) -> str:
+    return texts.later_check_thanks_same if answer == SAME else texts.later_check_thanks_separate

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from core.graph.votes import CHOICES, Choice
 from core.legitimacy import Button
+from core.member_texts import InterviewTexts, english
 from core.polls import BUTTON_LABELS, QUESTION
 
 #: ``vote.why``'s column length: a reason is a sentence or two; a longer one is cut.
@@ -84,10 +85,11 @@ def parse_vote_key(key: str) -> VoteKey | None:
     return VoteKey(int(poll), chosen)
 
 
-def reason_buttons(ask_id: int) -> list[Button]:
+def reason_buttons(ask_id: int, texts: InterviewTexts | None = None) -> list[Button]:
+    labels = (texts or english()).choices
     return [
-        (f"{REASON_KEY_PREFIX}{ask_id}:{SKIP}", "Skip"),
-        (f"{REASON_KEY_PREFIX}{ask_id}:{STOP}", "Don't ask me again"),
+        (f"{REASON_KEY_PREFIX}{ask_id}:{SKIP}", labels.skip),
+        (f"{REASON_KEY_PREFIX}{ask_id}:{STOP}", labels.stop_asking),
     ]
 
 
@@ -109,26 +111,16 @@ def gist(story: str, limit: int = GIST_CHARS) -> str:
     return cut.rstrip(",;:") + "…"
 
 
-def reason_question_text(choice: str, story: str) -> str:
-    word = _label(choice)
-    return (
-        f"What made you choose “{word}” on this story? “{gist(story)}”\n"
-        "Reply here with a sentence in your own words (it is kept with your vote, without your name), "
-        "or press Skip."
-    )
+def reason_question_text(choice: str, story: str, texts: InterviewTexts | None = None) -> str:
+    """The question in the member's language (``texts``); the choice as the poll showed it."""
+    texts = texts or english()
+    return texts.reason_question.format(choice=_label(choice), story=gist(story), skip=texts.choices.skip)
 
 
 def clip_reason(text: str) -> str:
     """A member's reason as stored: one paragraph, at most :data:`MAX_REASON_CHARS` characters."""
     line = " ".join(text.split())
     return line if len(line) <= MAX_REASON_CHARS else line[: MAX_REASON_CHARS - 1] + "…"
-
-
-REASON_SAVED_TEXT = "Thank you: I saved that as the reason for your vote."
-REASON_SKIPPED_TEXT = "Skipped. I won't ask about this vote again."
-REASON_OPTED_OUT_TEXT = "Understood: I won't ask why you voted again."
-REASON_CLOSED_TEXT = "This question is closed already."
-REASON_VOTE_CHANGED_TEXT = "You changed that vote after I asked, so I did not keep this as its reason."
 
 
 @dataclass(frozen=True, slots=True)

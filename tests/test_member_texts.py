@@ -5,7 +5,9 @@ through the service (real SQLite, the real OpenAI client, the fake server on loo
 from __future__ import annotations
 
 import pytest
+from sqlmodel import select
 
+from bot.voting.reasons import answer_reason_button, send_reason_questions, take_reason
 from core.interview import CARD_CHOICES, CONSENT_CHOICES, SPEC, InterviewState, Trigger, interpret, localized
 from core.languages import guess_language
 from core.member_texts import (
@@ -19,7 +21,7 @@ from core.member_texts import (
     texts_for,
 )
 from core.messages import CardProposal, ChoicePrompt, Reply
-from storage.models import Interview, ValuesCardRecord
+from storage.models import Interview, Member, ValuesCardRecord, VoteReasonAsk
 from tests.fakes.openai_server import Error
 from tests.test_framing_language import ENGLISH_OF_SPANISH, HEARD_IN_SPANISH, SPANISH_CARD
 from tests.test_interview_service import (  # noqa: F401
@@ -31,6 +33,9 @@ from tests.test_interview_service import (  # noqa: F401
     texts,
     the_interview,
 )
+from tests.test_polls import YES, poll  # noqa: F401 (poll: a fixture)
+from tests.test_vote_inbox import react
+from tests.test_vote_reasons_db import Messenger
 
 S, T = InterviewState, Trigger
 ES = texts_for("es")
@@ -282,3 +287,34 @@ async def test_the_offer_of_other_values_follows_the_interviews_language(
         assert stored.closed_at is not None and sum(1 for i in shown if i.picked_at) == 1
     finally:
         await llm.aclose()
+
+
+async def test_a_reason_question_after_a_vote_is_asked_and_answered_in_the_members_language(database, clock, poll):
+    await react(database, clock)(YES, user="1001")
+    async with database.session() as session:
+        member = (await session.exec(select(Member).where(Member.platform_user_id == "1001"))).one()
+        session.add(
+            Interview(
+                community_id=member.community_id,
+                member_id=member.id,
+                state="confirmed",
+                language="es",
+                created_at=clock(),
+                last_activity_at=clock(),
+            )
+        )
+        await session.commit()
+    clock.advance(minutes=1)  # the interview was before the vote's question
+    messenger = Messenger()
+    assert await send_reason_questions(database, {"discord": messenger}, now=clock()) == 1
+    [(_, question)] = messenger.sent
+    assert question.startswith("¿Qué te hizo elegir «") and question.endswith("o pulsa Omitir.")
+    async with database.session() as session:
+        saved = await take_reason(session, member_id=member.id, text="Porque cuida a todos.", now=clock())
+        await session.commit()
+        [ask] = (await session.exec(select(VoteReasonAsk))).all()
+    assert saved == ES.reason_saved
+    [closed] = await answer_reason_button(
+        database, key=f"why:{ask.id}:skip", platform="discord", platform_user_id="1001", now=clock()
+    )
+    assert closed.text == ES.reason_closed

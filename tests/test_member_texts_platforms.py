@@ -8,9 +8,13 @@ from __future__ import annotations
 import json
 
 import pytest
+from sqlmodel import select
 
+from adapters.discord.legitimacy import DiscordDirectMessenger
+from bot.values.checks import send_value_checks
 from core.member_texts import english, texts_for
-from storage.models import ValuesCardRecord
+from core.messages import CommunityRef
+from storage.models import Interview, Member, ValueCheck, ValuesCardRecord
 from tests.discord_support import fake_discord, guild, running_bot  # noqa: F401 (fixtures)
 from tests.test_cli_chat import env, fake, mge  # noqa: F401 (env and fake are fixtures)
 from tests.test_discord_adapter import DmThread, buttons, rows
@@ -21,6 +25,7 @@ from tests.test_slack_http import (
     slack,  # noqa: F401 (a fixture)
 )
 from tests.test_slack_http import scenario_id as slack_scenario_id  # noqa: F401 (a fixture)
+from tests.test_value_checks_platforms import merged_by_the_batch_job
 
 pytestmark = pytest.mark.sqlite_only
 ES = texts_for("es")
@@ -120,3 +125,43 @@ def test_mge_chat_switches_to_spanish_when_the_member_writes_spanish(fake, env, 
     assert ES.opening_assistant in out and ES.say_back_opening in out and "1. Eso es" in out
     assert ES.card_heading in out and ES.attention_heading in out and "1. Confirmar" in out
     assert "Tu tarjeta de valores «Valentía con cuidado» está guardada." in out
+
+
+# --- the DMs after an interview: in the language of the member's last one ------------------------------
+
+
+async def test_discord_a_value_check_after_a_merge_is_asked_in_the_members_language(
+    fake_discord, guild, service, database, fake_openai, clock
+):
+    alice = fake_discord.add_user("alicia")
+    ref = CommunityRef("discord", str(guild.id), guild.name)
+    cid, _, _ = await merged_by_the_batch_job(database, fake_openai, ref, joining=str(alice.id), clock=clock)
+    async with database.session() as session:
+        member = (await session.exec(select(Member).where(Member.platform_user_id == str(alice.id)))).one()
+        session.add(
+            Interview(
+                community_id=cid,
+                member_id=member.id,
+                state="confirmed",
+                language="es-MX",
+                created_at=clock(),
+                last_activity_at=clock(),
+            )
+        )
+        await session.commit()
+    async with running_bot(fake_discord, service, database, clock) as client:
+        messengers = {"discord": DiscordDirectMessenger(client)}
+        assert await send_value_checks(database, messengers, community_id=cid, now=clock()) == 1
+        channel = fake_discord.dm_channel_id(alice)
+        [message] = await fake_discord.wait_for_bot_messages(channel, 1)
+        assert message["content"].startswith(ES.later_check_merged) and message["content"].endswith(
+            ES.later_check_question
+        )
+        assert ES.attention_heading in message["content"]
+        labels = [c["label"] for row in message["components"] for c in row["components"]]
+        assert labels == ["Sí", "No, mantener el mío aparte"]
+        async with database.session() as session:
+            [check] = (await session.exec(select(ValueCheck))).all()
+        await fake_discord.press_button(alice, message, f"mge:choice:valuecheck:{check.id}:same")
+        [_, thanks] = await fake_discord.wait_for_bot_messages(channel, 2)
+        assert thanks["content"] == ES.later_check_thanks_same

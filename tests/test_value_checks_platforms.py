@@ -12,8 +12,8 @@ from adapters.embeddings import LLMEmbedder
 from adapters.slack.legitimacy import SlackDirectMessenger
 from bot.values.batch import run_dedup
 from bot.values.checks import send_value_checks, stats_lines
+from core.member_texts import english
 from core.messages import CommunityRef
-from core.value_checks import QUESTION
 from storage.models import ValueCheck
 from tests.conftest import make_llm
 from tests.dedup_support import AUTONOMY, AUTONOMY_REWORDED, Embeddings, add_card, near, same, unit
@@ -79,7 +79,7 @@ async def test_discord_dm_after_a_batch_merge_and_keep_mine_separate_splits(
         assert await send_value_checks(database, messengers, community_id=cid, now=clock()) == 0  # once
         channel = fake_discord.dm_channel_id(alice)
         [message] = await fake_discord.wait_for_bot_messages(channel, 1)
-        assert QUESTION in message["content"] and AUTONOMY["title"] in message["content"]
+        assert english().later_check_question in message["content"] and AUTONOMY["title"] in message["content"]
         [check] = await checks(database)
         buttons = [(c["custom_id"], c["label"]) for row in message["components"] for c in row["components"]]
         assert buttons == [
@@ -106,7 +106,7 @@ async def test_slack_dm_after_a_batch_merge_and_yes_is_stored_once(service, data
         [opened] = harness.slack.calls_to("conversations.open")
         assert opened.params["users"] == "U1"
         [posted] = harness.posted()
-        assert QUESTION in posted.dump() and "No, keep mine separate" in posted.dump()
+        assert english().later_check_question in posted.dump() and "No, keep mine separate" in posted.dump()
 
         await harness.press(posted, "Yes")
         await harness.settle()

@@ -25,8 +25,9 @@ from bot.voting.polls import post_story_poll
 from bot.voting.reasons import send_reason_questions, stats_lines
 from core.graph import GraphParams, build_moral_graph
 from core.interview import InterviewState
+from core.member_texts import english
 from core.messages import CommunityRef
-from core.vote_reasons import NOTHING_TO_VOTE_TEXT, REASON_SAVED_TEXT, Candidate, draw_order
+from core.vote_reasons import NOTHING_TO_VOTE_TEXT, Candidate, draw_order
 from storage import communities_repo
 from storage.models import (
     Interview,
@@ -165,7 +166,7 @@ async def test_discord_one_reason_question_per_vote_stored_exported_and_forgotte
         # Alice answers in a sentence: it is her vote's reason, not the start of an interview.
         await fake_discord.send_dm(alice, REASON)
         [_, thanks] = await fake_discord.wait_for_bot_messages(fake_discord.dm_channel_id(alice), 2)
-        assert thanks["content"] == REASON_SAVED_TEXT
+        assert thanks["content"] == english().reason_saved
         assert await rows(database, Interview) == []
         [alices] = [v for v in await rows(database, Vote) if v.why]
         assert alices.why == " ".join(REASON.split()) and alices.choice == "upgrade"
@@ -272,7 +273,7 @@ async def test_slack_reason_once_per_redelivered_reaction_answer_stored_and_mge_
         assert "What made you choose" in question.dump()
         await harness.dm("Listening came first <!channel>")
         await harness.settle()
-        assert REASON_SAVED_TEXT in harness.posted()[-1].dump()
+        assert english().reason_saved in harness.posted()[-1].dump()
         [vote] = await rows(database, Vote)
         assert vote.why == "Listening came first <!channel>"
 

@@ -9,7 +9,8 @@ from sqlmodel import select
 from bot.voting.dm_vote import next_story
 from bot.voting.reasons import send_reason_questions, take_reason
 from core.interview import InterviewState
-from core.vote_reasons import NOTHING_TO_VOTE_TEXT, REASON_SAVED_TEXT
+from core.member_texts import english
+from core.vote_reasons import NOTHING_TO_VOTE_TEXT
 from storage.models import Interview, Member, Vote, VoteReasonAsk
 from tests.test_polls import YES, poll  # noqa: F401 (poll: the fixture)
 from tests.test_vote_inbox import react
@@ -52,7 +53,7 @@ async def test_one_question_per_vote_sent_outside_interviews_and_answered_once(d
     async with database.session() as session:
         saved = await take_reason(session, member_id=members["1001"].id, text="It  was kind.", now=clock())
         await session.commit()
-        assert saved == REASON_SAVED_TEXT
+        assert saved == english().reason_saved
         assert await take_reason(session, member_id=members["1001"].id, text="more", now=clock()) is None
         whys = sorted((v.why or "") for v in (await session.exec(select(Vote))).all())
     assert whys == ["", "It was kind."]
@@ -70,7 +71,6 @@ async def test_the_draw_leaves_out_polls_the_member_voted_on(database, clock, po
 
 
 async def test_a_reply_after_the_vote_changed_is_not_kept_as_the_new_choices_reason(database, clock, poll):
-    from core.vote_reasons import REASON_VOTE_CHANGED_TEXT
     from tests.test_polls import NO
 
     vote = react(database, clock)
@@ -86,7 +86,7 @@ async def test_a_reply_after_the_vote_changed_is_not_kept_as_the_new_choices_rea
         member = (await session.exec(select(Member).where(Member.platform_user_id == "1001"))).one()
         reply = await take_reason(session, member_id=member.id, text="It was kind.", now=clock())
         await session.commit()
-        assert reply == REASON_VOTE_CHANGED_TEXT
+        assert reply == english().reason_vote_changed
         stored = (await session.exec(select(Vote))).one()
     assert (stored.choice, stored.why) == ("no_upgrade", None)
 

@@ -24,6 +24,7 @@ from core.member_texts.translation import (
     translated,
 )
 from storage import member_texts_repo
+from storage import repositories as interviews_repo
 
 log = logging.getLogger("mge.interviews")
 
@@ -45,6 +46,12 @@ async def stored_or_written(session: AsyncSession, tag: str | None) -> Interview
         return stored_texts(row.texts, tag)
     except ValidationError:
         return english()
+
+
+async def member_texts(session: AsyncSession, *, member_id: int) -> InterviewTexts:
+    """The texts for a DM to a member outside an interview (a value check, a reason question): in the
+    language of their last interview, as stored; English when they had none."""
+    return await stored_or_written(session, await interviews_repo.last_language(session, member_id=member_id))
 
 
 class MemberTexts:

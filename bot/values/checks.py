@@ -15,10 +15,11 @@ import logging
 from collections.abc import Mapping
 from datetime import datetime
 
+from bot.interview.member_texts import member_texts
 from bot.legitimacy.checks import DirectMessenger, Outgoing
 from bot.values.corrections import record_member_verdict
 from core.cards import ValuesCard
-from core.value_checks import ALREADY_ANSWERED, MOVED_SINCE, SAME, THANKS, check_buttons, check_text, parse_key
+from core.value_checks import SAME, check_buttons, check_text, parse_key, thanks_text
 from storage import dedup_repo
 from storage import values_repo as repo
 from storage.database import Database
@@ -43,6 +44,7 @@ async def send_value_checks(
             value = await repo.get_value(session, value_id=check.value_id)
             claimed = value is not None and await dedup_repo.claim_value_check(session, check_id=check.id, now=now)
             await session.commit()
+            texts = await member_texts(session, member_id=check.member_id)
         if not claimed or value is None:
             continue
         shown = ValuesCard.model_construct(
@@ -51,8 +53,8 @@ async def send_value_checks(
         try:
             await messenger.send(
                 platform_user_id=user_id,
-                text=check_text(shown, moved=check.change.startswith("moved:")),
-                buttons=check_buttons(check.id),
+                text=check_text(shown, moved=check.change.startswith("moved:"), texts=texts),
+                buttons=check_buttons(check.id, texts),
             )
         except Exception as error:
             log.warning("could not ask member %s about value %s: %r", check.member_id, check.value_id, error)
@@ -81,17 +83,18 @@ async def record_check_answer(
             return []
         first = await dedup_repo.answer_value_check(session, check_id=check.id, answer=parsed.answer, now=now)
         await session.commit()
+        texts = await member_texts(session, member_id=member.id)
         card_id = check.card_id
         current = await repo.current_assignment(session, card_id=card_id)
     if not first:
-        return [Outgoing(ALREADY_ANSWERED)]
+        return [Outgoing(texts.later_check_already_answered)]
     if current is None or current.canonical_value_id != check.value_id:
         # The card moved on since (an undo, a later merge): the answer is about a value it is no longer in.
-        return [Outgoing(MOVED_SINCE)]
+        return [Outgoing(texts.later_check_moved_since)]
     # LookupError: the card is in no value any more; the answer is stored, there is nothing to split.
     with contextlib.suppress(LookupError):
         await record_member_verdict(database, card_id=card_id, agrees=parsed.answer == SAME, now=now)
-    return [Outgoing(THANKS[parsed.answer])]
+    return [Outgoing(thanks_text(parsed.answer, texts))]
 
 
 async def stats_lines(database: Database, *, community_id: int) -> list[str]:

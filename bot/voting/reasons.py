@@ -37,13 +37,10 @@ from datetime import datetime, timedelta
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.interview.member_texts import member_texts
 from bot.legitimacy.checks import DirectMessenger, Outgoing
+from core.member_texts import InterviewTexts
 from core.vote_reasons import (
-    REASON_CLOSED_TEXT,
-    REASON_OPTED_OUT_TEXT,
-    REASON_SAVED_TEXT,
-    REASON_SKIPPED_TEXT,
-    REASON_VOTE_CHANGED_TEXT,
     STOP,
     ReasonOutcome,
     clip_reason,
@@ -83,11 +80,13 @@ async def send_reason_questions(database: Database, messengers: Mapping[str, Dir
         messenger = messengers.get(platform)
         if messenger is None:
             continue
-        text = await _claim(database, ask, member, now=now)
-        if text is None:
+        claimed = await _claim(database, ask, member, now=now)
+        if claimed is None:
             continue
+        text, texts = claimed
         try:
-            await messenger.send(platform_user_id=member.platform_user_id, text=text, buttons=reason_buttons(ask.id))
+            buttons = reason_buttons(ask.id, texts)
+            await messenger.send(platform_user_id=member.platform_user_id, text=text, buttons=buttons)
         except Exception as error:
             log.warning("could not ask member %s why they voted: %r", member.id, error)
             async with database.session() as session:
@@ -98,9 +97,12 @@ async def send_reason_questions(database: Database, messengers: Mapping[str, Dir
     return sent
 
 
-async def _claim(database: Database, ask: VoteReasonAsk, member: Member, *, now: datetime) -> str | None:
-    """The question's text, with the question claimed as sent; None when it is not to be sent now (closed
-    with the reason, or left queued while the member is in an interview)."""
+async def _claim(
+    database: Database, ask: VoteReasonAsk, member: Member, *, now: datetime
+) -> tuple[str, InterviewTexts] | None:
+    """The question's text (and the texts of the member's language), with the question claimed as sent;
+    None when it is not to be sent now (closed with the reason, or left queued while the member is in an
+    interview)."""
     async with database.session() as session:
         outcome = await _not_to_ask(session, ask, member)
         if outcome is not None:
@@ -119,7 +121,8 @@ async def _claim(database: Database, ask: VoteReasonAsk, member: Member, *, now:
         if not await repo.claim_ask(session, ask_id=ask.id, now=now):
             return None
         await session.commit()
-        return reason_question_text(vote.choice, found[0].shown_story)
+        texts = await member_texts(session, member_id=member.id)
+        return reason_question_text(vote.choice, found[0].shown_story, texts), texts
 
 
 async def _not_to_ask(session: AsyncSession, ask: VoteReasonAsk, member: Member) -> ReasonOutcome | None:
@@ -143,6 +146,7 @@ async def take_reason(session: AsyncSession, *, member_id: int, text: str, now: 
     ask = await repo.outstanding_ask(session, member_id=member_id, sent_since=now - ANSWER_WITHIN)
     if ask is None:
         return None
+    texts = await member_texts(session, member_id=member_id)
     vote = await repo.vote_of(session, poll_id=ask.poll_id, voter_key=voter_key_of(member_id))
     if vote is None:
         await repo.close_ask(session, ask_id=ask.id, outcome=ReasonOutcome.RETRACTED, now=now)
@@ -150,11 +154,11 @@ async def take_reason(session: AsyncSession, *, member_id: int, text: str, now: 
     if ask.sent_at is not None and vote.updated_at > ask.sent_at:
         # The question quoted the choice they had then; this text explains that one, not the current vote.
         await repo.close_ask(session, ask_id=ask.id, outcome=ReasonOutcome.RETRACTED, now=now)
-        return REASON_VOTE_CHANGED_TEXT
+        return texts.reason_vote_changed
     vote.why = clip_reason(text)
     session.add(vote)
     await repo.close_ask(session, ask_id=ask.id, outcome=ReasonOutcome.ANSWERED, now=now)
-    return REASON_SAVED_TEXT
+    return texts.reason_saved
 
 
 async def answer_reason_button(
@@ -177,14 +181,15 @@ async def answer_reason_button(
             or community.platform != platform
         ):
             return []
+        texts = await member_texts(session, member_id=member.id)
         if parsed.action == STOP:
             await repo.opt_out(session, member_id=member.id, community_id=member.community_id, now=now)
             await repo.close_member_asks(session, member_id=member.id, outcome=ReasonOutcome.OPTED_OUT, now=now)
             await session.commit()
-            return [Outgoing(REASON_OPTED_OUT_TEXT)]
+            return [Outgoing(texts.reason_opted_out)]
         skipped = await repo.close_ask(session, ask_id=ask.id, outcome=ReasonOutcome.SKIPPED, now=now)
         await session.commit()
-    return [Outgoing(REASON_SKIPPED_TEXT if skipped else REASON_CLOSED_TEXT)]
+    return [Outgoing(texts.reason_skipped if skipped else texts.reason_closed)]
 
 
 # --- stats --------------------------------------------------------------------------------------------

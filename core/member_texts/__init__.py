@@ -43,6 +43,10 @@ class ChoiceLabels(BaseModel):
     #: The offer of other values: the last button before a pick, and what it becomes after one.
     none: str = Field(min_length=1, max_length=MAX_LABEL)
     done: str = Field(min_length=1, max_length=MAX_LABEL)
+    #: The DMs after an interview: a value check's yes, a reason question's two buttons.
+    yes: str = Field(min_length=1, max_length=MAX_LABEL)
+    skip: str = Field(min_length=1, max_length=MAX_LABEL)
+    stop_asking: str = Field(min_length=1, max_length=MAX_LABEL)
 
     def by_key(self) -> dict[str, str]:
         return self.model_dump(by_alias=True)
@@ -133,6 +137,22 @@ class InterviewTexts(BaseModel):
     offer_invalid: str
     offer_not_yours: str
     offer_other_community: str
+    #: Asked by DM after a merge: is the value still the member's? (docs/method.md §4)
+    later_check_merged: str
+    later_check_restated: str
+    later_check_reads_now: str
+    later_check_question: str
+    later_check_thanks_same: str
+    later_check_thanks_separate: str
+    later_check_already_answered: str
+    later_check_moved_since: str
+    #: Asked by DM after a vote: what made them choose it? (docs/method.md §7)
+    reason_question: str
+    reason_saved: str
+    reason_skipped: str
+    reason_opted_out: str
+    reason_closed: str
+    reason_vote_changed: str
     choices: ChoiceLabels
     commands: CommandWords
     llm_errors: LLMErrorTexts
