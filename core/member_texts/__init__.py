@@ -84,7 +84,8 @@ class LLMErrorTexts(BaseModel):
 
 
 class InterviewTexts(BaseModel):
-    """The interviewer's fixed texts in one language. Field names are the keys of the language files."""
+    """The bot's fixed texts to a member in one language: the interview's, and those of the offer and the
+    DMs that follow it. Field names are the keys of the language files."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
