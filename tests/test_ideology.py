@@ -377,9 +377,11 @@ async def test_mydata_shows_the_rating_and_forget_deletes_it_leaving_no_trace(da
 # --- the command line ---------------------------------------------------------------------------------------
 
 
-@pytest.mark.slow  # `mge ideology` processes
+@pytest.mark.slow  # `mge chat` and `mge ideology` processes; the reruns run in this one (tests/cli_support.py)
 def test_mge_ideology_rate_rates_and_prints_the_stats(tmp_path):
     import os
+
+    from tests.cli_support import mge_in_process
 
     with FakeOpenAI.in_thread() as fake:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("MGE_", "OPENAI_", "DATABASE_URL"))}
@@ -405,7 +407,7 @@ def test_mge_ideology_rate_rates_and_prints_the_stats(tmp_path):
         assert "local (console): 1 rated now, 0 rejected" in result.stdout
         assert "1 opening answer(s) rated, mean 4.0" in result.stdout
         assert fake.chat_requests[-1].body["messages"][-1]["content"] == f"<answer>\n{SLOGAN}\n</answer>"
-        again = mge("ideology", "rate", "--community", "local")
+        again = mge_in_process("ideology", "rate", "--community", "local", env=env, cwd=tmp_path)
         assert again.returncode == 0 and "0 rated now" in again.stdout
-        missing = mge("ideology", "rate", "--community", "nowhere")
+        missing = mge_in_process("ideology", "rate", "--community", "nowhere", env=env, cwd=tmp_path)
         assert missing.returncode == 2 and "no community named 'nowhere'" in missing.stderr
