@@ -101,12 +101,17 @@ class Harness:
         """Let every handler that was dispatched finish: Bolt runs each listener as a task of its own that
         goes on after the ack, and the work it hands to ``deps.background`` with it. Waits for those tasks
         themselves rather than for a while: a wait long enough for a loaded machine cost every test."""
-        deadline = asyncio.get_running_loop().time() + timeout
-        await asyncio.sleep(0)  # a listener dispatched by the last request starts
-        while listeners := _bolt_listeners():
-            _, running = await asyncio.wait(listeners, timeout=deadline - asyncio.get_running_loop().time())
-            assert not running, f"Slack handlers still running after {timeout} s: {running}"
-        await self.deps.background.wait_idle(timeout)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            await asyncio.sleep(0)  # a listener dispatched by the last request starts
+            if listeners := _bolt_listeners():
+                _, running = await asyncio.wait(listeners, timeout=deadline - loop.time())
+                assert not running, f"Slack handlers still running after {timeout} s: {running}"
+            elif self.deps.background.active:
+                await self.deps.background.wait_idle(deadline - loop.time())
+            else:
+                break
         await inbox_for(self.deps.database).drain()  # reactions recorded so far are applied
 
 
