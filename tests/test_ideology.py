@@ -377,7 +377,7 @@ async def test_mydata_shows_the_rating_and_forget_deletes_it_leaving_no_trace(da
 # --- the command line ---------------------------------------------------------------------------------------
 
 
-@pytest.mark.slow  # `mge chat` and `mge ideology` processes; the reruns run in this one (tests/cli_support.py)
+@pytest.mark.slow  # an `mge ideology` process; the interview and the reruns run in this one (tests/cli_support.py)
 def test_mge_ideology_rate_rates_and_prints_the_stats(tmp_path):
     import os
 
@@ -394,12 +394,14 @@ def test_mge_ideology_rate_rates_and_prints_the_stats(tmp_path):
             HOME=str(tmp_path),
         )
 
-        def mge(*args: str, input: str | None = None) -> subprocess.CompletedProcess:
+        def mge(*args: str) -> subprocess.CompletedProcess:
             return subprocess.run(
-                [sys.executable, "-m", "bot", *args], input=input, env=env, capture_output=True, text=True, timeout=60
+                [sys.executable, "-m", "bot", *args], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
             )
 
-        chat = mge("chat", "--scenario", SCENARIO, "--yes", "--user", "ana", input=f"{SLOGAN}\n")
+        chat = mge_in_process(
+            "chat", "--scenario", SCENARIO, "--yes", "--user", "ana", env=env, cwd=tmp_path, input=f"{SLOGAN}\n"
+        )
         assert chat.returncode == 0, chat.stderr
         fake.script(rating(4, "Argues a side."))
         result = mge("ideology", "rate")
