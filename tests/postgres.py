@@ -92,6 +92,19 @@ class ThrowawayPostgres:
         self._admin(f"CREATE DATABASE {name}")
         return self.url(name)
 
+    @staticmethod
+    def copy_database(source: str, target: str) -> None:
+        """Make the database at URL ``target`` a copy of the one at ``source`` (same server; nobody may be
+        connected to ``source``): what was there is dropped."""
+        import psycopg
+        from sqlalchemy.engine import make_url
+
+        source_url, target_url = make_url(source), make_url(target)
+        admin = source_url.set(database="postgres").render_as_string(hide_password=False)
+        with psycopg.connect(admin, autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{target_url.database}"')
+            connection.execute(f'CREATE DATABASE "{target_url.database}" TEMPLATE "{source_url.database}"')
+
     def fresh_database(self) -> str:
         """A new database with the migrated schema; returns its URL."""
         name = f"test_{next(self._names)}"

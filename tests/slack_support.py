@@ -97,12 +97,35 @@ class Harness:
         self._mark = len(calls)
         return new
 
-    async def settle(self) -> None:
-        """Let every handler that was dispatched finish (they run after the ack, as separate tasks)."""
-        for _ in range(3):
-            await asyncio.sleep(0.05)
-            await self.deps.background.wait_idle(10)
+    async def settle(self, timeout: float = 10) -> None:
+        """Let every handler that was dispatched finish: Bolt runs each listener as a task of its own that
+        goes on after the ack, and the work it hands to ``deps.background`` with it. Waits for those tasks
+        themselves rather than for a while: a wait long enough for a loaded machine cost every test."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            await asyncio.sleep(0)  # a listener dispatched by the last request starts
+            if listeners := _bolt_listeners():
+                _, running = await asyncio.wait(listeners, timeout=deadline - loop.time())
+                assert not running, f"Slack handlers still running after {timeout} s: {running}"
+            elif self.deps.background.active:
+                await self.deps.background.wait_idle(deadline - loop.time())
+            else:
+                break
         await inbox_for(self.deps.database).drain()  # reactions recorded so far are applied
+
+
+#: The task slack_bolt's AsyncioListenerRunner runs each listener in (ack first, then the rest of the handler).
+BOLT_LISTENER_TASK = "run_ack_function_asynchronously"
+
+
+def _bolt_listeners() -> set[asyncio.Task]:
+    """The Bolt listener tasks of this event loop not finished yet."""
+    return {
+        task
+        for task in asyncio.all_tasks()
+        if not task.done() and BOLT_LISTENER_TASK in getattr(task.get_coro(), "__qualname__", "")
+    }
 
 
 def press_body(message: dict[str, Any], label: str, **where: Any) -> str:

@@ -1,5 +1,8 @@
 """Asking the graph (docs/method.md §9): a real graph built from story, poll and vote rows, the real OpenAI
-client against the fake OpenAI server, SQLite and PostgreSQL; and `mge ask` as a user runs it."""
+client against the fake OpenAI server; and `mge ask` as a user runs it.
+
+On SQLite only: asking reads the graph's rows with the queries the graph, digest and story tests run on
+PostgreSQL too, and records its LLM calls as every feature does; nothing here is SQL of its own."""
 
 from __future__ import annotations
 
@@ -35,10 +38,13 @@ from core.messages import CommunityRef
 from core.prompts import load_prompt
 from storage.database import Database
 from storage.models import Community, LLMCall, MoralContext, TransitionStory, Vote
+from tests.cli_support import mge_in_process
 from tests.conftest import make_llm
 from tests.fakes.openai_server import Error, FakeOpenAI, Raw
 from tests.fakes.story_rows import CONTEXT, FROM_VALUE, TO_VALUE, add_story
 from tests.test_poll_selection import open_poll
+
+pytestmark = pytest.mark.sqlite_only
 
 HERE = CommunityRef("discord", "1001", "Here")
 ELSEWHERE = CommunityRef("discord", "2002", "Elsewhere")
@@ -419,7 +425,7 @@ def mge(*args: str, env: dict, cwd: Path) -> subprocess.CompletedProcess:
     )
 
 
-@pytest.mark.slow  # `mge ask` processes
+@pytest.mark.slow  # an `mge ask` process; the other commands run in this one (tests/cli_support.py)
 def test_mge_ask_in_the_terminal(cli_env, tmp_path, clock):
     fake, url, env = cli_env
 
@@ -449,7 +455,7 @@ def test_mge_ask_in_the_terminal(cli_env, tmp_path, clock):
     assert "voted wiser than Fixing The Problem (3 of 4 voters)" in result.stdout
 
     fake.script(choose(here.context_id), answered(ANSWER, here.winner_id))
-    as_json = mge("ask", QUESTION, "--community", "local", "--json", env=env, cwd=tmp_path)
+    as_json = mge_in_process("ask", QUESTION, "--community", "local", "--json", env=env, cwd=tmp_path)
     assert as_json.returncode == 0, as_json.stderr
     doc = json.loads(as_json.stdout)
     assert doc["outcome"] == "answered" and doc["model"] == MODEL and doc["contexts"] == [CONTEXT]
@@ -457,11 +463,11 @@ def test_mge_ask_in_the_terminal(cli_env, tmp_path, clock):
     assert doc["promptShas"] == [load_prompt("ask_contexts").sha, load_prompt("ask_answer").sha]
 
     fake.script(choose())
-    nothing = mge("ask", "What is 17 times 23?", "--community", "local", env=env, cwd=tmp_path)
+    nothing = mge_in_process("ask", "What is 17 times 23?", "--community", "local", env=env, cwd=tmp_path)
     assert nothing.returncode == 1 and "doesn't seem to touch" in nothing.stdout
 
-    ambiguous = mge("ask", QUESTION, env=env, cwd=tmp_path)  # two communities: which one?
+    ambiguous = mge_in_process("ask", QUESTION, env=env, cwd=tmp_path)  # two communities: which one?
     assert ambiguous.returncode == 2 and "choose one with --community" in ambiguous.stderr
-    empty = mge("ask", "  ", "--community", "local", env=env, cwd=tmp_path)
+    empty = mge_in_process("ask", "  ", "--community", "local", env=env, cwd=tmp_path)
     assert empty.returncode == 2 and "Please ask a question" in empty.stderr
     assert fake.pending == 0 and len(fake.chat_requests) == 5

@@ -2,7 +2,10 @@
 actions (``bot.commands.moderator_actions.ACTIONS``, which builds the Discord and Slack commands) and over the `/mge`
 command tree the bot registers on Discord, run as a moderator through the real discord.Client against
 the fake Discord. A new action that forgets its audit entry, or a new moderator command outside the
-table, fails here until it is audited or declared ``read_only``."""
+table, fails here until it is audited or declared ``read_only``.
+
+On SQLite only, as the other Discord tests: the audit entry is one plain insert, and each action's own SQL
+(schedules, eligibility, values, stories, contexts) runs on PostgreSQL in that feature's tests."""
 
 from __future__ import annotations
 
@@ -21,6 +24,8 @@ from tests.fakes.story_rows import TO_VALUE, add_story
 from tests.test_contexts import SIX
 from tests.test_discord_moderator_actions import EXAMPLES, run
 from tests.test_stories import story_answer
+
+pytestmark = pytest.mark.sqlite_only
 
 MANAGE_GUILD = 1 << 5
 #: The member's own commands: they change only the member's own data, which the audit log does not name.

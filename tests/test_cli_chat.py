@@ -1,4 +1,7 @@
-"""`mge chat` and `mge cards list` as a user runs them: real subprocesses, piped stdin, the fake LLM server."""
+"""`mge chat` and `mge cards list` as a user runs them: `mge chat` in real subprocesses (piped stdin, a
+terminal, signals, kills), the fake LLM server. The commands that only read settings and the database
+(`--help`, `cards list`, `db`, a settings error) run in the test's process (tests/cli_support.py), as
+tests/test_operator_errors.py explains; one `mge --help` process checks the entry point itself."""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli_support import mge_in_process
 from tests.fakes.openai_server import FakeOpenAI
 
 # Slow: `mge` processes, some killed mid-turn.
@@ -66,7 +70,7 @@ def mge(*args: str, env: dict, input: str | None = None, cwd: Path | None = None
     )
 
 
-def test_scripted_interview_through_piped_stdin_produces_a_valid_card(fake, env, tmp_path):
+def test_scripted_interview_through_piped_stdin_produces_a_valid_card_listed_by_community(fake, env, tmp_path):
     fake.script(turn("What do you notice first?"), turn("Tell me about a time."), turn("ok", ready=True), HEARD, CARD)
     lines = [
         "She should think about whether the money will really help.",
@@ -76,7 +80,10 @@ def test_scripted_interview_through_piped_stdin_produces_a_valid_card(fake, env,
         "looks good",  # a typed yes confirms the card
     ]
     result = mge(
-        "chat", "--scenario", SCENARIO, "--yes", "--user", "ana", env=env, input="\n".join(lines) + "\n", cwd=tmp_path
+        *("chat", "--scenario", SCENARIO, "--yes", "--user", "ana", "--community", "club"),
+        env=env,
+        input="\n".join(lines) + "\n",
+        cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr
     out = result.stdout
@@ -86,23 +93,31 @@ def test_scripted_interview_through_piped_stdin_produces_a_valid_card(fake, env,
     assert "Generosity With Clear Eyes" in out and "1. Confirm" in out and "is saved" in out
     assert "agree" not in out.lower().split("is saved")[0].split("good response")[0]  # --yes skipped the notice
 
-    listed = mge("cards", "list", "--format", "json", env=env, cwd=tmp_path)
+    listed = mge_in_process("cards", "list", "--format", "json", env=env, cwd=tmp_path)
     assert listed.returncode == 0, listed.stderr
     [card] = json.loads(listed.stdout)
     assert card["title"] == CARD["title"] and card["policies"] == CARD["policies"]
     assert card["author"] == "ana" and card["scenario"] == SCENARIO and card["created"]
     assert {"id", "title", "description", "policies", "author", "scenario", "created"} <= card.keys()
 
-    table = mge("cards", "list", "--format", "table", env=env, cwd=tmp_path)
+    table = mge_in_process("cards", "list", "--format", "table", env=env, cwd=tmp_path)
     assert table.returncode == 0 and "Generosity" in table.stdout
 
+    in_club = mge_in_process("cards", "list", "--format", "json", "--community", "club", env=env, cwd=tmp_path)
+    assert [card["id"] for card in json.loads(in_club.stdout)] == [card["id"]]
+    missing = mge_in_process("cards", "list", "--community", "nowhere", env=env, cwd=tmp_path)
+    assert missing.returncode == 2 and "no community named 'nowhere'" in missing.stderr
 
-def test_end_of_input_saves_and_the_same_user_resumes(fake, env, tmp_path):
+
+def test_end_of_input_saves_and_the_same_user_resumes_with_settings_from_a_dotenv_file(fake, env, tmp_path):
+    env = {k: v for k, v in env.items() if k != "OPENAI_BASE_URL"}
+    (tmp_path / ".env").write_text(f"OPENAI_BASE_URL={fake.base_url}\nMGE_CHAT_MODEL=dotenv-model\n")
     fake.script(turn("What matters most to you here?"))
     first = mge(
         "chat", "--scenario", SCENARIO, "--yes", "--user", "ben", env=env, input="Trust matters.\n", cwd=tmp_path
     )
     assert first.returncode == 0, first.stderr
+    assert "What matters most to you here?" in first.stdout and fake.chat_requests[-1]["model"] == "dotenv-model"
     again = mge("chat", "--user", "ben", env=env, input="", cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     assert again.stdout.strip() == "What matters most to you here?"  # no consent or scenario asked again
@@ -327,25 +342,17 @@ def test_ctrl_c_at_the_prompt_and_while_the_model_answers_ends_at_once_and_resum
     assert members == ["An answer in flight."]
 
 
-def test_llm_errors_reach_the_member_as_words_and_exit_cleanly(fake, env, tmp_path):
-    from tests.fakes.openai_server import Error
+def test_llm_errors_and_a_cut_off_response_are_told_in_words_and_the_resumed_chat_recovers(fake, env, tmp_path):
+    from tests.fakes.openai_server import Body, Error
 
-    fake.script(Error(500), turn("Recovered question?"))
-    result = mge(
-        "chat", "--scenario", SCENARIO, "--yes", "--user", "gus", env=env, input="An answer.\nretry\n", cwd=tmp_path
+    fake.script(Error(500), Body('{"id": "chatcmpl-1", "choi'))
+    first = mge(
+        "chat", "--scenario", SCENARIO, "--yes", "--user", "lou", env=env, input="An answer.\nretry\n", cwd=tmp_path
     )
-    assert result.returncode == 0, result.stderr
-    assert "couldn't reach the language model" in result.stdout and "Recovered question?" in result.stdout
-    assert "Traceback" not in result.stderr
-
-
-def test_a_cut_off_llm_response_is_told_in_words_and_the_resumed_chat_recovers(fake, env, tmp_path):
-    from tests.fakes.openai_server import Body
-
-    fake.script(Body('{"id": "chatcmpl-1", "choi'))
-    first = mge("chat", "--scenario", SCENARIO, "--yes", "--user", "lou", env=env, input="An answer.\n", cwd=tmp_path)
     assert first.returncode == 0, first.stderr
-    assert "gave me an answer I couldn't use" in first.stdout and "nothing is lost" in first.stdout
+    unreachable, cut_off = first.stdout.split("Send 'retry' to try again.", 1)
+    assert "couldn't reach the language model" in unreachable
+    assert "gave me an answer I couldn't use" in cut_off and "nothing is lost" in cut_off
 
     fake.script(Body("<html>502 Bad Gateway</html>", content_type="text/html"), turn("Recovered question?"))
     resumed = mge("chat", "--user", "lou", env=env, input="retry\n", cwd=tmp_path)
@@ -364,7 +371,7 @@ def test_a_cut_off_llm_response_is_told_in_words_and_the_resumed_chat_recovers(f
 
 def test_no_llm_configured_is_a_clear_error(env, tmp_path):
     env = {k: v for k, v in env.items() if not k.startswith("OPENAI_")}
-    result = mge("chat", "--user", "hal", env=env, input="", cwd=tmp_path)
+    result = mge_in_process("chat", "--user", "hal", env=env, input="", cwd=tmp_path)
     assert result.returncode == 2
     assert "No language model is configured" in result.stderr and "OPENAI_BASE_URL" in result.stderr
     assert "Traceback" not in result.stderr
@@ -381,62 +388,27 @@ def test_no_llm_configured_is_a_clear_error(env, tmp_path):
     ],
 )
 def test_malformed_settings_are_explained(env, tmp_path, key, value, words):
-    result = mge("chat", env={**env, key: value}, input="", cwd=tmp_path)
+    result = mge_in_process("chat", env={**env, key: value}, input="", cwd=tmp_path)
     assert result.returncode == 2
     assert "Invalid configuration" in result.stderr and words in result.stderr
     assert "Traceback" not in result.stderr
 
 
-def test_settings_come_from_a_dotenv_file(fake, env, tmp_path):
-    env = {k: v for k, v in env.items() if k != "OPENAI_BASE_URL"}
-    (tmp_path / ".env").write_text(f"OPENAI_BASE_URL={fake.base_url}\nMGE_CHAT_MODEL=dotenv-model\n")
-    fake.script(turn("From dotenv?"))
-    result = mge("chat", "--scenario", SCENARIO, "--yes", "--user", "ivy", env=env, input="answer\n", cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    assert "From dotenv?" in result.stdout and fake.chat_requests[-1]["model"] == "dotenv-model"
-
-
 def test_every_command_has_help(env, tmp_path):
-    for args in [(), ("chat",), ("cards",), ("cards", "list"), ("db",), ("db", "upgrade"), ("db", "status")]:
-        result = mge(*args, "--help", env=env, cwd=tmp_path)
+    entry_point = mge("--help", env=env, cwd=tmp_path)
+    assert entry_point.returncode == 0 and "Usage" in entry_point.stdout
+    for args in [("chat",), ("cards",), ("cards", "list"), ("db",), ("db", "upgrade"), ("db", "status")]:
+        result = mge_in_process(*args, "--help", env=env, cwd=tmp_path)
         assert result.returncode == 0 and "Usage" in result.stdout, args
 
 
 def test_db_upgrade_and_status(env, tmp_path):
-    status = mge("db", "status", env=env, cwd=tmp_path)
+    status = mge_in_process("db", "status", env=env, cwd=tmp_path)
     assert status.returncode == 1 and "revision: none" in status.stdout
-    upgraded = mge("db", "upgrade", env=env, cwd=tmp_path)
+    upgraded = mge_in_process("db", "upgrade", env=env, cwd=tmp_path)
     assert upgraded.returncode == 0 and "was empty" in upgraded.stdout
-    status = mge("db", "status", env=env, cwd=tmp_path)
+    status = mge_in_process("db", "status", env=env, cwd=tmp_path)
     assert status.returncode == 0 and str(tmp_path / "data" / "mge.sqlite3") in status.stdout
-
-
-def test_cards_list_filters_by_community(fake, env, tmp_path):
-    fake.script(turn("Q1"), turn("Q2"), turn("ok", ready=True), HEARD, CARD)
-    answers = "a1\na2\na3\nthat's it\nconfirm\n"
-    assert (
-        mge(
-            "chat",
-            "--scenario",
-            SCENARIO,
-            "--yes",
-            "--user",
-            "jo",
-            "--community",
-            "club",
-            env=env,
-            input=answers,
-            cwd=tmp_path,
-        ).returncode
-        == 0
-    )
-    assert len(json.loads(mge("cards", "list", "--format", "json", env=env, cwd=tmp_path).stdout)) == 1
-    assert (
-        len(json.loads(mge("cards", "list", "--format", "json", "--community", "club", env=env, cwd=tmp_path).stdout))
-        == 1
-    )
-    missing = mge("cards", "list", "--community", "nowhere", env=env, cwd=tmp_path)
-    assert missing.returncode == 2 and "no community named 'nowhere'" in missing.stderr
 
 
 def test_interactive_terminal_shows_a_prompt_and_draws_the_card(fake, env, tmp_path):

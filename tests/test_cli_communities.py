@@ -1,6 +1,7 @@
 """`--community` names a community the way an operator knows it, on every command that takes it, and
-`mge communities list` shows those names: `mge` (real processes, and the same app in this process for the
-tables of commands) on a database holding a Discord server, Slack workspaces and a console community."""
+`mge communities list` shows those names: `mge` (two real processes, one that succeeds and one that fails;
+the same app in this process for the rest, see tests/cli_support.py) on a database holding a Discord server,
+Slack workspaces and a console community."""
 
 from __future__ import annotations
 
@@ -12,20 +13,19 @@ import sys
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner, Result
 
-from bot.cli.app import app
 from bot.cli.communities import community_rows
 from bot.cli.support import match_community
 from core.messages import CommunityRef
 from storage import communities_repo
 from storage import repositories as repo
 from storage.database import Database
+from tests.cli_support import Ran, mge_in_process
 from tests.dedup_support import add_card
 from tests.fakes.openai_server import FakeOpenAI
 from tests.test_contexts import SIX
 
-# Slow: `mge` processes.
+# Slow: two `mge` processes.
 pytestmark = pytest.mark.slow
 
 GUILD = CommunityRef("discord", "1300000000000000002", "Makers Guild")
@@ -116,20 +116,18 @@ def mge(*args: str, env: dict) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture
-def mge_here(env, monkeypatch):
-    """``mge`` run in this process (the same typer app the entry point runs), for the tables of commands
-    below: a process per row would cost seconds each, and the resolution of ``--community`` is the same
-    code either way (the process-level behaviour is covered by the tests that use :func:`mge`)."""
-    monkeypatch.chdir(env["HOME"])  # no .env of the repository
-    left_out = {k: None for k in os.environ if k.startswith(("MGE_", "OPENAI_", "DATABASE_URL")) and k not in env}
+def mge_here(env):
+    """``mge`` run in this process (the same typer app the entry point runs): a process per command would
+    cost seconds each, and the resolution of ``--community`` is the same code either way (the
+    process-level behaviour is covered by the tests that use :func:`mge`)."""
 
-    def run(*args: str) -> Result:
-        return CliRunner().invoke(app, list(args), env={**env, **left_out})
+    def run(*args: str) -> Ran:
+        return mge_in_process(*args, env=env, cwd=Path(env["HOME"]))  # HOME: no .env of the repository
 
     return run
 
 
-def test_communities_list_shows_what_community_accepts(env):
+def test_communities_list_shows_what_community_accepts(env, mge_here):
     listed = mge("communities", "list", "--format", "json", env=env)
     assert listed.returncode == 0, listed.stderr
     rows = json.loads(listed.stdout)
@@ -137,7 +135,7 @@ def test_communities_list_shows_what_community_accepts(env):
         (c.platform, c.external_id, c.name) for c in ALL
     ]
     assert [(r["members"], r["cards"]) for r in rows] == [(0, 0), (2, 2), (0, 0), (0, 0), (0, 0)]
-    table = mge("communities", "list", env=env)
+    table = mge_here("communities", "list")
     assert table.returncode == 0 and "1300000000000000002" in table.stdout and "Makers Guild" in table.stdout
 
 
@@ -158,7 +156,7 @@ def test_communities_list_shows_what_community_accepts(env):
 )
 def test_a_community_is_named_by_its_id_name_or_domain(mge_here, wanted, community):
     shown = mge_here("scenario", "list", "--community", wanted)
-    assert shown.exit_code == 0, shown.stderr
+    assert shown.returncode == 0, shown.stderr
     assert shown.stdout.strip() == f"{ALL.index(community) + 1}. Question of {community.external_id}?"
 
 
@@ -176,7 +174,7 @@ def test_a_name_two_communities_share_lists_both_in_one_line(env):
 def test_every_command_resolves_community_the_same_way(mge_here, tmp_path, command):
     args = [word.replace("{tmp}", str(tmp_path)) for word in command]
     unknown = mge_here(*args, "--community", "nowhere")
-    assert unknown.exit_code == 2, unknown.stderr
+    assert unknown.returncode == 2, unknown.stderr
     assert (
         unknown.stderr.startswith(
             "error: no community named 'nowhere'; there are: Makers Guild (discord "
@@ -189,17 +187,17 @@ def test_every_command_resolves_community_the_same_way(mge_here, tmp_path, comma
     assert "Traceback" not in found.stderr
 
 
-def test_scenario_add_goes_to_the_named_workspace_or_starts_a_console_community(env, fake):
+def test_scenario_add_goes_to_the_named_workspace_or_starts_a_console_community(mge_here, fake):
     fake.script({"contexts": SIX}, {"groups": []}, {"contexts": SIX}, {"groups": []})
-    added = mge("scenario", "add", "How can I help a grieving friend?", "--community", "acme", env=env)
+    added = mge_here("scenario", "add", "How can I help a grieving friend?", "--community", "acme")
     assert added.returncode == 0, added.stderr
-    listed = mge("scenario", "list", "--community", "T0ACME", env=env)
+    listed = mge_here("scenario", "list", "--community", "T0ACME")
     assert "How can I help a grieving friend?" in listed.stdout
-    fresh = mge("scenario", "add", "What is a fair share?", "--community", "garden club", env=env)
+    fresh = mge_here("scenario", "add", "What is a fair share?", "--community", "garden club")
     assert fresh.returncode == 0, fresh.stderr
-    rows = json.loads(mge("communities", "list", "--format", "json", env=env).stdout)
+    rows = json.loads(mge_here("communities", "list", "--format", "json").stdout)
     assert rows[-1]["platform"] == "console" and rows[-1]["name"] == "garden club"
-    several = mge("scenario", "add", "Another question?", env=env)
+    several = mge_here("scenario", "add", "Another question?")
     assert several.returncode == 2 and "choose one with --community" in several.stderr
 
 

@@ -1,5 +1,7 @@
 """`mge run` as an operator starts it: a real process, Slack in Socket Mode against the fake Slack
-(reached through the SLACK_API_URL setting), the fake OpenAI server, SQLite; stopped with SIGTERM."""
+(reached through the SLACK_API_URL setting), the fake OpenAI server, SQLite; stopped with SIGTERM. What is
+missing from the settings is explained before anything starts: those checks run `mge run` in the test's
+process (tests/cli_support.py; tests/test_operator_errors.py shows such a line reaching a process's stderr)."""
 
 from __future__ import annotations
 
@@ -11,10 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli_support import mge_in_process
 from tests.fakes.slack_api import FakeSlack, message_im_event
-
-# Slow: `mge run` processes.
-pytestmark = pytest.mark.slow
 
 
 def base_env(tmp_path: Path, **extra: str) -> dict[str, str]:
@@ -40,6 +40,7 @@ async def run_mge(*args: str, env: dict, cwd: Path) -> asyncio.subprocess.Proces
     )
 
 
+@pytest.mark.slow  # an `mge run` process
 async def test_run_serves_slack_socket_mode_and_stops_on_sigterm(fake_openai, tmp_path):
     async with FakeSlack() as slack:
         env = base_env(
@@ -82,16 +83,16 @@ async def test_run_serves_slack_socket_mode_and_stops_on_sigterm(fake_openai, tm
         "no-llm",
     ],
 )
-async def test_run_explains_what_is_missing(tmp_path, args, extra, words):
+def test_run_explains_what_is_missing(tmp_path, args, extra, words):
     env = base_env(tmp_path, **extra)
     if "No language model" not in words:
         env["OPENAI_BASE_URL"] = "http://127.0.0.1:9/v1"
-    process = await run_mge("run", *args, env=env, cwd=tmp_path)
-    _, stderr = await asyncio.wait_for(process.communicate(), 30)
-    assert process.returncode == 2
-    assert words in stderr.decode() and "Traceback" not in stderr.decode()
+    result = mge_in_process("run", *args, env=env, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert words in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.slow  # an `mge run` process
 async def test_a_worker_posts_scheduled_polls_through_the_web_api_and_stops_on_sigterm(
     fake_openai, tmp_path, migrated_sqlite
 ):

@@ -461,6 +461,7 @@ def test_cli_exports_every_format_and_names_no_one(cli, env, tmp_path):
     assert s.vid("A") in (out / "csv" / "values.json").read_text()
 
 
+@pytest.mark.sqlite_only  # the CLI's errors: the queries behind them run on both databases in the tests above
 def test_cli_errors_exit_2_with_a_message(cli, env, tmp_path):
     empty = export(cli, env, "--format", "json", "--out", "-")
     assert empty.exit_code == 2 and "error: there are no communities yet" in empty.stderr

@@ -1,6 +1,8 @@
 """Generalization picks (docs/method.md §2): after a confirmed card, other members' values are offered — some from
 the member's scenario, some from others — and what the member picks is recorded once and reported.
-Real SQLite and PostgreSQL, the real interview service and OpenAI client against the fake server."""
+Real SQLite and PostgreSQL, the real interview service and OpenAI client against the fake server; the tests
+of how the offer reaches the member (in a DM, in the console, after the value check, or not at all) run on
+SQLite only: the offer's SQL they go through is the SQL the other tests here run on both databases."""
 
 from __future__ import annotations
 
@@ -361,6 +363,7 @@ async def test_the_offer_follows_the_confirmed_card_and_is_stored_before_it_is_r
     assert not {i.value_id for i in shown} & set(world.never)
 
 
+@pytest.mark.sqlite_only
 async def test_in_a_dm_a_typed_number_title_or_done_is_a_pick_and_anything_else_starts_an_interview(
     gen_service, fake_openai, database, clock
 ):
@@ -389,6 +392,7 @@ async def test_in_a_dm_a_typed_number_title_or_done_is_a_pick_and_anything_else_
     assert isinstance(again[0], ChoicePrompt) and len(await rows(database, Interview)) == interviews_before + 1
 
 
+@pytest.mark.sqlite_only
 async def test_no_offer_when_the_interview_is_cancelled_or_without_a_generalizer(
     service, gen_service, fake_openai, database, clock
 ):
@@ -429,6 +433,7 @@ class StubReconciler:
         self.verdicts.append(agrees)
 
 
+@pytest.mark.sqlite_only
 async def test_after_the_value_check_the_offer_comes_with_the_thanks_and_skips_the_shared_value(
     database, fake_openai, interview_config, clock
 ):
@@ -640,6 +645,7 @@ async def test_moderator_stats_include_the_generalization_and_ideology_lines(dat
 # --- the console ---------------------------------------------------------------------------------------------
 
 
+@pytest.mark.sqlite_only
 async def test_the_console_shows_the_offer_and_records_picks_typed_by_number_or_name(
     gen_service, fake_openai, database, clock
 ):

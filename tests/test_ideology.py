@@ -377,9 +377,11 @@ async def test_mydata_shows_the_rating_and_forget_deletes_it_leaving_no_trace(da
 # --- the command line ---------------------------------------------------------------------------------------
 
 
-@pytest.mark.slow  # `mge ideology` processes
+@pytest.mark.slow  # an `mge ideology` process; the interview and the reruns run in this one (tests/cli_support.py)
 def test_mge_ideology_rate_rates_and_prints_the_stats(tmp_path):
     import os
+
+    from tests.cli_support import mge_in_process
 
     with FakeOpenAI.in_thread() as fake:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("MGE_", "OPENAI_", "DATABASE_URL"))}
@@ -392,12 +394,14 @@ def test_mge_ideology_rate_rates_and_prints_the_stats(tmp_path):
             HOME=str(tmp_path),
         )
 
-        def mge(*args: str, input: str | None = None) -> subprocess.CompletedProcess:
+        def mge(*args: str) -> subprocess.CompletedProcess:
             return subprocess.run(
-                [sys.executable, "-m", "bot", *args], input=input, env=env, capture_output=True, text=True, timeout=60
+                [sys.executable, "-m", "bot", *args], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
             )
 
-        chat = mge("chat", "--scenario", SCENARIO, "--yes", "--user", "ana", input=f"{SLOGAN}\n")
+        chat = mge_in_process(
+            "chat", "--scenario", SCENARIO, "--yes", "--user", "ana", env=env, cwd=tmp_path, input=f"{SLOGAN}\n"
+        )
         assert chat.returncode == 0, chat.stderr
         fake.script(rating(4, "Argues a side."))
         result = mge("ideology", "rate")
@@ -405,7 +409,7 @@ def test_mge_ideology_rate_rates_and_prints_the_stats(tmp_path):
         assert "local (console): 1 rated now, 0 rejected" in result.stdout
         assert "1 opening answer(s) rated, mean 4.0" in result.stdout
         assert fake.chat_requests[-1].body["messages"][-1]["content"] == f"<answer>\n{SLOGAN}\n</answer>"
-        again = mge("ideology", "rate", "--community", "local")
+        again = mge_in_process("ideology", "rate", "--community", "local", env=env, cwd=tmp_path)
         assert again.returncode == 0 and "0 rated now" in again.stdout
-        missing = mge("ideology", "rate", "--community", "nowhere")
+        missing = mge_in_process("ideology", "rate", "--community", "nowhere", env=env, cwd=tmp_path)
         assert missing.returncode == 2 and "no community named 'nowhere'" in missing.stderr

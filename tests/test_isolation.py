@@ -9,7 +9,9 @@ says "Alpha", everything of B says "Bravo", so "no B data" is checked on every a
 text; ids are checked as ids.
 
 Then, through the real platform paths, a member of one community never sees, votes in, exports or erases
-the other's data, and a moderator of one is not a moderator of the other. Real SQLite and PostgreSQL.
+the other's data, and a moderator of one is not a moderator of the other. Real SQLite and PostgreSQL for
+what writes (votes, forgetting: their SQL differs between the two); what only reads and checks permissions
+runs on SQLite, its queries being the ones the feature tests run on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -363,6 +365,7 @@ async def discord_world(fake_discord, service, database, fake_openai, clock):
         yield world
 
 
+@pytest.mark.sqlite_only
 async def test_discord_a_member_sees_only_the_community_they_ask_in(discord_world, database, fake_openai):
     world = discord_world
     for key in ("A", "B"):
@@ -400,6 +403,7 @@ async def test_discord_a_member_sees_only_the_community_they_ask_in(discord_worl
     assert [e["title"] for e in in_dm["embeds"]] == ["Alpha Courage Grounded In Care"]
 
 
+@pytest.mark.sqlite_only
 async def test_discord_a_moderator_sees_and_exports_only_their_own_guild(discord_world, database):
     world = discord_world
     before = {key: await snapshot(database, s) for key, s in world.seeded.items()}
@@ -462,6 +466,7 @@ async def test_discord_a_moderator_sees_and_exports_only_their_own_guild(discord
         }
 
 
+@pytest.mark.sqlite_only
 async def test_discord_manage_server_in_one_guild_grants_nothing_in_the_other(discord_world, database):
     world = discord_world
     b_before = await snapshot(database, world.seeded["B"])
@@ -487,6 +492,7 @@ async def test_discord_manage_server_in_one_guild_grants_nothing_in_the_other(di
     assert await snapshot(database, world.seeded["B"]) == b_before
 
 
+@pytest.mark.sqlite_only
 async def test_discord_a_moderator_cannot_post_into_another_guilds_channel(discord_world, database):
     world = discord_world
     b_channel = world.guilds["B"].channel_id
@@ -625,6 +631,7 @@ async def slack_world(service, database, fake_openai, clock):
         yield world
 
 
+@pytest.mark.sqlite_only
 async def test_slack_a_member_sees_only_the_workspace_they_ask_in(slack_world, database, fake_openai):
     world = slack_world
     for key in ("A", "B"):
@@ -652,6 +659,7 @@ async def test_slack_a_member_sees_only_the_workspace_they_ask_in(slack_world, d
     assert await ask_call_communities(database) == {a.community_id}
 
 
+@pytest.mark.sqlite_only
 async def test_slack_a_moderator_of_one_workspace_sees_exports_and_changes_only_that_one(slack_world, database):
     world = slack_world
     a, b = world.seeded["A"], world.seeded["B"]

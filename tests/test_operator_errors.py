@@ -1,5 +1,10 @@
-"""Faults an operator meets at start-up, as they meet them: `mge` run as a process with environment
-variables; each fault is one line on stderr naming the cause and what to do, exit code 2, no traceback."""
+"""Faults an operator meets at start-up, as they meet them: `mge` run with environment variables; each
+fault is one line on stderr naming the cause and what to do, exit code 2, no traceback.
+
+Most faults run the command in the test's process (tests/cli_support.py): the same app, the same message
+and exit code, without a second of imports per command. The read-only faults need a process that drops
+root's right to write anywhere, and one settings fault runs as a process too: together they show the
+line and the exit code reach a real stderr and exit status through the entry point."""
 
 from __future__ import annotations
 
@@ -14,9 +19,7 @@ from pathlib import Path
 import pytest
 
 from storage.migrate import upgrade
-
-# Slow: `mge` processes.
-pytestmark = pytest.mark.slow
+from tests.cli_support import mge_in_process
 
 #: Commands that open the database: the bot, the terminal interview, the migration and a read-only listing.
 COMMANDS = [("run",), ("chat", "--yes"), ("db", "upgrade"), ("cards", "list")]
@@ -56,9 +59,14 @@ def _mge(args: tuple[str, ...], env: dict, cwd: Path, prefix: list[str]) -> subp
     )
 
 
-def assert_one_line_failure(env: dict, cwd: Path, *words: str, commands=COMMANDS, prefix=()) -> None:
-    with ThreadPoolExecutor(len(commands)) as pool:
-        results = list(pool.map(lambda args: _mge(args, env, cwd, list(prefix)), commands))
+def assert_one_line_failure(env: dict, cwd: Path, *words: str, commands=COMMANDS, process: list[str] | None = None):
+    """Each command fails with one line naming ``words``; in a process started with ``process`` (a prefix
+    such as AS_A_USER, or []) when given, else in this one."""
+    if process is None:
+        results = [mge_in_process(*args, env=env, cwd=cwd) for args in commands]
+    else:
+        with ThreadPoolExecutor(len(commands)) as pool:
+            results = list(pool.map(lambda args: _mge(args, env, cwd, process), commands))
     for args, result in zip(commands, results):
         assert "Traceback" not in result.stderr, (args, result.stderr)
         assert result.returncode == 2, (args, result.returncode, result.stderr)
@@ -76,20 +84,22 @@ def database_file(migrated_sqlite, tmp_path: Path) -> Path:
     return path
 
 
+@pytest.mark.slow  # `mge` processes
 @pytest.mark.skipif(os.geteuid() == 0 and not Path("/usr/bin/setpriv").exists(), reason="needs setpriv as root")
 def test_a_read_only_database_file(env, tmp_path, database_file):
     path = database_file
     path.chmod(0o444)
-    assert_one_line_failure(env, tmp_path, f"the database file {path} is read-only", "writable", prefix=AS_A_USER)
+    assert_one_line_failure(env, tmp_path, f"the database file {path} is read-only", "writable", process=AS_A_USER)
 
 
+@pytest.mark.slow  # `mge` processes
 @pytest.mark.skipif(os.geteuid() == 0 and not Path("/usr/bin/setpriv").exists(), reason="needs setpriv as root")
 def test_a_read_only_database_folder(env, tmp_path, database_file):
     path = database_file
     path.parent.chmod(0o555)
     try:
         assert_one_line_failure(
-            env, tmp_path, f"the database folder {path.parent} is read-only", "writable", prefix=AS_A_USER
+            env, tmp_path, f"the database folder {path.parent} is read-only", "writable", process=AS_A_USER
         )
     finally:
         path.parent.chmod(0o755)
@@ -119,7 +129,7 @@ def test_a_schema_newer_than_the_code(env, tmp_path, database_file):
         connection.execute("UPDATE alembic_version SET version_num = '0999'")
     connection.close()
     assert_one_line_failure(env, tmp_path, "0999", "newer version of the bot", "restore a backup")
-    result = _mge(("db", "upgrade"), env, tmp_path, [])
+    result = mge_in_process("db", "upgrade", env=env, cwd=tmp_path)
     assert "mge db upgrade" not in result.stderr
 
 
@@ -149,8 +159,9 @@ def test_a_data_directory_under_a_regular_file(env, tmp_path):
     assert_one_line_failure(env, tmp_path, f"{tmp_path / 'plain'} is a file, not a folder", "MGE_DATA_DIR")
 
 
+@pytest.mark.slow  # an `mge` process
 def test_several_settings_problems_share_the_one_line(env, tmp_path):
     env.update(MGE_INTERVIEW_IDLE_TIMEOUT_HOURS="-1", MGE_LLM_MAX_RETRIES="lots")
     assert_one_line_failure(
-        env, tmp_path, "MGE_INTERVIEW_IDLE_TIMEOUT_HOURS", "MGE_LLM_MAX_RETRIES", commands=COMMANDS[:1]
+        env, tmp_path, "MGE_INTERVIEW_IDLE_TIMEOUT_HOURS", "MGE_LLM_MAX_RETRIES", commands=COMMANDS[:1], process=[]
     )

@@ -31,6 +31,7 @@ from storage.migrate import (
     upgrade,
 )
 from tests.conftest import BACKENDS
+from tests.postgres import ThrowawayPostgres
 
 #: Milliseconds after a process (with everything imported) starts migrating. A first start takes about
 #: 150 ms on an idle machine: most offsets land inside it, the last ones after it.
@@ -191,7 +192,7 @@ POPULATED = ([("Here",)], [("Ada",)], [("Candour", 1)])
 
 
 def _populated_at_0005(urls: list[str]) -> None:
-    """Each database at revision 0005 with rows; SQLite files are copies of the first (faster to make)."""
+    """Each database at revision 0005 with rows: copies of the first (faster to make)."""
     upgrade(urls[0], "0005")
     _populate(urls[0])
     for url in urls[1:]:
@@ -199,8 +200,7 @@ def _populated_at_0005(urls: list[str]) -> None:
             sqlite_path(url).parent.mkdir(parents=True)
             shutil.copy(sqlite_path(urls[0]), sqlite_path(url))  # no -wal left: the last connection closed
         else:
-            upgrade(url, "0005")
-            _populate(url)
+            ThrowawayPostgres.copy_database(urls[0], url)  # no connection left: upgrade and _populate dispose theirs
 
 
 @pytest.fixture(params=BACKENDS)
