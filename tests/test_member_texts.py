@@ -166,6 +166,24 @@ def test_the_language_of_a_first_message_is_guessed_only_when_the_words_tell(tex
     assert guess_language(text, among=LANGUAGES) == language
 
 
+async def interviewed_before(database, platform_user_id: str, *, language: str, at) -> Member:
+    """The member, with an interview held in ``language`` and ended at ``at`` (what DMs after it read)."""
+    async with database.session() as session:
+        member = (await session.exec(select(Member).where(Member.platform_user_id == platform_user_id))).one()
+        session.add(
+            Interview(
+                community_id=member.community_id,
+                member_id=member.id,
+                state="confirmed",
+                language=language,
+                created_at=at,
+                last_activity_at=at,
+            )
+        )
+        await session.commit()
+        return member
+
+
 # --- a Spanish-speaking member through the service ---------------------------------------------------
 
 
@@ -291,19 +309,7 @@ async def test_the_offer_of_other_values_follows_the_interviews_language(
 
 async def test_a_reason_question_after_a_vote_is_asked_and_answered_in_the_members_language(database, clock, poll):
     await react(database, clock)(YES, user="1001")
-    async with database.session() as session:
-        member = (await session.exec(select(Member).where(Member.platform_user_id == "1001"))).one()
-        session.add(
-            Interview(
-                community_id=member.community_id,
-                member_id=member.id,
-                state="confirmed",
-                language="es",
-                created_at=clock(),
-                last_activity_at=clock(),
-            )
-        )
-        await session.commit()
+    member = await interviewed_before(database, "1001", language="es", at=clock())
     clock.advance(minutes=1)  # the interview was before the vote's question
     messenger = Messenger()
     assert await send_reason_questions(database, {"discord": messenger}, now=clock()) == 1

@@ -14,12 +14,13 @@ from adapters.discord.legitimacy import DiscordDirectMessenger
 from bot.values.checks import send_value_checks
 from core.member_texts import english, texts_for
 from core.messages import CommunityRef
-from storage.models import Interview, Member, ValueCheck, ValuesCardRecord
+from storage.models import ValueCheck, ValuesCardRecord
 from tests.discord_support import fake_discord, guild, running_bot  # noqa: F401 (fixtures)
 from tests.test_cli_chat import env, fake, mge  # noqa: F401 (env and fake are fixtures)
 from tests.test_discord_adapter import DmThread, buttons, rows
 from tests.test_discord_adapter import scenario_id as discord_scenario_id  # noqa: F401 (a fixture)
 from tests.test_framing_language import ENGLISH_OF_SPANISH, HEARD_IN_SPANISH, SPANISH_CARD
+from tests.test_member_texts import interviewed_before
 from tests.test_slack_http import (
     actions,
     slack,  # noqa: F401 (a fixture)
@@ -136,19 +137,7 @@ async def test_discord_a_value_check_after_a_merge_is_asked_in_the_members_langu
     alice = fake_discord.add_user("alicia")
     ref = CommunityRef("discord", str(guild.id), guild.name)
     cid, _, _ = await merged_by_the_batch_job(database, fake_openai, ref, joining=str(alice.id), clock=clock)
-    async with database.session() as session:
-        member = (await session.exec(select(Member).where(Member.platform_user_id == str(alice.id)))).one()
-        session.add(
-            Interview(
-                community_id=cid,
-                member_id=member.id,
-                state="confirmed",
-                language="es-MX",
-                created_at=clock(),
-                last_activity_at=clock(),
-            )
-        )
-        await session.commit()
+    await interviewed_before(database, str(alice.id), language="es-MX", at=clock())
     async with running_bot(fake_discord, service, database, clock) as client:
         messengers = {"discord": DiscordDirectMessenger(client)}
         assert await send_value_checks(database, messengers, community_id=cid, now=clock()) == 1
