@@ -227,3 +227,41 @@ async def test_a_card_moved_twice_before_the_dms_go_out_is_asked_once_and_an_old
     )
     assert await current(database) == before
     assert "moved" in replies[0].text
+
+
+async def test_a_pass_that_fails_while_merging_keeps_nothing_of_it_and_is_retried_by_the_next_run(
+    database, fake_openai, vectors, llm, place, clock, monkeypatch
+):
+    import bot.values.converge as converge
+
+    cid = await community(database, "guild", clock())
+    vectors.set(AUTONOMY, unit(0))
+    vectors.set(AUTONOMY_REWORDED, near(unit(0), 0.15, 1))
+    first = await add_card(database, cid, AUTONOMY, clock(), member="ana")
+    late = await add_card(database, cid, AUTONOMY_REWORDED, clock(), member="ben")
+    for card_id in (first, late):
+        await place(card_id)
+    placed_before = await current(database)
+    real_apply = converge._apply
+
+    async def merge_then_fail(session, groups, *, now):
+        await real_apply(session, groups, now=now)  # the merge is written, then the pass breaks
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(converge, "_apply", merge_then_fail)
+    fake_openai.script({"groups": [group([first, late], best=first)]})
+    run = dict(llm=llm, embedder=LLMEmbedder(llm, "embed-model"), judge_model="j", community_id=cid, params=PARAMS)
+    with pytest.raises(RuntimeError):
+        await run_convergence(database, now=clock(), **run)
+    [job] = await rows(database, JobRun)
+    assert job.status == "failed" and "database went away" in job.detail
+    assert await current(database) == placed_before  # the half-applied merge was rolled back
+    assert {e.card_id for e in await rows(database, DedupQueueEntry)} == {first, late}  # still queued
+
+    monkeypatch.setattr(converge, "_apply", real_apply)
+    fake_openai.script({"groups": [group([first, late], best=first)]})
+    clock.advance(minutes=1)
+    report = await run_convergence(database, now=clock(), **run)  # the same pass, taken over at once
+    assert report.merges and (await current(database))[late][1] == "dedup_merge"
+    [job] = await rows(database, JobRun)
+    assert job.status == "done"

@@ -245,9 +245,18 @@ async def run_convergence(
                 finish_job(run, now=now, ok=False, detail=repr(error)[:200])
                 await session.commit()
                 raise
-            applied = await _apply(session, groups, now=now)
-            if focus is not None:
-                await dedup_repo.unqueue_cards(session, card_ids=focus)
+            await session.commit()  # the judge's call records and cached vectors, on their own
+            try:
+                applied = await _apply(session, groups, now=now)
+                if focus is not None:
+                    await dedup_repo.unqueue_cards(session, card_ids=focus)
+            except BaseException as error:
+                # Nothing of a half-applied pass stays; the run is marked failed, so the next maintenance
+                # run takes the pass over at once instead of waiting for a stale 'running' row.
+                await session.rollback()
+                finish_job(run, now=now, ok=False, detail=repr(error)[:200])
+                await session.commit()
+                raise
             report.clusters_judged += judged
             report.merges += applied
             report.rechecked = report.rechecked or focus is None
