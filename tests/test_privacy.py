@@ -538,6 +538,18 @@ async def test_mydata_holds_the_transcripts_cards_votes_and_routes_of_this_membe
     assert BOB_PHRASE not in export_bytes(in_b).decode()
 
 
+async def test_mydata_shows_a_story_as_it_was_polled_with_a_moderators_edit(builder, database):
+    world = await build_world(builder)
+    data = await export_member_data(database, community_id=world.community_id, platform_user_id=ALICE.platform_user_id)
+    story_id = data["votes"][0]["story_id"]
+    async with database.session() as session:
+        story = await session.get(TransitionStory, story_id)
+        model_text, story.edited_story, story.edited_by = story.story, "A clearer telling.", "cli:mod"
+        await session.commit()
+    data = await export_member_data(database, community_id=world.community_id, platform_user_id=ALICE.platform_user_id)
+    assert data["votes"][0]["story"] == "A clearer telling." != model_text
+
+
 async def test_mydata_of_someone_unknown_is_empty(builder, database):
     world = await build_world(builder, with_bob=False)
     data = await export_member_data(database, community_id=world.community_id, platform_user_id="nobody")

@@ -129,7 +129,7 @@ async def export_member_data(database: Database, *, community_id: int, platform_
                 "context": context.text,
                 "from_value": _value_title(values, story.from_value_id),
                 "to_value": _value_title(values, story.to_value_id),
-                "story": story.story,
+                "story": story.shown_story,  # as the polls show it: a moderator's edit, else the model's
                 "choice": vote.choice,
                 "why": vote.why,
                 "cast_at": _when(vote.cast_at),
