@@ -166,6 +166,65 @@ def test_the_language_of_a_first_message_is_guessed_only_when_the_words_tell(tex
     assert guess_language(text, among=LANGUAGES) == language
 
 
+#: What English-speaking members type at consent or as a first answer: English words other languages'
+#: lists share ("me", "as", "um", "die", "con"), names and acronyms ("Los Angeles", "EU"), one function
+#: word alone. None of them may switch an English member's interview to another language.
+ENGLISH_SHORT_ANSWERS = (
+    "me too",
+    "Count me in",
+    "um",
+    "um ok",
+    "Um, I guess honesty",
+    "as well",
+    "As a parent",
+    "as well as my kids",
+    "ok con",
+    "pros and con",
+    "I'd die for my family",
+    "I live in Los Angeles",
+    "We moved to El Paso last year",
+    "Mi",
+    "EU rules matter here",
+    "the OS update",
+    "Uma Thurman",
+    "Die Hard",
+    "Des Moines",
+    "et al",
+    "a bit",
+    "no se",
+    "la la",
+    "de facto",
+    "👍",
+    "ok",
+    "Maria",
+)
+
+
+@pytest.mark.parametrize("text", ENGLISH_SHORT_ANSWERS)
+def test_an_english_members_short_answers_never_pass_for_another_language(text):
+    assert guess_language(text, among=LANGUAGES) in (None, "en")
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("Hola Ana", "es"),
+        ("gracias", "es"),
+        ("Me importa la familia", "es"),
+        ("oui", "fr"),
+        ("Bonjour Marie", "fr"),
+        ("ja", "de"),
+        ("Die Familie ist mir wichtig", "de"),
+        ("Danke", "de"),
+        ("sim", "pt"),
+        ("Oi, tudo bem?", "pt"),
+        ("HOLA QUIERO PARTICIPAR", "es"),
+    ],
+)
+def test_short_greetings_and_answers_in_the_written_languages_still_tell(text, language):
+    assert guess_language(text, among=LANGUAGES) == language
+
+
 async def interviewed_before(database, platform_user_id: str, *, language: str, at) -> Member:
     """The member, with an interview held in ``language`` and ended at ``at`` (what DMs after it read)."""
     async with database.session() as session:
