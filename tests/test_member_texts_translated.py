@@ -231,6 +231,43 @@ def test_a_translation_keeps_the_placeholders_and_the_data_commands():
     assert "continue" in schema["$defs"]["ChoiceLabels"]["required"]
 
 
+def test_a_translation_whose_typed_words_would_misread_a_member_is_refused():
+    """A model's command words and the texts that name them: each word the member may type does what the
+    texts say, and only that."""
+    commands = ITALIAN["commands"]
+    broken = {
+        # "no" to a proposed card would cancel the interview instead of asking what to change.
+        "a command word is a plain no": {**ITALIAN, "commands": {**commands, "cancel": ["annulla", "no"]}},
+        # Typing the Revise button's label would start over.
+        "a command word is another button's label": {
+            **ITALIAN,
+            "commands": {**commands, "restart": ["ricomincia", "rivedi"]},
+        },
+        "one word for two commands": {**ITALIAN, "commands": {**commands, "retry": ["riprova", "basta"]}},
+        # The member types what the notice says, and it is read as an answer.
+        "the consent notice names no cancel word": {
+            **ITALIAN,
+            "consent_notice": ITALIAN["consent_notice"].replace("'annulla'", "'esci'"),
+        },
+        "the failure note names no retry word": {
+            **ITALIAN,
+            "nothing_lost": ITALIAN["nothing_lost"].replace("'riprova'", "'ritenta'"),
+        },
+        "the revision question names no confirm label": {
+            **ITALIAN,
+            "revision_question": ITALIAN["revision_question"].replace("'conferma'", "'confermo'"),
+        },
+        "the said-back question names no agree label": {
+            **ITALIAN,
+            "say_back_question": ITALIAN["say_back_question"].replace("«È così»", "«Va bene»"),
+        },
+    }
+    for case, data in broken.items():
+        with pytest.raises(ValidationError):
+            TranslatedTexts.model_validate(data)
+            pytest.fail(case)
+
+
 def test_stored_texts_are_labelled_with_the_primary_language():
     assert stored_texts({**ITALIAN, "language": "it-IT"}, "it-CH").language == "it"
     with pytest.raises(ValidationError):  # the English texts gained a key since these were stored
