@@ -253,6 +253,11 @@ def test_a_translation_whose_typed_words_would_misread_a_member_is_refused():
             **ITALIAN,
             "nothing_lost": ITALIAN["nothing_lost"].replace("'riprova'", "'ritenta'"),
         },
+        # Beside the retry word, a restart word: typing it would end the interview.
+        "the failure note names a restart word too": {
+            **ITALIAN,
+            "nothing_lost": ITALIAN["nothing_lost"].replace("per riprovare", "per ricomincia il tentativo"),
+        },
         "the revision question names no confirm label": {
             **ITALIAN,
             "revision_question": ITALIAN["revision_question"].replace("'conferma'", "'confermo'"),

@@ -197,10 +197,15 @@ class InterviewTexts(BaseModel):
             "revision_question": (self.choices.confirm,),
             "say_back_question": (self.choices.agree,),
         }
+        all_commands = {word: kind for kind, words in kinds.items() for word in words}
         for key, words in named.items():
             text = f" {fold_label(getattr(self, key))} "
             if not any(f" {fold_label(word)} " in text for word in words):
                 problems.append(f"{key} must tell the member to type one of {list(words)}")
+            # Beside the word to type, another command word is one a member may type instead.
+            misleading = [w for w, kind in all_commands.items() if w not in words and f" {fold_label(w)} " in text]
+            if misleading:
+                problems.append(f"{key} names {misleading[0]!r}, a {all_commands[misleading[0]]} word")
         if problems:
             raise ValueError("; ".join(problems))
         return self
