@@ -22,7 +22,7 @@ from core.member_texts.translation import TranslatedTexts, stored_texts
 from core.messages import CardProposal, ChoicePrompt, Person
 from core.prompts import load_prompt
 from storage import member_texts_repo
-from storage.models import LLMCall, MemberTextTranslation
+from storage.models import InterviewTurn, LLMCall, MemberTextTranslation
 from tests.conftest import make_llm
 from tests.fakes.openai_server import Delay, Response
 from tests.test_interview_service import (  # noqa: F401 (scenario_id is a fixture)
@@ -454,3 +454,32 @@ async def test_built_in_languages_cost_no_translation_and_no_query(service, data
     assert texts(said_back).startswith(texts_for("es").say_back_opening)
     assert not translations(fake_openai)
     assert statements and not [s for s in statements if "member_text_translations" in s]
+
+
+async def test_a_translation_is_never_asked_for_before_the_members_words_are_saved(
+    service, database, fake_openai, clock, scenario_id
+):
+    """Coming back after the idle timeout in a language whose texts failed to translate: the interview is
+    timed out and resumed before the message is read. Were the texts translated in between, a process
+    stopped during that call (a deploy, a crash) would leave the event claimed and the words unsaved:
+    redelivered, it is ignored, and the message is lost."""
+    dropped = {**ITALIAN, "saved": "La tua scheda è salvata."}
+    await italian_check(service, fake_openai, scenario_id, translation=(dropped, dropped))
+    clock.advance(hours=73)  # past the idle timeout, and the hour before translating again
+
+    def answer(body: dict) -> Response:
+        return Delay(30, then=ITALIAN) if is_translation(body) else HEARD_IN_ITALIAN
+
+    fake_openai.script(answer, answer)
+    message = say("Manca il coraggio di parlare per primi.")
+    handling = asyncio.create_task(service.handle(message))
+    for _ in range(200):  # until the translation is asked for
+        if len(translations(fake_openai)) == 3:
+            break
+        await asyncio.sleep(0.02)
+    assert len(translations(fake_openai)) == 3
+    handling.cancel()  # the process stops during the call
+    with pytest.raises(asyncio.CancelledError):
+        await handling
+    words = [turn.content for turn in await rows(database, InterviewTurn, InterviewTurn.role == "member")]
+    assert message.text in words
