@@ -220,6 +220,8 @@ def test_a_translation_keeps_the_placeholders_and_the_data_commands():
         "a command word empty": {**ITALIAN, "commands": {**ITALIAN["commands"], "cancel": [" "]}},
         "no command word": {**ITALIAN, "commands": {**ITALIAN["commands"], "retry": []}},
         "a label too long": {**ITALIAN, "choices": {**ITALIAN["choices"], "agree": "È così " * 20}},
+        # Slack shows 75 characters of a button, Discord 80: a longer label would be cut on Slack.
+        "a label Slack would cut": {**ITALIAN, "choices": {**ITALIAN["choices"], "mine": "N" * 76}},
     }
     for case, data in broken.items():
         with pytest.raises(ValidationError):

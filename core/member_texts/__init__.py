@@ -21,8 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from core.answers import AFFIRMATIVES, NEGATIVES, fold_label, normalise_answer
 from core.languages import DEFAULT_LANGUAGE, language_tag
 
-#: Discord's limit for a button label.
-MAX_LABEL = 80
+#: Slack's limit for a button's text (Discord's is 80): a label is shown whole on both.
+MAX_LABEL = 75
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
 
