@@ -105,6 +105,14 @@ def normalise_answer(text: str) -> str:
     return text.strip(_EDGE_PUNCTUATION)
 
 
+def fold_label(text: str) -> str:
+    """``normalise_answer`` without accents and inner punctuation, for a button's label typed as people
+    type it: "no gracias" is "No, gracias", "bestatigen" is "Bestätigen", "thats it" is "That's it"."""
+    decomposed = unicodedata.normalize("NFKD", normalise_answer(text))
+    bare = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return " ".join(re.sub(r"[^\w\s]", " ", bare.replace("'", "")).split())
+
+
 def is_affirmative(text: str) -> bool:
     """True when the whole message says yes to what was shown; "ok?" asks, it does not accept."""
     return not text.strip().endswith("?") and normalise_answer(text) in AFFIRMATIVES

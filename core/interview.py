@@ -17,7 +17,7 @@ import enum
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from core.answers import is_affirmative, is_negative, is_question, normalise_answer
+from core.answers import fold_label, is_affirmative, is_negative, is_question, normalise_answer
 from core.member_texts import InterviewTexts, english
 from core.text import matches_word
 
@@ -126,15 +126,18 @@ def localized(choices: tuple[Choice, ...], texts: InterviewTexts) -> tuple[Choic
 def match_choice(
     text: str, choices: tuple[Choice, ...] | list[Choice], *, texts: InterviewTexts | None = None
 ) -> Choice | None:
-    """The choice the member picked by number, key or label (case-insensitive), if any; with ``texts``,
-    the label in the interview's language counts too."""
+    """The choice the member picked by number, key or label (case, accents and punctuation aside), if
+    any; with ``texts``, the label in the interview's language counts too."""
     answer = normalise_answer(text)
     if answer.isdigit() and 1 <= int(answer) <= len(choices):
         return choices[int(answer) - 1]
     local = texts.choices.by_key() if texts is not None else {}
+    typed = fold_label(answer)  # as people type a label: without its commas or accents
+    if not typed:  # only emoji or punctuation: no label is that
+        return None
     for choice in choices:
         names = {choice.key, choice.label, choice.detail, local.get(choice.key, "")}
-        if answer in {normalise_answer(name) for name in names}:
+        if typed in {fold_label(name) for name in names if name}:
             return choice
     return None
 

@@ -96,32 +96,63 @@ def translation_messages(
     return [ChatMessage("system", system), ChatMessage("user", card.model_dump_json())], prompt
 
 
-# Frequent short words, greetings and yes/no, for telling a member's first message apart among the
-# languages the interviewer's fixed texts are written in (core/member_texts). A guess for the first
-# messages only: once the interviewer has read the member, its report decides.
+# Frequent short words for telling a member's first message apart among the languages the interviewer's
+# fixed texts are written in (core/member_texts). A guess for the first messages only: once the
+# interviewer has read the member, its report decides. English words that another language's list
+# holds too ("me", "as", "um", "die", "con", "bin") are in the English list as well, so they say little.
 _COMMON_WORDS = {
-    "en": "the and is i'm you to of it that hi hello hey yes what this my want like would please thanks thank "
-    "think with about for not be are sure okay",
-    "es": "el la los las de que es en un una qué cómo hola buenas sí si gracias por para con quiero me mi pero como lo "
-    "está esto muy creo vale claro",
-    "fr": "le la les de des et est je tu vous un une bonjour salut merci oui pour avec pas que ce c'est mais moi "
-    "suis j'ai très d'accord",
-    "de": "der die das und ist ich du sie ein eine hallo danke ja nicht mit für auf mein aber wir es zu bin habe "
-    "sehr gerne",
-    "pt": "os as de que um uma olá oi obrigado obrigada sim não para com eu você mas meu minha está isso muito acho",
+    "en": "the and is i'm you to of it that this my want like would please think with about for not be are "
+    "me as um die con bin",
+    "es": "el la los las de que es en un una qué cómo por para con quiero me mi mí sé pero como lo está esto muy creo",
+    "fr": "le la les de des et est je tu vous un une pour avec pas que ce c'est mais moi suis j'ai très",
+    "de": "der die das und ist ich du sie ein eine nicht mit für auf mein aber wir es zu bin habe sehr mir mich dass",
+    "pt": "os as de que um uma eu você mas meu minha está isso muito acho para com mim tudo bem",
+}
+#: Greetings, yes and thanks: alone, one of them tells a message's language ("Hola", "oui", "Danke"); another
+#: short word alone ("me", "con", "tu": English words or names too) does not, a longer one ("quiero") does.
+_GREETINGS = {
+    "en": "hi hello hey yes thanks thank sure okay",
+    "es": "hola buenas sí si gracias vale claro",
+    "fr": "bonjour salut merci oui d'accord",
+    "de": "hallo danke ja gerne",
+    "pt": "olá oi obrigado obrigada sim não",
 }
 _LETTERS = {"es": "ñ¿¡", "pt": "ãõ", "de": "ßäöü", "fr": "èêœùû"}
-_WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
+_WORD = re.compile(r"[^\W\d_]+(?:['\u2019][^\W\d_]+)?")
+_SENTENCE_END = re.compile(r"(?:^|[.!?¡¿:;\n])[\s\"'“”«»(]*$")
+
+
+def _telling_words(text: str) -> list[str]:
+    """The words of ``text`` that may tell its language, case-folded: not one-letter words ("a", "e",
+    "o", "y" are in several languages and in answers like "a1"), not a capitalised word inside a sentence
+    (a name: "Los Angeles", "Des Moines"; English "I'm" excepted) nor an upper-case one in a message that
+    has lower case (an acronym: "EU", "OS")."""
+    has_lower = any(ch.islower() for ch in text)
+    words = []
+    for match in _WORD.finditer(text):
+        word = match.group().replace("\u2019", "'")
+        if len(word) < 2:
+            continue
+        if has_lower and word.isupper():
+            continue
+        starts_sentence = _SENTENCE_END.search(text[: match.start()]) is not None
+        if word[0].isupper() and not starts_sentence and not word.startswith("I'"):
+            continue
+        words.append(word.casefold())
+    return words
 
 
 def guess_language(text: str, *, among: tuple[str, ...]) -> str | None:
     """The language of ``among`` that ``text`` is most likely written in, or None when the words say too
-    little ("ok", a number, a name) or two languages score alike."""
-    # One-letter words ("a", "e", "o", "y") are in several languages and in answers like "a1".
-    words = [word for word in _WORD.findall(text.casefold().replace("\u2019", "'")) if len(word) > 1]
+    little ("ok", a number, a name, one short word that is not a greeting) or two languages score alike."""
+    greetings = {word for tag in among for word in _GREETINGS.get(tag, "").split()}
+    lists = {tag: set((_COMMON_WORDS.get(tag, "") + " " + _GREETINGS.get(tag, "")).split()) for tag in among}
+    telling = [word for word in _telling_words(text) if any(word in words for words in lists.values())]
+    if len(telling) == 1 and len(telling[0]) < 4 and telling[0] not in greetings:
+        return None
     scores = dict.fromkeys(among, 0.0)
-    for word in words:
-        speakers = [tag for tag in among if word in _COMMON_WORDS.get(tag, "").split()]
+    for word in telling:
+        speakers = [tag for tag in among if word in lists[tag]]
         for tag in speakers:
             scores[tag] += 1 / len(speakers)  # a word several languages share says less
     for tag, letters in _LETTERS.items():

@@ -8,6 +8,7 @@ import pytest
 from sqlmodel import select
 
 from bot.voting.reasons import answer_reason_button, send_reason_questions, take_reason
+from core.answers import fold_label
 from core.interview import CARD_CHOICES, CONSENT_CHOICES, SPEC, InterviewState, Trigger, interpret, localized
 from core.languages import guess_language
 from core.member_texts import (
@@ -67,12 +68,12 @@ def test_typed_labels_and_commands_are_unambiguous_in_every_language(language):
     be another state's command word."""
     texts = texts_for(language)
     for spec in SPEC.values():
-        labels = [label.casefold() for label in (c.label for c in localized(spec.choices, texts))]
+        labels = [fold_label(c.label) for c in localized(spec.choices, texts)]
         assert len(labels) == len(set(labels)), spec.state
     commands = texts.commands
     assert not set(commands.cancel) & (set(commands.restart) | set(commands.retry))
-    non_restart = {k: v.casefold() for k, v in texts.choices.by_key().items() if k != "restart"}
-    assert not set(non_restart.values()) & set(commands.cancel + commands.restart + commands.retry)
+    non_restart = {k: fold_label(v) for k, v in texts.choices.by_key().items() if k != "restart"}
+    assert not set(non_restart.values()) & {fold_label(w) for w in commands.cancel + commands.restart + commands.retry}
 
 
 @pytest.mark.parametrize("language", [tag for tag in LANGUAGES if tag != "en"])
@@ -143,6 +144,27 @@ def test_labels_and_commands_typed_in_the_interviews_language(state, typed, trig
 
 
 @pytest.mark.parametrize(
+    ("language", "state", "typed", "trigger"),
+    [
+        # Typed as people type: without the label's comma, accents or capitals.
+        ("es", S.AWAITING_CONSENT, "no gracias", T.CONSENT_DECLINED),
+        ("es", S.VALUE_CHECK, "si es mi valor", T.VALUE_AGREED),
+        ("es", S.VALUE_CHECK, "no mantener el mio aparte", T.VALUE_DECLINED),
+        ("de", S.AWAITING_CONSENT, "nein danke", T.CONSENT_DECLINED),
+        ("de", S.CARD_PROPOSED, "bestatigen", T.CONFIRM),
+        ("de", S.CARD_PROPOSED, "uberarbeiten", T.ASK_REVISION),
+        ("pt", S.AWAITING_CONSENT, "nao obrigado", T.CONSENT_DECLINED),
+        ("pt", S.CARD_PROPOSED, "recomecar", T.RESTART),
+        ("fr", S.CARD_PROPOSED, "reviser", T.ASK_REVISION),
+        ("fr", S.VALUE_CHECK, "oui c'est ma valeur", T.VALUE_AGREED),
+        ("en", S.CHECKING, "thats it", T.AGREED),
+    ],
+)
+def test_a_label_typed_without_its_punctuation_or_accents_counts(language, state, typed, trigger):
+    assert interpret(state, typed, texts=texts_for(language))[0] is trigger
+
+
+@pytest.mark.parametrize(
     ("text", "language"),
     [
         ("Hola, quiero participar", "es"),
@@ -163,6 +185,65 @@ def test_labels_and_commands_typed_in_the_interviews_language(state, typed, trig
     ],
 )
 def test_the_language_of_a_first_message_is_guessed_only_when_the_words_tell(text, language):
+    assert guess_language(text, among=LANGUAGES) == language
+
+
+#: What English-speaking members type at consent or as a first answer: English words other languages'
+#: lists share ("me", "as", "um", "die", "con"), names and acronyms ("Los Angeles", "EU"), one function
+#: word alone. None of them may switch an English member's interview to another language.
+ENGLISH_SHORT_ANSWERS = (
+    "me too",
+    "Count me in",
+    "um",
+    "um ok",
+    "Um, I guess honesty",
+    "as well",
+    "As a parent",
+    "as well as my kids",
+    "ok con",
+    "pros and con",
+    "I'd die for my family",
+    "I live in Los Angeles",
+    "We moved to El Paso last year",
+    "Mi",
+    "EU rules matter here",
+    "the OS update",
+    "Uma Thurman",
+    "Die Hard",
+    "Des Moines",
+    "et al",
+    "a bit",
+    "no se",
+    "la la",
+    "de facto",
+    "👍",
+    "ok",
+    "Maria",
+)
+
+
+@pytest.mark.parametrize("text", ENGLISH_SHORT_ANSWERS)
+def test_an_english_members_short_answers_never_pass_for_another_language(text):
+    assert guess_language(text, among=LANGUAGES) in (None, "en")
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("Hola Ana", "es"),
+        ("gracias", "es"),
+        ("Me importa la familia", "es"),
+        ("oui", "fr"),
+        ("Bonjour Marie", "fr"),
+        ("ja", "de"),
+        ("Die Familie ist mir wichtig", "de"),
+        ("Danke", "de"),
+        ("sim", "pt"),
+        ("Oi, tudo bem?", "pt"),
+        ("HOLA QUIERO PARTICIPAR", "es"),
+    ],
+)
+def test_short_greetings_and_answers_in_the_written_languages_still_tell(text, language):
     assert guess_language(text, among=LANGUAGES) == language
 
 
@@ -324,3 +405,27 @@ async def test_a_reason_question_after_a_vote_is_asked_and_answered_in_the_membe
         database, key=f"why:{ask.id}:skip", platform="discord", platform_user_id="1001", now=clock()
     )
     assert closed.text == ES.reason_closed
+
+
+async def test_the_offers_done_typed_without_its_accent_finishes_it(database, clock):
+    """A French-speaking member reads « Terminé » and types "termine": the offer is finished, not a message
+    that starts a new interview."""
+    from bot.generalization.picks import GeneralizationOffers, PressStatus
+    from tests.test_generalization import ALICE, COMMUNITY, build_world, offered
+
+    world = await build_world(database, clock)
+    offer, _ = await offered(database, clock, world)
+    async with database.session() as session:
+        interview = await session.get(Interview, offer.interview_id)
+        interview.language = "fr"
+        await session.commit()
+    typed = await GeneralizationOffers(database).typed(
+        community=COMMUNITY,
+        community_id=world.community_id,
+        member_id=offer.member_id,
+        platform_user_id=ALICE.platform_user_id,
+        text="termine",
+        now=clock(),
+    )
+    assert typed is not None and typed.status is PressStatus.DONE
+    assert typed.text == texts_for("fr").offer_none_fit

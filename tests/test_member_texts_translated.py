@@ -22,7 +22,7 @@ from core.member_texts.translation import TranslatedTexts, stored_texts
 from core.messages import CardProposal, ChoicePrompt, Person
 from core.prompts import load_prompt
 from storage import member_texts_repo
-from storage.models import LLMCall, MemberTextTranslation
+from storage.models import InterviewTurn, LLMCall, MemberTextTranslation
 from tests.conftest import make_llm
 from tests.fakes.openai_server import Delay, Response
 from tests.test_interview_service import (  # noqa: F401 (scenario_id is a fixture)
@@ -220,6 +220,8 @@ def test_a_translation_keeps_the_placeholders_and_the_data_commands():
         "a command word empty": {**ITALIAN, "commands": {**ITALIAN["commands"], "cancel": [" "]}},
         "no command word": {**ITALIAN, "commands": {**ITALIAN["commands"], "retry": []}},
         "a label too long": {**ITALIAN, "choices": {**ITALIAN["choices"], "agree": "È così " * 20}},
+        # Slack shows 75 characters of a button, Discord 80: a longer label would be cut on Slack.
+        "a label Slack would cut": {**ITALIAN, "choices": {**ITALIAN["choices"], "mine": "N" * 76}},
     }
     for case, data in broken.items():
         with pytest.raises(ValidationError):
@@ -229,6 +231,48 @@ def test_a_translation_keeps_the_placeholders_and_the_data_commands():
     schema = strict_json_schema(TranslatedTexts)
     assert set(schema["required"]) == set(ITALIAN)
     assert "continue" in schema["$defs"]["ChoiceLabels"]["required"]
+
+
+def test_a_translation_whose_typed_words_would_misread_a_member_is_refused():
+    """A model's command words and the texts that name them: each word the member may type does what the
+    texts say, and only that."""
+    commands = ITALIAN["commands"]
+    broken = {
+        # "no" to a proposed card would cancel the interview instead of asking what to change.
+        "a command word is a plain no": {**ITALIAN, "commands": {**commands, "cancel": ["annulla", "no"]}},
+        # Typing the Revise button's label would start over.
+        "a command word is another button's label": {
+            **ITALIAN,
+            "commands": {**commands, "restart": ["ricomincia", "rivedi"]},
+        },
+        "one word for two commands": {**ITALIAN, "commands": {**commands, "retry": ["riprova", "basta"]}},
+        # The member types what the notice says, and it is read as an answer.
+        "the consent notice names no cancel word": {
+            **ITALIAN,
+            "consent_notice": ITALIAN["consent_notice"].replace("'annulla'", "'esci'"),
+        },
+        "the failure note names no retry word": {
+            **ITALIAN,
+            "nothing_lost": ITALIAN["nothing_lost"].replace("'riprova'", "'ritenta'"),
+        },
+        # Beside the retry word, a restart word: typing it would end the interview.
+        "the failure note names a restart word too": {
+            **ITALIAN,
+            "nothing_lost": ITALIAN["nothing_lost"].replace("per riprovare", "per ricomincia il tentativo"),
+        },
+        "the revision question names no confirm label": {
+            **ITALIAN,
+            "revision_question": ITALIAN["revision_question"].replace("'conferma'", "'confermo'"),
+        },
+        "the said-back question names no agree label": {
+            **ITALIAN,
+            "say_back_question": ITALIAN["say_back_question"].replace("«È così»", "«Va bene»"),
+        },
+    }
+    for case, data in broken.items():
+        with pytest.raises(ValidationError):
+            TranslatedTexts.model_validate(data)
+            pytest.fail(case)
 
 
 def test_stored_texts_are_labelled_with_the_primary_language():
@@ -412,3 +456,32 @@ async def test_built_in_languages_cost_no_translation_and_no_query(service, data
     assert texts(said_back).startswith(texts_for("es").say_back_opening)
     assert not translations(fake_openai)
     assert statements and not [s for s in statements if "member_text_translations" in s]
+
+
+async def test_a_translation_is_never_asked_for_before_the_members_words_are_saved(
+    service, database, fake_openai, clock, scenario_id
+):
+    """Coming back after the idle timeout in a language whose texts failed to translate: the interview is
+    timed out and resumed before the message is read. Were the texts translated in between, a process
+    stopped during that call (a deploy, a crash) would leave the event claimed and the words unsaved:
+    redelivered, it is ignored, and the message is lost."""
+    dropped = {**ITALIAN, "saved": "La tua scheda è salvata."}
+    await italian_check(service, fake_openai, scenario_id, translation=(dropped, dropped))
+    clock.advance(hours=73)  # past the idle timeout, and the hour before translating again
+
+    def answer(body: dict) -> Response:
+        return Delay(30, then=ITALIAN) if is_translation(body) else HEARD_IN_ITALIAN
+
+    fake_openai.script(answer, answer)
+    message = say("Manca il coraggio di parlare per primi.")
+    handling = asyncio.create_task(service.handle(message))
+    for _ in range(200):  # until the translation is asked for
+        if len(translations(fake_openai)) == 3:
+            break
+        await asyncio.sleep(0.02)
+    assert len(translations(fake_openai)) == 3
+    handling.cancel()  # the process stops during the call
+    with pytest.raises(asyncio.CancelledError):
+        await handling
+    words = [turn.content for turn in await rows(database, InterviewTurn, InterviewTurn.role == "member")]
+    assert message.text in words

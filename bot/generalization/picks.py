@@ -32,6 +32,7 @@ from datetime import datetime
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.interview.member_texts import stored_or_written
+from core.answers import fold_label
 from core.cards import ValueStatus
 from core.generalization import (
     PAPER_RATES,
@@ -45,7 +46,7 @@ from core.generalization import (
 from core.interview import match_choice
 from core.member_texts import InterviewTexts, english
 from core.messages import ChoicePrompt, CommunityRef
-from core.text import counted, matches_word
+from core.text import counted
 from storage import generalization_repo as repo
 from storage import values_repo
 from storage.database import Database
@@ -178,7 +179,8 @@ class GeneralizationOffers:
             texts,
         )
         choice = match_choice(text, choices)
-        if choice is None and matches_word(text, "done", "none", texts.choices.done, texts.choices.none):
+        finishing = ("done", "none", texts.choices.done, texts.choices.none)
+        if choice is None and fold_label(text) in {fold_label(word) for word in finishing}:
             choice = choices[-1]
         if choice is None:
             return None

@@ -177,7 +177,8 @@ class InterviewService:
         ctx = self._context(session, member, interview, now, next_seq=last_seq + 1, last_role=last_role)
         # What is stored only: the member's words are read with it, and saved before any model is asked.
         await self._texts.prepare(ctx, translate=False)
-        notices = await self._run(ctx, Trigger.TIMEOUT, text=cleaned.text) if self._idle(interview, now) else []
+        idle = self._idle(interview, now)
+        notices = await self._run(ctx, Trigger.TIMEOUT, text=cleaned.text, unsaved=True) if idle else []
         return notices + await self._react(ctx, cleaned.text)
 
     async def _stale_press(
@@ -191,7 +192,7 @@ class InterviewService:
             await session.commit()
             return [Reply(f"{texts.stale_button} {texts.stale_no_interview}")]
         ctx = self._context(session, member, interview, now)
-        await self._texts.prepare(ctx)
+        await self._texts.prepare(ctx, translate=False)  # a current press is read next, before any model
         if key in {choice.key for choice in await self._prompts.offered(ctx)}:
             return None
         await session.commit()
@@ -207,7 +208,7 @@ class InterviewService:
         trigger, choice = machine.interpret(state, text, choices=choices, pending=pending, texts=ctx.texts)
         if trigger is Trigger.RESUME and choice is None:
             # Free text after a timeout: go back to where we were and read it as a normal message.
-            await self._run(ctx, Trigger.RESUME, text=text)
+            await self._run(ctx, Trigger.RESUME, text=text, unsaved=True)
             return await self._react(ctx, text)
         kind = TURN_KINDS.get(trigger, "control")
         await ctx.add_turn(role="member", kind=kind, content=text)
@@ -218,10 +219,17 @@ class InterviewService:
         return await self._run(ctx, trigger, choice, text=text)
 
     async def _run(
-        self, ctx: TurnContext, trigger: Trigger | None, choice: Choice | None = None, *, text: str | None = None
+        self,
+        ctx: TurnContext,
+        trigger: Trigger | None,
+        choice: Choice | None = None,
+        *,
+        text: str | None = None,
+        unsaved: bool = False,
     ) -> list[Outbound]:
         """The loop: look up, perform, then (only on success) write the state and commit; repeat while
-        the effect names a next trigger. The only place an interview's state is written."""
+        the effect names a next trigger. The only place an interview's state is written. ``unsaved``: the
+        member's ``text`` is read after this (a timeout, a resume), so no model is asked here."""
         sent: list[Outbound] = []
         while trigger is not None:
             state = InterviewState(ctx.interview.state)
@@ -242,7 +250,7 @@ class InterviewService:
             await ctx.session.commit()
             # The effect may have learned the member's language (the interviewer reports it each turn):
             # what follows, like the say-back in the same turn, reads its fixed texts in it.
-            await self._texts.prepare(ctx)
+            await self._texts.prepare(ctx, translate=not unsaved)
             sent += outcome.send
             if outcome.after is not None:
                 sent += await outcome.after()

@@ -18,10 +18,11 @@ from importlib import resources
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from core.answers import AFFIRMATIVES, NEGATIVES, fold_label, normalise_answer
 from core.languages import DEFAULT_LANGUAGE, language_tag
 
-#: Discord's limit for a button label.
-MAX_LABEL = 80
+#: Slack's limit for a button's text (Discord's is 80): a label is shown whole on both.
+MAX_LABEL = 75
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
 
@@ -168,6 +169,45 @@ class InterviewTexts(BaseModel):
         blank = [name for name, value in self.model_dump().items() if isinstance(value, str) and not value.strip()]
         if blank:
             raise ValueError(f"empty texts: {', '.join(blank)}")
+        return self
+
+    @model_validator(mode="after")
+    def _typed_words_work(self) -> InterviewTexts:
+        """What a member may type means one thing, and a text that tells them what to type names a word
+        that does it: a command word is no plain yes or no (a "no" to a card would cancel the interview)
+        nor another button's label, and the consent notice, the failure note, the revision question and
+        the said-back question name a cancel word, a retry word, the confirm and the agree label."""
+        labels = {key: fold_label(label) for key, label in self.choices.by_key().items()}
+        plain_answers = AFFIRMATIVES | NEGATIVES
+        problems = []
+        kinds = {"cancel": self.commands.cancel, "restart": self.commands.restart, "retry": self.commands.retry}
+        for kind, words in kinds.items():
+            for other, others in kinds.items():
+                if other > kind and set(words) & set(others):
+                    problems.append(f"commands.{kind} and commands.{other} share {sorted(set(words) & set(others))}")
+            for word in words:
+                if normalise_answer(word) in plain_answers:
+                    problems.append(f"commands.{kind}: {word!r} is a plain yes or no")
+                clashes = [key for key, label in labels.items() if label == fold_label(word) and key != kind]
+                if clashes:
+                    problems.append(f"commands.{kind}: {word!r} is the label of choices.{clashes[0]}")
+        named = {
+            "consent_notice": self.commands.cancel,
+            "nothing_lost": self.commands.retry,
+            "revision_question": (self.choices.confirm,),
+            "say_back_question": (self.choices.agree,),
+        }
+        all_commands = {word: kind for kind, words in kinds.items() for word in words}
+        for key, words in named.items():
+            text = f" {fold_label(getattr(self, key))} "
+            if not any(f" {fold_label(word)} " in text for word in words):
+                problems.append(f"{key} must tell the member to type one of {list(words)}")
+            # Beside the word to type, another command word is one a member may type instead.
+            misleading = [w for w, kind in all_commands.items() if w not in words and f" {fold_label(w)} " in text]
+            if misleading:
+                problems.append(f"{key} names {misleading[0]!r}, a {all_commands[misleading[0]]} word")
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
     def opening(self, framing: str) -> str:
