@@ -33,6 +33,8 @@ class CleanText:
     text: str
     #: Why the text can't be used (empty or too long), in words for the member; None when usable.
     problem: str | None = None
+    #: The message's length when it was too long (the interview says so in the member's language).
+    too_long: int = 0
 
 
 def clean_member_text(raw: str | None) -> CleanText:
@@ -55,6 +57,7 @@ def clean_member_text(raw: str | None) -> CleanText:
             f"That message is {len(text):,} characters long; please keep answers under "
             f"{MAX_MESSAGE_CHARS:,} characters (about a page). Nothing from it was saved, so send a "
             "shorter version in your own words.",
+            too_long=len(text),
         )
     return CleanText(text)
 

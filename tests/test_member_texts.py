@@ -429,3 +429,24 @@ async def test_the_offers_done_typed_without_its_accent_finishes_it(database, cl
     )
     assert typed is not None and typed.status is PressStatus.DONE
     assert typed.text == texts_for("fr").offer_none_fit
+
+
+async def test_a_message_the_interview_cannot_read_is_explained_in_the_interviews_language(
+    service, database, scenario_id
+):
+    await service.handle(say("Hola"))
+    [empty] = await service.handle(say("   \u200b "))
+    assert empty.text == ES.empty_message
+    [too_long] = await service.handle(say("palabra " * 700))
+    assert too_long.text.startswith("Ese mensaje tiene 5.599 caracteres; las respuestas deben tener menos de 4.000")
+    assert (await the_interview(database)).state == InterviewState.AWAITING_CONSENT  # nothing was read as an answer
+
+
+def test_numbers_are_grouped_as_each_language_writes_them():
+    assert [texts_for(tag).number(50000) for tag in ("en", "es", "fr", "de", "pt")] == [
+        "50,000",
+        "50.000",
+        "50\u202f000",
+        "50.000",
+        "50.000",
+    ]

@@ -60,6 +60,10 @@ ITALIAN = {
     ),
     "opening_community": "Immagina che la nostra comunità debba decidere insieme. A cosa dovremmo fare attenzione?",
     "opening_personal": "Immagina di dover fare tu questa scelta. A cosa faresti attenzione?",
+    "thousands_separator": ".",
+    "empty_message": "Non ho ricevuto nessun testo in quel messaggio. Rispondi con parole, per favore.",
+    "message_too_long": "Quel messaggio è lungo {length} caratteri; tieni le risposte sotto i {limit} caratteri "
+    "(circa una pagina). Non ne ho salvato nulla: manda una versione più breve con parole tue.",
     "go_on": "Continua pure.",
     "say_back_opening": "Prima di scrivere la tua scheda, ecco a cosa ho sentito che fai attenzione:",
     "say_back_question": "Cosa manca o non va? Dimmelo con parole tue, oppure rispondi «È così» se è giusto.",

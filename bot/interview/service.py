@@ -21,11 +21,11 @@ from typing import Any
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.interview.effects import Effects, Event, Outcome
-from bot.interview.member_texts import MemberTexts
+from bot.interview.member_texts import MemberTexts, stored_or_written
 from bot.interview.ports import CardReconciler, GeneralizationAnswer, GeneralizationOffer, InterviewConfig
 from bot.interview.prompting import CurrentPrompt
 from bot.interview.scenarios import ScenarioLookup
-from bot.interview.texts import llm_failure_text
+from bot.interview.texts import llm_failure_text, unreadable_text
 from bot.interview.turns import LLM_KINDS, PENDING_KINDS, TurnContext
 from bot.runtime.jobs import LLMRecorder
 from bot.runtime.leases import MemberLeases
@@ -155,13 +155,16 @@ class InterviewService:
             log.info("ignoring redelivered event %s", message.event_id)
             return []
         cleaned = clean_member_text(message.text)
-        if cleaned.problem:
-            await session.commit()
-            return [Reply(cleaned.problem)]
         found = await repo.active_interview_and_last_turn(
             session, community_id=member.community_id, member_id=member.id, kinds=PENDING_KINDS
         )
         interview, last_role, last_seq = found if found else (None, None, 0)
+        if cleaned.problem:
+            tag = interview.language if interview is not None else None
+            tag = tag or await repo.last_language(session, member_id=member.id) or self._config.community_language
+            texts = await stored_or_written(session, tag)
+            await session.commit()
+            return [Reply(unreadable_text(texts, cleaned))]
         if message.is_choice:
             stale = await self._stale_press(session, member, interview, cleaned.text, now)
             if stale is not None:

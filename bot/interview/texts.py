@@ -8,6 +8,7 @@ from bot.values.languages import member_card
 from core.interview import Effect
 from core.llm import LLMError, LLMErrorKind
 from core.member_texts import InterviewTexts
+from core.text import MAX_MESSAGE_CHARS, CleanText
 from storage.models import ValuesCardRecord
 
 
@@ -21,6 +22,14 @@ def saved_with_note(texts: InterviewTexts, card: ValuesCardRecord) -> str:
     shown = member_card(card)  # the member's language, as the rest of what they are shown
     first = shown.policies[0] if shown.policies else shown.title
     return f"{texts.saved.format(title=shown.title)} {texts.closing_note.format(first=first)}"
+
+
+def unreadable_text(texts: InterviewTexts, cleaned: CleanText) -> str:
+    """Why a message cannot be read (nothing in it, or too long), in the interview's language."""
+    if cleaned.too_long:
+        length, limit = texts.number(cleaned.too_long), texts.number(MAX_MESSAGE_CHARS)
+        return texts.message_too_long.format(length=length, limit=limit)
+    return texts.empty_message
 
 
 def llm_failure_text(texts: InterviewTexts, error: LLMError, effect: Effect) -> str:

@@ -102,6 +102,11 @@ class InterviewTexts(BaseModel):
     opening_assistant: str
     opening_community: str
     opening_personal: str
+    #: Between groups of three digits ("4,000" in English, "4.000" in Spanish); may be empty.
+    thousands_separator: str = Field(max_length=1)
+    #: A message the interview cannot read: nothing in it, or longer than core.text.MAX_MESSAGE_CHARS.
+    empty_message: str
+    message_too_long: str
     go_on: str
     say_back_opening: str
     say_back_question: str
@@ -166,7 +171,8 @@ class InterviewTexts(BaseModel):
 
     @model_validator(mode="after")
     def _not_blank(self) -> InterviewTexts:
-        blank = [name for name, value in self.model_dump().items() if isinstance(value, str) and not value.strip()]
+        texts = self.model_dump(exclude={"thousands_separator"})  # a space, or nothing, is a separator
+        blank = [name for name, value in texts.items() if isinstance(value, str) and not value.strip()]
         if blank:
             raise ValueError(f"empty texts: {', '.join(blank)}")
         return self
@@ -209,6 +215,10 @@ class InterviewTexts(BaseModel):
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    def number(self, n: int) -> str:
+        """``n`` written with this language's thousands separator."""
+        return f"{n:,}".replace(",", self.thousands_separator)
 
     def opening(self, framing: str) -> str:
         """The opening question for a framing ("assistant", "community" or "personal")."""
