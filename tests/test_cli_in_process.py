@@ -22,9 +22,12 @@ def _env(home: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def _logging_state() -> list[tuple]:
+def _logging_state(names: set[str] | None = None) -> dict[str, tuple]:
+    """Each logger's level, handlers, propagation (of the loggers ``names``: a command's first imports
+    add loggers of their own, as in a process)."""
     loggers = [logging.root, *(x for x in logging.root.manager.loggerDict.values() if isinstance(x, logging.Logger))]
-    return [(x.name, x.level, list(x.handlers), x.propagate, x.disabled) for x in loggers]
+    chosen = [x for x in loggers if names is None or x.name in names]
+    return {x.name: (x.level, list(x.handlers), x.propagate, x.disabled) for x in chosen}
 
 
 @pytest.mark.slow  # an `mge run` process
@@ -68,7 +71,7 @@ def test_one_command_leaves_nothing_to_the_next(tmp_path, monkeypatch):
     again = mge_in_process("db", "upgrade", env=_env(first, MGE_INTERVIEW_IDLE_TIMEOUT_HOURS="2"), cwd=first)
     assert again.returncode == 0, again.stderr  # the environment beats the .env, as in a process
 
-    assert (_logging_state(), dict(os.environ), Path.cwd()) == before
+    assert (_logging_state(set(before[0])), dict(os.environ), Path.cwd()) == before
 
 
 async def test_an_async_test_is_told_to_be_synchronous(tmp_path):
