@@ -57,8 +57,11 @@ def _logging_of_a_new_process() -> Iterator[None]:
 
 def mge_in_process(*args: str, env: dict[str, str], cwd: Path, input: str | None = None) -> Ran:
     """Run ``mge *args`` here with exactly ``env``'s settings (see CONTROLLED) and ``cwd`` (its .env)."""
-    with contextlib.suppress(RuntimeError):
+    try:
         asyncio.get_running_loop()
+    except RuntimeError:
+        pass  # none running: the command starts its own, as in a process
+    else:
         raise AssertionError("mge_in_process runs the command's own event loop: call it from a test that is not async")
     left_out = {key: None for key in os.environ if key.startswith(CONTROLLED) and key not in env}
     with contextlib.chdir(cwd), _logging_of_a_new_process():
