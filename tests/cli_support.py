@@ -3,16 +3,19 @@ working directory, its exit code, stdout and stderr. A process costs a second of
 costs milliseconds. What only a process shows (the entry point, signals, a process's rights) stays with
 the tests that start one.
 
-stderr is what the process would print there: what the command writes, a traceback if an exception escapes,
-and the log records a process would show (`mge run` logs INFO and up to stderr, every other command only
-what Python's last-resort handler prints, WARNING and up)."""
+stderr is what the process would print there, in its order: what the command writes, the log lines of the
+command's own logging setup (`mge run` configures logging; the other commands leave it to Python's
+last-resort handler, WARNING and up) and a traceback if an exception escapes. tests/test_cli_in_process.py
+compares it with a real process and checks that nothing of one command reaches the next."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
 import traceback
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,33 +36,37 @@ class Ran:
     stderr: str
 
 
-class _Records(logging.Handler):
-    def __init__(self, level: int):
-        super().__init__(level)
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(f"{record.levelname} {record.name}: {record.getMessage()}\n")
+@contextlib.contextmanager
+def _logging_of_a_new_process() -> Iterator[None]:
+    """Logging as a process starts with it — no handlers, WARNING at the root, so records reach Python's
+    last-resort handler, which writes to sys.stderr (the command's here) — until the command configures its
+    own; afterwards every logger is as before (pytest's capture handlers back, the command's gone)."""
+    logging.getLogger("alembic")  # `mge run` sets its level: it must be among the loggers put back
+    loggers = [logging.root, *(x for x in logging.root.manager.loggerDict.values() if isinstance(x, logging.Logger))]
+    saved = [(logger, logger.level, list(logger.handlers), logger.propagate, logger.disabled) for logger in loggers]
+    logging.root.handlers.clear()
+    logging.root.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        for logger, level, handlers, propagate, disabled in saved:
+            logger.setLevel(level)
+            logger.handlers[:] = handlers
+            logger.propagate, logger.disabled = propagate, disabled
 
 
 def mge_in_process(*args: str, env: dict[str, str], cwd: Path, input: str | None = None) -> Ran:
     """Run ``mge *args`` here with exactly ``env``'s settings (see CONTROLLED) and ``cwd`` (its .env)."""
-    left_out = {key: None for key in os.environ if key.startswith(CONTROLLED) and key not in env}
-    shown = logging.INFO if args[:1] == ("run",) else logging.WARNING
-    records = _Records(shown)
-    root, alembic = logging.getLogger(), logging.getLogger("alembic")
-    saved = root.level, list(root.handlers), alembic.level
-    root.setLevel(shown)
-    root.addHandler(records)
     try:
-        with contextlib.chdir(cwd):
-            result = CliRunner().invoke(app, list(args), input=input, env={**env, **left_out})
-    finally:
-        # `mge run` configures logging for a process: none of it may outlive the command here.
-        root.setLevel(saved[0])
-        root.handlers[:] = saved[1]
-        alembic.setLevel(saved[2])
-    stderr = result.stderr + "".join(records.lines)
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass  # none running: the command starts its own, as in a process
+    else:
+        raise AssertionError("mge_in_process runs the command's own event loop: call it from a test that is not async")
+    left_out = {key: None for key in os.environ if key.startswith(CONTROLLED) and key not in env}
+    with contextlib.chdir(cwd), _logging_of_a_new_process():
+        result = CliRunner().invoke(app, list(args), input=input, env={**env, **left_out})
+    stderr = result.stderr
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         stderr += "".join(traceback.format_exception(result.exception))
     return Ran(result.exit_code, result.stdout, stderr)

@@ -99,27 +99,36 @@ class Harness:
 
     async def settle(self, timeout: float = 10) -> None:
         """Let every handler that was dispatched finish: Bolt runs each listener as a task of its own that
-        goes on after the ack, and the work it hands to ``deps.background`` with it. Waits for those tasks
-        themselves rather than for a while: a wait long enough for a loaded machine cost every test."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while True:
-            await asyncio.sleep(0)  # a listener dispatched by the last request starts
-            if listeners := _bolt_listeners():
-                _, running = await asyncio.wait(listeners, timeout=deadline - loop.time())
-                assert not running, f"Slack handlers still running after {timeout} s: {running}"
-            elif self.deps.background.active:
-                await self.deps.background.wait_idle(deadline - loop.time())
-            else:
-                break
-        await inbox_for(self.deps.database).drain()  # reactions recorded so far are applied
+        goes on after the ack, and the work it hands to ``deps.background`` with it; then the reactions
+        recorded so far are applied. Waits for those tasks themselves rather than for a while: a wait long
+        enough for a loaded machine cost every test. Fails after ``timeout`` seconds saying what still runs."""
+        background = self.deps.background
+        try:
+            async with asyncio.timeout(timeout) as waiting:
+                while True:
+                    await asyncio.sleep(0)  # a listener dispatched by the last request starts
+                    if listeners := bolt_listeners():
+                        await asyncio.wait(listeners)
+                    elif background.active:
+                        await background.wait_idle()
+                    else:
+                        await inbox_for(self.deps.database).drain()
+                        if not bolt_listeners() and not background.active:
+                            return
+        except TimeoutError:
+            if not waiting.expired():
+                raise
+            raise AssertionError(
+                f"Slack handlers still running after {timeout} s: {len(bolt_listeners())} Bolt listener(s), "
+                f"{background.active} in deps.background (or the vote inbox's drain)"
+            ) from None
 
 
 #: The task slack_bolt's AsyncioListenerRunner runs each listener in (ack first, then the rest of the handler).
 BOLT_LISTENER_TASK = "run_ack_function_asynchronously"
 
 
-def _bolt_listeners() -> set[asyncio.Task]:
+def bolt_listeners() -> set[asyncio.Task]:
     """The Bolt listener tasks of this event loop not finished yet."""
     return {
         task

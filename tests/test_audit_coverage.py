@@ -4,8 +4,10 @@ command tree the bot registers on Discord, run as a moderator through the real d
 the fake Discord. A new action that forgets its audit entry, or a new moderator command outside the
 table, fails here until it is audited or declared ``read_only``.
 
-On SQLite only, as the other Discord tests: the audit entry is one plain insert, and each action's own SQL
-(schedules, eligibility, values, stories, contexts) runs on PostgreSQL in that feature's tests."""
+The walk runs on SQLite and PostgreSQL: it is the only test that runs every action's own writes and reads
+(rounds, archiving, blocking, eligibility rules, hiding values, the audit listing …) on PostgreSQL, so each
+action must answer without failing, read-only ones included. The poll command's check and the command
+tree's run on SQLite."""
 
 from __future__ import annotations
 
@@ -25,8 +27,6 @@ from tests.test_contexts import SIX
 from tests.test_discord_moderator_actions import EXAMPLES, run
 from tests.test_stories import story_answer
 
-pytestmark = pytest.mark.sqlite_only
-
 MANAGE_GUILD = 1 << 5
 #: The member's own commands: they change only the member's own data, which the audit log does not name.
 MEMBER_COMMANDS = {"join", "mycard", "mydata", "forget", "help", "ask", "vote"}
@@ -43,6 +43,8 @@ BEFORE = {
 }
 #: Words that differ from a fresh community's defaults (the walk wants a change, not "Nothing changed").
 WORDS = {**EXAMPLES, "interval": "12h", "role": "555"}
+#: How an action that raised answers (bot.commands.base.run_action).
+FAILED = "Something went wrong"
 
 
 @pytest.fixture
@@ -102,9 +104,11 @@ async def test_every_action_that_changes_something_is_audited(
         fake_openai.script({"contexts": SIX}, {"groups": []})  # `scenario add` writes its contexts
     mod = fake_discord.add_user("mod")
     if action.path in BEFORE:
-        await moderator_runs(fake_discord, mod, guild, BEFORE[action.path])
+        prepared = await moderator_runs(fake_discord, mod, guild, BEFORE[action.path])
+        assert not prepared.startswith(FAILED), prepared
     before = len(await audit(database))
     answer = await moderator_runs(fake_discord, mod, guild, action.path)
+    assert not answer.startswith(FAILED), answer  # the log holds the exception
     added = (await audit(database))[before:]
     if action.read_only:
         assert added == [], f"/mge-mod {action.path} is declared read-only but wrote {[e.action for e in added]}"
@@ -114,6 +118,7 @@ async def test_every_action_that_changes_something_is_audited(
     assert any(e.action.startswith(action.group) or e.action == action.group for e in added), [e.action for e in added]
 
 
+@pytest.mark.sqlite_only  # posting a poll: its SQL runs on PostgreSQL in test_polls
 async def test_poll_outside_the_table_is_audited(fake_discord, bot, guild, community, database):
     mod = fake_discord.add_user("mod")
     interaction = await fake_discord.send_slash_command(mod, guild, "mge-mod", "poll", member_permissions=MANAGE_GUILD)
@@ -122,6 +127,7 @@ async def test_poll_outside_the_table_is_audited(fake_discord, bot, guild, commu
     assert [(e.action, e.actor) for e in await audit(database)] == [("poll", f"discord:{mod.id}")]
 
 
+@pytest.mark.sqlite_only  # the command tree: no SQL
 def test_every_command_the_bot_registers_is_known_to_this_walk(bot):
     """A moderator command added outside the action table must be added to OTHER_MODERATOR_COMMANDS (with a
     test of its audit entry), a member command to MEMBER_COMMANDS."""

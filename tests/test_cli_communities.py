@@ -213,3 +213,10 @@ async def test_rows_and_matching_on_both_databases(database):
     assert [(r["external_id"], r["members"], r["cards"]) for r in rows] == [(c.external_id, 0, 0) for c in ALL]
     # An id beats a name: a server named like another community's id stays reachable by that id.
     assert match_community(communities, "local").platform == "console"
+    # A server renamed since: the name it next arrives with replaces the stored one.
+    async with database.session() as session:
+        await communities_repo.get_or_create_community(
+            session, platform=GUILD.platform, external_id=GUILD.external_id, name="Makers Hall", now=_now()
+        )
+        await session.commit()
+    assert [r["name"] for r in await community_rows(database)] == ["Makers Hall", *(c.name for c in ALL[1:])]

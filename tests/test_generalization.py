@@ -1,8 +1,9 @@
 """Generalization picks (docs/method.md §2): after a confirmed card, other members' values are offered — some from
 the member's scenario, some from others — and what the member picks is recorded once and reported.
 Real SQLite and PostgreSQL, the real interview service and OpenAI client against the fake server; the tests
-of how the offer reaches the member (in a DM, in the console, after the value check, or not at all) run on
-SQLite only: the offer's SQL they go through is the SQL the other tests here run on both databases."""
+of how the offer reaches the member (in the console, after the value check, or not at all) run on SQLite
+only: the offer's SQL they go through is the SQL the other tests here run on both databases. Picks typed
+in a DM run on both: reading the open offer back for a typed answer is SQL of their own."""
 
 from __future__ import annotations
 
@@ -363,7 +364,6 @@ async def test_the_offer_follows_the_confirmed_card_and_is_stored_before_it_is_r
     assert not {i.value_id for i in shown} & set(world.never)
 
 
-@pytest.mark.sqlite_only
 async def test_in_a_dm_a_typed_number_title_or_done_is_a_pick_and_anything_else_starts_an_interview(
     gen_service, fake_openai, database, clock
 ):

@@ -33,7 +33,7 @@ from tests.fakes.slack_api import (
     slash_command_body,
     url_verification_body,
 )
-from tests.slack_support import Harness, serving_slack
+from tests.slack_support import Harness, bolt_listeners, serving_slack
 
 # SQLite only: the Slack adapter parses and renders;
 # the interview's SQL runs on PostgreSQL in test_interview_service.py.
@@ -437,3 +437,32 @@ async def test_run_slack_http_serves_until_stopped(service, database):
         finally:
             stop.set()
             await asyncio.wait_for(running, 10)
+
+
+# --- the harness: settle ---------------------------------------------------------------------------
+
+
+async def test_settle_returns_once_a_slow_reply_is_posted(slack, service, fake_openai, scenario_id):
+    """settle waits for the handler itself (here half a second of model), not for a while."""
+    await conversing(service, scenario_id)
+    fake_openai.script(Delay(0.5, then=turn("What would speaking up cost her?")))
+    await slack.dm("I think she should speak to her colleague first.")
+    assert bolt_listeners(), "settle finds Bolt's listener tasks by their name: has slack_bolt renamed it?"
+    await slack.settle()
+    [question] = slack.posted()
+    assert "What would speaking up cost her?" in question.params["text"]
+
+
+async def test_settle_fails_saying_what_still_runs(slack):
+    async def run_ack_function_asynchronously() -> None:  # a listener that never ends, named as Bolt's are
+        await asyncio.Event().wait()
+
+    listener = asyncio.ensure_future(run_ack_function_asynchronously())
+    try:
+        with pytest.raises(AssertionError, match=r"still running after 0.2 s: 1 Bolt listener\(s\), 0 in"):
+            await slack.settle(timeout=0.2)
+    finally:
+        listener.cancel()
+    async with slack.deps.background.running():
+        with pytest.raises(AssertionError, match=r"0 Bolt listener\(s\), 1 in deps.background"):
+            await slack.settle(timeout=0.2)
