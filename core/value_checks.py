@@ -11,6 +11,8 @@ from core.member_texts import InterviewTexts, english
 #: Button keys: ``valuecheck:<check id>:same|separate``.
 KEY_PREFIX = "valuecheck:"
 SAME, SEPARATE = "same", "separate"
+#: Stored as the answer when the platform refused the DM (closed DMs): the check is not asked again.
+UNDELIVERED = "undelivered"
 
 Button = tuple[str, str]  # (key, label), as core.legitimacy's
 

@@ -119,3 +119,56 @@ async def test_slack_dm_after_a_batch_merge_and_yes_is_stored_once(service, data
     assert (
         "1 of 1 who answered said it is still their value (100%)" in (await stats_lines(database, community_id=cid))[0]
     )
+
+
+async def test_discord_closed_dms_are_not_asked_again_but_a_passing_failure_is(
+    fake_discord,
+    guild,
+    service,
+    database,
+    fake_openai,
+    clock,  # noqa: F811
+):
+    alice = fake_discord.add_user("alice")
+    ref = CommunityRef("discord", str(guild.id), guild.name)
+    cid, _, _ = await merged_by_the_batch_job(database, fake_openai, ref, joining=str(alice.id), clock=clock)
+
+    class FailingOnce:
+        """A messenger whose first DM fails as a network blip would."""
+
+        def __init__(self) -> None:
+            self.tries = 0
+
+        async def send(self, **kwargs) -> None:
+            self.tries += 1
+            raise ConnectionResetError("blip")
+
+    blip = FailingOnce()
+    assert await send_value_checks(database, {"discord": blip}, community_id=cid, now=clock()) == 0
+    [check] = await checks(database)
+    assert check.sent_at is None and check.answer is None  # given back: the next run tries again
+
+    fake_discord.closed_dms.add(alice.id)
+    async with running_bot(fake_discord, service, database, clock) as client:
+        messengers = {"discord": DiscordDirectMessenger(client)}
+        assert await send_value_checks(database, messengers, community_id=cid, now=clock()) == 0
+        posts = len(fake_discord.requests_to("POST", r"/channels/\d+/messages"))
+        assert await send_value_checks(database, messengers, community_id=cid, now=clock()) == 0
+        assert len(fake_discord.requests_to("POST", r"/channels/\d+/messages")) == posts  # not tried again
+    [check] = await checks(database)
+    assert check.answer == "undelivered" and check.sent_at is not None
+    [line] = await stats_lines(database, community_id=cid)
+    assert "0 of 0 who answered" in line and "0 asked" in line and "1 could not be sent (DMs closed)" in line
+
+
+async def test_slack_a_deactivated_member_is_not_asked_again(service, database, fake_openai, clock):
+    ref = CommunityRef("slack", TEAM_ID, "test")
+    cid, _, _ = await merged_by_the_batch_job(database, fake_openai, ref, joining="U1", clock=clock)
+    async with serving_slack(service, database, clock=clock) as harness:
+        harness.slack.deactivated.add("U1")
+        messengers = {"slack": SlackDirectMessenger(harness.app.client)}
+        assert await send_value_checks(database, messengers, community_id=cid, now=clock()) == 0
+        assert await send_value_checks(database, messengers, community_id=cid, now=clock()) == 0
+        assert len(harness.slack.calls_to("conversations.open")) == 1 and harness.posted() == []
+    [check] = await checks(database)
+    assert check.answer == "undelivered"

@@ -18,6 +18,7 @@ import discord
 
 from adapters.discord.buttons import ChoiceButton
 from adapters.discord.render import BUTTONS_PER_ROW, MAX_BUTTON_LABEL, MAX_CONTENT, neutralise
+from bot.legitimacy.checks import DmRefused
 from core.legitimacy import Button
 
 
@@ -54,6 +55,9 @@ class DiscordDirectMessenger:
         self._client = client
 
     async def send(self, *, platform_user_id: str, text: str, buttons: list[Button]) -> None:
-        data = await self._client.http.start_private_message(int(platform_user_id))
-        channel = self._client.get_partial_messageable(int(data["id"]), type=discord.ChannelType.private)
-        await channel.send(**message_kwargs(text, buttons))
+        try:
+            data = await self._client.http.start_private_message(int(platform_user_id))
+            channel = self._client.get_partial_messageable(int(data["id"]), type=discord.ChannelType.private)
+            await channel.send(**message_kwargs(text, buttons))
+        except (discord.Forbidden, discord.NotFound) as error:  # DMs closed (50007), an unknown user
+            raise DmRefused(f"Discord refused a DM to {platform_user_id}: {error}") from error

@@ -69,9 +69,15 @@ log = logging.getLogger("mge.legitimacy")
 
 
 class DirectMessenger(Protocol):
-    """A platform's way to DM a member a plain text (the adapter escapes it) with buttons under it."""
+    """A platform's way to DM a member a plain text (the adapter escapes it) with buttons under it. Raises
+    :class:`DmRefused` when the platform will not deliver it to that member; anything else may pass."""
 
     async def send(self, *, platform_user_id: str, text: str, buttons: list[Button]) -> None: ...
+
+
+class DmRefused(Exception):
+    """The platform refuses DMs to this member (DMs closed, account deactivated or gone): asking again
+    later will not reach them, unlike a timeout or a server error."""
 
 
 @dataclass(frozen=True, slots=True)

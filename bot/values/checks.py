@@ -16,10 +16,10 @@ from collections.abc import Mapping
 from datetime import datetime
 
 from bot.interview.member_texts import member_texts
-from bot.legitimacy.checks import DirectMessenger, Outgoing
+from bot.legitimacy.checks import DirectMessenger, DmRefused, Outgoing
 from bot.values.corrections import record_member_verdict
 from core.cards import ValuesCard
-from core.value_checks import SAME, check_buttons, check_text, parse_key, thanks_text
+from core.value_checks import SAME, SEPARATE, UNDELIVERED, check_buttons, check_text, parse_key, thanks_text
 from storage import dedup_repo
 from storage import values_repo as repo
 from storage.database import Database
@@ -56,6 +56,13 @@ async def send_value_checks(
                 text=check_text(shown, moved=check.change.startswith("moved:"), texts=texts),
                 buttons=check_buttons(check.id, texts),
             )
+        except DmRefused as error:
+            # Asking again would fail again, every run: the check stays claimed and is counted as not sent.
+            log.info("member %s cannot be DMed about value %s: %s", check.member_id, check.value_id, error)
+            async with database.session() as session:
+                await dedup_repo.answer_value_check(session, check_id=check.id, answer=UNDELIVERED, now=now)
+                await session.commit()
+            continue
         except Exception as error:
             log.warning("could not ask member %s about value %s: %r", check.member_id, check.value_id, error)
             async with database.session() as session:
@@ -101,9 +108,11 @@ async def stats_lines(database: Database, *, community_id: int) -> list[str]:
     """The verification rate for the moderators' stats (the paper's "33 of 43 said same")."""
     async with database.session() as session:
         counts = await dedup_repo.value_check_counts(session, community_id=community_id)
-    same, answered, asked = counts.get(SAME, 0), sum(v for k, v in counts.items() if k), sum(counts.values())
+    same, answered = counts.get(SAME, 0), counts.get(SAME, 0) + counts.get(SEPARATE, 0)
+    undelivered = counts.get(UNDELIVERED, 0)
     share = f"{same / answered:.0%}" if answered else "—"
-    return [
+    line = (
         f"Value checks after merges: {same} of {answered} who answered said it is still their value ({share}); "
-        f"{asked} asked, {counts.get('', 0)} not answered yet."
-    ]
+        f"{sum(counts.values()) - undelivered} asked, {counts.get('', 0)} not answered yet."
+    )
+    return [line + (f" {undelivered} could not be sent (DMs closed)." if undelivered else "")]

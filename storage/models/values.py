@@ -112,6 +112,7 @@ class ValueCheck(SQLModel, table=True):
     change: str = Field(max_length=64)
     created_at: datetime = utc_column()
     sent_at: datetime | None = utc_column(nullable=True)
-    #: ``same`` or ``separate`` once the member pressed a button.
+    #: ``same`` or ``separate`` once the member pressed a button; ``undelivered`` when the platform refused
+    #: the DM (closed DMs), so it is not asked again.
     answer: str | None = Field(default=None, max_length=16)
     answered_at: datetime | None = utc_column(nullable=True)

@@ -59,6 +59,8 @@ class Call:
 class FakeSlack:
     def __init__(self) -> None:
         self.calls: list[Call] = []
+        #: Users whose account is deactivated: ``conversations.open`` answers ``user_disabled`` for them.
+        self.deactivated: set[str] = set()
         self.acks: list[dict[str, Any]] = []
         self.hellos_sent = 0
         #: (channel, ts) → reaction names the bot has added there, in order (``reactions.add``).
@@ -176,6 +178,8 @@ class FakeSlack:
 
     def api_conversations_open(self, params, request) -> dict[str, Any]:
         users = str(params.get("users", ""))
+        if users in self.deactivated:
+            return {"ok": False, "error": "user_disabled"}
         return {"ok": True, "channel": {"id": "D" + users.split(",")[0].lstrip("U")}}
 
     def api_users_info(self, params, request) -> dict[str, Any]:
