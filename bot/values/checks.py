@@ -5,7 +5,8 @@ in the interview does). The paper asked its participants the same: 33 of 43 said
 
 The changes write ``value_check`` rows (one per card and change); the maintenance job sends the unsent ones
 through the platforms' ``DirectMessenger`` (as the legitimacy questions), claiming each before sending and
-giving the claim back when the DM fails, so each change is asked once.
+giving the claim back when the DM fails for a passing reason, so each change is asked once; a DM the
+platform refuses (closed DMs, a deactivated account) is stored as undelivered and not tried again.
 """
 
 from __future__ import annotations
