@@ -119,7 +119,19 @@ _GREETINGS = {
 }
 _LETTERS = {"es": "ñ¿¡", "pt": "ãõ", "de": "ßäöü", "fr": "èêœùû"}
 _WORD = re.compile(r"[^\W\d_]+(?:['\u2019][^\W\d_]+)?")
-_SENTENCE_END = re.compile(r"(?:^|[.!?¡¿:;\n])[\s\"'“”«»(]*$")
+_SENTENCE_END = frozenset(".!?¡¿:;\n")
+_BEFORE_A_SENTENCE = frozenset("\"'“”«»(")  # with white space: what may stand between a sentence's end and it
+
+
+def _starts_sentence(text: str, at: int) -> bool:
+    """True when the word at ``at`` opens the text, a line or a sentence (only white space and opening
+    quotes before it since). Looks back over those characters only, so a long message costs linear time."""
+    index = at - 1
+    while index >= 0 and (text[index].isspace() or text[index] in _BEFORE_A_SENTENCE):
+        if text[index] == "\n":
+            return True
+        index -= 1
+    return index < 0 or text[index] in _SENTENCE_END
 
 
 def _telling_words(text: str) -> list[str]:
@@ -135,8 +147,7 @@ def _telling_words(text: str) -> list[str]:
             continue
         if has_lower and word.isupper():
             continue
-        starts_sentence = _SENTENCE_END.search(text[: match.start()]) is not None
-        if word[0].isupper() and not starts_sentence and not word.startswith("I'"):
+        if word[0].isupper() and not _starts_sentence(text, match.start()) and not word.startswith("I'"):
             continue
         words.append(word.casefold())
     return words

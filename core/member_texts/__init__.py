@@ -281,8 +281,10 @@ def english() -> InterviewTexts:
     return _load(DEFAULT_LANGUAGE)
 
 
+@cache
 def built_in_languages() -> tuple[str, ...]:
-    """The languages with a file here (primary subtags: "es" serves "es-MX" too)."""
+    """The languages with a file here (primary subtags: "es" serves "es-MX" too). Read once: every
+    ``texts_for`` asks, and the files do not change while the bot runs."""
     names = (entry.name for entry in resources.files(__package__).iterdir())
     return tuple(sorted(name.removesuffix(".toml") for name in names if name.endswith(".toml")))
 
