@@ -39,13 +39,23 @@ async def stored_or_written(session: AsyncSession, tag: str | None) -> Interview
         return english()
     if (written := built_in(tag)) is not None:
         return written
-    row = await member_texts_repo.stored_translation(session, language=primary_language(tag))
+    return await _stored(session, primary_language(tag)) or english()
+
+
+async def _stored(session: AsyncSession, language: str, *, drop_unfit: bool = False) -> InterviewTexts | None:
+    """The stored translation for ``language``, checked again; None when there is none or it no longer
+    fits the English texts (a new key, a new placeholder), which ``drop_unfit`` deletes so that it is
+    translated again."""
+    row = await member_texts_repo.stored_translation(session, language=language)
     if row is None:
-        return english()
+        return None
     try:
-        return stored_texts(row.texts, tag)
-    except ValidationError:
-        return english()
+        return stored_texts(row.texts, language)
+    except ValidationError as error:
+        log.info("stored interviewer texts for %r no longer fit the English ones: %s", language, error)
+        if drop_unfit:
+            await member_texts_repo.drop_translation(session, language=language)
+        return None
 
 
 async def member_texts(session: AsyncSession, *, member_id: int) -> InterviewTexts:
@@ -89,25 +99,13 @@ class MemberTexts:
             return self._known[language]
         async with self._locks.setdefault(language, asyncio.Lock()):
             if language not in self._known:
-                found = await self._stored(session, language)
+                found = await _stored(session, language, drop_unfit=True)
                 if found is None and translate and self._may_try(language, now):
                     found = await self._translate(session, language, now=now, call=call)
                 if found is None:
                     return None
                 self._known[language] = found
         return self._known[language]
-
-    async def _stored(self, session: AsyncSession, language: str) -> InterviewTexts | None:
-        row = await member_texts_repo.stored_translation(session, language=language)
-        if row is None:
-            return None
-        try:
-            return stored_texts(row.texts, language)
-        except ValidationError as error:
-            # The English texts changed since (a new key, a new placeholder): translate them again.
-            log.info("stored interviewer texts for %r no longer fit the English ones: %s", language, error)
-            await member_texts_repo.drop_translation(session, language=language)
-            return None
 
     def _may_try(self, language: str, now: datetime) -> bool:
         failed = self._failed_at.get(language)
@@ -144,6 +142,6 @@ class MemberTexts:
             now=now,
         )
         if not stored:  # another process was first: everyone reads its texts
-            texts = await self._stored(session, language) or texts
+            texts = await _stored(session, language, drop_unfit=True) or texts
         await session.commit()  # the texts and the call's record, on their own
         return texts

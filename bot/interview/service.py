@@ -160,9 +160,7 @@ class InterviewService:
         )
         interview, last_role, last_seq = found if found else (None, None, 0)
         if cleaned.problem:
-            tag = interview.language if interview is not None else None
-            tag = tag or await repo.last_language(session, member_id=member.id) or self._config.community_language
-            texts = await stored_or_written(session, tag)
+            texts = await stored_or_written(session, await self._language_of(session, member, interview))
             await session.commit()
             return [Reply(unreadable_text(texts, cleaned))]
         if message.is_choice:
@@ -189,7 +187,7 @@ class InterviewService:
     ) -> list[Outbound] | None:
         """The answer to a button that is no longer on offer, or None when the press is current."""
         if interview is None:
-            tag = await repo.last_language(session, member_id=member.id) or self._config.community_language
+            tag = await self._language_of(session, member, interview)
             call = LLMRecorder(session, member.community_id, now).call
             texts = await self._texts.texts(session, tag, now=now, call=call) or texts_for(tag)
             await session.commit()
@@ -345,6 +343,13 @@ class InterviewService:
             display_name=person.display_name,
             now=now,
         )
+
+    async def _language_of(self, session: AsyncSession, member: Member, interview: Interview | None) -> str:
+        """The language to answer the member in outside an interview's turn: the active interview's, else
+        their last interview's, else the community's."""
+        if interview is not None and interview.language:
+            return interview.language
+        return await repo.last_language(session, member_id=member.id) or self._config.community_language
 
     def _context(
         self, session: AsyncSession, member: Member, interview: Interview, now: datetime, **read: Any
