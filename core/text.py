@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from typing import Literal
 
 #: A long DM answer is a few paragraphs; a pasted document is not an interview answer.
 MAX_MESSAGE_CHARS = 4000
@@ -31,9 +32,10 @@ _SPACES = re.compile(r"[ \t]+")
 @dataclass(frozen=True, slots=True)
 class CleanText:
     text: str
-    #: Why the text can't be used (empty or too long), in words for the member; None when usable.
-    problem: str | None = None
-    #: The message's length when it was too long (the interview says so in the member's language).
+    #: Why the text can't be used; None when usable. The member is told in their language
+    #: (``bot.interview.texts.unreadable_text``).
+    problem: Literal["empty", "too_long"] | None = None
+    #: The message's length when it was too long.
     too_long: int = 0
 
 
@@ -50,15 +52,9 @@ def clean_member_text(raw: str | None) -> CleanText:
     text = "\n".join(line.strip() for line in text.split("\n"))
     text = _BLANK_LINES.sub("\n\n", text).strip()
     if not text:
-        return CleanText("", "I didn't receive any text in that message. Please answer in words.")
+        return CleanText("", "empty")
     if len(text) > MAX_MESSAGE_CHARS:
-        return CleanText(
-            "",
-            f"That message is {len(text):,} characters long; please keep answers under "
-            f"{MAX_MESSAGE_CHARS:,} characters (about a page). Nothing from it was saved, so send a "
-            "shorter version in your own words.",
-            too_long=len(text),
-        )
+        return CleanText("", "too_long", too_long=len(text))
     return CleanText(text)
 
 

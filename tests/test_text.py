@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from bot.interview.texts import unreadable_text
+from core.member_texts import english
 from core.text import MAX_MESSAGE_CHARS, clean_member_text, matches_word
 
 
@@ -14,7 +16,7 @@ def test_plain_text_is_kept():
 def test_empty_and_whitespace_only_are_refused_with_a_reason():
     for raw in ["", "   ", "\n\n\t", None, "\u200b\u200b", "\x00\x01\x02"]:
         result = clean_member_text(raw)
-        assert result.text == "" and "didn't receive any text" in result.problem
+        assert result.text == "" and "didn't receive any text" in unreadable_text(english(), result)
 
 
 def test_control_and_zero_width_characters_are_removed():
@@ -53,7 +55,8 @@ def test_text_that_only_looks_like_a_sequence_is_kept():
 def test_oversized_messages_are_refused_not_truncated():
     result = clean_member_text("a" * 50_000)
     assert result.text == ""
-    assert "50,000 characters" in result.problem and f"{MAX_MESSAGE_CHARS:,}" in result.problem
+    told = unreadable_text(english(), result)
+    assert "50,000 characters" in told and f"{MAX_MESSAGE_CHARS:,}" in told
     assert clean_member_text("a" * MAX_MESSAGE_CHARS).problem is None
 
 
