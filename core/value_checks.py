@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from core.cards import ValuesCard, card_as_text
-from core.member_texts import InterviewTexts, english
+from core.member_texts import InterviewTexts
 
 #: Button keys: ``valuecheck:<check id>:same|separate``.
 KEY_PREFIX = "valuecheck:"
@@ -34,16 +34,15 @@ def parse_key(key: str) -> CheckKey | None:
     return CheckKey(int(parts[0]), parts[1])
 
 
-def check_text(value: ValuesCard, *, moved: bool, texts: InterviewTexts | None = None) -> str:
+def check_text(value: ValuesCard, *, moved: bool, texts: InterviewTexts) -> str:
     """The question in the member's language (``texts``); the value as the community shares it."""
-    texts = texts or english()
     why = texts.later_check_merged if moved else texts.later_check_restated
     shown = card_as_text(value, attention_heading=texts.attention_heading)
     return f"{why} {texts.later_check_reads_now}\n\n{shown}\n\n{texts.later_check_question}"
 
 
-def check_buttons(check_id: int, texts: InterviewTexts | None = None) -> list[Button]:
-    labels = (texts or english()).choices
+def check_buttons(check_id: int, texts: InterviewTexts) -> list[Button]:
+    labels = texts.choices
     return [(f"{KEY_PREFIX}{check_id}:{SAME}", labels.yes), (f"{KEY_PREFIX}{check_id}:{SEPARATE}", labels.mine)]
 
 

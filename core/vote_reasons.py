@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from core.graph.votes import CHOICES, Choice
 from core.legitimacy import Button
-from core.member_texts import InterviewTexts, english
+from core.member_texts import InterviewTexts
 from core.polls import BUTTON_LABELS, QUESTION
 
 #: ``vote.why``'s column length: a reason is a sentence or two; a longer one is cut.
@@ -85,8 +85,8 @@ def parse_vote_key(key: str) -> VoteKey | None:
     return VoteKey(int(poll), chosen)
 
 
-def reason_buttons(ask_id: int, texts: InterviewTexts | None = None) -> list[Button]:
-    labels = (texts or english()).choices
+def reason_buttons(ask_id: int, texts: InterviewTexts) -> list[Button]:
+    labels = texts.choices
     return [
         (f"{REASON_KEY_PREFIX}{ask_id}:{SKIP}", labels.skip),
         (f"{REASON_KEY_PREFIX}{ask_id}:{STOP}", labels.stop_asking),
@@ -111,9 +111,8 @@ def gist(story: str, limit: int = GIST_CHARS) -> str:
     return cut.rstrip(",;:") + "…"
 
 
-def reason_question_text(choice: str, story: str, texts: InterviewTexts | None = None) -> str:
+def reason_question_text(choice: str, story: str, texts: InterviewTexts) -> str:
     """The question in the member's language (``texts``); the choice as the poll showed it."""
-    texts = texts or english()
     return texts.reason_question.format(choice=_label(choice), story=gist(story), skip=texts.choices.skip)
 
 
