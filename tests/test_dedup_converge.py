@@ -103,6 +103,17 @@ async def test_a_card_just_past_the_match_radius_is_merged_by_the_next_maintenan
     assert len(fake_openai.chat_requests) == requests
 
 
+async def two_close_values(database, vectors, place, clock) -> tuple[int, int, int, int, int]:
+    """A community with two cards past the match radius of each other but within the passes' cluster
+    radius, each placed as a value of its own: (community id, card a, card b, value a, value b)."""
+    cid = await community(database, "guild", clock())
+    vectors.set(AUTONOMY, unit(0))
+    vectors.set(AUTONOMY_REWORDED, near(unit(0), 0.15, 1))
+    a = await add_card(database, cid, AUTONOMY, clock(), member="ana")
+    b = await add_card(database, cid, AUTONOMY_REWORDED, clock(), member="ben")
+    return cid, a, b, (await place(a)).value_id, (await place(b)).value_id
+
+
 async def recheck(database, llm, cid: int, now):
     """A re-dedup pass (weekly) at ``now``."""
     return await run_convergence(
@@ -120,12 +131,7 @@ async def recheck(database, llm, cid: int, now):
 async def test_the_re_dedup_pass_merges_two_values_and_undo_restores_both(
     database, fake_openai, vectors, llm, place, clock
 ):
-    cid = await community(database, "guild", clock())
-    vectors.set(AUTONOMY, unit(0))
-    vectors.set(AUTONOMY_REWORDED, near(unit(0), 0.15, 1))
-    a = await add_card(database, cid, AUTONOMY, clock(), member="ana")
-    b = await add_card(database, cid, AUTONOMY_REWORDED, clock(), member="ben")
-    value_a, value_b = (await place(a)).value_id, (await place(b)).value_id
+    cid, a, b, value_a, value_b = await two_close_values(database, vectors, place, clock)
     async with database.session() as session:
         await dedup_repo.unqueue_cards(session, card_ids=[a, b])  # as if the queue pass had kept them apart
         await session.commit()
@@ -162,12 +168,7 @@ async def test_the_re_dedup_pass_merges_two_values_and_undo_restores_both(
 async def test_the_next_re_dedup_pass_leaves_apart_what_an_undo_or_a_member_separated(
     database, fake_openai, vectors, llm, place, clock
 ):
-    cid = await community(database, "guild", clock())
-    vectors.set(AUTONOMY, unit(0))
-    vectors.set(AUTONOMY_REWORDED, near(unit(0), 0.15, 1))
-    a = await add_card(database, cid, AUTONOMY, clock(), member="ana")
-    b = await add_card(database, cid, AUTONOMY_REWORDED, clock(), member="ben")
-    value_a, value_b = (await place(a)).value_id, (await place(b)).value_id
+    cid, a, b, value_a, value_b = await two_close_values(database, vectors, place, clock)
 
     fake_openai.script({"groups": [group([a, b], best=b)]})
     assert [g.card_ids for g in (await recheck(database, llm, cid, clock())).merges] == [[a, b]]
@@ -234,13 +235,7 @@ async def test_a_pass_that_fails_while_merging_keeps_nothing_of_it_and_is_retrie
 ):
     import bot.values.converge as converge
 
-    cid = await community(database, "guild", clock())
-    vectors.set(AUTONOMY, unit(0))
-    vectors.set(AUTONOMY_REWORDED, near(unit(0), 0.15, 1))
-    first = await add_card(database, cid, AUTONOMY, clock(), member="ana")
-    late = await add_card(database, cid, AUTONOMY_REWORDED, clock(), member="ben")
-    for card_id in (first, late):
-        await place(card_id)
+    cid, first, late, _, _ = await two_close_values(database, vectors, place, clock)
     placed_before = await current(database)
     real_apply = converge._apply
 
